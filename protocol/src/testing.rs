@@ -35,8 +35,19 @@ pub struct TestFederation {
 
 impl TestFederation {
     pub fn new(n: u8, k: u8, require_membership: bool) -> Self {
-        let authorities: Vec<_> = (0..n).map(|i| key(100 + i)).collect();
-        let certifier = key(200);
+        Self::with_seed(0, n, k, require_membership)
+    }
+
+    /// Another federation: distinct keys for every distinct `seed`.
+    pub fn with_seed(seed: u8, n: u8, k: u8, require_membership: bool) -> Self {
+        let fkey = |role: u8, i: u8| {
+            let mut b = [seed; 32];
+            b[0] = role;
+            b[1] = i;
+            Keypair::from_secret_bytes(&b)
+        };
+        let authorities: Vec<_> = (0..n).map(|i| fkey(1, i)).collect();
+        let certifier = fkey(2, 0);
         let genesis = Genesis {
             schema_version: SCHEMA_VERSION,
             name: "test federation".into(),
