@@ -1,0 +1,347 @@
+//! Node configuration (`config.toml` in the data dir).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// The TOML file as written. Every section and field is optional; defaults are documented.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfigFile {
+    /// `[network]`: listening, bootstrap, connection limits.
+    pub network: NetworkSection,
+    /// `[api]`: the local HTTP API.
+    pub api: ApiSection,
+    /// `[directory]`: replica mode and anti-entropy.
+    pub directory: DirectorySection,
+    /// `[sd]`: the node's own self-description.
+    pub sd: SdSection,
+    /// `[log]`: log output.
+    pub log: LogSection,
+}
+
+/// `[network]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Multiaddrs to listen on. Default: QUIC and TCP on all interfaces, port 7400.
+    pub listen: Vec<String>,
+    /// Extra bootstrap multiaddrs (the genesis' bootstrap list is always used). Default: none.
+    pub bootstrap: Vec<String>,
+    /// Most established connections in total. Default: 256.
+    pub max_connections: u32,
+    /// Most connections to one peer. Default: 2.
+    pub max_connections_per_peer: u32,
+    /// Close connections idle this long. Default: 60s.
+    #[serde(with = "humantime_serde")]
+    pub idle_connection_timeout: Duration,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/udp/7400/quic-v1".into(), "/ip4/0.0.0.0/tcp/7400".into()],
+            bootstrap: vec![],
+            max_connections: 256,
+            max_connections_per_peer: 2,
+            idle_connection_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[api]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Address of the HTTP API. Default: `127.0.0.1:7300`; port 0 picks a free port.
+    pub listen: String,
+    /// Allow a non-loopback API address. Default: false (writes still need the token).
+    pub allow_remote: bool,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:7300".into(), allow_remote: false }
+    }
+}
+
+/// `[directory]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// `full` keeps a replica of the whole catalogue; `light` answers through the DHT.
+    pub mode: DirectoryMode,
+    /// Anti-entropy with a random peer this often. Default: 30s.
+    #[serde(with = "humantime_serde")]
+    pub reconcile_interval: Duration,
+    /// Most entries kept in the catalogue. Default: 1 000 000.
+    pub max_entries: u64,
+}
+
+impl Default for DirectorySection {
+    fn default() -> Self {
+        Self { mode: DirectoryMode::Full, reconcile_interval: Duration::from_secs(30), max_entries: 1_000_000 }
+    }
+}
+
+/// `[sd]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SdSection {
+    /// The self-description document, relative to the data dir. Default: `sd.toml`.
+    pub document: PathBuf,
+    /// Validity of each signed version (at most 7d). Default: 7d.
+    #[serde(with = "humantime_serde")]
+    pub validity: Duration,
+    /// Re-publish this long before expiry. Default: 1d.
+    #[serde(with = "humantime_serde")]
+    pub republish_before_expiry: Duration,
+}
+
+impl Default for SdSection {
+    fn default() -> Self {
+        Self {
+            document: PathBuf::from("sd.toml"),
+            validity: Duration::from_secs(7 * 24 * 3600),
+            republish_before_expiry: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `[log]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `human` or `json`. Default: human.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `gaiamesh=debug,libp2p=warn`. Default: `info`.
+    pub filter: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, filter: "info".into() }
+    }
+}
+
+/// Directory replica mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryMode {
+    /// A full local replica of the catalogue.
+    #[default]
+    Full,
+    /// No replica; queries go through DHT attribute keys.
+    Light,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated node configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Network settings.
+    pub network: NetworkConfig,
+    /// API settings.
+    pub api: ApiConfig,
+    /// Directory settings.
+    pub directory: DirectoryConfig,
+    /// Own self-description settings.
+    pub sd: SdConfig,
+    /// Log settings.
+    pub log: LogConfig,
+}
+
+/// Validated `[network]`.
+pub type NetworkConfig = NetworkSection;
+/// Validated `[directory]`.
+pub type DirectoryConfig = DirectorySection;
+/// Validated `[sd]`.
+pub type SdConfig = SdSection;
+/// Validated `[log]`.
+pub type LogConfig = LogSection;
+
+/// Validated `[api]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The socket address to bind.
+    pub listen: SocketAddr,
+}
+
+/// Why a configuration file is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys or wrong types.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// The parser's message, naming the key and line.
+        message: String,
+    },
+    /// Values are out of range; one line per problem, each naming its key.
+    #[error("{file}: invalid configuration:\n{}", .errors.join("\n"))]
+    Invalid {
+        /// The file.
+        file: String,
+        /// `key: why` for every problem.
+        errors: Vec<String>,
+    },
+}
+
+impl NodeConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        Self::from_toml_str(&text, &file)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let raw: NodeConfigFile =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        raw.validate(file)
+    }
+}
+
+impl NodeConfigFile {
+    /// Checks every value, reporting all problems with their keys.
+    pub fn validate(self, file: &str) -> Result<NodeConfig, ConfigError> {
+        let mut errors = Vec::new();
+        let n = &self.network;
+        if n.listen.is_empty() {
+            errors.push("network.listen: at least one address is required".to_owned());
+        }
+        for (key, list) in [("network.listen", &n.listen), ("network.bootstrap", &n.bootstrap)] {
+            for (i, a) in list.iter().enumerate() {
+                if !a.starts_with('/') {
+                    errors.push(format!("{key}[{i}]: {a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/udp/7400/quic-v1)"));
+                }
+            }
+        }
+        if !(1..=100_000).contains(&n.max_connections) {
+            errors.push(format!("network.max_connections: {} is outside 1–100000", n.max_connections));
+        }
+        if !(1..=16).contains(&n.max_connections_per_peer) {
+            errors.push(format!("network.max_connections_per_peer: {} is outside 1–16", n.max_connections_per_peer));
+        }
+        if n.idle_connection_timeout < Duration::from_secs(1) {
+            errors.push("network.idle_connection_timeout: must be at least 1s".to_owned());
+        }
+        let api_listen = match self.api.listen.parse::<SocketAddr>() {
+            Ok(addr) if !addr.ip().is_loopback() && !self.api.allow_remote => {
+                errors.push(format!(
+                    "api.listen: {addr} is not a loopback address; set api.allow_remote = true to expose the API"
+                ));
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                errors.push(format!("api.listen: {:?} is not an address like 127.0.0.1:7300", self.api.listen));
+                None
+            }
+        };
+        let d = &self.directory;
+        if d.reconcile_interval < Duration::from_secs(1) {
+            errors.push("directory.reconcile_interval: must be at least 1s".to_owned());
+        }
+        if d.max_entries == 0 {
+            errors.push("directory.max_entries: must be at least 1".to_owned());
+        }
+        let s = &self.sd;
+        let week = Duration::from_secs(7 * 24 * 3600);
+        if s.validity.is_zero() || s.validity > week {
+            errors.push(format!("sd.validity: {} is outside 1s–7d", humantime::format_duration(s.validity)));
+        }
+        if s.republish_before_expiry >= s.validity {
+            errors.push("sd.republish_before_expiry: must be shorter than sd.validity".to_owned());
+        }
+        if s.document.as_os_str().is_empty() {
+            errors.push("sd.document: must name a file".to_owned());
+        }
+        if self.log.filter.trim().is_empty() {
+            errors.push("log.filter: must not be empty (e.g. \"info\")".to_owned());
+        }
+        match api_listen {
+            Some(listen) if errors.is_empty() => Ok(NodeConfig {
+                network: self.network,
+                api: ApiConfig { listen },
+                directory: self.directory,
+                sd: self.sd,
+                log: self.log,
+            }),
+            _ => Err(ConfigError::Invalid { file: file.into(), errors }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = NodeConfig::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(c.api.listen, "127.0.0.1:7300".parse().unwrap());
+        assert_eq!(c.directory.mode, DirectoryMode::Full);
+        assert_eq!(c.directory.reconcile_interval, Duration::from_secs(30));
+        assert_eq!(c.sd.validity, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.network.max_connections, 256);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = NodeConfig::from_toml_str("[directory]\nmdoe = \"light\"\n", "node.toml").unwrap_err().to_string();
+        assert!(err.contains("node.toml") && err.contains("mdoe"), "{err}");
+        let err = NodeConfig::from_toml_str("[directory]\nmode = \"heavy\"\n", "node.toml").unwrap_err().to_string();
+        assert!(err.contains("heavy") && err.contains("mode"), "{err}");
+        let err = NodeConfig::from_toml_str("[sd]\nvalidity = \"a week\"\n", "node.toml").unwrap_err().to_string();
+        assert!(err.contains("validity"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key() {
+        let text = r#"
+            [network]
+            max_connections = 0
+            listen = ["0.0.0.0:7400"]
+            [api]
+            listen = "0.0.0.0:7300"
+            [sd]
+            validity = "8d"
+        "#;
+        let err = NodeConfig::from_toml_str(text, "node.toml").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = err else { panic!("{err}") };
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors[0].starts_with("network.listen[0]: \"0.0.0.0:7400\" is not a multiaddr"));
+        assert!(errors[1].starts_with("network.max_connections: 0"));
+        assert!(errors[2].starts_with("api.listen: 0.0.0.0:7300 is not a loopback address"));
+        assert!(errors[3].starts_with("sd.validity: 8days"));
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = crate::examples_dir().join("node.toml");
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.directory.mode, DirectoryMode::Full);
+    }
+}
