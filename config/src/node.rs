@@ -40,7 +40,10 @@ pub struct NetworkSection {
 impl Default for NetworkSection {
     fn default() -> Self {
         Self {
-            listen: vec!["/ip4/0.0.0.0/udp/7400/quic-v1".into(), "/ip4/0.0.0.0/tcp/7400".into()],
+            listen: vec![
+                "/ip4/0.0.0.0/udp/7400/quic-v1".into(),
+                "/ip4/0.0.0.0/tcp/7400".into(),
+            ],
             bootstrap: vec![],
             max_connections: 256,
             max_connections_per_peer: 2,
@@ -61,7 +64,10 @@ pub struct ApiSection {
 
 impl Default for ApiSection {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:7300".into(), allow_remote: false }
+        Self {
+            listen: "127.0.0.1:7300".into(),
+            allow_remote: false,
+        }
     }
 }
 
@@ -80,7 +86,11 @@ pub struct DirectorySection {
 
 impl Default for DirectorySection {
     fn default() -> Self {
-        Self { mode: DirectoryMode::Full, reconcile_interval: Duration::from_secs(30), max_entries: 1_000_000 }
+        Self {
+            mode: DirectoryMode::Full,
+            reconcile_interval: Duration::from_secs(30),
+            max_entries: 1_000_000,
+        }
     }
 }
 
@@ -120,7 +130,10 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { format: LogFormat::Human, filter: "info".into() }
+        Self {
+            format: LogFormat::Human,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -211,14 +224,19 @@ impl NodeConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
         Self::from_toml_str(&text, &file)
     }
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let raw: NodeConfigFile =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        let raw: NodeConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
         raw.validate(file)
     }
 }
@@ -231,18 +249,29 @@ impl NodeConfigFile {
         if n.listen.is_empty() {
             errors.push("network.listen: at least one address is required".to_owned());
         }
-        for (key, list) in [("network.listen", &n.listen), ("network.bootstrap", &n.bootstrap)] {
+        for (key, list) in [
+            ("network.listen", &n.listen),
+            ("network.bootstrap", &n.bootstrap),
+        ] {
             for (i, a) in list.iter().enumerate() {
                 if !a.starts_with('/') {
-                    errors.push(format!("{key}[{i}]: {a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/udp/7400/quic-v1)"));
+                    errors.push(format!(
+                        "{key}[{i}]: {a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/udp/7400/quic-v1)"
+                    ));
                 }
             }
         }
         if !(1..=100_000).contains(&n.max_connections) {
-            errors.push(format!("network.max_connections: {} is outside 1–100000", n.max_connections));
+            errors.push(format!(
+                "network.max_connections: {} is outside 1–100000",
+                n.max_connections
+            ));
         }
         if !(1..=16).contains(&n.max_connections_per_peer) {
-            errors.push(format!("network.max_connections_per_peer: {} is outside 1–16", n.max_connections_per_peer));
+            errors.push(format!(
+                "network.max_connections_per_peer: {} is outside 1–16",
+                n.max_connections_per_peer
+            ));
         }
         if n.idle_connection_timeout < Duration::from_secs(1) {
             errors.push("network.idle_connection_timeout: must be at least 1s".to_owned());
@@ -256,7 +285,10 @@ impl NodeConfigFile {
             }
             Ok(addr) => Some(addr),
             Err(_) => {
-                errors.push(format!("api.listen: {:?} is not an address like 127.0.0.1:7300", self.api.listen));
+                errors.push(format!(
+                    "api.listen: {:?} is not an address like 127.0.0.1:7300",
+                    self.api.listen
+                ));
                 None
             }
         };
@@ -270,7 +302,10 @@ impl NodeConfigFile {
         let s = &self.sd;
         let week = Duration::from_secs(7 * 24 * 3600);
         if s.validity.is_zero() || s.validity > week {
-            errors.push(format!("sd.validity: {} is outside 1s–7d", humantime::format_duration(s.validity)));
+            errors.push(format!(
+                "sd.validity: {} is outside 1s–7d",
+                humantime::format_duration(s.validity)
+            ));
         }
         if s.republish_before_expiry >= s.validity {
             errors.push("sd.republish_before_expiry: must be shorter than sd.validity".to_owned());
@@ -289,7 +324,10 @@ impl NodeConfigFile {
                 sd: self.sd,
                 log: self.log,
             }),
-            _ => Err(ConfigError::Invalid { file: file.into(), errors }),
+            _ => Err(ConfigError::Invalid {
+                file: file.into(),
+                errors,
+            }),
         }
     }
 }
@@ -310,11 +348,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = NodeConfig::from_toml_str("[directory]\nmdoe = \"light\"\n", "node.toml").unwrap_err().to_string();
+        let err = NodeConfig::from_toml_str("[directory]\nmdoe = \"light\"\n", "node.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("node.toml") && err.contains("mdoe"), "{err}");
-        let err = NodeConfig::from_toml_str("[directory]\nmode = \"heavy\"\n", "node.toml").unwrap_err().to_string();
+        let err = NodeConfig::from_toml_str("[directory]\nmode = \"heavy\"\n", "node.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("heavy") && err.contains("mode"), "{err}");
-        let err = NodeConfig::from_toml_str("[sd]\nvalidity = \"a week\"\n", "node.toml").unwrap_err().to_string();
+        let err = NodeConfig::from_toml_str("[sd]\nvalidity = \"a week\"\n", "node.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("validity"), "{err}");
     }
 
@@ -330,7 +374,9 @@ mod tests {
             validity = "8d"
         "#;
         let err = NodeConfig::from_toml_str(text, "node.toml").unwrap_err();
-        let ConfigError::Invalid { errors, .. } = err else { panic!("{err}") };
+        let ConfigError::Invalid { errors, .. } = err else {
+            panic!("{err}")
+        };
         assert_eq!(errors.len(), 4, "{errors:#?}");
         assert!(errors[0].starts_with("network.listen[0]: \"0.0.0.0:7400\" is not a multiaddr"));
         assert!(errors[1].starts_with("network.max_connections: 0"));

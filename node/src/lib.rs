@@ -1,1 +1,25 @@
-//! placeholder
+//! # gaiamesh-node
+//!
+//! The `gaiamesh` binary and its library: key storage, data directories, federation tooling
+//! and the command-line interface. The libp2p swarm, HTTP API and devnet arrive with the node
+//! daemon; protocol rules live in `gaiamesh-protocol` and `gaiamesh-directory`.
+//!
+//! Main pieces:
+//! - [`keystore`]: secret keys on disk, mode 0600, refused when readable by others.
+//! - [`datadir::DataDir`]: the files of one node (`key`, `config.toml`, `genesis.toml`,
+//!   `membership.cred`).
+//! - [`federation_dir::FederationDir`]: the files of a federation's authorities.
+//! - [`cli`]: the `gaiamesh` commands.
+
+pub mod cli;
+pub mod datadir;
+pub mod federation_dir;
+pub mod keystore;
+
+/// Milliseconds since the Unix epoch, from the system clock. The only place the CLI reads it.
+pub fn now() -> gaiamesh_protocol::time::UnixMillis {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    gaiamesh_protocol::time::UnixMillis(ms)
+}

@@ -15,7 +15,9 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof!["[a-zA-Z0-9 ._-]{1,40}", "\\PC{1,20}"]
 }
 
-fn opt<T: std::fmt::Debug + Clone>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
+fn opt<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
     proptest::option::of(s)
 }
 
@@ -32,56 +34,110 @@ fn service() -> impl Strategy<Value = Service> {
         Just(ServiceKind::Other),
     ];
     (
-        ("[a-z0-9-]{1,20}", kinds, opt(text()), opt(text()), prop::collection::vec(text(), 0..4)),
-        (prop::collection::vec("[A-Z]{2}", 0..4), prop::collection::vec("[A-Z]{2}", 0..4)),
+        (
+            "[a-z0-9-]{1,20}",
+            kinds,
+            opt(text()),
+            opt(text()),
+            prop::collection::vec(text(), 0..4),
+        ),
+        (
+            prop::collection::vec("[A-Z]{2}", 0..4),
+            prop::collection::vec("[A-Z]{2}", 0..4),
+        ),
         prop::collection::vec(("[A-Za-z0-9]{1,10}", opt(text()), opt(text())), 0..4),
-        opt(prop_oneof![Just(ProtectionLevel::Basic), Just(ProtectionLevel::High)]),
-        opt(prop_oneof![Just(ConsumptionModel::OnDemand), Just(ConsumptionModel::Spot)]),
+        opt(prop_oneof![
+            Just(ProtectionLevel::Basic),
+            Just(ProtectionLevel::High)
+        ]),
+        opt(prop_oneof![
+            Just(ConsumptionModel::OnDemand),
+            Just(ConsumptionModel::Spot)
+        ]),
         opt(("[A-Z]{3}", "[0-9]{1,5}\\.[0-9]{1,4}", text())),
         opt(("https://[a-z]{1,10}\\.eu/t", "[0-9a-f]{64}")),
         opt(text()),
     )
-        .prop_map(|(a, (dl, pl), certs, protection_level, consumption, price, terms, usage_policy)| Service {
-            id: a.0,
-            kind: a.1,
-            name: a.2,
-            description: a.3,
-            keywords: a.4,
-            endpoint: None,
-            data_location: dl,
-            processing_location: pl,
-            certifications: certs
-                .into_iter()
-                .map(|(scheme, scope, level)| Certification { scheme, scope, level })
-                .collect(),
-            protection_level,
-            consumption,
-            price: price.map(|(currency, amount, unit)| Price { currency, amount, unit }),
-            terms: terms.map(|(url, sha256)| Terms { url, sha256 }),
-            data_export: vec![],
-            usage_policy,
-        })
+        .prop_map(
+            |(a, (dl, pl), certs, protection_level, consumption, price, terms, usage_policy)| {
+                Service {
+                    id: a.0,
+                    kind: a.1,
+                    name: a.2,
+                    description: a.3,
+                    keywords: a.4,
+                    endpoint: None,
+                    data_location: dl,
+                    processing_location: pl,
+                    certifications: certs
+                        .into_iter()
+                        .map(|(scheme, scope, level)| Certification {
+                            scheme,
+                            scope,
+                            level,
+                        })
+                        .collect(),
+                    protection_level,
+                    consumption,
+                    price: price.map(|(currency, amount, unit)| Price {
+                        currency,
+                        amount,
+                        unit,
+                    }),
+                    terms: terms.map(|(url, sha256)| Terms { url, sha256 }),
+                    data_export: vec![],
+                    usage_policy,
+                }
+            },
+        )
 }
 
 fn document() -> impl Strategy<Value = SdDocument> {
     (
-        (text(), "[A-Z]{2}[0-9]{9}", "[A-Z]{2}", opt("[A-Z]{2}-[A-Z]{2}"), opt(text())),
         (
-            prop_oneof![Just(NodeKind::Edge), Just(NodeKind::Hpc), Just(NodeKind::PublicCloud)],
+            text(),
+            "[A-Z]{2}[0-9]{9}",
+            "[A-Z]{2}",
+            opt("[A-Z]{2}-[A-Z]{2}"),
+            opt(text()),
+        ),
+        (
+            prop_oneof![
+                Just(NodeKind::Edge),
+                Just(NodeKind::Hpc),
+                Just(NodeKind::PublicCloud)
+            ],
             "[A-Z]{2}",
             opt((finite(), finite())),
             prop::collection::vec("/ip4/[0-9.]{7,15}/udp/[0-9]{1,5}/quic-v1", 0..3),
         ),
-        opt((opt(finite()), opt(0u8..=100), opt(any::<u8>()), opt(finite()), opt(text()))),
-        opt((opt("x86_64|aarch64"), opt(any::<u32>()), prop::collection::vec((text(), any::<u32>()), 0..3))),
+        opt((
+            opt(finite()),
+            opt(0u8..=100),
+            opt(any::<u8>()),
+            opt(finite()),
+            opt(text()),
+        )),
+        opt((
+            opt("x86_64|aarch64"),
+            opt(any::<u32>()),
+            prop::collection::vec((text(), any::<u32>()), 0..3),
+        )),
         prop::collection::vec(service(), 0..4),
         prop::collection::btree_map("[a-z:]{1,12}", text(), 0..4),
     )
         .prop_map(|(p, n, energy, hw, services, extensions)| SdDocument {
             participant: Participant {
                 legal_name: p.0,
-                registration: vec![Registration { kind: RegistrationKind::VatId, value: p.1 }],
-                headquarters: Address { country: p.2, subdivision: p.3, city: p.4 },
+                registration: vec![Registration {
+                    kind: RegistrationKind::VatId,
+                    value: p.1,
+                }],
+                headquarters: Address {
+                    country: p.2,
+                    subdivision: p.3,
+                    city: p.4,
+                },
                 legal_address: None,
             },
             node: NodeInfo {
@@ -98,7 +154,10 @@ fn document() -> impl Strategy<Value = SdDocument> {
                     cpu_arch,
                     vcpus,
                     memory_gib: None,
-                    gpus: gpus.into_iter().map(|(model, count)| Gpu { model, count }).collect(),
+                    gpus: gpus
+                        .into_iter()
+                        .map(|(model, count)| Gpu { model, count })
+                        .collect(),
                     storage_tib: None,
                 }),
                 network: None,

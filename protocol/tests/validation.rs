@@ -48,32 +48,53 @@ fn duplicate_service_ids_and_bounds() {
     let mut doc = document();
     doc.services = vec![doc.services[0].clone(); 65];
     let errs = errors_of(&doc);
-    assert!(errs.contains(&"services: 65 services, at most 64 allowed".to_owned()), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("services[1].id: \"s3-eu-central\" is used by an earlier service")));
+    assert!(
+        errs.contains(&"services: 65 services, at most 64 allowed".to_owned()),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .starts_with("services[1].id: \"s3-eu-central\" is used by an earlier service"))
+    );
     let mut doc = document();
     doc.participant.legal_name = "x".repeat(200);
     doc.services[0].keywords = vec!["k".into(); 17];
     doc.node.energy.as_mut().unwrap().renewable_pct = Some(101);
     doc.node.energy.as_mut().unwrap().pue = Some(f64::NAN);
     let errs = errors_of(&doc);
-    assert!(errs.contains(&"participant.legal_name: is 200 bytes long, at most 128 allowed".to_owned()), "{errs:?}");
+    assert!(
+        errs.contains(&"participant.legal_name: is 200 bytes long, at most 128 allowed".to_owned()),
+        "{errs:?}"
+    );
     assert!(errs.contains(&"services[0].keywords: 17 entries, at most 16 allowed".to_owned()));
     assert!(errs.contains(&"node.energy.renewable_pct: 101 is more than 100 percent".to_owned()));
-    assert!(errs.iter().any(|e| e.starts_with("node.energy.pue: NaN is outside")));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("node.energy.pue: NaN is outside"))
+    );
 }
 
 #[test]
 fn registration_formats() {
     let mut doc = document();
     doc.participant.registration[0].value = "DE12".into();
-    assert!(errors_of(&doc).is_empty(), "short but well-formed VAT ids pass");
+    assert!(
+        errors_of(&doc).is_empty(),
+        "short but well-formed VAT ids pass"
+    );
     doc.participant.registration[0].value = "12345".into();
     assert_eq!(
         errors_of(&doc),
-        vec![r#"participant.registration[0].value: "12345" is not a VAT id (country prefix and 2–13 letters or digits)"#]
+        vec![
+            r#"participant.registration[0].value: "12345" is not a VAT id (country prefix and 2–13 letters or digits)"#
+        ]
     );
     doc.participant.registration.clear();
-    assert_eq!(errors_of(&doc), vec!["participant.registration: at least one registration number is required"]);
+    assert_eq!(
+        errors_of(&doc),
+        vec!["participant.registration: at least one registration number is required"]
+    );
 }
 
 #[test]
@@ -89,11 +110,21 @@ fn json_and_toml_give_the_same_document() {
 #[test]
 fn structural_errors_name_the_key() {
     let text = DOCUMENT_TOML.replace("kind = \"storage.object\"", "kind = \"storage.objects\"");
-    let err = SdDocument::parse(&text, DocumentFormat::Toml).unwrap_err().to_string();
-    assert!(err.contains("storage.objects") && err.contains("kind"), "{err}");
+    let err = SdDocument::parse(&text, DocumentFormat::Toml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("storage.objects") && err.contains("kind"),
+        "{err}"
+    );
     let text = DOCUMENT_TOML.replace("legal_name", "legal_nam");
-    let err = SdDocument::parse(&text, DocumentFormat::Toml).unwrap_err().to_string();
+    let err = SdDocument::parse(&text, DocumentFormat::Toml)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("legal_nam"), "{err}");
     let big = "#".repeat(300_000);
-    assert!(matches!(SdDocument::parse(&big, DocumentFormat::Toml), Err(DocumentError::TooLarge(_))));
+    assert!(matches!(
+        SdDocument::parse(&big, DocumentFormat::Toml),
+        Err(DocumentError::TooLarge(_))
+    ));
 }

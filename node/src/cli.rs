@@ -1,0 +1,72 @@
+//! The `gaiamesh` command line. Commands that print data accept `--json`. Exit codes: 0 ok,
+//! 1 failure, 2 usage error.
+
+mod federation;
+mod init;
+mod sd;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// gaiamesh: a peer-to-peer mesh for federated data infrastructure.
+///
+/// Every provider node runs one daemon; the daemons gossip signed self-descriptions into a
+/// distributed directory. These commands create a federation, admit nodes, and sign and
+/// verify self-descriptions offline.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gaiamesh",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node's data dir: node key, config, and optionally genesis and credential.
+    Init(init::InitArgs),
+    /// Create a federation, admit members, revoke them, attest certifications.
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
+    /// Check, sign and verify self-descriptions.
+    #[command(subcommand)]
+    Sd(sd::SdCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Federation(cmd) => federation::run(cmd),
+        Command::Sd(cmd) => sd::run(cmd),
+    }
+}
+
+/// `--data-dir` shared by node commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataDirArg {
+    /// The node's data directory.
+    #[arg(long, short = 'd', env = "GAIAMESH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 7d or 12h: {e}"))
+}
+
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
