@@ -1,5 +1,7 @@
 //! The example documents shipped in `config/examples/` stay valid.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{collections::BTreeSet, fs, path::PathBuf};
 
 use gaiamesh_protocol::{
@@ -28,17 +30,31 @@ fn every_example_self_description_is_valid_and_they_are_varied() {
         node_kinds.insert(doc.node.kind.as_str());
         for s in &doc.services {
             service_kinds.insert(s.kind.as_str());
-            assert_eq!(s.price.as_ref().map(|p| p.currency.as_str()), Some("EUR"), "{}", path.display());
+            assert_eq!(
+                s.price.as_ref().map(|p| p.currency.as_str()),
+                Some("EUR"),
+                "{}",
+                path.display()
+            );
             schemes.extend(s.certifications.iter().map(|c| c.scheme.clone()));
         }
-        assert!(doc.node.energy.is_some(), "{} has no energy figures", path.display());
+        assert!(
+            doc.node.energy.is_some(),
+            "{} has no energy figures",
+            path.display()
+        );
     }
     assert!(count >= 20, "{count} examples");
     assert!(countries.len() >= 15, "{countries:?}");
     for k in ["public_cloud", "private_cloud", "edge", "hpc"] {
         assert!(node_kinds.contains(k), "no {k} example");
     }
-    for k in ["storage.object", "compute.vm", "ai.inference", "data.resource"] {
+    for k in [
+        "storage.object",
+        "compute.vm",
+        "ai.inference",
+        "data.resource",
+    ] {
         assert!(service_kinds.contains(k), "no {k} example");
     }
     for s in ["C5", "ISO27001", "SecNumCloud"] {

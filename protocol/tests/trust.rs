@@ -1,5 +1,7 @@
 //! Signed self-descriptions and federation trust: every tampering is refused with its cause.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gaiamesh_protocol::{
     codec::DecodeError,
     federation::{

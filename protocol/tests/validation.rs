@@ -1,5 +1,7 @@
 //! Document validation: every problem is reported with its field path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gaiamesh_protocol::{
     sd::{DocumentError, DocumentFormat, SdDocument, validate_document},
     testing::{DOCUMENT_TOML, document},

@@ -73,7 +73,8 @@ pub struct VerifyArgs {
     /// The federation's genesis.toml, or a federation directory.
     #[arg(long, value_name = "FILE|DIR")]
     genesis: PathBuf,
-    /// A revocation list to apply (default: revocations.toml of a federation directory).
+    /// A revocation list to apply, after the revocations.toml of a federation directory
+    /// (an older list than the one in force is refused).
     #[arg(long, value_name = "FILE")]
     revocations: Option<PathBuf>,
     /// Check at this time (RFC 3339) instead of now.
@@ -220,7 +221,7 @@ fn verify(a: VerifyArgs) -> Result<()> {
         (a.genesis.clone(), None)
     };
     let mut trust = datadir::load_trust(&genesis_path)?;
-    if let Some(path) = a.revocations.or(default_revocations) {
+    for path in default_revocations.into_iter().chain(a.revocations) {
         let text = datadir::read_text(&path, 8 * 1024 * 1024)?;
         let list = gaiamesh_protocol::federation::RevocationList::from_toml(&text)
             .with_context(|| format!("{}", path.display()))?;

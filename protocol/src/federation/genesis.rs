@@ -167,10 +167,10 @@ impl Genesis {
                 errs.push(format!("policy.allowed_jurisdictions[{i}]: {c:?} is neither EU nor an ISO 3166-1 country code"));
             }
         }
-        if let Some(psk) = &self.policy.psk {
-            if psk.len() != 64 || !psk.bytes().all(|b| b.is_ascii_hexdigit()) {
-                errs.push("policy.psk: must be 64 hex digits".to_owned());
-            }
+        if let Some(psk) = &self.policy.psk
+            && (psk.len() != 64 || !psk.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            errs.push("policy.psk: must be 64 hex digits".to_owned());
         }
         if errs.is_empty() {
             Ok(())

@@ -1,15 +1,16 @@
-use std::{cmp::Ordering, fmt, hash::Hash, str::FromStr};
+use std::{fmt, hash::Hash, str::FromStr};
 
-use ed25519_dalek::{Verifier, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use libp2p_identity::PeerId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use super::{Domain, Signature};
 
 /// An ed25519 public key: a node's identity (its PeerId), or an authority's, certifier's or
-/// repository root's key. Always a valid curve point.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(VerifyingKey);
+/// repository root's key. Always a valid curve point (checked on construction); kept as the
+/// 32 compressed bytes so that catalogues of a million entries stay small.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey([u8; 32]);
 
 /// Why bytes or a string are not a usable public key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,21 +31,24 @@ impl PublicKey {
     /// The key from its 32-byte compressed form.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, PublicKeyError> {
         VerifyingKey::from_bytes(bytes)
-            .map(Self)
+            .map(|_| Self(*bytes))
             .map_err(|e| PublicKeyError::InvalidKey(e.to_string()))
     }
 
     /// The 32-byte compressed form.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.0
     }
 
     /// Verifies `signature` over `message` in the given domain.
     pub fn verify(&self, domain: Domain, message: &[u8], signature: &Signature) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
         let msg = domain.tagged(message);
         let sig = ed25519_dalek::Signature::from_bytes(signature.as_bytes());
         // Strict verification rejects malleable signatures and small-order keys.
-        self.0.verify_strict(&msg, &sig).is_ok() && self.0.verify(&msg, &sig).is_ok()
+        key.verify_strict(&msg, &sig).is_ok()
     }
 
     /// The libp2p PeerId of this key.
@@ -56,7 +60,7 @@ impl PublicKey {
     pub fn to_libp2p(&self) -> libp2p_identity::PublicKey {
         // The bytes come from a valid VerifyingKey, so libp2p accepts them; the fallback is
         // unreachable but keeps this function total.
-        match libp2p_identity::ed25519::PublicKey::try_from_bytes(self.0.as_bytes()) {
+        match libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0) {
             Ok(k) => libp2p_identity::PublicKey::from(k),
             Err(_) => unreachable_key(),
         }
@@ -105,24 +109,12 @@ impl FromStr for PublicKey {
     }
 }
 
-impl Ord for PublicKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.as_bytes().cmp(other.0.as_bytes())
-    }
-}
-
-impl PartialOrd for PublicKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 impl Serialize for PublicKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
             serializer.collect_str(self)
         } else {
-            self.0.as_bytes().serialize(serializer)
+            self.0.serialize(serializer)
         }
     }
 }

@@ -200,13 +200,13 @@ fn node(v: &mut ValidationErrors, n: &NodeInfo) {
     if let Some(s) = &n.software {
         text(v, "node.software.name", &s.name, MAX_SHORT_STRING, true);
         text(v, "node.software.version", &s.version, 64, true);
-        if let Some(h) = &s.build_hash {
-            if h.is_empty() || h.len() > 128 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                v.push(
-                    "node.software.build_hash",
-                    format!("{h:?} is not a hex hash (1–128 hex digits)"),
-                );
-            }
+        if let Some(h) = &s.build_hash
+            && (h.is_empty() || h.len() > 128 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            v.push(
+                "node.software.build_hash",
+                format!("{h:?} is not a hex hash (1–128 hex digits)"),
+            );
         }
     }
     if let Some(h) = &n.hardware {
@@ -224,15 +224,14 @@ fn node(v: &mut ValidationErrors, n: &NodeInfo) {
     if let Some(e) = &n.energy {
         energy(v, e);
     }
-    if let Some(rt) = &n.realtime {
-        if let Some(ms) = rt.max_latency_ms {
-            if ms == 0 || ms > 60_000 {
-                v.push(
-                    "node.realtime.max_latency_ms",
-                    format!("{ms} is outside 1–60000"),
-                );
-            }
-        }
+    if let Some(rt) = &n.realtime
+        && let Some(ms) = rt.max_latency_ms
+        && (ms == 0 || ms > 60_000)
+    {
+        v.push(
+            "node.realtime.max_latency_ms",
+            format!("{ms} is outside 1–60000"),
+        );
     }
 }
 
@@ -254,15 +253,15 @@ fn hardware(v: &mut ValidationErrors, h: &Hardware) {
     if let Some(a) = &h.cpu_arch {
         token(v, "node.hardware.cpu_arch", a, 32);
     }
-    if let Some(n) = h.vcpus {
-        if n == 0 || n > 10_000_000 {
-            v.push("node.hardware.vcpus", format!("{n} is outside 1–10000000"));
-        }
+    if let Some(n) = h.vcpus
+        && (n == 0 || n > 10_000_000)
+    {
+        v.push("node.hardware.vcpus", format!("{n} is outside 1–10000000"));
     }
-    if let Some(n) = h.memory_gib {
-        if n == 0 {
-            v.push("node.hardware.memory_gib", "must be at least 1");
-        }
+    if let Some(n) = h.memory_gib
+        && n == 0
+    {
+        v.push("node.hardware.memory_gib", "must be at least 1");
     }
     list_len(v, "node.hardware.gpus", h.gpus.len(), MAX_GPU_KINDS);
     for (i, g) in h.gpus.iter().enumerate().take(MAX_GPU_KINDS) {
@@ -293,13 +292,13 @@ fn energy(v: &mut ValidationErrors, e: &Energy) {
         ("renewable_pct", e.renewable_pct),
         ("heat_reuse_pct", e.heat_reuse_pct),
     ] {
-        if let Some(p) = pct {
-            if p > 100 {
-                v.push(
-                    format!("node.energy.{name}"),
-                    format!("{p} is more than 100 percent"),
-                );
-            }
+        if let Some(p) = pct
+            && p > 100
+        {
+            v.push(
+                format!("node.energy.{name}"),
+                format!("{p} is more than 100 percent"),
+            );
         }
     }
     if let Some(w) = e.water_usage_l_per_kwh {
