@@ -1,0 +1,33 @@
+//! Writes valid encodings of every wire type as fuzz seeds: `fuzz-seeds DIR`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{fs, path::PathBuf};
+
+use gaiamesh_protocol::{
+    federation::{RevocationBody, RevocationList},
+    identity::Keypair,
+    sd::SCHEMA_VERSION,
+    testing::{DOCUMENT_TOML, NOW, TestFederation, key},
+};
+
+fn main() {
+    let out = PathBuf::from(std::env::args().nth(1).expect("usage: fuzz-seeds DIR"));
+    let f = TestFederation::new(3, 2, true);
+    let node = key(1);
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = out.join(target);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), bytes).unwrap();
+    };
+    write("decode_signed_sd", "seed-sd", &f.signed_sd(&node, 1).encode().unwrap());
+    write("decode_credential", "seed-cred", &f.credential(&node, 3).encode().unwrap());
+    write("decode_attestation", "seed-att", &f.attestation(&node, "C5").encode().unwrap());
+    let body = RevocationBody { schema_version: SCHEMA_VERSION, federation: f.trust.id(), version: 1, issued_at: NOW, revoked: vec![] };
+    let keys: Vec<&Keypair> = f.authorities.iter().collect();
+    write("decode_revocation_list", "seed-rev", &RevocationList::issue(body, &keys).unwrap().encode().unwrap());
+    write("decode_genesis", "seed-genesis", &f.trust.genesis().encode().unwrap());
+    write("decode_genesis", "seed-genesis-toml", f.trust.genesis().to_toml().unwrap().as_bytes());
+    write("parse_documents", "seed-sd-toml", DOCUMENT_TOML.as_bytes());
+    write("parse_documents", "seed-cred-toml", f.credential(&node, 2).to_toml().unwrap().as_bytes());
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Bounded fuzz run of every decoder: FUZZ_SECONDS (default 30) per target.
+# Uses cargo-fuzz (libFuzzer). cargo-fuzz needs nightly compiler flags; on a stable toolchain
+# RUSTC_BOOTSTRAP=1 enables them for this build only. Seeds come from valid encodings written
+# by `cargo run -p gaiamesh-protocol --example fuzz-seeds` so the fuzzer starts deep.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${FUZZ_SECONDS:-30}"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+export RUSTC_BOOTSTRAP=1
+cargo run --quiet -p gaiamesh-protocol --features test-utils --example fuzz-seeds -- fuzz/corpus
+targets=(decode_signed_sd decode_credential decode_attestation decode_revocation_list decode_genesis parse_documents)
+for t in "${targets[@]}"; do
+  echo "== fuzz $t for ${seconds}s"
+  mkdir -p "fuzz/corpus/$t"
+  log="fuzz/$t.log"
+  if ! cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
+    -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "fuzz target $t failed (crash or build error); inputs in fuzz/artifacts/$t" >&2
+    exit 1
+  fi
+  grep -E '^(Done|stat::number_of_executed_units)' "$log" || true
+done
+echo "fuzz: all ${#targets[@]} targets ran ${seconds}s without a crash"
