@@ -1,7 +1,10 @@
 #![no_main]
 //! Attestations from arbitrary bytes, then the certifier check.
 
-use gaiamesh_protocol::{federation::Attestation, testing::{NOW, TestFederation}};
+use gaiamesh_protocol::{
+    federation::Attestation,
+    testing::{NOW, TestFederation},
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -1,7 +1,10 @@
 #![no_main]
 //! Membership credentials from arbitrary bytes, then the threshold check.
 
-use gaiamesh_protocol::{federation::MembershipCredential, testing::{NOW, TestFederation}};
+use gaiamesh_protocol::{
+    federation::MembershipCredential,
+    testing::{NOW, TestFederation},
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -2,7 +2,10 @@
 //! Signed self-descriptions from arbitrary bytes: decoding and the full acceptance check
 //! must never panic, and whatever decodes must re-encode to the same bytes.
 
-use gaiamesh_protocol::{sd::SignedSelfDescription, testing::{NOW, TestFederation}};
+use gaiamesh_protocol::{
+    sd::SignedSelfDescription,
+    testing::{NOW, TestFederation},
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -13,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(sd) = SignedSelfDescription::decode(data) {
         let _ = sd.check(&fed.trust, NOW);
         if let Ok(again) = sd.encode() {
-            assert_eq!(SignedSelfDescription::decode(&again).ok().as_ref(), Some(&sd));
+            assert_eq!(
+                SignedSelfDescription::decode(&again).ok().as_ref(),
+                Some(&sd)
+            );
         }
     }
 });

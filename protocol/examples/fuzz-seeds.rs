@@ -20,14 +20,51 @@ fn main() {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(name), bytes).unwrap();
     };
-    write("decode_signed_sd", "seed-sd", &f.signed_sd(&node, 1).encode().unwrap());
-    write("decode_credential", "seed-cred", &f.credential(&node, 3).encode().unwrap());
-    write("decode_attestation", "seed-att", &f.attestation(&node, "C5").encode().unwrap());
-    let body = RevocationBody { schema_version: SCHEMA_VERSION, federation: f.trust.id(), version: 1, issued_at: NOW, revoked: vec![] };
+    write(
+        "decode_signed_sd",
+        "seed-sd",
+        &f.signed_sd(&node, 1).encode().unwrap(),
+    );
+    write(
+        "decode_credential",
+        "seed-cred",
+        &f.credential(&node, 3).encode().unwrap(),
+    );
+    write(
+        "decode_attestation",
+        "seed-att",
+        &f.attestation(&node, "C5").encode().unwrap(),
+    );
+    let body = RevocationBody {
+        schema_version: SCHEMA_VERSION,
+        federation: f.trust.id(),
+        version: 1,
+        issued_at: NOW,
+        revoked: vec![],
+    };
     let keys: Vec<&Keypair> = f.authorities.iter().collect();
-    write("decode_revocation_list", "seed-rev", &RevocationList::issue(body, &keys).unwrap().encode().unwrap());
-    write("decode_genesis", "seed-genesis", &f.trust.genesis().encode().unwrap());
-    write("decode_genesis", "seed-genesis-toml", f.trust.genesis().to_toml().unwrap().as_bytes());
+    write(
+        "decode_revocation_list",
+        "seed-rev",
+        &RevocationList::issue(body, &keys)
+            .unwrap()
+            .encode()
+            .unwrap(),
+    );
+    write(
+        "decode_genesis",
+        "seed-genesis",
+        &f.trust.genesis().encode().unwrap(),
+    );
+    write(
+        "decode_genesis",
+        "seed-genesis-toml",
+        f.trust.genesis().to_toml().unwrap().as_bytes(),
+    );
     write("parse_documents", "seed-sd-toml", DOCUMENT_TOML.as_bytes());
-    write("parse_documents", "seed-cred-toml", f.credential(&node, 2).to_toml().unwrap().as_bytes());
+    write(
+        "parse_documents",
+        "seed-cred-toml",
+        f.credential(&node, 2).to_toml().unwrap().as_bytes(),
+    );
 }
