@@ -131,6 +131,36 @@ impl TestFederation {
     pub fn signed_sd(&self, node: &Keypair, seq: u64) -> SignedSelfDescription {
         self.sd(node, seq).sign(node).unwrap()
     }
+
+    /// A credential admitting the participant of `doc` for `node`.
+    pub fn credential_for(&self, node: &Keypair, doc: &SdDocument) -> MembershipCredential {
+        let mut cred = self.credential(node, 0);
+        cred.body.participant = MemberParticipant {
+            legal_name: doc.participant.legal_name.clone(),
+            registration: doc.participant.registration[0].clone(),
+            headquarters_country: doc.participant.headquarters.country.clone(),
+        };
+        let keys: Vec<&Keypair> = self.authorities.iter().collect();
+        MembershipCredential::issue(cred.body, &keys).unwrap()
+    }
+
+    /// `doc` signed by `node` at `seq`, with a matching credential, valid at [`NOW`].
+    pub fn sign_document(
+        &self,
+        node: &Keypair,
+        seq: u64,
+        doc: SdDocument,
+    ) -> SignedSelfDescription {
+        let membership = Some(self.credential_for(node, &doc));
+        SelfDescription {
+            document: doc,
+            membership,
+            attestations: vec![],
+            ..self.sd(node, seq)
+        }
+        .sign(node)
+        .unwrap()
+    }
 }
 
 /// The document of DESIGN §5.
@@ -158,4 +188,46 @@ price = { currency = "EUR", amount = "0.018", unit = "GB-month" }
 
 pub fn document() -> SdDocument {
     SdDocument::parse(DOCUMENT_TOML, DocumentFormat::Toml).unwrap()
+}
+
+/// The example self-descriptions shipped in `config/examples/sd`, in name order.
+pub fn example_documents() -> Vec<SdDocument> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/sd");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            SdDocument::parse(&std::fs::read_to_string(p).unwrap(), DocumentFormat::Toml).unwrap()
+        })
+        .collect()
+}
+
+/// A deterministic variation of the examples for large generated catalogues: example
+/// `i % n`, with the country, kind, prices and energy figures varied by `i`.
+pub fn generated_document(examples: &[SdDocument], i: usize) -> SdDocument {
+    const COUNTRIES: [&str; 12] = [
+        "DE", "FR", "NL", "SE", "FI", "PL", "AT", "ES", "IT", "IE", "BE", "LU",
+    ];
+    let mut doc = examples[i % examples.len()].clone();
+    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let country = COUNTRIES[(h >> 7) as usize % COUNTRIES.len()];
+    doc.participant.legal_name = format!("{} #{i}", doc.participant.legal_name);
+    doc.node.location.country = country.into();
+    doc.node.location.subdivision = None;
+    if let Some(e) = doc.node.energy.as_mut() {
+        e.renewable_pct = Some(((h >> 13) % 101) as u8);
+    }
+    for (j, s) in doc.services.iter_mut().enumerate() {
+        s.data_location = vec![country.into()];
+        s.processing_location = vec![country.into()];
+        if let Some(p) = s.price.as_mut() {
+            let cents = ((h >> (17 + j)) % 5000) as f64 / 100_000.0;
+            p.amount = format!("{cents:.5}");
+        }
+    }
+    doc
 }

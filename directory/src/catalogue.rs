@@ -1,0 +1,384 @@
+//! The catalogue: a [`Store`] of entries, the merge rules in front of it, and in-memory facets
+//! and indexes for queries. One owner writes; every batch is one store transaction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use gaiamesh_protocol::{
+    federation::{FederationTrust, RevocationError, RevocationList},
+    identity::PublicKey,
+    sd::SignedSelfDescription,
+    time::UnixMillis,
+};
+
+use crate::{
+    entry::{Entry, Evidence},
+    facets::{Facets, Level, Value},
+    index::Index,
+    merge::{MergeOutcome, decide},
+    query::{self, Access, Expr, QueryPlan, Sort},
+    store::{Change, Store, StoreError},
+};
+
+/// A node counts as alive when its last presence heartbeat is at most this old.
+pub const ALIVE_WINDOW_MS: u64 = 30_000;
+
+/// The catalogue over store `S`.
+#[derive(Debug)]
+pub struct Catalogue<S> {
+    store: S,
+    trust: FederationTrust,
+    facets: BTreeMap<PublicKey, Facets>,
+    index: Index,
+    presence: HashMap<PublicKey, UnixMillis>,
+    max_entries: usize,
+}
+
+/// Sorting and limiting of query results.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueryOptions {
+    /// Sort by this field (default: subject, then service order).
+    pub sort: Option<Sort>,
+    /// At most this many matches.
+    pub limit: Option<usize>,
+}
+
+/// One (node, service) match.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Match {
+    /// The node.
+    pub subject: PublicKey,
+    /// Its seq.
+    pub seq: u64,
+    /// The matching service's index in the document (`None` for a node without services).
+    pub service_index: Option<usize>,
+}
+
+/// Result of a query.
+#[derive(Clone, Debug)]
+pub struct QueryOutput {
+    /// The plan that ran.
+    pub plan: QueryPlan,
+    /// Matches after sort and limit.
+    pub matches: Vec<Match>,
+    /// Matches before the limit.
+    pub total: usize,
+    /// Nodes examined.
+    pub examined: usize,
+}
+
+impl<S: Store> Catalogue<S> {
+    /// Opens a catalogue over `store`, rebuilding facets and indexes from its entries.
+    pub fn open(store: S, trust: FederationTrust, max_entries: usize) -> Result<Self, StoreError> {
+        let mut cat = Self {
+            store,
+            trust,
+            facets: BTreeMap::new(),
+            index: Index::default(),
+            presence: HashMap::new(),
+            max_entries,
+        };
+        let mut all = Vec::new();
+        cat.store.for_each(&mut |e| all.push(Facets::of(&e)))?;
+        for f in all {
+            cat.index.insert(&f);
+            cat.facets.insert(f.subject, f);
+        }
+        Ok(cat)
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The trust context records are checked against.
+    pub fn trust(&self) -> &FederationTrust {
+        &self.trust
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.facets.len()
+    }
+
+    /// Whether the catalogue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.facets.is_empty()
+    }
+
+    /// The stored entry of `subject`.
+    pub fn get(&self, subject: &PublicKey) -> Result<Option<Entry>, StoreError> {
+        if !self.facets.contains_key(subject) {
+            return Ok(None);
+        }
+        self.store.get(subject)
+    }
+
+    /// (subject, seq, hash) of every entry in subject order: the set reconciliation works on.
+    pub fn items(&self) -> impl Iterator<Item = (PublicKey, u64, [u8; 32])> + '_ {
+        self.facets.values().map(|f| (f.subject, f.seq, f.hash))
+    }
+
+    /// Equivocation evidence recorded so far.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+        self.store.evidence()
+    }
+
+    /// Merges one record received from `from` at `now`.
+    pub fn merge(
+        &mut self,
+        record: SignedSelfDescription,
+        from: Option<PublicKey>,
+        now: UnixMillis,
+    ) -> Result<MergeOutcome, StoreError> {
+        Ok(self
+            .merge_batch(vec![(record, from)], now)?
+            .pop()
+            .unwrap_or(MergeOutcome::Duplicate))
+    }
+
+    /// Merges a batch in one store transaction; returns one outcome per record, in order.
+    pub fn merge_batch(
+        &mut self,
+        batch: Vec<(SignedSelfDescription, Option<PublicKey>)>,
+        now: UnixMillis,
+    ) -> Result<Vec<MergeOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut pending: BTreeMap<PublicKey, Entry> = BTreeMap::new();
+        let mut changes = Vec::new();
+        let mut new_subjects = 0usize;
+        for (record, from) in batch {
+            let report = match record.check(&self.trust, now) {
+                Ok(r) => r,
+                Err(e) => {
+                    outcomes.push(MergeOutcome::Rejected(e));
+                    continue;
+                }
+            };
+            let attested = report
+                .certifications
+                .iter()
+                .filter(|c| c.is_attested())
+                .map(|c| (c.service.clone(), c.scheme.clone()))
+                .collect();
+            let incoming = Entry::new(record, now, from, attested)?;
+            let subject = incoming.subject();
+            let stored = match pending.get(&subject) {
+                Some(e) => Some(e.clone()),
+                None if self.facets.contains_key(&subject) => self.store.get(&subject)?,
+                None => None,
+            };
+            let outcome = decide(stored.as_ref(), &incoming);
+            if let (MergeOutcome::Equivocation { replaced }, Some(stored)) = (&outcome, &stored) {
+                let (kept, loser) = if *replaced {
+                    (&incoming, stored)
+                } else {
+                    (stored, &incoming)
+                };
+                changes.push(Change::Evidence(Evidence {
+                    subject,
+                    seq: incoming.seq(),
+                    kept: kept.hash,
+                    conflicting: loser.record.clone(),
+                    from,
+                    seen_at: now,
+                }));
+            }
+            if matches!(outcome, MergeOutcome::Inserted) {
+                if self.facets.len() + new_subjects >= self.max_entries {
+                    outcomes.push(MergeOutcome::CatalogueFull);
+                    continue;
+                }
+                new_subjects += 1;
+            }
+            if outcome.changed() {
+                pending.insert(subject, incoming);
+            }
+            outcomes.push(outcome);
+        }
+        changes.extend(pending.values().cloned().map(Change::Put));
+        self.store.write(changes)?;
+        for e in pending.values() {
+            self.replace_facets(Facets::of(e));
+        }
+        Ok(outcomes)
+    }
+
+    fn replace_facets(&mut self, f: Facets) {
+        if let Some(old) = self.facets.remove(&f.subject) {
+            self.index.remove(&old);
+        }
+        self.index.insert(&f);
+        self.facets.insert(f.subject, f);
+    }
+
+    fn remove_subjects(&mut self, subjects: Vec<PublicKey>) -> Result<usize, StoreError> {
+        let n = subjects.len();
+        self.store
+            .write(subjects.iter().copied().map(Change::Remove).collect())?;
+        for s in subjects {
+            if let Some(old) = self.facets.remove(&s) {
+                self.index.remove(&old);
+            }
+            self.presence.remove(&s);
+        }
+        Ok(n)
+    }
+
+    /// Removes expired entries and revoked members; returns how many were removed.
+    pub fn sweep(&mut self, now: UnixMillis) -> Result<usize, StoreError> {
+        let gone: Vec<_> = self
+            .facets
+            .values()
+            .filter(|f| now >= f.expires_at || self.trust.revocation(&f.subject).is_some())
+            .map(|f| f.subject)
+            .collect();
+        self.remove_subjects(gone)
+    }
+
+    /// Puts a newer revocation list in force and drops the revoked members' entries.
+    pub fn apply_revocations(
+        &mut self,
+        list: &RevocationList,
+        now: UnixMillis,
+    ) -> Result<usize, RevocationOrStore> {
+        self.trust.apply_revocations(list)?;
+        Ok(self.sweep(now)?)
+    }
+
+    /// Records a presence heartbeat of a known subject.
+    pub fn touch(&mut self, subject: &PublicKey, now: UnixMillis) {
+        if self.facets.contains_key(subject) {
+            self.presence.insert(*subject, now);
+        }
+    }
+
+    /// When `subject` was last seen.
+    pub fn last_seen(&self, subject: &PublicKey) -> Option<UnixMillis> {
+        self.presence.get(subject).copied()
+    }
+
+    fn alive(&self, subject: &PublicKey, now: UnixMillis) -> bool {
+        self.presence
+            .get(subject)
+            .is_some_and(|t| now.since(*t) <= ALIVE_WINDOW_MS)
+    }
+
+    /// The plan the catalogue would use for `expr`.
+    pub fn plan(&self, expr: &Expr) -> QueryPlan {
+        query::plan(expr, self.facets.len(), |field, value| {
+            self.index.count(field, value)
+        })
+    }
+
+    /// Runs a query at time `now` (for `alive`).
+    pub fn query(&self, expr: &Expr, opts: QueryOptions, now: UnixMillis) -> QueryOutput {
+        let plan = self.plan(expr);
+        let candidates: Vec<&Facets> = match &plan.access {
+            Access::Index { field, values, .. } => {
+                let mut subjects = BTreeSet::new();
+                for v in values {
+                    if let Some(set) = self.index.lookup(field, v) {
+                        subjects.extend(set.iter().copied());
+                    }
+                }
+                subjects.iter().filter_map(|s| self.facets.get(s)).collect()
+            }
+            Access::FullScan { .. } => self.facets.values().collect(),
+        };
+        let examined = candidates.len();
+        let mut rows: Vec<(Match, Option<&Value>)> = Vec::new();
+        for f in candidates {
+            let alive = self.alive(&f.subject, now);
+            if f.services.is_empty() {
+                if query::matches(expr, &f.node, None, alive) {
+                    rows.push((
+                        Match {
+                            subject: f.subject,
+                            seq: f.seq,
+                            service_index: None,
+                        },
+                        sort_value(opts.sort, f, None),
+                    ));
+                }
+                continue;
+            }
+            for (i, svc) in f.services.iter().enumerate() {
+                if query::matches(expr, &f.node, Some(svc), alive) {
+                    let m = Match {
+                        subject: f.subject,
+                        seq: f.seq,
+                        service_index: Some(i),
+                    };
+                    rows.push((m, sort_value(opts.sort, f, Some(svc))));
+                }
+            }
+        }
+        if let Some(sort) = opts.sort {
+            rows.sort_by(|a, b| {
+                let ord = cmp_values(a.1, b.1);
+                let ord = if sort.desc { ord.reverse() } else { ord };
+                // Missing values always last, whatever the direction.
+                let missing = |v: Option<&Value>| v.is_none_or(|v| *v == Value::Missing);
+                missing(a.1).cmp(&missing(b.1)).then(ord)
+            });
+        }
+        let total = rows.len();
+        let matches = rows
+            .into_iter()
+            .take(opts.limit.unwrap_or(usize::MAX))
+            .map(|(m, _)| m)
+            .collect();
+        QueryOutput {
+            plan,
+            matches,
+            total,
+            examined,
+        }
+    }
+}
+
+fn sort_value<'a>(
+    sort: Option<Sort>,
+    f: &'a Facets,
+    svc: Option<&'a [Value]>,
+) -> Option<&'a Value> {
+    let s = sort?;
+    match s.field.level {
+        Level::Node => f.node.get(s.field.slot),
+        Level::Service => svc.and_then(|v| v.get(s.field.slot)),
+    }
+}
+
+fn cmp_values(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let key = |v: Option<&Value>| -> (u8, f64, String) {
+        match v {
+            Some(Value::Num(n)) => (0, *n, String::new()),
+            Some(Value::Str(s)) => (1, 0.0, s.to_lowercase()),
+            Some(Value::List(xs)) => (
+                1,
+                0.0,
+                xs.first().map(|s| s.to_lowercase()).unwrap_or_default(),
+            ),
+            Some(Value::Bool(b)) => (0, f64::from(u8::from(*b)), String::new()),
+            Some(Value::Missing) | None => (2, 0.0, String::new()),
+        }
+    };
+    let (ka, kb) = (key(a), key(b));
+    ka.0.cmp(&kb.0)
+        .then(ka.1.partial_cmp(&kb.1).unwrap_or(Ordering::Equal))
+        .then(ka.2.cmp(&kb.2))
+}
+
+/// Failure of [`Catalogue::apply_revocations`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationOrStore {
+    /// The list was refused.
+    #[error(transparent)]
+    Revocation(#[from] RevocationError),
+    /// The store failed while removing entries.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

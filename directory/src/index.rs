@@ -1,0 +1,65 @@
+//! Inverted indexes over the indexed fields: (field, value) → subjects.
+
+use std::collections::{BTreeSet, HashMap};
+
+use gaiamesh_protocol::identity::PublicKey;
+
+use crate::facets::{FIELDS, Facets, Field, Level, Value};
+
+/// Postings of every indexed field.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    postings: HashMap<(&'static str, String), BTreeSet<PublicKey>>,
+}
+
+/// The lower-cased index values of one indexed field in `f`.
+pub(crate) fn values_of(field: &Field, f: &Facets) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut add = |v: &Value| match v {
+        Value::Str(s) => {
+            out.insert(s.to_lowercase());
+        }
+        Value::List(xs) => out.extend(xs.iter().map(|s| s.to_lowercase())),
+        _ => {}
+    };
+    match field.level {
+        Level::Node => add(&f.node[field.slot]),
+        Level::Service => f.services.iter().for_each(|s| add(&s[field.slot])),
+    }
+    out
+}
+
+impl Index {
+    pub(crate) fn insert(&mut self, f: &Facets) {
+        for field in FIELDS.iter().filter(|x| x.indexed) {
+            for v in values_of(field, f) {
+                self.postings
+                    .entry((field.name, v))
+                    .or_default()
+                    .insert(f.subject);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, f: &Facets) {
+        for field in FIELDS.iter().filter(|x| x.indexed) {
+            for v in values_of(field, f) {
+                let key = (field.name, v);
+                if let Some(set) = self.postings.get_mut(&key) {
+                    set.remove(&f.subject);
+                    if set.is_empty() {
+                        self.postings.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn lookup(&self, field: &Field, value: &str) -> Option<&BTreeSet<PublicKey>> {
+        self.postings.get(&(field.name, value.to_owned()))
+    }
+
+    pub(crate) fn count(&self, field: &Field, value: &str) -> usize {
+        self.lookup(field, value).map_or(0, BTreeSet::len)
+    }
+}

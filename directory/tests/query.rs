@@ -1,0 +1,177 @@
+//! Queries over the 24 example self-descriptions: results, plans, sort, limit, alive.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gaiamesh_directory::{
+    catalogue::{Catalogue, QueryOptions},
+    query::{self, Access},
+    store::MemoryStore,
+};
+use gaiamesh_protocol::{
+    identity::Keypair,
+    testing::{NOW, TestFederation, example_documents},
+};
+
+fn examples() -> (Catalogue<MemoryStore>, Vec<Keypair>) {
+    let f = TestFederation::new(3, 2, true);
+    let docs = example_documents();
+    let keys: Vec<Keypair> = (0..docs.len())
+        .map(|i| Keypair::from_secret_bytes(&[i as u8 + 1; 32]))
+        .collect();
+    let mut c = Catalogue::open(MemoryStore::new(), f.trust.clone(), 1000).unwrap();
+    let batch = docs
+        .into_iter()
+        .zip(&keys)
+        .map(|(d, k)| (f.sign_document(k, 1, d), None))
+        .collect();
+    let outs = c.merge_batch(batch, NOW).unwrap();
+    assert!(outs.iter().all(|o| o.changed()), "{outs:?}");
+    (c, keys)
+}
+
+fn names(c: &Catalogue<MemoryStore>, q: &str, opts: QueryOptions) -> Vec<String> {
+    let expr = query::parse(q).unwrap();
+    c.query(&expr, opts, NOW)
+        .matches
+        .iter()
+        .map(|m| {
+            let e = c.get(&m.subject).unwrap().unwrap();
+            let doc = &e.record.sd.document;
+            match m.service_index {
+                Some(i) => format!("{}/{}", doc.participant.legal_name, doc.services[i].id),
+                None => doc.participant.legal_name.clone(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_design_query_finds_the_right_services() {
+    let (c, _) = examples();
+    let mut got = names(
+        &c,
+        "service.kind = storage.object and service.data_location in [DE, AT, LU]
+         and service.certification = C5 and service.price.amount < 0.02
+         and node.energy.renewable_pct >= 80 and not node.kind = edge",
+        QueryOptions::default(),
+    );
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "Lëtzebuerg Sovereign Cloud S.A./sov-obj",
+            "Nordwolke GmbH/s3-eu-central"
+        ]
+    );
+}
+
+#[test]
+fn operators() {
+    let (c, _) = examples();
+    let count = |q: &str| names(&c, q, QueryOptions::default()).len();
+    assert_eq!(
+        count("node.location.country = de"),
+        5,
+        "case-insensitive; DE has 3 nodes with 5 services"
+    );
+    assert_eq!(count("node.kind = hpc"), 4);
+    assert_eq!(count("service.kind = ai.training"), 3);
+    assert_eq!(count("node.hardware.gpus has \"NVIDIA H100 SXM\""), 1);
+    assert_eq!(
+        count("service.description ~ kubernetes"),
+        2,
+        "Seine k8s, Lumière training"
+    );
+    assert_eq!(
+        count("service.keywords has kubernetes"),
+        2,
+        "Seine k8s, Polder edge"
+    );
+    assert!(count("service.kind != data.resource") > 30);
+    assert_eq!(count("service.kind = data.resource"), 3);
+    assert_eq!(
+        count("service.certification = SecNumCloud or service.certification = ENS"),
+        4
+    );
+    assert_eq!(count("node.realtime.latency_class = ultra_low"), 2);
+    assert_eq!(count("node.energy.pue <= 1.08"), 5);
+    assert_eq!(
+        count("participant.legal_name ~ gmbh and node.location.country != DE"),
+        4,
+        "Alpen and Donau, 2 services each"
+    );
+    assert_eq!(count("alive = true"), 0);
+}
+
+#[test]
+fn sort_and_limit() {
+    let (c, _) = examples();
+    let opts = QueryOptions {
+        sort: Some("service.price.amount".parse().unwrap()),
+        limit: Some(3),
+    };
+    let cheapest = names(&c, "service.kind = storage.object", opts);
+    assert_eq!(
+        cheapest,
+        vec![
+            "Nordic Hydro Cloud AB/cold-archive",
+            "Tejo Cloud, Lda./obj-lisboa",
+            "Nordwolke GmbH/s3-eu-central"
+        ]
+    );
+    let opts = QueryOptions {
+        sort: Some("node.energy.renewable_pct:desc".parse().unwrap()),
+        limit: Some(1),
+    };
+    let greenest = names(&c, "node.kind = hpc", opts);
+    assert_eq!(greenest.len(), 1);
+    assert!(
+        greenest[0].starts_with("Aurora") || greenest[0].starts_with("Lumière"),
+        "{greenest:?}"
+    );
+    assert!("nope".parse::<query::Sort>().is_err());
+    assert!("service.kind:sideways".parse::<query::Sort>().is_err());
+}
+
+#[test]
+fn planner_picks_the_most_selective_index() {
+    let (c, _) = examples();
+    let expr =
+        query::parse("node.location.country = LU and service.kind = storage.object").unwrap();
+    let plan = c.plan(&expr);
+    match &plan.access {
+        Access::Index {
+            field, candidates, ..
+        } => {
+            assert_eq!((field.name, *candidates), ("node.location.country", 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        plan.to_string()
+            .starts_with("access: index node.location.country in [lu] -> 1 candidate node(s)")
+    );
+    let out = c.query(&expr, QueryOptions::default(), NOW);
+    assert_eq!((out.examined, out.total), (1, 1));
+    // No indexed equality at the top level: full scan.
+    let expr = query::parse("node.energy.pue < 1.1 or node.kind = edge").unwrap();
+    assert!(matches!(
+        c.plan(&expr).access,
+        Access::FullScan { entries: 24 }
+    ));
+}
+
+#[test]
+fn alive_follows_presence() {
+    let (mut c, keys) = examples();
+    c.touch(&keys[0].public(), NOW);
+    let opts = QueryOptions::default();
+    assert_eq!(
+        names(&c, "alive = true", opts).len(),
+        2,
+        "Nordwolke has two services"
+    );
+    let later = gaiamesh_protocol::time::UnixMillis(NOW.0 + 31_000);
+    let expr = query::parse("alive = true").unwrap();
+    assert_eq!(c.query(&expr, opts, later).total, 0);
+}
