@@ -119,6 +119,15 @@ impl<S: Store> Catalogue<S> {
         self.facets.values().map(|f| (f.subject, f.seq, f.hash))
     }
 
+    /// A reconciliation snapshot of the catalogue.
+    pub fn reconcile_set(&self) -> crate::reconcile::ReconcileSet {
+        crate::reconcile::ReconcileSet::new(
+            self.items()
+                .map(|(s, q, h)| crate::reconcile::Item::new(&s, q, &h))
+                .collect(),
+        )
+    }
+
     /// Equivocation evidence recorded so far.
     pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
         self.store.evidence()

@@ -29,4 +29,5 @@ pub mod facets;
 mod index;
 pub mod merge;
 pub mod query;
+pub mod reconcile;
 pub mod store;

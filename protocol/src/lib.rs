@@ -37,6 +37,7 @@ pub mod codes;
 pub mod federation;
 pub mod identity;
 pub mod limits;
+pub mod reconcile;
 pub mod sd;
 pub mod time;
 

@@ -1,0 +1,296 @@
+//! Range-based set reconciliation as a sans-IO state machine (DESIGN §6).
+//!
+//! Items are the catalogue's (subject, seq, hash); an item's id is 16 bytes of
+//! BLAKE3(subject ‖ seq ‖ hash). Ranges are prefixes of the subject key, split 16 ways;
+//! subjects are ed25519 keys, so the trie is balanced without sending range bounds. The
+//! [`Initiator`] sends fingerprints of the 16 top ranges; the stateless [`respond`] answers
+//! each differing range with its children's fingerprints or, once it holds at most
+//! [`ITEMS_THRESHOLD`] items, with its item ids. Only differing ranges recurse, so bytes and
+//! round trips grow with the difference, not with the catalogue.
+//!
+//! The initiator learns both sides: [`Initiator::have`] (its subjects the peer lacks or holds
+//! in another version) and [`Initiator::need`] (the peer's short ids it lacks). The node then
+//! pushes and fetches those records.
+
+use std::collections::BTreeSet;
+
+use gaiamesh_protocol::{
+    identity::PublicKey,
+    reconcile::{
+        Fingerprint, MAX_ITEMS_PER_PART, MAX_PARTS, MAX_PREFIX_NIBBLES, Part, Prefix,
+        ReconcileError, ReconcileMessage, ShortId,
+    },
+};
+
+/// A range with at most this many items is compared by item list rather than split.
+pub const ITEMS_THRESHOLD: usize = 32;
+/// Most messages an initiator sends before it gives up (protects against a peer that never
+/// converges).
+pub const MAX_ROUNDS: usize = 64;
+
+const _: () = assert!(ITEMS_THRESHOLD <= MAX_ITEMS_PER_PART);
+
+/// One item: the subject key and the item id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Item {
+    /// The subject key (ordering key).
+    pub key: [u8; 32],
+    /// 16-byte id of (subject, seq, hash).
+    pub id: [u8; 16],
+}
+
+impl Item {
+    /// The item of a catalogue entry.
+    pub fn new(subject: &PublicKey, seq: u64, hash: &[u8; 32]) -> Self {
+        let key = subject.to_bytes();
+        let mut h = blake3::Hasher::new();
+        h.update(&key);
+        h.update(&seq.to_le_bytes());
+        h.update(hash);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        Self { key, id }
+    }
+
+    /// The 8-byte id used in item lists.
+    pub fn short(&self) -> ShortId {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&self.id[..8]);
+        s
+    }
+}
+
+/// A snapshot of one side's items, sorted by key.
+#[derive(Clone, Debug, Default)]
+pub struct ReconcileSet {
+    items: Vec<Item>,
+}
+
+impl ReconcileSet {
+    /// A set from items in any order.
+    pub fn new(mut items: Vec<Item>) -> Self {
+        items.sort_unstable();
+        items.dedup_by_key(|i| i.key);
+        Self { items }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The item with short id `id`, if any.
+    pub fn find_short(&self, id: &ShortId) -> Option<&Item> {
+        self.items.iter().find(|i| &i.short() == id)
+    }
+
+    fn range(&self, p: &Prefix) -> &[Item] {
+        let lower = p.lower();
+        let start = self.items.partition_point(|i| i.key < lower);
+        let len = self.items[start..].partition_point(|i| p.contains(&i.key));
+        &self.items[start..start + len]
+    }
+}
+
+fn fingerprint(items: &[Item]) -> Fingerprint {
+    if items.is_empty() {
+        return [0; 16];
+    }
+    let sum = items
+        .iter()
+        .fold(0u128, |acc, i| acc.wrapping_add(u128::from_le_bytes(i.id)));
+    let mut h = blake3::Hasher::new();
+    h.update(&sum.to_le_bytes());
+    h.update(&(items.len() as u64).to_le_bytes());
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    fp
+}
+
+/// The children of `p` in `set`: bitmap of non-empty ones and their fingerprints.
+fn split(set: &ReconcileSet, p: &Prefix) -> Part {
+    let mut nonempty = 0u16;
+    let mut fingerprints = Vec::new();
+    for n in 0..16u8 {
+        let items = set.range(&p.child(n));
+        if !items.is_empty() {
+            nonempty |= 1 << n;
+            fingerprints.push(fingerprint(items));
+        }
+    }
+    Part::Split {
+        prefix: p.clone(),
+        nonempty,
+        fingerprints,
+    }
+}
+
+fn items_part(items: &[Item], p: &Prefix, reply: bool) -> Part {
+    Part::Items {
+        prefix: p.clone(),
+        ids: items.iter().map(Item::short).collect(),
+        reply,
+    }
+}
+
+/// What to send about a range whose fingerprints differ: its items when few, else a split.
+fn descend(set: &ReconcileSet, p: Prefix, reply: bool) -> Part {
+    let items = set.range(&p);
+    if items.len() <= ITEMS_THRESHOLD || p.nibbles >= MAX_PREFIX_NIBBLES {
+        items_part(items, &p, reply)
+    } else {
+        split(set, &p)
+    }
+}
+
+/// The children of a received split whose fingerprints differ from ours.
+fn differing_children(
+    set: &ReconcileSet,
+    prefix: &Prefix,
+    nonempty: u16,
+    fps: &[Fingerprint],
+) -> Vec<Prefix> {
+    let mut theirs = fps.iter();
+    let mut out = Vec::new();
+    for n in 0..16u8 {
+        let their = if nonempty & (1 << n) != 0 {
+            theirs.next().copied().unwrap_or([0; 16])
+        } else {
+            [0; 16]
+        };
+        let child = prefix.child(n);
+        if fingerprint(set.range(&child)) != their {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// The responder: answers one message from `set`'s point of view. Stateless.
+pub fn respond(
+    set: &ReconcileSet,
+    msg: &ReconcileMessage,
+) -> Result<ReconcileMessage, ReconcileError> {
+    msg.check()?;
+    let mut parts = Vec::new();
+    for part in &msg.parts {
+        match part {
+            Part::Split {
+                prefix,
+                nonempty,
+                fingerprints,
+            } => {
+                for child in differing_children(set, prefix, *nonempty, fingerprints) {
+                    parts.push(descend(set, child, false));
+                }
+            }
+            Part::Items {
+                prefix,
+                reply: true,
+                ..
+            } => parts.push(descend(set, prefix.clone(), false)),
+            Part::Items { reply: false, .. } => {}
+        }
+    }
+    if parts.len() > 16 * MAX_PARTS {
+        return Err(ReconcileError::Invalid(
+            "response would exceed the part limit".into(),
+        ));
+    }
+    Ok(ReconcileMessage { parts })
+}
+
+/// The initiating side: drives rounds and learns the difference.
+#[derive(Debug)]
+pub struct Initiator {
+    set: ReconcileSet,
+    pending: Vec<Part>,
+    have: BTreeSet<[u8; 32]>,
+    need: BTreeSet<ShortId>,
+    rounds: usize,
+}
+
+impl Initiator {
+    /// Starts a reconciliation of `set` against a peer; returns the first message.
+    pub fn start(set: ReconcileSet) -> (Self, ReconcileMessage) {
+        let first = descend(&set, Prefix::root(), true);
+        let mut me = Self {
+            set,
+            pending: vec![first],
+            have: BTreeSet::new(),
+            need: BTreeSet::new(),
+            rounds: 0,
+        };
+        let msg = me.next_message().unwrap_or_default();
+        (me, msg)
+    }
+
+    fn next_message(&mut self) -> Option<ReconcileMessage> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let take = self.pending.len().min(MAX_PARTS);
+        let parts: Vec<Part> = self.pending.drain(..take).collect();
+        self.rounds += 1;
+        Some(ReconcileMessage { parts })
+    }
+
+    /// Handles the peer's response; returns the next message, or `None` when reconciliation
+    /// is complete.
+    pub fn handle(
+        &mut self,
+        msg: &ReconcileMessage,
+    ) -> Result<Option<ReconcileMessage>, ReconcileError> {
+        msg.check()?;
+        for part in &msg.parts {
+            match part {
+                Part::Split {
+                    prefix,
+                    nonempty,
+                    fingerprints,
+                } => {
+                    for child in differing_children(&self.set, prefix, *nonempty, fingerprints) {
+                        self.pending.push(descend(&self.set, child, true));
+                    }
+                }
+                Part::Items { prefix, ids, .. } => {
+                    let theirs: BTreeSet<ShortId> = ids.iter().copied().collect();
+                    let mine = self.set.range(prefix);
+                    let my_ids: BTreeSet<ShortId> = mine.iter().map(Item::short).collect();
+                    self.have.extend(
+                        mine.iter()
+                            .filter(|i| !theirs.contains(&i.short()))
+                            .map(|i| i.key),
+                    );
+                    self.need.extend(theirs.difference(&my_ids));
+                }
+            }
+        }
+        if self.rounds >= MAX_ROUNDS && !self.pending.is_empty() {
+            return Err(ReconcileError::Invalid(format!(
+                "no convergence after {MAX_ROUNDS} rounds"
+            )));
+        }
+        Ok(self.next_message())
+    }
+
+    /// Subject keys whose item the peer lacks (push these records).
+    pub fn have(&self) -> impl Iterator<Item = &[u8; 32]> + '_ {
+        self.have.iter()
+    }
+
+    /// Short ids of the peer's items we lack (fetch these records).
+    pub fn need(&self) -> impl Iterator<Item = &ShortId> + '_ {
+        self.need.iter()
+    }
+
+    /// Messages sent so far.
+    pub fn rounds(&self) -> usize {
+        self.rounds
+    }
+}
