@@ -91,13 +91,17 @@ impl Prefix {
     /// Nibble `i` of the prefix.
     pub fn nibble(&self, i: usize) -> u8 {
         let b = self.bytes.get(i / 2).copied().unwrap_or(0);
-        if i % 2 == 0 { b >> 4 } else { b & 0x0f }
+        if i.is_multiple_of(2) {
+            b >> 4
+        } else {
+            b & 0x0f
+        }
     }
 
     /// The child range `n` (0–15).
     pub fn child(&self, n: u8) -> Self {
         let mut bytes = self.bytes.clone();
-        if self.nibbles % 2 == 0 {
+        if self.nibbles.is_multiple_of(2) {
             bytes.push(n << 4);
         } else if let Some(last) = bytes.last_mut() {
             *last |= n & 0x0f;
