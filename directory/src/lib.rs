@@ -24,6 +24,7 @@
 //! ```
 
 pub mod catalogue;
+pub mod dht;
 pub mod entry;
 pub mod facets;
 mod index;

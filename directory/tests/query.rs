@@ -175,3 +175,46 @@ fn alive_follows_presence() {
     let expr = query::parse("alive = true").unwrap();
     assert_eq!(c.query(&expr, opts, later).total, 0);
 }
+
+#[test]
+fn light_mode_gives_the_same_answer_as_a_full_replica() {
+    use gaiamesh_directory::dht;
+    let (c, _) = examples();
+    let f = TestFederation::new(3, 2, true);
+    // A stand-in DHT: every entry's attribute keys → providers, and sd/ keys → records.
+    let mut providers: std::collections::HashMap<Vec<u8>, Vec<_>> = Default::default();
+    let mut records = std::collections::HashMap::new();
+    for (subject, _, _) in c.items() {
+        let e = c.get(&subject).unwrap().unwrap();
+        for k in dht::attribute_keys(&e) {
+            providers.entry(k).or_default().push(subject);
+        }
+        records.insert(dht::sd_key(&subject), e.record);
+    }
+    for q in [
+        "node.location.country = DE and service.kind = storage.object",
+        "service.certification = C5 and node.energy.renewable_pct >= 90",
+        "node.kind in [edge, telco_edge] and node.realtime.max_latency_ms <= 10",
+    ] {
+        let expr = query::parse(q).unwrap();
+        let plan = dht::light_plan(&expr).unwrap();
+        let mut fetched = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for key in &plan.keys {
+            for p in providers.get(key).into_iter().flatten() {
+                if seen.insert(*p) {
+                    fetched.push(records[&dht::sd_key(p)].clone());
+                }
+            }
+        }
+        let (light, _) =
+            dht::light_query(&f.trust, fetched, &plan, QueryOptions::default(), NOW).unwrap();
+        let full = c.query(&expr, QueryOptions::default(), NOW);
+        assert_eq!(light.matches, full.matches, "{q}");
+        assert!(!full.matches.is_empty(), "{q}");
+        assert!(
+            light.examined < c.len(),
+            "{q}: light mode fetched everything"
+        );
+    }
+}
