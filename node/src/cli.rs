@@ -1,8 +1,10 @@
 //! The `gaiamesh` command line. Commands that print data accept `--json`. Exit codes: 0 ok,
 //! 1 failure, 2 usage error.
 
+mod directory;
 mod federation;
 mod init;
+mod query;
 mod sd;
 
 use std::path::PathBuf;
@@ -39,6 +41,11 @@ pub enum Command {
     /// Check, sign and verify self-descriptions.
     #[command(subcommand)]
     Sd(sd::SdCommand),
+    /// Work on the local catalogue of a data dir (offline, when no node is running).
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
+    /// Query the catalogue: `gaiamesh query 'service.kind = storage.object and node.location.country = DE'`.
+    Query(query::QueryArgs),
 }
 
 /// Runs a parsed command line.
@@ -47,6 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init::run(args),
         Command::Federation(cmd) => federation::run(cmd),
         Command::Sd(cmd) => sd::run(cmd),
+        Command::Directory(cmd) => directory::run(cmd),
+        Command::Query(args) => query::run(args),
     }
 }
 
@@ -69,4 +78,19 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 fn duration_ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads a binary file, refusing files larger than `limit` before reading them.
+fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
+    use anyhow::Context;
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > limit as u64 {
+        anyhow::bail!(
+            "{} is {len} bytes, more than the {limit} a record may have",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }

@@ -6,6 +6,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use gaiamesh_directory::{catalogue::Catalogue, store::RedbStore};
 use gaiamesh_protocol::{
     federation::{FederationTrust, Genesis, MembershipCredential},
     identity::Keypair,
@@ -48,6 +49,34 @@ impl DataDir {
     /// The membership credential.
     pub fn credential_path(&self) -> PathBuf {
         self.root.join("membership.cred")
+    }
+
+    /// The catalogue database.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("db.redb")
+    }
+
+    /// The node configuration (defaults when `config.toml` is absent).
+    pub fn config(&self) -> Result<gaiamesh_config::NodeConfig> {
+        let path = self.config_path();
+        if path.exists() {
+            Ok(gaiamesh_config::NodeConfig::load(&path)?)
+        } else {
+            Ok(gaiamesh_config::NodeConfig::from_toml_str("", "defaults")?)
+        }
+    }
+
+    /// Opens the catalogue in this data dir (creating the database on first use).
+    pub fn catalogue(&self) -> Result<Catalogue<RedbStore>> {
+        let trust = self.trust()?;
+        let max = usize::try_from(self.config()?.directory.max_entries).unwrap_or(usize::MAX);
+        let store = RedbStore::open(&self.db_path()).with_context(|| {
+            format!(
+                "cannot open {} (is `gaiamesh run` using this data dir? then ask it through its API)",
+                self.db_path().display()
+            )
+        })?;
+        Ok(Catalogue::open(store, trust, max)?)
     }
 
     /// The highest seq this node has signed, so new versions always go up.

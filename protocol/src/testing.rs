@@ -132,9 +132,16 @@ impl TestFederation {
         self.sd(node, seq).sign(node).unwrap()
     }
 
-    /// A credential admitting the participant of `doc` for `node`.
-    pub fn credential_for(&self, node: &Keypair, doc: &SdDocument) -> MembershipCredential {
+    /// A credential admitting the participant of `doc` for `node`, valid around `now`.
+    pub fn credential_for(
+        &self,
+        node: &Keypair,
+        doc: &SdDocument,
+        now: UnixMillis,
+    ) -> MembershipCredential {
         let mut cred = self.credential(node, 0);
+        cred.body.issued_at = UnixMillis(now.0.saturating_sub(DAY_MS));
+        cred.body.expires_at = now.plus_ms(365 * DAY_MS);
         cred.body.participant = MemberParticipant {
             legal_name: doc.participant.legal_name.clone(),
             registration: doc.participant.registration[0].clone(),
@@ -151,12 +158,26 @@ impl TestFederation {
         seq: u64,
         doc: SdDocument,
     ) -> SignedSelfDescription {
-        let membership = Some(self.credential_for(node, &doc));
+        self.sign_document_at(node, seq, doc, NOW)
+    }
+
+    /// `doc` signed by `node` at `seq`, issued at `now` (for tests against real processes).
+    pub fn sign_document_at(
+        &self,
+        node: &Keypair,
+        seq: u64,
+        doc: SdDocument,
+        now: UnixMillis,
+    ) -> SignedSelfDescription {
+        let membership = Some(self.credential_for(node, &doc, now));
+        let base = self.sd(node, seq);
         SelfDescription {
             document: doc,
             membership,
             attestations: vec![],
-            ..self.sd(node, seq)
+            issued_at: now,
+            expires_at: now.plus_ms(7 * DAY_MS),
+            ..base
         }
         .sign(node)
         .unwrap()

@@ -15,7 +15,7 @@ use gaiamesh_protocol::{
 };
 use serde::Serialize;
 
-use super::{DataDirArg, duration_ms, parse_duration, print_json};
+use super::{DataDirArg, duration_ms, parse_duration, print_json, read_limited};
 use crate::{
     datadir::{self, DataDir},
     federation_dir::FederationDir,
@@ -307,17 +307,4 @@ fn print_verify_human(out: &VerifyOutput) {
         }
     }
     println!("signature    valid");
-}
-
-fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
-    let len = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > limit as u64 {
-        bail!(
-            "{} is {len} bytes, more than the {limit} a record may have",
-            path.display()
-        );
-    }
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
