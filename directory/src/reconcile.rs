@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use gaiamesh_protocol::{
     identity::PublicKey,
     reconcile::{
-        Fingerprint, MAX_ITEMS_PER_PART, MAX_PARTS, MAX_PREFIX_NIBBLES, Part, Prefix,
+        Fingerprint, MAX_ITEMS_PER_PART, MAX_PREFIX_NIBBLES, MAX_REQUEST_PARTS, Part, Prefix,
         ReconcileError, ReconcileMessage, ShortId,
     },
 };
@@ -177,6 +177,12 @@ pub fn respond(
     msg: &ReconcileMessage,
 ) -> Result<ReconcileMessage, ReconcileError> {
     msg.check()?;
+    if msg.parts.len() > MAX_REQUEST_PARTS {
+        return Err(ReconcileError::Invalid(format!(
+            "{} parts in a request, at most {MAX_REQUEST_PARTS}",
+            msg.parts.len()
+        )));
+    }
     let mut parts = Vec::new();
     for part in &msg.parts {
         match part {
@@ -196,11 +202,6 @@ pub fn respond(
             } => parts.push(descend(set, prefix.clone(), false)),
             Part::Items { reply: false, .. } => {}
         }
-    }
-    if parts.len() > 16 * MAX_PARTS {
-        return Err(ReconcileError::Invalid(
-            "response would exceed the part limit".into(),
-        ));
     }
     Ok(ReconcileMessage { parts })
 }
@@ -234,7 +235,7 @@ impl Initiator {
         if self.pending.is_empty() {
             return None;
         }
-        let take = self.pending.len().min(MAX_PARTS);
+        let take = self.pending.len().min(MAX_REQUEST_PARTS);
         let parts: Vec<Part> = self.pending.drain(..take).collect();
         self.rounds += 1;
         Some(ReconcileMessage { parts })

@@ -223,3 +223,22 @@ fn malformed_messages_are_refused() {
     assert!(respond(&a, &deep).is_err());
     assert!(ReconcileMessage::decode(&[0xff; 100]).is_err());
 }
+
+#[test]
+fn large_differences_stay_within_message_limits() {
+    let (a, b, a_extra, b_extra) = sets(11, 20_000, 1500, 1500, 0);
+    let (have, need, trips, bytes) = run(&a, &b);
+    assert_eq!((have.len(), need.len()), (a_extra.len(), b_extra.len()));
+    println!("3000 differences in 20k: {trips} round trips, {bytes} bytes");
+    let too_many = ReconcileMessage {
+        parts: vec![
+            Part::Items {
+                prefix: Prefix::root(),
+                ids: vec![],
+                reply: true
+            };
+            257
+        ],
+    };
+    assert!(respond(&a, &too_many).is_err(), "requests are bounded");
+}

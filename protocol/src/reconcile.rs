@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, DecodeError, EncodeError};
 
 /// Largest encoded reconciliation message.
-pub const MAX_RECONCILE_BYTES: usize = 256 * 1024;
-/// Most parts in one message.
-pub const MAX_PARTS: usize = 512;
+pub const MAX_RECONCILE_BYTES: usize = 2 * 1024 * 1024;
+/// Most parts in a request (initiator → responder). A responder answers each request part
+/// with at most 16 parts, so responses stay within [`MAX_PARTS`].
+pub const MAX_REQUEST_PARTS: usize = 256;
+/// Most parts in any message.
+pub const MAX_PARTS: usize = 16 * MAX_REQUEST_PARTS;
 /// Most item ids in one `Items` part.
 pub const MAX_ITEMS_PER_PART: usize = 64;
 /// Deepest prefix, in nibbles (a 32-byte key has 64).

@@ -238,7 +238,8 @@ pub fn generated_document(examples: &[SdDocument], i: usize) -> SdDocument {
     let country = COUNTRIES[(h >> 7) as usize % COUNTRIES.len()];
     doc.participant.legal_name = format!("{} #{i}", doc.participant.legal_name);
     doc.node.location.country = country.into();
-    doc.node.location.subdivision = None;
+    // Ten synthetic subdivisions per country (ISO 3166-2 syntax), for selective queries.
+    doc.node.location.subdivision = Some(format!("{country}-{}", (h >> 29) % 10 + 1));
     if let Some(e) = doc.node.energy.as_mut() {
         e.renewable_pct = Some(((h >> 13) % 101) as u8);
     }
