@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gaiamesh_protocol::{
-    federation::{FederationTrust, RevocationError, RevocationList},
+    federation::{FederationTrust, RevocationError, RevocationList, VerifiedCache},
     identity::PublicKey,
     sd::SignedSelfDescription,
     time::UnixMillis,
@@ -14,10 +14,13 @@ use crate::{
     entry::{Entry, Evidence},
     facets::{Facets, Level, Value},
     index::Index,
-    merge::{MergeOutcome, decide},
+    merge::{MergeOutcome, Version, decide, settled_without_verification},
     query::{self, Access, Expr, QueryPlan, Sort},
     store::{Change, Store, StoreError},
 };
+
+/// Most credentials and attestations remembered as verified (~100 bytes each).
+pub const VERIFIED_CACHE_CAPACITY: usize = 1 << 20;
 
 /// A node counts as alive when its last presence heartbeat is at most this old.
 pub const ALIVE_WINDOW_MS: u64 = 30_000;
@@ -31,6 +34,7 @@ pub struct Catalogue<S> {
     index: Index,
     presence: HashMap<PublicKey, UnixMillis>,
     max_entries: usize,
+    verified: VerifiedCache,
 }
 
 /// Sorting and limiting of query results.
@@ -76,6 +80,7 @@ impl<S: Store> Catalogue<S> {
             index: Index::default(),
             presence: HashMap::new(),
             max_entries,
+            verified: VerifiedCache::new(max_entries.min(VERIFIED_CACHE_CAPACITY)),
         };
         let mut all = Vec::new();
         cat.store.for_each(&mut |e| all.push(Facets::of(&e)))?;
@@ -157,7 +162,33 @@ impl<S: Store> Catalogue<S> {
         let mut changes = Vec::new();
         let mut new_subjects = 0usize;
         for (record, from) in batch {
-            let report = match record.check(&self.trust, now) {
+            let subject = record.sd.subject;
+            let hash = match record.content_hash() {
+                Ok(h) => h,
+                Err(e) => {
+                    outcomes.push(MergeOutcome::Rejected(e));
+                    continue;
+                }
+            };
+            let incoming_version = Version {
+                seq: record.sd.seq,
+                hash,
+            };
+            let stored_version = match pending.get(&subject) {
+                Some(e) => Some(Version {
+                    seq: e.seq(),
+                    hash: e.hash,
+                }),
+                None => self.facets.get(&subject).map(|f| Version {
+                    seq: f.seq,
+                    hash: f.hash,
+                }),
+            };
+            if let Some(outcome) = settled_without_verification(stored_version, incoming_version) {
+                outcomes.push(outcome);
+                continue;
+            }
+            let report = match record.check_cached(&self.trust, now, Some(&mut self.verified)) {
                 Ok(r) => r,
                 Err(e) => {
                     outcomes.push(MergeOutcome::Rejected(e));
@@ -170,28 +201,28 @@ impl<S: Store> Catalogue<S> {
                 .filter(|c| c.is_attested())
                 .map(|c| (c.service.clone(), c.scheme.clone()))
                 .collect();
-            let incoming = Entry::new(record, now, from, attested)?;
-            let subject = incoming.subject();
-            let stored = match pending.get(&subject) {
-                Some(e) => Some(e.clone()),
-                None if self.facets.contains_key(&subject) => self.store.get(&subject)?,
-                None => None,
-            };
-            let outcome = decide(stored.as_ref(), &incoming);
-            if let (MergeOutcome::Equivocation { replaced }, Some(stored)) = (&outcome, &stored) {
-                let (kept, loser) = if *replaced {
-                    (&incoming, stored)
-                } else {
-                    (stored, &incoming)
+            let incoming = Entry::with_hash(record, hash, now, from, attested);
+            let outcome = decide(stored_version, incoming_version);
+            if let MergeOutcome::Equivocation { replaced } = outcome {
+                let stored = match pending.get(&subject) {
+                    Some(e) => Some(e.clone()),
+                    None => self.store.get(&subject)?,
                 };
-                changes.push(Change::Evidence(Evidence {
-                    subject,
-                    seq: incoming.seq(),
-                    kept: kept.hash,
-                    conflicting: loser.record.clone(),
-                    from,
-                    seen_at: now,
-                }));
+                if let Some(stored) = stored {
+                    let (kept, loser) = if replaced {
+                        (&incoming, &stored)
+                    } else {
+                        (&stored, &incoming)
+                    };
+                    changes.push(Change::Evidence(Evidence {
+                        subject,
+                        seq: incoming.seq(),
+                        kept: kept.hash,
+                        conflicting: loser.record.clone(),
+                        from,
+                        seen_at: now,
+                    }));
+                }
             }
             if matches!(outcome, MergeOutcome::Inserted) {
                 if self.facets.len() + new_subjects >= self.max_entries {

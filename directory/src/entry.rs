@@ -68,6 +68,23 @@ impl Entry {
         })
     }
 
+    /// An entry whose content hash the caller computed already.
+    pub fn with_hash(
+        record: SignedSelfDescription,
+        hash: [u8; 32],
+        received_at: UnixMillis,
+        from: Option<PublicKey>,
+        attested: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            record,
+            hash,
+            received_at,
+            from,
+            attested,
+        }
+    }
+
     /// The subject.
     pub fn subject(&self) -> PublicKey {
         self.record.sd.subject

@@ -4,8 +4,6 @@
 
 use gaiamesh_protocol::sd::SdError;
 
-use crate::entry::Entry;
-
 /// What merging one record did.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -61,16 +59,28 @@ impl MergeOutcome {
     }
 }
 
-/// Decides how a valid `incoming` entry merges with the `stored` one.
-pub fn decide(stored: Option<&Entry>, incoming: &Entry) -> MergeOutcome {
+/// The (seq, content hash) of a record version: all the merge rules compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// The record's seq.
+    pub seq: u64,
+    /// BLAKE3 of its canonical encoding.
+    pub hash: [u8; 32],
+}
+
+/// Decides how a valid `incoming` version merges with the `stored` one.
+pub fn decide(stored: Option<Version>, incoming: Version) -> MergeOutcome {
     let Some(stored) = stored else {
         return MergeOutcome::Inserted;
     };
-    let (old, new) = (stored.seq(), incoming.seq());
-    if new > old {
-        MergeOutcome::Replaced { old_seq: old }
-    } else if new < old {
-        MergeOutcome::Stale { stored_seq: old }
+    if incoming.seq > stored.seq {
+        MergeOutcome::Replaced {
+            old_seq: stored.seq,
+        }
+    } else if incoming.seq < stored.seq {
+        MergeOutcome::Stale {
+            stored_seq: stored.seq,
+        }
     } else if stored.hash == incoming.hash {
         MergeOutcome::Duplicate
     } else {
@@ -78,4 +88,14 @@ pub fn decide(stored: Option<&Entry>, incoming: &Entry) -> MergeOutcome {
             replaced: incoming.hash < stored.hash,
         }
     }
+}
+
+/// Whether `decide` can settle `incoming` without verifying it: a stale or identical copy
+/// changes nothing whether or not it is valid, so its signatures need not be checked.
+pub fn settled_without_verification(
+    stored: Option<Version>,
+    incoming: Version,
+) -> Option<MergeOutcome> {
+    let stored = stored?;
+    (incoming.seq < stored.seq || incoming == stored).then(|| decide(Some(stored), incoming))
 }

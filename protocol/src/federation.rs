@@ -5,6 +5,7 @@
 //! what the node, the directory and the CLI ask "is this credential / record acceptable?".
 
 mod attestation;
+mod cache;
 mod credential;
 mod genesis;
 mod revocation;
@@ -16,6 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 pub use attestation::{Attestation, AttestationBody, AttestationError};
+pub use cache::VerifiedCache;
 pub use credential::{CredentialBody, CredentialError, MemberParticipant, MembershipCredential};
 pub use genesis::{Genesis, GenesisError, KeySet, Policy};
 pub use revocation::{Revocation, RevocationBody, RevocationError, RevocationList};

@@ -415,3 +415,37 @@ fn genesis_rules() {
     assert_ne!(t.id().unwrap(), g.id().unwrap());
     assert!(g.allows_jurisdiction("FR"));
 }
+
+#[test]
+fn the_verification_cache_never_admits_a_forgery() {
+    let f = fed();
+    let node = key(1);
+    let mut cache = gaiamesh_protocol::federation::VerifiedCache::new(16);
+    let signed = f.signed_sd(&node, 1);
+    assert!(signed.check_cached(&f.trust, NOW, Some(&mut cache)).is_ok());
+    assert_eq!(cache.len(), 2, "credential and attestation remembered");
+    assert!(signed.check_cached(&f.trust, NOW, Some(&mut cache)).is_ok());
+    assert_eq!(cache.hits(), 2);
+    // A credential with a broken signature hashes differently and is verified in full.
+    let mut sd = f.sd(&node, 2);
+    let mut cred = sd.membership.clone().unwrap();
+    let mut sig = *cred.signatures[0].signature.as_bytes();
+    sig[3] ^= 1;
+    cred.signatures[0].signature = Signature::from_bytes(sig);
+    cred.signatures.truncate(2);
+    sd.membership = Some(cred);
+    let err = sd
+        .sign(&node)
+        .unwrap()
+        .check_cached(&f.trust, NOW, Some(&mut cache))
+        .unwrap_err();
+    assert!(matches!(err, SdError::NotAMember { .. }), "{err}");
+    // Expiry is checked on every use, cached or not.
+    let late = UnixMillis(NOW.0 + 400 * DAY_MS);
+    let cred = signed.sd.membership.as_ref().unwrap();
+    assert!(matches!(
+        f.trust
+            .verify_credential_cached(cred, Some(&node.public()), late, Some(&mut cache)),
+        Err(CredentialError::Expired(_))
+    ));
+}

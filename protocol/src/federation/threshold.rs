@@ -108,6 +108,10 @@ impl<T: Serialize> ThresholdSigned<T> {
                 duplicates += 1;
             } else if s.key.verify(domain, &bytes, &s.signature) {
                 signers.insert(s.key);
+                if signers.len() >= usize::from(threshold) && threshold > 0 {
+                    // Enough: further signatures cannot change the outcome.
+                    return Ok(signers);
+                }
             } else {
                 bad += 1;
             }

@@ -3,7 +3,7 @@
 use super::{
     Attestation, AttestationError, CredentialBody, CredentialError, FederationId, Genesis,
     GenesisError, MembershipCredential, Revocation, RevocationBody, RevocationError,
-    RevocationList,
+    RevocationList, VerifiedCache,
 };
 use crate::{
     identity::{Domain, PublicKey},
@@ -84,6 +84,18 @@ impl FederationTrust {
         peer: Option<&PublicKey>,
         now: UnixMillis,
     ) -> Result<&'a CredentialBody, CredentialError> {
+        self.verify_credential_cached(cred, peer, now, None)
+    }
+
+    /// [`Self::verify_credential`], skipping the signature check of a credential `cache` has
+    /// seen verified (expiry, binding and revocation are still checked).
+    pub fn verify_credential_cached<'a>(
+        &self,
+        cred: &'a MembershipCredential,
+        peer: Option<&PublicKey>,
+        now: UnixMillis,
+        cache: Option<&mut VerifiedCache>,
+    ) -> Result<&'a CredentialBody, CredentialError> {
         let body = &cred.body;
         body.check_fields()?;
         if body.federation != self.id {
@@ -93,13 +105,27 @@ impl FederationTrust {
             });
         }
         let auth = &self.genesis.authorities;
-        cred.verify_threshold(
-            "authority",
-            Domain::MembershipCredential,
-            MAX_CREDENTIAL_BYTES,
-            &auth.keys,
-            auth.threshold,
-        )?;
+        let verify = || {
+            cred.verify_threshold(
+                "authority",
+                Domain::MembershipCredential,
+                MAX_CREDENTIAL_BYTES,
+                &auth.keys,
+                auth.threshold,
+            )
+        };
+        match cache {
+            Some(c) => {
+                let h = *blake3::hash(&cred.encode()?).as_bytes();
+                if !c.check(&h) {
+                    verify()?;
+                    c.insert(h);
+                }
+            }
+            None => {
+                verify()?;
+            }
+        }
         if now < body.issued_at {
             return Err(CredentialError::NotYetValid(body.issued_at));
         }
@@ -126,13 +152,33 @@ impl FederationTrust {
         att: &Attestation,
         now: UnixMillis,
     ) -> Result<(), AttestationError> {
+        self.verify_attestation_cached(att, now, None)
+    }
+
+    /// [`Self::verify_attestation`], skipping the signature check of an attestation `cache`
+    /// has seen verified.
+    pub fn verify_attestation_cached(
+        &self,
+        att: &Attestation,
+        now: UnixMillis,
+        cache: Option<&mut VerifiedCache>,
+    ) -> Result<(), AttestationError> {
         if att.body.federation != self.id {
             return Err(AttestationError::WrongFederation(att.body.federation));
         }
         if !self.genesis.certifiers.contains(&att.certifier) {
             return Err(AttestationError::UnknownCertifier(att.certifier));
         }
-        att.verify_signature()?;
+        match cache {
+            Some(c) => {
+                let h = *blake3::hash(&att.encode()?).as_bytes();
+                if !c.check(&h) {
+                    att.verify_signature()?;
+                    c.insert(h);
+                }
+            }
+            None => att.verify_signature()?,
+        }
         if now >= att.body.valid_until {
             return Err(AttestationError::Expired(att.body.valid_until));
         }

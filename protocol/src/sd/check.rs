@@ -4,7 +4,11 @@
 use serde::Serialize;
 
 use super::{SdError, SignedSelfDescription};
-use crate::{federation::FederationTrust, identity::PublicKey, time::UnixMillis};
+use crate::{
+    federation::{FederationTrust, VerifiedCache},
+    identity::PublicKey,
+    time::UnixMillis,
+};
 
 /// What a federation-aware check found out about an accepted self-description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -65,6 +69,17 @@ impl SignedSelfDescription {
     /// (required or not), participant identity and jurisdictions. Returns the membership and
     /// certification status on success.
     pub fn check(&self, trust: &FederationTrust, now: UnixMillis) -> Result<SdReport, SdError> {
+        self.check_cached(trust, now, None)
+    }
+
+    /// [`Self::check`] with a cache of credentials and attestations already verified, so a
+    /// re-published record costs one signature check.
+    pub fn check_cached(
+        &self,
+        trust: &FederationTrust,
+        now: UnixMillis,
+        mut cache: Option<&mut VerifiedCache>,
+    ) -> Result<SdReport, SdError> {
         self.verify(now)?;
         let sd = &self.sd;
         if sd.federation != trust.id() {
@@ -79,9 +94,9 @@ impl SignedSelfDescription {
                 reason: r.reason.clone(),
             });
         }
-        let membership = self.membership_status(trust, now)?;
+        let membership = self.membership_status(trust, now, cache.as_deref_mut())?;
         self.check_jurisdictions(trust)?;
-        let certifications = self.certification_status(trust, now);
+        let certifications = self.certification_status(trust, now, cache);
         Ok(SdReport {
             membership,
             certifications,
@@ -92,6 +107,7 @@ impl SignedSelfDescription {
         &self,
         trust: &FederationTrust,
         now: UnixMillis,
+        cache: Option<&mut VerifiedCache>,
     ) -> Result<MembershipStatus, SdError> {
         let sd = &self.sd;
         let required = trust.genesis().policy.require_membership;
@@ -106,7 +122,7 @@ impl SignedSelfDescription {
                 Ok(MembershipStatus::NotPresented)
             };
         };
-        let body = match trust.verify_credential(cred, Some(&sd.subject), now) {
+        let body = match trust.verify_credential_cached(cred, Some(&sd.subject), now, cache) {
             Ok(body) => body,
             Err(e) if required => return Err(not_member(e.to_string())),
             Err(e) => {
@@ -162,12 +178,18 @@ impl SignedSelfDescription {
         &self,
         trust: &FederationTrust,
         now: UnixMillis,
+        mut cache: Option<&mut VerifiedCache>,
     ) -> Vec<CertificationStatus> {
         let sd = &self.sd;
         let valid: Vec<_> = sd
             .attestations
             .iter()
-            .filter(|a| a.body.subject == sd.subject && trust.verify_attestation(a, now).is_ok())
+            .filter(|a| {
+                a.body.subject == sd.subject
+                    && trust
+                        .verify_attestation_cached(a, now, cache.as_deref_mut())
+                        .is_ok()
+            })
             .collect();
         let mut out = Vec::new();
         for s in &sd.document.services {
