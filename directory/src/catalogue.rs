@@ -1,7 +1,7 @@
 //! The catalogue: a [`Store`] of entries, the merge rules in front of it, and in-memory facets
 //! and indexes for queries. One owner writes; every batch is one store transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use gaiamesh_protocol::{
     federation::{FederationTrust, RevocationError, RevocationList, VerifiedCache},
@@ -315,12 +315,26 @@ impl<S: Store> Catalogue<S> {
     pub fn query(&self, expr: &Expr, opts: QueryOptions, now: UnixMillis) -> QueryOutput {
         let plan = self.plan(expr);
         let candidates: Vec<&Facets> = match &plan.access {
-            Access::Index { field, values, .. } => {
-                let mut subjects = BTreeSet::new();
-                for v in values {
-                    if let Some(set) = self.index.lookup(field, v) {
-                        subjects.extend(set.iter().copied());
+            Access::Index { driver, intersect } => {
+                let in_lookup = |s: &PublicKey, l: &query::IndexLookup| {
+                    l.values.iter().any(|v| {
+                        self.index
+                            .lookup(l.field, v)
+                            .is_some_and(|set| set.contains(s))
+                    })
+                };
+                let mut subjects: Vec<PublicKey> = Vec::new();
+                for v in &driver.values {
+                    if let Some(set) = self.index.lookup(driver.field, v) {
+                        subjects.extend(
+                            set.iter()
+                                .filter(|s| intersect.iter().all(|l| in_lookup(s, l))),
+                        );
                     }
+                }
+                if driver.values.len() > 1 {
+                    subjects.sort_unstable();
+                    subjects.dedup();
                 }
                 subjects.iter().filter_map(|s| self.facets.get(s)).collect()
             }
@@ -328,10 +342,12 @@ impl<S: Store> Catalogue<S> {
         };
         let examined = candidates.len();
         let mut rows: Vec<(Match, Option<&Value>)> = Vec::new();
+        // Presence is looked up only for queries that ask about it.
+        let uses_alive = expr.mentions("alive");
         for f in candidates {
-            let alive = self.alive(&f.subject, now);
-            if f.services.is_empty() {
-                if query::matches(expr, &f.node, None, alive) {
+            let alive = uses_alive && self.alive(&f.subject, now);
+            if f.has_no_services() {
+                if query::matches(expr, f.node(), None, alive) {
                     rows.push((
                         Match {
                             subject: f.subject,
@@ -343,8 +359,8 @@ impl<S: Store> Catalogue<S> {
                 }
                 continue;
             }
-            for (i, svc) in f.services.iter().enumerate() {
-                if query::matches(expr, &f.node, Some(svc), alive) {
+            for (i, svc) in f.services().enumerate() {
+                if query::matches(expr, f.node(), Some(svc), alive) {
                     let m = Match {
                         subject: f.subject,
                         seq: f.seq,
@@ -385,7 +401,7 @@ fn sort_value<'a>(
 ) -> Option<&'a Value> {
     let s = sort?;
     match s.field.level {
-        Level::Node => f.node.get(s.field.slot),
+        Level::Node => f.node().get(s.field.slot),
         Level::Service => svc.and_then(|v| v.get(s.field.slot)),
     }
 }

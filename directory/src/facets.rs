@@ -140,10 +140,10 @@ pub struct Facets {
     pub hash: [u8; 32],
     /// When the record expires.
     pub expires_at: UnixMillis,
-    /// Node-level values by slot (`alive` is filled in at query time).
-    pub node: Box<[Value]>,
-    /// Service-level values by slot, one array per service.
-    pub services: Box<[Box<[Value]>]>,
+    /// Node-level values (`NODE_SLOTS`, `alive` filled in at query time) followed by each
+    /// service's values (`SERVICE_SLOTS` each): one allocation per entry, so a scan touches
+    /// one cache line run per node instead of one allocation per service.
+    values: Box<[Value]>,
 }
 
 fn s(v: &str) -> Value {
@@ -175,18 +175,33 @@ impl Facets {
     pub fn of(entry: &Entry) -> Self {
         let sd = &entry.record.sd;
         let doc = &sd.document;
+        let mut values = node_values(sd.subject, sd.seq, doc);
+        values.reserve_exact(doc.services.len() * SERVICE_SLOTS);
+        for svc in &doc.services {
+            values.extend(service_values(svc, &entry.attested));
+        }
         Self {
             subject: sd.subject,
             seq: sd.seq,
             hash: entry.hash,
             expires_at: sd.expires_at,
-            node: node_values(sd.subject, sd.seq, doc).into(),
-            services: doc
-                .services
-                .iter()
-                .map(|svc| service_values(svc, &entry.attested).into())
-                .collect(),
+            values: values.into(),
         }
+    }
+
+    /// The node-level values, by slot.
+    pub fn node(&self) -> &[Value] {
+        &self.values[..NODE_SLOTS]
+    }
+
+    /// Each service's values, by slot.
+    pub fn services(&self) -> std::slice::ChunksExact<'_, Value> {
+        self.values[NODE_SLOTS..].chunks_exact(SERVICE_SLOTS)
+    }
+
+    /// Whether the node offers no service.
+    pub fn has_no_services(&self) -> bool {
+        self.values.len() == NODE_SLOTS
     }
 }
 

@@ -23,8 +23,8 @@ pub(crate) fn values_of(field: &Field, f: &Facets) -> BTreeSet<String> {
         _ => {}
     };
     match field.level {
-        Level::Node => add(&f.node[field.slot]),
-        Level::Service => f.services.iter().for_each(|s| add(&s[field.slot])),
+        Level::Node => add(&f.node()[field.slot]),
+        Level::Service => f.services().for_each(|s| add(&s[field.slot])),
     }
     out
 }

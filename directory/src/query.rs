@@ -20,7 +20,7 @@ mod plan;
 pub use ast::{Cmp, Expr, Literal, Op};
 pub use eval::matches;
 pub use parser::parse;
-pub use plan::{Access, QueryPlan, plan};
+pub use plan::{Access, IndexLookup, QueryPlan, plan};
 
 use std::fmt;
 

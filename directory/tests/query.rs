@@ -140,17 +140,27 @@ fn planner_picks_the_most_selective_index() {
         query::parse("node.location.country = LU and service.kind = storage.object").unwrap();
     let plan = c.plan(&expr);
     match &plan.access {
-        Access::Index {
-            field, candidates, ..
-        } => {
-            assert_eq!((field.name, *candidates), ("node.location.country", 1));
+        Access::Index { driver, intersect } => {
+            assert_eq!(
+                (driver.field.name, driver.nodes),
+                ("node.location.country", 1)
+            );
+            assert_eq!(
+                (intersect[0].field.name, intersect[0].nodes),
+                ("service.kind", 6)
+            );
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        plan.to_string()
-            .starts_with("access: index node.location.country in [lu] -> 1 candidate node(s)")
+    assert_eq!(
+        plan.to_string(),
+        "access: index node.location.country in [lu] (1 node(s))\n        \u{2229} index service.kind in [storage.object] (6 node(s))\nfilter: (node.location.country = lu and service.kind = storage.object)"
     );
+    // Intersection: DE has 3 nodes, storage.object 6; only Nordwolke is in both.
+    let expr =
+        query::parse("service.kind = storage.object and node.location.country = DE").unwrap();
+    let out = c.query(&expr, QueryOptions::default(), NOW);
+    assert_eq!((out.examined, out.total), (1, 1));
     let out = c.query(&expr, QueryOptions::default(), NOW);
     assert_eq!((out.examined, out.total), (1, 1));
     // No indexed equality at the top level: full scan.

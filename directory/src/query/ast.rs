@@ -13,6 +13,17 @@ pub enum Expr {
     Cmp(Cmp),
 }
 
+impl Expr {
+    /// Whether any comparison uses the field named `name`.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Expr::And(xs) | Expr::Or(xs) => xs.iter().any(|x| x.mentions(name)),
+            Expr::Not(x) => x.mentions(name),
+            Expr::Cmp(c) => c.field.name == name,
+        }
+    }
+}
+
 /// `FIELD OP VALUE(S)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cmp {
