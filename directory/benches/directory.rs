@@ -54,18 +54,6 @@ fn records(f: &TestFederation, n: usize) -> Vec<SignedSelfDescription> {
         .collect()
 }
 
-/// Resident set size of this process, KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -138,7 +126,6 @@ fn sql_query(db: &rusqlite::Connection, sql: &str) -> usize {
 fn bench_queries(f: &TestFederation, recs: &[SignedSelfDescription]) {
     let n = recs.len();
     eprintln!("building catalogue and SQLite with {n} entries");
-    let rss_start = rss_kib();
     let mut cat = Catalogue::open(MemoryStore::new(), f.trust.clone(), usize::MAX).unwrap();
     for chunk in recs.chunks(5000) {
         cat.merge_batch(chunk.iter().map(|r| (r.clone(), None)).collect(), NOW)
