@@ -131,15 +131,7 @@ fn bench_queries(f: &TestFederation, recs: &[SignedSelfDescription]) {
         cat.merge_batch(chunk.iter().map(|r| (r.clone(), None)).collect(), NOW)
             .unwrap();
     }
-    let catalogue_kib = rss_kib().saturating_sub(rss_start);
-    let rss_before = rss_kib();
     let db = sqlite(recs);
-    let sqlite_kib = rss_kib().saturating_sub(rss_before);
-    eprintln!(
-        "  memory: catalogue (MemoryStore: records + facets + indexes) ~{} KiB/entry, SQLite rows ~{} KiB",
-        catalogue_kib / n.max(1) as u64,
-        sqlite_kib
-    );
     for (name, q, sql, reps) in [
         ("selective", SELECTIVE, SELECTIVE_SQL, 500),
         ("unselective", UNSELECTIVE, UNSELECTIVE_SQL, 30),
