@@ -62,6 +62,19 @@ fn main() {
         f.trust.genesis().to_toml().unwrap().as_bytes(),
     );
     write("parse_documents", "seed-sd-toml", DOCUMENT_TOML.as_bytes());
+    let recon = gaiamesh_protocol::reconcile::ReconcileMessage {
+        parts: vec![gaiamesh_protocol::reconcile::Part::Split {
+            prefix: gaiamesh_protocol::reconcile::Prefix::root(),
+            nonempty: 0b101,
+            fingerprints: vec![[1; 16], [2; 16]],
+        }],
+    };
+    write("decode_reconcile", "seed-split", &recon.encode().unwrap());
+    write(
+        "parse_query",
+        "seed-query",
+        b"service.kind = storage.object and service.data_location in [DE, AT] and not node.kind = edge",
+    );
     write(
         "parse_documents",
         "seed-cred-toml",

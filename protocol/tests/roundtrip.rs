@@ -267,3 +267,40 @@ proptest! {
             }
     }
 }
+
+fn prefix() -> impl Strategy<Value = gaiamesh_protocol::reconcile::Prefix> {
+    prop::collection::vec(0u8..16, 0..12).prop_map(|nibbles| {
+        nibbles
+            .iter()
+            .fold(gaiamesh_protocol::reconcile::Prefix::root(), |p, n| {
+                p.child(*n)
+            })
+    })
+}
+
+proptest! {
+    #[test]
+    fn reconcile_messages_round_trip(
+        parts in prop::collection::vec(
+            prop_oneof![
+                (prefix(), any::<u16>()).prop_map(|(prefix, nonempty)| gaiamesh_protocol::reconcile::Part::Split {
+                    prefix,
+                    nonempty,
+                    fingerprints: vec![[7; 16]; nonempty.count_ones() as usize],
+                }),
+                (prefix(), prop::collection::vec(any::<[u8; 8]>(), 0..64), any::<bool>())
+                    .prop_map(|(prefix, ids, reply)| gaiamesh_protocol::reconcile::Part::Items { prefix, ids, reply }),
+            ],
+            0..20,
+        )
+    ) {
+        let msg = gaiamesh_protocol::reconcile::ReconcileMessage { parts };
+        let bytes = msg.encode().unwrap();
+        prop_assert_eq!(gaiamesh_protocol::reconcile::ReconcileMessage::decode(&bytes).unwrap(), msg);
+    }
+
+    #[test]
+    fn reconcile_decoder_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = gaiamesh_protocol::reconcile::ReconcileMessage::decode(&bytes);
+    }
+}
