@@ -64,6 +64,7 @@ impl Item {
 #[derive(Clone, Debug, Default)]
 pub struct ReconcileSet {
     items: Vec<Item>,
+    by_short: std::collections::HashMap<ShortId, usize>,
 }
 
 impl ReconcileSet {
@@ -71,7 +72,12 @@ impl ReconcileSet {
     pub fn new(mut items: Vec<Item>) -> Self {
         items.sort_unstable();
         items.dedup_by_key(|i| i.key);
-        Self { items }
+        let by_short = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.short(), i))
+            .collect();
+        Self { items, by_short }
     }
 
     /// Number of items.
@@ -86,7 +92,7 @@ impl ReconcileSet {
 
     /// The item with short id `id`, if any.
     pub fn find_short(&self, id: &ShortId) -> Option<&Item> {
-        self.items.iter().find(|i| &i.short() == id)
+        self.by_short.get(id).and_then(|i| self.items.get(*i))
     }
 
     fn range(&self, p: &Prefix) -> &[Item] {

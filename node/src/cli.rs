@@ -5,7 +5,10 @@ mod directory;
 mod federation;
 mod init;
 mod query;
+mod run;
 mod sd;
+
+pub(crate) use sd::read_document;
 
 use std::path::PathBuf;
 
@@ -44,6 +47,10 @@ pub enum Command {
     /// Work on the local catalogue of a data dir (offline, when no node is running).
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
+    /// Run the node daemon until SIGINT/SIGTERM.
+    Run(run::RunArgs),
+    /// Show a running node's status (peers, directory size).
+    Status(run::StatusArgs),
     /// Query the catalogue: `gaiamesh query 'service.kind = storage.object and node.location.country = DE'`.
     Query(query::QueryArgs),
 }
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sd(cmd) => sd::run(cmd),
         Command::Directory(cmd) => directory::run(cmd),
         Command::Query(args) => query::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => run::status(args),
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`cli`]: the `gaiamesh` commands.
 
 pub mod cli;
+pub mod daemon;
 pub mod datadir;
 pub mod federation_dir;
 pub mod keystore;

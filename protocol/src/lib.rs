@@ -40,6 +40,7 @@ pub mod limits;
 pub mod reconcile;
 pub mod sd;
 pub mod time;
+pub mod wire;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

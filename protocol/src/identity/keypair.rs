@@ -27,7 +27,9 @@ const SECRET_HEADER: &str = "gaiamesh-ed25519-secret-v1:";
 impl Keypair {
     /// A fresh key from the operating system's random source.
     pub fn generate() -> Self {
-        Self(SigningKey::generate(&mut rand::rngs::OsRng))
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, secret.as_mut());
+        Self(SigningKey::from_bytes(&secret))
     }
 
     /// A key from 32 secret bytes (deterministic keys for tests and the simulator).

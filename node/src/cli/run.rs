@@ -1,0 +1,115 @@
+//! `gaiamesh run` and `gaiamesh status`.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::{DataDirArg, print_json};
+use crate::{daemon, datadir::DataDir};
+
+/// Arguments of `gaiamesh run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Log format: human or json (overrides log.format of config.toml).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+/// Arguments of `gaiamesh status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(a: RunArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let config = dir.config()?;
+    let json = match a.log_format.as_deref() {
+        Some("json") => true,
+        Some("human") => false,
+        Some(other) => bail!("--log-format {other:?} must be human or json"),
+        None => config.log.format == gaiamesh_config::LogFormat::Json,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(daemon::run(dir))
+}
+
+/// GETs `path` from the node's API (address from `api.json`), returning the JSON body.
+pub(crate) fn api_get(dir: &DataDir, path: &str) -> Result<serde_json::Value> {
+    let info_path = dir.root().join("api.json");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
+            format!(
+                "no node is running on {} (no api.json)",
+                dir.root().display()
+            )
+        })?)?;
+    let address = info["address"]
+        .as_str()
+        .context("api.json has no address")?;
+    let hostport = address
+        .strip_prefix("http://")
+        .context("api.json address is not http://")?;
+    let mut stream = TcpStream::connect(hostport)
+        .with_context(|| format!("cannot reach the node at {address}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status = head.split_whitespace().nth(1).unwrap_or("?");
+    let value: serde_json::Value =
+        serde_json::from_str(body).with_context(|| format!("unexpected response: {body}"))?;
+    if status != "200" {
+        bail!("{}", value["error"].as_str().unwrap_or(body));
+    }
+    Ok(value)
+}
+
+pub(super) fn status(a: StatusArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let st = api_get(&dir, "/api/v1/status")?;
+    if a.json {
+        return print_json(&st);
+    }
+    println!("peer       {}", st["peer_id"].as_str().unwrap_or("?"));
+    println!("federation {}", st["federation"].as_str().unwrap_or("?"));
+    println!(
+        "peers      {} connected, {} admitted",
+        st["connected_peers"], st["admitted_peers"]
+    );
+    println!("directory  {} entries", st["directory_entries"]);
+    if let Some(addrs) = st["listen_addrs"].as_array() {
+        for a in addrs {
+            println!("listening  {}", a.as_str().unwrap_or("?"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The node daemon (`gaiamesh run`): a libp2p swarm (QUIC, TCP+noise+yamux) whose event loop
+//! owns the catalogue, admits peers by membership credential, gossips and reconciles
+//! self-descriptions, and serves the local HTTP API.
+
+mod api;
+mod behaviour;
+mod codec;
+mod event_loop;
+
+use std::{collections::HashMap, collections::HashSet, time::Duration};
+
+use anyhow::{Context, Result};
+use gaiamesh_directory::{catalogue::QueryOptions, query::Expr};
+use gaiamesh_protocol::{identity::PublicKey, sd::SdDocument};
+use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+use crate::datadir::DataDir;
+
+/// Commands the event loop accepts.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Query {
+        expr: Expr,
+        opts: QueryOptions,
+        reply: oneshot::Sender<QueryReply>,
+    },
+    Show {
+        subject: PublicKey,
+        reply: oneshot::Sender<Option<EntryView>>,
+    },
+    Publish {
+        document: Box<SdDocument>,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    Shutdown,
+}
+
+/// `GET /api/v1/status`.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Status {
+    /// This node.
+    pub peer_id: String,
+    /// Federation id.
+    pub federation: String,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// Peers that passed admission.
+    pub admitted_peers: usize,
+    /// Entries in the catalogue.
+    pub directory_entries: usize,
+    /// Addresses the swarm listens on.
+    pub listen_addrs: Vec<String>,
+    /// Seq of the node's own published self-description.
+    pub own_seq: Option<u64>,
+}
+
+/// `GET /api/v1/directory`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct QueryReply {
+    pub(crate) plan: String,
+    pub(crate) total: usize,
+    pub(crate) examined: usize,
+    pub(crate) matches: Vec<serde_json::Value>,
+}
+
+/// `GET /api/v1/directory/{peer}`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct EntryView {
+    pub(crate) subject: String,
+    pub(crate) seq: u64,
+    pub(crate) received_at_ms: u64,
+    pub(crate) from: Option<String>,
+    pub(crate) last_seen_ms: Option<u64>,
+    pub(crate) document: serde_json::Value,
+}
+
+/// A cloneable handle to the event loop.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Client {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .context("the node is shutting down")?;
+        rx.await.context("the node is shutting down")
+    }
+
+    pub(crate) async fn status(&self) -> Result<Status> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    pub(crate) async fn query(&self, expr: Expr, opts: QueryOptions) -> Result<QueryReply> {
+        self.ask(|reply| Command::Query { expr, opts, reply }).await
+    }
+
+    pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
+        self.ask(|reply| Command::Show { subject, reply }).await
+    }
+
+    pub(crate) async fn publish(&self, document: SdDocument) -> Result<Result<u64, String>> {
+        self.ask(|reply| Command::Publish {
+            document: Box::new(document),
+            reply,
+        })
+        .await
+    }
+}
+
+/// Commands queued for the event loop at most; senders wait beyond that.
+const COMMAND_QUEUE: usize = 256;
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(dir: DataDir) -> Result<()> {
+    let config = dir.config()?;
+    let key = dir.key()?;
+    let credential = dir.credential()?;
+    let catalogue = dir.catalogue()?;
+    let trust = catalogue.trust().clone();
+    let doc_path = dir.root().join(&config.sd.document);
+    let document = if doc_path.exists() {
+        Some(
+            crate::cli::read_document(&doc_path)
+                .map_err(|e| anyhow::anyhow!("{}:\n{e}", doc_path.display()))?,
+        )
+    } else {
+        info!(path = %doc_path.display(), "no self-description document; not publishing one");
+        None
+    };
+    let libp2p_key = key.to_libp2p();
+    let idle = config.network.idle_connection_timeout;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p_key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|k| behaviour::Behaviour::new(k).map_err(|e| e.into()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    let topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/sd/1", trust.id()));
+    swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+    for addr in &config.network.listen {
+        let ma: Multiaddr = addr
+            .parse()
+            .with_context(|| format!("network.listen: {addr:?} is not a multiaddr"))?;
+        swarm
+            .listen_on(ma)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    for addr in trust
+        .genesis()
+        .bootstrap
+        .iter()
+        .chain(&config.network.bootstrap)
+    {
+        match addr.parse::<Multiaddr>() {
+            Ok(ma) => {
+                if let Err(e) = swarm.dial(ma) {
+                    tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+                }
+            }
+            Err(e) => tracing::warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
+        }
+    }
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let client = Client { tx };
+    let ev = event_loop::EventLoop {
+        swarm,
+        commands: rx,
+        catalogue,
+        dir: dir.clone(),
+        key,
+        credential,
+        topic,
+        reconcile_interval: config.directory.reconcile_interval,
+        validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
+        republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
+            .unwrap_or(u64::MAX),
+        pending_admission: HashMap::new(),
+        admitted: HashSet::new(),
+        sessions: HashMap::new(),
+        recon_cache: None,
+        listen_addrs: Vec::new(),
+        own: None,
+        rng: event_loop::seeded_rng(),
+    };
+    let loop_task = tokio::spawn(ev.run(document));
+    let api = api::serve(&dir, config.api.listen, client.clone()).await?;
+    info!(api = %api.addr, "node ready");
+    shutdown_signal().await;
+    info!("shutting down");
+    api.stop().await;
+    let _ = client.tx.send(Command::Shutdown).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), loop_task).await;
+    let _ = std::fs::remove_file(dir.root().join("api.json"));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

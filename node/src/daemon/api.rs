@@ -1,0 +1,154 @@
+//! The local HTTP API (`/api/v1`), JSON, on loopback by default. Writes need the bearer token
+//! from `api.json` (mode 0600), which is written once the API is up.
+
+use std::{io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt};
+
+use anyhow::{Context, Result};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use gaiamesh_directory::{catalogue::QueryOptions, query};
+use gaiamesh_protocol::{
+    identity::PublicKey,
+    sd::{DocumentFormat, SdDocument},
+};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::Client;
+use crate::datadir::DataDir;
+
+#[derive(Clone)]
+struct AppState {
+    client: Client,
+    token: String,
+}
+
+pub(crate) struct ApiHandle {
+    pub(crate) addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiHandle {
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+pub(crate) async fn serve(dir: &DataDir, listen: SocketAddr, client: Client) -> Result<ApiHandle> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let state = AppState {
+        client,
+        token: token.clone(),
+    };
+    let app = Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/directory", get(directory))
+        .route("/api/v1/directory/{peer}", get(show))
+        .route("/api/v1/sd", post(publish))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot bind the API to {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let info = serde_json::json!({ "address": format!("http://{addr}"), "token": token });
+    let path = dir.root().join("api.json");
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(serde_json::to_string_pretty(&info)?.as_bytes())?;
+    Ok(ApiHandle { addr, stop, task })
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    match s.client.status().await {
+        Ok(st) => Json(st).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct DirectoryParams {
+    q: String,
+    sort: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) -> Response {
+    let expr = match query::parse(&p.q) {
+        Ok(e) => e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.render(&p.q)),
+    };
+    let sort = match p.sort.as_deref().map(str::parse::<query::Sort>).transpose() {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let opts = QueryOptions {
+        sort,
+        limit: Some(p.limit.unwrap_or(100).min(10_000)),
+    };
+    match s.client.query(expr, opts).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
+    let subject: PublicKey = match peer.parse() {
+        Ok(k) => k,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match s.client.show(subject).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("{peer} is not in the directory"),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == s.token);
+    if !authorized {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "writes need `Authorization: Bearer <token from api.json>`",
+        );
+    }
+    let doc = match SdDocument::parse(&body, DocumentFormat::sniff(&body)) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    };
+    match s.client.publish(doc).await {
+        Ok(Ok(seq)) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
