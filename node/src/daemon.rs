@@ -35,7 +35,8 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Option<EntryView>>,
     },
     Publish {
-        document: Box<SdDocument>,
+        /// `None` re-publishes the current document with seq + 1.
+        document: Option<Box<SdDocument>>,
         reply: oneshot::Sender<Result<u64, String>>,
     },
     Shutdown,
@@ -108,9 +109,12 @@ impl Client {
         self.ask(|reply| Command::Show { subject, reply }).await
     }
 
-    pub(crate) async fn publish(&self, document: SdDocument) -> Result<Result<u64, String>> {
+    pub(crate) async fn publish(
+        &self,
+        document: Option<SdDocument>,
+    ) -> Result<Result<u64, String>> {
         self.ask(|reply| Command::Publish {
-            document: Box::new(document),
+            document: document.map(Box::new),
             reply,
         })
         .await

@@ -99,3 +99,187 @@ pub fn example(rel: &str) -> PathBuf {
         .join("../config/examples")
         .join(rel)
 }
+
+/// A federation directory and nodes admitted into it, for multi-process tests on loopback.
+pub mod mesh {
+    use std::{
+        path::{Path, PathBuf},
+        process::{Child, Stdio},
+        time::{Duration, Instant},
+    };
+
+    use super::{example, gaiamesh, ok, run};
+
+    /// Creates a federation in `root/fed` and `n` admitted node data dirs `root/node<i>`,
+    /// node i with the i-th example self-description as its document.
+    pub fn federation(root: &Path, n: usize) -> Vec<PathBuf> {
+        ok(
+            root,
+            &["federation", "init", "--name", "Test Mesh", "--out", "fed"],
+        );
+        let mut examples: Vec<_> = std::fs::read_dir(example("sd"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        examples.sort();
+        (0..n)
+            .map(|i| {
+                let dir = root.join(format!("node{i}"));
+                let d = dir.to_str().unwrap();
+                let peer = ok(
+                    root,
+                    &["init", "--data-dir", d, "--genesis", "fed/genesis.toml"],
+                )
+                .trim()
+                .to_owned();
+                let sd = &examples[i % examples.len()];
+                let cred = root.join(format!("node{i}.cred"));
+                ok(
+                    root,
+                    &[
+                        "federation",
+                        "admit",
+                        "--federation",
+                        "fed",
+                        "--peer",
+                        &peer,
+                        "--participant",
+                        sd.to_str().unwrap(),
+                        "--out",
+                        cred.to_str().unwrap(),
+                    ],
+                );
+                ok(
+                    root,
+                    &[
+                        "init",
+                        "--data-dir",
+                        d,
+                        "--genesis",
+                        "fed/genesis.toml",
+                        "--credential",
+                        cred.to_str().unwrap(),
+                    ],
+                );
+                std::fs::copy(sd, dir.join("sd.toml")).unwrap();
+                dir
+            })
+            .collect()
+    }
+
+    /// Writes a loopback config (QUIC on a free port, API on a free port) with `bootstrap`.
+    pub fn configure(dir: &Path, bootstrap: &[String]) {
+        let boot: Vec<String> = bootstrap.iter().map(|b| format!("{b:?}")).collect();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nbootstrap = [{}]\n\
+                 [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nreconcile_interval = \"2s\"\n",
+                boot.join(", ")
+            ),
+        )
+        .unwrap();
+    }
+
+    /// A running `gaiamesh run` process, killed on drop.
+    #[derive(Debug)]
+    pub struct Node {
+        /// Its data dir.
+        pub dir: PathBuf,
+        child: Child,
+    }
+
+    impl Node {
+        /// Starts the daemon on `dir` and waits until its API answers.
+        pub fn start(dir: &Path) -> Self {
+            let _ = std::fs::remove_file(dir.join("api.json"));
+            let log = std::fs::File::create(dir.join("node.log")).unwrap();
+            let child = gaiamesh()
+                .args(["run", "--data-dir", dir.to_str().unwrap()])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let node = Self {
+                dir: dir.to_owned(),
+                child,
+            };
+            node.wait_for("API to come up", Duration::from_secs(20), |n| {
+                n.try_status().is_some()
+            });
+            node
+        }
+
+        /// `gaiamesh status --json`, if the node answers.
+        pub fn try_status(&self) -> Option<serde_json::Value> {
+            let out = run(&self.dir, &["status", "--data-dir", ".", "--json"]);
+            out.status
+                .success()
+                .then(|| serde_json::from_slice(&out.stdout).ok())
+                .flatten()
+        }
+
+        /// `gaiamesh status --json`.
+        pub fn status(&self) -> serde_json::Value {
+            self.try_status().unwrap_or_else(|| {
+                panic!("{} does not answer:\n{}", self.dir.display(), self.log())
+            })
+        }
+
+        /// The node's QUIC address with its PeerId, for bootstrapping others.
+        pub fn address(&self) -> String {
+            let s = self.status();
+            let quic = s["listen_addrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str())
+                .find(|a| a.contains("quic"))
+                .unwrap()
+                .to_owned();
+            format!("{quic}/p2p/{}", s["peer_id"].as_str().unwrap())
+        }
+
+        /// Polls `cond` every 200 ms until it holds or `timeout` passes (then panics).
+        pub fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&Self) -> bool) {
+            let start = Instant::now();
+            while !cond(self) {
+                assert!(
+                    start.elapsed() < timeout,
+                    "{}: timed out waiting for {what}\n{}",
+                    self.dir.display(),
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+
+        /// The node's log so far.
+        pub fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+        }
+
+        /// Stops the node with SIGTERM and waits for it to exit.
+        pub fn stop(mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+    }
+
+    impl Drop for Node {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,13 +1,15 @@
-//! `gaiamesh query`.
+//! `gaiamesh query`: through the running node's API, or offline on the data dir's catalogue.
 
 use anyhow::{Result, anyhow};
 use gaiamesh_directory::{
     catalogue::QueryOptions,
     query::{self, Sort},
 };
-use serde::Serialize;
 
-use super::{DataDirArg, print_json};
+use super::{
+    DataDirArg, print_json,
+    run::{api_get, node_running, url_encode},
+};
 use crate::{datadir::DataDir, now};
 
 /// Arguments of `gaiamesh query`.
@@ -19,7 +21,7 @@ pub struct QueryArgs {
     data_dir: DataDirArg,
     /// Sort by FIELD, ascending, or FIELD:desc.
     #[arg(long, value_name = "FIELD[:desc]")]
-    sort: Option<Sort>,
+    sort: Option<String>,
     /// At most N matches.
     #[arg(long, default_value_t = 100)]
     limit: usize,
@@ -31,69 +33,87 @@ pub struct QueryArgs {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Row {
-    subject: String,
-    seq: u64,
-    legal_name: String,
-    country: String,
-    service: Option<serde_json::Value>,
-}
-
-pub(super) fn run(a: QueryArgs) -> Result<()> {
-    let expr =
-        query::parse(&a.expr).map_err(|e| anyhow!("invalid query:\n{}", e.render(&a.expr)))?;
-    let dir = DataDir::new(&a.data_dir.data_dir);
+/// Runs the query on the catalogue file (no node running).
+fn offline(
+    dir: &DataDir,
+    expr: &query::Expr,
+    sort: Option<Sort>,
+    limit: usize,
+) -> Result<serde_json::Value> {
     let cat = dir.catalogue()?;
-    let started = std::time::Instant::now();
     let out = cat.query(
-        &expr,
+        expr,
         QueryOptions {
-            sort: a.sort,
-            limit: Some(a.limit),
+            sort,
+            limit: Some(limit),
         },
         now(),
     );
-    let elapsed = started.elapsed();
-    let mut rows = Vec::new();
+    let mut matches = Vec::new();
     for m in &out.matches {
         let Some(e) = cat.get(&m.subject)? else {
             continue;
         };
         let doc = &e.record.sd.document;
-        rows.push(Row {
-            subject: m.subject.to_string(),
-            seq: m.seq,
-            legal_name: doc.participant.legal_name.clone(),
-            country: doc.node.location.country.clone(),
-            service: m
-                .service_index
-                .and_then(|i| doc.services.get(i))
-                .map(serde_json::to_value)
-                .transpose()?,
-        });
-    }
-    if a.json {
-        return print_json(&serde_json::json!({
-            "plan": a.explain.then(|| out.plan.to_string()),
-            "total": out.total,
-            "examined": out.examined,
-            "matches": rows,
+        matches.push(serde_json::json!({
+            "subject": m.subject.to_string(),
+            "seq": m.seq,
+            "legal_name": doc.participant.legal_name,
+            "country": doc.node.location.country,
+            "service": m.service_index.and_then(|i| doc.services.get(i)),
         }));
     }
-    if a.explain {
-        println!("{}\n", out.plan);
+    Ok(
+        serde_json::json!({ "plan": out.plan.to_string(), "total": out.total, "examined": out.examined, "matches": matches }),
+    )
+}
+
+pub(super) fn run(a: QueryArgs) -> Result<()> {
+    let expr =
+        query::parse(&a.expr).map_err(|e| anyhow!("invalid query:\n{}", e.render(&a.expr)))?;
+    let sort = a
+        .sort
+        .as_deref()
+        .map(str::parse::<Sort>)
+        .transpose()
+        .map_err(|e| anyhow!("--sort: {e}"))?;
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let started = std::time::Instant::now();
+    let result = if node_running(&dir) {
+        let mut path = format!(
+            "/api/v1/directory?q={}&limit={}",
+            url_encode(&a.expr),
+            a.limit
+        );
+        if let Some(s) = &a.sort {
+            path.push_str(&format!("&sort={}", url_encode(s)));
+        }
+        api_get(&dir, &path)?
+    } else {
+        offline(&dir, &expr, sort, a.limit)?
+    };
+    let elapsed = started.elapsed();
+    if a.json {
+        let mut out = result.clone();
+        if !a.explain {
+            out["plan"] = serde_json::Value::Null;
+        }
+        return print_json(&out);
     }
+    if a.explain {
+        println!("{}\n", result["plan"].as_str().unwrap_or("?"));
+    }
+    let rows = result["matches"].as_array().cloned().unwrap_or_default();
     for r in &rows {
-        let svc = r.service.as_ref();
+        let svc = &r["service"];
         let field = |k: &str| {
-            svc.and_then(|s| s.get(k))
+            svc.get(k)
                 .and_then(|v| v.as_str())
                 .unwrap_or("-")
                 .to_owned()
         };
         let price = svc
-            .and_then(|s| s.get("price"))
+            .get("price")
             .filter(|p| !p.is_null())
             .map(|p| {
                 format!(
@@ -106,19 +126,19 @@ pub(super) fn run(a: QueryArgs) -> Result<()> {
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<34} {}  {:<22} {:<16} {:<24} {}",
-            r.legal_name,
-            r.country,
+            r["legal_name"].as_str().unwrap_or("?"),
+            r["country"].as_str().unwrap_or("?"),
             field("id"),
             field("kind"),
             price,
-            r.subject
+            r["subject"].as_str().unwrap_or("?")
         );
     }
     eprintln!(
-        "{} of {} match(es), {} node(s) examined in {:.2} ms",
+        "{} of {} match(es), {} node(s) examined, {:.2} ms",
         rows.len(),
-        out.total,
-        out.examined,
+        result["total"],
+        result["examined"],
         elapsed.as_secs_f64() * 1e3
     );
     Ok(())

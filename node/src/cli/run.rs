@@ -58,6 +58,33 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
 
 /// GETs `path` from the node's API (address from `api.json`), returning the JSON body.
 pub(crate) fn api_get(dir: &DataDir, path: &str) -> Result<serde_json::Value> {
+    api_request(dir, "GET", path, None)
+}
+
+/// Whether a node is running on `dir` (its `api.json` exists).
+pub(crate) fn node_running(dir: &DataDir) -> bool {
+    dir.root().join("api.json").exists()
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Sends a request to the node's API; writes carry the token from `api.json`.
+pub(crate) fn api_request(
+    dir: &DataDir,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<serde_json::Value> {
     let info_path = dir.root().join("api.json");
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
@@ -75,9 +102,13 @@ pub(crate) fn api_get(dir: &DataDir, path: &str) -> Result<serde_json::Value> {
     let mut stream = TcpStream::connect(hostport)
         .with_context(|| format!("cannot reach the node at {address}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let token = info["token"].as_str().unwrap_or_default();
+    let body = body.unwrap_or("");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;

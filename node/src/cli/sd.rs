@@ -31,6 +31,32 @@ pub enum SdCommand {
     Sign(SignArgs),
     /// Verify a signed record against a federation's genesis.
     Verify(VerifyArgs),
+    /// Publish through the running node: sign and gossip FILE, or without FILE re-publish the
+    /// node's current document with seq + 1.
+    Publish(PublishArgs),
+    /// Show a node's entry in the directory (through the running node, or offline).
+    Show(ShowArgs),
+}
+
+/// Arguments of `sd publish`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The document (TOML or JSON); omitted: re-publish the current one.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+}
+
+/// Arguments of `sd show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The node's PeerId.
+    peer: gaiamesh_protocol::identity::PublicKey,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `sd check`.
@@ -90,7 +116,63 @@ pub(super) fn run(cmd: SdCommand) -> Result<()> {
         SdCommand::Check(a) => check(a),
         SdCommand::Sign(a) => sign(a),
         SdCommand::Verify(a) => verify(a),
+        SdCommand::Publish(a) => publish(a),
+        SdCommand::Show(a) => show(a),
     }
+}
+
+fn publish(a: PublishArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    if !super::run::node_running(&dir) {
+        bail!(
+            "no node is running on {}; start it with `gaiamesh run --data-dir {}`",
+            dir.root().display(),
+            dir.root().display()
+        );
+    }
+    let body = match &a.file {
+        Some(f) => {
+            // Validate locally first, for errors with field paths.
+            read_document(f).map_err(|e| anyhow::anyhow!("{}:\n{e}", f.display()))?;
+            datadir::read_text(f, MAX_DOCUMENT_BYTES as u64)?
+        }
+        None => String::new(),
+    };
+    let out = super::run::api_request(&dir, "POST", "/api/v1/sd", Some(&body))?;
+    println!("published seq {}", out["seq"]);
+    Ok(())
+}
+
+fn show(a: ShowArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let entry = if super::run::node_running(&dir) {
+        super::run::api_get(&dir, &format!("/api/v1/directory/{}", a.peer))?
+    } else {
+        let cat = dir.catalogue()?;
+        let e = cat
+            .get(&a.peer)?
+            .ok_or_else(|| anyhow::anyhow!("{} is not in the directory", a.peer))?;
+        serde_json::json!({
+            "subject": e.subject().to_string(),
+            "seq": e.seq(),
+            "received_at_ms": e.received_at.0,
+            "from": e.from.map(|p| p.to_string()),
+            "last_seen_ms": null,
+            "document": e.record.sd.document,
+        })
+    };
+    if a.json {
+        return print_json(&entry);
+    }
+    println!("subject      {}", entry["subject"].as_str().unwrap_or("?"));
+    println!("seq          {}", entry["seq"]);
+    println!(
+        "received at  {}",
+        UnixMillis(entry["received_at_ms"].as_u64().unwrap_or(0))
+    );
+    let doc: SdDocument = serde_json::from_value(entry["document"].clone())?;
+    print!("{}", doc.to_toml()?);
+    Ok(())
 }
 
 /// Reads and validates a self-description document.

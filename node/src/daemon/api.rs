@@ -142,9 +142,14 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) ->
             "writes need `Authorization: Bearer <token from api.json>`",
         );
     }
-    let doc = match SdDocument::parse(&body, DocumentFormat::sniff(&body)) {
-        Ok(d) => d,
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    // An empty body re-publishes the current document with seq + 1.
+    let doc = if body.trim().is_empty() {
+        None
+    } else {
+        match SdDocument::parse(&body, DocumentFormat::sniff(&body)) {
+            Ok(d) => Some(d),
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        }
     };
     match s.client.publish(doc).await {
         Ok(Ok(seq)) => Json(serde_json::json!({ "seq": seq })).into_response(),

@@ -121,7 +121,16 @@ impl EventLoop {
                 let _ = reply.send(view);
             }
             Command::Publish { document, reply } => {
-                let _ = reply.send(self.publish(*document).map_err(|e| format!("{e:#}")));
+                let doc = document
+                    .map(|d| *d)
+                    .or_else(|| self.own.as_ref().map(|o| o.sd.document.clone()));
+                let result = match doc {
+                    Some(d) => self.publish(d).map_err(|e| format!("{e:#}")),
+                    None => Err(
+                        "this node has no self-description yet; publish a document first".into(),
+                    ),
+                };
+                let _ = reply.send(result);
             }
             Command::Shutdown => {}
         }

@@ -1,0 +1,170 @@
+//! Real `gaiamesh run` processes on loopback: admission, convergence, updates, catch-up
+//! after restart, and refusal of non-members.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use gaiamesh_e2e::{
+    mesh::{Node, configure, federation},
+    ok,
+};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn entries(n: &Node) -> u64 {
+    n.status()["directory_entries"].as_u64().unwrap()
+}
+
+#[test]
+fn nodes_converge_update_catch_up_and_refuse_outsiders() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = federation(root.path(), 5);
+    configure(&dirs[0], &[]);
+    let first = Node::start(&dirs[0]);
+    let boot = vec![first.address()];
+    let mut nodes = vec![first];
+    for d in &dirs[1..] {
+        configure(d, &boot);
+        nodes.push(Node::start(d));
+    }
+    // All five catalogues converge to five entries.
+    for n in &nodes {
+        n.wait_for("5 directory entries", CONVERGE, |n| entries(n) == 5);
+    }
+    let s = nodes[0].status();
+    assert!(s["connected_peers"].as_u64().unwrap() >= 4, "{s}");
+    assert!(s["peer_id"].as_str().unwrap().starts_with("12D3KooW"));
+
+    // A query through the running node's API.
+    let q = ok(
+        root.path(),
+        &[
+            "query",
+            "service.kind = storage.object",
+            "--data-dir",
+            dirs[1].to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let q: serde_json::Value = serde_json::from_str(&q).unwrap();
+    assert!(q["total"].as_u64().unwrap() >= 1, "{q}");
+
+    // A higher-seq update of node0 replaces the old version everywhere.
+    let subject0 = s["peer_id"].as_str().unwrap().to_owned();
+    let before = s["own_seq"].as_u64().unwrap();
+    let out = ok(
+        root.path(),
+        &["sd", "publish", "--data-dir", dirs[0].to_str().unwrap()],
+    );
+    assert!(out.starts_with("published seq"), "{out}");
+    for n in &nodes {
+        n.wait_for("node0's new seq", CONVERGE, |n| {
+            let show = gaiamesh_e2e::run(
+                &n.dir,
+                &["sd", "show", &subject0, "--data-dir", ".", "--json"],
+            );
+            show.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&show.stdout).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+                    > before
+        });
+    }
+    let show: serde_json::Value = serde_json::from_str(&ok(
+        &dirs[3],
+        &["sd", "show", &subject0, "--data-dir", ".", "--json"],
+    ))
+    .unwrap();
+    assert!(show["received_at_ms"].as_u64().unwrap() > 0);
+    assert_eq!(
+        show["document"]["participant"]["legal_name"],
+        "Nordwolke GmbH"
+    );
+
+    // A node that was down catches up after restart, and its state survived.
+    let n4 = nodes.pop().unwrap();
+    n4.stop();
+    let extra = root.path().join("node5");
+    {
+        // A sixth member joins while node4 is down.
+        let peer = ok(
+            root.path(),
+            &[
+                "init",
+                "--data-dir",
+                "node5",
+                "--genesis",
+                "fed/genesis.toml",
+            ],
+        )
+        .trim()
+        .to_owned();
+        let sd = gaiamesh_e2e::example("sd/06-amstel-data-nl-amsterdam.toml");
+        ok(
+            root.path(),
+            &[
+                "federation",
+                "admit",
+                "--federation",
+                "fed",
+                "--peer",
+                &peer,
+                "--participant",
+                sd.to_str().unwrap(),
+                "--out",
+                "node5.cred",
+            ],
+        );
+        ok(
+            root.path(),
+            &[
+                "init",
+                "--data-dir",
+                "node5",
+                "--genesis",
+                "fed/genesis.toml",
+                "--credential",
+                "node5.cred",
+            ],
+        );
+        std::fs::copy(&sd, extra.join("sd.toml")).unwrap();
+        configure(&extra, &boot);
+    }
+    nodes.push(Node::start(&extra));
+    nodes[0].wait_for("6 entries", CONVERGE, |n| entries(n) == 6);
+    let n4 = Node::start(&dirs[4]);
+    assert!(entries(&n4) >= 5, "state survived the restart");
+    n4.wait_for("catch up to 6 entries", CONVERGE, |n| entries(n) == 6);
+
+    // An outsider (no credential) is refused and never enters anyone's catalogue.
+    let outsider = root.path().join("outsider");
+    ok(
+        root.path(),
+        &[
+            "init",
+            "--data-dir",
+            "outsider",
+            "--genesis",
+            "fed/genesis.toml",
+        ],
+    );
+    std::fs::copy(
+        gaiamesh_e2e::example("sd/07-nordic-hydro-se-lulea.toml"),
+        outsider.join("sd.toml"),
+    )
+    .unwrap();
+    configure(&outsider, &boot);
+    let out_node = Node::start(&outsider);
+    std::thread::sleep(Duration::from_secs(4));
+    let os = out_node.status();
+    assert_eq!(os["admitted_peers"], 0, "{os}");
+    assert_eq!(os["connected_peers"], 0, "outsider still connected: {os}");
+    assert!(
+        nodes[0].log().contains("no membership credential"),
+        "node0 did not refuse the outsider"
+    );
+    for n in nodes.iter().chain([&n4]) {
+        assert_eq!(entries(n), 6, "{}", n.dir.display());
+    }
+}
