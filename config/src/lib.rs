@@ -11,7 +11,10 @@
 //! assert_eq!(cfg.directory.mode, gaiamesh_config::DirectoryMode::Light);
 //! ```
 
+mod examples;
 mod node;
+
+pub use examples::EXAMPLE_SDS;
 
 pub use node::{
     ApiConfig, ConfigError, DirectoryConfig, DirectoryMode, LogConfig, LogFormat, NetworkConfig,

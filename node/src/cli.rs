@@ -1,6 +1,7 @@
 //! The `gaiamesh` command line. Commands that print data accept `--json`. Exit codes: 0 ok,
 //! 1 failure, 2 usage error.
 
+mod devnet;
 mod directory;
 mod federation;
 mod init;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Work on the local catalogue of a data dir (offline, when no node is running).
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
+    /// Start a fresh federation of N nodes on loopback, wait for convergence, run example
+    /// queries and print a summary (the quickest way to see gaiamesh work).
+    Devnet(devnet::DevnetArgs),
     /// Run the node daemon until SIGINT/SIGTERM.
     Run(run::RunArgs),
     /// Show a running node's status (peers, directory size).
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Directory(cmd) => directory::run(cmd),
         Command::Query(args) => query::run(args),
         Command::Run(args) => run::run(args),
+        Command::Devnet(args) => devnet::run(args),
         Command::Status(args) => run::status(args),
     }
 }

@@ -1,0 +1,319 @@
+//! `gaiamesh devnet`: a fresh federation of N nodes on loopback, converged, queried, timed.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
+
+use super::run::{api_get, url_encode};
+use crate::datadir::DataDir;
+
+/// Arguments of `gaiamesh devnet`.
+#[derive(Debug, clap::Args)]
+pub struct DevnetArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=200))]
+    nodes: u16,
+    /// Directory for the federation and the nodes' data dirs (`DIR/node<i>`); must be new or empty.
+    #[arg(long, default_value = "gaiamesh-devnet")]
+    dir: PathBuf,
+    /// Delete DIR first if it exists.
+    #[arg(long)]
+    reset: bool,
+    /// Stop after the summary instead of running until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+    /// Give up waiting for convergence after this long.
+    #[arg(long, default_value = "120s", value_parser = super::parse_duration)]
+    timeout: Duration,
+}
+
+const QUERIES: [&str; 4] = [
+    "service.kind = storage.object and service.price.amount < 0.02",
+    "service.certification = C5 and node.energy.renewable_pct >= 80",
+    "node.kind in [edge, telco_edge] and node.realtime.max_latency_ms <= 10",
+    "service.kind = ai.training and node.hardware.gpu_count >= 100",
+];
+
+/// Child processes that are stopped (SIGTERM, then SIGKILL) when dropped.
+struct Nodes(Vec<(PathBuf, Child)>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for (_, c) in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, c) in &mut self.0 {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn me() -> Result<PathBuf> {
+    std::env::current_exe().context("cannot locate the gaiamesh binary")
+}
+
+fn sub(args: &[&str]) -> Result<String> {
+    let out = Command::new(me()?).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "gaiamesh {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
+}
+
+/// The document of node `i`: the i-th example, then variations of them.
+fn document(i: usize) -> Result<String> {
+    let examples = gaiamesh_config::EXAMPLE_SDS;
+    let (_, text) = examples[i % examples.len()];
+    if i < examples.len() {
+        return Ok(text.to_owned());
+    }
+    let mut doc = SdDocument::parse(text, DocumentFormat::Toml)?;
+    doc.participant.legal_name = format!(
+        "{} (site {})",
+        doc.participant.legal_name,
+        i / examples.len() + 1
+    );
+    Ok(doc.to_toml()?)
+}
+
+fn write_config(dir: &Path, bootstrap: Option<&str>) -> Result<()> {
+    let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "# written by gaiamesh devnet: loopback only, ports chosen by the OS\n\
+             [network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\", \"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{boot}]\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nreconcile_interval = \"2s\"\n"
+        ),
+    )?;
+    Ok(())
+}
+
+fn start(dir: &Path) -> Result<Child> {
+    let _ = std::fs::remove_file(dir.join("api.json"));
+    let log = std::fs::File::create(dir.join("node.log"))?;
+    Ok(Command::new(me()?)
+        .args(["run", "--data-dir", path_str(dir)?])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?)
+}
+
+fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = api_get(&DataDir::new(dir), "/api/v1/status") {
+            return Ok(s);
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "{} did not start; see {}",
+                dir.display(),
+                dir.join("node.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(super) fn run(a: DevnetArgs) -> Result<()> {
+    let n = usize::from(a.nodes);
+    if a.dir.exists() {
+        if a.reset {
+            std::fs::remove_dir_all(&a.dir)
+                .with_context(|| format!("cannot remove {}", a.dir.display()))?;
+        } else if std::fs::read_dir(&a.dir)?.next().is_some() {
+            bail!(
+                "{} exists and is not empty; pass --reset to start over or choose another --dir",
+                a.dir.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&a.dir)?;
+    let t0 = Instant::now();
+    let fed = a.dir.join("federation");
+    let fed_s = path_str(&fed)?.to_owned();
+    let fed_id = sub(&[
+        "federation",
+        "init",
+        "--name",
+        "gaiamesh devnet",
+        "--out",
+        &fed_s,
+        "--json",
+    ])?;
+    let fed_id: serde_json::Value = serde_json::from_str(&fed_id)?;
+    eprintln!(
+        "federation {} in {}",
+        fed_id["federation_id"].as_str().unwrap_or("?"),
+        fed.display()
+    );
+    let genesis = path_str(&fed.join("genesis.toml"))?.to_owned();
+    let mut dirs = Vec::with_capacity(n);
+    for i in 0..n {
+        let dir = a.dir.join(format!("node{i}"));
+        let d = path_str(&dir)?.to_owned();
+        let peer = sub(&["init", "--data-dir", &d, "--genesis", &genesis])?;
+        std::fs::write(dir.join("sd.toml"), document(i)?)?;
+        let cred = dir.join("issued.cred");
+        let cred_s = path_str(&cred)?.to_owned();
+        let sd = path_str(&dir.join("sd.toml"))?.to_owned();
+        sub(&[
+            "federation",
+            "admit",
+            "--federation",
+            &fed_s,
+            "--peer",
+            &peer,
+            "--participant",
+            &sd,
+            "--out",
+            &cred_s,
+        ])?;
+        sub(&[
+            "init",
+            "--data-dir",
+            &d,
+            "--genesis",
+            &genesis,
+            "--credential",
+            &cred_s,
+        ])?;
+        dirs.push(dir);
+    }
+    let setup = t0.elapsed();
+    eprintln!("created {n} admitted nodes in {:.1?}", setup);
+
+    let t1 = Instant::now();
+    let mut nodes = Nodes(Vec::with_capacity(n));
+    write_config(&dirs[0], None)?;
+    nodes.0.push((dirs[0].clone(), start(&dirs[0])?));
+    let s0 = wait_api(&dirs[0], Duration::from_secs(20))?;
+    let quic = s0["listen_addrs"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .find(|x| x.contains("quic"))
+        })
+        .context("node0 has no QUIC address")?
+        .to_owned();
+    let boot = format!("{quic}/p2p/{}", s0["peer_id"].as_str().unwrap_or_default());
+    for dir in &dirs[1..] {
+        write_config(dir, Some(&boot))?;
+        nodes.0.push((dir.clone(), start(dir)?));
+    }
+    for dir in &dirs {
+        wait_api(dir, Duration::from_secs(20))?;
+    }
+    let started = t1.elapsed();
+    eprintln!(
+        "started {n} nodes in {:.1?}; waiting for the directory to converge",
+        started
+    );
+
+    let t2 = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let counts: Vec<u64> = dirs
+            .iter()
+            .map(|d| {
+                api_get(&DataDir::new(d), "/api/v1/status")
+                    .ok()
+                    .and_then(|s| s["directory_entries"].as_u64())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let done = counts.iter().filter(|c| **c as usize == n).count();
+        if done == n {
+            break;
+        }
+        if t2.elapsed() > a.timeout {
+            bail!(
+                "not converged after {:.0?}: {done}/{n} nodes have all {n} entries (logs: DIR/node*/node.log)",
+                a.timeout
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            eprintln!("  {done}/{n} nodes have all {n} entries");
+            last_report = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let converged = t2.elapsed();
+
+    println!(
+        "\ngaiamesh devnet: {n} nodes, federation {}",
+        fed_id["federation_id"].as_str().unwrap_or("?")
+    );
+    println!("  setup (keys, genesis, credentials)  {:>8.1?}", setup);
+    println!("  start to API ready (all nodes)      {:>8.1?}", started);
+    println!(
+        "  directory converged ({n}/{n} entries) {:>8.1?}",
+        converged
+    );
+    println!("\nexample queries on node0:");
+    for q in QUERIES {
+        let t = Instant::now();
+        let r = api_get(
+            &DataDir::new(&dirs[0]),
+            &format!("/api/v1/directory?q={}&limit=5", url_encode(q)),
+        )?;
+        println!("  {q}\n    {} match(es) in {:.1?}", r["total"], t.elapsed());
+        for m in r["matches"].as_array().into_iter().flatten() {
+            println!(
+                "      {:<34} {}  {}",
+                m["legal_name"].as_str().unwrap_or("?"),
+                m["country"].as_str().unwrap_or("?"),
+                m["service"]["id"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    println!(
+        "\nnode data dirs: {}/node0 … node{}; logs in node*/node.log",
+        a.dir.display(),
+        n - 1
+    );
+    println!(
+        "try: gaiamesh query 'node.location.country = DE' --data-dir {}/node0",
+        a.dir.display()
+    );
+    if a.once {
+        return Ok(());
+    }
+    println!("running; Ctrl-C stops all nodes");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    eprintln!("stopping {n} nodes");
+    drop(nodes);
+    Ok(())
+}
