@@ -55,6 +55,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show a running node's status (peers, directory size).
     Status(run::StatusArgs),
+    /// List a running node's connected peers and whether they passed admission.
+    Peers(run::StatusArgs),
     /// Query the catalogue: `gaiamesh query 'service.kind = storage.object and node.location.country = DE'`.
     Query(query::QueryArgs),
 }
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Status(args) => run::status(args),
+        Command::Peers(args) => run::peers(args),
     }
 }
 

@@ -34,6 +34,9 @@ pub(crate) enum Command {
         subject: PublicKey,
         reply: oneshot::Sender<Option<EntryView>>,
     },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerView>>,
+    },
     Publish {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
@@ -59,6 +62,14 @@ pub struct Status {
     pub listen_addrs: Vec<String>,
     /// Seq of the node's own published self-description.
     pub own_seq: Option<u64>,
+}
+
+/// One entry of `GET /api/v1/peers`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct PeerView {
+    pub(crate) peer_id: String,
+    pub(crate) admitted: bool,
+    pub(crate) last_seen_ms: Option<u64>,
 }
 
 /// `GET /api/v1/directory`.
@@ -103,6 +114,10 @@ impl Client {
 
     pub(crate) async fn query(&self, expr: Expr, opts: QueryOptions) -> Result<QueryReply> {
         self.ask(|reply| Command::Query { expr, opts, reply }).await
+    }
+
+    pub(crate) async fn peers(&self) -> Result<Vec<PeerView>> {
+        self.ask(|reply| Command::Peers { reply }).await
     }
 
     pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
@@ -151,12 +166,21 @@ pub async fn run(dir: DataDir) -> Result<()> {
             yamux::Config::default,
         )?
         .with_quic()
-        .with_behaviour(|k| behaviour::Behaviour::new(k).map_err(|e| e.into()))
+        .with_behaviour(|k| {
+            behaviour::Behaviour::new(
+                k,
+                config.network.max_connections,
+                config.network.max_connections_per_peer,
+            )
+            .map_err(|e| e.into())
+        })
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     let topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/sd/1", trust.id()));
+    let presence = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/presence/1", trust.id()));
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+    swarm.behaviour_mut().gossipsub.subscribe(&presence)?;
     for addr in &config.network.listen {
         let ma: Multiaddr = addr
             .parse()
@@ -190,6 +214,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         key,
         credential,
         topic,
+        presence,
         reconcile_interval: config.directory.reconcile_interval,
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())

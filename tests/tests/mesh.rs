@@ -36,6 +36,42 @@ fn nodes_converge_update_catch_up_and_refuse_outsiders() {
     assert!(s["connected_peers"].as_u64().unwrap() >= 4, "{s}");
     assert!(s["peer_id"].as_str().unwrap().starts_with("12D3KooW"));
 
+    // Presence: every node is alive from node1's point of view (heartbeats every 10 s).
+    nodes[1].wait_for("all nodes alive", CONVERGE, |n| {
+        let q = gaiamesh_e2e::run(
+            &n.dir,
+            &[
+                "query",
+                "alive = true",
+                "--data-dir",
+                ".",
+                "--json",
+                "--limit",
+                "1000",
+            ],
+        );
+        q.status.success() && {
+            let v: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+            let subjects: std::collections::BTreeSet<_> = v["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["subject"].as_str().unwrap().to_owned())
+                .collect();
+            subjects.len() == 5
+        }
+    });
+    let peers: serde_json::Value =
+        serde_json::from_str(&ok(&dirs[0], &["peers", "--data-dir", ".", "--json"])).unwrap();
+    assert!(
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["admitted"] == true),
+        "{peers}"
+    );
+
     // A query through the running node's API.
     let q = ok(
         root.path(),

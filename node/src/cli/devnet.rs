@@ -141,6 +141,54 @@ fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
     }
 }
 
+/// Re-publishes node0's self-description and measures when each other node stored the new
+/// version (its `received_at_ms`, same machine clock) after node0 did. Returns p50/p99/max ms.
+fn measure_propagation(dirs: &[PathBuf], timeout: Duration) -> Result<Option<(u64, u64, u64)>> {
+    if dirs.len() < 2 {
+        return Ok(None);
+    }
+    let node0 = DataDir::new(&dirs[0]);
+    let subject = api_get(&node0, "/api/v1/status")?["peer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let published = super::run::api_request(&node0, "POST", "/api/v1/sd", Some(""))?;
+    let seq = published["seq"]
+        .as_u64()
+        .context("publish returned no seq")?;
+    let path = format!("/api/v1/directory/{subject}");
+    let origin = api_get(&node0, &path)?["received_at_ms"]
+        .as_u64()
+        .unwrap_or(0);
+    let start = Instant::now();
+    let mut delays = Vec::with_capacity(dirs.len() - 1);
+    for d in &dirs[1..] {
+        let dd = DataDir::new(d);
+        loop {
+            let e = api_get(&dd, &path).ok();
+            if let Some(e) = e.filter(|e| e["seq"].as_u64() == Some(seq)) {
+                delays.push(
+                    e["received_at_ms"]
+                        .as_u64()
+                        .unwrap_or(0)
+                        .saturating_sub(origin),
+                );
+                break;
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{} did not receive node0's update within {timeout:?}",
+                    d.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    delays.sort_unstable();
+    let pick = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
+    Ok(Some((pick(0.5), pick(0.99), delays[delays.len() - 1])))
+}
+
 pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let n = usize::from(a.nodes);
     if a.dir.exists() {
@@ -266,6 +314,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let converged = t2.elapsed();
+    let propagation = measure_propagation(&dirs, a.timeout)?;
 
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
@@ -277,6 +326,12 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         "  directory converged ({n}/{n} entries) {:>8.1?}",
         converged
     );
+    if let Some((p50, p99, max)) = propagation {
+        println!(
+            "  update propagation to {} nodes      p50 {p50} ms, p99 {p99} ms, max {max} ms",
+            n - 1
+        );
+    }
     println!("\nexample queries on node0:");
     for q in QUERIES {
         let t = Instant::now();

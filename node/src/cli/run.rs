@@ -144,3 +144,20 @@ pub(super) fn status(a: StatusArgs) -> Result<()> {
     }
     Ok(())
 }
+
+pub(super) fn peers(a: StatusArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let peers = api_get(&dir, "/api/v1/peers")?;
+    if a.json {
+        return print_json(&peers);
+    }
+    for p in peers.as_array().into_iter().flatten() {
+        let admitted = if p["admitted"].as_bool() == Some(true) {
+            "admitted"
+        } else {
+            "pending"
+        };
+        println!("{}  {admitted}", p["peer_id"].as_str().unwrap_or("?"));
+    }
+    Ok(())
+}

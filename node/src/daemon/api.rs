@@ -53,6 +53,7 @@ pub(crate) async fn serve(dir: &DataDir, listen: SocketAddr, client: Client) -> 
     };
     let app = Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
         .route("/api/v1/sd", post(publish))
@@ -85,6 +86,13 @@ pub(crate) async fn serve(dir: &DataDir, listen: SocketAddr, client: Client) -> 
 async fn status(State(s): State<AppState>) -> Response {
     match s.client.status().await {
         Ok(st) => Json(st).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn peers(State(s): State<AppState>) -> Response {
+    match s.client.peers().await {
+        Ok(p) => Json(p).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }
 }

@@ -7,8 +7,8 @@ use gaiamesh_protocol::wire::{
     ADMISSION_PROTOCOL, Admission, DIRECTORY_PROTOCOL, DirectoryRequest, DirectoryResponse,
 };
 use libp2p::{
-    StreamProtocol, gossipsub, identify, identity::Keypair, ping, request_response,
-    request_response::ProtocolSupport, swarm::NetworkBehaviour,
+    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, ping,
+    request_response, request_response::ProtocolSupport, swarm::NetworkBehaviour,
 };
 
 use super::codec::PostcardCodec;
@@ -18,6 +18,7 @@ pub(crate) const MAX_GOSSIP_BYTES: usize = gaiamesh_protocol::limits::MAX_SD_BYT
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
@@ -27,7 +28,7 @@ pub(crate) struct Behaviour {
 }
 
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair) -> anyhow::Result<Self> {
+    pub(crate) fn new(key: &Keypair, max_connections: u32, per_peer: u32) -> anyhow::Result<Self> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
@@ -51,7 +52,13 @@ impl Behaviour {
             )
             .map_err(|e| anyhow::anyhow!("gossipsub scoring: {e}"))?;
         let rr = |timeout| request_response::Config::default().with_request_timeout(timeout);
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(max_connections))
+            .with_max_established_per_peer(Some(per_peer))
+            .with_max_pending_incoming(Some(max_connections.min(128)))
+            .with_max_pending_outgoing(Some(max_connections.min(128)));
         Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
             identify: identify::Behaviour::new(identify::Config::new(
                 "/gaiamesh/id/1".into(),
                 key.public(),

@@ -31,10 +31,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
-    Command, EntryView, QueryReply, Status,
+    Command, EntryView, PeerView, QueryReply, Status,
     behaviour::{Behaviour, BehaviourEvent},
 };
 use crate::{datadir::DataDir, now};
+
+/// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
+pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A peer must complete admission within this long after connecting.
 pub(crate) const ADMISSION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +50,7 @@ pub(crate) struct EventLoop {
     pub(crate) key: Keypair,
     pub(crate) credential: Option<MembershipCredential>,
     pub(crate) topic: gossipsub::IdentTopic,
+    pub(crate) presence: gossipsub::IdentTopic,
     pub(crate) reconcile_interval: Duration,
     pub(crate) validity_ms: u64,
     pub(crate) republish_before_ms: u64,
@@ -69,6 +73,7 @@ impl EventLoop {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_reconcile = Instant::now();
         let mut last_sweep = Instant::now();
+        let mut last_heartbeat = Instant::now() - PRESENCE_INTERVAL;
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -81,6 +86,10 @@ impl EventLoop {
                     if last_reconcile.elapsed() >= self.reconcile_interval {
                         last_reconcile = Instant::now();
                         self.reconcile_with_random_peer();
+                    }
+                    if last_heartbeat.elapsed() >= PRESENCE_INTERVAL {
+                        last_heartbeat = Instant::now();
+                        self.heartbeat();
                     }
                     if last_sweep.elapsed() >= Duration::from_secs(60) {
                         last_sweep = Instant::now();
@@ -119,6 +128,21 @@ impl EventLoop {
                         document: serde_json::to_value(&e.record.sd.document).unwrap_or_default(),
                     });
                 let _ = reply.send(view);
+            }
+            Command::Peers { reply } => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerView {
+                        peer_id: p.to_string(),
+                        admitted: self.admitted.contains(p),
+                        last_seen_ms: PublicKey::from_peer_id(p)
+                            .ok()
+                            .and_then(|k| self.catalogue.last_seen(&k))
+                            .map(|t| t.0),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
             }
             Command::Publish { document, reply } => {
                 let doc = document
@@ -220,6 +244,19 @@ impl EventLoop {
         }
     }
 
+    /// Announces presence: a gossipsub message signed by the node key (strict signing), whose
+    /// data is the current time so every heartbeat has a new message id.
+    fn heartbeat(&mut self) {
+        let now = self.now();
+        self.catalogue.touch(&self.key.public(), now);
+        let data = now.0.to_be_bytes().to_vec();
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.presence.clone(), data);
+    }
+
     fn sweep_and_republish(&mut self) {
         match self.catalogue.sweep(self.now()) {
             Ok(0) => {}
@@ -295,6 +332,9 @@ impl EventLoop {
         if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
             info!(%peer, "peer admitted");
             self.admitted.insert(peer);
+            if let Ok(k) = PublicKey::from_peer_id(&peer) {
+                self.catalogue.touch(&k, self.now());
+            }
             self.start_reconcile(peer);
         }
     }
@@ -552,6 +592,18 @@ impl EventLoop {
         use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
         let verdict = if !self.admitted.contains(&source) {
             Reject
+        } else if message.topic == self.presence.hash() {
+            // The author (not the forwarder) is present; strict signing authenticated it.
+            match (
+                message.source.as_ref().map(PublicKey::from_peer_id),
+                message.data.len(),
+            ) {
+                (Some(Ok(author)), 8) => {
+                    self.catalogue.touch(&author, self.now());
+                    Accept
+                }
+                _ => Reject,
+            }
         } else {
             match SignedSelfDescription::decode(&message.data) {
                 Err(e) => {
