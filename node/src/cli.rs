@@ -57,6 +57,9 @@ pub enum Command {
     Status(run::StatusArgs),
     /// List a running node's connected peers and whether they passed admission.
     Peers(run::StatusArgs),
+    /// Put a revocation list (from `federation revoke`) in force on a node.
+    #[command(subcommand)]
+    Revocations(run::RevocationsCommand),
     /// Query the catalogue: `gaiamesh query 'service.kind = storage.object and node.location.country = DE'`.
     Query(query::QueryArgs),
 }
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devnet(args) => devnet::run(args),
         Command::Status(args) => run::status(args),
         Command::Peers(args) => run::peers(args),
+        Command::Revocations(cmd) => run::revocations(cmd),
     }
 }
 

@@ -37,6 +37,10 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerView>>,
     },
+    Revoke {
+        list: Box<gaiamesh_protocol::federation::RevocationList>,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
     Publish {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
@@ -120,6 +124,17 @@ impl Client {
         self.ask(|reply| Command::Peers { reply }).await
     }
 
+    pub(crate) async fn revoke(
+        &self,
+        list: gaiamesh_protocol::federation::RevocationList,
+    ) -> Result<Result<usize, String>> {
+        self.ask(|reply| Command::Revoke {
+            list: Box::new(list),
+            reply,
+        })
+        .await
+    }
+
     pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
         self.ask(|reply| Command::Show { subject, reply }).await
     }
@@ -145,6 +160,20 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let key = dir.key()?;
     let credential = dir.credential()?;
     let catalogue = dir.catalogue()?;
+    let mut catalogue = catalogue;
+    let rev_path = dir.root().join("revocations.toml");
+    if rev_path.exists() {
+        let text = crate::datadir::read_text(&rev_path, 8 * 1024 * 1024)?;
+        let list = gaiamesh_protocol::federation::RevocationList::from_toml(&text)
+            .with_context(|| format!("{}", rev_path.display()))?;
+        let removed = catalogue
+            .apply_revocations(&list, crate::now())
+            .with_context(|| format!("{}", rev_path.display()))?;
+        info!(
+            version = list.body.version,
+            removed, "revocation list in force"
+        );
+    }
     let trust = catalogue.trust().clone();
     let doc_path = dir.root().join(&config.sd.document);
     let document = if doc_path.exists() {
@@ -179,6 +208,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         .build();
     let topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/sd/1", trust.id()));
     let presence = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/presence/1", trust.id()));
+    let revocations = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/revocations/1", trust.id()));
+    swarm.behaviour_mut().gossipsub.subscribe(&revocations)?;
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
     swarm.behaviour_mut().gossipsub.subscribe(&presence)?;
     for addr in &config.network.listen {
@@ -215,6 +246,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         credential,
         topic,
         presence,
+        revocations,
         reconcile_interval: config.directory.reconcile_interval,
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())

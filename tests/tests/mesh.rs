@@ -203,4 +203,46 @@ fn nodes_converge_update_catch_up_and_refuse_outsiders() {
     for n in nodes.iter().chain([&n4]) {
         assert_eq!(entries(n), 6, "{}", n.dir.display());
     }
+    drop(out_node);
+
+    // Revoking node2 takes effect on running nodes: the list spreads by gossip, node2's entry
+    // is dropped everywhere and node2 is disconnected.
+    let node2_peer = nodes[2].status()["peer_id"].as_str().unwrap().to_owned();
+    ok(
+        root.path(),
+        &[
+            "federation",
+            "revoke",
+            "--federation",
+            "fed",
+            "--peer",
+            &node2_peer,
+            "--reason",
+            "left the federation",
+        ],
+    );
+    let out = ok(
+        root.path(),
+        &[
+            "revocations",
+            "apply",
+            "fed/revocations.toml",
+            "--data-dir",
+            dirs[0].to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("version 1 in force"), "{out}");
+    for (i, n) in nodes.iter().enumerate().chain([(9, &n4)]) {
+        if i == 2 {
+            continue;
+        }
+        n.wait_for("node2's entry to be dropped", CONVERGE, |n| entries(n) == 5);
+    }
+    nodes[2].wait_for("node2 to be cut off", CONVERGE, |n| {
+        n.status()["admitted_peers"] == 0
+    });
+    assert!(
+        dirs[3].join("revocations.toml").exists(),
+        "the list is stored for restarts"
+    );
 }

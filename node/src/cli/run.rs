@@ -161,3 +161,49 @@ pub(super) fn peers(a: StatusArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Revocation commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RevocationsCommand {
+    /// Apply a newer revocation list: through the running node (which gossips it to the
+    /// federation and disconnects revoked peers), or into the data dir for the next start.
+    Apply {
+        /// The list (`revocations.toml` of the federation directory).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        data_dir: DataDirArg,
+    },
+}
+
+pub(super) fn revocations(cmd: RevocationsCommand) -> Result<()> {
+    let RevocationsCommand::Apply { file, data_dir } = cmd;
+    let dir = DataDir::new(&data_dir.data_dir);
+    let text = crate::datadir::read_text(&file, 8 * 1024 * 1024)?;
+    let list = gaiamesh_protocol::federation::RevocationList::from_toml(&text)
+        .with_context(|| format!("{}", file.display()))?;
+    if node_running(&dir) {
+        let out = api_request(&dir, "POST", "/api/v1/revocations", Some(&text))?;
+        println!(
+            "revocation list version {} in force; {} entries removed",
+            list.body.version, out["removed_entries"]
+        );
+        return Ok(());
+    }
+    let mut trust = dir.trust()?;
+    let current = dir.root().join("revocations.toml");
+    if current.exists() {
+        let old = gaiamesh_protocol::federation::RevocationList::from_toml(
+            &crate::datadir::read_text(&current, 8 * 1024 * 1024)?,
+        )?;
+        trust.apply_revocations(&old)?;
+    }
+    trust
+        .apply_revocations(&list)
+        .with_context(|| format!("{}", file.display()))?;
+    crate::datadir::write_atomic(&current, text.as_bytes())?;
+    println!(
+        "revocation list version {} stored; it takes effect when the node starts",
+        list.body.version
+    );
+    Ok(())
+}

@@ -57,6 +57,7 @@ pub(crate) async fn serve(dir: &DataDir, listen: SocketAddr, client: Client) -> 
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
         .route("/api/v1/sd", post(publish))
+        .route("/api/v1/revocations", post(revoke))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -138,17 +139,34 @@ async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
     }
 }
 
-async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
-    let authorized = headers
+fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == s.token);
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "writes need `Authorization: Bearer <token from api.json>`",
-        );
+        .is_some_and(|t| t == s.token)
+}
+
+const UNAUTHORIZED: &str = "writes need `Authorization: Bearer <token from api.json>`";
+
+async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let list = match gaiamesh_protocol::federation::RevocationList::from_toml(&body) {
+        Ok(l) => l,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    };
+    match s.client.revoke(list).await {
+        Ok(Ok(removed)) => Json(serde_json::json!({ "removed_entries": removed })).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
     }
     // An empty body re-publishes the current document with seq + 1.
     let doc = if body.trim().is_empty() {

@@ -51,6 +51,7 @@ pub(crate) struct EventLoop {
     pub(crate) credential: Option<MembershipCredential>,
     pub(crate) topic: gossipsub::IdentTopic,
     pub(crate) presence: gossipsub::IdentTopic,
+    pub(crate) revocations: gossipsub::IdentTopic,
     pub(crate) reconcile_interval: Duration,
     pub(crate) validity_ms: u64,
     pub(crate) republish_before_ms: u64,
@@ -143,6 +144,19 @@ impl EventLoop {
                     })
                     .collect();
                 let _ = reply.send(peers);
+            }
+            Command::Revoke { list, reply } => {
+                let result = self.apply_revocations(&list);
+                if result.is_ok()
+                    && let Ok(bytes) = list.encode()
+                {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .publish(self.revocations.clone(), bytes);
+                }
+                let _ = reply.send(result);
             }
             Command::Publish { document, reply } => {
                 let doc = document
@@ -309,6 +323,41 @@ impl EventLoop {
             self.recon_cache = Some(self.catalogue.reconcile_set());
         }
         self.recon_cache.get_or_insert_with(ReconcileSet::default)
+    }
+
+    /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
+    /// blacklists connected revoked peers, and stores the list for restarts.
+    fn apply_revocations(
+        &mut self,
+        list: &gaiamesh_protocol::federation::RevocationList,
+    ) -> Result<usize, String> {
+        let removed = self
+            .catalogue
+            .apply_revocations(list, self.now())
+            .map_err(|e| e.to_string())?;
+        self.recon_cache = None;
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in connected {
+            let revoked = PublicKey::from_peer_id(&peer)
+                .ok()
+                .and_then(|k| self.catalogue.trust().revocation(&k).cloned());
+            if let Some(r) = revoked {
+                self.deny(peer, &format!("revoked: {}", r.reason));
+            }
+        }
+        if let Ok(text) = list.to_toml()
+            && let Err(e) = crate::datadir::write_atomic(
+                &self.dir.root().join("revocations.toml"),
+                text.as_bytes(),
+            )
+        {
+            warn!(error = %e, "cannot store the revocation list");
+        }
+        info!(
+            version = list.body.version,
+            removed, "revocation list in force"
+        );
+        Ok(removed)
     }
 
     // --- admission ---
@@ -592,6 +641,18 @@ impl EventLoop {
         use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
         let verdict = if !self.admitted.contains(&source) {
             Reject
+        } else if message.topic == self.revocations.hash() {
+            match gaiamesh_protocol::federation::RevocationList::decode(&message.data) {
+                // An old or equal version is not news; a forged one is the sender's fault.
+                Ok(list) if list.body.version <= self.catalogue.trust().revocation_version() => {
+                    Ignore
+                }
+                Ok(list) => match self.apply_revocations(&list) {
+                    Ok(_) => Accept,
+                    Err(_) => Reject,
+                },
+                Err(_) => Reject,
+            }
         } else if message.topic == self.presence.hash() {
             // The author (not the forwarder) is present; strict signing authenticated it.
             match (
