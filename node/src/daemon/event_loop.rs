@@ -11,22 +11,17 @@ use gaiamesh_directory::{
     catalogue::{Catalogue, QueryOptions},
     merge::MergeOutcome,
     query::Expr,
-    reconcile::{Initiator, ReconcileSet, respond},
+    reconcile::{Initiator, ReconcileSet},
     store::RedbStore,
 };
 use gaiamesh_protocol::{
     federation::MembershipCredential,
     identity::{Keypair, PublicKey},
-    reconcile::ShortId,
     sd::{SCHEMA_VERSION, SdDocument, SelfDescription, SignedSelfDescription},
-    wire::{Admission, DirectoryRequest, DirectoryResponse, MAX_RECORDS_PER_MESSAGE},
+    wire::Admission,
 };
-use libp2p::{
-    Multiaddr, PeerId, Swarm, gossipsub,
-    request_response::{self, Message},
-    swarm::SwarmEvent,
-};
-use rand::{Rng, SeedableRng};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, swarm::SwarmEvent};
+use rand::SeedableRng;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -35,6 +30,9 @@ use super::{
     behaviour::{Behaviour, BehaviourEvent},
 };
 use crate::{datadir::DataDir, now};
+
+mod admission;
+mod sync;
 
 /// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
 pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
@@ -292,223 +290,6 @@ impl EventLoop {
         }
     }
 
-    fn merge_from(
-        &mut self,
-        records: Vec<SignedSelfDescription>,
-        peer: &PeerId,
-    ) -> Vec<MergeOutcome> {
-        let from = PublicKey::from_peer_id(peer).ok();
-        match self
-            .catalogue
-            .merge_batch(records.into_iter().map(|r| (r, from)).collect(), self.now())
-        {
-            Ok(outs) => {
-                if outs.iter().any(MergeOutcome::changed) {
-                    self.recon_cache = None;
-                }
-                for o in outs.iter().filter(|o| o.penalise()) {
-                    warn!(%peer, outcome = ?o, "peer sent an invalid record");
-                }
-                outs
-            }
-            Err(e) => {
-                warn!(error = %e, "catalogue write failed");
-                vec![]
-            }
-        }
-    }
-
-    fn recon_set(&mut self) -> &ReconcileSet {
-        if self.recon_cache.is_none() {
-            self.recon_cache = Some(self.catalogue.reconcile_set());
-        }
-        self.recon_cache.get_or_insert_with(ReconcileSet::default)
-    }
-
-    /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
-    /// blacklists connected revoked peers, and stores the list for restarts.
-    fn apply_revocations(
-        &mut self,
-        list: &gaiamesh_protocol::federation::RevocationList,
-    ) -> Result<usize, String> {
-        let removed = self
-            .catalogue
-            .apply_revocations(list, self.now())
-            .map_err(|e| e.to_string())?;
-        self.recon_cache = None;
-        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        for peer in connected {
-            let revoked = PublicKey::from_peer_id(&peer)
-                .ok()
-                .and_then(|k| self.catalogue.trust().revocation(&k).cloned());
-            if let Some(r) = revoked {
-                self.deny(peer, &format!("revoked: {}", r.reason));
-            }
-        }
-        if let Ok(text) = list.to_toml()
-            && let Err(e) = crate::datadir::write_atomic(
-                &self.dir.root().join("revocations.toml"),
-                text.as_bytes(),
-            )
-        {
-            warn!(error = %e, "cannot store the revocation list");
-        }
-        info!(
-            version = list.body.version,
-            removed, "revocation list in force"
-        );
-        Ok(removed)
-    }
-
-    // --- admission ---
-
-    fn check_admission(&self, peer: &PeerId, msg: &Admission) -> Result<(), String> {
-        let key = PublicKey::from_peer_id(peer).map_err(|e| e.to_string())?;
-        let trust = self.catalogue.trust();
-        match &msg.credential {
-            Some(c) => trust
-                .verify_credential(c, Some(&key), self.now())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None if trust.genesis().policy.require_membership => {
-                Err("no membership credential".into())
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn admit(&mut self, peer: PeerId) {
-        if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
-            info!(%peer, "peer admitted");
-            self.admitted.insert(peer);
-            if let Ok(k) = PublicKey::from_peer_id(&peer) {
-                self.catalogue.touch(&k, self.now());
-            }
-            self.start_reconcile(peer);
-        }
-    }
-
-    fn deny(&mut self, peer: PeerId, reason: &str) {
-        warn!(%peer, reason, "peer refused");
-        self.pending_admission.remove(&peer);
-        self.admitted.remove(&peer);
-        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn expire_admissions(&mut self) {
-        let late: Vec<PeerId> = self
-            .pending_admission
-            .iter()
-            .filter(|(_, t)| t.elapsed() > ADMISSION_TIMEOUT)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in late {
-            self.deny(p, "no valid admission within 2 s");
-        }
-    }
-
-    // --- reconciliation ---
-
-    fn reconcile_with_random_peer(&mut self) {
-        let peers: Vec<PeerId> = self
-            .admitted
-            .iter()
-            .filter(|p| !self.sessions.contains_key(p))
-            .copied()
-            .collect();
-        if peers.is_empty() {
-            return;
-        }
-        let peer = peers[self.rng.gen_range(0..peers.len())];
-        self.start_reconcile(peer);
-    }
-
-    fn start_reconcile(&mut self, peer: PeerId) {
-        if self.sessions.contains_key(&peer) {
-            return;
-        }
-        let set = self.recon_set().clone();
-        let (init, msg) = Initiator::start(set);
-        self.sessions.insert(peer, init);
-        self.swarm
-            .behaviour_mut()
-            .directory
-            .send_request(&peer, DirectoryRequest::Reconcile(msg));
-    }
-
-    fn on_reconcile_reply(
-        &mut self,
-        peer: PeerId,
-        reply: gaiamesh_protocol::reconcile::ReconcileMessage,
-    ) {
-        let Some(mut init) = self.sessions.remove(&peer) else {
-            return;
-        };
-        match init.handle(&reply) {
-            Ok(Some(next)) => {
-                self.sessions.insert(peer, init);
-                self.swarm
-                    .behaviour_mut()
-                    .directory
-                    .send_request(&peer, DirectoryRequest::Reconcile(next));
-            }
-            Ok(None) => {
-                let need: Vec<ShortId> = init.need().copied().collect();
-                let have: Vec<[u8; 32]> = init.have().copied().collect();
-                debug!(%peer, need = need.len(), have = have.len(), rounds = init.rounds(), "reconciled");
-                for chunk in need.chunks(MAX_RECORDS_PER_MESSAGE) {
-                    self.swarm
-                        .behaviour_mut()
-                        .directory
-                        .send_request(&peer, DirectoryRequest::Fetch(chunk.to_vec()));
-                }
-                let records: Vec<SignedSelfDescription> = have
-                    .iter()
-                    .filter_map(|k| PublicKey::from_bytes(k).ok())
-                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
-                    .map(|e| e.record)
-                    .collect();
-                for chunk in records.chunks(MAX_RECORDS_PER_MESSAGE) {
-                    self.swarm
-                        .behaviour_mut()
-                        .directory
-                        .send_request(&peer, DirectoryRequest::Push(chunk.to_vec()));
-                }
-            }
-            Err(e) => warn!(%peer, error = %e, "reconciliation failed"),
-        }
-    }
-
-    fn on_directory_request(&mut self, peer: PeerId, req: DirectoryRequest) -> DirectoryResponse {
-        if !self.admitted.contains(&peer) {
-            return DirectoryResponse::Refused("not admitted".into());
-        }
-        match req {
-            DirectoryRequest::Reconcile(msg) => match respond(self.recon_set(), &msg) {
-                Ok(reply) => DirectoryResponse::Reconcile(reply),
-                Err(e) => DirectoryResponse::Refused(e.to_string()),
-            },
-            DirectoryRequest::Fetch(ids) => {
-                let set = self.recon_set().clone();
-                let records = ids
-                    .iter()
-                    .filter_map(|id| set.find_short(id))
-                    .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
-                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
-                    .map(|e| e.record)
-                    .collect();
-                DirectoryResponse::Records(records)
-            }
-            DirectoryRequest::Push(records) => {
-                self.merge_from(records, &peer);
-                DirectoryResponse::Ack
-            }
-        }
-    }
-
-    // --- swarm events ---
-
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -554,138 +335,6 @@ impl EventLoop {
             }
             _ => {}
         }
-    }
-
-    fn on_admission(&mut self, ev: request_response::Event<Admission, Admission>) {
-        match ev {
-            request_response::Event::Message {
-                peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let verdict = self.check_admission(&peer, &request);
-                let own = Admission {
-                    credential: self.credential.clone(),
-                };
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .admission
-                    .send_response(channel, own);
-                match verdict {
-                    Ok(()) => self.admit(peer),
-                    Err(reason) => self.deny(peer, &reason),
-                }
-            }
-            request_response::Event::Message {
-                peer,
-                message: Message::Response { response, .. },
-                ..
-            } => match self.check_admission(&peer, &response) {
-                Ok(()) => self.admit(peer),
-                Err(reason) => self.deny(peer, &reason),
-            },
-            request_response::Event::OutboundFailure { peer, error, .. }
-                if self.pending_admission.contains_key(&peer) =>
-            {
-                self.deny(peer, &format!("admission failed: {error}"));
-            }
-            _ => {}
-        }
-    }
-
-    fn on_directory(&mut self, ev: request_response::Event<DirectoryRequest, DirectoryResponse>) {
-        match ev {
-            request_response::Event::Message {
-                peer,
-                message:
-                    Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let response = self.on_directory_request(peer, request);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .directory
-                    .send_response(channel, response);
-            }
-            request_response::Event::Message {
-                peer,
-                message: Message::Response { response, .. },
-                ..
-            } => match response {
-                DirectoryResponse::Reconcile(reply) => self.on_reconcile_reply(peer, reply),
-                DirectoryResponse::Records(records) => {
-                    self.merge_from(records, &peer);
-                }
-                DirectoryResponse::Ack => {}
-                DirectoryResponse::Refused(reason) => {
-                    debug!(%peer, reason, "directory request refused");
-                    self.sessions.remove(&peer);
-                }
-            },
-            request_response::Event::OutboundFailure { peer, error, .. } => {
-                debug!(%peer, error = %error, "directory request failed");
-                self.sessions.remove(&peer);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
-        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
-        let verdict = if !self.admitted.contains(&source) {
-            Reject
-        } else if message.topic == self.revocations.hash() {
-            match gaiamesh_protocol::federation::RevocationList::decode(&message.data) {
-                // An old or equal version is not news; a forged one is the sender's fault.
-                Ok(list) if list.body.version <= self.catalogue.trust().revocation_version() => {
-                    Ignore
-                }
-                Ok(list) => match self.apply_revocations(&list) {
-                    Ok(_) => Accept,
-                    Err(_) => Reject,
-                },
-                Err(_) => Reject,
-            }
-        } else if message.topic == self.presence.hash() {
-            // The author (not the forwarder) is present; strict signing authenticated it.
-            match (
-                message.source.as_ref().map(PublicKey::from_peer_id),
-                message.data.len(),
-            ) {
-                (Some(Ok(author)), 8) => {
-                    self.catalogue.touch(&author, self.now());
-                    Accept
-                }
-                _ => Reject,
-            }
-        } else {
-            match SignedSelfDescription::decode(&message.data) {
-                Err(e) => {
-                    warn!(peer = %source, error = %e, "undecodable gossip");
-                    Reject
-                }
-                Ok(record) => {
-                    let outcome = self.merge_from(vec![record], &source).pop();
-                    match outcome {
-                        Some(o) if o.penalise() => Reject,
-                        Some(o) if o.forward() => Accept,
-                        _ => Ignore,
-                    }
-                }
-            }
-        };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&id, &source, verdict);
     }
 }
 

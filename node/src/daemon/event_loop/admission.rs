@@ -1,0 +1,134 @@
+//! Admission of peers by membership credential, and revocation lists in force.
+
+use gaiamesh_protocol::{identity::PublicKey, wire::Admission};
+use libp2p::{
+    PeerId,
+    request_response::{self, Message},
+};
+use tracing::{info, warn};
+
+use super::{ADMISSION_TIMEOUT, EventLoop};
+
+impl EventLoop {
+    /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
+    /// blacklists connected revoked peers, and stores the list for restarts.
+    pub(super) fn apply_revocations(
+        &mut self,
+        list: &gaiamesh_protocol::federation::RevocationList,
+    ) -> Result<usize, String> {
+        let removed = self
+            .catalogue
+            .apply_revocations(list, self.now())
+            .map_err(|e| e.to_string())?;
+        self.recon_cache = None;
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in connected {
+            let revoked = PublicKey::from_peer_id(&peer)
+                .ok()
+                .and_then(|k| self.catalogue.trust().revocation(&k).cloned());
+            if let Some(r) = revoked {
+                self.deny(peer, &format!("revoked: {}", r.reason));
+            }
+        }
+        if let Ok(text) = list.to_toml()
+            && let Err(e) = crate::datadir::write_atomic(
+                &self.dir.root().join("revocations.toml"),
+                text.as_bytes(),
+            )
+        {
+            warn!(error = %e, "cannot store the revocation list");
+        }
+        info!(
+            version = list.body.version,
+            removed, "revocation list in force"
+        );
+        Ok(removed)
+    }
+
+    pub(super) fn check_admission(&self, peer: &PeerId, msg: &Admission) -> Result<(), String> {
+        let key = PublicKey::from_peer_id(peer).map_err(|e| e.to_string())?;
+        let trust = self.catalogue.trust();
+        match &msg.credential {
+            Some(c) => trust
+                .verify_credential(c, Some(&key), self.now())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None if trust.genesis().policy.require_membership => {
+                Err("no membership credential".into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn admit(&mut self, peer: PeerId) {
+        if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
+            info!(%peer, "peer admitted");
+            self.admitted.insert(peer);
+            if let Ok(k) = PublicKey::from_peer_id(&peer) {
+                self.catalogue.touch(&k, self.now());
+            }
+            self.start_reconcile(peer);
+        }
+    }
+
+    pub(super) fn deny(&mut self, peer: PeerId, reason: &str) {
+        warn!(%peer, reason, "peer refused");
+        self.pending_admission.remove(&peer);
+        self.admitted.remove(&peer);
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    pub(super) fn expire_admissions(&mut self) {
+        let late: Vec<PeerId> = self
+            .pending_admission
+            .iter()
+            .filter(|(_, t)| t.elapsed() > ADMISSION_TIMEOUT)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in late {
+            self.deny(p, "no valid admission within 2 s");
+        }
+    }
+
+    pub(super) fn on_admission(&mut self, ev: request_response::Event<Admission, Admission>) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let verdict = self.check_admission(&peer, &request);
+                let own = Admission {
+                    credential: self.credential.clone(),
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .admission
+                    .send_response(channel, own);
+                match verdict {
+                    Ok(()) => self.admit(peer),
+                    Err(reason) => self.deny(peer, &reason),
+                }
+            }
+            request_response::Event::Message {
+                peer,
+                message: Message::Response { response, .. },
+                ..
+            } => match self.check_admission(&peer, &response) {
+                Ok(()) => self.admit(peer),
+                Err(reason) => self.deny(peer, &reason),
+            },
+            request_response::Event::OutboundFailure { peer, error, .. }
+                if self.pending_admission.contains_key(&peer) =>
+            {
+                self.deny(peer, &format!("admission failed: {error}"));
+            }
+            _ => {}
+        }
+    }
+}

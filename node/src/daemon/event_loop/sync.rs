@@ -1,0 +1,255 @@
+//! Keeping the catalogue in sync: gossip validation, reconciliation rounds, fetch and push.
+
+use gaiamesh_directory::{
+    merge::MergeOutcome,
+    reconcile::{Initiator, ReconcileSet, respond},
+};
+use gaiamesh_protocol::{
+    identity::PublicKey,
+    reconcile::ShortId,
+    sd::SignedSelfDescription,
+    wire::{DirectoryRequest, DirectoryResponse, MAX_RECORDS_PER_MESSAGE},
+};
+use libp2p::{
+    PeerId, gossipsub,
+    request_response::{self, Message},
+};
+use rand::Rng;
+use tracing::{debug, warn};
+
+use super::EventLoop;
+
+impl EventLoop {
+    pub(super) fn merge_from(
+        &mut self,
+        records: Vec<SignedSelfDescription>,
+        peer: &PeerId,
+    ) -> Vec<MergeOutcome> {
+        let from = PublicKey::from_peer_id(peer).ok();
+        match self
+            .catalogue
+            .merge_batch(records.into_iter().map(|r| (r, from)).collect(), self.now())
+        {
+            Ok(outs) => {
+                if outs.iter().any(MergeOutcome::changed) {
+                    self.recon_cache = None;
+                }
+                for o in outs.iter().filter(|o| o.penalise()) {
+                    warn!(%peer, outcome = ?o, "peer sent an invalid record");
+                }
+                outs
+            }
+            Err(e) => {
+                warn!(error = %e, "catalogue write failed");
+                vec![]
+            }
+        }
+    }
+
+    pub(super) fn recon_set(&mut self) -> &ReconcileSet {
+        if self.recon_cache.is_none() {
+            self.recon_cache = Some(self.catalogue.reconcile_set());
+        }
+        self.recon_cache.get_or_insert_with(ReconcileSet::default)
+    }
+
+    pub(super) fn reconcile_with_random_peer(&mut self) {
+        let peers: Vec<PeerId> = self
+            .admitted
+            .iter()
+            .filter(|p| !self.sessions.contains_key(p))
+            .copied()
+            .collect();
+        if peers.is_empty() {
+            return;
+        }
+        let peer = peers[self.rng.gen_range(0..peers.len())];
+        self.start_reconcile(peer);
+    }
+
+    pub(super) fn start_reconcile(&mut self, peer: PeerId) {
+        if self.sessions.contains_key(&peer) {
+            return;
+        }
+        let set = self.recon_set().clone();
+        let (init, msg) = Initiator::start(set);
+        self.sessions.insert(peer, init);
+        self.swarm
+            .behaviour_mut()
+            .directory
+            .send_request(&peer, DirectoryRequest::Reconcile(msg));
+    }
+
+    pub(super) fn on_reconcile_reply(
+        &mut self,
+        peer: PeerId,
+        reply: gaiamesh_protocol::reconcile::ReconcileMessage,
+    ) {
+        let Some(mut init) = self.sessions.remove(&peer) else {
+            return;
+        };
+        match init.handle(&reply) {
+            Ok(Some(next)) => {
+                self.sessions.insert(peer, init);
+                self.swarm
+                    .behaviour_mut()
+                    .directory
+                    .send_request(&peer, DirectoryRequest::Reconcile(next));
+            }
+            Ok(None) => {
+                let need: Vec<ShortId> = init.need().copied().collect();
+                let have: Vec<[u8; 32]> = init.have().copied().collect();
+                debug!(%peer, need = need.len(), have = have.len(), rounds = init.rounds(), "reconciled");
+                for chunk in need.chunks(MAX_RECORDS_PER_MESSAGE) {
+                    self.swarm
+                        .behaviour_mut()
+                        .directory
+                        .send_request(&peer, DirectoryRequest::Fetch(chunk.to_vec()));
+                }
+                let records: Vec<SignedSelfDescription> = have
+                    .iter()
+                    .filter_map(|k| PublicKey::from_bytes(k).ok())
+                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
+                    .map(|e| e.record)
+                    .collect();
+                for chunk in records.chunks(MAX_RECORDS_PER_MESSAGE) {
+                    self.swarm
+                        .behaviour_mut()
+                        .directory
+                        .send_request(&peer, DirectoryRequest::Push(chunk.to_vec()));
+                }
+            }
+            Err(e) => warn!(%peer, error = %e, "reconciliation failed"),
+        }
+    }
+
+    pub(super) fn on_directory_request(
+        &mut self,
+        peer: PeerId,
+        req: DirectoryRequest,
+    ) -> DirectoryResponse {
+        if !self.admitted.contains(&peer) {
+            return DirectoryResponse::Refused("not admitted".into());
+        }
+        match req {
+            DirectoryRequest::Reconcile(msg) => match respond(self.recon_set(), &msg) {
+                Ok(reply) => DirectoryResponse::Reconcile(reply),
+                Err(e) => DirectoryResponse::Refused(e.to_string()),
+            },
+            DirectoryRequest::Fetch(ids) => {
+                let set = self.recon_set().clone();
+                let records = ids
+                    .iter()
+                    .filter_map(|id| set.find_short(id))
+                    .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
+                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
+                    .map(|e| e.record)
+                    .collect();
+                DirectoryResponse::Records(records)
+            }
+            DirectoryRequest::Push(records) => {
+                self.merge_from(records, &peer);
+                DirectoryResponse::Ack
+            }
+        }
+    }
+
+    pub(super) fn on_directory(
+        &mut self,
+        ev: request_response::Event<DirectoryRequest, DirectoryResponse>,
+    ) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let response = self.on_directory_request(peer, request);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .directory
+                    .send_response(channel, response);
+            }
+            request_response::Event::Message {
+                peer,
+                message: Message::Response { response, .. },
+                ..
+            } => match response {
+                DirectoryResponse::Reconcile(reply) => self.on_reconcile_reply(peer, reply),
+                DirectoryResponse::Records(records) => {
+                    self.merge_from(records, &peer);
+                }
+                DirectoryResponse::Ack => {}
+                DirectoryResponse::Refused(reason) => {
+                    debug!(%peer, reason, "directory request refused");
+                    self.sessions.remove(&peer);
+                }
+            },
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, error = %error, "directory request failed");
+                self.sessions.remove(&peer);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_gossip(
+        &mut self,
+        source: PeerId,
+        id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        let verdict = if !self.admitted.contains(&source) {
+            Reject
+        } else if message.topic == self.revocations.hash() {
+            match gaiamesh_protocol::federation::RevocationList::decode(&message.data) {
+                // An old or equal version is not news; a forged one is the sender's fault.
+                Ok(list) if list.body.version <= self.catalogue.trust().revocation_version() => {
+                    Ignore
+                }
+                Ok(list) => match self.apply_revocations(&list) {
+                    Ok(_) => Accept,
+                    Err(_) => Reject,
+                },
+                Err(_) => Reject,
+            }
+        } else if message.topic == self.presence.hash() {
+            // The author (not the forwarder) is present; strict signing authenticated it.
+            match (
+                message.source.as_ref().map(PublicKey::from_peer_id),
+                message.data.len(),
+            ) {
+                (Some(Ok(author)), 8) => {
+                    self.catalogue.touch(&author, self.now());
+                    Accept
+                }
+                _ => Reject,
+            }
+        } else {
+            match SignedSelfDescription::decode(&message.data) {
+                Err(e) => {
+                    warn!(peer = %source, error = %e, "undecodable gossip");
+                    Reject
+                }
+                Ok(record) => {
+                    let outcome = self.merge_from(vec![record], &source).pop();
+                    match outcome {
+                        Some(o) if o.penalise() => Reject,
+                        Some(o) if o.forward() => Accept,
+                        _ => Ignore,
+                    }
+                }
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, verdict);
+    }
+}
