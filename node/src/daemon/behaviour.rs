@@ -45,11 +45,15 @@ impl Behaviour {
             gossip_config,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+        // Loopback peers share one IP by construction (devnets, tests); the IP-colocation
+        // penalty would graylist them beyond 10 nodes. Real addresses keep the penalty.
+        let mut score = gossipsub::PeerScoreParams::default();
+        score.ip_colocation_factor_whitelist.extend([
+            std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ]);
         gossipsub
-            .with_peer_score(
-                gossipsub::PeerScoreParams::default(),
-                gossipsub::PeerScoreThresholds::default(),
-            )
+            .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
             .map_err(|e| anyhow::anyhow!("gossipsub scoring: {e}"))?;
         let rr = |timeout| request_response::Config::default().with_request_timeout(timeout);
         let limits = connection_limits::ConnectionLimits::default()
