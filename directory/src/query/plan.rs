@@ -66,7 +66,7 @@ impl fmt::Display for QueryPlan {
             Access::FullScan { entries } => {
                 writeln!(
                     f,
-                    "access: full scan of {entries} node(s) (no indexed equality in a top-level `and`)"
+                    "access: full scan of {entries} node(s) (no index narrows the candidates)"
                 )?;
             }
         }
