@@ -162,6 +162,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let catalogue = dir.catalogue()?;
     let mut catalogue = catalogue;
     let rev_path = dir.root().join("revocations.toml");
+    let mut revocation_list = None;
     if rev_path.exists() {
         let text = crate::datadir::read_text(&rev_path, 8 * 1024 * 1024)?;
         let list = gaiamesh_protocol::federation::RevocationList::from_toml(&text)
@@ -173,6 +174,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             version = list.body.version,
             removed, "revocation list in force"
         );
+        revocation_list = Some(list);
     }
     let trust = catalogue.trust().clone();
     let doc_path = dir.root().join(&config.sd.document);
@@ -254,6 +256,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         pending_admission: HashMap::new(),
         admitted: HashSet::new(),
         sessions: HashMap::new(),
+        revocations_pushed: HashMap::new(),
+        revocation_list,
         recon_cache: None,
         listen_addrs: Vec::new(),
         own: None,

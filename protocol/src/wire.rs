@@ -39,6 +39,8 @@ pub enum DirectoryRequest {
     Fetch(Vec<ShortId>),
     /// Records the receiver lacks.
     Push(Vec<SignedSelfDescription>),
+    /// The sender's revocation list (anti-entropy for revocations, next to gossip).
+    Revocations(Box<crate::federation::RevocationList>),
 }
 
 /// A response on `/gaiamesh/directory/1`.
@@ -115,6 +117,10 @@ impl DirectoryRequest {
             }
             DirectoryRequest::Fetch(ids) => check_records(ids.len()),
             DirectoryRequest::Push(r) => check_records(r.len()),
+            DirectoryRequest::Revocations(l) => l
+                .body
+                .check_fields()
+                .map_err(|e| WireError::Invalid(e.to_string())),
         }
     }
 }

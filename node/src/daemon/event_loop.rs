@@ -56,6 +56,10 @@ pub(crate) struct EventLoop {
     pub(crate) pending_admission: HashMap<PeerId, Instant>,
     pub(crate) admitted: HashSet<PeerId>,
     pub(crate) sessions: HashMap<PeerId, Initiator>,
+    /// The revocation-list version last pushed to each connected peer.
+    pub(crate) revocations_pushed: HashMap<PeerId, u64>,
+    /// The revocation list in force, as received (for anti-entropy pushes).
+    pub(crate) revocation_list: Option<gaiamesh_protocol::federation::RevocationList>,
     pub(crate) recon_cache: Option<ReconcileSet>,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) own: Option<SignedSelfDescription>,
@@ -318,6 +322,7 @@ impl EventLoop {
                 self.admitted.remove(&peer_id);
                 self.pending_admission.remove(&peer_id);
                 self.sessions.remove(&peer_id);
+                self.revocations_pushed.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(ev)) => self.on_admission(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Directory(ev)) => self.on_directory(ev),

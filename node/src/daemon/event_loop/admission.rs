@@ -16,6 +16,9 @@ impl EventLoop {
         &mut self,
         list: &gaiamesh_protocol::federation::RevocationList,
     ) -> Result<usize, String> {
+        if list.body.version <= self.catalogue.trust().revocation_version() {
+            return Ok(0);
+        }
         let removed = self
             .catalogue
             .apply_revocations(list, self.now())
@@ -38,6 +41,7 @@ impl EventLoop {
         {
             warn!(error = %e, "cannot store the revocation list");
         }
+        self.revocation_list = Some(list.clone());
         info!(
             version = list.body.version,
             removed, "revocation list in force"

@@ -20,6 +20,29 @@ use tracing::{debug, warn};
 use super::EventLoop;
 
 impl EventLoop {
+    /// Anti-entropy for revocations: after a reconciliation round, hands the peer our list
+    /// once per version and connection (it applies it only if newer), so a list missed on
+    /// gossip still reaches every node.
+    pub(super) fn push_revocations(&mut self, peer: PeerId) {
+        let Some(list) = &self.revocation_list else {
+            return;
+        };
+        let version = list.body.version;
+        if self
+            .revocations_pushed
+            .get(&peer)
+            .is_some_and(|v| *v >= version)
+        {
+            return;
+        }
+        let request = DirectoryRequest::Revocations(Box::new(list.clone()));
+        self.swarm
+            .behaviour_mut()
+            .directory
+            .send_request(&peer, request);
+        self.revocations_pushed.insert(peer, version);
+    }
+
     pub(super) fn merge_from(
         &mut self,
         records: Vec<SignedSelfDescription>,
@@ -97,6 +120,7 @@ impl EventLoop {
                     .send_request(&peer, DirectoryRequest::Reconcile(next));
             }
             Ok(None) => {
+                self.push_revocations(peer);
                 let need: Vec<ShortId> = init.need().copied().collect();
                 let have: Vec<[u8; 32]> = init.have().copied().collect();
                 debug!(%peer, need = need.len(), have = have.len(), rounds = init.rounds(), "reconciled");
@@ -151,6 +175,13 @@ impl EventLoop {
                 self.merge_from(records, &peer);
                 DirectoryResponse::Ack
             }
+            DirectoryRequest::Revocations(list) => match self.apply_revocations(&list) {
+                Ok(_) => DirectoryResponse::Ack,
+                Err(e) => {
+                    warn!(%peer, error = %e, "peer sent an invalid revocation list");
+                    DirectoryResponse::Refused(e)
+                }
+            },
         }
     }
 
