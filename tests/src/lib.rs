@@ -123,48 +123,51 @@ pub mod mesh {
             .collect();
         examples.sort();
         (0..n)
-            .map(|i| {
-                let dir = root.join(format!("node{i}"));
-                let d = dir.to_str().unwrap();
-                let peer = ok(
-                    root,
-                    &["init", "--data-dir", d, "--genesis", "fed/genesis.toml"],
-                )
-                .trim()
-                .to_owned();
-                let sd = &examples[i % examples.len()];
-                let cred = root.join(format!("node{i}.cred"));
-                ok(
-                    root,
-                    &[
-                        "federation",
-                        "admit",
-                        "--federation",
-                        "fed",
-                        "--peer",
-                        &peer,
-                        "--participant",
-                        sd.to_str().unwrap(),
-                        "--out",
-                        cred.to_str().unwrap(),
-                    ],
-                );
-                ok(
-                    root,
-                    &[
-                        "init",
-                        "--data-dir",
-                        d,
-                        "--genesis",
-                        "fed/genesis.toml",
-                        "--credential",
-                        cred.to_str().unwrap(),
-                    ],
-                );
-                std::fs::copy(sd, dir.join("sd.toml")).unwrap();
-                dir
-            })
+            .map(|i| admit(root, &format!("node{i}"), &examples[i % examples.len()]))
             .collect()
+    }
+
+    /// Creates the data dir `root/name`, has the federation in `root/fed` admit it with the
+    /// participant of the document `sd`, and installs `sd` as the node's self-description.
+    pub fn admit(root: &Path, name: &str, sd: &Path) -> PathBuf {
+        let dir = root.join(name);
+        let peer = ok(
+            root,
+            &["init", "--data-dir", name, "--genesis", "fed/genesis.toml"],
+        )
+        .trim()
+        .to_owned();
+        let cred = format!("{name}.cred");
+        let sd_s = sd.to_str().unwrap();
+        ok(
+            root,
+            &[
+                "federation",
+                "admit",
+                "--federation",
+                "fed",
+                "--peer",
+                &peer,
+                "--participant",
+                sd_s,
+                "--out",
+                &cred,
+            ],
+        );
+        ok(
+            root,
+            &[
+                "init",
+                "--data-dir",
+                name,
+                "--genesis",
+                "fed/genesis.toml",
+                "--credential",
+                &cred,
+            ],
+        );
+        std::fs::copy(sd, dir.join("sd.toml")).unwrap();
+        dir
     }
 
     /// Writes a loopback config (QUIC on a free port, API on a free port) with `bootstrap`.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use gaiamesh_e2e::{
-    mesh::{Node, configure, federation},
+    mesh::{Node, admit, configure, federation},
     ok,
 };
 
@@ -121,52 +121,13 @@ fn nodes_converge_update_catch_up_and_refuse_outsiders() {
     // A node that was down catches up after restart, and its state survived.
     let n4 = nodes.pop().unwrap();
     n4.stop();
-    let extra = root.path().join("node5");
-    {
-        // A sixth member joins while node4 is down.
-        let peer = ok(
-            root.path(),
-            &[
-                "init",
-                "--data-dir",
-                "node5",
-                "--genesis",
-                "fed/genesis.toml",
-            ],
-        )
-        .trim()
-        .to_owned();
-        let sd = gaiamesh_e2e::example("sd/06-amstel-data-nl-amsterdam.toml");
-        ok(
-            root.path(),
-            &[
-                "federation",
-                "admit",
-                "--federation",
-                "fed",
-                "--peer",
-                &peer,
-                "--participant",
-                sd.to_str().unwrap(),
-                "--out",
-                "node5.cred",
-            ],
-        );
-        ok(
-            root.path(),
-            &[
-                "init",
-                "--data-dir",
-                "node5",
-                "--genesis",
-                "fed/genesis.toml",
-                "--credential",
-                "node5.cred",
-            ],
-        );
-        std::fs::copy(&sd, extra.join("sd.toml")).unwrap();
-        configure(&extra, &boot);
-    }
+    // A sixth member joins while node4 is down.
+    let extra = admit(
+        root.path(),
+        "node5",
+        &gaiamesh_e2e::example("sd/06-amstel-data-nl-amsterdam.toml"),
+    );
+    configure(&extra, &boot);
     nodes.push(Node::start(&extra));
     nodes[0].wait_for("6 entries", CONVERGE, |n| entries(n) == 6);
     let n4 = Node::start(&dirs[4]);
