@@ -71,6 +71,7 @@ impl EventLoop {
             if let Ok(k) = PublicKey::from_peer_id(&peer) {
                 self.catalogue.touch(&k, self.now());
             }
+            self.push_revocations(peer);
             self.start_reconcile(peer);
         }
     }

@@ -35,6 +35,7 @@ impl EventLoop {
         {
             return;
         }
+        tracing::info!(%peer, version, "handing over the revocation list");
         let request = DirectoryRequest::Revocations(Box::new(list.clone()));
         self.swarm
             .behaviour_mut()
@@ -156,10 +157,15 @@ impl EventLoop {
             return DirectoryResponse::Refused("not admitted".into());
         }
         match req {
-            DirectoryRequest::Reconcile(msg) => match respond(self.recon_set(), &msg) {
-                Ok(reply) => DirectoryResponse::Reconcile(reply),
-                Err(e) => DirectoryResponse::Refused(e.to_string()),
-            },
+            DirectoryRequest::Reconcile(msg) => {
+                // The responder hands over its revocation list too, so a node that only ever
+                // initiates (one peer) still learns about revocations.
+                self.push_revocations(peer);
+                match respond(self.recon_set(), &msg) {
+                    Ok(reply) => DirectoryResponse::Reconcile(reply),
+                    Err(e) => DirectoryResponse::Refused(e.to_string()),
+                }
+            }
             DirectoryRequest::Fetch(ids) => {
                 let set = self.recon_set().clone();
                 let records = ids
@@ -218,11 +224,14 @@ impl EventLoop {
                 DirectoryResponse::Refused(reason) => {
                     debug!(%peer, reason, "directory request refused");
                     self.sessions.remove(&peer);
+                    // A refused revocation push (peer had not admitted us yet) is retried.
+                    self.revocations_pushed.remove(&peer);
                 }
             },
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 debug!(%peer, error = %error, "directory request failed");
                 self.sessions.remove(&peer);
+                self.revocations_pushed.remove(&peer);
             }
             _ => {}
         }
