@@ -151,6 +151,111 @@ pub fn light_query(
     Ok((out, cat))
 }
 
+/// Largest DHT key the node stores: `attr/<field>/<value>` with a bounded value.
+pub const MAX_DHT_KEY_BYTES: usize = 256;
+
+/// Why a DHT record or provider key is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DhtRecordError {
+    /// The key is not one of the gaiamesh key forms.
+    #[error("DHT key {0:?} is not of the form {1}")]
+    BadKey(String, &'static str),
+    /// The key names an attribute that is not announced.
+    #[error("DHT key {0:?} names no announced attribute ({list})", list = ATTRIBUTES_BY_SELECTIVITY.join(", "))]
+    UnknownAttribute(String),
+    /// The value does not decode or verify.
+    #[error("DHT record {key}: {error}")]
+    Invalid {
+        /// The key, as text.
+        key: String,
+        /// What is wrong with the value.
+        error: gaiamesh_protocol::sd::SdError,
+    },
+    /// The record is a valid self-description of another subject.
+    #[error("DHT record {key} holds the self-description of {subject}")]
+    WrongSubject {
+        /// The key, as text.
+        key: String,
+        /// The subject inside.
+        subject: PublicKey,
+    },
+}
+
+fn key_text(key: &[u8]) -> String {
+    String::from_utf8_lossy(&key[..key.len().min(MAX_DHT_KEY_BYTES)]).into_owned()
+}
+
+/// Validates a `sd/<PeerId>` record as every node must before storing it: the value is the
+/// key's subject's signed self-description, valid for the federation (signature, membership,
+/// not revoked, not expired) at `now`.
+pub fn validate_sd_record(
+    trust: &FederationTrust,
+    key: &[u8],
+    value: &[u8],
+    now: UnixMillis,
+) -> Result<SignedSelfDescription, DhtRecordError> {
+    let subject =
+        parse_sd_key(key).ok_or_else(|| DhtRecordError::BadKey(key_text(key), "sd/<PeerId>"))?;
+    let invalid = |error| DhtRecordError::Invalid {
+        key: key_text(key),
+        error,
+    };
+    let record = SignedSelfDescription::decode(value).map_err(invalid)?;
+    if record.sd.subject != subject {
+        return Err(DhtRecordError::WrongSubject {
+            key: key_text(key),
+            subject: record.sd.subject,
+        });
+    }
+    record.check(trust, now).map_err(invalid)?;
+    Ok(record)
+}
+
+/// Whether a valid `incoming` record should replace the `stored` one: the catalogue's merge
+/// rules (higher seq wins; same seq, smaller hash wins), so every DHT node keeps the version
+/// every full replica keeps.
+pub fn replaces(stored: &SignedSelfDescription, incoming: &SignedSelfDescription) -> bool {
+    let version = |r: &SignedSelfDescription| {
+        r.content_hash().ok().map(|hash| crate::merge::Version {
+            seq: r.sd.seq,
+            hash,
+        })
+    };
+    match (version(stored), version(incoming)) {
+        (Some(s), Some(i)) => crate::merge::decide(Some(s), i).changed(),
+        (None, Some(_)) => true,
+        _ => false,
+    }
+}
+
+/// Validates a provider key: `attr/<announced field>/<value>`, or `blob/<hex>` for
+/// repository blobs, at most [`MAX_DHT_KEY_BYTES`].
+pub fn validate_provider_key(key: &[u8]) -> Result<(), DhtRecordError> {
+    let form = "attr/<field>/<value> or blob/<hex>";
+    let bad = || DhtRecordError::BadKey(key_text(key), form);
+    if key.len() > MAX_DHT_KEY_BYTES {
+        return Err(bad());
+    }
+    let text = std::str::from_utf8(key).map_err(|_| bad())?;
+    if let Some(rest) = text.strip_prefix("attr/") {
+        let (field, value) = rest.split_once('/').ok_or_else(bad)?;
+        if value.is_empty() || value != value.to_lowercase() {
+            return Err(bad());
+        }
+        if !ATTRIBUTES_BY_SELECTIVITY.contains(&field) {
+            return Err(DhtRecordError::UnknownAttribute(text.to_owned()));
+        }
+        Ok(())
+    } else if let Some(hex) = text.strip_prefix("blob/") {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(())
+            .ok_or_else(bad)
+    } else {
+        Err(bad())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +309,59 @@ mod tests {
             assert!(ATTRIBUTES_BY_SELECTIVITY.contains(f), "{f}");
         }
         assert_eq!(indexed.len(), ATTRIBUTES_BY_SELECTIVITY.len());
+    }
+
+    #[test]
+    fn records_are_validated_like_the_catalogue_does() {
+        use gaiamesh_protocol::testing::{NOW, TestFederation, example_documents, key};
+        let fed = TestFederation::new(3, 2, true);
+        let now = NOW;
+        let (a, b) = (key(1), key(2));
+        let rec = fed.sign_document(&a, 1, example_documents()[0].clone());
+        let bytes = rec.encode().unwrap();
+        let key = sd_key(&rec.sd.subject);
+        assert!(validate_sd_record(&fed.trust, &key, &bytes, now).is_ok());
+        let other = sd_key(&b.public());
+        assert!(matches!(
+            validate_sd_record(&fed.trust, &other, &bytes, now),
+            Err(DhtRecordError::WrongSubject { .. })
+        ));
+        let mut forged = bytes.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let err = validate_sd_record(&fed.trust, &key, &forged, now).unwrap_err();
+        assert!(matches!(err, DhtRecordError::Invalid { .. }), "{err}");
+        assert!(matches!(
+            validate_sd_record(&fed.trust, b"attr/x/y", &bytes, now),
+            Err(DhtRecordError::BadKey(..))
+        ));
+        let expired = rec.sd.expires_at.plus_ms(1);
+        assert!(validate_sd_record(&fed.trust, &key, &bytes, expired).is_err());
+        let newer = fed.sign_document(&a, 2, example_documents()[1].clone());
+        assert!(replaces(&rec, &newer));
+        assert!(!replaces(&newer, &rec));
+        assert!(!replaces(&rec, &rec));
+    }
+
+    #[test]
+    fn provider_keys() {
+        assert!(validate_provider_key(b"attr/node.location.country/de").is_ok());
+        assert!(validate_provider_key(&[b"blob/".as_slice(), &[b'a'; 64]].concat()).is_ok());
+        for bad in [
+            b"attr/node.location.country/DE".to_vec(),
+            b"attr/node.location.country/".to_vec(),
+            b"sd/x".to_vec(),
+            b"blob/xyz".to_vec(),
+            vec![b'a'; 300],
+        ] {
+            assert!(matches!(
+                validate_provider_key(&bad),
+                Err(DhtRecordError::BadKey(..))
+            ));
+        }
+        assert!(matches!(
+            validate_provider_key(b"attr/node.energy.pue/1"),
+            Err(DhtRecordError::UnknownAttribute(_))
+        ));
     }
 }
