@@ -5,6 +5,7 @@
 mod api;
 mod behaviour;
 mod codec;
+mod dht_store;
 mod event_loop;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};
