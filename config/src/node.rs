@@ -60,6 +60,10 @@ pub struct ApiSection {
     pub listen: String,
     /// Allow a non-loopback API address. Default: false (writes still need the token).
     pub allow_remote: bool,
+    /// Enable `POST /api/v1/debug/gossip`, which publishes raw bytes on the directory topic
+    /// so a federation can test its defences: the node behaves like a misbehaving member and
+    /// its peers penalise it. Default: false; never enable it on a production node.
+    pub fault_injection: bool,
 }
 
 impl Default for ApiSection {
@@ -67,6 +71,7 @@ impl Default for ApiSection {
         Self {
             listen: "127.0.0.1:7300".into(),
             allow_remote: false,
+            fault_injection: false,
         }
     }
 }
@@ -188,6 +193,8 @@ pub type LogConfig = LogSection;
 pub struct ApiConfig {
     /// The socket address to bind.
     pub listen: SocketAddr,
+    /// `[api] fault_injection`.
+    pub fault_injection: bool,
 }
 
 /// Why a configuration file is not usable.
@@ -319,7 +326,10 @@ impl NodeConfigFile {
         match api_listen {
             Some(listen) if errors.is_empty() => Ok(NodeConfig {
                 network: self.network,
-                api: ApiConfig { listen },
+                api: ApiConfig {
+                    listen,
+                    fault_injection: self.api.fault_injection,
+                },
                 directory: self.directory,
                 sd: self.sd,
                 log: self.log,

@@ -7,6 +7,8 @@ mod behaviour;
 mod codec;
 mod dht_store;
 mod event_loop;
+mod events;
+mod metrics;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};
 
@@ -29,7 +31,7 @@ pub(crate) enum Command {
     Query {
         expr: Expr,
         opts: QueryOptions,
-        reply: oneshot::Sender<QueryReply>,
+        reply: oneshot::Sender<Result<QueryReply, String>>,
     },
     Show {
         subject: PublicKey,
@@ -46,6 +48,11 @@ pub(crate) enum Command {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
         reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// Fault injection: publish raw bytes on the directory topic.
+    RawGossip {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Shutdown,
 }
@@ -67,6 +74,9 @@ pub struct Status {
     pub listen_addrs: Vec<String>,
     /// Seq of the node's own published self-description.
     pub own_seq: Option<u64>,
+    /// Directory mode: `full` or `light`.
+    #[serde(default)]
+    pub mode: String,
 }
 
 /// One entry of `GET /api/v1/peers`.
@@ -75,11 +85,20 @@ pub(crate) struct PeerView {
     pub(crate) peer_id: String,
     pub(crate) admitted: bool,
     pub(crate) last_seen_ms: Option<u64>,
+    /// Gossipsub peer score (negative: penalised).
+    pub(crate) score: Option<f64>,
 }
 
 /// `GET /api/v1/directory`.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct QueryReply {
+    /// `replica` (the local catalogue) or `dht` (a light node's DHT lookup).
+    pub(crate) source: &'static str,
+    /// Providers found for the plan's attribute keys (`dht` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) providers: Option<usize>,
+    /// Whether a `dht` answer may be incomplete (provider cap or deadline reached).
+    pub(crate) truncated: bool,
     pub(crate) plan: String,
     pub(crate) total: usize,
     pub(crate) examined: usize,
@@ -101,6 +120,7 @@ pub(crate) struct EntryView {
 #[derive(Clone, Debug)]
 pub(crate) struct Client {
     tx: mpsc::Sender<Command>,
+    events: tokio::sync::broadcast::Sender<events::NodeEvent>,
 }
 
 impl Client {
@@ -113,11 +133,20 @@ impl Client {
         rx.await.context("the node is shutting down")
     }
 
+    /// A new subscription to the node's events (`/events`).
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<events::NodeEvent> {
+        self.events.subscribe()
+    }
+
     pub(crate) async fn status(&self) -> Result<Status> {
         self.ask(|reply| Command::Status { reply }).await
     }
 
-    pub(crate) async fn query(&self, expr: Expr, opts: QueryOptions) -> Result<QueryReply> {
+    pub(crate) async fn query(
+        &self,
+        expr: Expr,
+        opts: QueryOptions,
+    ) -> Result<Result<QueryReply, String>> {
         self.ask(|reply| Command::Query { expr, opts, reply }).await
     }
 
@@ -134,6 +163,10 @@ impl Client {
             reply,
         })
         .await
+    }
+
+    pub(crate) async fn raw_gossip(&self, bytes: Vec<u8>) -> Result<Result<(), String>> {
+        self.ask(|reply| Command::RawGossip { bytes, reply }).await
     }
 
     pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
@@ -189,6 +222,15 @@ pub async fn run(dir: DataDir) -> Result<()> {
         None
     };
     let libp2p_key = key.to_libp2p();
+    let store = dht_store::DhtStore::open(
+        &dir.root().join("dht.redb"),
+        key.public().to_peer_id(),
+        trust.clone(),
+        dht_store::DhtLimits::default(),
+    )
+    .with_context(|| format!("{}", dir.root().join("dht.redb").display()))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics::Metrics::new(&mut registry);
     let idle = config.network.idle_connection_timeout;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p_key)
         .with_tokio()
@@ -201,6 +243,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         .with_behaviour(|k| {
             behaviour::Behaviour::new(
                 k,
+                store,
                 config.network.max_connections,
                 config.network.max_connections_per_peer,
             )
@@ -212,9 +255,19 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/sd/1", trust.id()));
     let presence = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/presence/1", trust.id()));
     let revocations = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/revocations/1", trust.id()));
-    swarm.behaviour_mut().gossipsub.subscribe(&revocations)?;
-    swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
-    swarm.behaviour_mut().gossipsub.subscribe(&presence)?;
+    let light = config.directory.mode == gaiamesh_config::DirectoryMode::Light;
+    let gossip = &mut swarm.behaviour_mut().gossipsub;
+    for t in [&revocations, &topic, &presence] {
+        gossip
+            .set_topic_params(t.clone(), behaviour::topic_score_params())
+            .map_err(|e| anyhow::anyhow!("gossip scoring: {e}"))?;
+    }
+    gossip.subscribe(&revocations)?;
+    gossip.subscribe(&presence)?;
+    // A light node keeps no replica: it publishes on the directory topic without reading it.
+    if !light {
+        gossip.subscribe(&topic)?;
+    }
     for addr in &config.network.listen {
         let ma: Multiaddr = addr
             .parse()
@@ -239,7 +292,11 @@ pub async fn run(dir: DataDir) -> Result<()> {
         }
     }
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let client = Client { tx };
+    let (events, _) = tokio::sync::broadcast::channel(events::EVENT_BUFFER);
+    let client = Client {
+        tx,
+        events: events.clone(),
+    };
     let ev = event_loop::EventLoop {
         swarm,
         commands: rx,
@@ -263,9 +320,22 @@ pub async fn run(dir: DataDir) -> Result<()> {
         listen_addrs: Vec::new(),
         own: None,
         rng: event_loop::seeded_rng(),
+        light,
+        metrics,
+        events,
+        peer_addrs: HashMap::new(),
+        provided_keys: HashSet::new(),
+        kad_bootstrapped: false,
+        lights: event_loop::dht::LightQueries::default(),
     };
     let loop_task = tokio::spawn(ev.run(document));
-    let api = api::serve(&dir, config.api.listen, client.clone()).await?;
+    let api = api::serve(
+        &dir,
+        &config.api,
+        client.clone(),
+        std::sync::Arc::new(registry),
+    )
+    .await?;
     info!(api = %api.addr, "node ready");
     shutdown_signal().await;
     info!("shutting down");

@@ -1,14 +1,22 @@
 //! The local HTTP API (`/api/v1`), JSON, on loopback by default. Writes need the bearer token
-//! from `api.json` (mode 0600), which is written once the API is up.
+//! from `api.json` (mode 0600), which is written once the API is up. Also `/metrics`
+//! (Prometheus text format), `/api/v1/events` (server-sent events) and
+//! `/api/v1/openapi.json` (the contract of all of them).
 
-use std::{io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt};
+mod openapi;
+
+use std::{convert::Infallible, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, sync::Arc};
 
 use anyhow::{Context, Result};
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
     routing::{get, post},
 };
 use gaiamesh_directory::{catalogue::QueryOptions, query};
@@ -17,7 +25,9 @@ use gaiamesh_protocol::{
     sd::{DocumentFormat, SdDocument},
 };
 use serde::Deserialize;
-use tokio::sync::oneshot;
+use gaiamesh_config::ApiConfig;
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast::error::RecvError, oneshot};
 
 use super::Client;
 use crate::datadir::DataDir;
@@ -26,6 +36,7 @@ use crate::datadir::DataDir;
 struct AppState {
     client: Client,
     token: String,
+    registry: Arc<Registry>,
 }
 
 pub(crate) struct ApiHandle {
@@ -45,20 +56,35 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
-pub(crate) async fn serve(dir: &DataDir, listen: SocketAddr, client: Client) -> Result<ApiHandle> {
+pub(crate) async fn serve(
+    dir: &DataDir,
+    config: &ApiConfig,
+    client: Client,
+    registry: Arc<Registry>,
+) -> Result<ApiHandle> {
+    let listen = config.listen;
     let token = hex::encode(rand::random::<[u8; 32]>());
     let state = AppState {
         client,
         token: token.clone(),
+        registry,
     };
-    let app = Router::new()
+    let mut app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/health", get(health))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
         .route("/api/v1/sd", post(publish))
-        .route("/api/v1/revocations", post(revoke))
-        .with_state(state);
+        .route("/api/v1/revocations", post(revoke));
+    if config.fault_injection {
+        tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
+        app = app.route("/api/v1/debug/gossip", post(raw_gossip));
+    }
+    let app = app.with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot bind the API to {listen}"))?;
@@ -91,6 +117,13 @@ async fn status(State(s): State<AppState>) -> Response {
     }
 }
 
+async fn health(State(s): State<AppState>) -> Response {
+    match s.client.status().await {
+        Ok(_) => Json(serde_json::json!({ "ok": true })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
 async fn peers(State(s): State<AppState>) -> Response {
     match s.client.peers().await {
         Ok(p) => Json(p).into_response(),
@@ -119,7 +152,8 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
         limit: Some(p.limit.unwrap_or(100).min(10_000)),
     };
     match s.client.query(expr, opts).await {
-        Ok(r) => Json(r).into_response(),
+        Ok(Ok(r)) => Json(r).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }
 }
@@ -179,6 +213,54 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) ->
     };
     match s.client.publish(doc).await {
         Ok(Ok(seq)) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        super::metrics::encode(&s.registry),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    Json(openapi::document()).into_response()
+}
+
+/// Server-sent events: one `data:` JSON object per node event, named by its type.
+async fn events(State(s): State<AppState>) -> Response {
+    let rx = s.client.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(ev) => Event::default()
+                .event(ev.name())
+                .json_data(&ev)
+                .unwrap_or_else(|_| Event::default().event("error")),
+            Err(RecvError::Lagged(n)) => Event::default()
+                .event("lagged")
+                .data(format!("{{\"type\":\"lagged\",\"missed\":{n}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Fault injection (only routed with `[api] fault_injection = true`).
+async fn raw_gossip(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    match s.client.raw_gossip(body.to_vec()).await {
+        Ok(Ok(())) => Json(serde_json::json!({ "published": body.len() })).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }

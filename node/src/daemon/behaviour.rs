@@ -1,4 +1,5 @@
-//! The libp2p behaviour of a node: identify, ping, gossipsub (manual validation, peer
+//! The libp2p behaviour of a node: identify, ping, Kademlia (server mode, validating store,
+//! routing table filled only with admitted peers), gossipsub (manual validation, peer
 //! scoring), and request-response for admission and directory requests.
 
 use std::time::Duration;
@@ -7,11 +8,14 @@ use gaiamesh_protocol::wire::{
     ADMISSION_PROTOCOL, Admission, DIRECTORY_PROTOCOL, DirectoryRequest, DirectoryResponse,
 };
 use libp2p::{
-    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, ping,
+    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, kad, ping,
     request_response, request_response::ProtocolSupport, swarm::NetworkBehaviour,
 };
 
-use super::codec::PostcardCodec;
+use super::{codec::PostcardCodec, dht_store::DhtStore};
+
+/// The Kademlia protocol name.
+pub(crate) const KAD_PROTOCOL: &str = "/gaiamesh/kad/1";
 
 /// Largest gossip message: one signed self-description plus framing.
 pub(crate) const MAX_GOSSIP_BYTES: usize = gaiamesh_protocol::limits::MAX_SD_BYTES + 1024;
@@ -22,13 +26,45 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) kad: kad::Behaviour<DhtStore>,
     pub(crate) admission: request_response::Behaviour<PostcardCodec<Admission, Admission>>,
     pub(crate) directory:
         request_response::Behaviour<PostcardCodec<DirectoryRequest, DirectoryResponse>>,
 }
 
+/// An application score that graylists a connected peer until it passes admission: gossipsub
+/// neither grafts it into a mesh, nor sends it gossip, nor processes its messages (its
+/// subscriptions are still recorded, so it joins the mesh as soon as it is admitted).
+pub(crate) const PENDING_ADMISSION_SCORE: f64 = -1000.0;
+
+/// Scoring of one gaiamesh topic: an invalid message (forged, equivocating, undecodable)
+/// costs its sender 100 points squared per message, which graylists it (threshold −80) for
+/// tens of seconds; honest quiet peers are never penalised (no mesh-delivery quotas, which
+/// would punish the quiet topics of a directory).
+pub(crate) fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: 0.5,
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..Default::default()
+    }
+}
+
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair, max_connections: u32, per_peer: u32) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        key: &Keypair,
+        store: DhtStore,
+        max_connections: u32,
+        per_peer: u32,
+    ) -> anyhow::Result<Self> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
@@ -61,7 +97,26 @@ impl Behaviour {
             .with_max_established_per_peer(Some(per_peer))
             .with_max_pending_incoming(Some(max_connections.min(128)))
             .with_max_pending_outgoing(Some(max_connections.min(128)));
+        let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+        kad_config
+            // Only admitted peers enter the routing table (the event loop adds them).
+            .set_kbucket_inserts(kad::BucketInserts::Manual)
+            // Inbound puts reach the event loop, which checks admission and validates.
+            .set_record_filtering(kad::StoreInserts::FilterBoth)
+            // Publishers re-put their own record on change and hourly (the event loop); a
+            // generic re-replication of every stored record would load them all in memory.
+            .set_replication_interval(None)
+            .set_publication_interval(None)
+            .set_provider_publication_interval(Some(Duration::from_secs(3600)))
+            .set_query_timeout(Duration::from_secs(10))
+            // A signed self-description is up to 32 KiB; provider lists carry addresses.
+            .set_max_packet_size(256 * 1024);
+        let mut kad = kad::Behaviour::with_config(key.public().to_peer_id(), store, kad_config);
+        // Client mode answers nothing until an external address is confirmed (never, on
+        // loopback); every node serves the DHT.
+        kad.set_mode(Some(kad::Mode::Server));
         Ok(Self {
+            kad,
             limits: connection_limits::Behaviour::new(limits),
             identify: identify::Behaviour::new(identify::Config::new(
                 "/gaiamesh/id/1".into(),

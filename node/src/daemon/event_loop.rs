@@ -8,9 +8,8 @@ use std::{
 
 use futures::StreamExt;
 use gaiamesh_directory::{
-    catalogue::{Catalogue, QueryOptions},
+    catalogue::Catalogue,
     merge::MergeOutcome,
-    query::Expr,
     reconcile::{Initiator, ReconcileSet},
     store::RedbStore,
 };
@@ -20,18 +19,21 @@ use gaiamesh_protocol::{
     sd::{SCHEMA_VERSION, SdDocument, SelfDescription, SignedSelfDescription},
     wire::Admission,
 };
-use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, swarm::SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, metrics::Recorder, swarm::SwarmEvent};
 use rand::SeedableRng;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
     Command, EntryView, PeerView, QueryReply, Status,
-    behaviour::{Behaviour, BehaviourEvent},
+    behaviour::{Behaviour, BehaviourEvent, PENDING_ADMISSION_SCORE},
+    events::NodeEvent,
+    metrics::Metrics,
 };
 use crate::{datadir::DataDir, now};
 
 mod admission;
+pub(crate) mod dht;
 mod sync;
 
 /// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
@@ -64,6 +66,50 @@ pub(crate) struct EventLoop {
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) own: Option<SignedSelfDescription>,
     pub(crate) rng: rand_chacha::ChaCha8Rng,
+    /// `directory.mode = "light"`: no replica; queries go through the DHT.
+    pub(crate) light: bool,
+    pub(crate) metrics: Metrics,
+    pub(crate) events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// Listen addresses connected peers announced (identify), for the routing table.
+    pub(crate) peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Attribute keys this node currently provides.
+    pub(crate) provided_keys: HashSet<Vec<u8>>,
+    pub(crate) kad_bootstrapped: bool,
+    pub(crate) lights: dht::LightQueries,
+}
+
+/// Peer addresses kept per connected peer at most.
+const MAX_ADDRS_PER_PEER: usize = 8;
+
+/// Builds the API answer of a query from its output; `get` looks entries up.
+pub(super) fn query_reply(
+    out: &gaiamesh_directory::catalogue::QueryOutput,
+    get: impl Fn(&PublicKey) -> Option<gaiamesh_directory::entry::Entry>,
+) -> QueryReply {
+    let matches = out
+        .matches
+        .iter()
+        .filter_map(|m| {
+            let e = get(&m.subject)?;
+            let doc = &e.record.sd.document;
+            Some(serde_json::json!({
+                "subject": m.subject.to_string(),
+                "seq": m.seq,
+                "legal_name": doc.participant.legal_name,
+                "country": doc.node.location.country,
+                "service": m.service_index.and_then(|i| doc.services.get(i)),
+            }))
+        })
+        .collect();
+    QueryReply {
+        source: "replica",
+        providers: None,
+        truncated: false,
+        plan: out.plan.to_string(),
+        total: out.total,
+        examined: out.examined,
+        matches,
+    }
 }
 
 impl EventLoop {
@@ -77,6 +123,7 @@ impl EventLoop {
         let mut last_reconcile = Instant::now();
         let mut last_sweep = Instant::now();
         let mut last_heartbeat = Instant::now() - PRESENCE_INTERVAL;
+        let mut last_dht_republish = Instant::now();
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -86,7 +133,13 @@ impl EventLoop {
                 },
                 _ = tick.tick() => {
                     self.expire_admissions();
-                    if last_reconcile.elapsed() >= self.reconcile_interval {
+                    self.expire_light_queries();
+                    self.update_gauges();
+                    if last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL {
+                        last_dht_republish = Instant::now();
+                        self.republish_dht();
+                    }
+                    if !self.light && last_reconcile.elapsed() >= self.reconcile_interval {
                         last_reconcile = Instant::now();
                         self.reconcile_with_random_peer();
                     }
@@ -113,8 +166,20 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Query { expr, opts, reply } if self.light => {
+                self.metrics.light_queries.inc();
+                match gaiamesh_directory::dht::light_plan(&expr) {
+                    Ok(plan) => self.start_light_query(plan, opts, reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(format!("this is a light node: {e}")));
+                    }
+                }
+            }
             Command::Query { expr, opts, reply } => {
-                let _ = reply.send(self.query(&expr, opts));
+                let out = self.catalogue.query(&expr, opts, self.now());
+                let _ = reply.send(Ok(query_reply(&out, |s| {
+                    self.catalogue.get(s).ok().flatten()
+                })));
             }
             Command::Show { subject, reply } => {
                 let view = self
@@ -143,6 +208,7 @@ impl EventLoop {
                             .ok()
                             .and_then(|k| self.catalogue.last_seen(&k))
                             .map(|t| t.0),
+                        score: self.swarm.behaviour().gossipsub.peer_score(p),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -172,6 +238,17 @@ impl EventLoop {
                 };
                 let _ = reply.send(result);
             }
+            Command::RawGossip { bytes, reply } => {
+                warn!(bytes = bytes.len(), "fault injection: publishing raw gossip");
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topic.clone(), bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
             Command::Shutdown => {}
         }
     }
@@ -185,31 +262,7 @@ impl EventLoop {
             directory_entries: self.catalogue.len(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
-        }
-    }
-
-    fn query(&self, expr: &Expr, opts: QueryOptions) -> QueryReply {
-        let out = self.catalogue.query(expr, opts, self.now());
-        let matches = out
-            .matches
-            .iter()
-            .filter_map(|m| {
-                let e = self.catalogue.get(&m.subject).ok().flatten()?;
-                let doc = &e.record.sd.document;
-                Some(serde_json::json!({
-                    "subject": m.subject.to_string(),
-                    "seq": m.seq,
-                    "legal_name": doc.participant.legal_name,
-                    "country": doc.node.location.country,
-                    "service": m.service_index.and_then(|i| doc.services.get(i)),
-                }))
-            })
-            .collect();
-        QueryReply {
-            plan: out.plan.to_string(),
-            total: out.total,
-            examined: out.examined,
-            matches,
+            mode: if self.light { "light" } else { "full" }.into(),
         }
     }
 
@@ -240,7 +293,9 @@ impl EventLoop {
         self.dir.record_seq(seq)?;
         self.recon_cache = None;
         self.gossip(&signed);
+        self.announce(&signed);
         info!(seq, "published own self-description");
+        self.emit(NodeEvent::Published { seq });
         self.own = Some(signed);
         Ok(seq)
     }
@@ -295,6 +350,7 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        self.metrics.libp2p.record(&ev);
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -306,6 +362,11 @@ impl EventLoop {
                 ..
             } if num_established.get() == 1 && !self.admitted.contains(&peer_id) => {
                 self.pending_admission.insert(peer_id, Instant::now());
+                // Graylisted in gossipsub until admitted: never in a mesh before that.
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer_id, PENDING_ADMISSION_SCORE);
                 let msg = Admission {
                     credential: self.credential.clone(),
                 };
@@ -323,6 +384,7 @@ impl EventLoop {
                 self.pending_admission.remove(&peer_id);
                 self.sessions.remove(&peer_id);
                 self.revocations_pushed.remove(&peer_id);
+                self.peer_addrs.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(ev)) => self.on_admission(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Directory(ev)) => self.on_directory(ev),
@@ -331,15 +393,44 @@ impl EventLoop {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(
-                libp2p::identify::Event::Received { peer_id, info, .. },
-            )) => {
-                for addr in info.listen_addrs {
-                    self.swarm.add_peer_address(peer_id, addr);
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.metrics.libp2p.record(&ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(ev)) => {
+                self.metrics.libp2p.record(&ev);
+                if let libp2p::identify::Event::Received { peer_id, info, .. } = ev {
+                    let addrs: Vec<Multiaddr> =
+                        info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER).collect();
+                    for addr in &addrs {
+                        self.swarm.add_peer_address(peer_id, addr.clone());
+                    }
+                    self.peer_addrs.insert(peer_id, addrs);
+                    if self.admitted.contains(&peer_id) {
+                        self.kad_add_peer(peer_id);
+                    }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(ev)) => {
+                self.metrics.libp2p.record(&ev);
+                self.on_kad(ev);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => self.metrics.libp2p.record(&ev),
             _ => {}
         }
+    }
+}
+
+impl EventLoop {
+    /// Sends an event to `/events` subscribers (none listening is fine).
+    pub(super) fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn update_gauges(&self) {
+        let m = &self.metrics;
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.directory_entries.set(gauge(self.catalogue.len()));
+        m.connected_peers
+            .set(gauge(self.swarm.connected_peers().count()));
+        m.admitted_peers.set(gauge(self.admitted.len()));
     }
 }
 

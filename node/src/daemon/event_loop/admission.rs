@@ -1,6 +1,9 @@
 //! Admission of peers by membership credential, and revocation lists in force.
 
-use gaiamesh_protocol::{identity::PublicKey, wire::Admission};
+use gaiamesh_protocol::{
+    identity::PublicKey,
+    wire::{Admission, DirectoryRequest},
+};
 use libp2p::{
     PeerId,
     request_response::{self, Message},
@@ -24,6 +27,8 @@ impl EventLoop {
             .apply_revocations(list, self.now())
             .map_err(|e| e.to_string())?;
         self.recon_cache = None;
+        let trust = self.catalogue.trust().clone();
+        self.swarm.behaviour_mut().kad.store_mut().set_trust(trust);
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in connected {
             let revoked = PublicKey::from_peer_id(&peer)
@@ -42,6 +47,10 @@ impl EventLoop {
             warn!(error = %e, "cannot store the revocation list");
         }
         self.revocation_list = Some(list.clone());
+        self.emit(crate::daemon::events::NodeEvent::Revocations {
+            version: list.body.version,
+            removed_entries: removed,
+        });
         info!(
             version = list.body.version,
             removed, "revocation list in force"
@@ -68,18 +77,44 @@ impl EventLoop {
         if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
             info!(%peer, "peer admitted");
             self.admitted.insert(peer);
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_application_score(&peer, 0.0);
+            self.kad_add_peer(peer);
+            crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "admitted");
+            self.emit(crate::daemon::events::NodeEvent::PeerAdmitted {
+                peer_id: peer.to_string(),
+            });
             if let Ok(k) = PublicKey::from_peer_id(&peer) {
                 self.catalogue.touch(&k, self.now());
             }
             self.push_revocations(peer);
-            self.start_reconcile(peer);
+            if self.light {
+                // No reconciliation from a light node; hand the peer our own record instead
+                // (gossip before any peer was connected reached no one).
+                if let Some(own) = self.own.clone() {
+                    self.swarm
+                        .behaviour_mut()
+                        .directory
+                        .send_request(&peer, DirectoryRequest::Push(vec![own]));
+                }
+            } else {
+                self.start_reconcile(peer);
+            }
         }
     }
 
     pub(super) fn deny(&mut self, peer: PeerId, reason: &str) {
         warn!(%peer, reason, "peer refused");
+        crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "refused");
+        self.emit(crate::daemon::events::NodeEvent::PeerRefused {
+            peer_id: peer.to_string(),
+            reason: reason.to_owned(),
+        });
         self.pending_admission.remove(&peer);
         self.admitted.remove(&peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }

@@ -18,6 +18,21 @@ use rand::Rng;
 use tracing::{debug, warn};
 
 use super::EventLoop;
+use crate::daemon::{events::NodeEvent, metrics::Metrics};
+
+/// The metric label of a merge outcome.
+fn outcome_name(o: &MergeOutcome) -> &'static str {
+    match o {
+        MergeOutcome::Inserted => "inserted",
+        MergeOutcome::Replaced { .. } => "replaced",
+        MergeOutcome::Duplicate => "duplicate",
+        MergeOutcome::Stale { .. } => "stale",
+        MergeOutcome::Equivocation { .. } => "equivocation",
+        MergeOutcome::Rejected(_) => "rejected",
+        MergeOutcome::CatalogueFull => "catalogue_full",
+        _ => "other",
+    }
+}
 
 impl EventLoop {
     /// Anti-entropy for revocations: after a reconciliation round, hands the peer our list
@@ -50,6 +65,8 @@ impl EventLoop {
         peer: &PeerId,
     ) -> Vec<MergeOutcome> {
         let from = PublicKey::from_peer_id(peer).ok();
+        let versions: Vec<(PublicKey, u64)> =
+            records.iter().map(|r| (r.sd.subject, r.sd.seq)).collect();
         match self
             .catalogue
             .merge_batch(records.into_iter().map(|r| (r, from)).collect(), self.now())
@@ -58,8 +75,27 @@ impl EventLoop {
                 if outs.iter().any(MergeOutcome::changed) {
                     self.recon_cache = None;
                 }
-                for o in outs.iter().filter(|o| o.penalise()) {
-                    warn!(%peer, outcome = ?o, "peer sent an invalid record");
+                for (o, (subject, seq)) in outs.iter().zip(&versions) {
+                    Metrics::count(&self.metrics.merges, outcome_name(o));
+                    if o.penalise() {
+                        warn!(%peer, outcome = ?o, "peer sent an invalid record");
+                        self.emit(NodeEvent::SdRejected {
+                            from: peer.to_string(),
+                            reason: match o {
+                                MergeOutcome::Rejected(e) => e.to_string(),
+                                other => format!("{other:?}"),
+                            },
+                        });
+                    }
+                    if o.changed() {
+                        self.emit(NodeEvent::SdStored {
+                            subject: subject.to_string(),
+                            seq: *seq,
+                            outcome: outcome_name(o),
+                            from: Some(peer.to_string()),
+                            received_at_ms: self.now().0,
+                        });
+                    }
                 }
                 outs
             }
@@ -155,6 +191,9 @@ impl EventLoop {
     ) -> DirectoryResponse {
         if !self.admitted.contains(&peer) {
             return DirectoryResponse::Refused("not admitted".into());
+        }
+        if self.light && !matches!(req, DirectoryRequest::Revocations(_)) {
+            return DirectoryResponse::Refused("a light node keeps no directory replica".into());
         }
         match req {
             DirectoryRequest::Reconcile(msg) => {
@@ -277,8 +316,16 @@ impl EventLoop {
                     Reject
                 }
                 Ok(record) => {
+                    let subject = record.sd.subject;
                     let outcome = self.merge_from(vec![record], &source).pop();
                     match outcome {
+                        // Two versions with one seq: only the subject itself is at fault. A
+                        // forwarder that saw the other version first is honest.
+                        Some(MergeOutcome::Equivocation { .. })
+                            if PublicKey::from_peer_id(&source).ok() != Some(subject) =>
+                        {
+                            Ignore
+                        }
                         Some(o) if o.penalise() => Reject,
                         Some(o) if o.forward() => Accept,
                         _ => Ignore,
@@ -286,6 +333,14 @@ impl EventLoop {
                 }
             }
         };
+        Metrics::count(
+            &self.metrics.gossip,
+            match verdict {
+                Accept => "accept",
+                Reject => "reject",
+                Ignore => "ignore",
+            },
+        );
         let _ = self
             .swarm
             .behaviour_mut()

@@ -1,0 +1,203 @@
+//! The OpenAPI 3.1 description of the node API (`GET /api/v1/openapi.json`). A test checks
+//! that every route the router serves is described here and the other way round.
+
+use serde_json::{Value, json};
+
+/// Every path the API serves (fault injection included, though only routed when enabled).
+#[cfg(test)]
+pub(crate) const PATHS: [&str; 11] = [
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/events",
+    "/api/v1/status",
+    "/api/v1/peers",
+    "/api/v1/directory",
+    "/api/v1/directory/{peer}",
+    "/api/v1/sd",
+    "/api/v1/revocations",
+    "/api/v1/debug/gossip",
+    "/api/v1/health",
+];
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The document.
+pub(crate) fn document() -> Value {
+    let bearer = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gaiamesh node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The local API of one gaiamesh node. Reads are open on the bound \
+                address (loopback by default); writes need `Authorization: Bearer <token>` \
+                with the token from DATA_DIR/api.json (mode 0600)."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "string"}}},
+                "Status": {"type": "object",
+                    "required": ["peer_id", "federation", "connected_peers", "admitted_peers",
+                        "directory_entries", "listen_addrs"],
+                    "properties": {
+                        "peer_id": {"type": "string"},
+                        "federation": {"type": "string"},
+                        "connected_peers": {"type": "integer"},
+                        "admitted_peers": {"type": "integer"},
+                        "directory_entries": {"type": "integer"},
+                        "listen_addrs": {"type": "array", "items": {"type": "string"}},
+                        "own_seq": {"type": ["integer", "null"]},
+                        "mode": {"enum": ["full", "light"]}
+                    }},
+                "Peer": {"type": "object", "required": ["peer_id", "admitted"],
+                    "properties": {
+                        "peer_id": {"type": "string"},
+                        "admitted": {"type": "boolean"},
+                        "last_seen_ms": {"type": ["integer", "null"]},
+                        "score": {"type": ["number", "null"],
+                            "description": "gossipsub peer score; negative means penalised"}
+                    }},
+                "QueryReply": {"type": "object",
+                    "required": ["source", "truncated", "plan", "total", "examined", "matches"],
+                    "properties": {
+                        "source": {"enum": ["replica", "dht"]},
+                        "providers": {"type": "integer"},
+                        "truncated": {"type": "boolean"},
+                        "plan": {"type": "string"},
+                        "total": {"type": "integer"},
+                        "examined": {"type": "integer"},
+                        "matches": {"type": "array", "items": {"type": "object"}}
+                    }},
+                "Entry": {"type": "object",
+                    "required": ["subject", "seq", "received_at_ms", "document"],
+                    "properties": {
+                        "subject": {"type": "string"},
+                        "seq": {"type": "integer"},
+                        "received_at_ms": {"type": "integer"},
+                        "from": {"type": ["string", "null"]},
+                        "last_seen_ms": {"type": ["integer", "null"]},
+                        "document": {"type": "object"}
+                    }}
+            }
+        },
+        "paths": {
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics (OpenMetrics text): gaiamesh_* and libp2p_*",
+                "responses": {"200": {"description": "metrics",
+                    "content": {"application/openmetrics-text": {}}}}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document",
+                "responses": {"200": json_response("OpenAPI 3.1", json!({"type": "object"}))}}},
+            "/api/v1/health": {"get": {"summary": "Liveness: 200 while the event loop answers",
+                "responses": {"200": json_response("alive", json!({"type": "object"})),
+                    "503": error_response("shutting down")}}},
+            "/api/v1/events": {"get": {
+                "summary": "Server-sent events: sd_stored, sd_rejected, published, \
+                    peer_admitted, peer_refused, revocations (and lagged when a slow reader \
+                    missed some); data is one JSON object with a `type` field",
+                "responses": {"200": {"description": "event stream",
+                    "content": {"text/event-stream": {}}}}}},
+            "/api/v1/status": {"get": {"summary": "Node status",
+                "responses": {"200": json_response("status",
+                    json!({"$ref": "#/components/schemas/Status"})),
+                    "503": error_response("shutting down")}}},
+            "/api/v1/peers": {"get": {"summary": "Connected peers",
+                "responses": {"200": json_response("peers",
+                    json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}}},
+            "/api/v1/directory": {"get": {
+                "summary": "Query the directory (docs/query.md); a light node answers \
+                    through the DHT and needs an equality on an announced attribute",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "sort", "in": "query", "schema": {"type": "string"},
+                        "description": "FIELD or -FIELD"},
+                    {"name": "limit", "in": "query",
+                        "schema": {"type": "integer", "default": 100, "maximum": 10000}}
+                ],
+                "responses": {
+                    "200": json_response("matches",
+                        json!({"$ref": "#/components/schemas/QueryReply"})),
+                    "400": error_response("the query does not parse (with the column)"),
+                    "422": error_response("a light node cannot answer this query")
+                }}},
+            "/api/v1/directory/{peer}": {"get": {"summary": "One directory entry",
+                "parameters": [{"name": "peer", "in": "path", "required": true,
+                    "schema": {"type": "string"}, "description": "PeerId of the subject"}],
+                "responses": {
+                    "200": json_response("entry", json!({"$ref": "#/components/schemas/Entry"})),
+                    "400": error_response("not a PeerId"),
+                    "404": error_response("not in the directory")
+                }}},
+            "/api/v1/sd": {"post": {
+                "summary": "Sign and publish a self-description document (TOML or JSON); \
+                    an empty body re-publishes the current one with seq + 1",
+                "security": bearer,
+                "requestBody": {"content": {"text/plain": {}, "application/json": {}}},
+                "responses": {
+                    "200": json_response("published",
+                        json!({"type": "object", "properties": {"seq": {"type": "integer"}}})),
+                    "401": error_response("missing or wrong token"),
+                    "422": error_response("the document is invalid (every error with its path)")
+                }}},
+            "/api/v1/revocations": {"post": {
+                "summary": "Put a threshold-signed revocation list (TOML) in force",
+                "security": bearer,
+                "requestBody": {"content": {"text/plain": {}}},
+                "responses": {
+                    "200": json_response("applied", json!({"type": "object",
+                        "properties": {"removed_entries": {"type": "integer"}}})),
+                    "401": error_response("missing or wrong token"),
+                    "422": error_response("the list does not verify")
+                }}},
+            "/api/v1/debug/gossip": {"post": {
+                "summary": "Testing only, routed when [api] fault_injection = true: publish \
+                    the raw body on the directory topic (peers will penalise this node)",
+                "security": bearer,
+                "requestBody": {"content": {"application/octet-stream": {}}},
+                "responses": {
+                    "200": json_response("published", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "404": {"description": "fault injection is off"}
+                }}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_exactly_the_served_paths() {
+        let doc = document();
+        let described: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut served = PATHS.to_vec();
+        served.sort_unstable();
+        let mut described_sorted = described.clone();
+        described_sorted.sort_unstable();
+        assert_eq!(described_sorted, served);
+        let router_src = include_str!("../api.rs");
+        for p in PATHS {
+            assert!(
+                router_src.contains(&format!("\"{p}\"")),
+                "{p} is described but not routed"
+            );
+        }
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+}

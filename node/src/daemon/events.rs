@@ -1,0 +1,50 @@
+//! Events the node streams on `GET /api/v1/events` (server-sent events, one JSON object per
+//! event, its `type` also the SSE event name).
+
+use serde::Serialize;
+
+/// Events buffered per subscriber; a subscriber that falls further behind is told how many
+/// it missed (a `lagged` event) and continues with the newest.
+pub(crate) const EVENT_BUFFER: usize = 1024;
+
+/// Something that happened on the node.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum NodeEvent {
+    /// A self-description changed the directory (new subject, higher seq, or equivocation).
+    SdStored {
+        subject: String,
+        seq: u64,
+        outcome: &'static str,
+        /// The peer it came from (`None`: this node's own).
+        from: Option<String>,
+        received_at_ms: u64,
+    },
+    /// A record was refused and its sender is penalised.
+    SdRejected {
+        from: String,
+        reason: String,
+    },
+    /// The node published its own self-description.
+    Published { seq: u64 },
+    /// A peer passed admission.
+    PeerAdmitted { peer_id: String },
+    /// A peer was refused or disconnected (revoked, no credential, timeout).
+    PeerRefused { peer_id: String, reason: String },
+    /// A newer revocation list is in force.
+    Revocations { version: u64, removed_entries: usize },
+}
+
+impl NodeEvent {
+    /// The SSE event name.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            NodeEvent::SdStored { .. } => "sd_stored",
+            NodeEvent::SdRejected { .. } => "sd_rejected",
+            NodeEvent::Published { .. } => "published",
+            NodeEvent::PeerAdmitted { .. } => "peer_admitted",
+            NodeEvent::PeerRefused { .. } => "peer_refused",
+            NodeEvent::Revocations { .. } => "revocations",
+        }
+    }
+}

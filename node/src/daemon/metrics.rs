@@ -1,0 +1,160 @@
+//! Prometheus metrics (`GET /metrics`): libp2p's own (swarm, identify, ping, Kademlia,
+//! gossipsub) under `libp2p_`, and gaiamesh's under `gaiamesh_`.
+
+use std::time::Duration;
+
+use libp2p::kad::QueryResult;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Label of a counter keyed by an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Outcome {
+    pub(crate) outcome: &'static str,
+}
+
+/// Label of a Kademlia query histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct QueryKind {
+    pub(crate) kind: &'static str,
+}
+
+/// The gaiamesh metrics the event loop updates.
+pub(crate) struct Metrics {
+    pub(crate) libp2p: libp2p::metrics::Metrics,
+    pub(crate) merges: Family<Outcome, Counter>,
+    pub(crate) gossip: Family<Outcome, Counter>,
+    pub(crate) admissions: Family<Outcome, Counter>,
+    pub(crate) dht_refused: Counter,
+    pub(crate) kad_queries: Family<QueryKind, Histogram>,
+    pub(crate) light_queries: Counter,
+    pub(crate) directory_entries: Gauge,
+    pub(crate) connected_peers: Gauge,
+    pub(crate) admitted_peers: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 15,
+    ))
+}
+
+impl Metrics {
+    /// Registers every metric in `registry`.
+    pub(crate) fn new(registry: &mut Registry) -> Self {
+        let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
+        let g = registry.sub_registry_with_prefix("gaiamesh");
+        let m = Self {
+            libp2p,
+            merges: Family::default(),
+            gossip: Family::default(),
+            admissions: Family::default(),
+            dht_refused: Counter::default(),
+            kad_queries: Family::new_with_constructor(latency_histogram),
+            light_queries: Counter::default(),
+            directory_entries: Gauge::default(),
+            connected_peers: Gauge::default(),
+            admitted_peers: Gauge::default(),
+        };
+        g.register(
+            "directory_merges",
+            "Self-descriptions merged, by outcome",
+            m.merges.clone(),
+        );
+        g.register(
+            "gossip_messages",
+            "Gossip messages validated, by verdict",
+            m.gossip.clone(),
+        );
+        g.register(
+            "admissions",
+            "Peer admission decisions, by outcome",
+            m.admissions.clone(),
+        );
+        g.register(
+            "dht_refused",
+            "DHT records or provider records refused",
+            m.dht_refused.clone(),
+        );
+        g.register(
+            "kad_query_seconds",
+            "Duration of finished Kademlia queries, by kind",
+            m.kad_queries.clone(),
+        );
+        g.register(
+            "light_queries",
+            "Queries answered through the DHT (light mode)",
+            m.light_queries.clone(),
+        );
+        g.register(
+            "directory_entries",
+            "Entries in the directory replica",
+            m.directory_entries.clone(),
+        );
+        g.register(
+            "connected_peers",
+            "Peers with an open connection",
+            m.connected_peers.clone(),
+        );
+        g.register(
+            "admitted_peers",
+            "Peers that passed admission",
+            m.admitted_peers.clone(),
+        );
+        m
+    }
+
+    /// Records how long a finished Kademlia query took.
+    pub(crate) fn kad_query(&self, result: &QueryResult, took: Duration) {
+        let kind = match result {
+            QueryResult::Bootstrap(_) => "bootstrap",
+            QueryResult::GetClosestPeers(_) => "get_closest_peers",
+            QueryResult::GetProviders(_) => "get_providers",
+            QueryResult::StartProviding(_) | QueryResult::RepublishProvider(_) => "add_provider",
+            QueryResult::GetRecord(_) => "get_record",
+            QueryResult::PutRecord(_) | QueryResult::RepublishRecord(_) => "put_record",
+        };
+        self.kad_queries
+            .get_or_create(&QueryKind { kind })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts one outcome in `family`.
+    pub(crate) fn count(family: &Family<Outcome, Counter>, outcome: &'static str) {
+        family.get_or_create(&Outcome { outcome }).inc();
+    }
+}
+
+/// The text exposition of `registry`.
+pub(crate) fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_gaiamesh_and_libp2p_metrics() {
+        let mut registry = Registry::default();
+        let m = Metrics::new(&mut registry);
+        Metrics::count(&m.merges, "inserted");
+        m.directory_entries.set(7);
+        let text = encode(&registry);
+        assert!(
+            text.contains("gaiamesh_directory_merges_total{outcome=\"inserted\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("gaiamesh_directory_entries 7"), "{text}");
+        assert!(text.contains("libp2p_"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
