@@ -172,16 +172,56 @@ pub mod mesh {
 
     /// Writes a loopback config (QUIC on a free port, API on a free port) with `bootstrap`.
     pub fn configure(dir: &Path, bootstrap: &[String]) {
+        configure_with(dir, bootstrap, "", "");
+    }
+
+    /// [`configure`] with extra lines in the `[api]` and `[directory]` sections.
+    pub fn configure_with(dir: &Path, bootstrap: &[String], api: &str, directory: &str) {
         let boot: Vec<String> = bootstrap.iter().map(|b| format!("{b:?}")).collect();
         std::fs::write(
             dir.join("config.toml"),
             format!(
                 "[network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nbootstrap = [{}]\n\
-                 [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nreconcile_interval = \"2s\"\n",
+                 [api]\nlisten = \"127.0.0.1:0\"\n{api}\n\
+                 [directory]\nreconcile_interval = \"2s\"\n{directory}\n",
                 boot.join(", ")
             ),
         )
         .unwrap();
+    }
+
+    /// One HTTP/1.1 request to the node API of data dir `dir` (address and token from its
+    /// `api.json`); returns the status code and the body.
+    pub fn http(dir: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("api.json")).unwrap()).unwrap();
+        let host = info["address"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_owned();
+        let mut s = std::net::TcpStream::connect(&host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            info["token"].as_str().unwrap(),
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut response = Vec::new();
+        s.read_to_end(&mut response).unwrap();
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let status_line = String::from_utf8_lossy(&response[..split]).into_owned();
+        let code = status_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        (code, response[split + 4..].to_vec())
     }
 
     /// A running `gaiamesh run` process, killed on drop.

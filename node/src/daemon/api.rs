@@ -5,7 +5,9 @@
 
 mod openapi;
 
-use std::{convert::Infallible, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, sync::Arc};
+use std::{
+    convert::Infallible, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use axum::{
@@ -19,14 +21,14 @@ use axum::{
     },
     routing::{get, post},
 };
+use gaiamesh_config::ApiConfig;
 use gaiamesh_directory::{catalogue::QueryOptions, query};
 use gaiamesh_protocol::{
     identity::PublicKey,
     sd::{DocumentFormat, SdDocument},
 };
-use serde::Deserialize;
-use gaiamesh_config::ApiConfig;
 use prometheus_client::registry::Registry;
+use serde::Deserialize;
 use tokio::sync::{broadcast::error::RecvError, oneshot};
 
 use super::Client;

@@ -239,7 +239,10 @@ impl EventLoop {
                 let _ = reply.send(result);
             }
             Command::RawGossip { bytes, reply } => {
-                warn!(bytes = bytes.len(), "fault injection: publishing raw gossip");
+                warn!(
+                    bytes = bytes.len(),
+                    "fault injection: publishing raw gossip"
+                );
                 let result = self
                     .swarm
                     .behaviour_mut()
@@ -397,8 +400,11 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(ev)) => {
                 self.metrics.libp2p.record(&ev);
                 if let libp2p::identify::Event::Received { peer_id, info, .. } = ev {
-                    let addrs: Vec<Multiaddr> =
-                        info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER).collect();
+                    let addrs: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .into_iter()
+                        .take(MAX_ADDRS_PER_PEER)
+                        .collect();
                     for addr in &addrs {
                         self.swarm.add_peer_address(peer_id, addr.clone());
                     }

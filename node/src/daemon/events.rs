@@ -21,10 +21,7 @@ pub(crate) enum NodeEvent {
         received_at_ms: u64,
     },
     /// A record was refused and its sender is penalised.
-    SdRejected {
-        from: String,
-        reason: String,
-    },
+    SdRejected { from: String, reason: String },
     /// The node published its own self-description.
     Published { seq: u64 },
     /// A peer passed admission.
@@ -32,7 +29,10 @@ pub(crate) enum NodeEvent {
     /// A peer was refused or disconnected (revoked, no credential, timeout).
     PeerRefused { peer_id: String, reason: String },
     /// A newer revocation list is in force.
-    Revocations { version: u64, removed_entries: usize },
+    Revocations {
+        version: u64,
+        removed_entries: usize,
+    },
 }
 
 impl NodeEvent {

@@ -26,7 +26,7 @@ pub(crate) const MAX_LIGHT_QUERIES: usize = 16;
 /// Providers whose records one light query fetches at most.
 pub(crate) const MAX_LIGHT_PROVIDERS: usize = 256;
 /// A light query answers with what it has after this long.
-pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(8);
 /// How often the node re-puts its own record and re-announces its attributes.
 pub(crate) const DHT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
 
