@@ -9,13 +9,14 @@ mod dht_store;
 mod event_loop;
 mod events;
 mod metrics;
+mod transport;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};
 
 use anyhow::{Context, Result};
 use gaiamesh_directory::{catalogue::QueryOptions, query::Expr};
 use gaiamesh_protocol::{identity::PublicKey, sd::SdDocument};
-use libp2p::{Multiaddr, gossipsub, noise, tcp, yamux};
+use libp2p::{Multiaddr, gossipsub};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -232,14 +233,20 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::new(&mut registry);
     let idle = config.network.idle_connection_timeout;
+    let psk = trust
+        .genesis()
+        .policy
+        .psk
+        .as_deref()
+        .map(transport::parse_psk)
+        .transpose()?;
+    if let Some(psk) = &psk {
+        info!(fingerprint = %psk.fingerprint(), "TCP requires the federation's pre-shared key (pnet)");
+    }
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p_key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
         .with_quic()
+        .with_other_transport(|key| transport::tcp(key, psk))?
         .with_behaviour(|k| {
             behaviour::Behaviour::new(
                 k,

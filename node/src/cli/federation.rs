@@ -51,6 +51,11 @@ pub struct InitArgs {
     /// Allowed jurisdictions (country codes or EU); repeatable. Default: anywhere.
     #[arg(long = "jurisdiction", value_name = "CODE")]
     jurisdictions: Vec<String>,
+    /// Generate a pre-shared key: TCP connections then need it (libp2p pnet), so the mesh's
+    /// TCP port does not even complete a handshake with outsiders. QUIC is still guarded by
+    /// admission only. The key is in the genesis: hand it to members only.
+    #[arg(long)]
+    pub psk: bool,
     /// Bootstrap multiaddrs; repeatable.
     #[arg(long = "bootstrap", value_name = "MULTIADDR")]
     bootstrap: Vec<String>,
@@ -188,7 +193,7 @@ fn init(a: InitArgs) -> Result<()> {
         policy: Policy {
             require_membership: !a.open,
             allowed_jurisdictions: a.jurisdictions,
-            psk: None,
+            psk: a.psk.then(|| hex::encode(rand::random::<[u8; 32]>())),
         },
     };
     genesis.validate()?;
