@@ -333,6 +333,9 @@ pub async fn run(dir: DataDir) -> Result<()> {
         peer_addrs: HashMap::new(),
         provided_keys: HashSet::new(),
         kad_bootstrapped: false,
+        announced_after_bootstrap: false,
+        admitted_total: 0,
+        announce_due: false,
         lights: event_loop::dht::LightQueries::default(),
     };
     let loop_task = tokio::spawn(ev.run(document));

@@ -100,14 +100,47 @@ fn document(i: usize) -> Result<String> {
     Ok(doc.to_toml()?)
 }
 
-fn write_config(dir: &Path, bootstrap: Option<&str>) -> Result<()> {
+/// Creates and admits the data dir `dir` with the document of node `i`.
+fn create_node(dir: &Path, fed: &str, genesis: &str, i: usize) -> Result<()> {
+    let d = path_str(dir)?.to_owned();
+    let peer = sub(&["init", "--data-dir", &d, "--genesis", genesis])?;
+    std::fs::write(dir.join("sd.toml"), document(i)?)?;
+    let cred = dir.join("issued.cred");
+    let cred_s = path_str(&cred)?.to_owned();
+    let sd = path_str(&dir.join("sd.toml"))?.to_owned();
+    sub(&[
+        "federation",
+        "admit",
+        "--federation",
+        fed,
+        "--peer",
+        &peer,
+        "--participant",
+        &sd,
+        "--out",
+        &cred_s,
+    ])?;
+    sub(&[
+        "init",
+        "--data-dir",
+        &d,
+        "--genesis",
+        genesis,
+        "--credential",
+        &cred_s,
+    ])?;
+    Ok(())
+}
+
+fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool) -> Result<()> {
     let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
+    let mode = if light { "light" } else { "full" };
     std::fs::write(
         dir.join("config.toml"),
         format!(
             "# written by gaiamesh devnet: loopback only, ports chosen by the OS\n\
              [network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\", \"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{boot}]\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nreconcile_interval = \"2s\"\n"
+             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nmode = \"{mode}\"\nreconcile_interval = \"2s\"\n"
         ),
     )?;
     Ok(())
@@ -139,6 +172,66 @@ fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Attribute queries a light node answers through the DHT.
+const LIGHT_QUERIES: [&str; 4] = [
+    "node.location.country = DE",
+    "service.kind = storage.object",
+    "node.kind = edge",
+    "service.certification = ISO27001",
+];
+
+/// Latency of light-node (DHT) queries, once their answers equal the replica's.
+struct LightTimes {
+    queries: usize,
+    p50_ms: u64,
+    p99_ms: u64,
+}
+
+fn subjects(reply: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    reply["matches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["subject"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the light node answers [`LIGHT_QUERIES`] like the full node `full` (its DHT
+/// announcements may still be in flight right after start), then times 5 rounds of them.
+fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTimes> {
+    let (full, light) = (DataDir::new(full), DataDir::new(light));
+    let path = |q: &str| format!("/api/v1/directory?q={}&limit=10000", url_encode(q));
+    let start = Instant::now();
+    for q in LIGHT_QUERIES {
+        let expected = subjects(&api_get(&full, &path(q))?);
+        loop {
+            let got = api_get(&light, &path(q)).map(|r| subjects(&r)).ok();
+            if got.as_ref() == Some(&expected) {
+                break;
+            }
+            if start.elapsed() > timeout {
+                bail!("the light node does not answer {q:?} like node0 within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        for q in LIGHT_QUERIES {
+            let t = Instant::now();
+            api_get(&light, &path(q))?;
+            times.push(u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
+        }
+    }
+    times.sort_unstable();
+    let pick = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Ok(LightTimes {
+        queries: times.len(),
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+    })
 }
 
 /// Re-publishes node0's self-description and measures when each other node stored the new
@@ -225,33 +318,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let mut dirs = Vec::with_capacity(n);
     for i in 0..n {
         let dir = a.dir.join(format!("node{i}"));
-        let d = path_str(&dir)?.to_owned();
-        let peer = sub(&["init", "--data-dir", &d, "--genesis", &genesis])?;
-        std::fs::write(dir.join("sd.toml"), document(i)?)?;
-        let cred = dir.join("issued.cred");
-        let cred_s = path_str(&cred)?.to_owned();
-        let sd = path_str(&dir.join("sd.toml"))?.to_owned();
-        sub(&[
-            "federation",
-            "admit",
-            "--federation",
-            &fed_s,
-            "--peer",
-            &peer,
-            "--participant",
-            &sd,
-            "--out",
-            &cred_s,
-        ])?;
-        sub(&[
-            "init",
-            "--data-dir",
-            &d,
-            "--genesis",
-            &genesis,
-            "--credential",
-            &cred_s,
-        ])?;
+        create_node(&dir, &fed_s, &genesis, i)?;
         dirs.push(dir);
     }
     let setup = t0.elapsed();
@@ -259,7 +326,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
 
     let t1 = Instant::now();
     let mut nodes = Nodes(Vec::with_capacity(n));
-    write_config(&dirs[0], None)?;
+    write_config(&dirs[0], None, false)?;
     nodes.0.push((dirs[0].clone(), start(&dirs[0])?));
     let s0 = wait_api(&dirs[0], Duration::from_secs(20))?;
     let quic = s0["listen_addrs"]
@@ -273,7 +340,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         .to_owned();
     let boot = format!("{quic}/p2p/{}", s0["peer_id"].as_str().unwrap_or_default());
     for dir in &dirs[1..] {
-        write_config(dir, Some(&boot))?;
+        write_config(dir, Some(&boot), false)?;
         nodes.0.push((dir.clone(), start(dir)?));
     }
     for dir in &dirs {
@@ -316,6 +383,14 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let converged = t2.elapsed();
     let propagation = measure_propagation(&dirs, a.timeout)?;
 
+    // A light node: no replica, answers through Kademlia (provider records, then records).
+    let light_dir = a.dir.join("light");
+    create_node(&light_dir, &fed_s, &genesis, n)?;
+    write_config(&light_dir, Some(&boot), true)?;
+    nodes.0.push((light_dir.clone(), start(&light_dir)?));
+    wait_api(&light_dir, Duration::from_secs(20))?;
+    let light = measure_light(&dirs[0], &light_dir, a.timeout)?;
+
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
         fed_id["federation_id"].as_str().unwrap_or("?")
@@ -332,6 +407,10 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             n - 1
         );
     }
+    println!(
+        "  light node: {} DHT queries, same answers as node0's replica, p50 {} ms, p99 {} ms",
+        light.queries, light.p50_ms, light.p99_ms
+    );
     println!("\nexample queries on node0:");
     for q in QUERIES {
         let t = Instant::now();

@@ -75,6 +75,11 @@ pub(crate) struct EventLoop {
     /// Attribute keys this node currently provides.
     pub(crate) provided_keys: HashSet<Vec<u8>>,
     pub(crate) kad_bootstrapped: bool,
+    pub(crate) announced_after_bootstrap: bool,
+    /// Peers admitted since start; the own DHT entries are re-announced each time it
+    /// reaches a power of two, as the routing table learns the nodes closest to them.
+    pub(crate) admitted_total: u64,
+    pub(crate) announce_due: bool,
     pub(crate) lights: dht::LightQueries,
 }
 
@@ -135,7 +140,9 @@ impl EventLoop {
                     self.expire_admissions();
                     self.expire_light_queries();
                     self.update_gauges();
-                    if last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL {
+                    if std::mem::take(&mut self.announce_due)
+                        || last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL
+                    {
                         last_dht_republish = Instant::now();
                         self.republish_dht();
                     }

@@ -82,6 +82,10 @@ impl EventLoop {
                 .gossipsub
                 .set_application_score(&peer, 0.0);
             self.kad_add_peer(peer);
+            self.admitted_total += 1;
+            if self.admitted_total >= 2 && self.admitted_total.is_power_of_two() {
+                self.announce_due = true;
+            }
             crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "admitted");
             self.emit(crate::daemon::events::NodeEvent::PeerAdmitted {
                 peer_id: peer.to_string(),

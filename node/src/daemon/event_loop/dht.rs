@@ -194,6 +194,12 @@ impl EventLoop {
     }
 
     fn on_kad_progress(&mut self, qid: QueryId, result: QueryResult, last: bool) {
+        // The own record was put when the routing table was still empty (at start): put it
+        // again once the first bootstrap has found the nodes closest to its keys.
+        if matches!(result, QueryResult::Bootstrap(_)) && last && !self.announced_after_bootstrap {
+            self.announced_after_bootstrap = true;
+            self.republish_dht();
+        }
         let Some(&id) = self.lights.owner.get(&qid) else {
             return;
         };
