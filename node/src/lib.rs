@@ -1,16 +1,18 @@
 //! # gaiamesh-node
 //!
-//! The `gaiamesh` binary and its library: key storage, data directories, federation tooling
-//! and the command-line interface. The libp2p swarm, HTTP API and devnet arrive with the node
-//! daemon; protocol rules live in `gaiamesh-protocol` and `gaiamesh-directory`.
+//! The `gaiamesh` binary and its library: key storage, data directories, federation tooling,
+//! the command-line interface and the node daemon; protocol rules live in `gaiamesh-protocol`
+//! and `gaiamesh-directory`.
 //!
 //! Main pieces:
 //! - [`keystore`]: secret keys on disk, mode 0600, refused when readable by others.
 //! - [`datadir::DataDir`]: the files of one node (`key`, `config.toml`, `genesis.toml`,
 //!   `membership.cred`).
 //! - [`federation_dir::FederationDir`]: the files of a federation's authorities.
-//! - [`cli`]: the `gaiamesh` commands.
+//! - [`cli`]: the `gaiamesh` commands; [`api_client`]: a client of a running node's API.
+//! - [`daemon`]: `gaiamesh run` — the libp2p swarm, its event loop and the HTTP API.
 
+pub mod api_client;
 pub mod cli;
 pub mod daemon;
 pub mod datadir;

@@ -1,11 +1,5 @@
 //! `gaiamesh run` and `gaiamesh status`.
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    time::Duration,
-};
-
 use anyhow::{Context, Result, bail};
 
 use super::{DataDirArg, print_json};
@@ -56,73 +50,7 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
     rt.block_on(daemon::run(dir))
 }
 
-/// GETs `path` from the node's API (address from `api.json`), returning the JSON body.
-pub(crate) fn api_get(dir: &DataDir, path: &str) -> Result<serde_json::Value> {
-    api_request(dir, "GET", path, None)
-}
-
-/// Whether a node is running on `dir` (its `api.json` exists).
-pub(crate) fn node_running(dir: &DataDir) -> bool {
-    dir.root().join("api.json").exists()
-}
-
-/// Percent-encodes a query-string value.
-pub(crate) fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Sends a request to the node's API; writes carry the token from `api.json`.
-pub(crate) fn api_request(
-    dir: &DataDir,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> Result<serde_json::Value> {
-    let info_path = dir.root().join("api.json");
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
-            format!(
-                "no node is running on {} (no api.json)",
-                dir.root().display()
-            )
-        })?)?;
-    let address = info["address"]
-        .as_str()
-        .context("api.json has no address")?;
-    let hostport = address
-        .strip_prefix("http://")
-        .context("api.json address is not http://")?;
-    let mut stream = TcpStream::connect(hostport)
-        .with_context(|| format!("cannot reach the node at {address}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let token = info["token"].as_str().unwrap_or_default();
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("?");
-    let value: serde_json::Value =
-        serde_json::from_str(body).with_context(|| format!("unexpected response: {body}"))?;
-    if status != "200" {
-        bail!("{}", value["error"].as_str().unwrap_or(body));
-    }
-    Ok(value)
-}
+pub(crate) use crate::api_client::{api_get, api_request, node_running, url_encode};
 
 pub(super) fn status(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
