@@ -78,4 +78,3 @@ pub fn api_request(
     }
     Ok(value)
 }
-

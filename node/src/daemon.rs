@@ -335,6 +335,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         kad_bootstrapped: false,
         announced_after_bootstrap: false,
         admitted_total: 0,
+        pending_dht: HashMap::new(),
         announce_due: false,
         lights: event_loop::dht::LightQueries::default(),
     };

@@ -79,6 +79,8 @@ pub(crate) struct EventLoop {
     /// Peers admitted since start; the own DHT entries are re-announced each time it
     /// reaches a power of two, as the routing table learns the nodes closest to them.
     pub(crate) admitted_total: u64,
+    /// DHT writes from peers whose admission is pending.
+    pub(crate) pending_dht: HashMap<PeerId, Vec<dht::PendingDht>>,
     pub(crate) announce_due: bool,
     pub(crate) lights: dht::LightQueries,
 }
@@ -395,6 +397,7 @@ impl EventLoop {
                 self.sessions.remove(&peer_id);
                 self.revocations_pushed.remove(&peer_id);
                 self.peer_addrs.remove(&peer_id);
+                self.pending_dht.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(ev)) => self.on_admission(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Directory(ev)) => self.on_directory(ev),

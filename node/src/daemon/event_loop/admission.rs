@@ -82,6 +82,7 @@ impl EventLoop {
                 .gossipsub
                 .set_application_score(&peer, 0.0);
             self.kad_add_peer(peer);
+            self.release_dht_writes(peer);
             self.admitted_total += 1;
             if self.admitted_total >= 2 && self.admitted_total.is_power_of_two() {
                 self.announce_due = true;
@@ -119,6 +120,7 @@ impl EventLoop {
         self.pending_admission.remove(&peer);
         self.admitted.remove(&peer);
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        self.pending_dht.remove(&peer);
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }

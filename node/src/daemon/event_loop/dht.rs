@@ -30,6 +30,15 @@ pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(8);
 /// How often the node re-puts its own record and re-announces its attributes.
 pub(crate) const DHT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// DHT writes held per peer while its admission is pending, at most.
+const MAX_HELD_DHT_WRITES: usize = 64;
+
+/// A DHT write waiting for its sender's admission.
+pub(crate) enum PendingDht {
+    Record(Record),
+    Provider(kad::ProviderRecord),
+}
+
 /// A query answered through the DHT: providers of the plan's attribute keys, then their
 /// `sd/` records, then the full predicate applied locally after validation.
 pub(crate) struct LightQuery {
@@ -121,11 +130,40 @@ impl EventLoop {
                 source,
                 record: Some(record),
                 ..
-            } => {
-                if !self.admitted.contains(&source) {
-                    debug!(peer = %source, "DHT put from a peer not admitted; ignored");
-                    return;
-                }
+            } => self.on_dht_write(source, PendingDht::Record(record)),
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => self.on_dht_write(record.provider, PendingDht::Provider(record)),
+            _ => {}
+        }
+    }
+
+    /// A DHT write from `source`: applied if it is admitted, held until it is if its
+    /// admission is pending (a Kademlia query dials a new peer and writes at once), dropped
+    /// otherwise.
+    fn on_dht_write(&mut self, source: PeerId, write: PendingDht) {
+        if self.admitted.contains(&source) {
+            self.apply_dht_write(source, write);
+        } else if self.pending_admission.contains_key(&source) {
+            let held = self.pending_dht.entry(source).or_default();
+            if held.len() < MAX_HELD_DHT_WRITES {
+                held.push(write);
+            }
+        } else {
+            debug!(peer = %source, "DHT write from a peer not admitted; ignored");
+        }
+    }
+
+    /// Applies the DHT writes held while `peer`'s admission was pending.
+    pub(super) fn release_dht_writes(&mut self, peer: PeerId) {
+        for write in self.pending_dht.remove(&peer).unwrap_or_default() {
+            self.apply_dht_write(peer, write);
+        }
+    }
+
+    fn apply_dht_write(&mut self, source: PeerId, write: PendingDht) {
+        match write {
+            PendingDht::Record(record) => {
                 let store = self.swarm.behaviour_mut().kad.store_mut();
                 match store.try_put(record.key.as_ref(), &record.value) {
                     Ok(stored) => debug!(peer = %source, stored, "DHT record put"),
@@ -135,20 +173,13 @@ impl EventLoop {
                     }
                 }
             }
-            kad::InboundRequest::AddProvider {
-                record: Some(record),
-            } => {
-                if !self.admitted.contains(&record.provider) {
-                    debug!(peer = %record.provider, "DHT provider from a peer not admitted");
-                    return;
-                }
+            PendingDht::Provider(record) => {
                 let store = self.swarm.behaviour_mut().kad.store_mut();
                 if let Err(e) = store.try_add_provider(&record) {
                     self.metrics.dht_refused.inc();
-                    warn!(peer = %record.provider, error = %e, "refused a DHT provider record");
+                    warn!(peer = %source, error = %e, "refused a DHT provider record");
                 }
             }
-            _ => {}
         }
     }
 
