@@ -336,7 +336,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         announced_after_bootstrap: false,
         admitted_total: 0,
         pending_dht: HashMap::new(),
-        announce_due: false,
+        announce_at: None,
         lights: event_loop::dht::LightQueries::default(),
     };
     let loop_task = tokio::spawn(ev.run(document));

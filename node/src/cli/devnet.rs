@@ -184,6 +184,8 @@ const LIGHT_QUERIES: [&str; 4] = [
 
 /// Latency of light-node (DHT) queries, once their answers equal the replica's.
 struct LightTimes {
+    /// Queries whose DHT answer equalled node0's replica within the wait.
+    matching: usize,
     queries: usize,
     p50_ms: u64,
     p99_ms: u64,
@@ -204,15 +206,21 @@ fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTi
     let (full, light) = (DataDir::new(full), DataDir::new(light));
     let path = |q: &str| format!("/api/v1/directory?q={}&limit=10000", url_encode(q));
     let start = Instant::now();
+    let mut matching = 0;
     for q in LIGHT_QUERIES {
         let expected = subjects(&api_get(&full, &path(q))?);
         loop {
             let got = api_get(&light, &path(q)).map(|r| subjects(&r)).ok();
             if got.as_ref() == Some(&expected) {
+                matching += 1;
                 break;
             }
             if start.elapsed() > timeout {
-                bail!("the light node does not answer {q:?} like node0 within {timeout:?}");
+                eprintln!(
+                    "  the light node's answer to {q:?} still differs from node0's after {timeout:?} \
+                     (DHT announcements missing; they are re-published hourly)"
+                );
+                break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -228,6 +236,7 @@ fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTi
     times.sort_unstable();
     let pick = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     Ok(LightTimes {
+        matching,
         queries: times.len(),
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
@@ -389,7 +398,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     write_config(&light_dir, Some(&boot), true)?;
     nodes.0.push((light_dir.clone(), start(&light_dir)?));
     wait_api(&light_dir, Duration::from_secs(20))?;
-    let light = measure_light(&dirs[0], &light_dir, a.timeout)?;
+    let light = measure_light(&dirs[0], &light_dir, a.timeout.min(Duration::from_secs(60)))?;
 
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
@@ -408,8 +417,12 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         );
     }
     println!(
-        "  light node: {} DHT queries, same answers as node0's replica, p50 {} ms, p99 {} ms",
-        light.queries, light.p50_ms, light.p99_ms
+        "  light node: {} DHT queries ({}/{} answers equal node0's replica), p50 {} ms, p99 {} ms",
+        light.queries,
+        light.matching,
+        LIGHT_QUERIES.len(),
+        light.p50_ms,
+        light.p99_ms
     );
     println!("\nexample queries on node0:");
     for q in QUERIES {

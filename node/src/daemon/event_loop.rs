@@ -81,7 +81,8 @@ pub(crate) struct EventLoop {
     pub(crate) admitted_total: u64,
     /// DHT writes from peers whose admission is pending.
     pub(crate) pending_dht: HashMap<PeerId, Vec<dht::PendingDht>>,
-    pub(crate) announce_due: bool,
+    /// When the next re-announcement is due (coalesces the triggers of a burst of joins).
+    pub(crate) announce_at: Option<Instant>,
     pub(crate) lights: dht::LightQueries,
 }
 
@@ -142,9 +143,9 @@ impl EventLoop {
                     self.expire_admissions();
                     self.expire_light_queries();
                     self.update_gauges();
-                    if std::mem::take(&mut self.announce_due)
-                        || last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL
-                    {
+                    let due = self.announce_at.is_some_and(|t| t <= Instant::now());
+                    if due || last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL {
+                        self.announce_at = None;
                         last_dht_republish = Instant::now();
                         self.republish_dht();
                     }

@@ -8,7 +8,7 @@ use libp2p::{
     PeerId,
     request_response::{self, Message},
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{ADMISSION_TIMEOUT, EventLoop};
 
@@ -85,7 +85,15 @@ impl EventLoop {
             self.release_dht_writes(peer);
             self.admitted_total += 1;
             if self.admitted_total >= 2 && self.admitted_total.is_power_of_two() {
-                self.announce_due = true;
+                // Coalesced: a burst of joins (a federation starting) triggers one
+                // re-announcement a few seconds later, not one per doubling.
+                let delay = super::dht::ANNOUNCE_DELAY
+                    + std::time::Duration::from_millis(rand::Rng::gen_range(
+                        &mut self.rng,
+                        0..2000,
+                    ));
+                self.announce_at
+                    .get_or_insert_with(|| std::time::Instant::now() + delay);
             }
             crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "admitted");
             self.emit(crate::daemon::events::NodeEvent::PeerAdmitted {
@@ -110,7 +118,16 @@ impl EventLoop {
         }
     }
 
+    /// Refuses `peer`: disconnects it and blacklists it in gossipsub (its credential was
+    /// checked and found wanting).
     pub(super) fn deny(&mut self, peer: PeerId, reason: &str) {
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        self.drop_peer(peer, reason);
+    }
+
+    /// Disconnects `peer` without blacklisting it: admission did not complete (timeout, a
+    /// connection lost mid-handshake), which says nothing about its credential.
+    pub(super) fn drop_peer(&mut self, peer: PeerId, reason: &str) {
         warn!(%peer, reason, "peer refused");
         crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "refused");
         self.emit(crate::daemon::events::NodeEvent::PeerRefused {
@@ -121,7 +138,6 @@ impl EventLoop {
         self.admitted.remove(&peer);
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
         self.pending_dht.remove(&peer);
-        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
@@ -133,7 +149,7 @@ impl EventLoop {
             .map(|(p, _)| *p)
             .collect();
         for p in late {
-            self.deny(p, "no valid admission within 2 s");
+            self.drop_peer(p, "no valid admission within 2 s");
         }
     }
 
@@ -172,7 +188,20 @@ impl EventLoop {
             request_response::Event::OutboundFailure { peer, error, .. }
                 if self.pending_admission.contains_key(&peer) =>
             {
-                self.deny(peer, &format!("admission failed: {error}"));
+                // The connection failed under the handshake; if another connection is up,
+                // ask again on it, otherwise the next connection runs admission afresh.
+                debug!(%peer, error = %error, "admission request failed");
+                if self.swarm.is_connected(&peer) {
+                    let msg = Admission {
+                        credential: self.credential.clone(),
+                    };
+                    self.swarm
+                        .behaviour_mut()
+                        .admission
+                        .send_request(&peer, msg);
+                } else {
+                    self.pending_admission.remove(&peer);
+                }
             }
             _ => {}
         }

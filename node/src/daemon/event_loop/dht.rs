@@ -30,6 +30,9 @@ pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(8);
 /// How often the node re-puts its own record and re-announces its attributes.
 pub(crate) const DHT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Delay of a re-announcement after the routing table has doubled (plus up to 2 s jitter).
+pub(crate) const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
+
 /// DHT writes held per peer while its admission is pending, at most.
 const MAX_HELD_DHT_WRITES: usize = 64;
 
