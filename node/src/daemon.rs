@@ -333,7 +333,6 @@ pub async fn run(dir: DataDir) -> Result<()> {
         peer_addrs: HashMap::new(),
         provided_keys: HashSet::new(),
         kad_bootstrapped: false,
-        announced_after_bootstrap: false,
         admitted_total: 0,
         pending_dht: HashMap::new(),
         announce_at: None,

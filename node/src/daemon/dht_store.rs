@@ -394,6 +394,11 @@ impl store::RecordStore for DhtStore {
                     out.push(p);
                 }
             }
+            // Kademlia answers a provider lookup with at most k (20) of these. In stored
+            // order every node would return the same 20; shuffled, the ~20 nodes a lookup
+            // asks return different samples, so a lookup sees all of a key's providers
+            // when there are up to about a hundred.
+            rand::seq::SliceRandom::shuffle(out.as_mut_slice(), &mut rand::thread_rng());
             Ok(out)
         })
         .unwrap_or_default()

@@ -75,7 +75,6 @@ pub(crate) struct EventLoop {
     /// Attribute keys this node currently provides.
     pub(crate) provided_keys: HashSet<Vec<u8>>,
     pub(crate) kad_bootstrapped: bool,
-    pub(crate) announced_after_bootstrap: bool,
     /// Peers admitted since start; the own DHT entries are re-announced each time it
     /// reaches a power of two, as the routing table learns the nodes closest to them.
     pub(crate) admitted_total: u64,

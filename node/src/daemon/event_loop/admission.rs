@@ -84,7 +84,7 @@ impl EventLoop {
             self.kad_add_peer(peer);
             self.release_dht_writes(peer);
             self.admitted_total += 1;
-            if self.admitted_total >= 2 && self.admitted_total.is_power_of_two() {
+            if self.admitted_total.is_power_of_two() {
                 // Coalesced: a burst of joins (a federation starting) triggers one
                 // re-announcement a few seconds later, not one per doubling.
                 let delay = super::dht::ANNOUNCE_DELAY

@@ -33,6 +33,9 @@ pub(crate) const DHT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
 /// Delay of a re-announcement after the routing table has doubled (plus up to 2 s jitter).
 pub(crate) const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
 
+/// Kademlia's k: the most providers one node returns for a key.
+const KAD_K: usize = 20;
+
 /// DHT writes held per peer while its admission is pending, at most.
 const MAX_HELD_DHT_WRITES: usize = 64;
 
@@ -228,12 +231,6 @@ impl EventLoop {
     }
 
     fn on_kad_progress(&mut self, qid: QueryId, result: QueryResult, last: bool) {
-        // The own record was put when the routing table was still empty (at start): put it
-        // again once the first bootstrap has found the nodes closest to its keys.
-        if matches!(result, QueryResult::Bootstrap(_)) && last && !self.announced_after_bootstrap {
-            self.announced_after_bootstrap = true;
-            self.republish_dht();
-        }
         let Some(&id) = self.lights.owner.get(&qid) else {
             return;
         };
@@ -242,6 +239,11 @@ impl EventLoop {
         };
         match result {
             QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })) => {
+                // A node answers with at most k providers: a full answer means there may be
+                // more than this lookup can see.
+                if providers.len() >= KAD_K {
+                    q.truncated = true;
+                }
                 for p in providers {
                     if q.providers.len() >= MAX_LIGHT_PROVIDERS {
                         q.truncated = true;
