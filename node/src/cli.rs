@@ -8,6 +8,7 @@ mod init;
 mod query;
 mod run;
 mod sd;
+mod sim;
 
 pub(crate) use sd::read_document;
 
@@ -62,6 +63,9 @@ pub enum Command {
     Revocations(run::RevocationsCommand),
     /// Query the catalogue: `gaiamesh query 'service.kind = storage.object and node.location.country = DE'`.
     Query(query::QueryArgs),
+    /// Simulate a federation at scale (deterministic; see config/examples/sim/).
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
 }
 
 /// Runs a parsed command line.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => run::status(args),
         Command::Peers(args) => run::peers(args),
         Command::Revocations(cmd) => run::revocations(cmd),
+        Command::Sim(cmd) => sim::run(cmd),
     }
 }
 

@@ -1,0 +1,1104 @@
+//! The federation model: every node's gossip mesh, directory view, Kademlia lookups,
+//! anti-entropy, churn, faults and adversaries, driven by one event queue and one seeded RNG.
+//!
+//! What runs the node's real code:
+//! - every merge decision is [`gaiamesh_directory::merge::decide`] on (seq, content hash);
+//! - anti-entropy between two nodes whose directory views differ runs the real
+//!   reconciliation state machine ([`gaiamesh_directory::reconcile`]) over their items, and
+//!   the encoded message sizes are what the network carries;
+//! - validation verdicts come from the real record checks run once at setup on a genuine
+//!   and a forged signed self-description (the per-message cost is `network.validate_ms`).
+//!
+//! What is modelled: the directory content before the run is identical everywhere (only
+//! updates during the run are tracked, one bitset per update); gossip is a gossipsub-like
+//! mesh (GRAFT/PRUNE within D_lo..D_hi, IHAVE/IWANT lazy gossip over the last `history`
+//! heartbeats, invalid senders graylisted); Kademlia is the XOR-metric iterative lookup.
+
+use std::collections::BTreeMap;
+
+use gaiamesh_directory::{
+    merge::{MergeOutcome, Version, decide},
+    reconcile::{Initiator, Item, ReconcileSet, respond},
+};
+use rand::{Rng, SeedableRng, seq::SliceRandom};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{
+    engine::{Queue, SimTime},
+    kad::{Kademlia, Lookup},
+    net::Network,
+    scenario::{Scenario, Session},
+    stats::LogHistogram,
+};
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Follows the protocol.
+    Honest,
+    /// Gossips forged self-descriptions.
+    Forger,
+    /// Signs two versions with one seq.
+    Equivocator,
+    /// Never forwards.
+    Withholder,
+}
+
+/// One self-description version published during the run.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// Subject node.
+    pub subject: u32,
+    /// Version (seq, content hash).
+    pub version: Version,
+    /// When it was published.
+    pub at: SimTime,
+    /// Whether it passes validation (false: forged).
+    pub valid: bool,
+    /// Nodes that have seen it (bitset).
+    seen: Vec<u64>,
+    /// Nodes holding it as their current version of the subject.
+    pub holders: u32,
+}
+
+/// Events.
+#[derive(Clone, Debug)]
+enum Ev {
+    Publish,
+    Lookup,
+    Heartbeat(u32),
+    AntiEntropy(u32),
+    Deliver {
+        to: u32,
+        from: u32,
+        update: u32,
+        gossip: bool,
+    },
+    IHave {
+        to: u32,
+        from: u32,
+        ids: Vec<u32>,
+    },
+    IWant {
+        to: u32,
+        from: u32,
+        ids: Vec<u32>,
+    },
+    Graft {
+        to: u32,
+        from: u32,
+    },
+    Prune {
+        to: u32,
+        from: u32,
+    },
+    KadRequest {
+        lookup: u32,
+        to: u32,
+        from: u32,
+    },
+    KadAnswer {
+        lookup: u32,
+        from: u32,
+        closer: Vec<u32>,
+    },
+    KadTimeout {
+        lookup: u32,
+        peer: u32,
+    },
+    Down(u32),
+    Up(u32),
+    Fault(usize),
+    Sybil,
+    Sample,
+}
+
+/// Results of a run.
+pub struct Results {
+    /// First receipt of a valid honest update at a node, ms after publication.
+    pub propagation_ms: LogHistogram,
+    /// Lookup hop counts (index = hops).
+    pub hops: Vec<u64>,
+    /// Lookup latency, ms.
+    pub lookup_ms: LogHistogram,
+    /// Lookups that found the true closest live node.
+    pub lookups_exact: u64,
+    /// Lookups finished.
+    pub lookups: u64,
+    /// (time s, nodes up, fraction of nodes holding the newest version, bytes sent so far).
+    pub series: Vec<(f64, u32, f64, u64)>,
+    /// Forged records rejected.
+    pub rejected: u64,
+    /// Equivocations detected (a node saw two versions with one seq).
+    pub equivocations: u64,
+    /// Sybil connection attempts refused by admission.
+    pub sybils_refused: u64,
+    /// Anti-entropy exchanges, and those whose views differed (real reconciliation ran).
+    pub anti_entropy: u64,
+    /// Exchanges that ran the real reconciliation.
+    pub reconciliations: u64,
+    /// Their round trips.
+    pub reconcile_rounds: LogHistogram,
+    /// Updates published (valid, honest).
+    pub updates: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Bytes sent per node.
+    pub sent_bytes: Vec<u64>,
+    /// (fault time s, time until every up node held every newest version again, s).
+    pub heal_convergence: Vec<(f64, Option<f64>)>,
+    /// Fraction of nodes holding the newest version at the end.
+    pub final_convergence: f64,
+}
+
+/// A whole simulated federation.
+pub struct Model {
+    sc: Scenario,
+    rng: ChaCha8Rng,
+    q: Queue<Ev>,
+    /// The network.
+    pub net: Network,
+    role: Vec<Role>,
+    peers: Vec<Vec<u32>>,
+    mesh: Vec<Vec<u32>>,
+    graylist: Vec<Vec<u32>>,
+    /// Update ids seen recently per node (for IHAVE), with the heartbeat they arrived in.
+    recent: Vec<Vec<(u32, u32)>>,
+    hb_count: Vec<u32>,
+    hb_scheduled: Vec<bool>,
+    /// Published updates; `by_subject` lists a subject's updates.
+    pub updates: Vec<Update>,
+    by_subject: BTreeMap<u32, Vec<u32>>,
+    /// Each node's directory digest: XOR of a hash of each current version it holds (equal
+    /// digests: equal views, so anti-entropy stops after the root fingerprint).
+    digest: Vec<u64>,
+    kad: Kademlia,
+    lookups: Vec<Option<(Lookup, u32, SimTime)>>,
+    seq_counter: u64,
+    res: Results,
+    honest: Vec<u32>,
+    forgers: Vec<u32>,
+    equivocators: Vec<u32>,
+    /// Pending heal measurements: (fault index, heal time).
+    heals: Vec<(usize, SimTime)>,
+    msg_overhead: u32,
+}
+
+fn bit(bits: &[u64], i: u32) -> bool {
+    bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+}
+
+fn set_bit(bits: &mut [u64], i: u32) {
+    bits[(i / 64) as usize] |= 1 << (i % 64);
+}
+
+/// A 64-bit mix of an update id (splitmix64), for digests.
+fn mix(u: u32) -> u64 {
+    let mut z = u64::from(u).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn us(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Exponential sample with this mean (µs).
+fn exp_us(rng: &mut ChaCha8Rng, mean_us: f64) -> u64 {
+    let u: f64 = rng.r#gen::<f64>().max(1e-12);
+    (-u.ln() * mean_us) as u64
+}
+
+impl Model {
+    /// Builds the federation of `sc` with `seed`. `net` places the nodes.
+    pub fn new(
+        sc: Scenario,
+        seed: u64,
+        net_matrix: crate::net::LatencyMatrix,
+    ) -> Result<Self, String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = sc.nodes as usize;
+        let net = Network::new(n, net_matrix, &sc.placement.regions, &sc.network, &mut rng)?;
+        // Roles: adversaries are random distinct nodes.
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut rng);
+        let mut role = vec![Role::Honest; n];
+        let a = &sc.adversaries;
+        let mut it = order.iter().copied();
+        let mut take = |count: u32, r: Role, role: &mut Vec<Role>| -> Vec<u32> {
+            let v: Vec<u32> = it.by_ref().take(count as usize).collect();
+            for x in &v {
+                role[*x as usize] = r;
+            }
+            v
+        };
+        let forgers = take(a.forgers, Role::Forger, &mut role);
+        let equivocators = take(a.equivocators, Role::Equivocator, &mut role);
+        take(a.withholders, Role::Withholder, &mut role);
+        let honest: Vec<u32> = (0..n as u32)
+            .filter(|i| role[*i as usize] == Role::Honest)
+            .collect();
+        // Connections: each node dials `peers/2` random others; links are symmetric.
+        let want = (sc.gossip.peers as usize / 2).max(1).min(n - 1);
+        let mut peers: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for i in 0..n as u32 {
+            let mut tries = 0;
+            let mut added = 0;
+            while added < want && tries < want * 8 {
+                tries += 1;
+                let j = rng.gen_range(0..n as u32);
+                if j == i || peers[i as usize].contains(&j) {
+                    continue;
+                }
+                peers[i as usize].push(j);
+                peers[j as usize].push(i);
+                added += 1;
+            }
+        }
+        let kad = Kademlia::new(n, sc.kademlia.k as usize, &mut rng);
+        let res = Results {
+            propagation_ms: LogHistogram::default(),
+            hops: vec![0; 32],
+            lookup_ms: LogHistogram::default(),
+            lookups_exact: 0,
+            lookups: 0,
+            series: Vec::new(),
+            rejected: 0,
+            equivocations: 0,
+            sybils_refused: 0,
+            anti_entropy: 0,
+            reconciliations: 0,
+            reconcile_rounds: LogHistogram::default(),
+            updates: 0,
+            events: 0,
+            sent_bytes: Vec::new(),
+            heal_convergence: Vec::new(),
+            final_convergence: 1.0,
+        };
+        let mut m = Self {
+            rng,
+            q: Queue::default(),
+            net,
+            role,
+            mesh: vec![Vec::new(); n],
+            graylist: vec![Vec::new(); n],
+            recent: vec![Vec::new(); n],
+            hb_count: vec![0; n],
+            hb_scheduled: vec![false; n],
+            peers,
+            updates: Vec::new(),
+            by_subject: BTreeMap::new(),
+            digest: vec![0; n],
+            kad,
+            lookups: Vec::new(),
+            seq_counter: 1,
+            res,
+            honest,
+            forgers,
+            equivocators,
+            heals: Vec::new(),
+            msg_overhead: 64,
+            sc,
+        };
+        m.schedule_start();
+        Ok(m)
+    }
+
+    fn schedule_start(&mut self) {
+        let n = self.net.len() as u32;
+        let hb = us(self.sc.gossip.heartbeat);
+        for i in 0..n {
+            // Initial mesh: D random connections, then heartbeats keep it within bounds.
+            let mut p = self.peers[i as usize].clone();
+            p.shuffle(&mut self.rng);
+            p.truncate(self.sc.gossip.d as usize);
+            for j in p {
+                self.graft_local(i, j);
+            }
+            let phase = self.rng.gen_range(0..hb.max(1));
+            self.q.after(phase, Ev::Heartbeat(i));
+            self.hb_scheduled[i as usize] = true;
+        }
+        let ae = us(self.sc.anti_entropy.interval);
+        if ae > 0 {
+            for i in 0..n {
+                let phase = self.rng.gen_range(0..ae);
+                self.q.after(phase, Ev::AntiEntropy(i));
+            }
+        }
+        if self.sc.workload.updates_per_second > 0.0 {
+            self.q.after(us(self.sc.workload.start), Ev::Publish);
+        }
+        if self.sc.kademlia.lookups_per_second > 0.0 {
+            let mean = 1e6 / self.sc.kademlia.lookups_per_second;
+            let first = exp_us(&mut self.rng, mean);
+            self.q.after(first, Ev::Lookup);
+        }
+        if let Some(c) = self.sc.churn.clone() {
+            let churners = ((f64::from(n)) * c.fraction) as usize;
+            let mut order: Vec<u32> = (0..n).collect();
+            order.shuffle(&mut self.rng);
+            for &i in order.iter().take(churners) {
+                let s = self.session_us(&c.session);
+                self.q.after(s, Ev::Down(i));
+            }
+        }
+        for (i, f) in self.sc.faults.iter().enumerate() {
+            self.q.at(SimTime(us(f.at)), Ev::Fault(i));
+        }
+        if self.sc.adversaries.sybils > 0 {
+            self.q.after(1000, Ev::Sybil);
+        }
+        self.q.at(SimTime(0), Ev::Sample);
+    }
+
+    fn session_us(&mut self, s: &Session) -> u64 {
+        match s {
+            Session::Exponential { mean } => exp_us(&mut self.rng, mean.as_micros() as f64),
+            Session::Weibull { scale, shape } => {
+                let u: f64 = self.rng.r#gen::<f64>().max(1e-12);
+                (scale.as_micros() as f64 * (-u.ln()).powf(1.0 / shape)) as u64
+            }
+        }
+    }
+
+    /// Runs to the end, calling `progress(fraction)` now and then.
+    pub fn run(mut self, mut progress: impl FnMut(f64, u64)) -> Results {
+        let end = SimTime(us(self.sc.duration));
+        let mut next_report = 0.0;
+        while let Some((now, ev)) = self.q.pop_until(end) {
+            self.handle(now, ev);
+            let f = now.as_secs_f64() / end.as_secs_f64().max(1e-9);
+            if f >= next_report {
+                progress(f, self.q.processed());
+                next_report = f + 0.01;
+            }
+        }
+        progress(1.0, self.q.processed());
+        self.res.events = self.q.processed();
+        self.res.final_convergence = self.convergence();
+        self.res.sent_bytes = std::mem::take(&mut self.net.sent_bytes);
+        for (i, _) in std::mem::take(&mut self.heals) {
+            let at = self.sc.faults[i].at.as_secs_f64();
+            self.res.heal_convergence.push((at, None));
+        }
+        self.res
+    }
+
+    fn handle(&mut self, now: SimTime, ev: Ev) {
+        match ev {
+            Ev::Publish => self.on_publish(now),
+            Ev::Lookup => self.on_lookup_start(now),
+            Ev::Heartbeat(i) => self.on_heartbeat(i),
+            Ev::AntiEntropy(i) => self.on_anti_entropy(i, now),
+            Ev::Deliver {
+                to,
+                from,
+                update,
+                gossip,
+            } => self.on_deliver(to, from, update, gossip, now),
+            Ev::IHave { to, from, ids } => self.on_ihave(to, from, ids, now),
+            Ev::IWant { to, from, ids } => self.on_iwant(to, from, ids, now),
+            Ev::Graft { to, from } => {
+                if self.net.up[to as usize] && !self.graylist[to as usize].contains(&from) {
+                    self.graft_local(to, from);
+                }
+            }
+            Ev::Prune { to, from } => self.mesh[to as usize].retain(|x| *x != from),
+            Ev::KadRequest { lookup, to, from } => self.on_kad_request(lookup, to, from, now),
+            Ev::KadAnswer {
+                lookup,
+                from,
+                closer,
+            } => self.on_kad_answer(lookup, from, &closer, now),
+            Ev::KadTimeout { lookup, peer } => {
+                if let Some(Some((l, _, _))) = self.lookups.get_mut(lookup as usize) {
+                    l.on_failure(peer);
+                }
+                self.advance_lookup(lookup, now);
+            }
+            Ev::Down(i) => self.on_down(i),
+            Ev::Up(i) => self.on_up(i, now),
+            Ev::Fault(i) => self.on_fault(i, now),
+            Ev::Sybil => {
+                // An outsider dials a member; without a credential admission refuses it.
+                if self.sc.adversaries.require_membership.unwrap_or(true) {
+                    self.res.sybils_refused += 1;
+                }
+                let every = us(self.sc.duration) / u64::from(self.sc.adversaries.sybils.max(1)) / 4;
+                self.q.after(every.max(1000), Ev::Sybil);
+            }
+            Ev::Sample => self.on_sample(now),
+        }
+    }
+
+    // ---------------------------------------------------------------- directory and gossip
+
+    fn graft_local(&mut self, a: u32, b: u32) {
+        if !self.mesh[a as usize].contains(&b) {
+            self.mesh[a as usize].push(b);
+        }
+        if !self.mesh[b as usize].contains(&a) && !self.graylist[b as usize].contains(&a) {
+            self.mesh[b as usize].push(a);
+        }
+    }
+
+    fn new_version(&mut self) -> Version {
+        self.seq_counter += 1;
+        let mut hash = [0u8; 32];
+        self.rng.fill(&mut hash);
+        Version {
+            seq: self.seq_counter,
+            hash,
+        }
+    }
+
+    fn add_update(&mut self, subject: u32, version: Version, valid: bool, now: SimTime) -> u32 {
+        let id = self.updates.len() as u32;
+        let n = self.net.len();
+        self.updates.push(Update {
+            subject,
+            version,
+            at: now,
+            valid,
+            seen: vec![0; n.div_ceil(64)],
+            holders: 0,
+        });
+        if valid {
+            self.by_subject.entry(subject).or_default().push(id);
+        }
+        id
+    }
+
+    fn on_publish(&mut self, now: SimTime) {
+        let stop = SimTime(us(self.sc.updates_stop()));
+        let mean = 1e6 / self.sc.workload.updates_per_second;
+        let next = exp_us(&mut self.rng, mean);
+        if now.plus_us(next) <= stop {
+            self.q.after(next, Ev::Publish);
+        }
+        // An honest subject publishes; forgers and equivocators act at the same rate each.
+        let honest_n = self.honest.len().max(1);
+        let subject = self.honest[self.rng.gen_range(0..honest_n)];
+        if self.net.up[subject as usize] {
+            let v = self.new_version();
+            let u = self.add_update(subject, v, true, now);
+            self.res.updates += 1;
+            self.accept_own(subject, u, now);
+        }
+        let p_each = 1.0 / honest_n as f64;
+        for f in self.forgers.clone() {
+            if self.net.up[f as usize] && self.rng.r#gen::<f64>() < p_each {
+                // A forged version of a random honest subject.
+                let victim = self.honest[self.rng.gen_range(0..honest_n)];
+                let v = self.new_version();
+                let u = self.add_update(victim, v, false, now);
+                for p in self.mesh[f as usize].clone() {
+                    self.send_update(f, p, u, true, now);
+                }
+            }
+        }
+        for e in self.equivocators.clone() {
+            if self.net.up[e as usize] && self.rng.r#gen::<f64>() < p_each {
+                let a = self.new_version();
+                let b = Version {
+                    seq: a.seq,
+                    hash: {
+                        let mut h = [0u8; 32];
+                        self.rng.fill(&mut h);
+                        h
+                    },
+                };
+                let ua = self.add_update(e, a, true, now);
+                let ub = self.add_update(e, b, true, now);
+                self.store(e, ua, now);
+                let mesh = self.mesh[e as usize].clone();
+                for (i, p) in mesh.into_iter().enumerate() {
+                    self.send_update(e, p, if i % 2 == 0 { ua } else { ub }, true, now);
+                }
+            }
+        }
+    }
+
+    /// The publisher stores its own update and pushes it to its mesh.
+    fn accept_own(&mut self, node: u32, u: u32, now: SimTime) {
+        self.store(node, u, now);
+        self.remember(node, u);
+        for p in self.mesh[node as usize].clone() {
+            self.send_update(node, p, u, true, now);
+        }
+    }
+
+    fn send_update(&mut self, from: u32, to: u32, u: u32, gossip: bool, now: SimTime) {
+        let bytes = self.sc.workload.sd_bytes + self.msg_overhead;
+        if let Some(at) = self.net.send(from, to, bytes, now, &mut self.rng) {
+            let at = at.plus_us((self.sc.network.validate_ms * 1000.0) as u64);
+            self.q.at(
+                at,
+                Ev::Deliver {
+                    to,
+                    from,
+                    update: u,
+                    gossip,
+                },
+            );
+        }
+    }
+
+    /// The node's current version of `subject` (among the updates of the run): the winner
+    /// of the merge rules over the versions it has seen.
+    fn current(&self, node: u32, subject: u32) -> Option<u32> {
+        let ids = self.by_subject.get(&subject)?;
+        let mut best: Option<u32> = None;
+        for &u in ids {
+            if !bit(&self.updates[u as usize].seen, node) {
+                continue;
+            }
+            best = match best {
+                None => Some(u),
+                Some(b) => {
+                    let stored = self.updates[b as usize].version;
+                    let incoming = self.updates[u as usize].version;
+                    Some(if decide(Some(stored), incoming).changed() {
+                        u
+                    } else {
+                        b
+                    })
+                }
+            };
+        }
+        best
+    }
+
+    /// Marks `u` seen at `node` and makes it current if it wins the merge.
+    fn store(&mut self, node: u32, u: u32, now: SimTime) -> MergeOutcome {
+        let upd = &self.updates[u as usize];
+        let subject = upd.subject;
+        let incoming = upd.version;
+        let first_time = !bit(&upd.seen, node);
+        let old = self.current(node, subject);
+        set_bit(&mut self.updates[u as usize].seen, node);
+        let stored = old.map(|c| self.updates[c as usize].version);
+        let outcome = decide(stored, incoming);
+        if outcome.changed() {
+            if let Some(old) = old {
+                self.updates[old as usize].holders -= 1;
+                self.digest[node as usize] ^= mix(old);
+            }
+            self.updates[u as usize].holders += 1;
+            self.digest[node as usize] ^= mix(u);
+        }
+        if first_time && self.role[subject as usize] == Role::Honest && subject != node {
+            let delay = now.0.saturating_sub(self.updates[u as usize].at.0);
+            self.res.propagation_ms.add(delay as f64 / 1000.0);
+        }
+        outcome
+    }
+
+    fn remember(&mut self, node: u32, u: u32) {
+        let hb = self.hb_count[node as usize];
+        self.recent[node as usize].push((u, hb));
+        self.ensure_heartbeat(node);
+    }
+
+    fn ensure_heartbeat(&mut self, node: u32) {
+        if !self.hb_scheduled[node as usize] {
+            self.hb_scheduled[node as usize] = true;
+            let hb = us(self.sc.gossip.heartbeat);
+            // Keep the node's heartbeat phase: next multiple of the interval after now.
+            let now = self.q.now().0;
+            let phase = u64::from(node).wrapping_mul(2_654_435_761) % hb.max(1);
+            let next = (now.saturating_sub(phase) / hb + 1) * hb + phase;
+            self.q.at(SimTime(next), Ev::Heartbeat(node));
+        }
+    }
+
+    fn on_deliver(&mut self, to: u32, from: u32, u: u32, gossip: bool, now: SimTime) {
+        if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
+            return;
+        }
+        let upd = &self.updates[u as usize];
+        if !upd.valid {
+            // Rejected by validation; the sender is graylisted (peer score below −80).
+            self.res.rejected += 1;
+            self.penalise(to, from);
+            return;
+        }
+        if bit(&upd.seen, to) {
+            return;
+        }
+        let subject = upd.subject;
+        let outcome = self.store(to, u, now);
+        match outcome {
+            MergeOutcome::Equivocation { .. } => {
+                self.res.equivocations += 1;
+                if from == subject {
+                    self.penalise(to, from);
+                }
+            }
+            o if o.forward() && gossip && self.role[to as usize] != Role::Withholder => {
+                self.remember(to, u);
+                for p in self.mesh[to as usize].clone() {
+                    if p != from {
+                        self.send_update(to, p, u, true, now);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn penalise(&mut self, node: u32, bad: u32) {
+        if !self.graylist[node as usize].contains(&bad) {
+            self.graylist[node as usize].push(bad);
+        }
+        self.mesh[node as usize].retain(|x| *x != bad);
+        self.ensure_heartbeat(node);
+    }
+
+    fn on_heartbeat(&mut self, i: u32) {
+        self.hb_scheduled[i as usize] = false;
+        if !self.net.up[i as usize] {
+            return;
+        }
+        let idx = i as usize;
+        self.hb_count[idx] += 1;
+        let now = self.q.now();
+        let g = self.sc.gossip.clone();
+        // Drop mesh peers that are gone; graft up to D when below D_lo; prune above D_hi.
+        let net = &self.net;
+        self.mesh[idx].retain(|p| net.linked(i, *p));
+        let mut changed = false;
+        if self.mesh[idx].len() < g.d_lo as usize {
+            let mut cands: Vec<u32> = self.peers[idx]
+                .iter()
+                .copied()
+                .filter(|p| {
+                    self.net.linked(i, *p)
+                        && !self.mesh[idx].contains(p)
+                        && !self.graylist[idx].contains(p)
+                })
+                .collect();
+            cands.shuffle(&mut self.rng);
+            for p in cands.into_iter().take(g.d as usize - self.mesh[idx].len()) {
+                self.mesh[idx].push(p);
+                if let Some(at) = self.net.send(i, p, self.msg_overhead, now, &mut self.rng) {
+                    self.q.at(at, Ev::Graft { to: p, from: i });
+                }
+                changed = true;
+            }
+        } else if self.mesh[idx].len() > g.d_hi as usize {
+            self.mesh[idx].shuffle(&mut self.rng);
+            let pruned: Vec<u32> = self.mesh[idx].drain(g.d as usize..).collect();
+            for p in pruned {
+                if let Some(at) = self.net.send(i, p, self.msg_overhead, now, &mut self.rng) {
+                    self.q.at(at, Ev::Prune { to: p, from: i });
+                }
+            }
+        }
+        // Lazy gossip: advertise recent ids to D_lazy non-mesh peers.
+        let hb = self.hb_count[idx];
+        let history = g.history;
+        self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) < history);
+        if !self.recent[idx].is_empty() && self.role[idx] != Role::Withholder {
+            let ids: Vec<u32> = self.recent[idx].iter().map(|(u, _)| *u).collect();
+            let mut lazy: Vec<u32> = self.peers[idx]
+                .iter()
+                .copied()
+                .filter(|p| !self.mesh[idx].contains(p) && !self.graylist[idx].contains(p))
+                .collect();
+            lazy.shuffle(&mut self.rng);
+            lazy.truncate(g.d_lazy as usize);
+            let bytes = self.msg_overhead + 40 * ids.len() as u32;
+            for p in lazy {
+                if let Some(at) = self.net.send(i, p, bytes, now, &mut self.rng) {
+                    self.q.at(
+                        at,
+                        Ev::IHave {
+                            to: p,
+                            from: i,
+                            ids: ids.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        if !self.recent[idx].is_empty() || changed || self.mesh[idx].len() < g.d_lo as usize {
+            self.ensure_heartbeat(i);
+        }
+    }
+
+    fn on_ihave(&mut self, to: u32, from: u32, ids: Vec<u32>, now: SimTime) {
+        if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
+            return;
+        }
+        let want: Vec<u32> = ids
+            .into_iter()
+            .filter(|u| !bit(&self.updates[*u as usize].seen, to))
+            .collect();
+        if want.is_empty() {
+            return;
+        }
+        let bytes = self.msg_overhead + 40 * want.len() as u32;
+        if let Some(at) = self.net.send(to, from, bytes, now, &mut self.rng) {
+            self.q.at(
+                at,
+                Ev::IWant {
+                    to: from,
+                    from: to,
+                    ids: want,
+                },
+            );
+        }
+    }
+
+    fn on_iwant(&mut self, to: u32, from: u32, ids: Vec<u32>, now: SimTime) {
+        if !self.net.up[to as usize] || self.role[to as usize] == Role::Withholder {
+            return;
+        }
+        for u in ids {
+            if bit(&self.updates[u as usize].seen, to) {
+                self.send_update(to, from, u, true, now);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------- anti-entropy
+
+    /// The node's current version of every updated subject it has a version of.
+    fn view(&self, node: u32) -> BTreeMap<u32, u32> {
+        self.by_subject
+            .keys()
+            .filter_map(|s| self.current(node, *s).map(|u| (*s, u)))
+            .collect()
+    }
+
+    /// The node's reconciliation items.
+    fn items(view: &BTreeMap<u32, u32>, updates: &[Update]) -> Vec<Item> {
+        view.iter()
+            .map(|(s, u)| {
+                let v = updates[*u as usize].version;
+                let mut key = [0u8; 32];
+                key[..4].copy_from_slice(&s.to_be_bytes());
+                let mut h = blake3::Hasher::new();
+                h.update(&key);
+                h.update(&v.seq.to_le_bytes());
+                h.update(&v.hash);
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+                Item { key, id }
+            })
+            .collect()
+    }
+
+    fn on_anti_entropy(&mut self, i: u32, now: SimTime) {
+        let interval = us(self.sc.anti_entropy.interval);
+        self.q.after(interval, Ev::AntiEntropy(i));
+        if !self.net.up[i as usize] || self.peers[i as usize].is_empty() {
+            return;
+        }
+        let p = self.peers[i as usize][self.rng.gen_range(0..self.peers[i as usize].len())];
+        self.reconcile(i, p, now);
+    }
+
+    /// One anti-entropy exchange between `a` (initiator) and `b`.
+    fn reconcile(&mut self, a: u32, b: u32, now: SimTime) {
+        if !self.net.linked(a, b) || self.role[b as usize] == Role::Withholder {
+            return;
+        }
+        self.res.anti_entropy += 1;
+        let same = self.digest[a as usize] == self.digest[b as usize];
+        if same {
+            // The first message's root fingerprint matches: one round trip.
+            let _ = self.net.send(a, b, 96, now, &mut self.rng);
+            let _ = self.net.send(b, a, 96, now, &mut self.rng);
+            return;
+        }
+        self.res.reconciliations += 1;
+        let (view_a, view_b) = (self.view(a), self.view(b));
+        let set_a = ReconcileSet::new(Self::items(&view_a, &self.updates));
+        let set_b = ReconcileSet::new(Self::items(&view_b, &self.updates));
+        let (mut init, mut msg) = Initiator::start(set_a);
+        let mut t = now;
+        loop {
+            let size = msg.encode().map_or(1024, |m| m.len()) as u32;
+            let Some(at) = self.net.send(a, b, size, t, &mut self.rng) else {
+                return;
+            };
+            let Ok(reply) = respond(&set_b, &msg) else {
+                return;
+            };
+            let rsize = reply.encode().map_or(1024, |m| m.len()) as u32;
+            let Some(back) = self.net.send(b, a, rsize, at, &mut self.rng) else {
+                return;
+            };
+            t = back;
+            match init.handle(&reply) {
+                Ok(Some(next)) => msg = next,
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        self.res.reconcile_rounds.add(init.rounds() as f64);
+        // Transfer: a fetches b's versions it lacks, pushes those b lacks.
+        // What the state machine found: keys a holds that b lacks (push), and b's short ids
+        // a lacks (fetch). Map both back to update ids.
+        let diff_a: Vec<u32> = init
+            .have()
+            .filter_map(|k| view_a.get(&u32::from_be_bytes([k[0], k[1], k[2], k[3]])))
+            .copied()
+            .collect();
+        let need: std::collections::BTreeSet<[u8; 8]> = init.need().copied().collect();
+        let diff_b: Vec<u32> = Self::items(&view_b, &self.updates)
+            .iter()
+            .zip(view_b.values())
+            .filter(|(item, _)| need.contains(&item.short()))
+            .map(|(_, u)| *u)
+            .collect();
+        for u in diff_b {
+            self.send_update(b, a, u, false, t);
+        }
+        for u in diff_a {
+            self.send_update(a, b, u, false, t);
+        }
+    }
+
+    // -------------------------------------------------------------------------- Kademlia
+
+    fn on_lookup_start(&mut self, now: SimTime) {
+        let mean = 1e6 / self.sc.kademlia.lookups_per_second;
+        let next = exp_us(&mut self.rng, mean);
+        self.q.after(next, Ev::Lookup);
+        let n = self.net.len() as u32;
+        let origin = self.rng.gen_range(0..n);
+        if !self.net.up[origin as usize] {
+            return;
+        }
+        let target: u64 = self.rng.r#gen();
+        let l = Lookup::new(&self.kad, origin, target, self.sc.kademlia.alpha as usize);
+        let id = self.lookups.len() as u32;
+        self.lookups.push(Some((l, origin, now)));
+        self.advance_lookup(id, now);
+    }
+
+    fn advance_lookup(&mut self, id: u32, now: SimTime) {
+        let Some(Some((l, origin, started))) = self.lookups.get_mut(id as usize) else {
+            return;
+        };
+        let (origin, started) = (*origin, *started);
+        let ask = l.to_ask();
+        let done = ask.is_empty() && l.done();
+        if done {
+            let result = l.result();
+            let target = l.target;
+            self.lookups[id as usize] = None;
+            self.res.lookups += 1;
+            if let Some((found, hops)) = result {
+                let h = (hops as usize).min(self.res.hops.len() - 1);
+                self.res.hops[h] += 1;
+                self.res
+                    .lookup_ms
+                    .add(now.0.saturating_sub(started.0) as f64 / 1000.0);
+                if self.closest_live(target) == Some(found) {
+                    self.res.lookups_exact += 1;
+                }
+            }
+            return;
+        }
+        let timeout = us(self.sc.kademlia.rpc_timeout);
+        for p in ask {
+            match self.net.send(origin, p, 80, now, &mut self.rng) {
+                Some(at) => self.q.at(
+                    at,
+                    Ev::KadRequest {
+                        lookup: id,
+                        to: p,
+                        from: origin,
+                    },
+                ),
+                None => self.q.after(
+                    timeout,
+                    Ev::KadTimeout {
+                        lookup: id,
+                        peer: p,
+                    },
+                ),
+            }
+        }
+    }
+
+    fn closest_live(&self, target: u64) -> Option<u32> {
+        // Ground truth among nodes up (for the accuracy figure); linear in N but lookups
+        // are rare compared to messages.
+        (0..self.net.len() as u32)
+            .filter(|n| self.net.up[*n as usize])
+            .min_by_key(|n| self.kad.id[*n as usize] ^ target)
+    }
+
+    fn on_kad_request(&mut self, lookup: u32, to: u32, from: u32, now: SimTime) {
+        let Some(Some((l, _, _))) = self.lookups.get(lookup as usize) else {
+            return;
+        };
+        let closer = self.kad.closest(to, l.target, self.kad.k);
+        let bytes = 64 + 40 * closer.len() as u32;
+        match self.net.send(to, from, bytes, now, &mut self.rng) {
+            Some(at) => self.q.at(
+                at,
+                Ev::KadAnswer {
+                    lookup,
+                    from: to,
+                    closer,
+                },
+            ),
+            None => {
+                let timeout = us(self.sc.kademlia.rpc_timeout);
+                self.q.after(timeout, Ev::KadTimeout { lookup, peer: to });
+            }
+        }
+    }
+
+    fn on_kad_answer(&mut self, lookup: u32, from: u32, closer: &[u32], now: SimTime) {
+        if let Some(Some((l, origin, _))) = self.lookups.get_mut(lookup as usize) {
+            let origin = *origin;
+            l.on_answer(&self.kad, from, closer, origin);
+        }
+        self.advance_lookup(lookup, now);
+    }
+
+    // ------------------------------------------------------------------ churn and faults
+
+    fn on_down(&mut self, i: u32) {
+        if !self.net.up[i as usize] {
+            return;
+        }
+        self.net.up[i as usize] = false;
+        if let Some(c) = &self.sc.churn {
+            let down = exp_us(&mut self.rng, c.downtime_mean.as_micros() as f64);
+            self.q.after(down, Ev::Up(i));
+        }
+    }
+
+    fn on_up(&mut self, i: u32, now: SimTime) {
+        if self.net.up[i as usize] {
+            return;
+        }
+        self.net.up[i as usize] = true;
+        self.ensure_heartbeat(i);
+        // Like a restarted node: reconcile with a peer at once.
+        let peers = self.peers[i as usize].clone();
+        if let Some(p) = peers.iter().find(|p| self.net.up[**p as usize]) {
+            self.reconcile(i, *p, now);
+        }
+        if let Some(c) = self.sc.churn.clone() {
+            let s = self.session_us(&c.session);
+            self.q.after(s, Ev::Down(i));
+        }
+    }
+
+    fn on_fault(&mut self, i: usize, now: SimTime) {
+        let f = self.sc.faults[i].clone();
+        let n = self.net.len();
+        if let Some(p) = &f.partition {
+            if let Some(frac) = p.fraction {
+                for x in 0..n {
+                    if self.rng.r#gen::<f64>() < frac {
+                        self.net.side[x] = 1;
+                    }
+                }
+            } else {
+                let regions: Vec<usize> = p
+                    .regions
+                    .iter()
+                    .filter_map(|r| self.net.matrix().index(r))
+                    .collect();
+                for x in 0..n {
+                    if regions.contains(&usize::from(self.net.region[x])) {
+                        self.net.side[x] = 1;
+                    }
+                }
+            }
+        }
+        if f.heal {
+            self.net.side.iter_mut().for_each(|s| *s = 0);
+            self.heals.push((i, now));
+            for x in 0..n as u32 {
+                self.ensure_heartbeat(x);
+            }
+        }
+        if let Some(c) = &f.crash {
+            for x in 0..n as u32 {
+                if self.net.up[x as usize] && self.rng.r#gen::<f64>() < c.fraction {
+                    self.net.up[x as usize] = false;
+                    if let Some(r) = c.restart_after {
+                        self.q.after(us(r), Ev::Up(x));
+                    }
+                }
+            }
+        }
+    }
+
+    // --------------------------------------------------------------------------- metrics
+
+    /// Fraction of (node, updated subject) pairs where the node holds the newest version.
+    fn convergence(&self) -> f64 {
+        let n = self.net.len() as f64;
+        if self.by_subject.is_empty() {
+            return 1.0;
+        }
+        let mut sum = 0.0;
+        for ids in self.by_subject.values() {
+            let newest = ids
+                .iter()
+                .copied()
+                .reduce(|best, u| {
+                    let (b, c) = (
+                        self.updates[best as usize].version,
+                        self.updates[u as usize].version,
+                    );
+                    if decide(Some(b), c).changed() {
+                        u
+                    } else {
+                        best
+                    }
+                })
+                .unwrap_or(0);
+            sum += f64::from(self.updates[newest as usize].holders) / n;
+        }
+        sum / self.by_subject.len() as f64
+    }
+
+    fn on_sample(&mut self, now: SimTime) {
+        let up = self.net.up.iter().filter(|u| **u).count() as u32;
+        let conv = self.convergence();
+        let bytes: u64 = self.net.sent_bytes.iter().sum();
+        self.res.series.push((now.as_secs_f64(), up, conv, bytes));
+        // Heals: converged when every node holds every newest version (churned-out nodes
+        // count, so with churn this may not happen).
+        let mut still = Vec::new();
+        for (i, at) in std::mem::take(&mut self.heals) {
+            if conv >= 0.999_999 {
+                let t = self.sc.faults[i].at.as_secs_f64();
+                self.res
+                    .heal_convergence
+                    .push((t, Some(now.as_secs_f64() - at.as_secs_f64())));
+            } else {
+                still.push((i, at));
+            }
+        }
+        self.heals = still;
+        self.q.after(us(self.sc.sample_every), Ev::Sample);
+    }
+}
+
+impl std::fmt::Debug for Results {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Results").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,358 @@
+//! The network model: regions with a round-trip latency matrix, jitter, loss, per-node upload
+//! and download bandwidth (a message waits for the sender's uplink and the receiver's
+//! downlink), node up/down state and partitions.
+//!
+//! The built-in matrix ([`LatencyMatrix::default_eu`]) has one representative city per region.
+//! Its round-trip times are approximate medians of public city-to-city ping measurements
+//! (WonderNetwork's global ping statistics, <https://wondernetwork.com/pings>, for the city
+//! pairs named in [`DEFAULT_REGIONS`]), rounded to whole milliseconds; within a region 2 ms.
+//! They are an input, not a result: import measured ones with `placement.latency_csv`.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::engine::SimTime;
+
+/// Default regions: (name, city, weight). EU-weighted: 90% of nodes in the EU, 10% in
+/// North America (providers with a US presence).
+pub const DEFAULT_REGIONS: [(&str, &str, f64); 8] = [
+    ("eu-central", "Frankfurt", 0.22),
+    ("eu-west", "Paris", 0.16),
+    ("eu-northwest", "Amsterdam", 0.14),
+    ("eu-north", "Stockholm", 0.08),
+    ("eu-south", "Milan", 0.10),
+    ("eu-southwest", "Madrid", 0.10),
+    ("eu-east", "Warsaw", 0.10),
+    ("us-east", "New York", 0.10),
+];
+
+/// Round-trip ms between the default regions, in [`DEFAULT_REGIONS`] order.
+const DEFAULT_RTT_MS: [[u32; 8]; 8] = [
+    // FRA PAR AMS STO MIL MAD WAW NYC
+    [2, 10, 7, 24, 11, 27, 19, 82],   // Frankfurt
+    [10, 2, 9, 32, 15, 19, 29, 75],   // Paris
+    [7, 9, 2, 22, 18, 28, 23, 78],    // Amsterdam
+    [24, 32, 22, 2, 33, 47, 22, 95],  // Stockholm
+    [11, 15, 18, 33, 2, 27, 25, 90],  // Milan
+    [27, 19, 28, 47, 27, 2, 45, 80],  // Madrid
+    [19, 29, 23, 22, 25, 45, 2, 100], // Warsaw
+    [82, 75, 78, 95, 90, 80, 100, 2], // New York
+];
+
+/// Named regions and their round-trip latencies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyMatrix {
+    /// Region names.
+    pub regions: Vec<String>,
+    /// Round-trip ms, `rtt_ms[i][j]`.
+    pub rtt_ms: Vec<Vec<f64>>,
+}
+
+impl LatencyMatrix {
+    /// The built-in EU-weighted matrix.
+    pub fn default_eu() -> Self {
+        Self {
+            regions: DEFAULT_REGIONS.iter().map(|r| r.0.to_owned()).collect(),
+            rtt_ms: DEFAULT_RTT_MS
+                .iter()
+                .map(|row| row.iter().map(|&x| f64::from(x)).collect())
+                .collect(),
+        }
+    }
+
+    /// Parses a CSV matrix: a header `region,<name>,<name>…`, then one row per region in the
+    /// same order with round-trip milliseconds. It must be square and symmetric within 1 ms.
+    pub fn from_csv(text: &str) -> Result<Self, String> {
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let header: Vec<String> = lines
+            .next()
+            .ok_or("empty latency matrix")?
+            .split(',')
+            .skip(1)
+            .map(|s| s.trim().to_owned())
+            .collect();
+        if header.is_empty() || header.iter().any(String::is_empty) {
+            return Err("the header must be `region,<name>,<name>…`".into());
+        }
+        let mut rtt = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let mut cells = line.split(',').map(str::trim);
+            let name = cells.next().unwrap_or_default();
+            if header.get(i).map(String::as_str) != Some(name) {
+                return Err(format!(
+                    "row {}: expected region {:?}, found {name:?}",
+                    i + 2,
+                    header.get(i).map_or("(none)", String::as_str)
+                ));
+            }
+            let row: Result<Vec<f64>, String> = cells
+                .map(|c| {
+                    c.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x >= 0.0)
+                        .ok_or_else(|| format!("row {}: {c:?} is not a latency in ms", i + 2))
+                })
+                .collect();
+            let row = row?;
+            if row.len() != header.len() {
+                return Err(format!(
+                    "row {}: {} values for {} regions",
+                    i + 2,
+                    row.len(),
+                    header.len()
+                ));
+            }
+            rtt.push(row);
+        }
+        if rtt.len() != header.len() {
+            return Err(format!("{} rows for {} regions", rtt.len(), header.len()));
+        }
+        for i in 0..rtt.len() {
+            for j in 0..i {
+                if (rtt[i][j] - rtt[j][i]).abs() > 1.0 {
+                    return Err(format!(
+                        "not symmetric: {} → {} is {} ms, back {} ms",
+                        header[i], header[j], rtt[i][j], rtt[j][i]
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            regions: header,
+            rtt_ms: rtt,
+        })
+    }
+
+    /// Index of a region.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.regions.iter().position(|r| r == name)
+    }
+}
+
+/// The live network: where nodes are, which are up, partitions and link queues.
+pub struct Network {
+    matrix: LatencyMatrix,
+    /// One-way base latency in µs, `region × region`, flattened.
+    one_way_us: Vec<u64>,
+    regions: usize,
+    /// Region of each node.
+    pub region: Vec<u8>,
+    /// Whether each node is up.
+    pub up: Vec<bool>,
+    /// Partition side of each node (0: main side). Links across sides drop everything.
+    pub side: Vec<u8>,
+    jitter: f64,
+    loss: f64,
+    /// µs per byte on each node's uplink / downlink.
+    up_us_per_byte: f64,
+    down_us_per_byte: f64,
+    up_free: Vec<SimTime>,
+    down_free: Vec<SimTime>,
+    /// Bytes sent per node.
+    pub sent_bytes: Vec<u64>,
+}
+
+impl Network {
+    /// Places `n` nodes by `weights` (region name → weight; empty: defaults).
+    pub fn new(
+        n: usize,
+        matrix: LatencyMatrix,
+        weights: &std::collections::BTreeMap<String, f64>,
+        params: &crate::scenario::NetworkParams,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, String> {
+        let w: Vec<f64> = if weights.is_empty() {
+            matrix
+                .regions
+                .iter()
+                .map(|r| {
+                    DEFAULT_REGIONS
+                        .iter()
+                        .find(|d| d.0 == r)
+                        .map_or(1.0, |d| d.2)
+                })
+                .collect()
+        } else {
+            for name in weights.keys() {
+                if matrix.index(name).is_none() {
+                    return Err(format!(
+                        "placement.regions.{name}: not a region of the latency matrix ({})",
+                        matrix.regions.join(", ")
+                    ));
+                }
+            }
+            matrix
+                .regions
+                .iter()
+                .map(|r| weights.get(r).copied().unwrap_or(0.0))
+                .collect()
+        };
+        let total: f64 = w.iter().sum();
+        if total <= 0.0 {
+            return Err("placement: all region weights are zero".into());
+        }
+        if matrix.regions.len() > 255 {
+            return Err("at most 255 regions".into());
+        }
+        let region = (0..n)
+            .map(|_| {
+                let mut x = rng.r#gen::<f64>() * total;
+                let mut r = 0;
+                while r + 1 < w.len() && x >= w[r] {
+                    x -= w[r];
+                    r += 1;
+                }
+                r as u8
+            })
+            .collect();
+        let regions = matrix.regions.len();
+        let one_way_us = matrix
+            .rtt_ms
+            .iter()
+            .flat_map(|row| row.iter().map(|ms| (ms * 500.0) as u64))
+            .collect();
+        let bytes_per_us = |mbps: f64| mbps / 8.0;
+        Ok(Self {
+            matrix,
+            one_way_us,
+            regions,
+            region,
+            up: vec![true; n],
+            side: vec![0; n],
+            jitter: params.jitter,
+            loss: params.loss,
+            up_us_per_byte: 1.0 / bytes_per_us(params.up_mbps),
+            down_us_per_byte: 1.0 / bytes_per_us(params.down_mbps),
+            up_free: vec![SimTime(0); n],
+            down_free: vec![SimTime(0); n],
+            sent_bytes: vec![0; n],
+        })
+    }
+
+    /// The latency matrix in use.
+    pub fn matrix(&self) -> &LatencyMatrix {
+        &self.matrix
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.region.is_empty()
+    }
+
+    /// Whether `a` and `b` can talk now (both up, same partition side).
+    pub fn linked(&self, a: u32, b: u32) -> bool {
+        let (a, b) = (a as usize, b as usize);
+        self.up[a] && self.up[b] && self.side[a] == self.side[b]
+    }
+
+    /// Sends `bytes` from `a` to `b` at `now`: the arrival time, or `None` when the message
+    /// is lost (loss, partition, a node down). Uplink and downlink are FIFO queues.
+    pub fn send(
+        &mut self,
+        a: u32,
+        b: u32,
+        bytes: u32,
+        now: SimTime,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<SimTime> {
+        let (ai, bi) = (a as usize, b as usize);
+        self.sent_bytes[ai] += u64::from(bytes);
+        if !self.linked(a, b) || (self.loss > 0.0 && rng.r#gen::<f64>() < self.loss) {
+            return None;
+        }
+        let up_start = self.up_free[ai].max(now);
+        let up_done = up_start.plus_us((f64::from(bytes) * self.up_us_per_byte) as u64);
+        self.up_free[ai] = up_done;
+        let base = self.one_way_us
+            [usize::from(self.region[ai]) * self.regions + usize::from(self.region[bi])]
+            as f64;
+        let j = if self.jitter > 0.0 {
+            1.0 + self.jitter * (rng.r#gen::<f64>() * 2.0 - 1.0)
+        } else {
+            1.0
+        };
+        let arrive = up_done.plus_us((base * j) as u64);
+        let down_start = self.down_free[bi].max(arrive);
+        let down_done = down_start.plus_us((f64::from(bytes) * self.down_us_per_byte) as u64);
+        self.down_free[bi] = down_done;
+        Some(down_done)
+    }
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn default_matrix_is_symmetric_and_csv_round_trips() {
+        let m = LatencyMatrix::default_eu();
+        let mut csv = format!("region,{}\n", m.regions.join(","));
+        for (i, r) in m.regions.iter().enumerate() {
+            let row: Vec<String> = m.rtt_ms[i].iter().map(|x| x.to_string()).collect();
+            csv.push_str(&format!("{r},{}\n", row.join(",")));
+        }
+        assert_eq!(LatencyMatrix::from_csv(&csv).unwrap(), m);
+    }
+
+    #[test]
+    fn bad_csv_is_explained() {
+        assert!(
+            LatencyMatrix::from_csv("region,a,b\na,1,5\nb,9,1\n")
+                .unwrap_err()
+                .contains("not symmetric")
+        );
+        assert!(
+            LatencyMatrix::from_csv("region,a,b\na,1,x\nb,5,1\n")
+                .unwrap_err()
+                .contains("\"x\"")
+        );
+        assert!(
+            LatencyMatrix::from_csv("region,a,b\nb,1,5\na,5,1\n")
+                .unwrap_err()
+                .contains("expected region")
+        );
+    }
+
+    #[test]
+    fn delays_follow_latency_and_bandwidth() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let params = crate::scenario::NetworkParams {
+            jitter: 0.0,
+            up_mbps: 8.0, // 1 byte per µs
+            down_mbps: 1000.0,
+            ..Default::default()
+        };
+        let mut net = Network::new(
+            2,
+            LatencyMatrix::default_eu(),
+            &Default::default(),
+            &params,
+            &mut rng,
+        )
+        .unwrap();
+        net.region = vec![0, 7]; // Frankfurt → New York: 41 ms one way
+        let t = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
+        assert!((42_000..42_100).contains(&t.0), "{t:?}");
+        // The second message waits for the uplink.
+        let t2 = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
+        assert!(t2.0 >= t.0 + 1000, "{t2:?}");
+        net.side[1] = 1;
+        assert!(net.send(0, 1, 10, SimTime(0), &mut rng).is_none());
+    }
+}

@@ -1,0 +1,327 @@
+//! Run outputs: `summary.json`, CSV series, SVG plots and `manifest.json`. Everything here
+//! is a function of the results only (no wall clock), so two runs with the same scenario and
+//! seed write byte-identical files; the wall-clock figures go to stderr and `timing.json`.
+
+use std::{fmt::Write as _, path::Path};
+
+use serde::Serialize;
+
+use crate::{
+    model::Results,
+    stats::{Quantiles, quantile_sorted, round3},
+};
+
+/// The summary of a run.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Nodes.
+    pub nodes: u32,
+    /// Simulated seconds.
+    pub simulated_seconds: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Valid honest updates published.
+    pub updates: u64,
+    /// Propagation of updates: ms from publication to first receipt at each node.
+    pub propagation_ms: Quantiles,
+    /// Fraction of nodes holding the newest version of every updated subject, at the end.
+    pub final_convergence: f64,
+    /// Time after each heal until every node held every newest version again.
+    pub heals: Vec<HealResult>,
+    /// Kademlia lookups.
+    pub lookups: LookupSummary,
+    /// Anti-entropy.
+    pub anti_entropy: AntiEntropySummary,
+    /// Adversaries.
+    pub adversaries: AdversarySummary,
+    /// Bytes sent per node.
+    pub bytes_per_node: Quantiles,
+}
+
+/// A heal's outcome.
+#[derive(Debug, Serialize)]
+pub struct HealResult {
+    /// When the heal happened (s).
+    pub at_s: f64,
+    /// Seconds until full convergence, if it happened before the end.
+    pub converged_after_s: Option<f64>,
+}
+
+/// Lookup figures.
+#[derive(Debug, Serialize)]
+pub struct LookupSummary {
+    /// Lookups finished.
+    pub count: u64,
+    /// Fraction that found the closest live node.
+    pub exact_fraction: f64,
+    /// Mean hops.
+    pub mean_hops: f64,
+    /// Latency, ms.
+    pub latency_ms: Quantiles,
+}
+
+/// Anti-entropy figures.
+#[derive(Debug, Serialize)]
+pub struct AntiEntropySummary {
+    /// Exchanges.
+    pub exchanges: u64,
+    /// Exchanges whose views differed (the real reconciliation ran).
+    pub reconciliations: u64,
+    /// Their rounds (round trips).
+    pub rounds: Quantiles,
+}
+
+/// Adversary figures.
+#[derive(Debug, Serialize)]
+pub struct AdversarySummary {
+    /// Forged records rejected.
+    pub forged_rejected: u64,
+    /// Equivocations detected.
+    pub equivocations_detected: u64,
+    /// Sybil connection attempts refused.
+    pub sybils_refused: u64,
+}
+
+impl Summary {
+    /// Builds the summary.
+    pub fn new(name: &str, seed: u64, nodes: u32, seconds: f64, r: &Results) -> Self {
+        let mut bytes = r.sent_bytes.clone();
+        bytes.sort_unstable();
+        let total_hops: u64 = r.hops.iter().enumerate().map(|(h, c)| h as u64 * c).sum();
+        let counted: u64 = r.hops.iter().sum();
+        let mean = |s: u64, n: u64| if n == 0 { 0.0 } else { s as f64 / n as f64 };
+        Self {
+            scenario: name.to_owned(),
+            seed,
+            nodes,
+            simulated_seconds: seconds,
+            events: r.events,
+            updates: r.updates,
+            propagation_ms: r.propagation_ms.summary(),
+            final_convergence: round3(r.final_convergence * 1000.0) / 1000.0,
+            heals: r
+                .heal_convergence
+                .iter()
+                .map(|(at, after)| HealResult {
+                    at_s: round3(*at),
+                    converged_after_s: after.map(round3),
+                })
+                .collect(),
+            lookups: LookupSummary {
+                count: r.lookups,
+                exact_fraction: round3(mean(r.lookups_exact, r.lookups)),
+                mean_hops: round3(mean(total_hops, counted)),
+                latency_ms: r.lookup_ms.summary(),
+            },
+            anti_entropy: AntiEntropySummary {
+                exchanges: r.anti_entropy,
+                reconciliations: r.reconciliations,
+                rounds: r.reconcile_rounds.summary(),
+            },
+            adversaries: AdversarySummary {
+                forged_rejected: r.rejected,
+                equivocations_detected: r.equivocations,
+                sybils_refused: r.sybils_refused,
+            },
+            bytes_per_node: Quantiles {
+                count: bytes.len() as u64,
+                mean: round3(mean(bytes.iter().sum(), bytes.len() as u64)),
+                p50: quantile_sorted(&bytes, 0.5) as f64,
+                p90: quantile_sorted(&bytes, 0.9) as f64,
+                p99: quantile_sorted(&bytes, 0.99) as f64,
+                max: bytes.last().copied().unwrap_or(0) as f64,
+            },
+        }
+    }
+}
+
+/// A line or bar chart as SVG (no dependencies, deterministic text).
+fn svg_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+    bars: bool,
+) -> String {
+    let (w, h, ml, mb, mt, mr) = (640.0, 400.0, 70.0, 50.0, 40.0, 20.0);
+    let (pw, ph) = (w - ml - mr, h - mt - mb);
+    let xmax = points.iter().map(|p| p.0).fold(0.0_f64, f64::max).max(1e-9);
+    let ymax = points.iter().map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9);
+    let xmin = points
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::INFINITY, f64::min)
+        .min(0.0);
+    let sx = |x: f64| ml + (x - xmin) / (xmax - xmin).max(1e-9) * pw;
+    let sy = |y: f64| mt + ph - y / ymax * ph;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+        w / 2.0
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{ml}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\
+         <line x1=\"{ml}\" y1=\"{mt}\" x2=\"{ml}\" y2=\"{}\" stroke=\"black\"/>",
+        mt + ph,
+        ml + pw,
+        mt + ph,
+        mt + ph
+    );
+    for i in 0..=4 {
+        let f = f64::from(i) / 4.0;
+        let (xv, yv) = (xmin + f * (xmax - xmin), f * ymax);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            sx(xv),
+            mt + ph + 16.0,
+            fmt_num(xv),
+            ml - 6.0,
+            sy(yv) + 4.0,
+            fmt_num(yv)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x_label}</text>\
+         <text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">{y_label}</text>",
+        ml + pw / 2.0,
+        h - 10.0,
+        mt + ph / 2.0
+    );
+    if bars {
+        let bw = (pw / points.len().max(1) as f64 * 0.8).max(1.0);
+        for (x, y) in points {
+            let _ = writeln!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#4477aa\"/>",
+                sx(*x) - bw / 2.0,
+                sy(*y),
+                mt + ph - sy(*y)
+            );
+        }
+    } else {
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"#4477aa\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn fmt_num(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{:.1}M", x / 1e6)
+    } else if x.abs() >= 1e4 {
+        format!("{:.0}k", x / 1e3)
+    } else if x.abs() >= 10.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Writes every output file into `dir`.
+pub fn write_all(
+    dir: &Path,
+    summary: &Summary,
+    r: &Results,
+    manifest: &serde_json::Value,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("summary.json"), pretty(summary))?;
+    std::fs::write(dir.join("manifest.json"), pretty(manifest))?;
+    let mut ts = String::from("time_s,nodes_up,convergence,bytes_sent_total\n");
+    for (t, up, c, b) in &r.series {
+        let _ = writeln!(ts, "{t:.3},{up},{c:.6},{b}");
+    }
+    std::fs::write(dir.join("timeseries.csv"), ts)?;
+    let cdf = r.propagation_ms.cdf();
+    let mut c = String::from("delay_ms,fraction\n");
+    for (x, f) in &cdf {
+        let _ = writeln!(c, "{x:.3},{f:.6}");
+    }
+    std::fs::write(dir.join("propagation_cdf.csv"), c)?;
+    let mut hops = String::from("hops,lookups\n");
+    let last = r.hops.iter().rposition(|c| *c > 0).unwrap_or(0);
+    for (h, n) in r.hops.iter().enumerate().take(last + 1) {
+        let _ = writeln!(hops, "{h},{n}");
+    }
+    std::fs::write(dir.join("lookup_hops.csv"), hops)?;
+    let mut bytes = r.sent_bytes.clone();
+    bytes.sort_unstable();
+    let mut bw = String::from("percentile,bytes_sent\n");
+    let secs = summary.simulated_seconds.max(1e-9);
+    let mut bw_points = Vec::new();
+    for p in 0..=100 {
+        let v = quantile_sorted(&bytes, f64::from(p) / 100.0);
+        let _ = writeln!(bw, "{p},{v}");
+        bw_points.push((f64::from(p), v as f64 * 8.0 / secs / 1000.0));
+    }
+    std::fs::write(dir.join("bandwidth.csv"), bw)?;
+    std::fs::write(
+        dir.join("propagation_cdf.svg"),
+        svg_chart(
+            "Propagation of self-description updates",
+            "delay (ms)",
+            "fraction of deliveries",
+            &cdf,
+            false,
+        ),
+    )?;
+    let conv: Vec<(f64, f64)> = r.series.iter().map(|(t, _, c, _)| (*t, *c)).collect();
+    std::fs::write(
+        dir.join("convergence.svg"),
+        svg_chart(
+            "Directory convergence",
+            "time (s)",
+            "nodes holding the newest versions",
+            &conv,
+            false,
+        ),
+    )?;
+    let hop_points: Vec<(f64, f64)> = r
+        .hops
+        .iter()
+        .enumerate()
+        .take(last + 1)
+        .map(|(h, n)| (h as f64, *n as f64))
+        .collect();
+    std::fs::write(
+        dir.join("lookup_hops.svg"),
+        svg_chart("Kademlia lookup hops", "hops", "lookups", &hop_points, true),
+    )?;
+    std::fs::write(
+        dir.join("bandwidth.svg"),
+        svg_chart(
+            "Upload per node (mean over the run)",
+            "percentile of nodes",
+            "kbit/s",
+            &bw_points,
+            false,
+        ),
+    )?;
+    Ok(())
+}
+
+/// Pretty JSON with a final newline.
+fn pretty<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}

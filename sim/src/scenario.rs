@@ -1,0 +1,541 @@
+//! Scenario files (TOML): the federation, the network, the protocol parameters (defaults are
+//! the node's), the workload, faults, churn and adversaries. Unknown keys are errors; every
+//! bad value is reported with its key.
+
+use std::{path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::LatencyMatrix;
+
+/// Why a scenario cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (with line and key).
+        message: String,
+    },
+    /// Values that parse but make no sense, one per line with their keys.
+    #[error("{path}: invalid scenario:\n{}", .problems.join("\n"))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// The latency matrix file is not usable.
+    #[error("{0}")]
+    Latency(String),
+}
+
+/// A scenario.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name (shown in the summary).
+    pub name: String,
+    /// Number of nodes (members) at the start.
+    pub nodes: u32,
+    /// Simulated time.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Seed used when `--seed` is not given.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Where the nodes are.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Links.
+    #[serde(default)]
+    pub network: NetworkParams,
+    /// Gossip mesh parameters.
+    #[serde(default)]
+    pub gossip: GossipParams,
+    /// Kademlia parameters and lookup workload.
+    #[serde(default)]
+    pub kademlia: KademliaParams,
+    /// Anti-entropy by set reconciliation.
+    #[serde(default)]
+    pub anti_entropy: AntiEntropyParams,
+    /// Self-description updates.
+    #[serde(default)]
+    pub workload: Workload,
+    /// Nodes leaving and coming back.
+    #[serde(default)]
+    pub churn: Option<Churn>,
+    /// Scheduled partitions, heals and crashes.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Misbehaving members and outsiders.
+    #[serde(default)]
+    pub adversaries: Adversaries,
+    /// Sampling of the time series.
+    #[serde(default = "default_sample", with = "humantime_serde")]
+    pub sample_every: Duration,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_sample() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Node placement.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// Region → weight. Empty: the EU-weighted default of [`crate::net::DEFAULT_REGIONS`].
+    #[serde(default)]
+    pub regions: std::collections::BTreeMap<String, f64>,
+    /// A CSV latency matrix (round-trip ms between regions; header row of region names),
+    /// relative to the scenario file. Default: the built-in matrix.
+    #[serde(default)]
+    pub latency_csv: Option<String>,
+}
+
+/// Link parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkParams {
+    /// Jitter: each delay is the base one-way latency × (1 ± jitter), uniform.
+    pub jitter: f64,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Upload bandwidth per node (Mbit/s).
+    pub up_mbps: f64,
+    /// Download bandwidth per node (Mbit/s).
+    pub down_mbps: f64,
+    /// Time to validate one received self-description (signature + merge), ms.
+    pub validate_ms: f64,
+}
+
+impl Default for NetworkParams {
+    fn default() -> Self {
+        Self {
+            jitter: 0.1,
+            loss: 0.0,
+            up_mbps: 100.0,
+            down_mbps: 100.0,
+            validate_ms: 0.1,
+        }
+    }
+}
+
+/// Gossipsub-like mesh parameters (the node's defaults).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GossipParams {
+    /// Target mesh degree.
+    pub d: u32,
+    /// Graft below this.
+    pub d_lo: u32,
+    /// Prune above this.
+    pub d_hi: u32,
+    /// Peers that receive IHAVE lazy gossip per heartbeat.
+    pub d_lazy: u32,
+    /// Heartbeat interval.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Connections each node keeps (mesh candidates).
+    pub peers: u32,
+    /// Heartbeats a message id is advertised in IHAVE.
+    pub history: u32,
+}
+
+impl Default for GossipParams {
+    fn default() -> Self {
+        Self {
+            d: 6,
+            d_lo: 5,
+            d_hi: 12,
+            d_lazy: 6,
+            heartbeat: Duration::from_secs(1),
+            peers: 24,
+            history: 3,
+        }
+    }
+}
+
+/// Kademlia parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KademliaParams {
+    /// Bucket size and replication factor.
+    pub k: u32,
+    /// Parallel requests per lookup.
+    pub alpha: u32,
+    /// Lookups per second over the whole federation (random target keys, random origins).
+    pub lookups_per_second: f64,
+    /// A request unanswered this long counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub rpc_timeout: Duration,
+}
+
+impl Default for KademliaParams {
+    fn default() -> Self {
+        Self {
+            k: 20,
+            alpha: 3,
+            lookups_per_second: 1.0,
+            rpc_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Anti-entropy parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AntiEntropyParams {
+    /// Each online node reconciles with one random peer this often. `0s` disables it.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for AntiEntropyParams {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The update workload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    /// Self-description updates per second over the federation (random honest subjects).
+    pub updates_per_second: f64,
+    /// When updates start.
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    /// When updates stop (default: 80% of the duration, so the tail can converge).
+    #[serde(with = "humantime_serde::option")]
+    pub stop: Option<Duration>,
+    /// Bytes of one signed self-description on the wire.
+    pub sd_bytes: u32,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Self {
+            updates_per_second: 1.0,
+            start: Duration::from_secs(5),
+            stop: None,
+            sd_bytes: 4096,
+        }
+    }
+}
+
+/// Session-length distribution.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "distribution", rename_all = "lowercase")]
+pub enum Session {
+    /// Exponential with this mean.
+    Exponential {
+        /// Mean session.
+        #[serde(with = "humantime_serde")]
+        mean: Duration,
+    },
+    /// Weibull with this scale and shape (shape < 1: heavy tail, as measured in P2P systems).
+    Weibull {
+        /// Scale λ.
+        #[serde(with = "humantime_serde")]
+        scale: Duration,
+        /// Shape k.
+        shape: f64,
+    },
+}
+
+/// Churn: a fraction of the nodes alternate sessions and downtimes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Fraction of nodes that churn (the rest stay up).
+    pub fraction: f64,
+    /// Online session lengths.
+    pub session: Session,
+    /// Mean offline time (exponential).
+    #[serde(with = "humantime_serde")]
+    pub downtime_mean: Duration,
+}
+
+/// A scheduled fault.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// Split the network: the listed regions, or a random fraction of nodes, lose every
+    /// link to the rest.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+    /// Remove every partition.
+    #[serde(default)]
+    pub heal: bool,
+    /// Crash a random fraction of the online nodes.
+    #[serde(default)]
+    pub crash: Option<CrashSpec>,
+}
+
+/// Which nodes a partition cuts off.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// These regions form the minority side.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Or this fraction of nodes, chosen at random.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+}
+
+/// A crash of many nodes at once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSpec {
+    /// Fraction of online nodes.
+    pub fraction: f64,
+    /// They restart (keeping their state) this long after; never if absent.
+    #[serde(default, with = "humantime_serde::option")]
+    pub restart_after: Option<Duration>,
+}
+
+/// Adversarial nodes, counted among `nodes` except Sybils.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Adversaries {
+    /// Members that gossip forged self-descriptions (bad signatures) at the update rate of
+    /// one honest node each.
+    pub forgers: u32,
+    /// Members that sign two versions with one seq and send each to half their mesh.
+    pub equivocators: u32,
+    /// Members that receive but never forward.
+    pub withholders: u32,
+    /// Outsiders without credentials trying to join (admission refuses them when the
+    /// federation requires membership).
+    pub sybils: u32,
+    /// Whether the federation requires membership (default true).
+    pub require_membership: Option<bool>,
+}
+
+impl Scenario {
+    /// Parses and validates a scenario; `path` is used in messages and to resolve
+    /// `placement.latency_csv`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
+        let p = path.display().to_string();
+        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let problems = s.problems();
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(ScenarioError::Invalid { path: p, problems })
+        }
+    }
+
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The latency matrix: from `placement.latency_csv` (relative to `base`) or built in.
+    pub fn latency(&self, base: &Path) -> Result<LatencyMatrix, ScenarioError> {
+        match &self.placement.latency_csv {
+            None => Ok(LatencyMatrix::default_eu()),
+            Some(f) => {
+                let path = base.join(f);
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| ScenarioError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                LatencyMatrix::from_csv(&text)
+                    .map_err(|e| ScenarioError::Latency(format!("{}: {e}", path.display())))
+            }
+        }
+    }
+
+    /// Every problem with the values, with its key.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                p.push(msg.to_owned());
+            }
+        };
+        check(
+            (2..=2_000_000).contains(&self.nodes),
+            "nodes: must be between 2 and 2000000",
+        );
+        check(!self.duration.is_zero(), "duration: must be positive");
+        let prob = |x: f64| (0.0..=1.0).contains(&x);
+        check(
+            prob(self.network.jitter),
+            "network.jitter: must be in [0, 1]",
+        );
+        check(prob(self.network.loss), "network.loss: must be in [0, 1]");
+        check(
+            self.network.up_mbps > 0.0,
+            "network.up_mbps: must be positive",
+        );
+        check(
+            self.network.down_mbps > 0.0,
+            "network.down_mbps: must be positive",
+        );
+        check(
+            self.network.validate_ms >= 0.0,
+            "network.validate_ms: must be ≥ 0",
+        );
+        let g = &self.gossip;
+        check(
+            g.d_lo <= g.d && g.d <= g.d_hi && g.d_lo >= 1,
+            "gossip: need 1 ≤ d_lo ≤ d ≤ d_hi",
+        );
+        check(g.peers >= g.d, "gossip.peers: must be ≥ gossip.d");
+        check(g.peers <= 256, "gossip.peers: at most 256");
+        check(!g.heartbeat.is_zero(), "gossip.heartbeat: must be positive");
+        check(
+            (1..=64).contains(&self.kademlia.k),
+            "kademlia.k: must be between 1 and 64",
+        );
+        check(
+            (1..=16).contains(&self.kademlia.alpha),
+            "kademlia.alpha: must be between 1 and 16",
+        );
+        check(
+            self.kademlia.lookups_per_second >= 0.0,
+            "kademlia.lookups_per_second: must be ≥ 0",
+        );
+        check(
+            self.workload.updates_per_second >= 0.0,
+            "workload.updates_per_second: must be ≥ 0",
+        );
+        check(
+            (256..=65_536).contains(&self.workload.sd_bytes),
+            "workload.sd_bytes: must be between 256 and 65536",
+        );
+        check(
+            !self.sample_every.is_zero(),
+            "sample_every: must be positive",
+        );
+        for (r, w) in &self.placement.regions {
+            check(
+                *w >= 0.0 && w.is_finite(),
+                &format!("placement.regions.{r}: weight must be ≥ 0"),
+            );
+        }
+        if let Some(c) = &self.churn {
+            check(prob(c.fraction), "churn.fraction: must be in [0, 1]");
+            if let Session::Weibull { shape, .. } = c.session {
+                check(shape > 0.0, "churn.session.shape: must be positive");
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            let kinds = usize::from(f.partition.is_some())
+                + usize::from(f.heal)
+                + usize::from(f.crash.is_some());
+            check(
+                kinds == 1,
+                &format!("faults[{i}]: exactly one of partition, heal, crash"),
+            );
+            check(
+                f.at <= self.duration,
+                &format!("faults[{i}].at: after the end of the run"),
+            );
+            if let Some(ps) = &f.partition {
+                check(
+                    ps.regions.is_empty() != ps.fraction.is_none(),
+                    &format!("faults[{i}].partition: give regions or fraction"),
+                );
+                if let Some(x) = ps.fraction {
+                    check(
+                        prob(x),
+                        &format!("faults[{i}].partition.fraction: in [0, 1]"),
+                    );
+                }
+            }
+            if let Some(c) = &f.crash {
+                check(
+                    prob(c.fraction),
+                    &format!("faults[{i}].crash.fraction: in [0, 1]"),
+                );
+            }
+        }
+        let a = &self.adversaries;
+        check(
+            u64::from(a.forgers) + u64::from(a.equivocators) + u64::from(a.withholders)
+                < u64::from(self.nodes),
+            "adversaries: forgers + equivocators + withholders must be fewer than nodes",
+        );
+        p
+    }
+
+    /// When updates stop.
+    pub fn updates_stop(&self) -> Duration {
+        self.workload
+            .stop
+            .unwrap_or(self.duration.mul_f64(0.8))
+            .min(self.duration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_scenario_gets_the_node_defaults() {
+        let s = Scenario::parse(
+            "name = \"t\"\nnodes = 100\nduration = \"1m\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!((s.gossip.d, s.gossip.d_lo, s.gossip.d_hi), (6, 5, 12));
+        assert_eq!((s.kademlia.k, s.kademlia.alpha), (20, 3));
+        assert_eq!(s.gossip.heartbeat, Duration::from_secs(1));
+        assert_eq!(s.updates_stop(), Duration::from_secs(48));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let err = Scenario::parse(
+            "name = \"t\"\nnodes = 1\nduration = \"1m\"\n[network]\nloss = 2.0\n\
+             [gossip]\nd = 20\n[[faults]]\nat = \"2m\"\nheal = true\n",
+            Path::new("bad.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        for key in ["nodes:", "network.loss", "gossip:", "faults[0].at"] {
+            assert!(err.contains(key), "{key} missing in {err}");
+        }
+        let err = Scenario::parse(
+            "name = \"t\"\nnodes = 10\nduration = \"1m\"\nbogus = 1\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+}
