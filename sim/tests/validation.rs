@@ -1,0 +1,203 @@
+//! The simulator against theory and against itself: determinism, epidemic dissemination in
+//! O(log N) rounds, Kademlia hops growing with log N, convergence after a healed partition,
+//! adversaries contained.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use gaiamesh_sim::{
+    kad::{Kademlia, Lookup},
+    net::LatencyMatrix,
+    scenario::Scenario,
+    simulate,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(text, Path::new("test.toml")).unwrap()
+}
+
+#[test]
+fn same_scenario_and_seed_give_byte_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"det\"\nnodes = 300\nduration = \"2m\"\n\
+         [workload]\nupdates_per_second = 3.0\n[kademlia]\nlookups_per_second = 3.0\n\
+         [network]\nloss = 0.01\n\
+         [churn]\nfraction = 0.2\nsession = { distribution = \"weibull\", scale = \"1m\", shape = 0.7 }\ndowntime_mean = \"20s\"\n\
+         [adversaries]\nforgers = 3\nequivocators = 2\nwithholders = 10\nsybils = 5\n\
+         [[faults]]\nat = \"30s\"\npartition = { fraction = 0.3 }\n[[faults]]\nat = \"60s\"\nheal = true\n",
+    )
+    .unwrap();
+    let run = |out: &Path, seed| gaiamesh_sim::run_file(&file, Some(seed), out, |_, _| {}).unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    run(&a, 42);
+    run(&b, 42);
+    run(&c, 43);
+    let mut names: Vec<_> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    for name in &names {
+        assert_eq!(
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+            "{name:?} differs between two runs with one seed"
+        );
+    }
+    assert_ne!(
+        std::fs::read(a.join("summary.json")).unwrap(),
+        std::fs::read(c.join("summary.json")).unwrap(),
+        "another seed gives another run"
+    );
+}
+
+/// Single region, 1 ms one-way, no jitter, unlimited bandwidth, no validation time: a
+/// delivery's delay in ms is its number of gossip hops.
+fn hops_scenario(n: u32) -> Scenario {
+    scenario(&format!(
+        "name = \"epidemic\"\nnodes = {n}\nduration = \"60s\"\n\
+         [placement]\nregions = {{ eu-central = 1.0 }}\n\
+         [network]\njitter = 0.0\nup_mbps = 10000000\ndown_mbps = 10000000\nvalidate_ms = 0.0\n\
+         [workload]\nupdates_per_second = 1.0\nstart = \"5s\"\n\
+         [kademlia]\nlookups_per_second = 0.0\n[anti_entropy]\ninterval = \"0s\"\n"
+    ))
+}
+
+#[test]
+fn gossip_reaches_everyone_in_logarithmically_many_hops() {
+    // Theory: in a random graph of mean degree d the typical distance is ln N / ln(d − 1)
+    // (Newman, Strogatz & Watts 2001). The mesh keeps each node's degree between D_lo = 5
+    // and D_hi = 12 (grafts are mutual), so the hops to reach a node lie between
+    // ln N / ln 11 and ln N / ln 4, and grow by ln(10) / ln(d − 1) per tenfold N.
+    let mut means = vec![];
+    for n in [1_000u32, 10_000] {
+        let r = simulate(hops_scenario(n), 3, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
+        assert!(r.updates >= 40, "{}", r.updates);
+        assert!(r.final_convergence > 0.9999, "{}", r.final_convergence);
+        let mean_hops = r.propagation_ms.mean();
+        let max_hops = r.propagation_ms.max();
+        let ln_n = f64::from(n).ln();
+        let (lo, hi) = (ln_n / 11f64.ln(), ln_n / 4f64.ln());
+        assert!(
+            (lo..=hi).contains(&mean_hops),
+            "N = {n}: mean {mean_hops:.2} hops outside [{lo:.2}, {hi:.2}]"
+        );
+        // The last node is reached within a few hops of the mean (tight concentration).
+        assert!(max_hops <= mean_hops * 2.0 + 2.0, "N = {n}: max {max_hops}");
+        eprintln!(
+            "N = {n}: mean {mean_hops:.2} hops, max {max_hops:.0}, bounds [{lo:.2}, {hi:.2}]"
+        );
+        means.push(mean_hops);
+    }
+    let growth = means[1] - means[0];
+    let (glo, ghi) = (10f64.ln() / 11f64.ln(), 10f64.ln() / 4f64.ln());
+    assert!(
+        (glo * 0.8..=ghi * 1.2).contains(&growth),
+        "tenfold N added {growth:.2} hops, expected {glo:.2}–{ghi:.2}"
+    );
+}
+
+fn mean_lookup_hops(n: usize, lookups: usize, seed: u64) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let kad = Kademlia::new(n, 20, &mut rng);
+    let mut total = 0u64;
+    for _ in 0..lookups {
+        let target: u64 = rng.r#gen();
+        let origin = rng.gen_range(0..n as u32);
+        let mut l = Lookup::new(&kad, origin, target, 3);
+        loop {
+            let ask = l.to_ask();
+            if ask.is_empty() {
+                break;
+            }
+            for p in ask {
+                let closer = kad.closest(p, target, 20);
+                l.on_answer(&kad, p, &closer, origin);
+            }
+        }
+        total += u64::from(l.result().unwrap().1);
+    }
+    total as f64 / lookups as f64
+}
+
+#[test]
+fn kademlia_lookup_hops_grow_with_log_n() {
+    // Kademlia (Maymounkov & Mazières 2002): O(log N) hops. Fit mean hops = a + b·log2 N
+    // over 1k, 10k and 100k nodes: b > 0, and the fit explains the points (R² ≥ 0.95).
+    let sizes = [1_000usize, 10_000, 100_000];
+    let hops: Vec<f64> = sizes.iter().map(|n| mean_lookup_hops(*n, 300, 5)).collect();
+    let xs: Vec<f64> = sizes.iter().map(|n| (*n as f64).log2()).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / 3.0, hops.iter().sum::<f64>() / 3.0);
+    let sxy: f64 = xs.iter().zip(&hops).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let b = sxy / sxx;
+    let a = my - b * mx;
+    let ss_res: f64 = xs
+        .iter()
+        .zip(&hops)
+        .map(|(x, y)| (y - a - b * x).powi(2))
+        .sum();
+    let ss_tot: f64 = hops.iter().map(|y| (y - my).powi(2)).sum();
+    let r2 = 1.0 - ss_res / ss_tot;
+    eprintln!("mean hops {hops:?} at N = {sizes:?}: {a:.2} + {b:.3}·log2 N, R² {r2:.3}");
+    assert!(b > 0.05, "hops {hops:?}: slope {b}");
+    assert!(r2 >= 0.95, "hops {hops:?}: R² {r2}");
+    assert!(hops[2] < 10.0, "{hops:?}");
+}
+
+#[test]
+fn a_healed_partition_converges_completely() {
+    let sc = scenario(
+        "name = \"heal\"\nnodes = 2000\nduration = \"3m\"\n\
+         [workload]\nupdates_per_second = 2.0\nstop = \"100s\"\n\
+         [kademlia]\nlookups_per_second = 1.0\n[anti_entropy]\ninterval = \"10s\"\n\
+         [[faults]]\nat = \"20s\"\npartition = { regions = [\"eu-east\", \"us-east\"] }\n\
+         [[faults]]\nat = \"80s\"\nheal = true\n",
+    );
+    let r = simulate(sc, 11, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
+    // During the partition the directory diverged …
+    let during = r
+        .series
+        .iter()
+        .filter(|(t, _, _, _)| (40.0..80.0).contains(t))
+        .map(|s| s.2)
+        .fold(1.0, f64::min);
+    assert!(
+        during < 0.95,
+        "no divergence during the partition: {during}"
+    );
+    // … and after the heal every node holds every newest version.
+    assert_eq!(r.heal_convergence.len(), 1);
+    let after = r.heal_convergence[0].1.expect("converged after the heal");
+    eprintln!(
+        "minimum convergence during the partition {during:.3}; converged {after:.1} s after the heal"
+    );
+    assert!(after < 60.0, "{after}");
+    assert!(r.final_convergence > 0.999_999, "{}", r.final_convergence);
+}
+
+#[test]
+fn adversaries_are_contained() {
+    let sc = scenario(
+        "name = \"adv\"\nnodes = 1000\nduration = \"2m\"\n\
+         [workload]\nupdates_per_second = 3.0\n\
+         [adversaries]\nforgers = 10\nequivocators = 5\nwithholders = 100\nsybils = 50\n",
+    );
+    let r = simulate(sc, 2, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
+    assert!(r.rejected > 0, "forged records were sent and rejected");
+    assert!(r.equivocations > 0, "equivocations were detected");
+    assert!(r.sybils_refused > 0);
+    // Honest updates still reach every node despite 10% withholders.
+    assert!(r.final_convergence > 0.999, "{}", r.final_convergence);
+}
