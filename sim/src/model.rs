@@ -77,7 +77,7 @@ enum Ev {
     IHave {
         to: u32,
         from: u32,
-        ids: Vec<u32>,
+        ids: std::rc::Rc<[u32]>,
     },
     IWant {
         to: u32,
@@ -182,6 +182,8 @@ pub struct Model {
     /// Pending heal measurements: (fault index, heal time).
     heals: Vec<(usize, SimTime)>,
     msg_overhead: u32,
+    /// Reused buffer for heartbeat candidate lists.
+    scratch: Vec<u32>,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -299,6 +301,7 @@ impl Model {
             equivocators,
             heals: Vec::new(),
             msg_overhead: 64,
+            scratch: Vec::new(),
             sc,
         };
         m.schedule_start();
@@ -398,7 +401,7 @@ impl Model {
                 update,
                 gossip,
             } => self.on_deliver(to, from, update, gossip, now),
-            Ev::IHave { to, from, ids } => self.on_ihave(to, from, ids, now),
+            Ev::IHave { to, from, ids } => self.on_ihave(to, from, &ids, now),
             Ev::IWant { to, from, ids } => self.on_iwant(to, from, ids, now),
             Ev::Graft { to, from } => {
                 if self.net.up[to as usize] && !self.graylist[to as usize].contains(&from) {
@@ -533,6 +536,11 @@ impl Model {
     fn send_update(&mut self, from: u32, to: u32, u: u32, gossip: bool, now: SimTime) {
         let bytes = self.sc.workload.sd_bytes + self.msg_overhead;
         if let Some(at) = self.net.send(from, to, bytes, now, &mut self.rng) {
+            // A copy for a node that has already seen the update is a duplicate whatever
+            // happens next: its bytes and link time are accounted above; it needs no event.
+            if self.updates[u as usize].valid && bit(&self.updates[u as usize].seen, to) {
+                return;
+            }
             let at = at.plus_us((self.sc.network.validate_ms * 1000.0) as u64);
             self.q.at(
                 at,
@@ -639,7 +647,8 @@ impl Model {
             }
             o if o.forward() && gossip && self.role[to as usize] != Role::Withholder => {
                 self.remember(to, u);
-                for p in self.mesh[to as usize].clone() {
+                for k in 0..self.mesh[to as usize].len() {
+                    let p = self.mesh[to as usize][k];
                     if p != from {
                         self.send_update(to, p, u, true, now);
                     }
@@ -702,17 +711,28 @@ impl Model {
         let history = g.history;
         self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) < history);
         if !self.recent[idx].is_empty() && self.role[idx] != Role::Withholder {
-            let ids: Vec<u32> = self.recent[idx].iter().map(|(u, _)| *u).collect();
-            let mut lazy: Vec<u32> = self.peers[idx]
-                .iter()
-                .copied()
-                .filter(|p| !self.mesh[idx].contains(p) && !self.graylist[idx].contains(p))
-                .collect();
-            lazy.shuffle(&mut self.rng);
-            lazy.truncate(g.d_lazy as usize);
+            let ids: std::rc::Rc<[u32]> = self.recent[idx].iter().map(|(u, _)| *u).collect();
+            let mut lazy = std::mem::take(&mut self.scratch);
+            lazy.clear();
+            lazy.extend(
+                self.peers[idx]
+                    .iter()
+                    .copied()
+                    .filter(|p| !self.mesh[idx].contains(p) && !self.graylist[idx].contains(p)),
+            );
+            // Partial Fisher–Yates: D_lazy random candidates.
+            let take = (g.d_lazy as usize).min(lazy.len());
+            for k in 0..take {
+                let j = self.rng.gen_range(k..lazy.len());
+                lazy.swap(k, j);
+            }
             let bytes = self.msg_overhead + 40 * ids.len() as u32;
-            for p in lazy {
-                if let Some(at) = self.net.send(i, p, bytes, now, &mut self.rng) {
+            for &p in &lazy[..take] {
+                // An IHAVE listing only ids the peer has seen is ignored there: bytes only.
+                let news = ids.iter().any(|u| !bit(&self.updates[*u as usize].seen, p));
+                if let Some(at) = self.net.send(i, p, bytes, now, &mut self.rng)
+                    && news
+                {
                     self.q.at(
                         at,
                         Ev::IHave {
@@ -723,18 +743,20 @@ impl Model {
                     );
                 }
             }
+            self.scratch = lazy;
         }
         if !self.recent[idx].is_empty() || changed || self.mesh[idx].len() < g.d_lo as usize {
             self.ensure_heartbeat(i);
         }
     }
 
-    fn on_ihave(&mut self, to: u32, from: u32, ids: Vec<u32>, now: SimTime) {
+    fn on_ihave(&mut self, to: u32, from: u32, ids: &[u32], now: SimTime) {
         if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
             return;
         }
         let want: Vec<u32> = ids
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|u| !bit(&self.updates[*u as usize].seen, to))
             .collect();
         if want.is_empty() {
