@@ -78,6 +78,13 @@ pub struct Status {
     /// Directory mode: `full` or `light`.
     #[serde(default)]
     pub mode: String,
+    /// Whether the node has announced its DHT entries since it had peers (the start-up
+    /// announcement; a devnet waits for it before measuring propagation).
+    #[serde(default)]
+    pub dht_announced: bool,
+    /// Kademlia queries running.
+    #[serde(default)]
+    pub kad_queries: usize,
 }
 
 /// One entry of `GET /api/v1/peers`.

@@ -390,6 +390,20 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let converged = t2.elapsed();
+    // "After the mesh has formed": every node has made its start-up DHT announcement and
+    // its Kademlia queries have finished (they compete with gossip for the CPU).
+    let t3 = Instant::now();
+    let settled = loop {
+        let quiet = dirs.iter().all(|d| {
+            api_get(&DataDir::new(d), "/api/v1/status")
+                .ok()
+                .is_some_and(|s| s["dht_announced"] == true && s["kad_queries"] == 0)
+        });
+        if quiet || t3.elapsed() > Duration::from_secs(60) {
+            break t3.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let propagation = measure_propagation(&dirs, a.timeout)?;
 
     // A light node: no replica, answers through Kademlia (provider records, then records).
@@ -409,6 +423,10 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     println!(
         "  directory converged ({n}/{n} entries) {:>8.1?}",
         converged
+    );
+    println!(
+        "  DHT start-up announcements done    {:>8.1?} later",
+        settled
     );
     if let Some((p50, p99, max)) = propagation {
         println!(

@@ -97,7 +97,17 @@ pub(crate) struct DhtStore {
     local: PeerId,
     trust: FederationTrust,
     limits: DhtLimits,
+    /// Non-durable commits since the last durable one.
+    unsynced: std::cell::Cell<u32>,
+    last_sync: std::cell::Cell<Instant>,
 }
+
+/// A durable commit after this many non-durable ones or this long, whichever first. The
+/// DHT share is a cache that peers re-publish into: losing the last few seconds of it in a
+/// crash costs nothing, while an fsync per provider record (thousands when a federation
+/// starts) stalled the event loop and gossip with it.
+const SYNC_EVERY_WRITES: u32 = 512;
+const SYNC_EVERY: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for DhtStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,7 +165,25 @@ impl DhtStore {
             local,
             trust,
             limits,
+            unsynced: std::cell::Cell::new(0),
+            last_sync: std::cell::Cell::new(Instant::now()),
         })
+    }
+
+    /// A write transaction, durable only now and then (see [`SYNC_EVERY_WRITES`]).
+    fn begin_write(&self) -> Result<redb::WriteTransaction, redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        let due = self.unsynced.get() >= SYNC_EVERY_WRITES
+            || self.last_sync.get().elapsed() >= SYNC_EVERY;
+        if due {
+            self.unsynced.set(0);
+            self.last_sync.set(Instant::now());
+        } else {
+            self.unsynced.set(self.unsynced.get() + 1);
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        }
+        Ok(txn)
     }
 
     /// Replaces the trust the store validates against (after a revocation list).
@@ -166,7 +194,7 @@ impl DhtStore {
     /// Validates and stores a `sd/` record. `Ok(false)`: valid, but the stored version wins.
     pub(crate) fn try_put(&mut self, key: &[u8], value: &[u8]) -> Result<bool, DhtStoreError> {
         let incoming = dht::validate_sd_record(&self.trust, key, value, crate::now())?;
-        let txn = self.db.begin_write().map_err(storage)?;
+        let txn = self.begin_write().map_err(storage)?;
         {
             let mut table = txn.open_table(RECORDS).map_err(storage)?;
             let stored = table
@@ -204,7 +232,7 @@ impl DhtStore {
                 .collect(),
         })
         .map_err(|_| DhtStoreError::Full("provider encoding"))?;
-        let txn = self.db.begin_write().map_err(storage)?;
+        let txn = self.begin_write().map_err(storage)?;
         {
             let mut table = txn.open_table(PROVIDERS).map_err(storage)?;
             if table.get(row.as_slice()).map_err(storage)?.is_none() {
@@ -281,14 +309,10 @@ impl DhtStore {
     }
 
     fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) {
-        let result = self
-            .db
-            .begin_write()
-            .map_err(redb::Error::from)
-            .and_then(|txn| {
-                f(&txn)?;
-                txn.commit().map_err(redb::Error::from)
-            });
+        let result = self.begin_write().and_then(|txn| {
+            f(&txn)?;
+            txn.commit().map_err(redb::Error::from)
+        });
         if let Err(e) = result {
             warn!(error = %e, "DHT store write failed");
         }
@@ -320,6 +344,17 @@ impl DhtStore {
             Ok(out)
         })
         .unwrap_or_default()
+    }
+}
+
+impl Drop for DhtStore {
+    /// Persists the non-durable commits on a clean shutdown.
+    fn drop(&mut self) {
+        if self.unsynced.get() > 0
+            && let Ok(txn) = self.db.begin_write()
+        {
+            let _ = txn.commit();
+        }
     }
 }
 

@@ -275,6 +275,8 @@ impl EventLoop {
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
             mode: if self.light { "light" } else { "full" }.into(),
+            dht_announced: self.admitted_total > 0 && self.announce_at.is_none(),
+            kad_queries: self.swarm.behaviour().kad.iter_queries().count(),
         }
     }
 
