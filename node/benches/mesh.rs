@@ -147,21 +147,22 @@ fn main() -> Result<()> {
         })?;
         let load = start.elapsed();
         let drain_start = Instant::now();
-        let mut complete = false;
-        while drain_start.elapsed() < Duration::from_secs(60) {
-            complete = data.iter().all(|d| {
-                last.iter().all(|(i, seq)| {
-                    api_get(d, &format!("/api/v1/directory/{}", subjects[*i]))
-                        .ok()
-                        .and_then(|e| e["seq"].as_u64())
-                        .is_some_and(|s| s >= *seq)
-                })
+        // (node, subject) pairs still behind; each pass re-checks only those.
+        let mut behind: Vec<(usize, usize, u64)> = (0..n)
+            .flat_map(|d| last.iter().map(move |(i, seq)| (d, *i, *seq)))
+            .collect();
+        while !behind.is_empty() && drain_start.elapsed() < Duration::from_secs(60) {
+            behind.retain(|(d, i, seq)| {
+                api_get(&data[*d], &format!("/api/v1/directory/{}", subjects[*i]))
+                    .ok()
+                    .and_then(|e| e["seq"].as_u64())
+                    .is_none_or(|s| s < *seq)
             });
-            if complete {
-                break;
+            if !behind.is_empty() {
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
+        let complete = behind.is_empty();
         let drained = drain_start.elapsed();
         let merged = replaced_total(&dirs) - before;
         let expected = total * (n as u64 - 1);
