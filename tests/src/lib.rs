@@ -272,16 +272,21 @@ pub mod mesh {
 
         /// The node's QUIC address with its PeerId, for bootstrapping others.
         pub fn address(&self) -> String {
+            self.address_with("/quic")
+        }
+
+        /// The node's first listen address containing `part` (e.g. `/tcp/`), with its PeerId.
+        pub fn address_with(&self, part: &str) -> String {
             let s = self.status();
-            let quic = s["listen_addrs"]
+            let addr = s["listen_addrs"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .filter_map(|a| a.as_str())
-                .find(|a| a.contains("quic"))
+                .find(|a| a.contains(part))
                 .unwrap()
                 .to_owned();
-            format!("{quic}/p2p/{}", s["peer_id"].as_str().unwrap())
+            format!("{addr}/p2p/{}", s["peer_id"].as_str().unwrap())
         }
 
         /// Polls `cond` every 200 ms until it holds or `timeout` passes (then panics).

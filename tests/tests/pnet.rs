@@ -23,19 +23,6 @@ fn configure_tcp(dir: &Path, bootstrap: Option<&str>) {
     .unwrap();
 }
 
-fn tcp_address(n: &Node) -> String {
-    let s = n.status();
-    let tcp = s["listen_addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.as_str())
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .to_owned();
-    format!("{tcp}/p2p/{}", s["peer_id"].as_str().unwrap())
-}
-
 #[test]
 fn members_connect_over_tcp_pnet_and_nodes_without_the_key_cannot_handshake() {
     let root = tempfile::tempdir().unwrap();
@@ -58,7 +45,7 @@ fn members_connect_over_tcp_pnet_and_nodes_without_the_key_cannot_handshake() {
     let b = admit(r, "b", &example("sd/02-rheinrechen-de-frankfurt.toml"));
     configure_tcp(&a, None);
     let na = Node::start(&a);
-    let boot = tcp_address(&na);
+    let boot = na.address_with("/tcp/");
     configure_tcp(&b, Some(&boot));
     let nb = Node::start(&b);
     for n in [&na, &nb] {
