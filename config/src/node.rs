@@ -35,6 +35,9 @@ pub struct NetworkSection {
     /// Close connections idle this long. Default: 60s.
     #[serde(with = "humantime_serde")]
     pub idle_connection_timeout: Duration,
+    /// Refuse new connections while the process uses more than this much memory (MiB).
+    /// Default: 1024.
+    pub max_memory_mib: u64,
 }
 
 impl Default for NetworkSection {
@@ -48,6 +51,7 @@ impl Default for NetworkSection {
             max_connections: 256,
             max_connections_per_peer: 2,
             idle_connection_timeout: Duration::from_secs(60),
+            max_memory_mib: 1024,
         }
     }
 }
@@ -278,6 +282,12 @@ impl NodeConfigFile {
             errors.push(format!(
                 "network.max_connections_per_peer: {} is outside 1–16",
                 n.max_connections_per_peer
+            ));
+        }
+        if !(64..=1_048_576).contains(&n.max_memory_mib) {
+            errors.push(format!(
+                "network.max_memory_mib: {} is outside 64–1048576",
+                n.max_memory_mib
             ));
         }
         if n.idle_connection_timeout < Duration::from_secs(1) {

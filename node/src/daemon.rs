@@ -260,6 +260,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
                 store,
                 config.network.max_connections,
                 config.network.max_connections_per_peer,
+                usize::try_from(config.network.max_memory_mib.saturating_mul(1024 * 1024))
+                    .unwrap_or(usize::MAX),
             )
             .map_err(|e| e.into())
         })

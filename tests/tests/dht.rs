@@ -164,6 +164,39 @@ fn resign(shown: &serde_json::Value, dir: &Path, seq: u64, legal_name: &str) -> 
     sd.sign(&key).unwrap().encode().unwrap()
 }
 
+/// Reads `GET /api/v1/events` of the node in `dir` for 15 s on a thread; returns the text.
+fn sse_collector(dir: &Path) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("api.json")).unwrap()).unwrap();
+    let host = info["address"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < Duration::from_secs(15) {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
 fn score_of(observer: &Node, peer: &str) -> Option<f64> {
     let peers: serde_json::Value =
         serde_json::from_str(&ok(&observer.dir, &["peers", "--data-dir", ".", "--json"])).unwrap();
@@ -195,6 +228,8 @@ fn forged_and_equivocating_self_descriptions_are_rejected_and_penalised() {
         ))
         .unwrap()
     };
+    // node1 streams its events (server-sent events) while the misbehaviour happens.
+    let events = sse_collector(&nodes[1].dir);
     // Without fault injection the endpoint does not exist.
     let (code, _) = http(&nodes[1].dir, "POST", "/api/v1/debug/gossip", b"x");
     assert_eq!(code, 404);
@@ -283,6 +318,10 @@ fn forged_and_equivocating_self_descriptions_are_rejected_and_penalised() {
             }
         }
     }
+    // The stream told a subscriber about the rejections and the stored versions.
+    let streamed = events.join().unwrap();
+    assert!(streamed.contains("event: sd_rejected"), "{streamed}");
+    assert!(streamed.contains("\"type\":\"sd_stored\""), "{streamed}");
     // The rejections are counted.
     let rejected = observers.iter().any(|o| {
         let (_, body) = http(&o.dir, "GET", "/metrics", b"");

@@ -8,8 +8,9 @@ use gaiamesh_protocol::wire::{
     ADMISSION_PROTOCOL, Admission, DIRECTORY_PROTOCOL, DirectoryRequest, DirectoryResponse,
 };
 use libp2p::{
-    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, kad, ping,
-    request_response, request_response::ProtocolSupport, swarm::NetworkBehaviour,
+    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, kad,
+    memory_connection_limits, ping, request_response, request_response::ProtocolSupport,
+    swarm::NetworkBehaviour,
 };
 
 use super::{codec::PostcardCodec, dht_store::DhtStore};
@@ -23,6 +24,7 @@ pub(crate) const MAX_GOSSIP_BYTES: usize = gaiamesh_protocol::limits::MAX_SD_BYT
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
@@ -64,6 +66,7 @@ impl Behaviour {
         store: DhtStore,
         max_connections: u32,
         per_peer: u32,
+        max_memory_bytes: usize,
     ) -> anyhow::Result<Self> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -116,6 +119,7 @@ impl Behaviour {
         // loopback); every node serves the DHT.
         kad.set_mode(Some(kad::Mode::Server));
         Ok(Self {
+            memory: memory_connection_limits::Behaviour::with_max_bytes(max_memory_bytes),
             kad,
             limits: connection_limits::Behaviour::new(limits),
             identify: identify::Behaviour::new(identify::Config::new(
