@@ -147,19 +147,28 @@ fn main() -> Result<()> {
         })?;
         let load = start.elapsed();
         let drain_start = Instant::now();
-        // (node, subject) pairs still behind; each pass re-checks only those.
-        let mut behind: Vec<(usize, usize, u64)> = (0..n)
-            .flat_map(|d| last.iter().map(move |(i, seq)| (d, *i, *seq)))
-            .collect();
+        // Nodes still behind; one query per node and pass returns every subject's seq there.
+        let everything = format!(
+            "/api/v1/directory?q={}&limit=10000",
+            gaiamesh_node::api_client::url_encode("alive = true or alive = false")
+        );
+        let mut behind: Vec<usize> = (0..n).collect();
         while !behind.is_empty() && drain_start.elapsed() < Duration::from_secs(60) {
-            behind.retain(|(d, i, seq)| {
-                api_get(&data[*d], &format!("/api/v1/directory/{}", subjects[*i]))
-                    .ok()
-                    .and_then(|e| e["seq"].as_u64())
-                    .is_none_or(|s| s < *seq)
+            behind.retain(|d| {
+                let Ok(reply) = api_get(&data[*d], &everything) else {
+                    return true;
+                };
+                let mut seqs: HashMap<&str, u64> = HashMap::new();
+                for m in reply["matches"].as_array().into_iter().flatten() {
+                    if let (Some(s), Some(q)) = (m["subject"].as_str(), m["seq"].as_u64()) {
+                        seqs.insert(s, q);
+                    }
+                }
+                last.iter()
+                    .any(|(i, seq)| seqs.get(subjects[*i].as_str()).is_none_or(|s| s < seq))
             });
             if !behind.is_empty() {
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(20));
             }
         }
         let complete = behind.is_empty();
