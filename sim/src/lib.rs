@@ -43,7 +43,7 @@ pub enum SimError {
     #[error("{0}")]
     Setup(String),
     /// An output file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The output directory.
         path: String,
