@@ -307,7 +307,7 @@ impl EventLoop {
         self.dir.record_seq(seq)?;
         self.recon_cache = None;
         self.gossip(&signed);
-        self.announce(&signed);
+        self.announce(&signed, false);
         info!(seq, "published own self-description");
         self.emit(NodeEvent::Published { seq });
         self.own = Some(signed);

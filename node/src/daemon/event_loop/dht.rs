@@ -82,8 +82,10 @@ impl EventLoop {
     }
 
     /// Puts the node's own record and announces its attribute keys (withdrawing those it no
-    /// longer has).
-    pub(super) fn announce(&mut self, record: &SignedSelfDescription) {
+    /// longer has). Without `all`, only keys not announced yet are (a re-publish of the same
+    /// document must not cost a dozen iterative lookups: under sustained updates that load
+    /// starved gossip).
+    pub(super) fn announce(&mut self, record: &SignedSelfDescription, all: bool) {
         let Ok(value) = record.encode() else { return };
         let key = dht::sd_key(&record.sd.subject);
         let put = Record {
@@ -103,7 +105,7 @@ impl EventLoop {
         for old in self.provided_keys.difference(&keys) {
             kad.stop_providing(&RecordKey::new(old));
         }
-        for k in &keys {
+        for k in keys.iter().filter(|k| all || !self.provided_keys.contains(*k)) {
             if let Err(e) = kad.start_providing(RecordKey::new(k)) {
                 warn!(key = %String::from_utf8_lossy(k), error = ?e, "cannot announce attribute");
             }
@@ -354,7 +356,7 @@ impl EventLoop {
     /// churn come back).
     pub(super) fn republish_dht(&mut self) {
         if let Some(own) = self.own.clone() {
-            self.announce(&own);
+            self.announce(&own, true);
         }
     }
 }
