@@ -105,7 +105,10 @@ impl EventLoop {
         for old in self.provided_keys.difference(&keys) {
             kad.stop_providing(&RecordKey::new(old));
         }
-        for k in keys.iter().filter(|k| all || !self.provided_keys.contains(*k)) {
+        for k in keys
+            .iter()
+            .filter(|k| all || !self.provided_keys.contains(*k))
+        {
             if let Err(e) = kad.start_providing(RecordKey::new(k)) {
                 warn!(key = %String::from_utf8_lossy(k), error = ?e, "cannot announce attribute");
             }
