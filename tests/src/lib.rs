@@ -190,23 +190,28 @@ pub mod mesh {
         .unwrap();
     }
 
-    /// One HTTP/1.1 request to the node API of data dir `dir` (address and token from its
-    /// `api.json`); returns the status code and the body.
-    pub fn http(dir: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        use std::io::{Read, Write};
+    /// The `host:port` and bearer token of the node API of data dir `dir` (its `api.json`).
+    pub fn api_address(dir: &Path) -> (String, String) {
         let info: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("api.json")).unwrap()).unwrap();
         let host = info["address"]
             .as_str()
             .unwrap()
-            .trim_start_matches("http://")
-            .to_owned();
+            .trim_start_matches("http://");
+        (host.to_owned(), info["token"].as_str().unwrap().to_owned())
+    }
+
+    /// One HTTP/1.1 request to the node API of data dir `dir` (address and token from its
+    /// `api.json`); returns the status code and the body.
+    pub fn http(dir: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let (host, token) = api_address(dir);
         let mut s = std::net::TcpStream::connect(&host).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n",
-            info["token"].as_str().unwrap(),
+            token,
             body.len()
         );
         s.write_all(head.as_bytes()).unwrap();

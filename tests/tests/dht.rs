@@ -167,13 +167,7 @@ fn resign(shown: &serde_json::Value, dir: &Path, seq: u64, legal_name: &str) -> 
 /// Reads `GET /api/v1/events` of the node in `dir` for 15 s on a thread; returns the text.
 fn sse_collector(dir: &Path) -> std::thread::JoinHandle<String> {
     use std::io::{Read, Write};
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("api.json")).unwrap()).unwrap();
-    let host = info["address"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned();
+    let (host, _) = gaiamesh_e2e::mesh::api_address(dir);
     let mut s = std::net::TcpStream::connect(&host).unwrap();
     write!(
         s,

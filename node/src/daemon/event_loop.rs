@@ -17,7 +17,6 @@ use gaiamesh_protocol::{
     federation::MembershipCredential,
     identity::{Keypair, PublicKey},
     sd::{SCHEMA_VERSION, SdDocument, SelfDescription, SignedSelfDescription},
-    wire::Admission,
 };
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, metrics::Recorder, swarm::SwarmEvent};
 use rand::SeedableRng;
@@ -381,13 +380,7 @@ impl EventLoop {
                     .behaviour_mut()
                     .gossipsub
                     .set_application_score(&peer_id, PENDING_ADMISSION_SCORE);
-                let msg = Admission {
-                    credential: self.credential.clone(),
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .admission
-                    .send_request(&peer_id, msg);
+                self.request_admission(peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

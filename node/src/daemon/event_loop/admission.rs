@@ -58,6 +58,17 @@ impl EventLoop {
         Ok(removed)
     }
 
+    /// Sends `peer` our credential; its answer carries its own.
+    pub(super) fn request_admission(&mut self, peer: PeerId) {
+        let msg = Admission {
+            credential: self.credential.clone(),
+        };
+        self.swarm
+            .behaviour_mut()
+            .admission
+            .send_request(&peer, msg);
+    }
+
     pub(super) fn check_admission(&self, peer: &PeerId, msg: &Admission) -> Result<(), String> {
         let key = PublicKey::from_peer_id(peer).map_err(|e| e.to_string())?;
         let trust = self.catalogue.trust();
@@ -192,13 +203,7 @@ impl EventLoop {
                 // ask again on it, otherwise the next connection runs admission afresh.
                 debug!(%peer, error = %error, "admission request failed");
                 if self.swarm.is_connected(&peer) {
-                    let msg = Admission {
-                        credential: self.credential.clone(),
-                    };
-                    self.swarm
-                        .behaviour_mut()
-                        .admission
-                        .send_request(&peer, msg);
+                    self.request_admission(peer);
                 } else {
                     self.pending_admission.remove(&peer);
                 }
