@@ -11,7 +11,8 @@
 //! - [`model`]: the federation — gossip mesh, directory views merged with the node's real
 //!   merge rules, anti-entropy with the real reconciliation state machine, churn, faults,
 //!   adversaries;
-//! - [`scenario`]: the TOML scenario format; [`output`]: summary, CSV series, SVG plots.
+//! - [`swarm`]: repository releases spread by chunk exchange under per-node bandwidth;
+//! - [`scenario`]: the TOML scenario format; [`output`]: summary, CSV series, SVG and PNG plots.
 //!
 //! ```
 //! let sc = gaiamesh_sim::scenario::Scenario::parse(
@@ -27,8 +28,10 @@ pub mod kad;
 pub mod model;
 pub mod net;
 pub mod output;
+mod png;
 pub mod scenario;
 pub mod stats;
+pub mod swarm;
 
 use std::path::Path;
 
@@ -91,9 +94,7 @@ pub fn run_file(
         "scenario_blake3": blake3::hash(&bytes).to_hex().to_string(),
         "seed": seed,
         "gaiamesh_version": env!("CARGO_PKG_VERSION"),
-        "files": ["summary.json", "timeseries.csv", "propagation_cdf.csv", "lookup_hops.csv",
-                  "bandwidth.csv", "propagation_cdf.svg", "convergence.svg", "lookup_hops.svg",
-                  "bandwidth.svg"],
+        "files": output::file_names(&results),
     });
     output::write_all(out, &summary, &results, &manifest).map_err(|source| SimError::Write {
         path: out.display().to_string(),

@@ -29,6 +29,7 @@ use crate::{
     net::Network,
     scenario::{Scenario, Session},
     stats::LogHistogram,
+    swarm::{Ctx, ReleaseResult, Swarm, SwarmEv},
 };
 
 /// What a node is.
@@ -111,6 +112,7 @@ enum Ev {
     Fault(usize),
     Sybil,
     Sample,
+    Swarm(SwarmEv),
 }
 
 /// Results of a run.
@@ -149,6 +151,8 @@ pub struct Results {
     pub heal_convergence: Vec<(f64, Option<f64>)>,
     /// Fraction of nodes holding the newest version at the end.
     pub final_convergence: f64,
+    /// Repository releases and how they spread.
+    pub releases: Vec<ReleaseResult>,
 }
 
 /// A whole simulated federation.
@@ -184,6 +188,9 @@ pub struct Model {
     msg_overhead: u32,
     /// Reused buffer for heartbeat candidate lists.
     scratch: Vec<u32>,
+    swarm: Swarm,
+    /// Reused buffer for the swarm's scheduled events.
+    swarm_out: Vec<(SimTime, SwarmEv)>,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -277,7 +284,16 @@ impl Model {
             sent_bytes: Vec::new(),
             heal_convergence: Vec::new(),
             final_convergence: 1.0,
+            releases: Vec::new(),
         };
+        let swarm = Swarm::new(
+            sc.repository.clone(),
+            n,
+            &honest,
+            sc.network.up_mbps,
+            sc.network.down_mbps,
+            &mut rng,
+        );
         let mut m = Self {
             rng,
             q: Queue::default(),
@@ -302,6 +318,8 @@ impl Model {
             heals: Vec::new(),
             msg_overhead: 64,
             scratch: Vec::new(),
+            swarm,
+            swarm_out: Vec::new(),
             sc,
         };
         m.schedule_start();
@@ -354,6 +372,9 @@ impl Model {
             self.q.after(1000, Ev::Sybil);
         }
         self.q.at(SimTime(0), Ev::Sample);
+        for (at, ev) in self.swarm.start_events() {
+            self.q.at(at, Ev::Swarm(ev));
+        }
     }
 
     fn session_us(&mut self, s: &Session) -> u64 {
@@ -382,6 +403,7 @@ impl Model {
         self.res.events = self.q.processed();
         self.res.final_convergence = self.convergence();
         self.res.sent_bytes = std::mem::take(&mut self.net.sent_bytes);
+        self.res.releases = self.swarm.results(self.net.len());
         for (i, _) in std::mem::take(&mut self.heals) {
             let at = self.sc.faults[i].at.as_secs_f64();
             self.res.heal_convergence.push((at, None));
@@ -433,7 +455,26 @@ impl Model {
                 self.q.after(every.max(1000), Ev::Sybil);
             }
             Ev::Sample => self.on_sample(now),
+            Ev::Swarm(ev) => self.with_swarm(now, |swarm, cx| swarm.handle(cx, now, ev)),
         }
+    }
+
+    /// Runs `f` on the swarm with the network, RNG and connections, then schedules what it
+    /// asked for.
+    fn with_swarm(&mut self, now: SimTime, f: impl FnOnce(&mut Swarm, &mut Ctx<'_>)) {
+        let mut out = std::mem::take(&mut self.swarm_out);
+        let mut cx = Ctx {
+            net: &mut self.net,
+            rng: &mut self.rng,
+            peers: &self.peers,
+            role: &self.role,
+            out: &mut out,
+        };
+        f(&mut self.swarm, &mut cx);
+        for (at, ev) in out.drain(..) {
+            self.q.at(at.max(now), Ev::Swarm(ev));
+        }
+        self.swarm_out = out;
     }
 
     // ---------------------------------------------------------------- directory and gossip
@@ -1007,6 +1048,7 @@ impl Model {
         }
         self.net.up[i as usize] = true;
         self.ensure_heartbeat(i);
+        self.with_swarm(now, |swarm, cx| swarm.on_up(cx, i, now));
         // Like a restarted node: reconcile with a peer at once.
         let peers = self.peers[i as usize].clone();
         if let Some(p) = peers.iter().find(|p| self.net.up[**p as usize]) {
@@ -1047,6 +1089,7 @@ impl Model {
             for x in 0..n as u32 {
                 self.ensure_heartbeat(x);
             }
+            self.with_swarm(now, |swarm, cx| swarm.on_heal(cx, now));
         }
         if let Some(c) = &f.crash {
             for x in 0..n as u32 {

@@ -263,14 +263,45 @@ impl Network {
         now: SimTime,
         rng: &mut ChaCha8Rng,
     ) -> Option<SimTime> {
+        self.send_inner(a, b, bytes, now, rng, true)
+    }
+
+    /// Sends a small control message (a request, an announcement) that a multiplexed
+    /// connection (QUIC streams) interleaves with bulk transfers instead of queueing it
+    /// behind them: it pays its own transmission time and the latency, not the queue.
+    pub fn send_control(
+        &mut self,
+        a: u32,
+        b: u32,
+        bytes: u32,
+        now: SimTime,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<SimTime> {
+        self.send_inner(a, b, bytes, now, rng, false)
+    }
+
+    fn send_inner(
+        &mut self,
+        a: u32,
+        b: u32,
+        bytes: u32,
+        now: SimTime,
+        rng: &mut ChaCha8Rng,
+        queued: bool,
+    ) -> Option<SimTime> {
         let (ai, bi) = (a as usize, b as usize);
         self.sent_bytes[ai] += u64::from(bytes);
         if !self.linked(a, b) || (self.loss > 0.0 && rng.r#gen::<f64>() < self.loss) {
             return None;
         }
-        let up_start = self.up_free[ai].max(now);
-        let up_done = up_start.plus_us((f64::from(bytes) * self.up_us_per_byte) as u64);
-        self.up_free[ai] = up_done;
+        let transmit = (f64::from(bytes) * self.up_us_per_byte) as u64;
+        let up_done = if queued {
+            let done = self.up_free[ai].max(now).plus_us(transmit);
+            self.up_free[ai] = done;
+            done
+        } else {
+            now.plus_us(transmit)
+        };
         let base = self.one_way_us
             [usize::from(self.region[ai]) * self.regions + usize::from(self.region[bi])]
             as f64;
@@ -280,8 +311,11 @@ impl Network {
             1.0
         };
         let arrive = up_done.plus_us((base * j) as u64);
-        let down_start = self.down_free[bi].max(arrive);
-        let down_done = down_start.plus_us((f64::from(bytes) * self.down_us_per_byte) as u64);
+        let receive = (f64::from(bytes) * self.down_us_per_byte) as u64;
+        if !queued {
+            return Some(arrive.plus_us(receive));
+        }
+        let down_done = self.down_free[bi].max(arrive).plus_us(receive);
         self.down_free[bi] = down_done;
         Some(down_done)
     }

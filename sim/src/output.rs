@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::{
     model::Results,
+    swarm::ReleaseResult,
     stats::{Quantiles, quantile_sorted, round3},
 };
 
@@ -40,6 +41,72 @@ pub struct Summary {
     pub adversaries: AdversarySummary,
     /// Bytes sent per node.
     pub bytes_per_node: Quantiles,
+    /// Repository releases spread by swarming.
+    pub repository: Vec<ReleaseSummary>,
+}
+
+/// How one repository release spread.
+#[derive(Debug, Serialize)]
+pub struct ReleaseSummary {
+    /// Publication time (s).
+    pub at_s: f64,
+    /// Blob size in bytes.
+    pub bytes: u64,
+    /// Chunks (requests of `repository.chunk_kib`).
+    pub chunks: u32,
+    /// Nodes that had to fetch it.
+    pub downloaders: u32,
+    /// Nodes that completed it before the end.
+    pub completed: u32,
+    /// ms from publication to completion, over the nodes that completed.
+    pub completion_ms: Quantiles,
+    /// Swarm lower bound (ms): max(F / min(up, down), (N − 1)·F / (N·up)).
+    pub lower_bound_ms: f64,
+    /// Last completion / lower bound (only when every downloader completed).
+    pub ratio_to_lower_bound: Option<f64>,
+    /// A client-server copy from the publisher alone (ms).
+    pub client_server_ms: f64,
+    /// Share of the chunk bytes the publisher uploaded itself (1.0 = client-server).
+    pub publisher_share: f64,
+    /// Requests that timed out (peer down, partitioned or withholding).
+    pub timeouts: u64,
+}
+
+impl ReleaseSummary {
+    fn new(r: &ReleaseResult) -> Self {
+        let c = &r.completion_ms;
+        let q = |x: f64| {
+            if c.is_empty() {
+                0.0
+            } else {
+                c[(((c.len() - 1) as f64) * x).round() as usize]
+            }
+        };
+        let max = c.last().copied().unwrap_or(0.0);
+        let all = c.len() as u32 == r.downloaders;
+        let needed = r.bytes as f64 * f64::from(r.downloaders);
+        Self {
+            at_s: round3(r.at_s),
+            bytes: r.bytes,
+            chunks: r.chunks,
+            downloaders: r.downloaders,
+            completed: c.len() as u32,
+            completion_ms: Quantiles {
+                count: c.len() as u64,
+                mean: round3(c.iter().sum::<f64>() / c.len().max(1) as f64),
+                p50: round3(q(0.5)),
+                p90: round3(q(0.9)),
+                p99: round3(q(0.99)),
+                max: round3(max),
+            },
+            lower_bound_ms: round3(r.lower_bound_ms),
+            ratio_to_lower_bound: (all && r.lower_bound_ms > 0.0)
+                .then(|| round3(max / r.lower_bound_ms)),
+            client_server_ms: round3(r.client_server_ms),
+            publisher_share: round3(r.publisher_uploaded as f64 / needed.max(1.0)),
+            timeouts: r.timeouts,
+        }
+    }
 }
 
 /// A heal's outcome.
@@ -135,6 +202,7 @@ impl Summary {
                 p99: quantile_sorted(&bytes, 0.99) as f64,
                 max: bytes.last().copied().unwrap_or(0) as f64,
             },
+            repository: r.releases.iter().map(ReleaseSummary::new).collect(),
         }
     }
 }
@@ -236,7 +304,34 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-/// Writes every output file into `dir`.
+/// The files [`write_all`] writes for these results (the manifest lists them).
+pub fn file_names(r: &Results) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "summary.json",
+        "timeseries.csv",
+        "propagation_cdf.csv",
+        "lookup_hops.csv",
+        "bandwidth.csv",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if !r.releases.is_empty() {
+        v.push("repository_completion.csv".to_owned());
+    }
+    let mut charts = vec!["propagation_cdf", "convergence", "lookup_hops", "bandwidth"];
+    if !r.releases.is_empty() {
+        charts.push("repository_completion");
+    }
+    for chart in charts {
+        v.push(format!("{chart}.svg"));
+        v.push(format!("{chart}.png"));
+    }
+    v
+}
+
+/// Writes every output file into `dir`: the data files, each chart as SVG and PNG, and
+/// `manifest.json`.
 pub fn write_all(
     dir: &Path,
     summary: &Summary,
@@ -246,6 +341,16 @@ pub fn write_all(
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("summary.json"), pretty(summary))?;
     std::fs::write(dir.join("manifest.json"), pretty(manifest))?;
+    write_data(dir, r)?;
+    for (name, svg) in charts(r, summary.simulated_seconds) {
+        let png = crate::png::render(&svg).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(format!("{name}.svg")), svg)?;
+        std::fs::write(dir.join(format!("{name}.png")), png)?;
+    }
+    Ok(())
+}
+
+fn write_data(dir: &Path, r: &Results) -> std::io::Result<()> {
     let mut ts = String::from("time_s,nodes_up,convergence,bytes_sent_total\n");
     for (t, up, c, b) in &r.series {
         let _ = writeln!(ts, "{t:.3},{up},{c:.6},{b}");
@@ -266,56 +371,21 @@ pub fn write_all(
     let mut bytes = r.sent_bytes.clone();
     bytes.sort_unstable();
     let mut bw = String::from("percentile,bytes_sent\n");
-    let secs = summary.simulated_seconds.max(1e-9);
-    let mut bw_points = Vec::new();
     for p in 0..=100 {
         let v = quantile_sorted(&bytes, f64::from(p) / 100.0);
         let _ = writeln!(bw, "{p},{v}");
-        bw_points.push((f64::from(p), v as f64 * 8.0 / secs / 1000.0));
     }
     std::fs::write(dir.join("bandwidth.csv"), bw)?;
-    std::fs::write(
-        dir.join("propagation_cdf.svg"),
-        svg_chart(
-            "Propagation of self-description updates",
-            "delay (ms)",
-            "fraction of deliveries",
-            &cdf,
-            false,
-        ),
-    )?;
-    let conv: Vec<(f64, f64)> = r.series.iter().map(|(t, _, c, _)| (*t, *c)).collect();
-    std::fs::write(
-        dir.join("convergence.svg"),
-        svg_chart(
-            "Directory convergence",
-            "time (s)",
-            "nodes holding the newest versions",
-            &conv,
-            false,
-        ),
-    )?;
-    let hop_points: Vec<(f64, f64)> = r
-        .hops
-        .iter()
-        .enumerate()
-        .take(last + 1)
-        .map(|(h, n)| (h as f64, *n as f64))
-        .collect();
-    std::fs::write(
-        dir.join("lookup_hops.svg"),
-        svg_chart("Kademlia lookup hops", "hops", "lookups", &hop_points, true),
-    )?;
-    std::fs::write(
-        dir.join("bandwidth.svg"),
-        svg_chart(
-            "Upload per node (mean over the run)",
-            "percentile of nodes",
-            "kbit/s",
-            &bw_points,
-            false,
-        ),
-    )?;
+    if !r.releases.is_empty() {
+        let mut c = String::from("release,completion_ms,fraction_of_downloaders\n");
+        for (i, rel) in r.releases.iter().enumerate() {
+            for (k, ms) in rel.completion_ms.iter().enumerate() {
+                let f = (k + 1) as f64 / f64::from(rel.downloaders.max(1));
+                let _ = writeln!(c, "{i},{ms:.3},{f:.6}");
+            }
+        }
+        std::fs::write(dir.join("repository_completion.csv"), c)?;
+    }
     Ok(())
 }
 
@@ -324,4 +394,81 @@ fn pretty<T: Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// Every chart of a run: (file stem, SVG text).
+fn charts(r: &Results, simulated_seconds: f64) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    out.push((
+        "propagation_cdf",
+        svg_chart(
+            "Propagation of self-description updates",
+            "delay (ms)",
+            "fraction of deliveries",
+            &r.propagation_ms.cdf(),
+            false,
+        ),
+    ));
+    let conv: Vec<(f64, f64)> = r.series.iter().map(|(t, _, c, _)| (*t, *c)).collect();
+    out.push((
+        "convergence",
+        svg_chart(
+            "Directory convergence",
+            "time (s)",
+            "nodes holding the newest versions",
+            &conv,
+            false,
+        ),
+    ));
+    let last = r.hops.iter().rposition(|c| *c > 0).unwrap_or(0);
+    let hop_points: Vec<(f64, f64)> = r
+        .hops
+        .iter()
+        .enumerate()
+        .take(last + 1)
+        .map(|(h, n)| (h as f64, *n as f64))
+        .collect();
+    out.push((
+        "lookup_hops",
+        svg_chart("Kademlia lookup hops", "hops", "lookups", &hop_points, true),
+    ));
+    let mut bytes = r.sent_bytes.clone();
+    bytes.sort_unstable();
+    let secs = simulated_seconds.max(1e-9);
+    let bw_points: Vec<(f64, f64)> = (0..=100)
+        .map(|p| {
+            let v = quantile_sorted(&bytes, f64::from(p) / 100.0);
+            (f64::from(p), v as f64 * 8.0 / secs / 1000.0)
+        })
+        .collect();
+    out.push((
+        "bandwidth",
+        svg_chart(
+            "Upload per node (mean over the run)",
+            "percentile of nodes",
+            "kbit/s",
+            &bw_points,
+            false,
+        ),
+    ));
+    if let Some(rel) = r.releases.first() {
+        let n = f64::from(rel.downloaders.max(1));
+        let points: Vec<(f64, f64)> = rel
+            .completion_ms
+            .iter()
+            .enumerate()
+            .map(|(k, ms)| (ms / 1000.0, (k + 1) as f64 / n))
+            .collect();
+        out.push((
+            "repository_completion",
+            svg_chart(
+                "Repository release: nodes holding the blob",
+                "seconds after publication",
+                "fraction of nodes",
+                &points,
+                false,
+            ),
+        ));
+    }
+    out
 }

@@ -82,6 +82,9 @@ pub struct Scenario {
     /// Misbehaving members and outsiders.
     #[serde(default)]
     pub adversaries: Adversaries,
+    /// Software repository releases spread by swarming.
+    #[serde(default)]
+    pub repository: RepositoryParams,
     /// Sampling of the time series.
     #[serde(default = "default_sample", with = "humantime_serde")]
     pub sample_every: Duration,
@@ -316,6 +319,44 @@ pub struct CrashSpec {
     pub restart_after: Option<Duration>,
 }
 
+/// Repository swarming: releases and the download parameters of the node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepositoryParams {
+    /// Bytes asked per request (KiB). The node verifies in 16 KiB chunk groups; a request
+    /// covers many of them.
+    pub chunk_kib: u32,
+    /// Requests each node keeps in flight.
+    pub parallel: u32,
+    /// A request unanswered this long is asked elsewhere and its peer avoided.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Releases published during the run (every node fetches each one: mandatory).
+    pub releases: Vec<ReleaseSpec>,
+}
+
+impl Default for RepositoryParams {
+    fn default() -> Self {
+        Self {
+            chunk_kib: 256,
+            parallel: 4,
+            request_timeout: Duration::from_secs(10),
+            releases: Vec::new(),
+        }
+    }
+}
+
+/// One release.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// When a random honest node publishes it.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// Blob size (MiB).
+    pub size_mib: f64,
+}
+
 /// Adversarial nodes, counted among `nodes` except Sybils.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -482,6 +523,34 @@ impl Scenario {
                     &format!("faults[{i}].crash.fraction: in [0, 1]"),
                 );
             }
+        }
+        let r = &self.repository;
+        check(
+            (1..=65_536).contains(&r.chunk_kib),
+            "repository.chunk_kib: must be between 1 and 65536",
+        );
+        check(
+            (1..=64).contains(&r.parallel),
+            "repository.parallel: must be between 1 and 64",
+        );
+        check(
+            !r.request_timeout.is_zero(),
+            "repository.request_timeout: must be positive",
+        );
+        for (i, rel) in r.releases.iter().enumerate() {
+            check(
+                rel.size_mib > 0.0 && rel.size_mib <= 65_536.0,
+                &format!("repository.releases[{i}].size_mib: must be in (0, 65536]"),
+            );
+            check(
+                rel.at <= self.duration,
+                &format!("repository.releases[{i}].at: after the end of the run"),
+            );
+            let chunks = rel.size_mib * 1024.0 / f64::from(r.chunk_kib.max(1));
+            check(
+                chunks <= 1_048_576.0,
+                &format!("repository.releases[{i}]: more than 2^20 chunks; raise chunk_kib"),
+            );
         }
         let a = &self.adversaries;
         check(

@@ -1,0 +1,61 @@
+//! Repository swarming against the swarm lower bound, under adversaries and crashes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use gaiamesh_sim::{net::LatencyMatrix, scenario::Scenario, simulate, swarm::ReleaseResult};
+
+fn release(extra: &str, nodes: u32) -> ReleaseResult {
+    let text = format!(
+        "name = \"swarm\"\nnodes = {nodes}\nduration = \"10m\"\n\
+         [placement]\nregions = {{ eu-central = 1.0 }}\n\
+         [network]\nup_mbps = 400\ndown_mbps = 4000\n\
+         [workload]\nupdates_per_second = 0.0\n[kademlia]\nlookups_per_second = 0.0\n\
+         [repository]\nreleases = [{{ at = \"5s\", size_mib = 64 }}]\n{extra}"
+    );
+    let sc = Scenario::parse(&text, Path::new("swarm.toml")).unwrap();
+    let r = simulate(sc, 3, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
+    assert_eq!(r.releases.len(), 1);
+    r.releases.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_release_reaches_every_node_near_the_swarm_lower_bound() {
+    let r = release("", 64);
+    assert_eq!(r.chunks, 256);
+    assert_eq!(r.completion_ms.len(), 63, "every downloader completes");
+    let last = *r.completion_ms.last().unwrap();
+    // 64 MiB at 50 MB/s: the lower bound is F/up ≈ 1.34 s.
+    assert!((1300.0..1400.0).contains(&r.lower_bound_ms), "{r:?}");
+    let ratio = last / r.lower_bound_ms;
+    assert!(ratio >= 1.0, "faster than physically possible: {ratio}");
+    eprintln!("swarm: last completion {ratio:.3} × the lower bound; publisher uploaded {} MiB", r.publisher_uploaded >> 20);
+    assert!(ratio <= 1.5, "swarm too slow: {ratio} × the lower bound: {r:?}");
+    // A client-server copy would take N − 1 times the single-copy time.
+    assert!(last * 10.0 < r.client_server_ms, "{last} vs {}", r.client_server_ms);
+    // The publisher uploads a small share: the peers serve each other.
+    let share = r.publisher_uploaded as f64 / (r.bytes as f64 * 63.0);
+    assert!(share < 0.2, "publisher uploaded {share} of all copies");
+    assert_eq!(r.timeouts, 0);
+}
+
+#[test]
+fn withholders_cost_timeouts_but_everyone_completes() {
+    let r = release("[adversaries]\nwithholders = 8\n", 64);
+    assert_eq!(r.completion_ms.len(), 63);
+    assert!(r.timeouts > 0, "requests to withholders must time out");
+}
+
+#[test]
+fn crashed_nodes_resume_after_restart() {
+    let clean = release("", 64);
+    let crashed = release(
+        "[[faults]]\nat = \"5.5s\"\ncrash = { fraction = 0.3, restart_after = \"20s\" }\n",
+        64,
+    );
+    assert_eq!(crashed.completion_ms.len(), 63, "restarted nodes finish");
+    // Some nodes finished only after their restart (≥ 20 s after the crash).
+    assert!(*crashed.completion_ms.last().unwrap() > 20_000.0);
+    assert!(*clean.completion_ms.last().unwrap() < 20_000.0);
+}
