@@ -33,6 +33,15 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// GETs `path` and returns the body as text (for `/metrics`); fails unless 200.
+pub fn api_get_text(dir: &DataDir, path: &str) -> Result<String> {
+    let (status, body) = raw_request(dir, "GET", path, None)?;
+    if status != "200" {
+        bail!("GET {path}: HTTP {status}: {body}");
+    }
+    Ok(body)
+}
+
 /// Sends a request to the node's API; writes carry the token from `api.json`.
 pub fn api_request(
     dir: &DataDir,
@@ -40,6 +49,22 @@ pub fn api_request(
     path: &str,
     body: Option<&str>,
 ) -> Result<serde_json::Value> {
+    let (status, body) = raw_request(dir, method, path, body)?;
+    let value: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("unexpected response: {body}"))?;
+    if status != "200" {
+        bail!("{}", value["error"].as_str().unwrap_or(&body));
+    }
+    Ok(value)
+}
+
+/// One HTTP/1.1 request: (status code, body).
+fn raw_request(
+    dir: &DataDir,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(String, String)> {
     let info_path = dir.root().join("api.json");
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
@@ -70,11 +95,6 @@ pub fn api_request(
     let (head, body) = response
         .split_once("\r\n\r\n")
         .context("malformed HTTP response")?;
-    let status = head.split_whitespace().nth(1).unwrap_or("?");
-    let value: serde_json::Value =
-        serde_json::from_str(body).with_context(|| format!("unexpected response: {body}"))?;
-    if status != "200" {
-        bail!("{}", value["error"].as_str().unwrap_or(body));
-    }
-    Ok(value)
+    let status = head.split_whitespace().nth(1).unwrap_or("?").to_owned();
+    Ok((status, body.to_owned()))
 }

@@ -565,12 +565,20 @@ impl Model {
         }
     }
 
-    /// The publisher stores its own update and pushes it to its mesh.
+    /// The publisher stores its own update and pushes it to its mesh, or to every
+    /// connection that has not graylisted it with `flood_publish`.
     fn accept_own(&mut self, node: u32, u: u32, now: SimTime) {
         self.store(node, u, now);
         self.remember(node, u);
-        for p in self.mesh[node as usize].clone() {
-            self.send_update(node, p, u, true, now);
+        let targets = if self.sc.gossip.flood_publish {
+            self.peers[node as usize].clone()
+        } else {
+            self.mesh[node as usize].clone()
+        };
+        for p in targets {
+            if !self.graylist[p as usize].contains(&node) {
+                self.send_update(node, p, u, true, now);
+            }
         }
     }
 

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::{
     model::Results,
-    swarm::ReleaseResult,
     stats::{Quantiles, quantile_sorted, round3},
+    swarm::ReleaseResult,
 };
 
 /// The summary of a run.
@@ -70,6 +70,8 @@ pub struct ReleaseSummary {
     pub publisher_share: f64,
     /// Requests that timed out (peer down, partitioned or withholding).
     pub timeouts: u64,
+    /// Requests hedged to a second peer.
+    pub hedges: u64,
 }
 
 impl ReleaseSummary {
@@ -105,6 +107,7 @@ impl ReleaseSummary {
             client_server_ms: round3(r.client_server_ms),
             publisher_share: round3(r.publisher_uploaded as f64 / needed.max(1.0)),
             timeouts: r.timeouts,
+            hedges: r.hedges,
         }
     }
 }

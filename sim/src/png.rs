@@ -11,11 +11,24 @@ fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
         .get_or_init(|| {
             let mut db = resvg::usvg::fontdb::Database::new();
             db.load_system_fonts();
-            if db.is_empty() {
-                eprintln!(
+            // fontdb maps `sans-serif` to Arial, which Linux systems rarely have: map it to
+            // a common free sans-serif family that is present, else to any face.
+            let families: Vec<String> = db
+                .faces()
+                .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+                .collect();
+            let preferred = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "FreeSans"];
+            match preferred
+                .iter()
+                .find(|p| families.iter().any(|f| f == *p))
+                .map(|p| (*p).to_owned())
+                .or_else(|| families.first().cloned())
+            {
+                Some(family) => db.set_sans_serif_family(family),
+                None => eprintln!(
                     "warning: no system fonts found; PNG charts are drawn without text \
                      (install a font, e.g. Debian's fonts-dejavu-core)"
-                );
+                ),
             }
             Arc::new(db)
         })
@@ -37,7 +50,9 @@ pub(crate) fn render(svg: &str) -> Result<Vec<u8>, String> {
         resvg::tiny_skia::Transform::default(),
         &mut pixmap.as_mut(),
     );
-    pixmap.encode_png().map_err(|e| format!("PNG encoding: {e}"))
+    pixmap
+        .encode_png()
+        .map_err(|e| format!("PNG encoding: {e}"))
 }
 
 #[cfg(test)]

@@ -158,6 +158,9 @@ pub struct GossipParams {
     pub peers: u32,
     /// Heartbeats a message id is advertised in IHAVE.
     pub history: u32,
+    /// A publisher sends its own message to every connected peer, not only its mesh
+    /// (gossipsub's `flood_publish`, on in the node as in libp2p's default).
+    pub flood_publish: bool,
 }
 
 impl Default for GossipParams {
@@ -170,6 +173,7 @@ impl Default for GossipParams {
             heartbeat: Duration::from_secs(1),
             peers: 24,
             history: 3,
+            flood_publish: true,
         }
     }
 }
@@ -331,6 +335,11 @@ pub struct RepositoryParams {
     /// A request unanswered this long is asked elsewhere and its peer avoided.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Hedge a request unanswered after this many chunk transfer times (at
+    /// `network.up_mbps`) by asking a second peer; 0 (the default) disables hedging. With
+    /// FIFO uplinks most requests wait several chunk times, so a fixed factor hedges most
+    /// of them and slows the swarm (docs/simulator.md).
+    pub hedge_factor: f64,
     /// Releases published during the run (every node fetches each one: mandatory).
     pub releases: Vec<ReleaseSpec>,
 }
@@ -341,6 +350,7 @@ impl Default for RepositoryParams {
             chunk_kib: 256,
             parallel: 4,
             request_timeout: Duration::from_secs(10),
+            hedge_factor: 0.0,
             releases: Vec::new(),
         }
     }
@@ -532,6 +542,10 @@ impl Scenario {
         check(
             (1..=64).contains(&r.parallel),
             "repository.parallel: must be between 1 and 64",
+        );
+        check(
+            r.hedge_factor >= 0.0 && r.hedge_factor.is_finite(),
+            "repository.hedge_factor: must be ≥ 0",
         );
         check(
             !r.request_timeout.is_zero(),

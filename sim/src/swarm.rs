@@ -14,6 +14,9 @@
 //!   bulk data: they do not queue behind chunks on the uplink;
 //! - a peer serves a request through its uplink, which is the same FIFO queue at
 //!   `network.up_mbps` that gossip uses, so the per-node upload cap binds;
+//! - a request unanswered after `hedge_factor` chunk transfer times (at the upload cap) is
+//!   hedged: the chunk is also asked from the least loaded other peer holding it, and the
+//!   first answer wins;
 //! - a request unanswered after `request_timeout` (peer down, partitioned or a withholder)
 //!   is dropped, that peer is avoided for the release and the chunk asked elsewhere;
 //! - a node that completes a chunk sends HAVE to its peers; the bytes are counted, and a
@@ -85,6 +88,17 @@ pub enum SwarmEv {
         /// Chunk index.
         chunk: u32,
     },
+    /// The request of `node` to `peer` for `chunk` is slow: ask a second peer.
+    Hedge {
+        /// Release.
+        r: u32,
+        /// Requester.
+        node: u32,
+        /// Server.
+        peer: u32,
+        /// Chunk index.
+        chunk: u32,
+    },
     /// `node` looks again for chunks to ask (a peer's HAVE arrived, or it came back up).
     Wake {
         /// Release.
@@ -130,6 +144,8 @@ pub struct ReleaseResult {
     pub publisher_uploaded: u64,
     /// Requests that timed out.
     pub timeouts: u64,
+    /// Requests hedged to a second peer.
+    pub hedges: u64,
 }
 
 struct Release {
@@ -155,6 +171,7 @@ struct Release {
     completion_ms: Vec<f64>,
     publisher_uploaded: u64,
     timeouts: u64,
+    hedges: u64,
     /// Chunks the publisher has served at least once (super-seeding: until every chunk
     /// went out once, the publisher offers only those that have not).
     seeded: Vec<u64>,
@@ -168,6 +185,8 @@ pub struct Swarm {
     releases: Vec<Release>,
     up_bytes_per_us: f64,
     down_bytes_per_us: f64,
+    /// When a request is hedged (µs), if hedging is on.
+    hedge_us: Option<u64>,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -220,12 +239,17 @@ impl Swarm {
                     completion_ms: Vec::new(),
                     publisher_uploaded: 0,
                     timeouts: 0,
+                    hedges: 0,
                     seeded: vec![0; chunks.div_ceil(64) as usize],
                     seeded_count: 0,
                 }
             })
             .collect();
+        let chunk_us = f64::from(chunk_bytes) / (up_mbps / 8.0);
+        let hedge_us = (params.hedge_factor > 0.0)
+            .then(|| (chunk_us * params.hedge_factor).max(1000.0) as u64);
         Self {
+            hedge_us,
             params,
             words,
             releases,
@@ -248,24 +272,20 @@ impl Swarm {
         match ev {
             SwarmEv::Publish(r) => self.on_publish(cx, r, now),
             SwarmEv::Announce { r, to, from } => self.on_announce(cx, r, to, from, now),
-            SwarmEv::Request {
-                r,
-                to,
-                from,
-                chunk,
-            } => self.on_request(cx, r, to, from, chunk, now),
-            SwarmEv::Chunk {
-                r,
-                to,
-                from,
-                chunk,
-            } => self.on_chunk(cx, r, to, from, chunk, now),
+            SwarmEv::Request { r, to, from, chunk } => self.on_request(cx, r, to, from, chunk, now),
+            SwarmEv::Chunk { r, to, from, chunk } => self.on_chunk(cx, r, to, from, chunk, now),
             SwarmEv::Timeout {
                 r,
                 node,
                 peer,
                 chunk,
             } => self.on_timeout(cx, r, node, peer, chunk, now),
+            SwarmEv::Hedge {
+                r,
+                node,
+                peer,
+                chunk,
+            } => self.on_hedge(cx, r, node, peer, chunk, now),
             SwarmEv::Wake { r, node } => {
                 self.rel(r).starving[node as usize] = false;
                 self.fill(cx, r, node, now);
@@ -417,7 +437,77 @@ impl Swarm {
                     chunk,
                 },
             ));
+            if let Some(hedge) = self.hedge_us {
+                cx.out.push((
+                    now.plus_us(hedge),
+                    SwarmEv::Hedge {
+                        r,
+                        node,
+                        peer,
+                        chunk,
+                    },
+                ));
+            }
         }
+    }
+
+    /// A request still unanswered after `hedge_factor` chunk times: the same chunk is asked
+    /// from the least loaded other peer that holds it; whichever answer comes first counts.
+    fn on_hedge(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        r: u32,
+        node: u32,
+        peer: u32,
+        chunk: u32,
+        now: SimTime,
+    ) {
+        let ni = node as usize;
+        let timeout = u64::try_from(self.params.request_timeout.as_micros()).unwrap_or(u64::MAX);
+        let rel = &mut self.releases[r as usize];
+        let pending = rel.inflight[ni].iter().filter(|(c, _)| *c == chunk).count();
+        if !cx.net.up[ni]
+            || pending != 1
+            || !rel.inflight[ni].contains(&(chunk, peer))
+            || bit(&rel.have[ni], chunk)
+        {
+            return;
+        }
+        let Some(other) = cx.peers[ni]
+            .iter()
+            .copied()
+            .filter(|p| {
+                *p != peer
+                    && bit(&rel.have[*p as usize], chunk)
+                    && cx.net.linked(node, *p)
+                    && !rel.avoid[ni].contains(p)
+            })
+            .min_by_key(|p| rel.serving[*p as usize])
+        else {
+            return;
+        };
+        rel.inflight[ni].push((chunk, other));
+        rel.hedges += 1;
+        if let Some(at) = cx.net.send_control(node, other, REQUEST_BYTES, now, cx.rng) {
+            cx.out.push((
+                at,
+                SwarmEv::Request {
+                    r,
+                    to: other,
+                    from: node,
+                    chunk,
+                },
+            ));
+        }
+        cx.out.push((
+            now.plus_us(timeout),
+            SwarmEv::Timeout {
+                r,
+                node,
+                peer: other,
+                chunk,
+            },
+        ));
     }
 
     /// Of two random peers holding a chunk `node` needs, the less loaded one, and a random
@@ -533,15 +623,7 @@ impl Swarm {
         }
     }
 
-    fn on_chunk(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        r: u32,
-        to: u32,
-        from: u32,
-        chunk: u32,
-        now: SimTime,
-    ) {
+    fn on_chunk(&mut self, cx: &mut Ctx<'_>, r: u32, to: u32, from: u32, chunk: u32, now: SimTime) {
         let ti = to as usize;
         let rel = &mut self.releases[r as usize];
         rel.serving[from as usize] = rel.serving[from as usize].saturating_sub(1);
@@ -552,6 +634,9 @@ impl Swarm {
             return; // timed out meanwhile, or the node restarted
         };
         rel.inflight[ti].swap_remove(pos);
+        // The first answer wins; a hedged duplicate still in flight is cancelled (the bytes
+        // its server already queued are spent).
+        rel.inflight[ti].retain(|(c, _)| *c != chunk);
         set(&mut rel.asked[ti], chunk, false);
         if !cx.net.up[ti] || bit(&rel.have[ti], chunk) {
             return;
@@ -593,7 +678,9 @@ impl Swarm {
             return;
         };
         rel.inflight[ni].swap_remove(pos);
-        set(&mut rel.asked[ni], chunk, false);
+        if !rel.inflight[ni].iter().any(|(c, _)| *c == chunk) {
+            set(&mut rel.asked[ni], chunk, false);
+        }
         rel.timeouts += 1;
         if rel.avoid[ni].len() < cx.peers[ni].len() && !rel.avoid[ni].contains(&peer) {
             rel.avoid[ni].push(peer);
@@ -622,6 +709,7 @@ impl Swarm {
                     client_server_ms: (nf - 1.0) * f / self.up_bytes_per_us / 1000.0,
                     publisher_uploaded: rel.publisher_uploaded,
                     timeouts: rel.timeouts,
+                    hedges: rel.hedges,
                 }
             })
             .collect()

@@ -30,10 +30,20 @@ fn a_release_reaches_every_node_near_the_swarm_lower_bound() {
     assert!((1300.0..1400.0).contains(&r.lower_bound_ms), "{r:?}");
     let ratio = last / r.lower_bound_ms;
     assert!(ratio >= 1.0, "faster than physically possible: {ratio}");
-    eprintln!("swarm: last completion {ratio:.3} × the lower bound; publisher uploaded {} MiB", r.publisher_uploaded >> 20);
-    assert!(ratio <= 1.5, "swarm too slow: {ratio} × the lower bound: {r:?}");
+    eprintln!(
+        "swarm: last completion {ratio:.3} × the lower bound; publisher uploaded {} MiB",
+        r.publisher_uploaded >> 20
+    );
+    assert!(
+        ratio <= 1.5,
+        "swarm too slow: {ratio} × the lower bound: {r:?}"
+    );
     // A client-server copy would take N − 1 times the single-copy time.
-    assert!(last * 10.0 < r.client_server_ms, "{last} vs {}", r.client_server_ms);
+    assert!(
+        last * 10.0 < r.client_server_ms,
+        "{last} vs {}",
+        r.client_server_ms
+    );
     // The publisher uploads a small share: the peers serve each other.
     let share = r.publisher_uploaded as f64 / (r.bytes as f64 * 63.0);
     assert!(share < 0.2, "publisher uploaded {share} of all copies");

@@ -70,7 +70,8 @@ fn hops_scenario(n: u32) -> Scenario {
          [placement]\nregions = {{ eu-central = 1.0 }}\n\
          [network]\njitter = 0.0\nup_mbps = 10000000\ndown_mbps = 10000000\nvalidate_ms = 0.0\n\
          [workload]\nupdates_per_second = 1.0\nstart = \"5s\"\n\
-         [kademlia]\nlookups_per_second = 0.0\n[anti_entropy]\ninterval = \"0s\"\n"
+         [kademlia]\nlookups_per_second = 0.0\n[anti_entropy]\ninterval = \"0s\"\n\
+         [gossip]\nflood_publish = false\n"
     ))
 }
 
@@ -192,7 +193,7 @@ fn adversaries_are_contained() {
     let sc = scenario(
         "name = \"adv\"\nnodes = 1000\nduration = \"2m\"\n\
          [workload]\nupdates_per_second = 3.0\n\
-         [adversaries]\nforgers = 10\nequivocators = 5\nwithholders = 100\nsybils = 50\n",
+         [adversaries]\nforgers = 10\nequivocators = 30\nwithholders = 100\nsybils = 50\n",
     );
     let r = simulate(sc, 2, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
     assert!(r.rejected > 0, "forged records were sent and rejected");

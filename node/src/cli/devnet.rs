@@ -30,6 +30,9 @@ pub struct DevnetArgs {
     /// Give up waiting for convergence after this long.
     #[arg(long, default_value = "120s", value_parser = super::parse_duration)]
     timeout: Duration,
+    /// Print the summary as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 const QUERIES: [&str; 4] = [
@@ -291,6 +294,57 @@ fn measure_propagation(dirs: &[PathBuf], timeout: Duration) -> Result<Option<(u6
     Ok(Some((pick(0.5), pick(0.99), delays[delays.len() - 1])))
 }
 
+/// Sum and count of each node's `gaiamesh_sd_ingest_seconds` histogram.
+fn ingest_totals(dirs: &[PathBuf]) -> Result<Vec<(f64, f64)>> {
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let text = super::run::api_get_text(&DataDir::new(d), "/metrics")?;
+        let (mut sum, mut count) = (0.0, 0.0);
+        for line in text.lines() {
+            let mut it = line.split_whitespace();
+            let (Some(name), Some(v)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let v: f64 = v.parse().unwrap_or(0.0);
+            match name {
+                "gaiamesh_sd_ingest_seconds_sum" => sum += v,
+                "gaiamesh_sd_ingest_seconds_count" => count += v,
+                _ => {}
+            }
+        }
+        out.push((sum, count));
+    }
+    Ok(out)
+}
+
+/// The median over nodes of the mean ingest time (ms) between two readings.
+fn ingest_median_ms(before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<f64> {
+    let mut per_node: Vec<f64> = before
+        .iter()
+        .zip(after)
+        .filter(|(b, a)| a.1 > b.1)
+        .map(|(b, a)| (a.0 - b.0) / (a.1 - b.1) * 1e3)
+        .collect();
+    if per_node.is_empty() {
+        return None;
+    }
+    per_node.sort_by(f64::total_cmp);
+    Some(per_node[per_node.len() / 2])
+}
+
+/// Mean number of connected peers over the nodes.
+fn mean_peers(dirs: &[PathBuf]) -> f64 {
+    let peers: Vec<f64> = dirs
+        .iter()
+        .filter_map(|d| {
+            api_get(&DataDir::new(d), "/api/v1/status")
+                .ok()
+                .and_then(|s| s["connected_peers"].as_f64())
+        })
+        .collect();
+    peers.iter().sum::<f64>() / peers.len().max(1) as f64
+}
+
 pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let n = usize::from(a.nodes);
     if a.dir.exists() {
@@ -404,7 +458,13 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    let peers = mean_peers(&dirs);
+    let before = ingest_totals(&dirs)?;
     let propagation = measure_propagation(&dirs, a.timeout)?;
+    let after = ingest_totals(&dirs)?;
+    // The cost of one hop's decode + verify + merge + commit, for that update only: the
+    // median over the nodes that received it.
+    let ingest_ms = ingest_median_ms(&before, &after);
 
     // A light node: no replica, answers through Kademlia (provider records, then records).
     let light_dir = a.dir.join("light");
@@ -414,6 +474,83 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     wait_api(&light_dir, Duration::from_secs(20))?;
     let light = measure_light(&dirs[0], &light_dir, a.timeout.min(Duration::from_secs(60)))?;
 
+    let mut query_results = Vec::new();
+    for q in QUERIES {
+        let t = Instant::now();
+        let r = api_get(
+            &DataDir::new(&dirs[0]),
+            &format!("/api/v1/directory?q={}&limit=5", url_encode(q)),
+        )?;
+        query_results.push((q, r, t.elapsed()));
+    }
+    if a.json {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let summary = serde_json::json!({
+            "nodes": n,
+            "federation_id": fed_id["federation_id"],
+            "setup_ms": ms(setup),
+            "start_ms": ms(started),
+            "converged_ms": ms(converged),
+            "dht_settled_ms": ms(settled),
+            "mean_connected_peers": peers,
+            "propagation_ms": propagation.map(|(p50, p99, max)| serde_json::json!({
+                "p50": p50, "p99": p99, "max": max,
+            })),
+            "ingest_p50_ms": ingest_ms,
+            "light": {
+                "queries": light.queries,
+                "matching": light.matching,
+                "of": LIGHT_QUERIES.len(),
+                "p50_ms": light.p50_ms,
+                "p99_ms": light.p99_ms,
+            },
+            "queries": query_results.iter().map(|(q, r, t)| serde_json::json!({
+                "query": q, "total": r["total"], "ms": ms(*t),
+            })).collect::<Vec<_>>(),
+            "dir": a.dir.display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(
+            &a,
+            n,
+            &fed_id,
+            [setup, started, converged, settled],
+            propagation,
+            ingest_ms,
+            peers,
+            &light,
+            &query_results,
+        );
+    }
+    if a.once {
+        return Ok(());
+    }
+    println!("running; Ctrl-C stops all nodes");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    eprintln!("stopping {n} nodes");
+    drop(nodes);
+    Ok(())
+}
+
+/// The human summary of a devnet run.
+#[allow(clippy::too_many_arguments)]
+fn print_summary(
+    a: &DevnetArgs,
+    n: usize,
+    fed_id: &serde_json::Value,
+    [setup, started, converged, settled]: [Duration; 4],
+    propagation: Option<(u64, u64, u64)>,
+    ingest_ms: Option<f64>,
+    peers: f64,
+    light: &LightTimes,
+    queries: &[(&str, serde_json::Value, Duration)],
+) {
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
         fed_id["federation_id"].as_str().unwrap_or("?")
@@ -434,6 +571,11 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             n - 1
         );
     }
+    if let Some(ms) = ingest_ms {
+        println!(
+            "  per hop: verify + merge + commit   {ms:>6.2} ms (median); {peers:.1} peers per node"
+        );
+    }
     println!(
         "  light node: {} DHT queries ({}/{} answers equal node0's replica), p50 {} ms, p99 {} ms",
         light.queries,
@@ -443,13 +585,8 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         light.p99_ms
     );
     println!("\nexample queries on node0:");
-    for q in QUERIES {
-        let t = Instant::now();
-        let r = api_get(
-            &DataDir::new(&dirs[0]),
-            &format!("/api/v1/directory?q={}&limit=5", url_encode(q)),
-        )?;
-        println!("  {q}\n    {} match(es) in {:.1?}", r["total"], t.elapsed());
+    for (q, r, t) in queries {
+        println!("  {q}\n    {} match(es) in {t:.1?}", r["total"]);
         for m in r["matches"].as_array().into_iter().flatten() {
             println!(
                 "      {:<34} {}  {}",
@@ -468,17 +605,4 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         "try: gaiamesh query 'node.location.country = DE' --data-dir {}/node0",
         a.dir.display()
     );
-    if a.once {
-        return Ok(());
-    }
-    println!("running; Ctrl-C stops all nodes");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    eprintln!("stopping {n} nodes");
-    drop(nodes);
-    Ok(())
 }

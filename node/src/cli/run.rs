@@ -50,7 +50,7 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
     rt.block_on(daemon::run(dir))
 }
 
-pub(crate) use crate::api_client::{api_get, api_request, node_running, url_encode};
+pub(crate) use crate::api_client::{api_get, api_get_text, api_request, node_running, url_encode};
 
 pub(super) fn status(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);

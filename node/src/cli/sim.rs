@@ -92,6 +92,24 @@ pub(super) fn run(cmd: SimCommand) -> Result<()> {
             None => println!("  heal at {} s: NOT converged by the end", h.at_s),
         }
     }
+    for (i, r) in summary.repository.iter().enumerate() {
+        println!(
+            "  release {i} ({} MiB at {} s): {}/{} nodes completed, p50 {:.1} s, max {:.1} s; \
+             lower bound {:.1} s ({}), client-server {:.1} s",
+            r.bytes >> 20,
+            r.at_s,
+            r.completed,
+            r.downloaders,
+            r.completion_ms.p50 / 1e3,
+            r.completion_ms.max / 1e3,
+            r.lower_bound_ms / 1e3,
+            r.ratio_to_lower_bound
+                .map_or("not all completed".to_owned(), |x| format!(
+                    "last at {x:.2}x"
+                )),
+            r.client_server_ms / 1e3
+        );
+    }
     println!(
         "  adversaries: {} forged rejected, {} equivocations detected, {} sybil attempts refused",
         summary.adversaries.forged_rejected,

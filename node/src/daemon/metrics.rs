@@ -31,9 +31,17 @@ pub(crate) struct Metrics {
     pub(crate) dht_refused: Counter,
     pub(crate) kad_queries: Family<QueryKind, Histogram>,
     pub(crate) light_queries: Counter,
+    pub(crate) sd_ingest: Histogram,
     pub(crate) directory_entries: Gauge,
     pub(crate) connected_peers: Gauge,
     pub(crate) admitted_peers: Gauge,
+}
+
+fn ingest_histogram() -> Histogram {
+    // 50 µs … ~0.8 s.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_05, 2.0, 15,
+    ))
 }
 
 fn latency_histogram() -> Histogram {
@@ -56,6 +64,7 @@ impl Metrics {
             dht_refused: Counter::default(),
             kad_queries: Family::new_with_constructor(latency_histogram),
             light_queries: Counter::default(),
+            sd_ingest: ingest_histogram(),
             directory_entries: Gauge::default(),
             connected_peers: Gauge::default(),
             admitted_peers: Gauge::default(),
@@ -89,6 +98,11 @@ impl Metrics {
             "light_queries",
             "Queries answered through the DHT (light mode)",
             m.light_queries.clone(),
+        );
+        g.register(
+            "sd_ingest_seconds",
+            "Time to decode, verify, merge and commit one gossiped self-description",
+            m.sd_ingest.clone(),
         );
         g.register(
             "directory_entries",

@@ -310,6 +310,7 @@ impl EventLoop {
                 _ => Reject,
             }
         } else {
+            let started = std::time::Instant::now();
             match SignedSelfDescription::decode(&message.data) {
                 Err(e) => {
                     warn!(peer = %source, error = %e, "undecodable gossip");
@@ -318,6 +319,9 @@ impl EventLoop {
                 Ok(record) => {
                     let subject = record.sd.subject;
                     let outcome = self.merge_from(vec![record], &source).pop();
+                    self.metrics
+                        .sd_ingest
+                        .observe(started.elapsed().as_secs_f64());
                     match outcome {
                         // Two versions with one seq: only the subject itself is at fault. A
                         // forwarder that saw the other version first is honest.
