@@ -13,6 +13,7 @@
 //! - [`federation::Genesis`], [`federation::MembershipCredential`],
 //!   [`federation::Attestation`], [`federation::RevocationList`], and
 //!   [`federation::FederationTrust`], which checks them.
+//! - [`repository`]: the software repository's TUF-style metadata and client workflow.
 //! - [`codec`]: canonical postcard encoding with size limits ([`limits`]).
 //!
 //! ```
@@ -38,6 +39,7 @@ pub mod federation;
 pub mod identity;
 pub mod limits;
 pub mod reconcile;
+pub mod repository;
 pub mod sd;
 pub mod time;
 pub mod wire;

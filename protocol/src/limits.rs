@@ -54,3 +54,18 @@ pub const MAX_REVOCATIONS: usize = 8192;
 pub const MAX_SD_VALIDITY_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Tolerated clock skew for documents issued "in the future", in milliseconds.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Largest encoded signed repository root metadata, in bytes.
+pub const MAX_ROOT_BYTES: usize = 64 * 1024;
+/// Largest encoded signed repository targets metadata, in bytes.
+pub const MAX_TARGETS_BYTES: usize = 256 * 1024;
+/// Largest encoded signed snapshot or timestamp metadata, in bytes.
+pub const MAX_SNAPSHOT_BYTES: usize = 4 * 1024;
+/// Most targets in the repository.
+pub const MAX_TARGETS: usize = 1024;
+/// Most root versions walked in one update (or carried in one bundle).
+pub const MAX_ROOT_CHAIN: usize = 64;
+/// Largest blob a target may describe: 64 GiB.
+pub const MAX_BLOB_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+/// Longest target name (`name@version`), in bytes.
+pub const MAX_TARGET_NAME: usize = 160;

@@ -253,3 +253,15 @@ pub fn generated_document(examples: &[SdDocument], i: usize) -> SdDocument {
     }
     doc
 }
+
+/// A genesis whose repository root keys are `n` deterministic keys with threshold `k`, and
+/// those keys.
+pub fn genesis_with_repository_keys(n: u8, k: u8) -> (Genesis, Vec<Keypair>) {
+    let keys: Vec<Keypair> = (0..n).map(|i| key(220 + i)).collect();
+    let mut genesis = TestFederation::new(1, 1, true).trust.genesis().clone();
+    genesis.repository = KeySet {
+        keys: keys.iter().map(Keypair::public).collect(),
+        threshold: k,
+    };
+    (genesis, keys)
+}

@@ -19,6 +19,14 @@ pub enum Domain {
     Attestation,
     /// A revocation list, signed by federation authorities.
     RevocationList,
+    /// Repository root metadata, signed by the root role.
+    RepositoryRoot,
+    /// Repository targets metadata, signed by the targets role.
+    RepositoryTargets,
+    /// Repository snapshot metadata, signed by the snapshot role.
+    RepositorySnapshot,
+    /// Repository timestamp metadata, signed by the timestamp role.
+    RepositoryTimestamp,
     /// Free-form test messages.
     Test,
 }
@@ -30,6 +38,10 @@ impl Domain {
             Domain::MembershipCredential => b"gaiamesh/v1/membership-credential\0",
             Domain::Attestation => b"gaiamesh/v1/attestation\0",
             Domain::RevocationList => b"gaiamesh/v1/revocation-list\0",
+            Domain::RepositoryRoot => b"gaiamesh/v1/repository-root\0",
+            Domain::RepositoryTargets => b"gaiamesh/v1/repository-targets\0",
+            Domain::RepositorySnapshot => b"gaiamesh/v1/repository-snapshot\0",
+            Domain::RepositoryTimestamp => b"gaiamesh/v1/repository-timestamp\0",
             Domain::Test => b"gaiamesh/v1/test\0",
         }
     }
