@@ -10,9 +10,12 @@
 //!   `membership.cred`).
 //! - [`federation_dir::FederationDir`]: the files of a federation's authorities.
 //! - [`cli`]: the `gaiamesh` commands; [`api_client`]: a client of a running node's API.
+//! - [`blobs::BlobStore`]: the repository's content-addressed blobs, verified streaming
+//!   (bao, 16 KiB chunk groups), resumable downloads, pinning and garbage collection.
 //! - [`daemon`]: `gaiamesh run` — the libp2p swarm, its event loop and the HTTP API.
 
 pub mod api_client;
+pub mod blobs;
 pub mod cli;
 pub mod daemon;
 pub mod datadir;

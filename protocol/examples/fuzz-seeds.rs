@@ -7,6 +7,7 @@ use std::{fs, path::PathBuf};
 use gaiamesh_protocol::{
     federation::{RevocationBody, RevocationList},
     identity::Keypair,
+    repository::{metadata::Category, publish},
     sd::SCHEMA_VERSION,
     testing::{DOCUMENT_TOML, NOW, TestFederation, key},
 };
@@ -79,5 +80,25 @@ fn main() {
         "parse_documents",
         "seed-cred-toml",
         f.credential(&node, 2).to_toml().unwrap().as_bytes(),
+    );
+    // The fuzz target's client trusts root v1 of these keys; a release bundle for it.
+    let (genesis, rkeys) = gaiamesh_protocol::testing::genesis_with_repository_keys(2, 1);
+    let mut repo = gaiamesh_protocol::repository::TrustedRepository::new(&genesis);
+    let root = publish::initial_root(&genesis, NOW, publish::DAY_MS, &[&rkeys[0]]).unwrap();
+    write("decode_repository", "seed-root", &root.bytes);
+    repo.update_root(root).unwrap();
+    let info = publish::target_info(b"component", Category::Mandatory, None);
+    let bundle = publish::release(
+        &repo,
+        &[("identity/bridge@1.0".parse().unwrap(), info)],
+        NOW,
+        publish::DAY_MS,
+        &[&rkeys[0]],
+    )
+    .unwrap();
+    write(
+        "decode_repository",
+        "seed-bundle",
+        &bundle.encode().unwrap(),
     );
 }

@@ -487,3 +487,26 @@ fn target_names_with_path_traversal_are_refused_in_signed_targets() {
         "{err}"
     );
 }
+
+mod round_trips {
+    use gaiamesh_protocol::repository::metadata::{Bundle, Category, TargetName};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bundles_round_trip(parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..5), ts in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))) {
+            let b = Bundle { roots: parts, timestamp: ts.clone(), snapshot: ts, targets: None };
+            prop_assert_eq!(Bundle::decode(&b.encode().unwrap()).unwrap(), b);
+        }
+
+        #[test]
+        fn target_names_round_trip(name in "[a-z0-9]{1,10}(/[a-z0-9._-]{1,10}){0,3}", version in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}") {
+            let s = format!("{name}@{version}");
+            if let Ok(t) = s.parse::<TargetName>() {
+                let bytes = postcard::to_stdvec(&t).unwrap();
+                prop_assert_eq!(postcard::from_bytes::<TargetName>(&bytes).unwrap(), t);
+            }
+            prop_assert!(Category::Mandatory.to_string().parse::<Category>().is_ok());
+        }
+    }
+}
