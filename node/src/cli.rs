@@ -6,6 +6,7 @@ mod directory;
 mod federation;
 mod init;
 mod query;
+mod repo;
 mod run;
 mod sd;
 mod sim;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Simulate a federation at scale (deterministic; see config/examples/sim/).
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The federation's software repository: signing keys, threshold-signed releases.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
 }
 
 /// Runs a parsed command line.
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Peers(args) => run::peers(args),
         Command::Revocations(cmd) => run::revocations(cmd),
         Command::Sim(cmd) => sim::run(cmd),
+        Command::Repo(cmd) => repo::run(cmd),
     }
 }
 

@@ -510,3 +510,29 @@ mod round_trips {
         }
     }
 }
+
+#[test]
+fn stored_state_reloads_after_expiry_and_still_refuses_rollback() {
+    let mut p = Publisher::new();
+    let old = p.release("a@1", b"one");
+    let new = p.release("a@2", b"two");
+    let later = NOW.plus_ms(400 * DAY_MS);
+    let mut c = p.client();
+    c.load(&new).unwrap();
+    assert_eq!(c.trusted_targets().unwrap().body().version, 2);
+    assert!(matches!(
+        c.targets(later).unwrap_err(),
+        RepoError::Expired { .. }
+    ));
+    assert!(matches!(
+        c.load(&old).unwrap_err(),
+        RepoError::Rollback { .. }
+    ));
+    // Forged state is not loaded either.
+    let mut forged = new.clone();
+    if let Some(t) = forged.targets.as_mut() {
+        let last = t.len() - 1;
+        t[last] ^= 1;
+    }
+    assert!(p.client().load(&forged).is_err());
+}

@@ -134,10 +134,11 @@ impl TrustedRepository {
         }
     }
 
-    /// Applies a bundle: roots newer than the trusted one, one version at a time, then
-    /// timestamp, snapshot and targets. Stops at the first refusal, keeping what was
-    /// accepted before it (every accepted part was fully checked).
-    pub fn apply(&mut self, bundle: &Bundle, now: UnixMillis) -> Result<Applied, RepoError> {
+    fn apply_inner(
+        &mut self,
+        bundle: &Bundle,
+        now: Option<UnixMillis>,
+    ) -> Result<Applied, RepoError> {
         let mut applied = Applied::default();
         if bundle.roots.len() > MAX_ROOT_CHAIN {
             return Err(RepoError::Invalid {
@@ -157,13 +158,13 @@ impl TrustedRepository {
             applied.roots.push(self.root_version());
         }
         if let Some(bytes) = &bundle.timestamp {
-            applied.timestamp = self.update_timestamp(bytes, now)?;
+            applied.timestamp = self.timestamp_inner(bytes, now)?;
         }
         if let Some(bytes) = &bundle.snapshot {
-            applied.snapshot = self.update_snapshot(bytes, now)?;
+            applied.snapshot = self.snapshot_inner(bytes, now)?;
         }
         if let Some(bytes) = &bundle.targets {
-            applied.targets = self.update_targets(bytes, now)?;
+            applied.targets = self.targets_inner(bytes, now)?;
         }
         Ok(applied)
     }
@@ -213,13 +214,28 @@ impl TrustedRepository {
         Ok(())
     }
 
-    fn fresh_root(&self, role: Role, now: UnixMillis) -> Result<&Root, RepoError> {
+    fn fresh_root(&self, role: Role, now: Option<UnixMillis>) -> Result<&Root, RepoError> {
         let root = self.root().ok_or(RepoError::Missing {
             role,
             needed: Role::Root,
         })?;
-        root.check_fresh(now)?;
+        fresh(root, now)?;
         Ok(root.body())
+    }
+
+    /// Reloads state this node verified and stored before: every signature, hash, length
+    /// and version rule is checked again, but not expiry (a node restarted after a release
+    /// expired must still know it, to refuse rollbacks; [`Self::targets`] still refuses
+    /// expired metadata).
+    pub fn load(&mut self, bundle: &Bundle) -> Result<Applied, RepoError> {
+        self.apply_inner(bundle, None)
+    }
+
+    /// Applies a bundle: roots newer than the trusted one, one version at a time, then
+    /// timestamp, snapshot and targets. Stops at the first refusal, keeping what was
+    /// accepted before it (every accepted part was fully checked).
+    pub fn apply(&mut self, bundle: &Bundle, now: UnixMillis) -> Result<Applied, RepoError> {
+        self.apply_inner(bundle, Some(now))
     }
 
     /// Trusts a newer timestamp. Returns its version when it changed, `None` when it is
@@ -228,6 +244,32 @@ impl TrustedRepository {
         &mut self,
         bytes: &[u8],
         now: UnixMillis,
+    ) -> Result<Option<u64>, RepoError> {
+        self.timestamp_inner(bytes, Some(now))
+    }
+
+    /// Trusts the snapshot the trusted timestamp names.
+    pub fn update_snapshot(
+        &mut self,
+        bytes: &[u8],
+        now: UnixMillis,
+    ) -> Result<Option<u64>, RepoError> {
+        self.snapshot_inner(bytes, Some(now))
+    }
+
+    /// Trusts the targets the trusted snapshot names.
+    pub fn update_targets(
+        &mut self,
+        bytes: &[u8],
+        now: UnixMillis,
+    ) -> Result<Option<u64>, RepoError> {
+        self.targets_inner(bytes, Some(now))
+    }
+
+    fn timestamp_inner(
+        &mut self,
+        bytes: &[u8],
+        now: Option<UnixMillis>,
     ) -> Result<Option<u64>, RepoError> {
         let root = self.fresh_root(Role::Timestamp, now)?;
         let ts = Signed::<Timestamp>::decode(bytes)?;
@@ -262,16 +304,15 @@ impl TrustedRepository {
                 });
             }
         }
-        ts.check_fresh(now)?;
+        fresh(&ts, now)?;
         self.timestamp = Some(ts);
         Ok(Some(got))
     }
 
-    /// Trusts the snapshot the trusted timestamp names.
-    pub fn update_snapshot(
+    fn snapshot_inner(
         &mut self,
         bytes: &[u8],
-        now: UnixMillis,
+        now: Option<UnixMillis>,
     ) -> Result<Option<u64>, RepoError> {
         // Re-offering the trusted bytes is a no-op, not a trust decision (gossip repeats).
         if self.snapshot.as_ref().is_some_and(|s| s.bytes == bytes) {
@@ -282,7 +323,7 @@ impl TrustedRepository {
             role: Role::Snapshot,
             needed: Role::Timestamp,
         })?;
-        ts.check_fresh(now)?;
+        fresh(ts, now)?;
         let named = ts.body().snapshot;
         check_ref(Role::Snapshot, Role::Timestamp, named, bytes, None)?;
         let sn = Signed::<Snapshot>::decode(bytes)?;
@@ -305,17 +346,16 @@ impl TrustedRepository {
                 });
             }
         }
-        sn.check_fresh(now)?;
+        fresh(&sn, now)?;
         let v = sn.body().version;
         self.snapshot = Some(sn);
         Ok(Some(v))
     }
 
-    /// Trusts the targets the trusted snapshot names.
-    pub fn update_targets(
+    fn targets_inner(
         &mut self,
         bytes: &[u8],
-        now: UnixMillis,
+        now: Option<UnixMillis>,
     ) -> Result<Option<u64>, RepoError> {
         if self.targets.as_ref().is_some_and(|t| t.bytes == bytes) {
             return Ok(None);
@@ -325,7 +365,7 @@ impl TrustedRepository {
             role: Role::Targets,
             needed: Role::Snapshot,
         })?;
-        sn.check_fresh(now)?;
+        fresh(sn, now)?;
         let named = sn.body().targets;
         check_ref(Role::Targets, Role::Snapshot, named, bytes, None)?;
         let t = Signed::<Targets>::decode(bytes)?;
@@ -338,10 +378,18 @@ impl TrustedRepository {
         )?;
         self.check_federation(&t)?;
         t.verify(&root.targets)?;
-        t.check_fresh(now)?;
+        fresh(&t, now)?;
         let v = t.body().version;
         self.targets = Some(t);
         Ok(Some(v))
+    }
+}
+
+/// The expiry check, skipped when reloading (`now` is `None`).
+fn fresh<T: RoleMetadata>(m: &Signed<T>, now: Option<UnixMillis>) -> Result<(), RepoError> {
+    match now {
+        Some(now) => m.check_fresh(now),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,277 @@
+//! `gaiamesh repo`: keys, publishing releases into a data dir's repository, listing them.
+//!
+//! The repository state of a node is `DATA_DIR/repository.bundle` (the trusted root chain,
+//! timestamp, snapshot and targets, re-verified on every load) and its blobs under
+//! `DATA_DIR/blobs/`. Replication between nodes is not built yet; these commands are the
+//! publisher's side and the local view.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use gaiamesh_protocol::{
+    identity::Keypair,
+    repository::{
+        TrustedRepository,
+        metadata::{Bundle, Category, MAX_BUNDLE_BYTES, TargetName},
+        publish,
+    },
+};
+use serde::Serialize;
+
+use super::{DataDirArg, duration_ms, parse_duration, print_json, read_limited};
+use crate::{blobs::BlobStore, datadir::DataDir, keystore, now};
+
+/// Repository commands.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a repository signing key (mode 0600); prints its public key.
+    Keygen(KeygenArgs),
+    /// Add a component version to the repository and sign the new release with k of n keys.
+    #[command(disable_version_flag = true)]
+    Publish(PublishArgs),
+    /// List the components of the trusted release and whether their blobs are here.
+    List(ListArgs),
+}
+
+/// Arguments of `repo keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `repo publish`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The component's file.
+    file: PathBuf,
+    /// Component name: `/`-separated segments of `[A-Za-z0-9._+-]` (e.g. `identity/oidc-bridge`).
+    #[arg(long)]
+    name: String,
+    /// Component version (e.g. `1.2.0`).
+    #[arg(long)]
+    version: String,
+    /// `mandatory` (every node fetches and pins it) or `optional` (on demand).
+    #[arg(long, default_value = "optional")]
+    category: Category,
+    /// Platform the component is for (e.g. `linux-x86_64`); default: any.
+    #[arg(long)]
+    platform: Option<String>,
+    /// Signing keys (repeat; a threshold of the repository's keys must sign). The first
+    /// release also creates root v1, which a threshold of the genesis' repository keys signs.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+    /// How long the release is valid (nodes refuse it afterwards: re-publish in time).
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    expires: std::time::Duration,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `repo list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(cmd: RepoCommand) -> Result<()> {
+    match cmd {
+        RepoCommand::Keygen(a) => {
+            let key = Keypair::generate();
+            keystore::write_new(&a.out, &key)?;
+            println!("{}", key.public());
+            Ok(())
+        }
+        RepoCommand::Publish(a) => publish_release(a),
+        RepoCommand::List(a) => list(a),
+    }
+}
+
+fn bundle_path(dir: &DataDir) -> PathBuf {
+    dir.root().join("repository.bundle")
+}
+
+/// The data dir's trusted repository (re-verified from `repository.bundle`).
+pub(crate) fn load(dir: &DataDir) -> Result<TrustedRepository> {
+    let trust = dir.trust()?;
+    let mut repo = TrustedRepository::new(trust.genesis());
+    let path = bundle_path(dir);
+    if path.exists() {
+        let bytes = read_limited(&path, MAX_BUNDLE_BYTES)?;
+        let bundle = Bundle::decode(&bytes).with_context(|| format!("{}", path.display()))?;
+        repo.load(&bundle)
+            .with_context(|| format!("{} does not verify", path.display()))?;
+    }
+    Ok(repo)
+}
+
+/// Writes the trusted state atomically (temporary file, fsync, rename).
+fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
+    let path = bundle_path(dir);
+    let tmp = path.with_extension("bundle.tmp");
+    let bytes = repo.bundle(0).encode()?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn blob_store(dir: &DataDir) -> Result<BlobStore> {
+    Ok(BlobStore::open(&dir.root().join("blobs"))?)
+}
+
+#[derive(Serialize)]
+struct Published {
+    target: String,
+    blake3: String,
+    length: u64,
+    category: Category,
+    root_version: u64,
+    targets_version: u64,
+    expires: String,
+}
+
+fn publish_release(a: PublishArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let name: TargetName = format!("{}@{}", a.name, a.version)
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let keys: Vec<Keypair> = a
+        .keys
+        .iter()
+        .map(|p| keystore::read(p).with_context(|| format!("key {}", p.display())))
+        .collect::<Result<_>>()?;
+    let signers: Vec<&Keypair> = keys.iter().collect();
+    let now = now();
+    let mut repo = load(&dir)?;
+    if repo.root().is_none() {
+        let genesis = dir.trust()?.genesis().clone();
+        let root = publish::initial_root(&genesis, now, 365 * publish::DAY_MS, &signers)?;
+        repo.update_root(root)
+            .context("root v1 must be signed by a threshold of the genesis' repository keys")?;
+    }
+    let file = std::fs::File::open(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let store = blob_store(&dir)?;
+    let (hash, length) = store.import(file, a.category == Category::Mandatory)?;
+    let info = gaiamesh_protocol::repository::metadata::TargetInfo {
+        length,
+        custom: gaiamesh_protocol::repository::metadata::TargetCustom {
+            category: a.category,
+            blake3: hash,
+            platform: a.platform.clone(),
+        },
+    };
+    if let Some(existing) = repo
+        .trusted_targets()
+        .and_then(|t| t.body().targets.get(&name))
+        && existing.custom.blake3 != hash
+    {
+        bail!(
+            "{name} is already released with other content ({}); publish a new version",
+            existing.custom.blake3
+        );
+    }
+    let bundle = publish::release(
+        &repo,
+        &[(name.clone(), info)],
+        now,
+        duration_ms(a.expires),
+        &signers,
+    )?;
+    repo.apply(&bundle, now)
+        .context("the new release does not verify with these keys (a threshold must sign)")?;
+    save(&dir, &repo)?;
+    let t = repo.targets(now)?;
+    let out = Published {
+        target: name.to_string(),
+        blake3: hash.to_string(),
+        length,
+        category: a.category,
+        root_version: repo.root_version(),
+        targets_version: t.version,
+        expires: t.expires.to_string(),
+    };
+    if a.json {
+        print_json(&out)
+    } else {
+        println!(
+            "published {} ({} bytes, {}, blake3 {}) as targets v{}, valid until {}",
+            out.target, out.length, out.category, out.blake3, out.targets_version, out.expires
+        );
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct Listed {
+    target: String,
+    category: Category,
+    platform: Option<String>,
+    length: u64,
+    blake3: String,
+    /// `complete`, `partial (N bytes)` or `missing`.
+    local: String,
+}
+
+fn list(a: ListArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    let repo = load(&dir)?;
+    let Some(targets) = repo.trusted_targets() else {
+        if a.json {
+            return print_json(&Vec::<Listed>::new());
+        }
+        println!("no release yet (publish one with gaiamesh repo publish)");
+        return Ok(());
+    };
+    let store = blob_store(&dir)?;
+    let mut rows = Vec::new();
+    for (name, info) in &targets.body().targets {
+        let local = match store.get(&info.custom.blake3)? {
+            Some(r) if r.complete => "complete".to_owned(),
+            Some(r) => format!("partial ({} of {} bytes)", r.verified_bytes(), r.length),
+            None => "missing".to_owned(),
+        };
+        rows.push(Listed {
+            target: name.to_string(),
+            category: info.custom.category,
+            platform: info.custom.platform.clone(),
+            length: info.length,
+            blake3: info.custom.blake3.to_string(),
+            local,
+        });
+    }
+    if a.json {
+        return print_json(&rows);
+    }
+    let fresh = match repo.targets(now()) {
+        Ok(_) => "valid".to_owned(),
+        Err(e) => format!("NOT TRUSTED NOW: {e}"),
+    };
+    println!(
+        "release: targets v{}, root v{} ({fresh})",
+        targets.body().version,
+        repo.root_version()
+    );
+    for r in rows {
+        println!(
+            "  {:<40} {:<9} {:>12} bytes  {}",
+            r.target, r.category, r.length, r.local
+        );
+    }
+    Ok(())
+}
