@@ -526,6 +526,16 @@ mod tests {
         out
     }
 
+    /// A publisher's and a downloader's store (keep the dirs alive while they are used).
+    fn two_stores() -> ((tempfile::TempDir, tempfile::TempDir), BlobStore, BlobStore) {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (src, dst) = (
+            BlobStore::open(a.path()).unwrap(),
+            BlobStore::open(b.path()).unwrap(),
+        );
+        ((a, b), src, dst)
+    }
+
     fn stream(store: &BlobStore, h: &BlobHash, ranges: &ChunkRanges) -> Vec<u8> {
         let mut out = Vec::new();
         store.encode(h, ranges, &mut out).unwrap();
@@ -534,11 +544,7 @@ mod tests {
 
     #[test]
     fn a_blob_moves_between_stores_verified_and_resumable() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (src, dst) = (
-            BlobStore::open(a.path()).unwrap(),
-            BlobStore::open(b.path()).unwrap(),
-        );
+        let (_dirs, src, dst) = two_stores();
         let bytes = content(300_000);
         let (h, len) = src.import(bytes.as_slice(), true).unwrap();
         assert_eq!(h, BlobHash::of(&bytes), "the address is the BLAKE3 hash");
@@ -567,11 +573,7 @@ mod tests {
 
     #[test]
     fn a_tampered_chunk_is_detected_within_one_chunk_group_and_never_stored() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (src, dst) = (
-            BlobStore::open(a.path()).unwrap(),
-            BlobStore::open(b.path()).unwrap(),
-        );
+        let (_dirs, src, dst) = two_stores();
         let bytes = content(200_000);
         let (h, len) = src.import(bytes.as_slice(), false).unwrap();
         let all = all_chunks(len);
@@ -603,11 +605,7 @@ mod tests {
 
     #[test]
     fn truncated_streams_and_wrong_lengths_are_reported() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (src, dst) = (
-            BlobStore::open(a.path()).unwrap(),
-            BlobStore::open(b.path()).unwrap(),
-        );
+        let (_dirs, src, dst) = two_stores();
         let (h, len) = src.import(content(100_000).as_slice(), false).unwrap();
         let all = all_chunks(len);
         let s = stream(&src, &h, &all);

@@ -189,6 +189,39 @@ pub struct Swarm {
     hedge_us: Option<u64>,
 }
 
+/// Sends `node`'s request for `chunk` to `peer` and arms its timeout.
+fn send_request(
+    cx: &mut Ctx<'_>,
+    r: u32,
+    node: u32,
+    peer: u32,
+    chunk: u32,
+    now: SimTime,
+    timeout_us: u64,
+) {
+    if let Some(at) = cx.net.send_control(node, peer, REQUEST_BYTES, now, cx.rng) {
+        let to = peer;
+        cx.out.push((
+            at,
+            SwarmEv::Request {
+                r,
+                to,
+                from: node,
+                chunk,
+            },
+        ));
+    }
+    cx.out.push((
+        now.plus_us(timeout_us),
+        SwarmEv::Timeout {
+            r,
+            node,
+            peer,
+            chunk,
+        },
+    ));
+}
+
 fn bit(bits: &[u64], i: u32) -> bool {
     bits.get((i / 64) as usize)
         .is_some_and(|w| w & (1 << (i % 64)) != 0)
@@ -417,26 +450,7 @@ impl Swarm {
             };
             set(&mut rel.asked[ni], chunk, true);
             rel.inflight[ni].push((chunk, peer));
-            if let Some(at) = cx.net.send_control(node, peer, REQUEST_BYTES, now, cx.rng) {
-                cx.out.push((
-                    at,
-                    SwarmEv::Request {
-                        r,
-                        to: peer,
-                        from: node,
-                        chunk,
-                    },
-                ));
-            }
-            cx.out.push((
-                now.plus_us(timeout),
-                SwarmEv::Timeout {
-                    r,
-                    node,
-                    peer,
-                    chunk,
-                },
-            ));
+            send_request(cx, r, node, peer, chunk, now, timeout);
             if let Some(hedge) = self.hedge_us {
                 cx.out.push((
                     now.plus_us(hedge),
@@ -488,26 +502,7 @@ impl Swarm {
         };
         rel.inflight[ni].push((chunk, other));
         rel.hedges += 1;
-        if let Some(at) = cx.net.send_control(node, other, REQUEST_BYTES, now, cx.rng) {
-            cx.out.push((
-                at,
-                SwarmEv::Request {
-                    r,
-                    to: other,
-                    from: node,
-                    chunk,
-                },
-            ));
-        }
-        cx.out.push((
-            now.plus_us(timeout),
-            SwarmEv::Timeout {
-                r,
-                node,
-                peer: other,
-                chunk,
-            },
-        ));
+        send_request(cx, r, node, other, chunk, now, timeout);
     }
 
     /// Of two random peers holding a chunk `node` needs, the less loaded one, and a random
