@@ -18,7 +18,7 @@ pub use examples::EXAMPLE_SDS;
 
 pub use node::{
     ApiConfig, ConfigError, DirectoryConfig, DirectoryMode, LogConfig, LogFormat, NetworkConfig,
-    NodeConfig, NodeConfigFile, SdConfig,
+    NodeConfig, NodeConfigFile, RepositoryConfig, RepositorySection, SdConfig,
 };
 
 /// Where the example documents live, relative to the workspace root.

@@ -18,6 +18,8 @@ pub struct NodeConfigFile {
     pub sd: SdSection,
     /// `[log]`: log output.
     pub log: LogSection,
+    /// `[repository]`: software repository transfers.
+    pub repository: RepositorySection,
 }
 
 /// `[network]` as written.
@@ -127,6 +129,31 @@ impl Default for SdSection {
     }
 }
 
+/// `[repository]` as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepositorySection {
+    /// Upload limit for blob transfers over all peers, KiB/s; 0: unlimited. Default: 0.
+    pub upload_limit_kib_s: u64,
+    /// Upload limit per peer, KiB/s; 0: unlimited. Default: 0.
+    pub peer_upload_limit_kib_s: u64,
+    /// Segment requests in flight per provider. Default: 2.
+    pub requests_per_peer: u32,
+    /// Fetch mandatory components as soon as a release names them. Default: true.
+    pub auto_fetch_mandatory: bool,
+}
+
+impl Default for RepositorySection {
+    fn default() -> Self {
+        Self {
+            upload_limit_kib_s: 0,
+            peer_upload_limit_kib_s: 0,
+            requests_per_peer: 2,
+            auto_fetch_mandatory: true,
+        }
+    }
+}
+
 /// `[log]` as written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,6 +208,8 @@ pub struct NodeConfig {
     pub sd: SdConfig,
     /// Log settings.
     pub log: LogConfig,
+    /// Repository settings.
+    pub repository: RepositoryConfig,
 }
 
 /// Validated `[network]`.
@@ -191,6 +220,8 @@ pub type DirectoryConfig = DirectorySection;
 pub type SdConfig = SdSection;
 /// Validated `[log]`.
 pub type LogConfig = LogSection;
+/// Validated `[repository]`.
+pub type RepositoryConfig = RepositorySection;
 
 /// Validated `[api]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,6 +340,24 @@ impl NodeConfigFile {
                 None
             }
         };
+        let r = &self.repository;
+        for (key, v) in [
+            ("repository.upload_limit_kib_s", r.upload_limit_kib_s),
+            (
+                "repository.peer_upload_limit_kib_s",
+                r.peer_upload_limit_kib_s,
+            ),
+        ] {
+            if v > 100_000_000 {
+                errors.push(format!("{key}: {v} is above 100000000 (0: unlimited)"));
+            }
+        }
+        if !(1..=16).contains(&r.requests_per_peer) {
+            errors.push(format!(
+                "repository.requests_per_peer: {} is outside 1–16",
+                r.requests_per_peer
+            ));
+        }
         let d = &self.directory;
         if d.reconcile_interval < Duration::from_secs(1) {
             errors.push("directory.reconcile_interval: must be at least 1s".to_owned());
@@ -343,6 +392,7 @@ impl NodeConfigFile {
                 directory: self.directory,
                 sd: self.sd,
                 log: self.log,
+                repository: self.repository,
             }),
             _ => Err(ConfigError::Invalid {
                 file: file.into(),

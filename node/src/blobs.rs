@@ -135,7 +135,7 @@ impl BlobRecord {
     }
 }
 
-fn ranges_to_vec(r: &ChunkRanges) -> Vec<(u64, u64)> {
+pub(crate) fn ranges_to_vec(r: &ChunkRanges) -> Vec<(u64, u64)> {
     // Boundaries alternate start, end; our sets are always bounded (an even count).
     r.boundaries()
         .chunks_exact(2)
@@ -228,6 +228,35 @@ impl BlobStore {
         }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())
+    }
+
+    /// Records `got` as verified, in one write transaction (several downloads of one blob
+    /// may run at once: the union never loses ranges). Returns the new record.
+    fn add_verified(&self, hash: &BlobHash, got: &ChunkRanges) -> Result<BlobRecord, BlobError> {
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        let rec = {
+            let mut table = txn.open_table(BLOBS).map_err(redb::Error::from)?;
+            let current: BlobRecord =
+                match table.get(hash.0.as_slice()).map_err(redb::Error::from)? {
+                    Some(v) => {
+                        postcard::from_bytes(v.value()).map_err(|_| BlobError::Corrupt(*hash))?
+                    }
+                    None => return Err(BlobError::Missing(*hash)),
+                };
+            let all = current.ranges() | got.clone();
+            let rec = BlobRecord {
+                complete: all.is_superset(&all_chunks(current.length)),
+                verified: ranges_to_vec(&all),
+                ..current
+            };
+            let bytes = postcard::to_stdvec(&rec).map_err(|_| BlobError::Corrupt(*hash))?;
+            table
+                .insert(hash.0.as_slice(), bytes.as_slice())
+                .map_err(redb::Error::from)?;
+            rec
+        };
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(rec)
     }
 
     /// Adds the bytes of `source` as a complete blob (the publisher's side): copies them into
@@ -494,10 +523,7 @@ impl Download<'_> {
                 }
                 .into());
             }
-            let all = self.rec.ranges() | got;
-            self.rec.complete = all.is_superset(&all_chunks(self.rec.length));
-            self.rec.verified = ranges_to_vec(&all);
-            self.store.put(&self.hash, &self.rec)?;
+            self.rec = self.store.add_verified(&self.hash, &got)?;
         }
         result.map(|()| self.rec.verified_bytes() - before)
     }

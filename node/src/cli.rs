@@ -11,6 +11,7 @@ mod run;
 mod sd;
 mod sim;
 
+pub(crate) use repo::{load as load_repository, save as save_repository};
 pub(crate) use sd::read_document;
 
 use std::path::PathBuf;

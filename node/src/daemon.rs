@@ -9,6 +9,7 @@ mod dht_store;
 mod event_loop;
 mod events;
 mod metrics;
+mod repo;
 mod transport;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};
@@ -49,6 +50,49 @@ pub(crate) enum Command {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
         reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// `GET /api/v1/repo`.
+    RepoStatus {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// `GET /api/v1/repo/bundle`: the encoded trusted state.
+    RepoBundle {
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// `POST /api/v1/repo/release`: import `file` and trust `bundle` (signed by the CLI).
+    RepoRelease {
+        bundle: Vec<u8>,
+        file: std::path::PathBuf,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
+    /// `POST /api/v1/repo/fetch`: fetch a target (NAME or NAME@VERSION).
+    RepoFetch {
+        target: String,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
+    /// A release whose blob is imported: trust the bundle if it names `hash`.
+    RepoApplyLocal {
+        bundle: Vec<u8>,
+        hash: gaiamesh_protocol::repository::BlobHash,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
+    /// A bundle fetched from a peer (after its admission or a gossiped timestamp).
+    RepoOffer {
+        bundle: Vec<u8>,
+        from: libp2p::PeerId,
+    },
+    /// Providers of a blob: DHT providers and admitted peers.
+    BlobProviders {
+        hash: gaiamesh_protocol::repository::BlobHash,
+        reply: oneshot::Sender<Vec<libp2p::PeerId>>,
+    },
+    /// Announce this node as a provider of a blob it holds.
+    ProvideBlob {
+        hash: gaiamesh_protocol::repository::BlobHash,
+    },
+    /// A peer sent blob data that failed verification.
+    PenaliseBlobPeer {
+        peer: libp2p::PeerId,
     },
     /// Fault injection: publish raw bytes on the directory topic.
     RawGossip {
@@ -177,6 +221,69 @@ impl Client {
         self.ask(|reply| Command::RawGossip { bytes, reply }).await
     }
 
+    pub(crate) async fn repo_status(&self) -> Result<serde_json::Value> {
+        self.ask(|reply| Command::RepoStatus { reply }).await
+    }
+
+    pub(crate) async fn repo_bundle(&self) -> Result<Vec<u8>> {
+        self.ask(|reply| Command::RepoBundle { reply }).await
+    }
+
+    pub(crate) async fn repo_release(
+        &self,
+        bundle: Vec<u8>,
+        file: std::path::PathBuf,
+    ) -> Result<Result<serde_json::Value, String>> {
+        self.ask(|reply| Command::RepoRelease {
+            bundle,
+            file,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn repo_fetch(
+        &self,
+        target: String,
+    ) -> Result<Result<serde_json::Value, String>> {
+        self.ask(|reply| Command::RepoFetch { target, reply }).await
+    }
+
+    /// Providers of `hash` (empty when the node is stopping).
+    pub(crate) async fn blob_providers(
+        &self,
+        hash: gaiamesh_protocol::repository::BlobHash,
+    ) -> Vec<libp2p::PeerId> {
+        self.ask(|reply| Command::BlobProviders { hash, reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn provide_blob(&self, hash: gaiamesh_protocol::repository::BlobHash) {
+        let _ = self.tx.send(Command::ProvideBlob { hash }).await;
+    }
+
+    pub(crate) async fn penalise_blob_peer(&self, peer: libp2p::PeerId) {
+        let _ = self.tx.send(Command::PenaliseBlobPeer { peer }).await;
+    }
+
+    pub(crate) async fn apply_local_release(
+        &self,
+        bundle: Vec<u8>,
+        hash: gaiamesh_protocol::repository::BlobHash,
+    ) -> Result<Result<serde_json::Value, String>> {
+        self.ask(|reply| Command::RepoApplyLocal {
+            bundle,
+            hash,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn offer_bundle(&self, bundle: Vec<u8>, from: libp2p::PeerId) {
+        let _ = self.tx.send(Command::RepoOffer { bundle, from }).await;
+    }
+
     pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
         self.ask(|reply| Command::Show { subject, reply }).await
     }
@@ -271,8 +378,13 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/sd/1", trust.id()));
     let presence = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/presence/1", trust.id()));
     let revocations = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/revocations/1", trust.id()));
+    let repo_topic = gossipsub::IdentTopic::new(format!("/gaiamesh/{}/repo/1", trust.id()));
     let light = config.directory.mode == gaiamesh_config::DirectoryMode::Light;
     let gossip = &mut swarm.behaviour_mut().gossipsub;
+    gossip
+        .set_topic_params(repo_topic.clone(), behaviour::topic_score_params())
+        .map_err(|e| anyhow::anyhow!("gossip scoring: {e}"))?;
+    gossip.subscribe(&repo_topic)?;
     for t in [&revocations, &topic, &presence] {
         gossip
             .set_topic_params(t.clone(), behaviour::topic_score_params())
@@ -313,6 +425,46 @@ pub async fn run(dir: DataDir) -> Result<()> {
         tx,
         events: events.clone(),
     };
+    let blobs = std::sync::Arc::new(
+        crate::blobs::BlobStore::open(&dir.root().join("blobs"))
+            .with_context(|| format!("{}", dir.root().join("blobs").display()))?,
+    );
+    let trusted_repo = crate::cli::load_repository(&dir)?;
+    let control = swarm.behaviour().stream.new_control();
+    let admitted_shared = std::sync::Arc::new(std::sync::RwLock::new(HashSet::new()));
+    let bundle_shared =
+        std::sync::Arc::new(std::sync::RwLock::new(trusted_repo.bundle(0).encode()?));
+    let kib = |k: u64| k.saturating_mul(1024);
+    tokio::spawn(
+        repo::Server {
+            store: blobs.clone(),
+            admitted: admitted_shared.clone(),
+            limits: repo::UploadLimits::new(
+                kib(config.repository.upload_limit_kib_s),
+                kib(config.repository.peer_upload_limit_kib_s),
+            ),
+            bundle: bundle_shared.clone(),
+            metrics: metrics.repo.clone(),
+        }
+        .run(control.clone()),
+    );
+    let repo_state = event_loop::repo::RepoState {
+        trusted: trusted_repo,
+        topic: repo_topic,
+        fetcher: repo::Fetcher {
+            store: blobs,
+            control,
+            client: client.clone(),
+            per_peer: config.repository.requests_per_peer as usize,
+            progress: Default::default(),
+            penalised: Default::default(),
+            me: key.public().to_peer_id(),
+        },
+        bundle: bundle_shared,
+        admitted: admitted_shared,
+        auto_fetch: config.repository.auto_fetch_mandatory,
+        lookups: HashMap::new(),
+    };
     let ev = event_loop::EventLoop {
         swarm,
         commands: rx,
@@ -346,6 +498,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         pending_dht: HashMap::new(),
         announce_at: None,
         lights: event_loop::dht::LightQueries::default(),
+        repo: repo_state,
     };
     let loop_task = tokio::spawn(ev.run(document));
     let api = api::serve(

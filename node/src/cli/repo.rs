@@ -12,7 +12,7 @@ use clap::Subcommand;
 use gaiamesh_protocol::{
     identity::Keypair,
     repository::{
-        TrustedRepository,
+        BlobHash, TrustedRepository,
         metadata::{Bundle, Category, MAX_BUNDLE_BYTES, TargetName},
         publish,
     },
@@ -20,7 +20,12 @@ use gaiamesh_protocol::{
 use serde::Serialize;
 
 use super::{DataDirArg, duration_ms, parse_duration, print_json, read_limited};
-use crate::{blobs::BlobStore, datadir::DataDir, keystore, now};
+use crate::{
+    api_client::{api_get, api_request, node_running},
+    blobs::BlobStore,
+    datadir::DataDir,
+    keystore, now,
+};
 
 /// Repository commands.
 #[derive(Debug, Subcommand)]
@@ -32,6 +37,32 @@ pub enum RepoCommand {
     Publish(PublishArgs),
     /// List the components of the trusted release and whether their blobs are here.
     List(ListArgs),
+    /// Fetch a component (NAME@VERSION, or NAME for its newest version) from the mesh
+    /// through the running node; waits with a progress line unless --no-wait.
+    Fetch(FetchArgs),
+    /// The release and every component's local state and fetch progress (running node).
+    Status(ListArgs),
+}
+
+/// Arguments of `repo fetch`.
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// NAME@VERSION or NAME.
+    target: String,
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Copy the fetched blob to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Return once the fetch has started.
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up waiting after this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+    /// Print the final state as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `repo keygen`.
@@ -92,7 +123,8 @@ pub(super) fn run(cmd: RepoCommand) -> Result<()> {
             Ok(())
         }
         RepoCommand::Publish(a) => publish_release(a),
-        RepoCommand::List(a) => list(a),
+        RepoCommand::List(a) | RepoCommand::Status(a) => list(a),
+        RepoCommand::Fetch(a) => fetch(a),
     }
 }
 
@@ -115,7 +147,7 @@ pub(crate) fn load(dir: &DataDir) -> Result<TrustedRepository> {
 }
 
 /// Writes the trusted state atomically (temporary file, fsync, rename).
-fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
+pub(crate) fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
     let path = bundle_path(dir);
     let tmp = path.with_extension("bundle.tmp");
     let bytes = repo.bundle(0).encode()?;
@@ -157,17 +189,33 @@ fn publish_release(a: PublishArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let signers: Vec<&Keypair> = keys.iter().collect();
     let now = now();
-    let mut repo = load(&dir)?;
+    let running = node_running(&dir);
+    let mut repo = if running {
+        // The running node owns the state: start from what it trusts.
+        let reply = api_get(&dir, "/api/v1/repo/bundle")?;
+        let bytes = hex::decode(reply["bundle"].as_str().unwrap_or_default())
+            .context("the node sent a bundle that is not hex")?;
+        let mut repo = TrustedRepository::new(dir.trust()?.genesis());
+        repo.load(&Bundle::decode(&bytes)?)?;
+        repo
+    } else {
+        load(&dir)?
+    };
     if repo.root().is_none() {
         let genesis = dir.trust()?.genesis().clone();
         let root = publish::initial_root(&genesis, now, 365 * publish::DAY_MS, &signers)?;
         repo.update_root(root)
             .context("root v1 must be signed by a threshold of the genesis' repository keys")?;
     }
-    let file = std::fs::File::open(&a.file)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let store = blob_store(&dir)?;
-    let (hash, length) = store.import(file, a.category == Category::Mandatory)?;
+    let (hash, length) = if running {
+        let bytes =
+            std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+        (BlobHash::of(&bytes), bytes.len() as u64)
+    } else {
+        let file = std::fs::File::open(&a.file)
+            .with_context(|| format!("cannot read {}", a.file.display()))?;
+        blob_store(&dir)?.import(file, a.category == Category::Mandatory)?
+    };
     let info = gaiamesh_protocol::repository::metadata::TargetInfo {
         length,
         custom: gaiamesh_protocol::repository::metadata::TargetCustom {
@@ -195,7 +243,21 @@ fn publish_release(a: PublishArgs) -> Result<()> {
     )?;
     repo.apply(&bundle, now)
         .context("the new release does not verify with these keys (a threshold must sign)")?;
-    save(&dir, &repo)?;
+    if running {
+        let file = std::fs::canonicalize(&a.file)?;
+        let body = serde_json::json!({
+            "bundle": hex::encode(bundle.encode()?),
+            "file": file,
+        });
+        api_request(
+            &dir,
+            "POST",
+            "/api/v1/repo/release",
+            Some(&body.to_string()),
+        )?;
+    } else {
+        save(&dir, &repo)?;
+    }
     let t = repo.targets(now)?;
     let out = Published {
         target: name.to_string(),
@@ -230,6 +292,42 @@ struct Listed {
 
 fn list(a: ListArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
+    if node_running(&dir) {
+        let status = api_get(&dir, "/api/v1/repo")?;
+        if a.json {
+            return print_json(&status["targets"]);
+        }
+        println!(
+            "release: targets v{}, root v{} ({})",
+            status["targets_version"],
+            status["root_version"],
+            status["error"]
+                .as_str()
+                .map_or("valid".to_owned(), |e| format!("NOT TRUSTED NOW: {e}"))
+        );
+        for t in status["targets"].as_array().into_iter().flatten() {
+            let fetch = &t["fetch"];
+            let progress = if fetch.is_null() {
+                String::new()
+            } else {
+                format!(
+                    "  [{}: {} of {} bytes, {} providers]",
+                    fetch["state"].as_str().unwrap_or("?"),
+                    fetch["verified"],
+                    fetch["length"],
+                    fetch["providers"]
+                )
+            };
+            println!(
+                "  {:<40} {:<9} {:>12} bytes  {}{progress}",
+                t["target"].as_str().unwrap_or("?"),
+                t["category"].as_str().unwrap_or("?"),
+                t["length"],
+                t["local"].as_str().unwrap_or("?")
+            );
+        }
+        return Ok(());
+    }
     let repo = load(&dir)?;
     let Some(targets) = repo.trusted_targets() else {
         if a.json {
@@ -274,4 +372,86 @@ fn list(a: ListArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn fetch(a: FetchArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    if !node_running(&dir) {
+        bail!(
+            "no node is running on {}: fetching needs the mesh (start it with gaiamesh run)",
+            dir.root().display()
+        );
+    }
+    let started = api_request(&dir, "POST", "/api/v1/repo/fetch", Some(&a.target))?;
+    let blake3 = started["blake3"].as_str().unwrap_or_default().to_owned();
+    let target = started["target"].as_str().unwrap_or_default().to_owned();
+    if a.no_wait {
+        return if a.json {
+            print_json(&started)
+        } else {
+            println!("fetching {target} ({blake3})");
+            Ok(())
+        };
+    }
+    let t0 = std::time::Instant::now();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last_line = std::time::Instant::now();
+    let row = loop {
+        let status = api_get(&dir, "/api/v1/repo")?;
+        let row = status["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["blake3"] == blake3.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let length = row["length"].as_u64().unwrap_or(0).max(1);
+        let verified = row["verified"].as_u64().unwrap_or(0);
+        let state = row["fetch"]["state"].as_str().unwrap_or("").to_owned();
+        if row["local"] == "complete" {
+            break row;
+        }
+        if let Some(reason) = state.strip_prefix("failed: ") {
+            bail!("fetching {target} failed: {reason}");
+        }
+        if t0.elapsed() > a.timeout {
+            bail!(
+                "{target} not complete after {:?} ({verified} of {length} bytes)",
+                a.timeout
+            );
+        }
+        let pct = verified as f64 / length as f64 * 100.0;
+        if interactive {
+            let filled = (pct / 5.0) as usize;
+            eprint!(
+                "\r  {target} [{}{}] {pct:5.1}%  {} providers",
+                "#".repeat(filled),
+                ".".repeat(20 - filled.min(20)),
+                row["fetch"]["providers"]
+            );
+        } else if last_line.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!("  {target}: {verified} of {length} bytes ({pct:.1}%)");
+            last_line = std::time::Instant::now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if interactive {
+        eprintln!();
+    }
+    if let Some(out) = &a.out {
+        let hash: BlobHash = blake3.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        // The node holds the store open; the blob's data file is complete and verified.
+        let src = dir.root().join("blobs").join(format!("{hash}.data"));
+        std::fs::copy(&src, out).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if a.json {
+        print_json(&row)
+    } else {
+        println!(
+            "{target}: complete ({} bytes) in {:.1?}",
+            row["length"],
+            t0.elapsed()
+        );
+        Ok(())
+    }
 }

@@ -81,7 +81,11 @@ pub(crate) async fn serve(
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
         .route("/api/v1/sd", post(publish))
-        .route("/api/v1/revocations", post(revoke));
+        .route("/api/v1/revocations", post(revoke))
+        .route("/api/v1/repo", get(repo_status))
+        .route("/api/v1/repo/bundle", get(repo_bundle))
+        .route("/api/v1/repo/release", post(repo_release))
+        .route("/api/v1/repo/fetch", post(repo_fetch));
     if config.fault_injection {
         tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
         app = app.route("/api/v1/debug/gossip", post(raw_gossip));
@@ -215,6 +219,55 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) ->
     };
     match s.client.publish(doc).await {
         Ok(Ok(seq)) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn repo_status(State(s): State<AppState>) -> Response {
+    match s.client.repo_status().await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn repo_bundle(State(s): State<AppState>) -> Response {
+    match s.client.repo_bundle().await {
+        Ok(b) => Json(serde_json::json!({ "bundle": hex::encode(b) })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReleaseBody {
+    bundle: String,
+    file: std::path::PathBuf,
+}
+
+async fn repo_release(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let parsed: ReleaseBody = match serde_json::from_str(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")),
+    };
+    let Ok(bundle) = hex::decode(parsed.bundle.trim()) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "bundle: not hex");
+    };
+    match s.client.repo_release(bundle, parsed.file).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn repo_fetch(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    match s.client.repo_fetch(body.trim().to_owned()).await {
+        Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }

@@ -1,6 +1,7 @@
 //! The libp2p behaviour of a node: identify, ping, Kademlia (server mode, validating store,
 //! routing table filled only with admitted peers), gossipsub (manual validation, peer
-//! scoring), and request-response for admission and directory requests.
+//! scoring), request-response for admission and directory requests, and raw streams for
+//! repository transfers.
 
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub(crate) struct Behaviour {
     pub(crate) admission: request_response::Behaviour<PostcardCodec<Admission, Admission>>,
     pub(crate) directory:
         request_response::Behaviour<PostcardCodec<DirectoryRequest, DirectoryResponse>>,
+    /// Raw streams for repository transfers (`/gaiamesh/blobs/1`).
+    pub(crate) stream: libp2p_stream::Behaviour,
 }
 
 /// An application score that graylists a connected peer until it passes admission: gossipsub
@@ -144,6 +147,7 @@ impl Behaviour {
                 )],
                 rr(Duration::from_secs(30)),
             ),
+            stream: libp2p_stream::Behaviour::new(),
         })
     }
 }

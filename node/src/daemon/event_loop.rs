@@ -33,6 +33,7 @@ use crate::{datadir::DataDir, now};
 
 mod admission;
 pub(crate) mod dht;
+pub(crate) mod repo;
 mod sync;
 
 /// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
@@ -82,6 +83,7 @@ pub(crate) struct EventLoop {
     /// When the next re-announcement is due (coalesces the triggers of a burst of joins).
     pub(crate) announce_at: Option<Instant>,
     pub(crate) lights: dht::LightQueries,
+    pub(crate) repo: repo::RepoState,
 }
 
 /// Peer addresses kept per connected peer at most.
@@ -125,6 +127,7 @@ impl EventLoop {
         {
             warn!(error = %e, "cannot publish the node's self-description");
         }
+        self.fetch_mandatory();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_reconcile = Instant::now();
         let mut last_sweep = Instant::now();
@@ -260,6 +263,40 @@ impl EventLoop {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
+            Command::RepoStatus { reply } => {
+                let _ = reply.send(self.repo_status());
+            }
+            Command::RepoBundle { reply } => {
+                let _ = reply.send(self.repo.trusted.bundle(0).encode().unwrap_or_default());
+            }
+            Command::RepoRelease {
+                bundle,
+                file,
+                reply,
+            } => self.repo_release(bundle, file, reply),
+            Command::RepoApplyLocal {
+                bundle,
+                hash,
+                reply,
+            } => {
+                let _ = reply.send(self.apply_local_release(&bundle, hash));
+            }
+            Command::RepoFetch { target, reply } => {
+                let _ = reply.send(self.repo_fetch(&target));
+            }
+            Command::RepoOffer { bundle, from } => {
+                if let Err(e) = self.apply_bundle(&bundle, Some(from)) {
+                    debug!(peer = %from, error = %e, "repository bundle from a peer refused");
+                }
+            }
+            Command::BlobProviders { hash, reply } => self.lookup_blob_providers(hash, reply),
+            Command::ProvideBlob { hash } => self.provide_blob(hash),
+            Command::PenaliseBlobPeer { peer } => {
+                self.metrics.repo.penalised.inc();
+                self.emit(NodeEvent::BlobPeerPenalised {
+                    peer_id: peer.to_string(),
+                });
+            }
             Command::Shutdown => {}
         }
     }
@@ -388,6 +425,7 @@ impl EventLoop {
                 ..
             } => {
                 self.admitted.remove(&peer_id);
+                self.sync_admitted();
                 self.pending_admission.remove(&peer_id);
                 self.sessions.remove(&peer_id);
                 self.revocations_pushed.remove(&peer_id);

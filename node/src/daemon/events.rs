@@ -33,6 +33,10 @@ pub(crate) enum NodeEvent {
         version: u64,
         removed_entries: usize,
     },
+    /// A new repository release is trusted.
+    RepoRelease { targets_version: u64 },
+    /// A peer sent blob data that failed verification.
+    BlobPeerPenalised { peer_id: String },
 }
 
 impl NodeEvent {
@@ -45,6 +49,8 @@ impl NodeEvent {
             NodeEvent::PeerAdmitted { .. } => "peer_admitted",
             NodeEvent::PeerRefused { .. } => "peer_refused",
             NodeEvent::Revocations { .. } => "revocations",
+            NodeEvent::RepoRelease { .. } => "repo_release",
+            NodeEvent::BlobPeerPenalised { .. } => "blob_peer_penalised",
         }
     }
 }

@@ -22,6 +22,13 @@ pub(crate) struct QueryKind {
     pub(crate) kind: &'static str,
 }
 
+/// Repository transfer counters, shared with the transfer tasks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RepoMetrics {
+    pub(crate) uploaded: Counter,
+    pub(crate) penalised: Counter,
+}
+
 /// The gaiamesh metrics the event loop updates.
 pub(crate) struct Metrics {
     pub(crate) libp2p: libp2p::metrics::Metrics,
@@ -32,6 +39,7 @@ pub(crate) struct Metrics {
     pub(crate) kad_queries: Family<QueryKind, Histogram>,
     pub(crate) light_queries: Counter,
     pub(crate) sd_ingest: Histogram,
+    pub(crate) repo: RepoMetrics,
     pub(crate) directory_entries: Gauge,
     pub(crate) connected_peers: Gauge,
     pub(crate) admitted_peers: Gauge,
@@ -65,6 +73,7 @@ impl Metrics {
             kad_queries: Family::new_with_constructor(latency_histogram),
             light_queries: Counter::default(),
             sd_ingest: ingest_histogram(),
+            repo: RepoMetrics::default(),
             directory_entries: Gauge::default(),
             connected_peers: Gauge::default(),
             admitted_peers: Gauge::default(),
@@ -103,6 +112,16 @@ impl Metrics {
             "sd_ingest_seconds",
             "Time to decode, verify, merge and commit one gossiped self-description",
             m.sd_ingest.clone(),
+        );
+        g.register(
+            "repo_uploaded_bytes",
+            "Blob bytes served to peers (bao streams)",
+            m.repo.uploaded.clone(),
+        );
+        g.register(
+            "repo_penalised_peers",
+            "Peers penalised for sending blob data that failed verification",
+            m.repo.penalised.clone(),
         );
         g.register(
             "directory_entries",

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 11] = [
+pub(crate) const PATHS: [&str; 15] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -17,6 +17,10 @@ pub(crate) const PATHS: [&str; 11] = [
     "/api/v1/revocations",
     "/api/v1/debug/gossip",
     "/api/v1/health",
+    "/api/v1/repo",
+    "/api/v1/repo/bundle",
+    "/api/v1/repo/release",
+    "/api/v1/repo/fetch",
 ];
 
 fn error_response(description: &str) -> Value {
@@ -158,6 +162,37 @@ pub(crate) fn document() -> Value {
                         "properties": {"removed_entries": {"type": "integer"}}})),
                     "401": error_response("missing or wrong token"),
                     "422": error_response("the list does not verify")
+                }}},
+            "/api/v1/repo": {"get": {
+                "summary": "The trusted repository release: versions, validity, every target \
+                    with its category, size, BLAKE3 hash, local state and fetch progress",
+                "responses": {"200": json_response("release", json!({"type": "object"}))}}},
+            "/api/v1/repo/bundle": {"get": {
+                "summary": "The trusted repository metadata (root chain, timestamp, \
+                    snapshot, targets) as hex of its postcard encoding",
+                "responses": {"200": json_response("bundle", json!({"type": "object",
+                    "properties": {"bundle": {"type": "string"}}}))}}},
+            "/api/v1/repo/release": {"post": {
+                "summary": "Trust a new release signed by the CLI and import its file (a \
+                    path on this machine); the release must name the file's BLAKE3 hash. \
+                    The release is announced to the mesh",
+                "security": bearer,
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object",
+                    "properties": {"bundle": {"type": "string"}, "file": {"type": "string"}}}}}},
+                "responses": {
+                    "200": json_response("trusted", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "422": error_response("the release does not verify or does not name the file")
+                }}},
+            "/api/v1/repo/fetch": {"post": {
+                "summary": "Fetch a target (NAME@VERSION, or NAME for its newest version) from \
+                    the mesh; progress in GET /api/v1/repo",
+                "security": bearer,
+                "requestBody": {"content": {"text/plain": {}}},
+                "responses": {
+                    "200": json_response("started", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "422": error_response("not in the trusted release, or the release expired")
                 }}},
             "/api/v1/debug/gossip": {"post": {
                 "summary": "Testing only, routed when [api] fault_injection = true: publish \

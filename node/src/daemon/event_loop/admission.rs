@@ -88,6 +88,8 @@ impl EventLoop {
         if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
             info!(%peer, "peer admitted");
             self.admitted.insert(peer);
+            self.sync_admitted();
+            self.fetch_bundle_from(peer);
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -147,6 +149,7 @@ impl EventLoop {
         });
         self.pending_admission.remove(&peer);
         self.admitted.remove(&peer);
+        self.sync_admitted();
         self.swarm.behaviour_mut().kad.remove_peer(&peer);
         self.pending_dht.remove(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);

@@ -236,6 +236,9 @@ impl EventLoop {
     }
 
     fn on_kad_progress(&mut self, qid: QueryId, result: QueryResult, last: bool) {
+        if self.on_blob_lookup(qid, &result, last) {
+            return;
+        }
         let Some(&id) = self.lights.owner.get(&qid) else {
             return;
         };
@@ -361,5 +364,6 @@ impl EventLoop {
         if let Some(own) = self.own.clone() {
             self.announce(&own, true);
         }
+        self.provide_blobs();
     }
 }

@@ -297,6 +297,8 @@ impl EventLoop {
                 },
                 Err(_) => Reject,
             }
+        } else if message.topic == self.repo.topic.hash() {
+            self.on_repo_gossip(source, &message)
         } else if message.topic == self.presence.hash() {
             // The author (not the forwarder) is present; strict signing authenticated it.
             match (

@@ -1,0 +1,218 @@
+//! Repository transfers over `/gaiamesh/blobs/1` (libp2p-stream): serving verified bao
+//! streams of blob ranges and repository bundles to admitted peers under token-bucket upload
+//! limits, and fetching blobs from several providers at once.
+//!
+//! A request is one postcard message (at most 4 KiB, length-prefixed); the answer is a
+//! status byte followed by the bao encoding of the requested ranges (or the bundle), and
+//! the stream closes. Blobs move in segments of [`SEGMENT_CHUNKS`] KiB so that a response is
+//! bounded and several providers share one download.
+
+mod bucket;
+mod fetch;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, RwLock},
+};
+
+use bao_tree::{ChunkNum, ChunkRanges};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use gaiamesh_protocol::repository::{BlobHash, metadata::MAX_BUNDLE_BYTES};
+use libp2p::{PeerId, StreamProtocol};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+pub(crate) use bucket::UploadLimits;
+pub(crate) use fetch::Fetcher;
+
+use crate::blobs::BlobStore;
+
+/// The transfer protocol.
+pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/gaiamesh/blobs/1");
+
+/// Chunks (1 KiB) per segment: 1 MiB.
+pub(crate) const SEGMENT_CHUNKS: u64 = 1024;
+/// Largest encoded request.
+const MAX_REQUEST_BYTES: usize = 4096;
+/// Most inbound transfers served at once; more are refused.
+const MAX_SERVING: usize = 64;
+
+/// What a peer asks for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// The bao stream of these chunk ranges of a blob.
+    Blob {
+        hash: BlobHash,
+        /// (start, end) chunk numbers, at most 16 ranges.
+        ranges: Vec<(u64, u64)>,
+    },
+    /// The repository state the server trusts (roots after `after_root`).
+    Bundle { after_root: u64 },
+}
+
+/// Status byte of a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    Ok = 0,
+    NotFound = 1,
+    Refused = 2,
+}
+
+/// Upper bound of an encoded response for `chunks` 1 KiB chunks (data plus, per 16 KiB
+/// group, at most a log-depth of 64-byte parent pairs).
+pub(crate) fn max_response_bytes(chunks: u64) -> usize {
+    usize::try_from(chunks * 1024 + (chunks / 16 + 2) * 64 * 40 + 64).unwrap_or(usize::MAX)
+}
+
+pub(crate) fn ranges_of(v: &[(u64, u64)]) -> ChunkRanges {
+    let mut r = ChunkRanges::empty();
+    for (a, b) in v {
+        if a < b {
+            r |= ChunkRanges::from(ChunkNum(*a)..ChunkNum(*b));
+        }
+    }
+    r
+}
+
+/// Writes a length-prefixed postcard message.
+pub(crate) async fn write_request(s: &mut libp2p::Stream, req: &Request) -> std::io::Result<()> {
+    let bytes = postcard::to_stdvec(req).map_err(std::io::Error::other)?;
+    s.write_all(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes())
+        .await?;
+    s.write_all(&bytes).await?;
+    s.flush().await
+}
+
+async fn read_request(s: &mut libp2p::Stream) -> std::io::Result<Request> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_REQUEST_BYTES {
+        return Err(std::io::Error::other(format!(
+            "request of {len} bytes, at most {MAX_REQUEST_BYTES}"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await?;
+    postcard::from_bytes(&buf).map_err(std::io::Error::other)
+}
+
+/// Reads a response: the status byte, then at most `limit` bytes until the stream closes.
+pub(crate) async fn read_response(
+    s: &mut libp2p::Stream,
+    limit: usize,
+) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut status = [0u8; 1];
+    s.read_exact(&mut status).await?;
+    let mut body = Vec::new();
+    let mut limited = s.take(limit as u64 + 1);
+    limited.read_to_end(&mut body).await?;
+    if body.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "response larger than the {limit} bytes asked for"
+        )));
+    }
+    Ok((status[0], body))
+}
+
+/// What the server needs: the blob store, the peers allowed to fetch, the upload limits,
+/// and the current bundle to hand out.
+#[derive(Clone)]
+pub(crate) struct Server {
+    pub(crate) store: Arc<BlobStore>,
+    pub(crate) admitted: Arc<RwLock<HashSet<PeerId>>>,
+    pub(crate) limits: UploadLimits,
+    /// The encoded trusted bundle (refreshed by the event loop).
+    pub(crate) bundle: Arc<RwLock<Vec<u8>>>,
+    pub(crate) metrics: crate::daemon::metrics::RepoMetrics,
+}
+
+impl Server {
+    /// Accepts and serves inbound streams until the control is dropped.
+    pub(crate) async fn run(self, mut control: libp2p_stream::Control) {
+        let mut incoming = match control.accept(PROTOCOL) {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(error = %e, "blob protocol already registered");
+                return;
+            }
+        };
+        let serving = Arc::new(tokio::sync::Semaphore::new(MAX_SERVING));
+        while let Some((peer, stream)) = incoming.next().await {
+            let Ok(permit) = serving.clone().try_acquire_owned() else {
+                debug!(%peer, "too many transfers; refusing a stream");
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.serve(peer, stream).await {
+                    debug!(%peer, error = %e, "blob request failed");
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    async fn serve(&self, peer: PeerId, mut s: libp2p::Stream) -> std::io::Result<()> {
+        let admitted = self.admitted.read().is_ok_and(|a| a.contains(&peer));
+        let req = read_request(&mut s).await?;
+        if !admitted {
+            s.write_all(&[Status::Refused as u8]).await?;
+            return s.close().await;
+        }
+        match req {
+            Request::Bundle { .. } => {
+                let bytes = self.bundle.read().map(|b| b.clone()).unwrap_or_default();
+                if bytes.is_empty() || bytes.len() > MAX_BUNDLE_BYTES {
+                    s.write_all(&[Status::NotFound as u8]).await?;
+                } else {
+                    s.write_all(&[Status::Ok as u8]).await?;
+                    self.send_limited(peer, &mut s, &bytes).await?;
+                }
+            }
+            Request::Blob { hash, ranges } => {
+                let chunks: u64 = ranges.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
+                if ranges.len() > 16 || chunks > 4 * SEGMENT_CHUNKS {
+                    s.write_all(&[Status::Refused as u8]).await?;
+                    return s.close().await;
+                }
+                let store = self.store.clone();
+                let encoded = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    store
+                        .encode(&hash, &ranges_of(&ranges), &mut out)
+                        .map(|()| out)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+                match encoded {
+                    Ok(bytes) => {
+                        s.write_all(&[Status::Ok as u8]).await?;
+                        self.send_limited(peer, &mut s, &bytes).await?;
+                        self.metrics.uploaded.inc_by(bytes.len() as u64);
+                    }
+                    Err(e) => {
+                        debug!(%peer, blob = %hash.short(), error = %e, "cannot serve");
+                        s.write_all(&[Status::NotFound as u8]).await?;
+                    }
+                }
+            }
+        }
+        s.close().await
+    }
+
+    /// Writes `bytes` in 64 KiB pieces, each after the token buckets allow it.
+    async fn send_limited(
+        &self,
+        peer: PeerId,
+        s: &mut libp2p::Stream,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        for piece in bytes.chunks(64 * 1024) {
+            self.limits.acquire(peer, piece.len() as u64).await;
+            s.write_all(piece).await?;
+        }
+        Ok(())
+    }
+}
