@@ -435,6 +435,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let bundle_shared =
         std::sync::Arc::new(std::sync::RwLock::new(trusted_repo.bundle(0).encode()?));
     let kib = |k: u64| k.saturating_mul(1024);
+    let corrupt_blobs = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn(
         repo::Server {
             store: blobs.clone(),
@@ -445,6 +446,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             ),
             bundle: bundle_shared.clone(),
             metrics: metrics.repo.clone(),
+            corrupt: corrupt_blobs.clone(),
         }
         .run(control.clone()),
     );
@@ -459,6 +461,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             progress: Default::default(),
             penalised: Default::default(),
             me: key.public().to_peer_id(),
+            metrics: metrics.repo.clone(),
         },
         bundle: bundle_shared,
         admitted: admitted_shared,
@@ -506,6 +509,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         &config.api,
         client.clone(),
         std::sync::Arc::new(registry),
+        corrupt_blobs,
     )
     .await?;
     info!(api = %api.addr, "node ready");

@@ -313,6 +313,12 @@ pub mod mesh {
             std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
         }
 
+        /// Kills the node with SIGKILL (no shutdown at all) and waits for it to exit.
+        pub fn kill(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+
         /// Stops the node with SIGTERM and waits for it to exit.
         pub fn stop(mut self) {
             let _ = std::process::Command::new("kill")

@@ -153,3 +153,173 @@ fn releases_replicate_across_the_mesh() {
         n.stop();
     }
 }
+
+/// A counter from the node's `/metrics` (0 when absent).
+fn metric(dir: &Path, name: &str) -> f64 {
+    let (code, body) = gaiamesh_e2e::mesh::http(dir, "GET", "/metrics", b"");
+    assert_eq!(code, 200);
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+fn publish_optional(r: &Path, file: &str, name: &str, bytes: &[u8]) {
+    std::fs::write(r.join(file), bytes).unwrap();
+    ok(
+        r,
+        &[
+            "repo",
+            "publish",
+            file,
+            "--name",
+            name,
+            "--version",
+            "1",
+            "--key",
+            "fed/keys/repository-root-0.key",
+            "--key",
+            "fed/keys/repository-root-2.key",
+            "--data-dir",
+            "node0",
+        ],
+    );
+}
+
+fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32)
+        .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect()
+}
+
+#[test]
+fn a_peer_serving_garbage_is_penalised_and_the_blob_comes_from_elsewhere() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dirs = federation(r, 3);
+    configure(&dirs[0], &[]);
+    let n0 = Node::start(&dirs[0]);
+    let boot = vec![n0.address()];
+    gaiamesh_e2e::mesh::configure_with(&dirs[1], &boot, "fault_injection = true", "");
+    let n1 = Node::start(&dirs[1]);
+    configure(&dirs[2], &boot);
+    let n2 = Node::start(&dirs[2]);
+    for n in [&n0, &n1, &n2] {
+        n.wait_for("admission", Duration::from_secs(30), |n| {
+            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
+        });
+    }
+    let content = pseudo_random(3 * 1024 * 1024, 7);
+    publish_optional(r, "data.bin", "datasets/reference", &content);
+    let target = "datasets/reference@1";
+    // node1 gets an honest copy, then starts serving garbage.
+    n1.wait_for("the release", Duration::from_secs(30), |_| {
+        !local_state(r, "node1", target).is_empty()
+    });
+    ok(r, &["repo", "fetch", target, "--data-dir", "node1"]);
+    let (code, _) =
+        gaiamesh_e2e::mesh::http(&dirs[1], "POST", "/api/v1/debug/corrupt-blobs", b"on");
+    assert_eq!(code, 200);
+    n2.wait_for("the release", Duration::from_secs(30), |_| {
+        !local_state(r, "node2", target).is_empty()
+    });
+    let copy = r.join("copy.bin");
+    ok(
+        r,
+        &[
+            "repo",
+            "fetch",
+            target,
+            "--data-dir",
+            "node2",
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        content,
+        "only verified data was stored"
+    );
+    assert!(
+        metric(&dirs[2], "gaiamesh_repo_penalised_peers_total") >= 1.0,
+        "node1 sent garbage and must be penalised\n{}",
+        n2.log()
+    );
+    assert!(n2.log().contains("fails verification"), "{}", n2.log());
+    for n in [n0, n1, n2] {
+        n.stop();
+    }
+}
+
+#[test]
+fn a_download_killed_midway_resumes_without_fetching_verified_ranges_again() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dirs = federation(r, 2);
+    configure(&dirs[0], &[]);
+    // node0 uploads at 384 KiB/s, so a 3 MiB download takes about 8 s.
+    let mut cfg = std::fs::read_to_string(dirs[0].join("config.toml")).unwrap();
+    cfg.push_str("[repository]\nupload_limit_kib_s = 384\n");
+    std::fs::write(dirs[0].join("config.toml"), cfg).unwrap();
+    let n0 = Node::start(&dirs[0]);
+    let boot = vec![n0.address()];
+    configure(&dirs[1], &boot);
+    let n1 = Node::start(&dirs[1]);
+    n1.wait_for("admission", Duration::from_secs(30), |n| {
+        n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 1
+    });
+    let content = pseudo_random(3 * 1024 * 1024, 11);
+    publish_optional(r, "big.bin", "models/base", &content);
+    let target = "models/base@1";
+    n1.wait_for("the release", Duration::from_secs(30), |_| {
+        !local_state(r, "node1", target).is_empty()
+    });
+    ok(
+        r,
+        &["repo", "fetch", target, "--data-dir", "node1", "--no-wait"],
+    );
+    let verified = |r: &Path| -> u64 {
+        repo_status(r, "node1")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == target)
+            .and_then(|t| t["verified"].as_u64())
+            .unwrap_or(0)
+    };
+    n1.wait_for("a part of the blob", Duration::from_secs(30), |_| {
+        verified(r) >= 1024 * 1024
+    });
+    n1.kill();
+    let n1 = Node::start(&dirs[1]);
+    let kept = verified(r);
+    assert!(
+        kept >= 1024 * 1024,
+        "verified ranges survive SIGKILL: {kept}"
+    );
+    assert_eq!(local_state(r, "node1", target), "partial");
+    let copy = r.join("copy.bin");
+    ok(
+        r,
+        &[
+            "repo",
+            "fetch",
+            target,
+            "--data-dir",
+            "node1",
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), content);
+    // Only what was missing crossed the wire after the restart (plus bao parents).
+    let after = metric(&dirs[1], "gaiamesh_repo_downloaded_bytes_total");
+    let missing = (content.len() as u64 - kept) as f64;
+    assert!(
+        after <= missing * 1.1 + 64.0 * 1024.0,
+        "re-fetched verified ranges: {after} bytes sent for {missing} missing"
+    );
+    n0.stop();
+    n1.stop();
+}

@@ -39,6 +39,8 @@ struct AppState {
     client: Client,
     token: String,
     registry: Arc<Registry>,
+    /// Fault injection: the blob server corrupts what it sends.
+    corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(crate) struct ApiHandle {
@@ -63,6 +65,7 @@ pub(crate) async fn serve(
     config: &ApiConfig,
     client: Client,
     registry: Arc<Registry>,
+    corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<ApiHandle> {
     let listen = config.listen;
     let token = hex::encode(rand::random::<[u8; 32]>());
@@ -70,6 +73,7 @@ pub(crate) async fn serve(
         client,
         token: token.clone(),
         registry,
+        corrupt_blobs,
     };
     let mut app = Router::new()
         .route("/metrics", get(metrics))
@@ -88,7 +92,9 @@ pub(crate) async fn serve(
         .route("/api/v1/repo/fetch", post(repo_fetch));
     if config.fault_injection {
         tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
-        app = app.route("/api/v1/debug/gossip", post(raw_gossip));
+        app = app
+            .route("/api/v1/debug/gossip", post(raw_gossip))
+            .route("/api/v1/debug/corrupt-blobs", post(set_corrupt_blobs));
     }
     let app = app.with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -319,4 +325,30 @@ async fn raw_gossip(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }
+}
+
+/// Fault injection: `on` makes this node serve blob data with a flipped byte (peers must
+/// detect it, penalise this node and fetch elsewhere); `off` stops it.
+async fn set_corrupt_blobs(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let on = match body.trim() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{other:?}: on or off"),
+            );
+        }
+    };
+    s.corrupt_blobs
+        .store(on, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(on, "fault injection: corrupting served blob data");
+    Json(serde_json::json!({ "corrupt": on })).into_response()
 }

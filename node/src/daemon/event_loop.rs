@@ -150,9 +150,12 @@ impl EventLoop {
                         last_dht_republish = Instant::now();
                         self.republish_dht();
                     }
-                    if !self.light && last_reconcile.elapsed() >= self.reconcile_interval {
+                    if last_reconcile.elapsed() >= self.reconcile_interval {
                         last_reconcile = Instant::now();
-                        self.reconcile_with_random_peer();
+                        if !self.light {
+                            self.reconcile_with_random_peer();
+                        }
+                        self.repo_anti_entropy();
                     }
                     if last_heartbeat.elapsed() >= PRESENCE_INTERVAL {
                         last_heartbeat = Instant::now();

@@ -26,6 +26,7 @@ pub(crate) struct QueryKind {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RepoMetrics {
     pub(crate) uploaded: Counter,
+    pub(crate) downloaded: Counter,
     pub(crate) penalised: Counter,
 }
 
@@ -117,6 +118,11 @@ impl Metrics {
             "repo_uploaded_bytes",
             "Blob bytes served to peers (bao streams)",
             m.repo.uploaded.clone(),
+        );
+        g.register(
+            "repo_downloaded_bytes",
+            "Blob bytes received from peers (bao streams, verified or not)",
+            m.repo.downloaded.clone(),
         );
         g.register(
             "repo_penalised_peers",

@@ -126,6 +126,8 @@ pub(crate) struct Server {
     /// The encoded trusted bundle (refreshed by the event loop).
     pub(crate) bundle: Arc<RwLock<Vec<u8>>>,
     pub(crate) metrics: crate::daemon::metrics::RepoMetrics,
+    /// Fault injection: flip a byte in every blob response.
+    pub(crate) corrupt: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
@@ -187,7 +189,13 @@ impl Server {
                 .await
                 .map_err(std::io::Error::other)?;
                 match encoded {
-                    Ok(bytes) => {
+                    Ok(mut bytes) => {
+                        if self.corrupt.load(std::sync::atomic::Ordering::Relaxed)
+                            && !bytes.is_empty()
+                        {
+                            let mid = bytes.len() / 2;
+                            bytes[mid] ^= 0x55;
+                        }
                         s.write_all(&[Status::Ok as u8]).await?;
                         self.send_limited(peer, &mut s, &bytes).await?;
                         self.metrics.uploaded.inc_by(bytes.len() as u64);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 15] = [
+pub(crate) const PATHS: [&str; 16] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -21,6 +21,7 @@ pub(crate) const PATHS: [&str; 15] = [
     "/api/v1/repo/bundle",
     "/api/v1/repo/release",
     "/api/v1/repo/fetch",
+    "/api/v1/debug/corrupt-blobs",
 ];
 
 fn error_response(description: &str) -> Value {
@@ -193,6 +194,16 @@ pub(crate) fn document() -> Value {
                     "200": json_response("started", json!({"type": "object"})),
                     "401": error_response("missing or wrong token"),
                     "422": error_response("not in the trusted release, or the release expired")
+                }}},
+            "/api/v1/debug/corrupt-blobs": {"post": {
+                "summary": "Testing only, routed when [api] fault_injection = true: `on` \
+                    makes this node serve blob data with a flipped byte, `off` stops it",
+                "security": bearer,
+                "requestBody": {"content": {"text/plain": {}}},
+                "responses": {
+                    "200": json_response("set", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "404": {"description": "fault injection is off"}
                 }}},
             "/api/v1/debug/gossip": {"post": {
                 "summary": "Testing only, routed when [api] fault_injection = true: publish \

@@ -80,6 +80,17 @@ impl EventLoop {
         });
     }
 
+    /// Anti-entropy for the repository: a random admitted peer's bundle, in case a gossiped
+    /// release was missed (published before the mesh formed, or while this node was away).
+    pub(super) fn repo_anti_entropy(&mut self) {
+        let peers: Vec<PeerId> = self.admitted.iter().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let i = rand::Rng::gen_range(&mut self.rng, 0..peers.len());
+        self.fetch_bundle_from(peers[i]);
+    }
+
     /// Applies a bundle from `from` (a peer) or from the local API (`None`).
     pub(super) fn apply_bundle(
         &mut self,

@@ -61,6 +61,7 @@ pub(crate) struct Fetcher {
     pub(crate) progress: Arc<Mutex<HashMap<BlobHash, FetchProgress>>>,
     pub(crate) penalised: Arc<Mutex<HashMap<PeerId, Instant>>>,
     pub(crate) me: PeerId,
+    pub(crate) metrics: crate::daemon::metrics::RepoMetrics,
 }
 
 enum Outcome {
@@ -262,6 +263,7 @@ impl Fetcher {
             }
             match outcome {
                 Outcome::Data(bytes) => {
+                    self.metrics.downloaded.inc_by(bytes.len() as u64);
                     let store = self.store.clone();
                     let ingested = tokio::task::spawn_blocking(move || {
                         let mut d = store.download(hash, length).map_err(IngestError::from)?;
