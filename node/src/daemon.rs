@@ -436,6 +436,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         std::sync::Arc::new(std::sync::RwLock::new(trusted_repo.bundle(0).encode()?));
     let kib = |k: u64| k.saturating_mul(1024);
     let corrupt_blobs = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seeding = std::sync::Arc::new(std::sync::Mutex::new(repo::SeedLog::default()));
     tokio::spawn(
         repo::Server {
             store: blobs.clone(),
@@ -447,6 +448,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             bundle: bundle_shared.clone(),
             metrics: metrics.repo.clone(),
             corrupt: corrupt_blobs.clone(),
+            seeding: seeding.clone(),
         }
         .run(control.clone()),
     );
@@ -466,6 +468,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         bundle: bundle_shared,
         admitted: admitted_shared,
         auto_fetch: config.repository.auto_fetch_mandatory,
+        seeding,
         lookups: HashMap::new(),
     };
     let ev = event_loop::EventLoop {

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
 
 use super::run::{api_get, url_encode};
+
+mod replication;
 use crate::datadir::DataDir;
 
 /// Arguments of `gaiamesh devnet`.
@@ -33,6 +35,13 @@ pub struct DevnetArgs {
     /// Print the summary as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+    /// Size of the repository component node0 publishes and every node replicates (MiB);
+    /// 0 skips the step.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=4096))]
+    repo_mib: u64,
+    /// Upload limit of every node for blob transfers (KiB/s, 0: unlimited).
+    #[arg(long, default_value_t = 0)]
+    upload_limit_kib_s: u64,
 }
 
 const QUERIES: [&str; 4] = [
@@ -135,7 +144,7 @@ fn create_node(dir: &Path, fed: &str, genesis: &str, i: usize) -> Result<()> {
     Ok(())
 }
 
-fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool) -> Result<()> {
+fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool, upload_kib_s: u64) -> Result<()> {
     let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
     let mode = if light { "light" } else { "full" };
     std::fs::write(
@@ -143,7 +152,8 @@ fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool) -> Result<()> 
         format!(
             "# written by gaiamesh devnet: loopback only, ports chosen by the OS\n\
              [network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\", \"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{boot}]\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nmode = \"{mode}\"\nreconcile_interval = \"2s\"\n"
+             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nmode = \"{mode}\"\nreconcile_interval = \"2s\"\n\
+             [repository]\nupload_limit_kib_s = {upload_kib_s}\n"
         ),
     )?;
     Ok(())
@@ -389,7 +399,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
 
     let t1 = Instant::now();
     let mut nodes = Nodes(Vec::with_capacity(n));
-    write_config(&dirs[0], None, false)?;
+    write_config(&dirs[0], None, false, a.upload_limit_kib_s)?;
     nodes.0.push((dirs[0].clone(), start(&dirs[0])?));
     let s0 = wait_api(&dirs[0], Duration::from_secs(20))?;
     let quic = s0["listen_addrs"]
@@ -403,7 +413,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         .to_owned();
     let boot = format!("{quic}/p2p/{}", s0["peer_id"].as_str().unwrap_or_default());
     for dir in &dirs[1..] {
-        write_config(dir, Some(&boot), false)?;
+        write_config(dir, Some(&boot), false, a.upload_limit_kib_s)?;
         nodes.0.push((dir.clone(), start(dir)?));
     }
     for dir in &dirs {
@@ -469,10 +479,20 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     // A light node: no replica, answers through Kademlia (provider records, then records).
     let light_dir = a.dir.join("light");
     create_node(&light_dir, &fed_s, &genesis, n)?;
-    write_config(&light_dir, Some(&boot), true)?;
+    write_config(&light_dir, Some(&boot), true, a.upload_limit_kib_s)?;
     nodes.0.push((light_dir.clone(), start(&light_dir)?));
     wait_api(&light_dir, Duration::from_secs(20))?;
     let light = measure_light(&dirs[0], &light_dir, a.timeout.min(Duration::from_secs(60)))?;
+    let repo = if a.repo_mib > 0 {
+        Some(replication::run(
+            &a.dir,
+            &dirs,
+            a.repo_mib,
+            a.timeout.max(Duration::from_secs(300)),
+        )?)
+    } else {
+        None
+    };
 
     let mut query_results = Vec::new();
     for q in QUERIES {
@@ -507,6 +527,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             "queries": query_results.iter().map(|(q, r, t)| serde_json::json!({
                 "query": q, "total": r["total"], "ms": ms(*t),
             })).collect::<Vec<_>>(),
+            "repository": repo,
             "dir": a.dir.display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -521,6 +542,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             peers,
             &light,
             &query_results,
+            repo.as_ref(),
         );
     }
     if a.once {
@@ -550,6 +572,7 @@ fn print_summary(
     peers: f64,
     light: &LightTimes,
     queries: &[(&str, serde_json::Value, Duration)],
+    repo: Option<&replication::Replication>,
 ) {
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
@@ -584,6 +607,14 @@ fn print_summary(
         light.p50_ms,
         light.p99_ms
     );
+    if let Some(r) = repo {
+        println!(
+            "  repository: {} ({} MiB, mandatory) replicated to all {n} nodes in {:.1} s",
+            r.target,
+            r.bytes >> 20,
+            r.replicated_ms as f64 / 1e3
+        );
+    }
     println!("\nexample queries on node0:");
     for (q, r, t) in queries {
         println!("  {q}\n    {} match(es) in {t:.1?}", r["total"]);

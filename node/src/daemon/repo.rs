@@ -48,7 +48,12 @@ pub(crate) enum Request {
     },
     /// The repository state the server trusts (roots after `after_root`).
     Bundle { after_root: u64 },
+    /// Which chunk ranges of a blob the server holds verified (a postcard `Vec<(u64, u64)>`).
+    Have { hash: BlobHash },
 }
+
+/// Most ranges a `Have` answer lists (a fragmented partial blob answers with its first ones).
+pub(crate) const MAX_HAVE_RANGES: usize = 4096;
 
 /// Status byte of a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +62,58 @@ pub(crate) enum Status {
     Ok = 0,
     NotFound = 1,
     Refused = 2,
+    /// A seed super-seeding: this segment already went out once; ask a peer that got it,
+    /// or for another segment.
+    Busy = 3,
+}
+
+/// Segments a seed has served at least once, per blob (super-seeding: until every segment
+/// went out once, a seed refuses repeats, so its upload is not spent on duplicates).
+#[derive(Default)]
+pub(crate) struct SeedLog {
+    /// Blobs this node published (the only seed at first): super-seeding applies to them.
+    published: HashSet<BlobHash>,
+    blobs: std::collections::HashMap<BlobHash, (HashSet<u64>, u64)>,
+}
+
+/// Blobs whose served segments a seed tracks at most.
+const MAX_SEED_LOGS: usize = 64;
+
+impl SeedLog {
+    /// Marks `hash` as published here.
+    pub(crate) fn published(&mut self, hash: BlobHash) {
+        if self.published.len() >= MAX_SEED_LOGS {
+            self.published.clear();
+        }
+        self.published.insert(hash);
+    }
+
+    /// Whether to serve segment `seg` of a blob with `segments` segments (and records it).
+    fn admit(&mut self, hash: BlobHash, seg: u64, segments: u64) -> bool {
+        if !self.published.contains(&hash) {
+            return true;
+        }
+        if self.blobs.len() >= MAX_SEED_LOGS && !self.blobs.contains_key(&hash) {
+            // Forget a blob that finished seeding, else any.
+            let k = self
+                .blobs
+                .iter()
+                .find(|(_, (s, n))| s.len() as u64 >= *n)
+                .or_else(|| self.blobs.iter().next())
+                .map(|(k, _)| *k);
+            if let Some(k) = k {
+                self.blobs.remove(&k);
+            }
+        }
+        let (served, total) = self
+            .blobs
+            .entry(hash)
+            .or_insert_with(|| (HashSet::new(), segments));
+        if served.len() as u64 >= *total {
+            return true; // every segment went out once: serve freely
+        }
+        served.insert(seg)
+    }
 }
 
 /// Upper bound of an encoded response for `chunks` 1 KiB chunks (data plus, per 16 KiB
@@ -128,6 +185,7 @@ pub(crate) struct Server {
     pub(crate) metrics: crate::daemon::metrics::RepoMetrics,
     /// Fault injection: flip a byte in every blob response.
     pub(crate) corrupt: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) seeding: Arc<std::sync::Mutex<SeedLog>>,
 }
 
 impl Server {
@@ -164,6 +222,22 @@ impl Server {
             return s.close().await;
         }
         match req {
+            Request::Have { hash } => {
+                let store = self.store.clone();
+                let have = tokio::task::spawn_blocking(move || store.get(&hash))
+                    .await
+                    .map_err(std::io::Error::other)?;
+                match have {
+                    Ok(Some(rec)) => {
+                        let mut ranges = rec.verified.clone();
+                        ranges.truncate(MAX_HAVE_RANGES);
+                        let bytes = postcard::to_stdvec(&ranges).map_err(std::io::Error::other)?;
+                        s.write_all(&[Status::Ok as u8]).await?;
+                        s.write_all(&bytes).await?;
+                    }
+                    _ => s.write_all(&[Status::NotFound as u8]).await?,
+                }
+            }
             Request::Bundle { .. } => {
                 let bytes = self.bundle.read().map(|b| b.clone()).unwrap_or_default();
                 if bytes.is_empty() || bytes.len() > MAX_BUNDLE_BYTES {
@@ -178,6 +252,31 @@ impl Server {
                 if ranges.len() > 16 || chunks > 4 * SEGMENT_CHUNKS {
                     s.write_all(&[Status::Refused as u8]).await?;
                     return s.close().await;
+                }
+                // Super-seeding applies to whole-segment requests to a complete holder.
+                let rec = {
+                    let store = self.store.clone();
+                    tokio::task::spawn_blocking(move || store.get(&hash))
+                        .await
+                        .map_err(std::io::Error::other)?
+                        .ok()
+                        .flatten()
+                };
+                if let (Some(rec), [(a, b)]) = (rec, ranges.as_slice())
+                    && rec.complete
+                    && a % SEGMENT_CHUNKS == 0
+                    && b - a <= SEGMENT_CHUNKS
+                {
+                    let segments = rec.length.div_ceil(1024).div_ceil(SEGMENT_CHUNKS);
+                    let serve = self
+                        .seeding
+                        .lock()
+                        .map(|mut l| l.admit(hash, a / SEGMENT_CHUNKS, segments))
+                        .unwrap_or(true);
+                    if !serve {
+                        s.write_all(&[Status::Busy as u8]).await?;
+                        return s.close().await;
+                    }
                 }
                 let store = self.store.clone();
                 let encoded = tokio::task::spawn_blocking(move || {

@@ -27,6 +27,7 @@ pub(crate) struct RepoState {
     pub(crate) bundle: std::sync::Arc<std::sync::RwLock<Vec<u8>>>,
     pub(crate) admitted: std::sync::Arc<std::sync::RwLock<HashSet<PeerId>>>,
     pub(crate) auto_fetch: bool,
+    pub(crate) seeding: std::sync::Arc<std::sync::Mutex<crate::daemon::repo::SeedLog>>,
     /// Provider lookups: query → (reply, providers so far).
     pub(crate) lookups: std::collections::HashMap<
         libp2p::kad::QueryId,
@@ -393,6 +394,9 @@ impl EventLoop {
             let _ = self.repo.fetcher.store.set_pinned(&hash, true);
         }
         let out = self.apply_bundle(bundle, None)?;
+        if let Ok(mut s) = self.repo.seeding.lock() {
+            s.published(hash);
+        }
         self.provide_blob(hash);
         Ok(json!({"target": named.0.to_string(), "blake3": hash.to_string(), "result": out}))
     }

@@ -1,5 +1,6 @@
 //! Multi-source blob downloads: the missing ranges are split into 1 MiB segments and spread
-//! over the providers (at most `per_peer` in flight each); a segment still unanswered after
+//! over the providers that hold them (HAVE, refreshed twice a second, so partial holders
+//! serve too; at most `per_peer` in flight each); a segment still unanswered after
 //! the hedge delay is asked from a second provider too and the first valid answer counts; a
 //! provider that sends data failing verification is penalised (excluded for
 //! [`PENALTY`] and reported) and its segment fetched elsewhere. Everything verified is on
@@ -11,15 +12,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, stream::FuturesUnordered};
+use bao_tree::ChunkRanges;
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use gaiamesh_protocol::repository::BlobHash;
 use libp2p::PeerId;
 use serde::Serialize;
 use tracing::{info, warn};
 
 use super::{
-    PROTOCOL, Request, SEGMENT_CHUNKS, Status, max_response_bytes, ranges_of, read_response,
-    write_request,
+    MAX_HAVE_RANGES, PROTOCOL, Request, SEGMENT_CHUNKS, Status, max_response_bytes, ranges_of,
+    read_response, write_request,
 };
 use crate::{
     blobs::{BlobStore, IngestError},
@@ -32,6 +34,14 @@ pub(crate) const PENALTY: Duration = Duration::from_secs(600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A segment unanswered this long is hedged to another provider.
 const HEDGE_AFTER: Duration = Duration::from_secs(3);
+/// Providers are asked which ranges they hold this often during a transfer.
+const HAVE_REFRESH: Duration = Duration::from_millis(500);
+/// A transfer with segments left that no provider holds gives up after this long.
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+/// A seed's "busy" answer for a segment holds this long.
+const BUSY_BACKOFF: Duration = Duration::from_secs(1);
+/// The transfer loop wakes up at least this often.
+const TICK: Duration = Duration::from_millis(250);
 /// Provider lookups before a fetch gives up (with backoff up to 30 s between them).
 const MAX_ROUNDS: u32 = 40;
 /// Most fetches tracked (finished ones are dropped first).
@@ -66,7 +76,15 @@ pub(crate) struct Fetcher {
 
 enum Outcome {
     Data(Vec<u8>),
+    /// A seed is super-seeding: get this segment elsewhere or later.
+    Busy,
     Failed(String),
+}
+
+/// What a transfer task reports.
+enum Event {
+    Have(PeerId, Option<ChunkRanges>),
+    Segment(PeerId, (u64, u64), Outcome),
 }
 
 impl Fetcher {
@@ -195,65 +213,158 @@ impl Fetcher {
         ))
     }
 
-    /// Spreads `segments` over `providers` until every segment is verified or no provider
-    /// is left (the caller then looks for providers again).
+    /// Spreads `segments` over `providers` until every segment is verified, no provider is
+    /// left, or no provider holds any missing segment for a while (the caller then looks for
+    /// providers again). Each provider's verified ranges (HAVE) are asked first and again
+    /// every second, so partial holders serve what they have: the swarm, not the
+    /// publisher alone, carries the load. The segment order is shuffled per node so that
+    /// nodes start on different segments.
     async fn transfer(
         &self,
         hash: BlobHash,
         length: u64,
         mut providers: Vec<PeerId>,
-        mut queue: VecDeque<(u64, u64)>,
+        segments: VecDeque<(u64, u64)>,
     ) -> Result<(), String> {
-        let mut in_flight = FuturesUnordered::new();
+        let mut queue: Vec<(u64, u64)> = segments.into_iter().collect();
+        {
+            use rand::seq::SliceRandom;
+            queue.shuffle(&mut rand::thread_rng());
+        }
+        let mut tasks: FuturesUnordered<BoxFuture<'static, Event>> = FuturesUnordered::new();
+        let mut haves: HashMap<PeerId, ChunkRanges> = HashMap::new();
+        let mut asking_have: HashSet<PeerId> = HashSet::new();
         let mut load: HashMap<PeerId, usize> = HashMap::new();
         let mut started: HashMap<(u64, u64), (Instant, bool)> = HashMap::new();
         let mut done: HashSet<(u64, u64)> = HashSet::new();
+        let mut last_have = Instant::now() - HAVE_REFRESH;
+        let mut idle_since: Option<Instant> = None;
+        // (peer, segment) a seed refused recently (super-seeding): not asked again for 1 s.
+        let mut busy: HashMap<(PeerId, (u64, u64)), Instant> = HashMap::new();
         loop {
-            // Assign queued segments to the least loaded providers with a free slot.
-            while let Some(seg) = queue.front().copied() {
-                let Some(peer) = providers
+            busy.retain(|_, t| t.elapsed() < BUSY_BACKOFF);
+            if last_have.elapsed() >= HAVE_REFRESH {
+                last_have = Instant::now();
+                for p in &providers {
+                    if asking_have.insert(*p) {
+                        tasks.push(Box::pin(self.have(*p, hash)));
+                    }
+                }
+            }
+            // Rarest first: segments held by the fewest providers go first (the publisher's
+            // upload is spent on segments nobody else has yet); ties keep the shuffled order.
+            queue.retain(|seg| !done.contains(seg));
+            let holders = |seg: &(u64, u64)| {
+                let want = ranges_of(&[*seg]);
+                providers
+                    .iter()
+                    .filter(|p| haves.get(*p).is_some_and(|h| h.is_superset(&want)))
+                    .count()
+            };
+            let mut order: Vec<(usize, usize)> = queue
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| (holders(seg), i))
+                .filter(|(h, _)| *h > 0)
+                .collect();
+            order.sort_unstable();
+            let mut assigned = Vec::new();
+            for (_, i) in order {
+                let seg = queue[i];
+                let want = ranges_of(&[seg]);
+                // A partial holder before a seed (spare the seeds' upload for the segments
+                // only they have), then the least loaded, then the one holding least.
+                let peer = providers
                     .iter()
                     .filter(|p| load.get(*p).copied().unwrap_or(0) < self.per_peer)
-                    .min_by_key(|p| load.get(*p).copied().unwrap_or(0))
-                    .copied()
-                else {
-                    break;
-                };
-                queue.pop_front();
-                if done.contains(&seg) {
+                    .filter(|p| !busy.contains_key(&(**p, seg)))
+                    .filter_map(|p| {
+                        let h = haves.get(p)?;
+                        h.is_superset(&want).then(|| {
+                            let held: u64 = h
+                                .boundaries()
+                                .chunks_exact(2)
+                                .map(|w| w[1].0 - w[0].0)
+                                .sum();
+                            // A complete holder (a seed) only when no partial one has it.
+                            (
+                                held * 1024 >= length,
+                                load.get(p).copied().unwrap_or(0),
+                                held,
+                                *p,
+                            )
+                        })
+                    })
+                    .min()
+                    .map(|(_, _, _, p)| p);
+                if let Some(peer) = peer {
+                    assigned.push(i);
+                    *load.entry(peer).or_default() += 1;
+                    started.entry(seg).or_insert((Instant::now(), false));
+                    tasks.push(Box::pin(self.request(peer, hash, seg)));
+                }
+            }
+            assigned.sort_unstable_by(|a, b| b.cmp(a));
+            for i in assigned {
+                queue.remove(i);
+            }
+            let segments_in_flight = load.values().sum::<usize>();
+            if queue.is_empty() && segments_in_flight == 0 {
+                return Ok(());
+            }
+            if providers.is_empty() {
+                return Ok(());
+            }
+            if segments_in_flight == 0 {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > STUCK_AFTER {
+                    return Ok(()); // nobody holds what is missing: look for providers again
+                }
+            } else {
+                idle_since = None;
+            }
+            let next = tokio::time::timeout(TICK, tasks.next()).await;
+            let event = match next {
+                Ok(Some(e)) => e,
+                Ok(None) => {
+                    tokio::time::sleep(TICK).await;
                     continue;
                 }
-                *load.entry(peer).or_default() += 1;
-                started.entry(seg).or_insert((Instant::now(), false));
-                in_flight.push(self.request(peer, hash, seg));
-            }
-            if in_flight.is_empty() {
-                return if queue.is_empty() || providers.is_empty() {
-                    Ok(())
-                } else {
-                    Err("no provider slot for queued segments".into())
-                };
-            }
-            let next = tokio::time::timeout(HEDGE_AFTER, in_flight.next()).await;
-            let Ok(Some((peer, seg, outcome))) = next else {
-                // Hedge the oldest segment not hedged yet to another provider.
-                let oldest = started
-                    .iter()
-                    .filter(|(s, (t, hedged))| {
-                        !*hedged && !done.contains(*s) && t.elapsed() >= HEDGE_AFTER
-                    })
-                    .min_by_key(|(_, (t, _))| *t)
-                    .map(|(s, _)| *s);
-                if let Some(seg) = oldest
-                    && providers.len() > 1
-                {
-                    if let Some(e) = started.get_mut(&seg) {
-                        e.1 = true;
+                Err(_) => {
+                    // Hedge the oldest slow segment to another provider holding it.
+                    let oldest = started
+                        .iter()
+                        .filter(|(s, (t, hedged))| {
+                            !*hedged && !done.contains(*s) && t.elapsed() >= HEDGE_AFTER
+                        })
+                        .min_by_key(|(_, (t, _))| *t)
+                        .map(|(s, _)| *s);
+                    if let Some(seg) = oldest
+                        && providers.len() > 1
+                    {
+                        if let Some(e) = started.get_mut(&seg) {
+                            e.1 = true;
+                        }
+                        queue.push(seg);
+                        self.update(hash, |e| e.hedged += 1);
                     }
-                    queue.push_front(seg);
-                    self.update(hash, |e| e.hedged += 1);
+                    continue;
                 }
-                continue;
+            };
+            let (peer, seg, outcome) = match event {
+                Event::Have(peer, ranges) => {
+                    asking_have.remove(&peer);
+                    match ranges {
+                        Some(r) => {
+                            haves.insert(peer, r);
+                        }
+                        None => {
+                            haves.remove(&peer);
+                        }
+                    }
+                    continue;
+                }
+                Event::Segment(peer, seg, outcome) => (peer, seg, outcome),
             };
             if let Some(l) = load.get_mut(&peer) {
                 *l = l.saturating_sub(1);
@@ -287,24 +398,55 @@ impl Fetcher {
                             self.client.penalise_blob_peer(peer).await;
                             self.update(hash, |e| e.penalised_peers += 1);
                             providers.retain(|p| *p != peer);
-                            queue.push_back(seg);
+                            haves.remove(&peer);
+                            queue.push(seg);
                         }
                         Err(IngestError::Truncated { .. }) => {
-                            providers.retain(|p| *p != peer);
-                            queue.push_back(seg);
+                            haves.remove(&peer);
+                            queue.push(seg);
                         }
                         Err(IngestError::Store(e)) => return Err(e.to_string()),
                     }
                 }
+                Outcome::Busy => {
+                    busy.insert((peer, seg), Instant::now());
+                    queue.push(seg);
+                }
                 Outcome::Failed(reason) => {
                     tracing::debug!(%peer, blob = %hash.short(), %reason, "segment request failed");
-                    providers.retain(|p| *p != peer);
-                    queue.push_back(seg);
+                    // It may hold less than it said: ask again at the next HAVE round.
+                    haves.remove(&peer);
+                    queue.push(seg);
                 }
             }
-            if providers.is_empty() && in_flight.is_empty() {
-                return Ok(());
-            }
+        }
+    }
+
+    /// The verified ranges `peer` holds of `hash` (`None`: none, or it did not answer).
+    fn have(
+        &self,
+        peer: PeerId,
+        hash: BlobHash,
+    ) -> impl std::future::Future<Output = Event> + use<> {
+        let mut control = self.control.clone();
+        async move {
+            let attempt = async {
+                let mut s = control.open_stream(peer, PROTOCOL).await.ok()?;
+                write_request(&mut s, &Request::Have { hash }).await.ok()?;
+                let (status, body) = read_response(&mut s, 16 * MAX_HAVE_RANGES + 16)
+                    .await
+                    .ok()?;
+                if status != Status::Ok as u8 {
+                    return None;
+                }
+                let v: Vec<(u64, u64)> = postcard::from_bytes(&body).ok()?;
+                Some(ranges_of(&v))
+            };
+            let ranges = tokio::time::timeout(Duration::from_secs(10), attempt)
+                .await
+                .ok()
+                .flatten();
+            Event::Have(peer, ranges)
         }
     }
 
@@ -313,7 +455,7 @@ impl Fetcher {
         peer: PeerId,
         hash: BlobHash,
         seg: (u64, u64),
-    ) -> impl std::future::Future<Output = (PeerId, (u64, u64), Outcome)> + use<> {
+    ) -> impl std::future::Future<Output = Event> + use<> {
         let mut control = self.control.clone();
         async move {
             let attempt = async {
@@ -334,7 +476,9 @@ impl Fetcher {
                     .await
                     .map_err(|e| e.to_string())?;
                 if status == Status::Ok as u8 {
-                    Ok(body)
+                    Ok(Some(body))
+                } else if status == Status::Busy as u8 {
+                    Ok(None)
                 } else if status == Status::NotFound as u8 {
                     Err("the peer does not have it".to_owned())
                 } else {
@@ -342,11 +486,12 @@ impl Fetcher {
                 }
             };
             let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
-                Ok(Ok(body)) => Outcome::Data(body),
+                Ok(Ok(Some(body))) => Outcome::Data(body),
+                Ok(Ok(None)) => Outcome::Busy,
                 Ok(Err(e)) => Outcome::Failed(e),
                 Err(_) => Outcome::Failed("timed out".into()),
             };
-            (peer, seg, outcome)
+            Event::Segment(peer, seg, outcome)
         }
     }
 }
