@@ -203,6 +203,11 @@ impl Lookup {
                 .all(|p| p.3 == PeerState::Answered)
     }
 
+    /// The depth at which `peer` was learned (hops to reach it).
+    pub fn depth_of(&self, peer: u32) -> Option<u32> {
+        self.peers.iter().find(|p| p.1 == peer).map(|p| p.2)
+    }
+
     /// The closest answered peer and the depth it was learned at (hops).
     pub fn result(&self) -> Option<(u32, u32)> {
         self.peers

@@ -8,6 +8,7 @@
 //! - [`net`]: regions, the latency matrix (built-in EU-weighted or CSV), jitter, loss,
 //!   bandwidth queues, partitions and node up/down state;
 //! - [`kad`]: Kademlia routing tables and the iterative lookup (k = 20, α = 3);
+//!   [`providers`]: provider records of attribute keys and provider lookups;
 //! - [`model`]: the federation — gossip mesh, directory views merged with the node's real
 //!   merge rules, anti-entropy with the real reconciliation state machine, churn, faults,
 //!   adversaries;
@@ -29,6 +30,7 @@ pub mod model;
 pub mod net;
 pub mod output;
 mod png;
+pub mod providers;
 pub mod scenario;
 pub mod stats;
 pub mod swarm;

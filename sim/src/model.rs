@@ -102,7 +102,11 @@ enum Ev {
         lookup: u32,
         from: u32,
         closer: Vec<u32>,
+        /// The answering node holds the provider records the lookup is for.
+        found: bool,
     },
+    ProviderLookup,
+    ProviderRepublish,
     KadTimeout {
         lookup: u32,
         peer: u32,
@@ -153,6 +157,14 @@ pub struct Results {
     pub final_convergence: f64,
     /// Repository releases and how they spread.
     pub releases: Vec<ReleaseResult>,
+    /// Provider lookups finished, and those that found the records.
+    pub provider_lookups: u64,
+    /// Provider lookups that found the records.
+    pub provider_found: u64,
+    /// Hops of successful provider lookups (index = hops).
+    pub provider_hops: Vec<u64>,
+    /// Latency of successful provider lookups, ms.
+    pub provider_ms: LogHistogram,
 }
 
 /// A whole simulated federation.
@@ -178,6 +190,10 @@ pub struct Model {
     digest: Vec<u64>,
     kad: Kademlia,
     lookups: Vec<Option<(Lookup, u32, SimTime)>>,
+    /// Provider lookups among `lookups`: lookup id → attribute key.
+    provider_of: std::collections::HashMap<u32, u32>,
+    /// Provider records of attribute keys.
+    pub providers: crate::providers::Providers,
     seq_counter: u64,
     res: Results,
     honest: Vec<u32>,
@@ -266,6 +282,17 @@ impl Model {
             }
         }
         let kad = Kademlia::new(n, sc.kademlia.k as usize, &mut rng);
+        let providers = if sc.kademlia.provider_lookups_per_second > 0.0 {
+            crate::providers::Providers::new(
+                sc.kademlia.attribute_keys,
+                sc.kademlia.keys_per_node,
+                &kad,
+                &vec![true; n],
+                &mut rng,
+            )
+        } else {
+            crate::providers::Providers::disabled()
+        };
         let res = Results {
             propagation_ms: LogHistogram::default(),
             hops: vec![0; 32],
@@ -285,6 +312,10 @@ impl Model {
             heal_convergence: Vec::new(),
             final_convergence: 1.0,
             releases: Vec::new(),
+            provider_lookups: 0,
+            provider_found: 0,
+            provider_hops: Vec::new(),
+            provider_ms: LogHistogram::default(),
         };
         let swarm = Swarm::new(
             sc.repository.clone(),
@@ -310,6 +341,8 @@ impl Model {
             digest: vec![0; n],
             kad,
             lookups: Vec::new(),
+            provider_of: std::collections::HashMap::new(),
+            providers,
             seq_counter: 1,
             res,
             honest,
@@ -355,6 +388,15 @@ impl Model {
             let mean = 1e6 / self.sc.kademlia.lookups_per_second;
             let first = exp_us(&mut self.rng, mean);
             self.q.after(first, Ev::Lookup);
+        }
+        if self.sc.kademlia.provider_lookups_per_second > 0.0 {
+            let mean = 1e6 / self.sc.kademlia.provider_lookups_per_second;
+            let first = exp_us(&mut self.rng, mean);
+            self.q.after(first, Ev::ProviderLookup);
+            self.q.after(
+                us(self.sc.kademlia.provider_republish),
+                Ev::ProviderRepublish,
+            );
         }
         if let Some(c) = self.sc.churn.clone() {
             let churners = ((f64::from(n)) * c.fraction) as usize;
@@ -404,6 +446,10 @@ impl Model {
         self.res.final_convergence = self.convergence();
         self.res.sent_bytes = std::mem::take(&mut self.net.sent_bytes);
         self.res.releases = self.swarm.results(self.net.len());
+        self.res.provider_lookups = self.providers.lookups;
+        self.res.provider_found = self.providers.found;
+        self.res.provider_hops = std::mem::take(&mut self.providers.hops);
+        self.res.provider_ms = std::mem::take(&mut self.providers.latency_ms);
         for (i, _) in std::mem::take(&mut self.heals) {
             let at = self.sc.faults[i].at.as_secs_f64();
             self.res.heal_convergence.push((at, None));
@@ -436,7 +482,14 @@ impl Model {
                 lookup,
                 from,
                 closer,
-            } => self.on_kad_answer(lookup, from, &closer, now),
+                found,
+            } => self.on_kad_answer(lookup, from, &closer, found, now),
+            Ev::ProviderLookup => self.on_provider_lookup_start(now),
+            Ev::ProviderRepublish => {
+                self.providers.republish(&self.kad, &self.net.up);
+                let every = us(self.sc.kademlia.provider_republish);
+                self.q.after(every, Ev::ProviderRepublish);
+            }
             Ev::KadTimeout { lookup, peer } => {
                 if let Some(Some((l, _, _))) = self.lookups.get_mut(lookup as usize) {
                     l.on_failure(peer);
@@ -953,6 +1006,24 @@ impl Model {
         self.advance_lookup(id, now);
     }
 
+    fn on_provider_lookup_start(&mut self, now: SimTime) {
+        let mean = 1e6 / self.sc.kademlia.provider_lookups_per_second;
+        let next = exp_us(&mut self.rng, mean);
+        self.q.after(next, Ev::ProviderLookup);
+        let n = self.net.len() as u32;
+        let origin = self.rng.gen_range(0..n);
+        if !self.net.up[origin as usize] || self.providers.key_id.is_empty() {
+            return;
+        }
+        let key = self.rng.gen_range(0..self.providers.key_id.len() as u32);
+        let target = self.providers.key_id[key as usize];
+        let l = Lookup::new(&self.kad, origin, target, self.sc.kademlia.alpha as usize);
+        let id = self.lookups.len() as u32;
+        self.lookups.push(Some((l, origin, now)));
+        self.provider_of.insert(id, key);
+        self.advance_lookup(id, now);
+    }
+
     fn advance_lookup(&mut self, id: u32, now: SimTime) {
         let Some(Some((l, origin, started))) = self.lookups.get_mut(id as usize) else {
             return;
@@ -964,6 +1035,11 @@ impl Model {
             let result = l.result();
             let target = l.target;
             self.lookups[id as usize] = None;
+            if self.provider_of.remove(&id).is_some() {
+                // Every candidate answered and none held the records.
+                self.providers.record(None);
+                return;
+            }
             self.res.lookups += 1;
             if let Some((found, hops)) = result {
                 let h = (hops as usize).min(self.res.hops.len() - 1);
@@ -1012,7 +1088,12 @@ impl Model {
             return;
         };
         let closer = self.kad.closest(to, l.target, self.kad.k);
-        let bytes = 64 + 40 * closer.len() as u32;
+        let found = self
+            .provider_of
+            .get(&lookup)
+            .is_some_and(|k| self.providers.holds(*k, to));
+        // A holder answers with up to k providers (peer id + addresses) as well.
+        let bytes = 64 + 40 * closer.len() as u32 + if found { 20 * 80 } else { 0 };
         match self.net.send(to, from, bytes, now, &mut self.rng) {
             Some(at) => self.q.at(
                 at,
@@ -1020,6 +1101,7 @@ impl Model {
                     lookup,
                     from: to,
                     closer,
+                    found,
                 },
             ),
             None => {
@@ -1029,7 +1111,18 @@ impl Model {
         }
     }
 
-    fn on_kad_answer(&mut self, lookup: u32, from: u32, closer: &[u32], now: SimTime) {
+    fn on_kad_answer(&mut self, lookup: u32, from: u32, closer: &[u32], found: bool, now: SimTime) {
+        if found && self.provider_of.contains_key(&lookup) {
+            // A provider lookup ends at the first node holding the records.
+            if let Some(Some((l, _, started))) = self.lookups.get(lookup as usize) {
+                let hops = l.depth_of(from).unwrap_or(1);
+                let ms = now.0.saturating_sub(started.0) as f64 / 1000.0;
+                self.providers.record(Some((hops, ms)));
+            }
+            self.provider_of.remove(&lookup);
+            self.lookups[lookup as usize] = None;
+            return;
+        }
         if let Some(Some((l, origin, _))) = self.lookups.get_mut(lookup as usize) {
             let origin = *origin;
             l.on_answer(&self.kad, from, closer, origin);

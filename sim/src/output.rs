@@ -35,6 +35,9 @@ pub struct Summary {
     pub heals: Vec<HealResult>,
     /// Kademlia lookups.
     pub lookups: LookupSummary,
+    /// Provider lookups of attribute keys (absent when none ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_lookups: Option<ProviderSummary>,
     /// Anti-entropy.
     pub anti_entropy: AntiEntropySummary,
     /// Adversaries.
@@ -134,6 +137,19 @@ pub struct LookupSummary {
     pub latency_ms: Quantiles,
 }
 
+/// Provider lookup figures.
+#[derive(Debug, Serialize)]
+pub struct ProviderSummary {
+    /// Lookups finished.
+    pub count: u64,
+    /// Fraction that reached a node holding the records.
+    pub found_fraction: f64,
+    /// Mean hops to the first holder.
+    pub mean_hops: f64,
+    /// Latency of successful lookups, ms.
+    pub latency_ms: Quantiles,
+}
+
 /// Anti-entropy figures.
 #[derive(Debug, Serialize)]
 pub struct AntiEntropySummary {
@@ -187,6 +203,20 @@ impl Summary {
                 mean_hops: round3(mean(total_hops, counted)),
                 latency_ms: r.lookup_ms.summary(),
             },
+            provider_lookups: (r.provider_lookups > 0).then(|| {
+                let hops: u64 = r
+                    .provider_hops
+                    .iter()
+                    .enumerate()
+                    .map(|(h, c)| h as u64 * c)
+                    .sum();
+                ProviderSummary {
+                    count: r.provider_lookups,
+                    found_fraction: round3(mean(r.provider_found, r.provider_lookups)),
+                    mean_hops: round3(mean(hops, r.provider_found)),
+                    latency_ms: r.provider_ms.summary(),
+                }
+            }),
             anti_entropy: AntiEntropySummary {
                 exchanges: r.anti_entropy,
                 reconciliations: r.reconciliations,

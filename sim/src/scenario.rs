@@ -191,6 +191,16 @@ pub struct KademliaParams {
     /// A request unanswered this long counts as failed.
     #[serde(with = "humantime_serde")]
     pub rpc_timeout: Duration,
+    /// Attribute keys nodes provide (the node: one per indexed field value).
+    pub attribute_keys: u32,
+    /// Keys each node provides.
+    pub keys_per_node: u32,
+    /// Provider lookups per second over the federation (random keys, random origins); 0:
+    /// none.
+    pub provider_lookups_per_second: f64,
+    /// Provider records are re-published this often (the node: hourly).
+    #[serde(with = "humantime_serde")]
+    pub provider_republish: Duration,
 }
 
 impl Default for KademliaParams {
@@ -200,6 +210,10 @@ impl Default for KademliaParams {
             alpha: 3,
             lookups_per_second: 1.0,
             rpc_timeout: Duration::from_secs(2),
+            attribute_keys: 64,
+            keys_per_node: 4,
+            provider_lookups_per_second: 0.0,
+            provider_republish: Duration::from_secs(3600),
         }
     }
 }
@@ -478,6 +492,22 @@ impl Scenario {
         check(
             self.kademlia.lookups_per_second >= 0.0,
             "kademlia.lookups_per_second: must be ≥ 0",
+        );
+        check(
+            self.kademlia.provider_lookups_per_second >= 0.0,
+            "kademlia.provider_lookups_per_second: must be ≥ 0",
+        );
+        check(
+            (1..=100_000).contains(&self.kademlia.attribute_keys),
+            "kademlia.attribute_keys: must be between 1 and 100000",
+        );
+        check(
+            self.kademlia.keys_per_node <= self.kademlia.attribute_keys,
+            "kademlia.keys_per_node: at most kademlia.attribute_keys",
+        );
+        check(
+            !self.kademlia.provider_republish.is_zero(),
+            "kademlia.provider_republish: must be positive",
         );
         check(
             self.workload.updates_per_second >= 0.0,

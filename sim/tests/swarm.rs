@@ -69,3 +69,57 @@ fn crashed_nodes_resume_after_restart() {
     assert!(*crashed.completion_ms.last().unwrap() > 20_000.0);
     assert!(*clean.completion_ms.last().unwrap() < 20_000.0);
 }
+
+fn provider_run(extra: &str) -> gaiamesh_sim::model::Results {
+    let text = format!(
+        "name = \"providers\"\nnodes = 2000\nduration = \"20m\"\n\
+         [workload]\nupdates_per_second = 0.0\n\
+         [kademlia]\nlookups_per_second = 0.0\nprovider_lookups_per_second = 5.0\n{extra}"
+    );
+    let sc = Scenario::parse(&text, Path::new("providers.toml")).unwrap();
+    simulate(sc, 5, LatencyMatrix::default_eu(), |_, _| {}).unwrap()
+}
+
+#[test]
+fn provider_lookups_find_records_and_churn_loses_them_between_republications() {
+    let stable = provider_run("");
+    assert!(
+        stable.provider_lookups > 4000,
+        "{}",
+        stable.provider_lookups
+    );
+    assert_eq!(
+        stable.provider_found, stable.provider_lookups,
+        "no churn: always found"
+    );
+    let hops: u64 = stable
+        .provider_hops
+        .iter()
+        .enumerate()
+        .map(|(h, c)| h as u64 * c)
+        .sum();
+    let mean = hops as f64 / stable.provider_found as f64;
+    assert!((1.0..6.0).contains(&mean), "mean hops {mean}");
+    // With k = 20 holders per key, even heavy churn (half the nodes, mostly away) leaves a
+    // holder up: 0.42^20 ≈ 3e-8.
+    let churn = "[churn]\nfraction = 0.5\nsession = { distribution = \"exponential\", mean = \"2m\" }\n\
+                 downtime_mean = \"10m\"\n";
+    let k20 = provider_run(&format!("provider_republish = \"1h\"\n{churn}"));
+    assert!(k20.provider_found as f64 / k20.provider_lookups as f64 > 0.999);
+    // With k = 3 the holders of a key can all be gone until the records are re-published.
+    let rare = provider_run(&format!("k = 3\nprovider_republish = \"1h\"\n{churn}"));
+    let often = provider_run(&format!("k = 3\nprovider_republish = \"1m\"\n{churn}"));
+    let frac =
+        |r: &gaiamesh_sim::model::Results| r.provider_found as f64 / r.provider_lookups as f64;
+    assert!(
+        frac(&rare) < 0.99,
+        "records should go missing with churn: {}",
+        frac(&rare)
+    );
+    assert!(
+        frac(&often) > frac(&rare),
+        "re-publishing every minute keeps more records findable: {} vs {}",
+        frac(&often),
+        frac(&rare)
+    );
+}

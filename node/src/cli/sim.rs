@@ -92,6 +92,12 @@ pub(super) fn run(cmd: SimCommand) -> Result<()> {
             None => println!("  heal at {} s: NOT converged by the end", h.at_s),
         }
     }
+    if let Some(p) = &summary.provider_lookups {
+        println!(
+            "  provider lookups {}   found {:.3}   mean hops {}   latency p50 {} ms  p99 {} ms",
+            p.count, p.found_fraction, p.mean_hops, p.latency_ms.p50, p.latency_ms.p99
+        );
+    }
     for (i, r) in summary.repository.iter().enumerate() {
         println!(
             "  release {i} ({} MiB at {} s): {}/{} nodes completed, p50 {:.1} s, max {:.1} s; \
