@@ -94,6 +94,10 @@ pub struct PublishArgs {
     /// release also creates root v1, which a threshold of the genesis' repository keys signs.
     #[arg(long = "key", required = true)]
     keys: Vec<PathBuf>,
+    /// Drop the other versions of this component from the release (nodes then delete their
+    /// blobs).
+    #[arg(long)]
+    supersede: bool,
     /// How long the release is valid (nodes refuse it afterwards: re-publish in time).
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     expires: std::time::Duration,
@@ -234,9 +238,24 @@ fn publish_release(a: PublishArgs) -> Result<()> {
             existing.custom.blake3
         );
     }
-    let bundle = publish::release(
+    let superseded: Vec<TargetName> = if a.supersede {
+        repo.trusted_targets()
+            .map(|t| {
+                t.body()
+                    .targets
+                    .keys()
+                    .filter(|k| k.name() == name.name() && **k != name)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let bundle = publish::release_replacing(
         &repo,
         &[(name.clone(), info)],
+        &superseded,
         now,
         duration_ms(a.expires),
         &signers,

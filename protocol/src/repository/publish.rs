@@ -92,9 +92,25 @@ pub fn release(
     validity_ms: u64,
     keys: &[&Keypair],
 ) -> Result<Bundle, RepoError> {
+    release_replacing(repo, add, &[], now, validity_ms, keys)
+}
+
+/// [`release`] that also drops the targets in `remove` (superseded versions; nodes delete
+/// blobs a release no longer names).
+pub fn release_replacing(
+    repo: &TrustedRepository,
+    add: &[(TargetName, TargetInfo)],
+    remove: &[TargetName],
+    now: UnixMillis,
+    validity_ms: u64,
+    keys: &[&Keypair],
+) -> Result<Bundle, RepoError> {
     let root = current_root(repo)?;
     let prev = repo.trusted_targets().map(Signed::body);
     let mut targets = prev.map(|t| t.targets.clone()).unwrap_or_default();
+    for name in remove {
+        targets.remove(name);
+    }
     for (name, info) in add {
         targets.insert(name.clone(), info.clone());
     }

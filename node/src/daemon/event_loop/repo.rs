@@ -149,6 +149,37 @@ impl EventLoop {
                 .map_or(0, |t| t.body().version),
         });
         self.fetch_mandatory();
+        self.collect_garbage();
+    }
+
+    /// After a new release: blobs the release no longer names are unpinned and deleted
+    /// (off the event loop). Blobs it names stay, fetched or not.
+    fn collect_garbage(&self) {
+        let Some(targets) = self.repo.trusted.trusted_targets() else {
+            return;
+        };
+        let keep: Vec<BlobHash> = targets
+            .body()
+            .targets
+            .values()
+            .map(|t| t.custom.blake3)
+            .collect();
+        let store = self.repo.fetcher.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = store.list().and_then(|all| {
+                for (hash, rec) in all {
+                    if rec.pinned && !keep.contains(&hash) {
+                        store.set_pinned(&hash, false)?;
+                    }
+                }
+                store.gc(&keep)
+            });
+            match result {
+                Ok(0) => {}
+                Ok(freed) => info!(freed, "blobs no longer in the release deleted"),
+                Err(e) => warn!(error = %e, "blob garbage collection failed"),
+            }
+        });
     }
 
     /// Starts fetches for every mandatory component not held completely.
