@@ -64,7 +64,9 @@ async fn raw_quinn(bytes: usize) -> Result<f64> {
 fn gaiamesh_single_source(mib: u64) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("gaiamesh-bench-transfer-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
-        .args(["devnet", "--once", "--json", "--reset", "--nodes", "2", "--dir"])
+        .args([
+            "devnet", "--once", "--json", "--reset", "--nodes", "2", "--dir",
+        ])
         .arg(&dir)
         .args(["--repo-mib", &mib.to_string()])
         .output()?;
@@ -84,7 +86,9 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut rows = Vec::new();
     for round in 0..2 {
         let quinn = rt.block_on(raw_quinn(usize::try_from(mib * 1024 * 1024)?))?;

@@ -230,6 +230,19 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Makes the written ranges `got` of a blob durable (fsync of its data and outboard) and
+    /// records them as verified. Returns the new record.
+    pub fn commit(&self, hash: &BlobHash, got: &ChunkRanges) -> Result<BlobRecord, BlobError> {
+        for p in [self.data_path(hash), self.outboard_path(hash)] {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(Self::io(&p))?;
+            f.sync_data().map_err(Self::io(&p))?;
+        }
+        self.add_verified(hash, got)
+    }
+
     /// Records `got` as verified, in one write transaction (several downloads of one blob
     /// may run at once: the union never loses ranges). Returns the new record.
     fn add_verified(&self, hash: &BlobHash, got: &ChunkRanges) -> Result<BlobRecord, BlobError> {
@@ -450,6 +463,33 @@ impl Download<'_> {
     /// verified before it are kept and recorded, and the error says where it happened.
     /// Returns the bytes newly verified.
     pub fn ingest(&mut self, encoded: impl Read, ranges: &ChunkRanges) -> Result<u64, IngestError> {
+        let (got, result) = self.write_verified(encoded, ranges);
+        let before = self.rec.verified_bytes();
+        if !got.is_empty() {
+            // Data first, then the record: a crash between the two re-fetches, never trusts
+            // unwritten bytes.
+            self.rec = self.store.commit(&self.hash, &got)?;
+        }
+        result.map(|()| self.rec.verified_bytes() - before)
+    }
+
+    /// Like [`Self::ingest`], but the verified groups are written without fsync and not
+    /// recorded: the caller batches them into [`BlobStore::commit`] (a crash before that
+    /// re-fetches them; nothing unwritten is ever trusted). Returns the ranges written and
+    /// the error that stopped the stream, if any.
+    pub fn ingest_deferred(
+        &mut self,
+        encoded: impl Read,
+        ranges: &ChunkRanges,
+    ) -> (ChunkRanges, Result<(), IngestError>) {
+        self.write_verified(encoded, ranges)
+    }
+
+    fn write_verified(
+        &mut self,
+        encoded: impl Read,
+        ranges: &ChunkRanges,
+    ) -> (ChunkRanges, Result<(), IngestError>) {
         let root = blake3::Hash::from_bytes(self.hash.0);
         let tree = BaoTree::new(self.rec.length, BLOCK_SIZE);
         let mut got = ChunkRanges::empty();
@@ -508,24 +548,7 @@ impl Download<'_> {
                 }
             }
         }
-        let before = self.rec.verified_bytes();
-        if !got.is_empty() {
-            // Data first, then the record: a crash between the two re-fetches, never trusts
-            // unwritten bytes.
-            let sync = self
-                .data
-                .sync_data()
-                .and_then(|()| self.outboard.data.sync_data());
-            if let Err(source) = sync {
-                return Err(BlobError::Io {
-                    path: self.store.data_path(&self.hash).display().to_string(),
-                    source,
-                }
-                .into());
-            }
-            self.rec = self.store.add_verified(&self.hash, &got)?;
-        }
-        result.map(|()| self.rec.verified_bytes() - before)
+        (got, result)
     }
 }
 

@@ -143,6 +143,7 @@ impl EventLoop {
                 _ = tick.tick() => {
                     self.expire_admissions();
                     self.expire_light_queries();
+                    self.expire_blob_lookups();
                     self.update_gauges();
                     let due = self.announce_at.is_some_and(|t| t <= Instant::now());
                     if due || last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL {

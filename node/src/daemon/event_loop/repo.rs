@@ -28,12 +28,19 @@ pub(crate) struct RepoState {
     pub(crate) admitted: std::sync::Arc<std::sync::RwLock<HashSet<PeerId>>>,
     pub(crate) auto_fetch: bool,
     pub(crate) seeding: std::sync::Arc<std::sync::Mutex<crate::daemon::repo::SeedLog>>,
-    /// Provider lookups: query → (reply, providers so far).
-    pub(crate) lookups: std::collections::HashMap<
-        libp2p::kad::QueryId,
-        (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>),
-    >,
+    /// Provider lookups: query → (reply, providers so far, started).
+    pub(crate) lookups: std::collections::HashMap<libp2p::kad::QueryId, BlobLookup>,
 }
+
+/// A running provider lookup: where to answer, the providers so far, when it started.
+pub(crate) type BlobLookup = (
+    oneshot::Sender<Vec<PeerId>>,
+    HashSet<PeerId>,
+    std::time::Instant,
+);
+
+/// A provider lookup answers after this long with the providers found so far.
+const PROVIDER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The DHT provider key of a blob.
 pub(crate) fn blob_key(hash: &BlobHash) -> Vec<u8> {
@@ -255,9 +262,34 @@ impl EventLoop {
             .behaviour_mut()
             .kad
             .get_providers(RecordKey::new(&blob_key(&hash)));
-        self.repo
+        self.repo.lookups.insert(
+            qid,
+            (
+                reply,
+                self.admitted.iter().copied().collect(),
+                std::time::Instant::now(),
+            ),
+        );
+    }
+
+    /// Answers provider lookups running longer than [`PROVIDER_WAIT`] with what they have
+    /// (the admitted peers at least): a download should not wait for a slow DHT query.
+    pub(super) fn expire_blob_lookups(&mut self) {
+        let late: Vec<libp2p::kad::QueryId> = self
+            .repo
             .lookups
-            .insert(qid, (reply, self.admitted.iter().copied().collect()));
+            .iter()
+            .filter(|(_, (_, found, t))| !found.is_empty() && t.elapsed() >= PROVIDER_WAIT)
+            .map(|(q, _)| *q)
+            .collect();
+        for q in late {
+            if let Some((reply, found, _)) = self.repo.lookups.remove(&q) {
+                let _ = reply.send(found.into_iter().collect());
+            }
+            if let Some(mut running) = self.swarm.behaviour_mut().kad.query_mut(&q) {
+                running.finish();
+            }
+        }
     }
 
     /// Provider lookup progress; true when the query was a blob lookup.
@@ -268,7 +300,7 @@ impl EventLoop {
         last: bool,
     ) -> bool {
         use libp2p::kad::{GetProvidersOk, QueryResult};
-        let Some((_, found)) = self.repo.lookups.get_mut(&qid) else {
+        let Some((_, found, _)) = self.repo.lookups.get_mut(&qid) else {
             return false;
         };
         if let QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })) =
@@ -276,7 +308,7 @@ impl EventLoop {
         {
             found.extend(providers.iter().copied());
         }
-        if last && let Some((reply, found)) = self.repo.lookups.remove(&qid) {
+        if last && let Some((reply, found, _)) = self.repo.lookups.remove(&qid) {
             let _ = reply.send(found.into_iter().collect());
         }
         true

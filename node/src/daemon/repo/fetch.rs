@@ -38,6 +38,10 @@ const HEDGE_AFTER: Duration = Duration::from_secs(3);
 const HAVE_REFRESH: Duration = Duration::from_millis(500);
 /// A transfer with segments left that no provider holds gives up after this long.
 const STUCK_AFTER: Duration = Duration::from_secs(5);
+/// Verified ranges are made durable and recorded after this many bytes…
+const COMMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// … or this long, whichever comes first.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// A seed's "busy" answer for a segment holds this long.
 const BUSY_BACKOFF: Duration = Duration::from_secs(1);
 /// The transfer loop wakes up at least this often.
@@ -223,9 +227,42 @@ impl Fetcher {
         &self,
         hash: BlobHash,
         length: u64,
-        mut providers: Vec<PeerId>,
+        providers: Vec<PeerId>,
         segments: VecDeque<(u64, u64)>,
     ) -> Result<(), String> {
+        let mut pending = ChunkRanges::empty();
+        let result = self
+            .transfer_inner(hash, length, providers, segments, &mut pending)
+            .await;
+        // Whatever was verified and written becomes durable and recorded, even on error.
+        let committed = self.commit(hash, &mut pending).await;
+        result.and(committed)
+    }
+
+    /// Makes the pending verified ranges durable and records them.
+    async fn commit(&self, hash: BlobHash, pending: &mut ChunkRanges) -> Result<(), String> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let got = std::mem::replace(pending, ChunkRanges::empty());
+        let store = self.store.clone();
+        let rec = tokio::task::spawn_blocking(move || store.commit(&hash, &got))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.update(hash, |e| e.verified = rec.verified_bytes());
+        Ok(())
+    }
+
+    async fn transfer_inner(
+        &self,
+        hash: BlobHash,
+        length: u64,
+        mut providers: Vec<PeerId>,
+        segments: VecDeque<(u64, u64)>,
+        pending: &mut ChunkRanges,
+    ) -> Result<(), String> {
+        let mut last_commit = Instant::now();
         let mut queue: Vec<(u64, u64)> = segments.into_iter().collect();
         {
             use rand::seq::SliceRandom;
@@ -376,18 +413,19 @@ impl Fetcher {
                 Outcome::Data(bytes) => {
                     self.metrics.downloaded.inc_by(bytes.len() as u64);
                     let store = self.store.clone();
-                    let ingested = tokio::task::spawn_blocking(move || {
-                        let mut d = store.download(hash, length).map_err(IngestError::from)?;
-                        let ranges = ranges_of(&[seg]);
-                        d.ingest(bytes.as_slice(), &ranges)?;
-                        Ok::<u64, IngestError>(d.verified_bytes())
+                    let (got, ingested) = tokio::task::spawn_blocking(move || {
+                        let mut d = match store.download(hash, length) {
+                            Ok(d) => d,
+                            Err(e) => return (ChunkRanges::empty(), Err(IngestError::from(e))),
+                        };
+                        d.ingest_deferred(bytes.as_slice(), &ranges_of(&[seg]))
                     })
                     .await
                     .map_err(|e| e.to_string())?;
+                    *pending |= got;
                     match ingested {
-                        Ok(verified) => {
+                        Ok(()) => {
                             done.insert(seg);
-                            self.update(hash, |e| e.verified = verified);
                         }
                         Err(IngestError::Verification { offset, reason }) => {
                             warn!(%peer, blob = %hash.short(), offset, %reason,
@@ -406,6 +444,17 @@ impl Fetcher {
                             queue.push(seg);
                         }
                         Err(IngestError::Store(e)) => return Err(e.to_string()),
+                    }
+                    // Durability in batches: an fsync per segment capped a single-source
+                    // transfer far below what QUIC carries.
+                    let pending_bytes: u64 = pending
+                        .boundaries()
+                        .chunks_exact(2)
+                        .map(|w| (w[1].0 - w[0].0) * 1024)
+                        .sum();
+                    if pending_bytes >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY {
+                        self.commit(hash, pending).await?;
+                        last_commit = Instant::now();
                     }
                 }
                 Outcome::Busy => {
