@@ -628,9 +628,11 @@ impl Model {
         } else {
             self.mesh[node as usize].clone()
         };
+        // The publisher signs, stores and commits before it sends.
+        let send_at = now.plus_us((self.sc.network.publish_ms * 1000.0) as u64);
         for p in targets {
             if !self.graylist[p as usize].contains(&node) {
-                self.send_update(node, p, u, true, now);
+                self.send_update(node, p, u, true, send_at);
             }
         }
     }
@@ -700,7 +702,13 @@ impl Model {
             self.digest[node as usize] ^= mix(u);
         }
         if first_time && self.role[subject as usize] == Role::Honest && subject != node {
-            let delay = now.0.saturating_sub(self.updates[u as usize].at.0);
+            // Measured when the record reaches the node's merge step, like the node's
+            // `received_at_ms`: the receiver's own validation comes after.
+            let validate = (self.sc.network.validate_ms * 1000.0) as u64;
+            let delay = now
+                .0
+                .saturating_sub(self.updates[u as usize].at.0)
+                .saturating_sub(validate);
             self.res.propagation_ms.add(delay as f64 / 1000.0);
         }
         outcome

@@ -125,6 +125,9 @@ pub struct NetworkParams {
     pub down_mbps: f64,
     /// Time to validate one received self-description (signature + merge), ms.
     pub validate_ms: f64,
+    /// Time from a publication until the publisher sends it (signing, storing, committing),
+    /// ms.
+    pub publish_ms: f64,
 }
 
 impl Default for NetworkParams {
@@ -135,6 +138,7 @@ impl Default for NetworkParams {
             up_mbps: 100.0,
             down_mbps: 100.0,
             validate_ms: 0.1,
+            publish_ms: 0.0,
         }
     }
 }
@@ -472,6 +476,10 @@ impl Scenario {
         check(
             self.network.validate_ms >= 0.0,
             "network.validate_ms: must be ≥ 0",
+        );
+        check(
+            self.network.publish_ms >= 0.0 && self.network.publish_ms.is_finite(),
+            "network.publish_ms: must be ≥ 0",
         );
         let g = &self.gossip;
         check(

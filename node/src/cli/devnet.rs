@@ -258,6 +258,9 @@ fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTi
 
 /// Re-publishes node0's self-description and measures when each other node stored the new
 /// version (its `received_at_ms`, same machine clock) after node0 did. Returns p50/p99/max ms.
+/// How long node0's re-publication took (sign, store, commit, gossip), ms, as f64 bits.
+static PUBLISH_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn measure_propagation(dirs: &[PathBuf], timeout: Duration) -> Result<Option<(u64, u64, u64)>> {
     if dirs.len() < 2 {
         return Ok(None);
@@ -267,7 +270,10 @@ fn measure_propagation(dirs: &[PathBuf], timeout: Duration) -> Result<Option<(u6
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let t_publish = Instant::now();
     let published = super::run::api_request(&node0, "POST", "/api/v1/sd", Some(""))?;
+    let publish_ms = t_publish.elapsed().as_secs_f64() * 1e3;
+    PUBLISH_MS.store(publish_ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
     let seq = published["seq"]
         .as_u64()
         .context("publish returned no seq")?;
@@ -517,6 +523,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
                 "p50": p50, "p99": p99, "max": max,
             })),
             "ingest_p50_ms": ingest_ms,
+            "publish_ms": f64::from_bits(PUBLISH_MS.load(std::sync::atomic::Ordering::Relaxed)),
             "light": {
                 "queries": light.queries,
                 "matching": light.matching,
