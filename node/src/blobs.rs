@@ -306,15 +306,20 @@ impl BlobStore {
         Ok((hash, length))
     }
 
-    fn outboard(&self, hash: &BlobHash, length: u64) -> Result<PreOrderOutboard<File>, BlobError> {
-        let path = self.outboard_path(hash);
-        let data = OpenOptions::new()
+    /// Opens (or creates) a blob file for reading and positioned writes, keeping its bytes.
+    fn open_rw(path: &Path) -> Result<File, BlobError> {
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
-            .map_err(Self::io(&path))?;
+            .open(path)
+            .map_err(Self::io(path))
+    }
+
+    fn outboard(&self, hash: &BlobHash, length: u64) -> Result<PreOrderOutboard<File>, BlobError> {
+        let path = self.outboard_path(hash);
+        let data = Self::open_rw(&path)?;
         Ok(PreOrderOutboard {
             root: blake3::Hash::from_bytes(hash.0),
             tree: BaoTree::new(length, BLOCK_SIZE),
@@ -370,13 +375,7 @@ impl BlobStore {
             }
         };
         let path = self.data_path(&hash);
-        let data = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(Self::io(&path))?;
+        let data = Self::open_rw(&path)?;
         let outboard = self.outboard(&hash, length)?;
         Ok(Download {
             store: self,

@@ -187,6 +187,8 @@ pub struct Swarm {
     down_bytes_per_us: f64,
     /// When a request is hedged (µs), if hedging is on.
     hedge_us: Option<u64>,
+    /// When an unanswered request is given up (µs).
+    timeout_us: u64,
 }
 
 /// Sends `node`'s request for `chunk` to `peer` and arms its timeout.
@@ -281,8 +283,10 @@ impl Swarm {
         let chunk_us = f64::from(chunk_bytes) / (up_mbps / 8.0);
         let hedge_us = (params.hedge_factor > 0.0)
             .then(|| (chunk_us * params.hedge_factor).max(1000.0) as u64);
+        let timeout_us = u64::try_from(params.request_timeout.as_micros()).unwrap_or(u64::MAX);
         Self {
             hedge_us,
+            timeout_us,
             params,
             words,
             releases,
@@ -429,7 +433,7 @@ impl Swarm {
     /// Sends requests until `node` has `parallel` in flight or nothing more to ask.
     fn fill(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32, now: SimTime) {
         let parallel = self.params.parallel as usize;
-        let timeout = u64::try_from(self.params.request_timeout.as_micros()).unwrap_or(u64::MAX);
+        let timeout = self.timeout_us;
         let ni = node as usize;
         if !cx.net.up[ni] {
             return;
@@ -477,7 +481,7 @@ impl Swarm {
         now: SimTime,
     ) {
         let ni = node as usize;
-        let timeout = u64::try_from(self.params.request_timeout.as_micros()).unwrap_or(u64::MAX);
+        let timeout = self.timeout_us;
         let rel = &mut self.releases[r as usize];
         let pending = rel.inflight[ni].iter().filter(|(c, _)| *c == chunk).count();
         if !cx.net.up[ni]
