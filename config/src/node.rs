@@ -93,6 +93,10 @@ pub struct DirectorySection {
     pub reconcile_interval: Duration,
     /// Most entries kept in the catalogue. Default: 1 000 000.
     pub max_entries: u64,
+    /// Diagnostic: read the process's CPU time whenever a self-description from gossip is
+    /// stored (`gaiamesh_sd_stored_cpu_seconds`). `gaiamesh devnet` turns it on to measure
+    /// the simulator's inputs; it costs a few `/proc` reads per stored record. Default: off.
+    pub cpu_at_ingest: bool,
 }
 
 impl Default for DirectorySection {
@@ -101,6 +105,7 @@ impl Default for DirectorySection {
             mode: DirectoryMode::Full,
             reconcile_interval: Duration::from_secs(30),
             max_entries: 1_000_000,
+            cpu_at_ingest: false,
         }
     }
 }

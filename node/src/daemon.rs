@@ -24,6 +24,16 @@ use tracing::info;
 
 use crate::datadir::DataDir;
 
+/// What a publication of the node's own self-description did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Published {
+    /// The new version's seq.
+    pub(crate) seq: u64,
+    /// From the version's `received_at_ms` on this node (the moment it was issued) until it
+    /// was handed to gossipsub: signing, merging and the commits, ms.
+    pub(crate) gossip_after_ms: f64,
+}
+
 /// Commands the event loop accepts.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -49,7 +59,7 @@ pub(crate) enum Command {
     Publish {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<Published, String>>,
     },
     /// `GET /api/v1/repo`.
     RepoStatus {
@@ -291,7 +301,7 @@ impl Client {
     pub(crate) async fn publish(
         &self,
         document: Option<SdDocument>,
-    ) -> Result<Result<u64, String>> {
+    ) -> Result<Result<Published, String>> {
         self.ask(|reply| Command::Publish {
             document: document.map(Box::new),
             reply,
@@ -369,6 +379,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
                 config.network.max_connections_per_peer,
                 usize::try_from(config.network.max_memory_mib.saturating_mul(1024 * 1024))
                     .unwrap_or(usize::MAX),
+                &mut registry,
             )
             .map_err(|e| e.into())
         })
@@ -404,6 +415,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             .listen_on(ma)
             .with_context(|| format!("cannot listen on {addr}"))?;
     }
+    let mut bootstrap = Vec::new();
     for addr in trust
         .genesis()
         .bootstrap
@@ -412,9 +424,10 @@ pub async fn run(dir: DataDir) -> Result<()> {
     {
         match addr.parse::<Multiaddr>() {
             Ok(ma) => {
-                if let Err(e) = swarm.dial(ma) {
+                if let Err(e) = swarm.dial(ma.clone()) {
                     tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
                 }
+                bootstrap.push(ma);
             }
             Err(e) => tracing::warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
         }
@@ -482,6 +495,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         presence,
         revocations,
         reconcile_interval: config.directory.reconcile_interval,
+        cpu_at_ingest: config.directory.cpu_at_ingest,
+        bootstrap: event_loop::Redial::new(bootstrap),
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
             .unwrap_or(u64::MAX),

@@ -17,6 +17,7 @@
 pub mod api_client;
 pub mod blobs;
 pub mod cli;
+pub mod cpu;
 pub mod daemon;
 pub mod datadir;
 pub mod federation_dir;

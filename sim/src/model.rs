@@ -202,6 +202,8 @@ pub struct Model {
     /// Pending heal measurements: (fault index, heal time).
     heals: Vec<(usize, SimTime)>,
     msg_overhead: u32,
+    /// With `network.shared_cores`: when each core of the shared machine is next free (µs).
+    cores: std::collections::BinaryHeap<std::cmp::Reverse<u64>>,
     /// Reused buffer for heartbeat candidate lists.
     scratch: Vec<u32>,
     swarm: Swarm,
@@ -350,6 +352,9 @@ impl Model {
             equivocators,
             heals: Vec::new(),
             msg_overhead: 64,
+            cores: (0..sc.network.shared_cores)
+                .map(|_| std::cmp::Reverse(0))
+                .collect(),
             scratch: Vec::new(),
             swarm,
             swarm_out: Vec::new(),
@@ -645,6 +650,7 @@ impl Model {
             if self.updates[u as usize].valid && bit(&self.updates[u as usize].seen, to) {
                 return;
             }
+            let at = self.on_shared_cpu(at);
             let at = at.plus_us((self.sc.network.validate_ms * 1000.0) as u64);
             self.q.at(
                 at,
@@ -656,6 +662,17 @@ impl Model {
                 },
             );
         }
+    }
+
+    /// With a shared machine (`network.shared_cores`), when a first copy that arrives at
+    /// `at` has had its CPU time on the first free core; otherwise `at`.
+    fn on_shared_cpu(&mut self, at: SimTime) -> SimTime {
+        let Some(std::cmp::Reverse(free)) = self.cores.pop() else {
+            return at;
+        };
+        let done = at.0.max(free) + (self.sc.network.cpu_ms * 1000.0) as u64;
+        self.cores.push(std::cmp::Reverse(done));
+        SimTime(done)
     }
 
     /// The node's current version of `subject` (among the updates of the run): the winner

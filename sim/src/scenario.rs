@@ -128,6 +128,15 @@ pub struct NetworkParams {
     /// Time from a publication until the publisher sends it (signing, storing, committing),
     /// ms.
     pub publish_ms: f64,
+    /// 0: every node runs on its own machine. N > 0: all nodes share one machine with N
+    /// cores (a devnet): a node's first copy of a self-description occupies one of those
+    /// cores for `cpu_ms` before it reaches the merge step, first come first served in the
+    /// order the copies were sent.
+    pub shared_cores: u32,
+    /// With `shared_cores`: the core time one node's first copy of an update takes, ms.
+    /// On a real shared machine most of it is waiting for the other nodes' work on the
+    /// same update; `tests/tests/calibration.rs` fits it on a smaller devnet.
+    pub cpu_ms: f64,
 }
 
 impl Default for NetworkParams {
@@ -139,6 +148,8 @@ impl Default for NetworkParams {
             down_mbps: 100.0,
             validate_ms: 0.1,
             publish_ms: 0.0,
+            shared_cores: 0,
+            cpu_ms: 0.0,
         }
     }
 }
@@ -480,6 +491,15 @@ impl Scenario {
         check(
             self.network.publish_ms >= 0.0 && self.network.publish_ms.is_finite(),
             "network.publish_ms: must be ≥ 0",
+        );
+        check(
+            self.network.cpu_ms >= 0.0 && self.network.cpu_ms.is_finite(),
+            "network.cpu_ms: must be ≥ 0",
+        );
+
+        check(
+            self.network.shared_cores <= 4096,
+            "network.shared_cores: at most 4096",
         );
         let g = &self.gossip;
         check(

@@ -11,6 +11,7 @@ use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
 
 use super::run::{api_get, url_encode};
 
+mod propagation;
 mod replication;
 use crate::datadir::DataDir;
 
@@ -152,7 +153,7 @@ fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool, upload_kib_s: 
         format!(
             "# written by gaiamesh devnet: loopback only, ports chosen by the OS\n\
              [network]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\", \"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{boot}]\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nmode = \"{mode}\"\nreconcile_interval = \"2s\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\nmode = \"{mode}\"\nreconcile_interval = \"2s\"\ncpu_at_ingest = true\n\
              [repository]\nupload_limit_kib_s = {upload_kib_s}\n"
         ),
     )?;
@@ -256,111 +257,6 @@ fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTi
     })
 }
 
-/// Re-publishes node0's self-description and measures when each other node stored the new
-/// version (its `received_at_ms`, same machine clock) after node0 did. Returns p50/p99/max ms.
-/// How long node0's re-publication took (sign, store, commit, gossip), ms, as f64 bits.
-static PUBLISH_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn measure_propagation(dirs: &[PathBuf], timeout: Duration) -> Result<Option<(u64, u64, u64)>> {
-    if dirs.len() < 2 {
-        return Ok(None);
-    }
-    let node0 = DataDir::new(&dirs[0]);
-    let subject = api_get(&node0, "/api/v1/status")?["peer_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let t_publish = Instant::now();
-    let published = super::run::api_request(&node0, "POST", "/api/v1/sd", Some(""))?;
-    let publish_ms = t_publish.elapsed().as_secs_f64() * 1e3;
-    PUBLISH_MS.store(publish_ms.to_bits(), std::sync::atomic::Ordering::Relaxed);
-    let seq = published["seq"]
-        .as_u64()
-        .context("publish returned no seq")?;
-    let path = format!("/api/v1/directory/{subject}");
-    let origin = api_get(&node0, &path)?["received_at_ms"]
-        .as_u64()
-        .unwrap_or(0);
-    let start = Instant::now();
-    let mut delays = Vec::with_capacity(dirs.len() - 1);
-    for d in &dirs[1..] {
-        let dd = DataDir::new(d);
-        loop {
-            let e = api_get(&dd, &path).ok();
-            if let Some(e) = e.filter(|e| e["seq"].as_u64() == Some(seq)) {
-                delays.push(
-                    e["received_at_ms"]
-                        .as_u64()
-                        .unwrap_or(0)
-                        .saturating_sub(origin),
-                );
-                break;
-            }
-            if start.elapsed() > timeout {
-                bail!(
-                    "{} did not receive node0's update within {timeout:?}",
-                    d.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    delays.sort_unstable();
-    let pick = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
-    Ok(Some((pick(0.5), pick(0.99), delays[delays.len() - 1])))
-}
-
-/// Sum and count of each node's `gaiamesh_sd_ingest_seconds` histogram.
-fn ingest_totals(dirs: &[PathBuf]) -> Result<Vec<(f64, f64)>> {
-    let mut out = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        let text = super::run::api_get_text(&DataDir::new(d), "/metrics")?;
-        let (mut sum, mut count) = (0.0, 0.0);
-        for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(name), Some(v)) = (it.next(), it.next()) else {
-                continue;
-            };
-            let v: f64 = v.parse().unwrap_or(0.0);
-            match name {
-                "gaiamesh_sd_ingest_seconds_sum" => sum += v,
-                "gaiamesh_sd_ingest_seconds_count" => count += v,
-                _ => {}
-            }
-        }
-        out.push((sum, count));
-    }
-    Ok(out)
-}
-
-/// The median over nodes of the mean ingest time (ms) between two readings.
-fn ingest_median_ms(before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<f64> {
-    let mut per_node: Vec<f64> = before
-        .iter()
-        .zip(after)
-        .filter(|(b, a)| a.1 > b.1)
-        .map(|(b, a)| (a.0 - b.0) / (a.1 - b.1) * 1e3)
-        .collect();
-    if per_node.is_empty() {
-        return None;
-    }
-    per_node.sort_by(f64::total_cmp);
-    Some(per_node[per_node.len() / 2])
-}
-
-/// Mean number of connected peers over the nodes.
-fn mean_peers(dirs: &[PathBuf]) -> f64 {
-    let peers: Vec<f64> = dirs
-        .iter()
-        .filter_map(|d| {
-            api_get(&DataDir::new(d), "/api/v1/status")
-                .ok()
-                .and_then(|s| s["connected_peers"].as_f64())
-        })
-        .collect();
-    peers.iter().sum::<f64>() / peers.len().max(1) as f64
-}
-
 pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let n = usize::from(a.nodes);
     if a.dir.exists() {
@@ -449,12 +345,13 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         }
         if t2.elapsed() > a.timeout {
             bail!(
-                "not converged after {:.0?}: {done}/{n} nodes have all {n} entries (logs: DIR/node*/node.log)",
+                "not converged after {:.0?}: {done}/{n} nodes have all {n} entries; entries per node: {counts:?} (logs: DIR/node*/node.log)",
                 a.timeout
             );
         }
         if last_report.elapsed() > Duration::from_secs(2) {
-            eprintln!("  {done}/{n} nodes have all {n} entries");
+            let least = counts.iter().min().copied().unwrap_or(0);
+            eprintln!("  {done}/{n} nodes have all {n} entries (fewest: {least})");
             last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -474,13 +371,8 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let peers = mean_peers(&dirs);
-    let before = ingest_totals(&dirs)?;
-    let propagation = measure_propagation(&dirs, a.timeout)?;
-    let after = ingest_totals(&dirs)?;
-    // The cost of one hop's decode + verify + merge + commit, for that update only: the
-    // median over the nodes that received it.
-    let ingest_ms = ingest_median_ms(&before, &after);
+    let pids: Vec<(PathBuf, u32)> = nodes.0.iter().map(|(d, c)| (d.clone(), c.id())).collect();
+    let propagation = propagation::measure(&pids, a.timeout)?;
 
     // A light node: no replica, answers through Kademlia (provider records, then records).
     let light_dir = a.dir.join("light");
@@ -518,12 +410,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             "start_ms": ms(started),
             "converged_ms": ms(converged),
             "dht_settled_ms": ms(settled),
-            "mean_connected_peers": peers,
-            "propagation_ms": propagation.map(|(p50, p99, max)| serde_json::json!({
-                "p50": p50, "p99": p99, "max": max,
-            })),
-            "ingest_p50_ms": ingest_ms,
-            "publish_ms": f64::from_bits(PUBLISH_MS.load(std::sync::atomic::Ordering::Relaxed)),
+            "propagation": propagation,
             "light": {
                 "queries": light.queries,
                 "matching": light.matching,
@@ -544,9 +431,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             n,
             &fed_id,
             [setup, started, converged, settled],
-            propagation,
-            ingest_ms,
-            peers,
+            propagation.as_ref(),
             &light,
             &query_results,
             repo.as_ref(),
@@ -559,7 +444,24 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // SIGTERM too: a devnet stopped by a supervisor must not leave its nodes behind.
     rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     });
     eprintln!("stopping {n} nodes");
@@ -574,9 +476,7 @@ fn print_summary(
     n: usize,
     fed_id: &serde_json::Value,
     [setup, started, converged, settled]: [Duration; 4],
-    propagation: Option<(u64, u64, u64)>,
-    ingest_ms: Option<f64>,
-    peers: f64,
+    propagation: Option<&propagation::Propagation>,
     light: &LightTimes,
     queries: &[(&str, serde_json::Value, Duration)],
     repo: Option<&replication::Replication>,
@@ -595,16 +495,25 @@ fn print_summary(
         "  DHT start-up announcements done    {:>8.1?} later",
         settled
     );
-    if let Some((p50, p99, max)) = propagation {
+    if let Some(p) = propagation {
         println!(
-            "  update propagation to {} nodes      p50 {p50} ms, p99 {p99} ms, max {max} ms",
-            n - 1
+            "  update propagation to {} nodes      p50 {} ms, p99 {} ms, max {} ms",
+            n - 1,
+            p.p50,
+            p.p99,
+            p.max
         );
-    }
-    if let Some(ms) = ingest_ms {
-        println!(
-            "  per hop: verify + merge + commit   {ms:>6.2} ms (median); {peers:.1} peers per node"
-        );
+        if let Some(ms) = p.ingest_p50_ms {
+            println!(
+                "  per hop: verify + merge + commit   {ms:>6.2} ms (median); {:.1} peers per node",
+                p.mean_connected_peers
+            );
+        }
+        if let Some(ms) = p.cpu_ms_per_receiver {
+            println!(
+                "  CPU time per receiving node        {ms:>6.2} ms (all processes, idle subtracted)"
+            );
+        }
     }
     println!(
         "  light node: {} DHT queries ({}/{} answers equal node0's replica), p50 {} ms, p99 {} ms",

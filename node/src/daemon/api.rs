@@ -224,7 +224,11 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: String) ->
         }
     };
     match s.client.publish(doc).await {
-        Ok(Ok(seq)) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Ok(p)) => Json(serde_json::json!({
+            "seq": p.seq,
+            "gossip_after_ms": p.gossip_after_ms,
+        }))
+        .into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
     }

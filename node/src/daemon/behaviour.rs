@@ -70,6 +70,7 @@ impl Behaviour {
         max_connections: u32,
         per_peer: u32,
         max_memory_bytes: usize,
+        registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -86,7 +87,12 @@ impl Behaviour {
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )
-        .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?
+        // Copies received per topic, duplicates included (`…_unfiltered`), mesh sizes, scores.
+        .with_metrics(
+            registry.sub_registry_with_prefix("libp2p_gossipsub"),
+            gossipsub::MetricsConfig::default(),
+        );
         // Loopback peers share one IP by construction (devnets, tests); the IP-colocation
         // penalty would graylist them beyond 10 nodes. Real addresses keep the penalty.
         let mut score = gossipsub::PeerScoreParams::default();

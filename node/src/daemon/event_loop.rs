@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
-    Command, EntryView, PeerView, QueryReply, Status,
+    Command, EntryView, PeerView, Published, QueryReply, Status,
     behaviour::{Behaviour, BehaviourEvent, PENDING_ADMISSION_SCORE},
     events::NodeEvent,
     metrics::Metrics,
@@ -32,6 +32,8 @@ use super::{
 use crate::{datadir::DataDir, now};
 
 mod admission;
+mod redial;
+pub(crate) use redial::Redial;
 pub(crate) mod dht;
 pub(crate) mod repo;
 mod sync;
@@ -53,6 +55,11 @@ pub(crate) struct EventLoop {
     pub(crate) presence: gossipsub::IdentTopic,
     pub(crate) revocations: gossipsub::IdentTopic,
     pub(crate) reconcile_interval: Duration,
+    /// `directory.cpu_at_ingest`: set `gaiamesh_sd_stored_cpu_seconds` on every gossiped
+    /// record.
+    pub(crate) cpu_at_ingest: bool,
+    /// The bootstrap addresses, dialled again while the node has no peer.
+    pub(crate) bootstrap: Redial,
     pub(crate) validity_ms: u64,
     pub(crate) republish_before_ms: u64,
     pub(crate) pending_admission: HashMap<PeerId, Instant>,
@@ -142,6 +149,7 @@ impl EventLoop {
                 },
                 _ = tick.tick() => {
                     self.expire_admissions();
+                    self.redial_bootstrap();
                     self.expire_light_queries();
                     self.expire_blob_lookups();
                     self.update_gauges();
@@ -321,7 +329,8 @@ impl EventLoop {
     }
 
     /// Signs `doc` with a fresh seq, stores it and gossips it.
-    fn publish(&mut self, document: SdDocument) -> anyhow::Result<u64> {
+    fn publish(&mut self, document: SdDocument) -> anyhow::Result<Published> {
+        let started = std::time::Instant::now();
         let issued_at = self.now();
         let seq = (self.dir.last_seq()? + 1).max(issued_at.0);
         let sd = SelfDescription {
@@ -347,11 +356,15 @@ impl EventLoop {
         self.dir.record_seq(seq)?;
         self.recon_cache = None;
         self.gossip(&signed);
+        let gossip_after_ms = started.elapsed().as_secs_f64() * 1e3;
         self.announce(&signed, false);
-        info!(seq, "published own self-description");
+        info!(seq, gossip_after_ms, "published own self-description");
         self.emit(NodeEvent::Published { seq });
         self.own = Some(signed);
-        Ok(seq)
+        Ok(Published {
+            seq,
+            gossip_after_ms,
+        })
     }
 
     fn gossip(&mut self, record: &SignedSelfDescription) {

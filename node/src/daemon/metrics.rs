@@ -42,6 +42,7 @@ pub(crate) struct Metrics {
     pub(crate) sd_ingest: Histogram,
     pub(crate) repo: RepoMetrics,
     pub(crate) directory_entries: Gauge,
+    pub(crate) sd_stored_cpu: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(crate) connected_peers: Gauge,
     pub(crate) admitted_peers: Gauge,
 }
@@ -76,6 +77,7 @@ impl Metrics {
             sd_ingest: ingest_histogram(),
             repo: RepoMetrics::default(),
             directory_entries: Gauge::default(),
+            sd_stored_cpu: Gauge::default(),
             connected_peers: Gauge::default(),
             admitted_peers: Gauge::default(),
         };
@@ -113,6 +115,12 @@ impl Metrics {
             "sd_ingest_seconds",
             "Time to decode, verify, merge and commit one gossiped self-description",
             m.sd_ingest.clone(),
+        );
+        g.register(
+            "sd_stored_cpu_seconds",
+            "This process's CPU time when it last took a gossiped self-description into its \
+             merge step (only with directory.cpu_at_ingest)",
+            m.sd_stored_cpu.clone(),
         );
         g.register(
             "repo_uploaded_bytes",

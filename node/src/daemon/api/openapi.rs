@@ -150,7 +150,10 @@ pub(crate) fn document() -> Value {
                 "requestBody": {"content": {"text/plain": {}, "application/json": {}}},
                 "responses": {
                     "200": json_response("published",
-                        json!({"type": "object", "properties": {"seq": {"type": "integer"}}})),
+                        json!({"type": "object", "properties": {
+                            "seq": {"type": "integer"},
+                            "gossip_after_ms": {"type": "number",
+                                "description": "from issuing the version until it was handed to gossip"}}})),
                     "401": error_response("missing or wrong token"),
                     "422": error_response("the document is invalid (every error with its path)")
                 }}},

@@ -319,6 +319,12 @@ impl EventLoop {
                     Reject
                 }
                 Ok(record) => {
+                    if self.cpu_at_ingest
+                        && let Some(ns) = crate::cpu::process_cpu_ns(None)
+                    {
+                        // Read where `received_at_ms` is taken, before the merge.
+                        self.metrics.sd_stored_cpu.set(ns as f64 / 1e9);
+                    }
                     let subject = record.sd.subject;
                     let outcome = self.merge_from(vec![record], &source).pop();
                     self.metrics
