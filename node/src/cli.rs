@@ -4,6 +4,7 @@
 mod devnet;
 mod directory;
 mod federation;
+mod gaiax;
 mod init;
 mod query;
 mod repo;
@@ -71,6 +72,9 @@ pub enum Command {
     /// The federation's software repository: signing keys, threshold-signed releases.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
+    /// Gaia-X Trust Framework credentials: import them as a self-description, export one.
+    #[command(subcommand)]
+    Gaiax(gaiax::GaiaxCommand),
 }
 
 /// Runs a parsed command line.
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Peers(args) => run::peers(args),
         Command::Revocations(cmd) => run::revocations(cmd),
         Command::Sim(cmd) => sim::run(cmd),
+        Command::Gaiax(cmd) => gaiax::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
     }
 }

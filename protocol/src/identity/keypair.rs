@@ -51,6 +51,13 @@ impl Keypair {
         Signature::from_bytes(self.0.sign(&domain.tagged(message)).to_bytes())
     }
 
+    /// Signs `message` as it is, without a gaiamesh domain tag: only for formats that
+    /// define their own signing input (JWS for Gaia-X VC-JWTs). Never use it for gaiamesh
+    /// objects, whose signatures must stay domain-separated.
+    pub fn sign_external(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+
     /// The secret in its text file form: one line `gaiamesh-ed25519-secret-v1:<64 hex>`.
     /// Write it with mode 0600.
     pub fn to_secret_text(&self) -> Zeroizing<String> {

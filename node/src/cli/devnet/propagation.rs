@@ -21,7 +21,7 @@ use crate::datadir::DataDir;
 /// How long the CPU is sampled from each publication on.
 const CPU_WINDOW: Duration = Duration::from_secs(1);
 /// Publications measured; the delays of all are pooled, the CPU figures are medians.
-const UPDATES: usize = 3;
+const UPDATES: usize = 5;
 /// Idle slices of 250 ms for the background CPU rate.
 const BACKGROUND_SLICES: usize = 12;
 

@@ -1,0 +1,225 @@
+//! A self-description as Loire credentials: `gx:LegalPerson`, one registration-number
+//! credential per number, one `gx:ServiceOffering` (or `gx:DataResource`) per service.
+
+use gaiamesh_protocol::{
+    sd::{RegistrationKind, SdDocument, Service, ServiceKind},
+    time::UnixMillis,
+};
+use serde_json::{Map, Value, json};
+
+use crate::{did_key, jwt};
+
+/// How to write the credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A JSON-LD presentation of unsigned credentials.
+    JsonLd,
+    /// A presentation of `EnvelopedVerifiableCredential`s, each a VC-JWT signed with the
+    /// node key (EdDSA, issuer `did:key`).
+    VcJwt,
+}
+
+/// The node key that signs a VC-JWT export: its public half and a raw Ed25519 signing
+/// function.
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    /// Ed25519 public key.
+    pub public: &'a [u8; 32],
+    /// Signs a JWS signing input.
+    pub sign: &'a dyn Fn(&[u8]) -> [u8; 64],
+}
+
+impl std::fmt::Debug for Signer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("public", &hex::encode(self.public))
+            .finish()
+    }
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// `vc-jwt` needs a key.
+    #[error("vc-jwt export needs the node key to sign with")]
+    NoKey,
+}
+
+const CONTEXT: [&str; 2] = [
+    "https://www.w3.org/ns/credentials/v2",
+    "https://w3id.org/gaia-x/development#",
+];
+
+fn registration_type(kind: RegistrationKind) -> (&'static str, &'static str) {
+    match kind {
+        RegistrationKind::VatId => ("gx:VatID", "gx:vatID"),
+        RegistrationKind::LeiCode => ("gx:LeiCode", "schema:leiCode"),
+        RegistrationKind::Eori => ("gx:EORI", "gx:eori"),
+        RegistrationKind::Euid => ("gx:EUID", "gx:euid"),
+        RegistrationKind::TaxId => ("gx:TaxID", "schema:taxID"),
+        _ => ("gx:LocalRegistrationNumber", "gx:local"),
+    }
+}
+
+fn address(a: &gaiamesh_protocol::sd::Address) -> Value {
+    let mut o = Map::new();
+    o.insert("type".into(), "gx:Address".into());
+    o.insert("gx:countryCode".into(), a.country.clone().into());
+    if let Some(s) = &a.subdivision {
+        o.insert("gx:countrySubdivisionCode".into(), s.clone().into());
+    }
+    if let Some(c) = &a.city {
+        o.insert("vcard:locality".into(), c.clone().into());
+    }
+    Value::Object(o)
+}
+
+fn credential(issuer: &str, id: String, kind: &str, subject: Value, now: UnixMillis) -> Value {
+    json!({
+        "@context": CONTEXT,
+        "type": ["VerifiableCredential", kind],
+        "id": format!("{id}-credential"),
+        "issuer": issuer,
+        "validFrom": now.to_string(),
+        "credentialSubject": subject,
+    })
+}
+
+fn service(s: &Service, subject: &str, participant: &str) -> (&'static str, Value) {
+    let kind = if s.kind == ServiceKind::DataResource {
+        "gx:DataResource"
+    } else {
+        "gx:ServiceOffering"
+    };
+    let mut o = Map::new();
+    o.insert("id".into(), format!("{subject}#service-{}", s.id).into());
+    o.insert("type".into(), kind.into());
+    let by = if kind == "gx:DataResource" {
+        "gx:producedBy"
+    } else {
+        "gx:providedBy"
+    };
+    o.insert(by.into(), json!({"id": participant}));
+    o.insert("gaiamesh:kind".into(), s.kind.as_str().into());
+    if let Some(n) = &s.name {
+        o.insert("schema:name".into(), n.clone().into());
+    }
+    if let Some(d) = &s.description {
+        o.insert("schema:description".into(), d.clone().into());
+    }
+    if !s.keywords.is_empty() {
+        o.insert("gx:keyword".into(), s.keywords.clone().into());
+    }
+    if let Some(e) = &s.endpoint {
+        o.insert(
+            "gx:endpoint".into(),
+            json!({"type": "gx:Endpoint", "gx:endpointURL": e}),
+        );
+    }
+    if let Some(t) = &s.terms {
+        o.insert(
+            "gx:serviceOfferingTermsAndConditions".into(),
+            json!({"type": "gx:TermsAndConditions", "gx:url": t.url, "gx:hash": t.sha256}),
+        );
+    }
+    if let Some(p) = &s.usage_policy {
+        o.insert("gx:servicePolicy".into(), p.clone().into());
+    }
+    if !s.data_export.is_empty() {
+        let list: Vec<Value> = s
+            .data_export
+            .iter()
+            .map(|d| {
+                json!({"type": "gx:DataAccountExport", "gx:requestType": d.request_type,
+                       "gx:accessType": d.access_type, "gx:formatType": d.format})
+            })
+            .collect();
+        o.insert("gx:dataAccountExport".into(), list.into());
+    }
+    (kind, Value::Object(o))
+}
+
+/// The self-description of `subject` (its Ed25519 key) as Loire credentials in a
+/// presentation. `signer` is needed for [`ExportFormat::VcJwt`] and names the issuer;
+/// without it the issuer is the subject's `did:key`.
+pub fn export(
+    doc: &SdDocument,
+    subject: &[u8; 32],
+    format: ExportFormat,
+    signer: Option<Signer<'_>>,
+    now: UnixMillis,
+) -> Result<Value, ExportError> {
+    let subject_did = did_key::ed25519_did(subject);
+    let issuer = signer.map_or(subject_did.clone(), |s| did_key::ed25519_did(s.public));
+    let participant = format!("{subject_did}#participant");
+    let p = &doc.participant;
+    let mut creds = Vec::new();
+    let mut regs = Vec::new();
+    for (i, r) in p.registration.iter().enumerate() {
+        let (t, field) = registration_type(r.kind);
+        let id = format!("{subject_did}#registration-{i}");
+        regs.push(json!({"id": id}));
+        creds.push(credential(
+            &issuer,
+            id.clone(),
+            t,
+            json!({"id": id, "type": t, field: r.value}),
+            now,
+        ));
+    }
+    let mut person = Map::new();
+    person.insert("id".into(), participant.clone().into());
+    person.insert("type".into(), "gx:LegalPerson".into());
+    person.insert("schema:name".into(), p.legal_name.clone().into());
+    person.insert("gx:registrationNumber".into(), regs.into());
+    person.insert("gx:headquartersAddress".into(), address(&p.headquarters));
+    if let Some(l) = &p.legal_address {
+        person.insert("gx:legalAddress".into(), address(l));
+    }
+    creds.insert(
+        0,
+        credential(
+            &issuer,
+            participant.clone(),
+            "gx:LegalPerson",
+            Value::Object(person),
+            now,
+        ),
+    );
+    for s in &doc.services {
+        let (kind, subj) = service(s, &subject_did, &participant);
+        let id = format!("{subject_did}#service-{}", s.id);
+        creds.push(credential(&issuer, id, kind, subj, now));
+    }
+    let list: Vec<Value> = match format {
+        ExportFormat::JsonLd => creds,
+        ExportFormat::VcJwt => {
+            let Signer { public: pk, sign } = signer.ok_or(ExportError::NoKey)?;
+            let mut header = Map::new();
+            header.insert("typ".into(), "vc+jwt".into());
+            header.insert("cty".into(), "vc".into());
+            header.insert("kid".into(), did_key::verification_method(&issuer).into());
+            header.insert("jwk".into(), jwt::ed25519_jwk(pk));
+            creds
+                .into_iter()
+                .map(|mut c| {
+                    if let Some(o) = c.as_object_mut() {
+                        o.insert("iss".into(), issuer.clone().into());
+                    }
+                    let token = jwt::sign_eddsa(header.clone(), &c, sign);
+                    json!({
+                        "@context": CONTEXT[0],
+                        "type": "EnvelopedVerifiableCredential",
+                        "id": format!("data:application/vc+jwt,{token}"),
+                    })
+                })
+                .collect()
+        }
+    };
+    Ok(json!({
+        "@context": [CONTEXT[0]],
+        "type": ["VerifiablePresentation"],
+        "holder": issuer,
+        "verifiableCredential": list,
+    }))
+}

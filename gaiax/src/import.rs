@@ -1,0 +1,769 @@
+//! Mapping Gaia-X credentials to a self-description (the table is in `docs/gaiax.md`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use gaiamesh_protocol::{
+    codes,
+    limits::{MAX_EXTENSIONS, MAX_KEYWORDS, MAX_SHORT_STRING, MAX_TEXT_STRING},
+    sd::{
+        Address, DataExport, Location, NodeInfo, NodeKind, Participant, ProtectionLevel,
+        Registration, RegistrationKind, SdDocument, Service, ServiceKind, Terms, validate_document,
+    },
+};
+use serde_json::{Map, Value};
+
+pub use crate::load::Original;
+use crate::{
+    Report, Source,
+    json::{at, at_index, id, items, local, prop, text, texts, types},
+    jwt::TrustedKey,
+    load::Loader,
+};
+
+/// How to fill what Gaia-X credentials do not say.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// A self-description to start from: its node section (and its services and
+    /// extensions) are kept; the participant and same-id services are replaced.
+    pub base: Option<SdDocument>,
+    /// Without a base: the node kind (its location is the headquarters).
+    pub node_kind: NodeKind,
+    /// Keys to check VC-JWT signatures with (`--trust-key`).
+    pub trusted: Vec<TrustedKey>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            base: None,
+            node_kind: NodeKind::PublicCloud,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+/// The result of an import.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// The self-description, when the input named a participant. It passed
+    /// `validate_document` unless the report's `invalid` has entries starting with
+    /// `self-description`.
+    pub document: Option<SdDocument>,
+    /// What was mapped, kept aside and refused.
+    pub report: Report,
+    /// The input's original bytes (whole JSON files, JWTs) with their SHA-256.
+    pub originals: Vec<Original>,
+}
+
+impl Imported {
+    /// Whether there is a document and it validates.
+    pub fn is_valid(&self) -> bool {
+        self.document.is_some()
+            && !self
+                .report
+                .invalid
+                .iter()
+                .any(|f| f.path.starts_with("self-description"))
+    }
+}
+
+/// A credential subject (or an object inside one that has an id).
+struct Subject<'a> {
+    path: String,
+    obj: &'a Map<String, Value>,
+    types: Vec<String>,
+}
+
+/// Properties that are structure, not data.
+const STRUCTURAL: [&str; 3] = ["id", "type", "@context"];
+
+/// Registration-number property → kind.
+fn registration_kind(local_name: &str) -> Option<RegistrationKind> {
+    Some(match local_name {
+        "vatid" => RegistrationKind::VatId,
+        "leicode" => RegistrationKind::LeiCode,
+        "eori" => RegistrationKind::Eori,
+        "euid" => RegistrationKind::Euid,
+        "taxid" => RegistrationKind::TaxId,
+        "local" => RegistrationKind::Local,
+        _ => return None,
+    })
+}
+
+/// Reads Gaia-X credentials from `sources` and maps them to a self-description.
+pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
+    let mut report = Report::default();
+    let mut loader = Loader::new(&opts.trusted);
+    for s in sources {
+        loader.load(s, &mut report);
+    }
+    let mut subjects = Vec::new();
+    for c in &loader.credentials {
+        let Some(cs) = c.vc.get("credentialSubject") else {
+            continue;
+        };
+        let base = at(&c.origin, "credentialSubject");
+        match cs {
+            Value::Array(list) => {
+                for (i, s) in list.iter().enumerate() {
+                    if let Some(o) = s.as_object() {
+                        subjects.push(Subject {
+                            path: at_index(&base, i),
+                            types: types(o),
+                            obj: o,
+                        });
+                    }
+                }
+            }
+            Value::Object(o) => subjects.push(Subject {
+                path: base,
+                types: types(o),
+                obj: o,
+            }),
+            _ => report.invalid(base, "credentialSubject must be an object"),
+        }
+    }
+    let mut m = Mapper {
+        subjects: &subjects,
+        by_id: subjects
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.obj.get("id").and_then(Value::as_str).map(|id| (id, i)))
+            .collect(),
+        used: BTreeSet::new(),
+        report,
+        aside: Vec::new(),
+    };
+    let document = m.document(opts);
+    let mut report = m.report;
+    let aside = m.aside;
+    let document = document.map(|mut doc| {
+        add_extensions(&mut doc, &loader.originals, aside, &mut report);
+        if let Err(errors) = validate_document(&doc) {
+            for e in errors.iter() {
+                report.invalid(format!("self-description {}", e.path), e.message.clone());
+            }
+        }
+        doc
+    });
+    Imported {
+        document,
+        report,
+        originals: loader.originals,
+    }
+}
+
+/// Originals first (so they can be found again), then unmapped values while they fit.
+fn add_extensions(
+    doc: &mut SdDocument,
+    originals: &[Original],
+    aside: Vec<(String, String, String)>,
+    report: &mut Report,
+) {
+    let room = |doc: &SdDocument| doc.extensions.len() < MAX_EXTENSIONS;
+    for (i, o) in originals.iter().enumerate() {
+        if !room(doc) {
+            report.kept(
+                &o.origin,
+                "original not referenced: the extensions are full",
+            );
+            continue;
+        }
+        let mut v = format!("sha256:{} {} {}", o.sha256, o.kind, o.origin);
+        v.truncate(MAX_TEXT_STRING);
+        doc.extensions.insert(format!("gaiax.original.{i}"), v);
+    }
+    for (path, key, value) in aside {
+        if !room(doc) || key.len() > MAX_SHORT_STRING || value.len() > MAX_TEXT_STRING {
+            report.kept(
+                path,
+                "not stored in the self-description (too long or extensions full); it stays \
+                 in the original credential",
+            );
+            continue;
+        }
+        let key = unique_key(&doc.extensions, key);
+        report.kept(path, format!("extensions.{key}"));
+        doc.extensions.insert(key, value);
+    }
+}
+
+fn unique_key(ext: &BTreeMap<String, String>, key: String) -> String {
+    if !ext.contains_key(&key) {
+        return key;
+    }
+    (2..)
+        .map(|n| format!("{key}.{n}"))
+        .find(|k| !ext.contains_key(k))
+        .unwrap_or(key)
+}
+
+struct Mapper<'a> {
+    subjects: &'a [Subject<'a>],
+    by_id: HashMap<&'a str, usize>,
+    /// Subjects consumed by the mapping (the rest are reported as not mapped).
+    used: BTreeSet<usize>,
+    report: Report,
+    /// Unmapped properties: (path, extension key, JSON value).
+    aside: Vec<(String, String, String)>,
+}
+
+impl<'a> Mapper<'a> {
+    fn has_type(&self, i: usize, t: &[&str]) -> bool {
+        self.subjects[i]
+            .types
+            .iter()
+            .any(|x| t.contains(&x.as_str()))
+    }
+
+    /// The object a property value names: inline, or the subject with that id.
+    fn resolve(&mut self, v: &'a Value, path: &str) -> Option<(String, &'a Map<String, Value>)> {
+        if let Some(o) = v.as_object()
+            && o.keys().any(|k| !STRUCTURAL.contains(&k.as_str()))
+        {
+            return Some((path.to_owned(), o));
+        }
+        let target = id(v)?;
+        match self.by_id.get(target) {
+            Some(&i) => {
+                self.used.insert(i);
+                Some((self.subjects[i].path.clone(), self.subjects[i].obj))
+            }
+            None => {
+                self.report.invalid(
+                    path,
+                    format!("refers to {target:?}, which is in none of the input credentials"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Properties of `obj` not in `mapped` go aside (extension `gaiax.<prefix>.<key>`).
+    fn rest(&mut self, path: &str, obj: &Map<String, Value>, mapped: &[&str], prefix: &str) {
+        for (k, v) in obj {
+            if STRUCTURAL.contains(&k.as_str()) || mapped.contains(&local(k).as_str()) {
+                continue;
+            }
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            self.aside
+                .push((at(path, k), format!("gaiax.{prefix}.{k}"), value));
+        }
+    }
+
+    fn document(&mut self, opts: &ImportOptions) -> Option<SdDocument> {
+        let participants: Vec<usize> = (0..self.subjects.len())
+            .filter(|&i| self.has_type(i, &["legalparticipant", "legalperson"]))
+            .collect();
+        let Some(&pi) = participants.first() else {
+            self.report.invalid(
+                "(input)",
+                "no gx:LegalParticipant (22.10) or gx:LegalPerson (Loire) credential",
+            );
+            return None;
+        };
+        for &other in &participants[1..] {
+            self.report.invalid(
+                &self.subjects[other].path,
+                "a second participant; only the first one is imported",
+            );
+        }
+        self.used.extend(participants.iter().copied());
+        let participant = self.participant(pi)?;
+        let provider = self.subjects[pi].obj.get("id").and_then(Value::as_str);
+        let labels = self.labels();
+        let mut services: Vec<Service> = opts
+            .base
+            .as_ref()
+            .map(|b| b.services.clone())
+            .unwrap_or_default();
+        for i in 0..self.subjects.len() {
+            if self.has_type(i, &["serviceoffering", "dataresource"]) {
+                self.used.insert(i);
+                if let Some(s) = self.service(i, provider, &labels, services.len()) {
+                    let dup = services.iter().position(|x| x.id == s.id);
+                    match dup {
+                        Some(j) => services[j] = s,
+                        None => services.push(s),
+                    }
+                }
+            }
+        }
+        for i in 0..self.subjects.len() {
+            if !self.used.contains(&i) {
+                let s = &self.subjects[i];
+                self.report.kept(
+                    &s.path,
+                    format!("a subject of type {} is not mapped", s.types.join(", ")),
+                );
+            }
+        }
+        let node = match &opts.base {
+            Some(b) => b.node.clone(),
+            None => NodeInfo {
+                kind: opts.node_kind,
+                location: Location {
+                    country: participant.headquarters.country.clone(),
+                    subdivision: participant.headquarters.subdivision.clone(),
+                    city: None,
+                    coordinates: None,
+                },
+                addresses: Vec::new(),
+                software: None,
+                hardware: None,
+                network: None,
+                energy: None,
+                realtime: None,
+            },
+        };
+        Some(SdDocument {
+            participant,
+            node,
+            services,
+            extensions: opts
+                .base
+                .as_ref()
+                .map(|b| b.extensions.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn participant(&mut self, i: usize) -> Option<Participant> {
+        let s = &self.subjects[i];
+        let (path, obj) = (s.path.clone(), s.obj);
+        let legal_name = match prop(obj, &["legalname", "name"]) {
+            Some((k, v)) => match text(v) {
+                Some(n) if !n.trim().is_empty() => {
+                    self.report.mapped(at(&path, k), "participant.legal_name");
+                    n
+                }
+                _ => {
+                    self.report.invalid(at(&path, k), "the legal name is empty");
+                    return None;
+                }
+            },
+            None => {
+                self.report.invalid(
+                    &path,
+                    "no legal name (gx:legalName in 22.10, schema:name in Loire)",
+                );
+                return None;
+            }
+        };
+        let mut registration = Vec::new();
+        if let Some((k, v)) = prop(obj, &["legalregistrationnumber", "registrationnumber"]) {
+            for (j, item) in items(v).into_iter().enumerate() {
+                let p = if v.is_array() {
+                    at_index(&at(&path, k), j)
+                } else {
+                    at(&path, k)
+                };
+                let Some((rpath, robj)) = self.resolve(item, &p) else {
+                    continue;
+                };
+                for (rk, rv) in robj {
+                    let Some(kind) = registration_kind(&local(rk)) else {
+                        if !STRUCTURAL.contains(&rk.as_str()) {
+                            self.aside.push((
+                                at(&rpath, rk),
+                                format!("gaiax.registration.{rk}"),
+                                rv.to_string(),
+                            ));
+                        }
+                        continue;
+                    };
+                    match text(rv) {
+                        Some(value) if !value.trim().is_empty() => {
+                            self.report.mapped(
+                                at(&rpath, rk),
+                                format!("participant.registration[{}]", registration.len()),
+                            );
+                            registration.push(Registration { kind, value });
+                        }
+                        _ => self
+                            .report
+                            .invalid(at(&rpath, rk), "an empty registration number"),
+                    }
+                }
+            }
+        }
+        if registration.is_empty() {
+            self.report.invalid(
+                &path,
+                "no registration number (gx:legalRegistrationNumber in 22.10, \
+                 gx:registrationNumber in Loire)",
+            );
+            return None;
+        }
+        let headquarters = match prop(obj, &["headquarteraddress", "headquartersaddress"]) {
+            Some((k, v)) => self.address(v, &at(&path, k), "participant.headquarters")?,
+            None => {
+                self.report.invalid(&path, "no headquarters address");
+                return None;
+            }
+        };
+        let legal_address = match prop(obj, &["legaladdress"]) {
+            Some((k, v)) => self.address(v, &at(&path, k), "participant.legal_address"),
+            None => None,
+        };
+        self.rest(
+            &path,
+            obj,
+            &[
+                "legalname",
+                "name",
+                "legalregistrationnumber",
+                "registrationnumber",
+                "headquarteraddress",
+                "headquartersaddress",
+                "legaladdress",
+            ],
+            "participant",
+        );
+        Some(Participant {
+            legal_name,
+            registration,
+            headquarters,
+            legal_address,
+        })
+    }
+
+    /// 22.10: `gx:countrySubdivisionCode` (`DE-BY`); Loire: `gx:countryCode` (`DE`) and
+    /// optionally the subdivision; `vcard:locality` for the city.
+    fn address(&mut self, v: &'a Value, path: &str, field: &str) -> Option<Address> {
+        let (path, obj) = self.resolve(v, path)?;
+        let country = prop(obj, &["countrycode"]).map(|(k, v)| (at(&path, k), text(v)));
+        let sub = prop(obj, &["countrysubdivisioncode"]).map(|(k, v)| (at(&path, k), text(v)));
+        let country_code = match (&country, &sub) {
+            (Some((p, Some(c))), _) => {
+                if !codes::is_country(c) {
+                    self.report.invalid(
+                        p,
+                        format!("{c:?} is not an ISO 3166-1 alpha-2 country code"),
+                    );
+                    return None;
+                }
+                self.report.mapped(p, format!("{field}.country"));
+                c.clone()
+            }
+            (_, Some((p, Some(s)))) => {
+                let cc: String = s.chars().take(2).collect();
+                if !codes::is_country(&cc) {
+                    self.report.invalid(
+                        p,
+                        format!("{s:?}: {cc:?} is not an ISO 3166-1 alpha-2 country code"),
+                    );
+                    return None;
+                }
+                self.report.mapped(p, format!("{field}.country"));
+                cc
+            }
+            _ => {
+                self.report.invalid(
+                    &path,
+                    "no country (gx:countryCode or gx:countrySubdivisionCode)",
+                );
+                return None;
+            }
+        };
+        let subdivision = match sub {
+            Some((p, Some(s))) => match codes::check_subdivision(&s, Some(&country_code)) {
+                Ok(()) => {
+                    self.report.mapped(&p, format!("{field}.subdivision"));
+                    Some(s)
+                }
+                Err(e) => {
+                    self.report.invalid(&p, e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let city = prop(obj, &["locality"]).and_then(|(k, v)| {
+            self.report.mapped(at(&path, k), format!("{field}.city"));
+            text(v)
+        });
+        let prefix = field.replace("participant.", "");
+        self.rest(
+            &path,
+            obj,
+            &["countrycode", "countrysubdivisioncode", "locality"],
+            &prefix,
+        );
+        Some(Address {
+            country: country_code,
+            subdivision,
+            city,
+        })
+    }
+
+    /// Label levels from compliance / label credentials: (the subject as text, level).
+    fn labels(&mut self) -> Vec<(String, ProtectionLevel, String)> {
+        let mut out = Vec::new();
+        for i in 0..self.subjects.len() {
+            let s = &self.subjects[i];
+            let Some((k, v)) = prop(s.obj, &["labellevel"]) else {
+                continue;
+            };
+            self.used.insert(i);
+            let p = at(&s.path, k);
+            let level = match text(v).as_deref().map(str::to_ascii_uppercase).as_deref() {
+                Some("L1" | "1") => Some(ProtectionLevel::Basic),
+                Some("L2" | "2") => Some(ProtectionLevel::Substantial),
+                Some("L3" | "3") => Some(ProtectionLevel::High),
+                Some("SC" | "L0" | "0") => None,
+                _ => {
+                    self.report
+                        .invalid(&p, format!("{v}: not a label level (SC, L1, L2, L3)"));
+                    continue;
+                }
+            };
+            match level {
+                Some(l) => out.push((Value::Object(s.obj.clone()).to_string(), l, p)),
+                None => self.report.kept(
+                    p,
+                    "standard compliance (SC) has no protection level equivalent",
+                ),
+            }
+        }
+        out
+    }
+
+    fn service(
+        &mut self,
+        i: usize,
+        provider: Option<&str>,
+        labels: &[(String, ProtectionLevel, String)],
+        index: usize,
+    ) -> Option<Service> {
+        let s = &self.subjects[i];
+        let (path, obj) = (s.path.clone(), s.obj);
+        let data_resource = s.types.iter().any(|t| t == "dataresource");
+        let by = prop(obj, &["providedby", "producedby"]);
+        let Some((bk, bv)) = by else {
+            self.report.invalid(
+                &path,
+                if data_resource {
+                    "gx:producedBy is missing: a data resource must name its producer"
+                } else {
+                    "gx:providedBy is missing: a service offering must name its provider"
+                },
+            );
+            return None;
+        };
+        let named = id(bv);
+        match (named, provider) {
+            (Some(n), Some(p)) if n != p => {
+                self.report.invalid(
+                    at(&path, bk),
+                    format!("provided by {n:?}, not by the imported participant {p:?}"),
+                );
+                return None;
+            }
+            (None, _) => {
+                self.report
+                    .invalid(at(&path, bk), "must name the provider by its id");
+                return None;
+            }
+            _ => {}
+        }
+        let field = |f: &str| format!("services[{index}].{f}");
+        let subject_id = obj.get("id").and_then(Value::as_str).unwrap_or("");
+        let sid = service_id(subject_id, index);
+        let kind = match prop(obj, &["kind"]).and_then(|(_, v)| text(v)) {
+            Some(k) => serde_json::from_value::<ServiceKind>(Value::String(k)).unwrap_or(
+                if data_resource {
+                    ServiceKind::DataResource
+                } else {
+                    ServiceKind::Other
+                },
+            ),
+            None if data_resource => ServiceKind::DataResource,
+            None => ServiceKind::Other,
+        };
+        let mut svc = Service {
+            id: sid,
+            kind,
+            name: None,
+            description: None,
+            keywords: Vec::new(),
+            endpoint: None,
+            data_location: Vec::new(),
+            processing_location: Vec::new(),
+            certifications: Vec::new(),
+            protection_level: None,
+            consumption: None,
+            price: None,
+            terms: None,
+            data_export: Vec::new(),
+            usage_policy: None,
+        };
+        if let Some((k, v)) = prop(obj, &["name"]) {
+            svc.name = text(v);
+            self.report.mapped(at(&path, k), field("name"));
+        }
+        if let Some((k, v)) = prop(obj, &["description"]) {
+            svc.description = text(v);
+            self.report.mapped(at(&path, k), field("description"));
+        }
+        if let Some((k, v)) = prop(obj, &["keyword"]) {
+            let mut kw = texts(v);
+            if kw.len() > MAX_KEYWORDS {
+                self.report.kept(
+                    at(&path, k),
+                    format!("only the first {MAX_KEYWORDS} keywords are mapped"),
+                );
+                kw.truncate(MAX_KEYWORDS);
+            }
+            svc.keywords = kw;
+            self.report.mapped(at(&path, k), field("keywords"));
+        }
+        if let Some((k, v)) = prop(obj, &["endpoint"]) {
+            let url = match v {
+                Value::Object(o) => prop(o, &["endpointurl", "url"]).and_then(|(_, u)| text(u)),
+                other => text(other),
+            };
+            if url.is_some() {
+                svc.endpoint = url;
+                self.report.mapped(at(&path, k), field("endpoint"));
+            } else {
+                self.report
+                    .invalid(at(&path, k), "an endpoint without gx:endpointURL");
+            }
+        }
+        if let Some((k, v)) = prop(
+            obj,
+            &["termsandconditions", "serviceofferingtermsandconditions"],
+        ) {
+            let p = at(&path, k);
+            let first = items(v).into_iter().next();
+            if let Some((tp, t)) = first.and_then(|f| self.resolve(f, &p)) {
+                let url = prop(t, &["url"]).and_then(|(_, u)| text(u));
+                let hash = prop(t, &["hash"]).and_then(|(_, h)| text(h));
+                match (url, hash) {
+                    (Some(url), Some(h)) if is_sha256(&h) => {
+                        svc.terms = Some(Terms {
+                            url,
+                            sha256: h.to_ascii_lowercase(),
+                        });
+                        self.report.mapped(tp, field("terms"));
+                    }
+                    (Some(_), Some(h)) => self.report.invalid(
+                        tp,
+                        format!("{h:?}: the terms' hash must be a SHA-256 (64 hex digits)"),
+                    ),
+                    _ => self.report.invalid(tp, "terms need a URL and a hash"),
+                }
+            }
+        }
+        if let Some((k, v)) = prop(obj, &["policy", "servicepolicy"]) {
+            let policy = texts(v).join("\n");
+            if policy.len() > MAX_TEXT_STRING {
+                self.aside
+                    .push((at(&path, k), format!("gaiax.service.{k}"), policy));
+            } else if !policy.trim().is_empty() {
+                svc.usage_policy = Some(policy);
+                self.report.mapped(at(&path, k), field("usage_policy"));
+            }
+        }
+        if let Some((k, v)) = prop(obj, &["dataaccountexport"]) {
+            for (j, e) in items(v).into_iter().enumerate() {
+                let p = if v.is_array() {
+                    at_index(&at(&path, k), j)
+                } else {
+                    at(&path, k)
+                };
+                let Some((ep, eo)) = self.resolve(e, &p) else {
+                    continue;
+                };
+                let get = |names: &[&str]| prop(eo, names).and_then(|(_, x)| text(x));
+                match (get(&["requesttype"]), get(&["accesstype"]), get(&["formattype", "format"])) {
+                    (Some(request_type), Some(access_type), Some(format)) => {
+                        self.report.mapped(
+                            ep,
+                            field(&format!("data_export[{}]", svc.data_export.len())),
+                        );
+                        svc.data_export.push(DataExport {
+                            request_type,
+                            access_type,
+                            format,
+                        });
+                    }
+                    _ => self.report.invalid(
+                        ep,
+                        "gx:dataAccountExport needs gx:requestType, gx:accessType and gx:formatType",
+                    ),
+                }
+            }
+        }
+        if !subject_id.is_empty() {
+            for (label, level, lp) in labels {
+                if label.contains(subject_id) || labels.len() == 1 {
+                    svc.protection_level = Some(*level);
+                    self.report.mapped(lp, field("protection_level"));
+                }
+            }
+        }
+        self.rest(
+            &path,
+            obj,
+            &[
+                "providedby",
+                "producedby",
+                "kind",
+                "name",
+                "description",
+                "keyword",
+                "endpoint",
+                "termsandconditions",
+                "serviceofferingtermsandconditions",
+                "policy",
+                "servicepolicy",
+                "dataaccountexport",
+            ],
+            &format!("service.{}", svc.id),
+        );
+        Some(svc)
+    }
+}
+
+fn is_sha256(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A service id from the subject's IRI: its fragment or last segment (a `service-` prefix,
+/// as the export writes, dropped), reduced to the characters ids allow.
+fn service_id(iri: &str, index: usize) -> String {
+    let tail = iri
+        .rsplit(['#', '/', ':'])
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("service-");
+    let mut id: String = tail
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._+-".contains(*c))
+        .take(64)
+        .collect();
+    if id.is_empty() {
+        id = format!("service-{index}");
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_ids_come_from_the_iri() {
+        assert_eq!(service_id("did:key:z6Mk#service-s3-eu", 0), "s3-eu");
+        assert_eq!(
+            service_id("https://example.com/offerings/vm%20large", 0),
+            "vm20large"
+        );
+        assert_eq!(service_id("", 3), "service-3");
+    }
+}

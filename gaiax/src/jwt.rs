@@ -1,0 +1,381 @@
+//! Compact JWS (VC-JWT): decoding, offline verification (EdDSA, ES256, PS256) and EdDSA
+//! signing with a node key.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use serde_json::{Map, Value, json};
+
+use crate::{ProofStatus, did_key};
+
+/// A decoded compact JWS.
+#[derive(Clone, Debug)]
+pub struct Jws {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload (JSON).
+    pub payload: Value,
+    /// `BASE64URL(header) . BASE64URL(payload)`, what the signature covers.
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// Why a JWS or JWK was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url parts, or a part is not JSON.
+    #[error("malformed JWT: {0}")]
+    Malformed(String),
+    /// A JWK that is not a supported public key.
+    #[error("unusable JWK: {0}")]
+    Jwk(String),
+    /// The signature does not verify with the key.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// An algorithm this crate does not check.
+    #[error("algorithm {0:?} is not supported (EdDSA, ES256, PS256 are)")]
+    Unsupported(String),
+    /// The key does not fit the algorithm.
+    #[error("a {key} key cannot check an {alg} signature")]
+    KeyMismatch {
+        /// Key type.
+        key: &'static str,
+        /// Algorithm.
+        alg: String,
+    },
+}
+
+/// A public key from a JWK.
+#[derive(Clone, Debug)]
+pub enum PublicJwk {
+    /// `OKP` / `Ed25519`.
+    Ed25519([u8; 32]),
+    /// `EC` / `P-256`.
+    P256(p256::ecdsa::VerifyingKey),
+    /// `RSA`.
+    Rsa(rsa::RsaPublicKey),
+}
+
+/// A key the caller trusts (`--trust-key`), with its `kid` when the JWK has one.
+#[derive(Clone, Debug)]
+pub struct TrustedKey {
+    /// The JWK's `kid`.
+    pub kid: Option<String>,
+    /// The key.
+    pub key: PublicJwk,
+}
+
+fn b64(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
+    B64.decode(part.trim_end_matches('='))
+        .map_err(|e| JwtError::Malformed(format!("{what}: {e}")))
+}
+
+/// Decodes a compact JWS whose payload is JSON.
+pub fn decode(token: &str) -> Result<Jws, JwtError> {
+    let token = token.trim();
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, p, s] = parts[..] else {
+        return Err(JwtError::Malformed(format!(
+            "{} parts, a compact JWS has 3",
+            parts.len()
+        )));
+    };
+    let header: Map<String, Value> = serde_json::from_slice(&b64(h, "header")?)
+        .map_err(|e| JwtError::Malformed(format!("header: {e}")))?;
+    let payload: Value = serde_json::from_slice(&b64(p, "payload")?)
+        .map_err(|e| JwtError::Malformed(format!("payload: {e}")))?;
+    Ok(Jws {
+        header,
+        payload,
+        signing_input: format!("{h}.{p}").into_bytes(),
+        signature: b64(s, "signature")?,
+    })
+}
+
+/// Whether `text` looks like a compact JWS (three base64url parts).
+pub fn looks_like_jws(text: &str) -> bool {
+    let t = text.trim();
+    t.split('.').count() == 3
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.=".contains(&b))
+}
+
+impl Jws {
+    /// The `alg` header.
+    pub fn alg(&self) -> &str {
+        self.header.get("alg").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// Checks the signature with `key`.
+    pub fn verify(&self, key: &PublicJwk) -> Result<(), JwtError> {
+        let alg = self.alg();
+        let msg = &self.signing_input;
+        match (alg, key) {
+            ("EdDSA" | "Ed25519", PublicJwk::Ed25519(k)) => {
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(k)
+                    .map_err(|e| JwtError::Jwk(e.to_string()))?;
+                let sig = ed25519_dalek::Signature::from_slice(&self.signature)
+                    .map_err(|_| JwtError::BadSignature)?;
+                vk.verify_strict(msg, &sig)
+                    .map_err(|_| JwtError::BadSignature)
+            }
+            ("ES256", PublicJwk::P256(vk)) => {
+                use p256::ecdsa::signature::Verifier as _;
+                let sig = p256::ecdsa::Signature::from_slice(&self.signature)
+                    .map_err(|_| JwtError::BadSignature)?;
+                vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
+            }
+            ("PS256", PublicJwk::Rsa(pk)) => {
+                use rsa::signature::Verifier as _;
+                let vk = rsa::pss::VerifyingKey::<sha2::Sha256>::new(pk.clone());
+                let sig = rsa::pss::Signature::try_from(self.signature.as_slice())
+                    .map_err(|_| JwtError::BadSignature)?;
+                vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
+            }
+            ("EdDSA" | "Ed25519" | "ES256" | "PS256", k) => Err(JwtError::KeyMismatch {
+                key: match k {
+                    PublicJwk::Ed25519(_) => "Ed25519",
+                    PublicJwk::P256(_) => "P-256",
+                    PublicJwk::Rsa(_) => "RSA",
+                },
+                alg: alg.to_owned(),
+            }),
+            (other, _) => Err(JwtError::Unsupported(other.to_owned())),
+        }
+    }
+
+    /// The proof status against the keys available offline, most trusted first: keys the
+    /// caller trusts, a `did:key` issuer or `kid`, the header's own JWK.
+    pub fn check(&self, trusted: &[TrustedKey]) -> ProofStatus {
+        let alg = self.alg().to_owned();
+        if !matches!(alg.as_str(), "EdDSA" | "Ed25519" | "ES256" | "PS256") {
+            return ProofStatus::NotChecked {
+                reason: JwtError::Unsupported(alg).to_string(),
+            };
+        }
+        let kid = self.header.get("kid").and_then(Value::as_str);
+        let candidates: Vec<&TrustedKey> = trusted
+            .iter()
+            .filter(|t| match (&t.kid, kid) {
+                (Some(a), Some(b)) => a == b || b.ends_with(&format!("#{a}")),
+                _ => true,
+            })
+            .collect();
+        for t in &candidates {
+            if self.verify(&t.key).is_ok() {
+                return ProofStatus::Verified {
+                    alg,
+                    key: format!("trusted key {}", t.kid.as_deref().unwrap_or("(no kid)")),
+                };
+            }
+        }
+        if !candidates.is_empty() && kid.is_some() && candidates.iter().any(|t| t.kid.is_some()) {
+            return ProofStatus::Invalid {
+                reason: format!("does not verify with the trusted key {}", kid.unwrap_or("")),
+            };
+        }
+        let issuer = self
+            .payload
+            .get("iss")
+            .or_else(|| self.payload.get("issuer"))
+            .and_then(|v| v.as_str().or_else(|| v.get("id").and_then(Value::as_str)));
+        if let Some(did) = kid
+            .filter(|k| k.starts_with("did:key:"))
+            .or(issuer.filter(|i| i.starts_with("did:key:")))
+        {
+            let key = match did_key::parse(did) {
+                Ok(did_key::DidKey::Ed25519(k)) => PublicJwk::Ed25519(k),
+                Ok(did_key::DidKey::P256(sec1)) => {
+                    match p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) {
+                        Ok(vk) => PublicJwk::P256(vk),
+                        Err(e) => {
+                            return ProofStatus::Invalid {
+                                reason: format!("{did}: {e}"),
+                            };
+                        }
+                    }
+                }
+                Err(e) => return ProofStatus::Invalid { reason: e },
+            };
+            return match self.verify(&key) {
+                Ok(()) => ProofStatus::Verified {
+                    alg,
+                    key: "did:key issuer".into(),
+                },
+                Err(e) => ProofStatus::Invalid {
+                    reason: format!("{e} with the issuer's did:key"),
+                },
+            };
+        }
+        if let Some(jwk) = self.header.get("jwk") {
+            return match parse_jwk(jwk).and_then(|k| self.verify(&k)) {
+                Ok(()) => ProofStatus::Verified {
+                    alg,
+                    key: "header jwk (self-asserted; it proves integrity, not who issued)".into(),
+                },
+                Err(e) => ProofStatus::Invalid {
+                    reason: format!("{e} with the header's JWK"),
+                },
+            };
+        }
+        let named = kid.or(issuer).unwrap_or("no kid, no issuer");
+        ProofStatus::NotChecked {
+            reason: format!(
+                "the key {named} must be resolved over the network; pass it with --trust-key"
+            ),
+        }
+    }
+}
+
+/// Parses a public JWK (`OKP`/Ed25519, `EC`/P-256, `RSA`).
+pub fn parse_jwk(v: &Value) -> Result<PublicJwk, JwtError> {
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| JwtError::Jwk(format!("no {k:?}")))
+    };
+    match field("kty")? {
+        "OKP" => {
+            if field("crv")? != "Ed25519" {
+                return Err(JwtError::Jwk("OKP keys must be Ed25519".into()));
+            }
+            let x = b64(field("x")?, "x")?;
+            <[u8; 32]>::try_from(x.as_slice())
+                .map(PublicJwk::Ed25519)
+                .map_err(|_| JwtError::Jwk("an Ed25519 x has 32 bytes".into()))
+        }
+        "EC" => {
+            if field("crv")? != "P-256" {
+                return Err(JwtError::Jwk("EC keys must be P-256".into()));
+            }
+            let (x, y) = (b64(field("x")?, "x")?, b64(field("y")?, "y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(JwtError::Jwk("P-256 x and y have 32 bytes".into()));
+            }
+            let mut sec1 = vec![4u8];
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                .map(PublicJwk::P256)
+                .map_err(|e| JwtError::Jwk(format!("not a P-256 point: {e}")))
+        }
+        "RSA" => {
+            let n = rsa::BigUint::from_bytes_be(&b64(field("n")?, "n")?);
+            let e = rsa::BigUint::from_bytes_be(&b64(field("e")?, "e")?);
+            rsa::RsaPublicKey::new(n, e)
+                .map(PublicJwk::Rsa)
+                .map_err(|e| JwtError::Jwk(e.to_string()))
+        }
+        other => Err(JwtError::Jwk(format!("kty {other:?} is not supported"))),
+    }
+}
+
+/// Parses a `--trust-key` file: one JWK or a JWK set (`{"keys": […]}`).
+pub fn parse_trusted(text: &str) -> Result<Vec<TrustedKey>, JwtError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| JwtError::Jwk(format!("not JSON: {e}")))?;
+    let keys: Vec<&Value> = match v.get("keys").and_then(Value::as_array) {
+        Some(a) => a.iter().collect(),
+        None => vec![&v],
+    };
+    keys.into_iter()
+        .map(|k| {
+            Ok(TrustedKey {
+                kid: k.get("kid").and_then(Value::as_str).map(str::to_owned),
+                key: parse_jwk(k)?,
+            })
+        })
+        .collect()
+}
+
+/// The public JWK of an Ed25519 key.
+pub fn ed25519_jwk(public: &[u8; 32]) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(public)})
+}
+
+/// Signs `payload` as a compact JWS with `header` (its `alg` set to `EdDSA`) using a raw
+/// Ed25519 signing function.
+pub fn sign_eddsa(
+    mut header: Map<String, Value>,
+    payload: &Value,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+) -> String {
+    header.insert("alg".into(), Value::from("EdDSA"));
+    let h = B64.encode(Value::Object(header).to_string());
+    let p = B64.encode(payload.to_string());
+    let input = format!("{h}.{p}");
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", B64.encode(sig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ed_key() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    fn ed_token(payload: &Value, header: Map<String, Value>) -> String {
+        let sk = ed_key();
+        sign_eddsa(header, payload, |m| {
+            use ed25519_dalek::Signer as _;
+            sk.sign(m).to_bytes()
+        })
+    }
+
+    #[test]
+    fn eddsa_with_header_jwk_did_key_and_trusted_key() {
+        let pk = ed_key().verifying_key().to_bytes();
+        let payload = json!({"iss": "did:web:example.com", "credentialSubject": {}});
+        let mut h = Map::new();
+        h.insert("jwk".into(), ed25519_jwk(&pk));
+        let t = decode(&ed_token(&payload, h)).unwrap();
+        assert!(
+            matches!(t.check(&[]), ProofStatus::Verified { ref key, .. } if key.starts_with("header jwk"))
+        );
+
+        let did = did_key::ed25519_did(&pk);
+        let t = decode(&ed_token(&json!({"iss": did}), Map::new())).unwrap();
+        assert!(
+            matches!(t.check(&[]), ProofStatus::Verified { ref key, .. } if key == "did:key issuer")
+        );
+
+        let t = decode(&ed_token(&payload, Map::new())).unwrap();
+        assert!(
+            matches!(t.check(&[]), ProofStatus::NotChecked { ref reason } if reason.contains("did:web:example.com"))
+        );
+        let trusted = parse_trusted(&ed25519_jwk(&pk).to_string()).unwrap();
+        assert!(matches!(t.check(&trusted), ProofStatus::Verified { .. }));
+    }
+
+    #[test]
+    fn tampered_payloads_and_wrong_keys_are_invalid() {
+        let pk = ed_key().verifying_key().to_bytes();
+        let mut h = Map::new();
+        h.insert("jwk".into(), ed25519_jwk(&pk));
+        let token = ed_token(&json!({"a": 1}), h);
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], B64.encode(r#"{"a":2}"#), parts[2]);
+        let t = decode(&forged).unwrap();
+        assert!(matches!(t.check(&[]), ProofStatus::Invalid { .. }));
+        let other = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+        assert!(matches!(
+            t.verify(&PublicJwk::Ed25519(other.to_bytes())),
+            Err(JwtError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn malformed_tokens_and_keys_say_what_is_wrong() {
+        assert!(decode("a.b").unwrap_err().to_string().contains("2 parts"));
+        assert!(
+            decode("!!.e30.e30")
+                .unwrap_err()
+                .to_string()
+                .contains("header")
+        );
+        assert!(parse_jwk(&json!({"kty": "oct"})).is_err());
+        assert!(parse_jwk(&json!({"kty": "EC", "crv": "P-384", "x": "", "y": ""})).is_err());
+        assert!(looks_like_jws("eyJ.eyJ.sig"));
+        assert!(!looks_like_jws("{\"a\": 1}"));
+    }
+}

@@ -1,0 +1,34 @@
+//! Gaia-X Trust Framework interoperability: credentials in, credentials out.
+//!
+//! - [`import()`] reads Gaia-X credentials — 22.10 (Tagus) JSON-LD presentations and
+//!   credentials, Loire (24.x/25.11) JSON-LD or VC-JWT, bare or enveloped in a presentation
+//!   — and maps them to a gaiamesh self-description, with a [`Report`] of what was mapped,
+//!   what was kept aside and what is invalid, each with its JSON path. The original bytes
+//!   and their SHA-256 are kept so the credentials can be presented again.
+//! - Proofs are checked where that can be done offline ([`jwt`]): VC-JWT signatures
+//!   (EdDSA, ES256, PS256) against a JWK in the header, a `did:key` issuer, or keys the
+//!   caller trusts. JSON-LD proofs (`JsonWebSignature2020`) need RDF dataset
+//!   canonicalization, which is not implemented: they are reported as not checked.
+//! - [`export()`] writes a self-description as Loire `gx:LegalPerson`,
+//!   registration-number and `gx:ServiceOffering` credentials, as JSON-LD or as VC-JWTs
+//!   signed with the node key (`did:key`).
+//!
+//! The field mapping, release by release, is in `docs/gaiax.md`.
+
+pub mod did_key;
+mod export;
+mod import;
+mod json;
+pub mod jwt;
+mod load;
+mod report;
+
+pub use export::{ExportError, ExportFormat, Signer, export};
+pub use import::{ImportOptions, Imported, Original, import};
+pub use load::Source;
+pub use report::{CredentialReport, Finding, ProofStatus, Release, Report};
+
+/// Most bytes read from one input file.
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Most credentials taken from all input files together.
+pub const MAX_CREDENTIALS: usize = 256;

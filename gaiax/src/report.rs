@@ -1,0 +1,136 @@
+//! What an import did, for humans and for `--json`.
+
+use serde::Serialize;
+
+/// The Trust Framework release a credential follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    /// 22.10 (Tagus): `gx:LegalParticipant`, `gx:legalRegistrationNumber`, …
+    Tagus,
+    /// Loire (24.x / 25.11): `gx:LegalPerson`, `gx:VatID`, …
+    Loire,
+    /// Neither could be told from the types.
+    Unknown,
+}
+
+/// Whether a credential's proof was checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ProofStatus {
+    /// The signature verifies.
+    Verified {
+        /// JWS algorithm.
+        alg: String,
+        /// Which key: `header jwk`, `did:key issuer`, `trusted key <kid>`.
+        key: String,
+    },
+    /// The signature does not verify, or the proof is malformed.
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+    /// There is a proof, but it cannot be checked offline.
+    NotChecked {
+        /// Why.
+        reason: String,
+    },
+    /// The credential carries no proof.
+    Unsigned,
+}
+
+/// One credential found in the input.
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialReport {
+    /// File and JSON path where it is.
+    pub origin: String,
+    /// `json-ld` or `vc-jwt`.
+    pub format: &'static str,
+    /// Its subjects' types (local names).
+    pub types: Vec<String>,
+    /// The release its types belong to.
+    pub release: Release,
+    /// SHA-256 of its original bytes (the JWT, or the file for JSON-LD), hex.
+    pub sha256: String,
+    /// Proof check.
+    pub proof: ProofStatus,
+}
+
+/// A property: where it was and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// File and JSON path in the input.
+    pub path: String,
+    /// The self-description field it went to, the extension key, or what is wrong.
+    pub detail: String,
+}
+
+/// What an import found, mapped, kept aside and refused.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Every credential read.
+    pub credentials: Vec<CredentialReport>,
+    /// Properties mapped to self-description fields (`detail`: the field path).
+    pub mapped: Vec<Finding>,
+    /// Properties not mapped (`detail`: the extension key, or why they were not kept).
+    pub kept_aside: Vec<Finding>,
+    /// Invalid input (`detail`: what is wrong). Invalid values are not mapped.
+    pub invalid: Vec<Finding>,
+}
+
+impl Report {
+    pub(crate) fn mapped(&mut self, path: impl Into<String>, field: impl Into<String>) {
+        self.mapped.push(Finding {
+            path: path.into(),
+            detail: field.into(),
+        });
+    }
+
+    pub(crate) fn kept(&mut self, path: impl Into<String>, detail: impl Into<String>) {
+        self.kept_aside.push(Finding {
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+
+    pub(crate) fn invalid(&mut self, path: impl Into<String>, detail: impl Into<String>) {
+        self.invalid.push(Finding {
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+
+    /// The human summary: counts, then every invalid item and every proof status.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} credential(s): {} field(s) mapped, {} kept aside, {} invalid",
+            self.credentials.len(),
+            self.mapped.len(),
+            self.kept_aside.len(),
+            self.invalid.len()
+        );
+        for c in &self.credentials {
+            let proof = match &c.proof {
+                ProofStatus::Verified { alg, key } => format!("proof verified ({alg}, {key})"),
+                ProofStatus::Invalid { reason } => format!("proof INVALID: {reason}"),
+                ProofStatus::NotChecked { reason } => format!("proof not checked: {reason}"),
+                ProofStatus::Unsigned => "no proof".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "  {} [{}; {:?}; {}]: {proof}",
+                c.origin,
+                c.format,
+                c.release,
+                c.types.join(", ")
+            );
+        }
+        for f in &self.invalid {
+            let _ = writeln!(s, "  invalid: {}: {}", f.path, f.detail);
+        }
+        s
+    }
+}

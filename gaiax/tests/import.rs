@@ -1,0 +1,492 @@
+//! Import and export of Gaia-X credentials, with fixtures written for both releases
+//! (`tests/fixtures/tagus`, `tests/fixtures/loire`) and VC-JWTs signed in the tests with
+//! EdDSA, ES256 and PS256 keys.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use gaiamesh_gaiax::{
+    ExportFormat, ImportOptions, Imported, ProofStatus, Release, Signer, Source, did_key, export,
+    import, jwt,
+};
+use gaiamesh_protocol::{
+    sd::{ProtectionLevel, RegistrationKind, SdDocument, ServiceKind},
+    time::UnixMillis,
+};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+fn fixture(path: &str) -> Source {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    Source {
+        name: path.to_owned(),
+        bytes: std::fs::read(full).unwrap(),
+    }
+}
+
+fn run(sources: &[Source]) -> Imported {
+    import(sources, &ImportOptions::default())
+}
+
+fn doc(i: &Imported) -> &SdDocument {
+    assert!(i.is_valid(), "{}", i.report.summary());
+    i.document.as_ref().unwrap()
+}
+
+fn mapped_to(i: &Imported, field: &str) -> Vec<String> {
+    i.report
+        .mapped
+        .iter()
+        .filter(|f| f.detail == field)
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+#[test]
+fn tagus_presentation_maps_participant_services_and_data_resources() {
+    let src = fixture("tagus/participant-vp.json");
+    let out = run(std::slice::from_ref(&src));
+    let d = doc(&out);
+    let p = &d.participant;
+    assert_eq!(p.legal_name, "Nordwolke GmbH");
+    // In the order of the registration credential's properties (JSON objects are sorted).
+    let regs: Vec<_> = p
+        .registration
+        .iter()
+        .map(|r| (r.kind, r.value.as_str()))
+        .collect();
+    assert_eq!(
+        regs,
+        [
+            (RegistrationKind::LeiCode, "5299009MZ4LMSOTHXY78"),
+            (RegistrationKind::VatId, "DE123456789")
+        ]
+    );
+    assert_eq!(p.headquarters.country, "DE");
+    assert_eq!(p.headquarters.subdivision.as_deref(), Some("DE-BY"));
+    assert_eq!(
+        p.legal_address.as_ref().unwrap().subdivision.as_deref(),
+        Some("DE-BE")
+    );
+    assert_eq!(d.node.location.country, "DE");
+
+    assert_eq!(d.services.len(), 2);
+    let s3 = &d.services[0];
+    assert_eq!(s3.id, "s3-eu-central");
+    assert_eq!(s3.kind, ServiceKind::Other);
+    assert_eq!(s3.name.as_deref(), Some("S3-compatible object storage"));
+    assert_eq!(s3.keywords, ["storage", "s3"]);
+    assert_eq!(s3.usage_policy.as_deref(), Some("default: allow"));
+    let terms = s3.terms.as_ref().unwrap();
+    assert_eq!(terms.url, "https://nordwolke.example/terms.pdf");
+    assert_eq!(
+        terms.sha256,
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    assert_eq!(s3.data_export[0].request_type, "API");
+    assert_eq!(s3.data_export[0].format, "application/json");
+    let data = &d.services[1];
+    assert_eq!(data.kind, ServiceKind::DataResource);
+    assert_eq!(data.id, "weather-2026");
+    assert_eq!(data.usage_policy.as_deref(), Some("use: research only"));
+
+    // JSON paths of what was mapped.
+    assert_eq!(
+        mapped_to(&out, "participant.legal_name"),
+        [
+            r#"tagus/participant-vp.json:$["verifiableCredential"][0]["credentialSubject"]["gx:legalName"]"#
+        ]
+    );
+    assert_eq!(
+        mapped_to(&out, "participant.registration[1]"),
+        [
+            r#"tagus/participant-vp.json:$["verifiableCredential"][1]["credentialSubject"]["gx:vatID"]"#
+        ]
+    );
+    // Unmapped properties are kept aside, in the extensions while they fit.
+    let parent = out
+        .report
+        .kept_aside
+        .iter()
+        .find(|f| f.path.ends_with(r#"["gx:parentOrganization"]"#))
+        .expect("parentOrganization kept aside");
+    let key = parent.detail.strip_prefix("extensions.").unwrap();
+    assert!(
+        d.extensions[key].contains("holding.example"),
+        "{:?}",
+        d.extensions
+    );
+    assert!(
+        out.report
+            .kept_aside
+            .iter()
+            .any(|f| f.path.ends_with(r#"["gx:license"]"#))
+    );
+    assert!(
+        out.report
+            .kept_aside
+            .iter()
+            .any(|f| f.detail.contains("GaiaXTermsAndConditions")
+                || f.detail.contains("gaiaxtermsandconditions")),
+        "{:?}",
+        out.report.kept_aside
+    );
+    // The original bytes and their SHA-256, referenced from the document.
+    let sha = hex::encode(sha2::Sha256::digest(&src.bytes));
+    assert_eq!(out.originals.len(), 1);
+    assert_eq!(out.originals[0].sha256, sha);
+    assert_eq!(out.originals[0].bytes, src.bytes);
+    assert!(d.extensions["gaiax.original.0"].starts_with(&format!("sha256:{sha}")));
+    // Every credential is reported; the JSON-LD proof cannot be checked offline.
+    assert_eq!(out.report.credentials.len(), 5);
+    assert!(out.report.credentials.iter().all(|c| c.format == "json-ld"));
+    assert!(
+        out.report.credentials[..4]
+            .iter()
+            .all(|c| c.release == Release::Tagus)
+    );
+    assert!(matches!(
+        &out.report.credentials[0].proof,
+        ProofStatus::NotChecked { reason } if reason.contains("JsonWebSignature2020")
+    ));
+    assert_eq!(out.report.credentials[1].proof, ProofStatus::Unsigned);
+    assert!(out.report.invalid.is_empty(), "{:?}", out.report.invalid);
+}
+
+#[test]
+fn a_service_without_provided_by_is_refused_with_its_path() {
+    let out = run(&[fixture("tagus/missing-provided-by.json")]);
+    let d = doc(&out);
+    assert!(d.services.is_empty());
+    let f = &out.report.invalid[0];
+    assert_eq!(
+        f.path,
+        r#"tagus/missing-provided-by.json:$["verifiableCredential"][2]["credentialSubject"]"#
+    );
+    assert!(
+        f.detail.contains("gx:providedBy is missing"),
+        "{}",
+        f.detail
+    );
+}
+
+#[test]
+fn a_bad_country_code_is_invalid_and_no_document_is_made() {
+    let out = run(&[fixture("tagus/bad-country.json")]);
+    assert!(!out.is_valid());
+    assert!(out.document.is_none());
+    let f = out
+        .report
+        .invalid
+        .iter()
+        .find(|f| {
+            f.path
+                .ends_with(r#"["gx:headquarterAddress"]["gx:countrySubdivisionCode"]"#)
+        })
+        .unwrap_or_else(|| panic!("{:?}", out.report.invalid));
+    assert!(
+        f.detail.contains("\"XX\" is not an ISO 3166-1"),
+        "{}",
+        f.detail
+    );
+}
+
+#[test]
+fn malformed_input_is_reported_and_the_rest_still_imports() {
+    let junk = Source {
+        name: "junk.json".into(),
+        bytes: b"{\"type\": \"VerifiablePresentation\"".to_vec(),
+    };
+    let not_vc = Source {
+        name: "other.json".into(),
+        bytes: br#"{"hello": "world"}"#.to_vec(),
+    };
+    let bad_jwt = Source {
+        name: "bad.jwt".into(),
+        bytes: b"eyJhbGciOiJFZERTQSJ9.bm90IGpzb24.c2ln".to_vec(),
+    };
+    let out = run(&[junk, not_vc, bad_jwt, fixture("tagus/participant-vp.json")]);
+    assert!(out.is_valid());
+    let paths: Vec<&str> = out.report.invalid.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["junk.json", "other.json:$", "bad.jwt"],
+        "{:?}",
+        out.report.invalid
+    );
+    assert!(
+        out.report.invalid[0]
+            .detail
+            .contains("neither JSON nor a compact JWT")
+    );
+    assert!(out.report.invalid[2].detail.contains("payload"));
+    let none = run(&[fixture("loire/credentials.json")][..0]);
+    assert!(none.document.is_none());
+    assert!(
+        none.report.invalid[0]
+            .detail
+            .contains("no gx:LegalParticipant")
+    );
+}
+
+fn check_loire(out: &Imported) {
+    let d = doc(out);
+    let p = &d.participant;
+    assert_eq!(p.legal_name, "Meridian Cloud SAS");
+    let kinds: Vec<_> = p
+        .registration
+        .iter()
+        .map(|r| (r.kind, r.value.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (RegistrationKind::VatId, "FR40303265045"),
+            (RegistrationKind::LeiCode, "969500KSV493XWY0PS33")
+        ]
+    );
+    assert_eq!(p.headquarters.country, "FR");
+    assert_eq!(p.headquarters.subdivision.as_deref(), Some("FR-IDF"));
+    assert_eq!(p.headquarters.city.as_deref(), Some("Paris"));
+    assert_eq!(p.legal_address.as_ref().unwrap().country, "FR");
+    let s = &d.services[0];
+    assert_eq!(s.id, "gpu-training");
+    assert_eq!(s.name.as_deref(), Some("GPU training cluster"));
+    assert_eq!(
+        s.endpoint.as_deref(),
+        Some("https://api.meridian.example/v1")
+    );
+    assert_eq!(s.keywords, ["ai", "training", "gpu"]);
+    assert_eq!(
+        s.usage_policy.as_deref(),
+        Some("default: allow\njurisdiction: EU")
+    );
+    assert_eq!(
+        s.terms.as_ref().unwrap().url,
+        "https://meridian.example/terms"
+    );
+    assert_eq!(s.data_export[0].request_type, "email");
+    assert_eq!(s.protection_level, Some(ProtectionLevel::Substantial));
+    assert!(out.report.invalid.is_empty(), "{:?}", out.report.invalid);
+}
+
+#[test]
+fn loire_json_ld_maps_legal_person_registrations_services_and_label() {
+    let out = run(&[fixture("loire/credentials.json")]);
+    check_loire(&out);
+    assert!(
+        out.report
+            .credentials
+            .iter()
+            .all(|c| c.release == Release::Loire)
+    );
+}
+
+/// A compact JWS over `payload` with `header`, signed by `sign`.
+fn jws(header: Value, payload: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(payload.to_string())
+    );
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", B64.encode(sig))
+}
+
+#[test]
+fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
+    let creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    let mut rng = rand::rngs::OsRng;
+
+    // EdDSA, issuer did:key.
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+    let did = did_key::ed25519_did(&ed.verifying_key().to_bytes());
+    let mut c0 = creds[0].clone();
+    c0["issuer"] = did.clone().into();
+    let t0 = jws(
+        json!({"alg": "EdDSA", "typ": "vc+jwt", "kid": did_key::verification_method(&did)}),
+        &c0,
+        |m| {
+            use ed25519_dalek::Signer as _;
+            ed.sign(m).to_bytes().to_vec()
+        },
+    );
+
+    // ES256, key given with --trust-key.
+    let es = p256::ecdsa::SigningKey::random(&mut rng);
+    let point = es.verifying_key().to_encoded_point(false);
+    let es_jwk = json!({"kty": "EC", "crv": "P-256", "kid": "notary-es256",
+        "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())});
+    let es_sign = |m: &[u8]| {
+        use p256::ecdsa::signature::Signer as _;
+        let s: p256::ecdsa::Signature = es.sign(m);
+        s.to_bytes().to_vec()
+    };
+    let t1 = jws(
+        json!({"alg": "ES256", "kid": "notary-es256"}),
+        &creds[1],
+        es_sign,
+    );
+
+    // PS256, key in the header.
+    let rsa_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+    let public = rsa_key.to_public_key();
+    use rsa::traits::PublicKeyParts as _;
+    let rsa_jwk = json!({"kty": "RSA", "n": B64.encode(public.n().to_bytes_be()),
+        "e": B64.encode(public.e().to_bytes_be())});
+    let ps = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(rsa_key);
+    let t2 = jws(json!({"alg": "PS256", "jwk": rsa_jwk}), &creds[2], |m| {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        ps.sign_with_rng(&mut rand::rngs::OsRng, m).to_vec()
+    });
+    // The others as VC-DM 1.1 JWTs (`vc` claim), EdDSA with a header JWK.
+    let ed_jwk = jwt::ed25519_jwk(&ed.verifying_key().to_bytes());
+    let rest: Vec<String> = creds[3..]
+        .iter()
+        .map(|c| {
+            jws(
+                json!({"alg": "EdDSA", "jwk": ed_jwk}),
+                &json!({"vc": c}),
+                |m| {
+                    use ed25519_dalek::Signer as _;
+                    ed.sign(m).to_bytes().to_vec()
+                },
+            )
+        })
+        .collect();
+
+    let mut list: Vec<Value> = [&t0, &t1, &t2]
+        .iter()
+        .map(|t| json!({"type": "EnvelopedVerifiableCredential", "id": format!("data:application/vc+jwt,{t}")}))
+        .collect();
+    list.extend(rest.iter().map(|t| Value::String(t.clone())));
+    let vp = json!({"type": "VerifiablePresentation", "verifiableCredential": list});
+    let src = Source {
+        name: "vp.json".into(),
+        bytes: vp.to_string().into_bytes(),
+    };
+    let trusted = jwt::parse_trusted(&json!({"keys": [es_jwk]}).to_string()).unwrap();
+    let out = import(
+        std::slice::from_ref(&src),
+        &ImportOptions {
+            trusted: trusted.clone(),
+            ..ImportOptions::default()
+        },
+    );
+    check_loire(&out);
+    let proofs: Vec<&ProofStatus> = out.report.credentials.iter().map(|c| &c.proof).collect();
+    assert!(
+        matches!(proofs[0], ProofStatus::Verified { alg, key } if alg == "EdDSA" && key == "did:key issuer")
+    );
+    assert!(
+        matches!(proofs[1], ProofStatus::Verified { alg, key } if alg == "ES256" && key == "trusted key notary-es256")
+    );
+    assert!(
+        matches!(proofs[2], ProofStatus::Verified { alg, key } if alg == "PS256" && key.starts_with("header jwk"))
+    );
+    assert!(
+        proofs[3..]
+            .iter()
+            .all(|p| matches!(p, ProofStatus::Verified { .. }))
+    );
+    // The JWTs are kept as they were, each with its own hash.
+    let jwts: Vec<_> = out.originals.iter().filter(|o| o.kind == "jwt").collect();
+    assert_eq!(jwts.len(), 5);
+    assert_eq!(jwts[0].bytes, t0.as_bytes());
+
+    // Without the trusted key the ES256 credential cannot be checked offline.
+    let untrusted = run(std::slice::from_ref(&src));
+    assert!(matches!(
+        &untrusted.report.credentials[1].proof,
+        ProofStatus::NotChecked { reason } if reason.contains("--trust-key")
+    ));
+
+    // A tampered payload: the legal name changed after signing.
+    let parts: Vec<&str> = t0.split('.').collect();
+    let mut forged = c0.clone();
+    forged["credentialSubject"]["schema:name"] = "Mallory SAS".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(forged.to_string()),
+        parts[2]
+    );
+    let out = run(&[Source {
+        name: "tampered.jwt".into(),
+        bytes: tampered.into_bytes(),
+    }]);
+    assert!(matches!(
+        &out.report.credentials[0].proof,
+        ProofStatus::Invalid { reason } if reason.contains("does not verify")
+    ));
+}
+
+#[test]
+fn import_export_import_keeps_every_mapped_field() {
+    for src in ["tagus/participant-vp.json", "loire/credentials.json"] {
+        let first = run(&[fixture(src)]);
+        let d1 = doc(&first).clone();
+        let node = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+        let pk = node.verifying_key().to_bytes();
+        let sign = |m: &[u8]| {
+            use ed25519_dalek::Signer as _;
+            node.sign(m).to_bytes()
+        };
+        for format in [ExportFormat::JsonLd, ExportFormat::VcJwt] {
+            let vp = export(
+                &d1,
+                &pk,
+                format,
+                Some(Signer {
+                    public: &pk,
+                    sign: &sign,
+                }),
+                UnixMillis(1_800_000_000_000),
+            )
+            .unwrap();
+            let again = run(&[Source {
+                name: "exported.json".into(),
+                bytes: vp.to_string().into_bytes(),
+            }]);
+            let d2 = doc(&again);
+            assert_eq!(d2.participant, d1.participant, "{src} {format:?}");
+            assert_eq!(d2.services.len(), d1.services.len());
+            for (a, b) in d1.services.iter().zip(&d2.services) {
+                assert_eq!(
+                    (
+                        &a.id,
+                        a.kind,
+                        &a.name,
+                        &a.description,
+                        &a.keywords,
+                        &a.endpoint
+                    ),
+                    (
+                        &b.id,
+                        b.kind,
+                        &b.name,
+                        &b.description,
+                        &b.keywords,
+                        &b.endpoint
+                    ),
+                    "{src} {format:?}"
+                );
+                assert_eq!(
+                    (&a.terms, &a.usage_policy, &a.data_export),
+                    (&b.terms, &b.usage_policy, &b.data_export)
+                );
+            }
+            if format == ExportFormat::VcJwt {
+                assert!(
+                    again.report.credentials.iter().all(|c| matches!(
+                        &c.proof,
+                        ProofStatus::Verified { key, .. } if key == "did:key issuer"
+                    )),
+                    "{:?}",
+                    again.report.credentials
+                );
+            }
+        }
+    }
+}

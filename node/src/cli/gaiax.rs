@@ -1,0 +1,222 @@
+//! `gaiamesh gaiax`: Gaia-X Trust Framework credentials in and out (docs/gaiax.md).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use gaiamesh_gaiax::{ExportFormat, ImportOptions, Source, jwt};
+use gaiamesh_protocol::{
+    identity::PublicKey,
+    sd::{DocumentFormat, NodeKind, SdDocument},
+};
+use libp2p::PeerId;
+
+use super::{print_json, read_limited};
+use crate::{
+    api_client::{api_get, node_running},
+    datadir::DataDir,
+    now,
+};
+
+/// Gaia-X commands.
+#[derive(Debug, Subcommand)]
+pub enum GaiaxCommand {
+    /// Map Gaia-X credentials (22.10 JSON-LD; Loire JSON-LD or VC-JWT) to a self-description;
+    /// reports what was mapped, kept aside and invalid, and which proofs verified.
+    Import(ImportArgs),
+    /// Write a self-description as Loire gx:LegalPerson + gx:ServiceOffering credentials.
+    Export(ExportArgs),
+}
+
+/// Arguments of `gaiax import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Credential files: presentations, credentials, lists of them, or compact JWTs.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write the self-description (TOML) here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Start from this self-description: its node section and services are kept.
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Without --base: the node kind (the node's location is the headquarters).
+    #[arg(long, default_value = "public_cloud")]
+    node_kind: String,
+    /// A JWK or JWK set to check VC-JWT signatures with (repeat).
+    #[arg(long = "trust-key")]
+    trust_keys: Vec<PathBuf>,
+    /// Where to keep the original credentials (`<sha256>.json|jwt`); default: next to
+    /// --out as `<out>.credentials/`.
+    #[arg(long)]
+    credentials_dir: Option<PathBuf>,
+    /// Print the report and the document as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `gaiax export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Whose self-description (from the running node's directory); default: this node's.
+    peer_id: Option<String>,
+    /// The node's data directory (its key signs vc-jwt exports).
+    #[arg(long, short = 'd', env = "GAIAMESH_DATA_DIR", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Export this self-description document instead (as this node's).
+    #[arg(long)]
+    sd: Option<PathBuf>,
+    /// `jsonld` (unsigned credentials) or `vc-jwt` (signed with the node key, did:key).
+    #[arg(long, default_value = "jsonld", value_parser = ["jsonld", "vc-jwt"])]
+    format: String,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub(super) fn run(cmd: GaiaxCommand) -> Result<()> {
+    match cmd {
+        GaiaxCommand::Import(a) => import(a),
+        GaiaxCommand::Export(a) => export(a),
+    }
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let mut sources = Vec::with_capacity(a.files.len());
+    for f in &a.files {
+        sources.push(Source {
+            name: f.display().to_string(),
+            bytes: read_limited(f, gaiamesh_gaiax::MAX_INPUT_BYTES)?,
+        });
+    }
+    let mut trusted = Vec::new();
+    for k in &a.trust_keys {
+        let text =
+            std::fs::read_to_string(k).with_context(|| format!("cannot read {}", k.display()))?;
+        trusted.extend(jwt::parse_trusted(&text).with_context(|| k.display().to_string())?);
+    }
+    let node_kind: NodeKind =
+        serde_json::from_value(serde_json::Value::String(a.node_kind.clone()))
+            .with_context(|| format!("--node-kind {:?} is not a node kind", a.node_kind))?;
+    let base = a
+        .base
+        .as_deref()
+        .map(super::read_document)
+        .transpose()
+        .context("--base")?;
+    let out = gaiamesh_gaiax::import(
+        &sources,
+        &ImportOptions {
+            base,
+            node_kind,
+            trusted,
+        },
+    );
+    let keep = a
+        .credentials_dir
+        .clone()
+        .or_else(|| a.out.as_ref().map(|o| o.with_extension("credentials")));
+    if let Some(dir) = &keep {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for o in &out.originals {
+            let path = dir.join(format!("{}.{}", o.sha256, o.kind));
+            std::fs::write(&path, &o.bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    let valid = out.is_valid();
+    if a.json {
+        print_json(&serde_json::json!({
+            "valid": valid,
+            "report": out.report,
+            "document": out.document,
+            "originals": out.originals.iter().map(|o| serde_json::json!({
+                "origin": o.origin, "kind": o.kind, "sha256": o.sha256,
+            })).collect::<Vec<_>>(),
+            "credentials_dir": keep,
+        }))?;
+    } else {
+        eprint!("{}", out.report.summary());
+        if let Some(dir) = &keep {
+            eprintln!("originals kept in {}", dir.display());
+        }
+    }
+    if !valid {
+        bail!("no valid self-description could be made from these credentials (see the report)");
+    }
+    if !a.json
+        && let Some(doc) = &out.document
+    {
+        let toml = doc.to_toml()?;
+        match &a.out {
+            Some(p) => {
+                std::fs::write(p, toml).with_context(|| format!("cannot write {}", p.display()))?;
+                eprintln!("self-description written to {}", p.display());
+            }
+            None => print!("{toml}"),
+        }
+    }
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data_dir);
+    let key = dir.key()?;
+    let (doc, subject): (SdDocument, PublicKey) = match (&a.sd, &a.peer_id) {
+        (Some(path), _) => (super::read_document(path)?, key.public()),
+        (None, peer) => {
+            if !node_running(&dir) {
+                bail!(
+                    "the node at {} is not running; start it or pass --sd FILE",
+                    dir.root().display()
+                );
+            }
+            let subject = match peer {
+                Some(p) => {
+                    let pid: PeerId = p
+                        .parse()
+                        .with_context(|| format!("{p:?} is not a peer id"))?;
+                    PublicKey::from_peer_id(&pid)?
+                }
+                None => key.public(),
+            };
+            let entry = api_get(&dir, &format!("/api/v1/directory/{subject}"))?;
+            let text = entry["document"].to_string();
+            (
+                SdDocument::parse(&text, DocumentFormat::Json)
+                    .with_context(|| format!("{subject}: the directory's document"))?,
+                subject,
+            )
+        }
+    };
+    let format = if a.format == "vc-jwt" {
+        ExportFormat::VcJwt
+    } else {
+        ExportFormat::JsonLd
+    };
+    let pk = key.public().to_bytes();
+    let sign = |m: &[u8]| key.sign_external(m);
+    let vp = gaiamesh_gaiax::export(
+        &doc,
+        &subject.to_bytes(),
+        format,
+        Some(gaiamesh_gaiax::Signer {
+            public: &pk,
+            sign: &sign,
+        }),
+        now(),
+    )?;
+    let text = serde_json::to_string_pretty(&vp)?;
+    write_out(a.out.as_deref(), &text)
+}
+
+fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, format!("{text}\n"))
+            .with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}

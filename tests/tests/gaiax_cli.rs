@@ -1,0 +1,135 @@
+//! `gaiamesh gaiax import` / `export` through the binary: files in, a checked
+//! self-description and the originals out; a signed export that imports again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use gaiamesh_e2e::{fails, ok};
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../gaiax/tests/fixtures")
+        .join(rel)
+}
+
+#[test]
+fn import_writes_a_valid_sd_and_keeps_the_originals_then_export_round_trips() {
+    let d = tempfile::tempdir().unwrap();
+    let vp = fixture("tagus/participant-vp.json");
+    ok(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            vp.to_str().unwrap(),
+            "--out",
+            "sd.toml",
+            "--node-kind",
+            "edge",
+        ],
+    );
+    let sd = std::fs::read_to_string(d.path().join("sd.toml")).unwrap();
+    assert!(
+        sd.contains("Nordwolke GmbH") && sd.contains("kind = \"edge\""),
+        "{sd}"
+    );
+    // The document passes the same check as a hand-written one.
+    ok(d.path(), &["sd", "check", "sd.toml"]);
+    let originals: Vec<_> = std::fs::read_dir(d.path().join("sd.credentials"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(originals.len(), 1);
+    assert!(originals[0].ends_with(".json"));
+    assert_eq!(
+        std::fs::read(d.path().join("sd.credentials").join(&originals[0])).unwrap(),
+        std::fs::read(&vp).unwrap()
+    );
+
+    // Export as VC-JWTs signed with a node key, then import that again.
+    ok(
+        d.path(),
+        &[
+            "federation",
+            "init",
+            "--name",
+            "Gaia-X Test",
+            "--out",
+            "fed",
+        ],
+    );
+    ok(
+        d.path(),
+        &[
+            "init",
+            "--data-dir",
+            "node",
+            "--genesis",
+            "fed/genesis.toml",
+        ],
+    );
+    let out = ok(
+        d.path(),
+        &[
+            "gaiax",
+            "export",
+            "--data-dir",
+            "node",
+            "--sd",
+            "sd.toml",
+            "--format",
+            "vc-jwt",
+            "--out",
+            "vp.json",
+        ],
+    );
+    assert!(out.is_empty());
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            "vp.json",
+            "--json",
+            "--credentials-dir",
+            "again",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(
+        report["document"]["participant"]["legal_name"],
+        "Nordwolke GmbH"
+    );
+    let proofs = report["report"]["credentials"].as_array().unwrap();
+    assert!(!proofs.is_empty());
+    assert!(
+        proofs.iter().all(|c| c["proof"]["status"] == "verified"),
+        "{proofs:?}"
+    );
+}
+
+#[test]
+fn invalid_credentials_fail_with_the_reason_and_its_path() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = fixture("tagus/bad-country.json");
+    let text = fails(d.path(), &["gaiax", "import", bad.to_str().unwrap()]);
+    assert!(text.contains("\"XX\" is not an ISO 3166-1"), "{text}");
+    assert!(text.contains("[\"gx:countrySubdivisionCode\"]"), "{text}");
+    std::fs::write(d.path().join("key.json"), "{\"kty\": \"oct\"}").unwrap();
+    let vp = fixture("tagus/participant-vp.json");
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            vp.to_str().unwrap(),
+            "--trust-key",
+            "key.json",
+        ],
+    );
+    assert!(text.contains("kty \"oct\" is not supported"), "{text}");
+    let text = fails(d.path(), &["gaiax", "export", "--data-dir", "nowhere"]);
+    assert!(text.contains("no node key"), "{text}");
+}
