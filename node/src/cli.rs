@@ -1,6 +1,7 @@
 //! The `gaiamesh` command line. Commands that print data accept `--json`. Exit codes: 0 ok,
 //! 1 failure, 2 usage error.
 
+mod asset;
 mod devnet;
 mod directory;
 mod federation;
@@ -72,6 +73,9 @@ pub enum Command {
     /// The federation's software repository: signing keys, threshold-signed releases.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
+    /// Data assets offered under usage policies (files, directories).
+    #[command(subcommand)]
+    Asset(asset::AssetCommand),
     /// Gaia-X Trust Framework credentials: import them as a self-description, export one.
     #[command(subcommand)]
     Gaiax(gaiax::GaiaxCommand),
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Revocations(cmd) => run::revocations(cmd),
         Command::Sim(cmd) => sim::run(cmd),
         Command::Gaiax(cmd) => gaiax::run(cmd),
+        Command::Asset(cmd) => asset::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
     }
 }
