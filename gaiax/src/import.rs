@@ -584,23 +584,7 @@ impl<'a> Mapper<'a> {
             None if data_resource => ServiceKind::DataResource,
             None => ServiceKind::Other,
         };
-        let mut svc = Service {
-            id: sid,
-            kind,
-            name: None,
-            description: None,
-            keywords: Vec::new(),
-            endpoint: None,
-            data_location: Vec::new(),
-            processing_location: Vec::new(),
-            certifications: Vec::new(),
-            protection_level: None,
-            consumption: None,
-            price: None,
-            terms: None,
-            data_export: Vec::new(),
-            usage_policy: None,
-        };
+        let mut svc = Service::new(sid, kind);
         if let Some((k, v)) = prop(obj, &["name"]) {
             svc.name = text(v);
             self.report.mapped(at(&path, k), field("name"));

@@ -3,7 +3,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
+
 use gaiamesh_e2e::{example, fails, ok};
+
+/// `gaiamesh asset add data.csv --id ID --policy POLICY --data-dir node [EXTRA…]`.
+fn add(p: &Path, id: &str, policy: &str, extra: &[&str], expect_ok: bool) -> String {
+    let mut args = vec![
+        "asset",
+        "add",
+        "data.csv",
+        "--id",
+        id,
+        "--policy",
+        policy,
+        "--data-dir",
+        "node",
+    ];
+    args.extend_from_slice(extra);
+    if expect_ok {
+        ok(p, &args)
+    } else {
+        fails(p, &args)
+    }
+}
 
 #[test]
 fn assets_are_registered_listed_and_removed_with_their_service() {
@@ -30,20 +53,7 @@ fn assets_are_registered_listed_and_removed_with_their_service() {
         "purposes = [\"research\"]\njurisdiction = [\"EU\"]\nonward_transfer = false\n",
     )
     .unwrap();
-    let text = fails(
-        p,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "weather",
-            "--policy",
-            "policy.toml",
-            "--data-dir",
-            "node",
-        ],
-    );
+    let text = add(p, "weather", "policy.toml", &[], false);
     assert!(text.contains("no self-description document"), "{text}");
     std::fs::copy(
         example("sd/01-nordwolke-de-nuernberg.toml"),
@@ -51,22 +61,8 @@ fn assets_are_registered_listed_and_removed_with_their_service() {
     )
     .unwrap();
 
-    let out: serde_json::Value = serde_json::from_str(&ok(
-        p,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "weather",
-            "--policy",
-            "policy.toml",
-            "--data-dir",
-            "node",
-            "--json",
-        ],
-    ))
-    .unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&add(p, "weather", "policy.toml", &["--json"], true)).unwrap();
     assert_eq!(out["id"], "weather");
     assert_eq!(out["size"], 21);
     assert_eq!(
@@ -89,53 +85,19 @@ fn assets_are_registered_listed_and_removed_with_their_service() {
     let list: serde_json::Value =
         serde_json::from_str(&ok(p, &["asset", "list", "--data-dir", "node", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let text = fails(
-        p,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "weather",
-            "--policy",
-            "policy.toml",
-            "--data-dir",
-            "node",
-        ],
-    );
+    let text = add(p, "weather", "policy.toml", &[], false);
     assert!(text.contains("exists"), "{text}");
-    std::fs::write(p.join("bad.toml"), "jurisdiction = [\"XX\"]\npurpose = 1\n").unwrap();
-    let text = fails(
-        p,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "w2",
-            "--policy",
-            "bad.toml",
-            "--data-dir",
-            "node",
-        ],
-    );
-    assert!(text.contains("unknown field `purpose`"), "{text}");
-    std::fs::write(p.join("bad.toml"), "jurisdiction = [\"XX\"]\n").unwrap();
-    let text = fails(
-        p,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "w2",
-            "--policy",
-            "bad.toml",
-            "--data-dir",
-            "node",
-        ],
-    );
-    assert!(text.contains("jurisdiction[0]: \"XX\""), "{text}");
+    for (policy, reason) in [
+        (
+            "jurisdiction = [\"XX\"]\npurpose = 1\n",
+            "unknown field `purpose`",
+        ),
+        ("jurisdiction = [\"XX\"]\n", "jurisdiction[0]: \"XX\""),
+    ] {
+        std::fs::write(p.join("bad.toml"), policy).unwrap();
+        let text = add(p, "w2", "bad.toml", &[], false);
+        assert!(text.contains(reason), "{text}");
+    }
 
     ok(p, &["asset", "remove", "weather", "--data-dir", "node"]);
     let sd = std::fs::read_to_string(p.join("node/sd.toml")).unwrap();

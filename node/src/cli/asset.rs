@@ -141,23 +141,12 @@ fn add(a: AddArgs) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
     });
-    doc.services.push(Service {
-        id: asset.id.clone(),
-        kind: ServiceKind::DataResource,
-        name,
-        description: a.description.clone(),
-        keywords: Vec::new(),
-        endpoint: None,
-        data_location: vec![doc.node.location.country.clone()],
-        processing_location: Vec::new(),
-        certifications: Vec::new(),
-        protection_level: None,
-        consumption: None,
-        price: None,
-        terms: None,
-        data_export: Vec::new(),
-        usage_policy: Some(asset.policy.summary()),
-    });
+    let mut service = Service::new(asset.id.clone(), ServiceKind::DataResource);
+    service.name = name;
+    service.description = a.description.clone();
+    service.data_location = vec![doc.node.location.country.clone()];
+    service.usage_policy = Some(asset.policy.summary());
+    doc.services.push(service);
     // The document is checked before anything is stored.
     gaiamesh_protocol::sd::validate_document(&doc)
         .map_err(|e| anyhow::anyhow!("the self-description would be invalid:\n{e}"))?;

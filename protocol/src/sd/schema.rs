@@ -310,6 +310,29 @@ pub struct Service {
     pub usage_policy: Option<String>,
 }
 
+impl Service {
+    /// A service with only an id and a kind; every other field empty.
+    pub fn new(id: impl Into<String>, kind: ServiceKind) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            name: None,
+            description: None,
+            keywords: Vec::new(),
+            endpoint: None,
+            data_location: Vec::new(),
+            processing_location: Vec::new(),
+            certifications: Vec::new(),
+            protection_level: None,
+            consumption: None,
+            price: None,
+            terms: None,
+            data_export: Vec::new(),
+            usage_policy: None,
+        }
+    }
+}
+
 /// Kinds of services; the string forms are the query values (`service.kind = storage.object`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
