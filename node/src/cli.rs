@@ -59,9 +59,9 @@ pub enum Command {
     /// Run the node daemon until SIGINT/SIGTERM.
     Run(run::RunArgs),
     /// Show a running node's status (peers, directory size).
-    Status(run::StatusArgs),
+    Status(StatusArgs),
     /// List a running node's connected peers and whether they passed admission.
-    Peers(run::StatusArgs),
+    Peers(StatusArgs),
     /// Put a revocation list (from `federation revoke`) in force on a node.
     #[command(subcommand)]
     Revocations(run::RevocationsCommand),
@@ -107,6 +107,16 @@ pub struct DataDirArg {
     /// The node's data directory.
     #[arg(long, short = 'd', env = "GAIAMESH_DATA_DIR", value_name = "DIR")]
     pub data_dir: PathBuf,
+}
+
+/// `--data-dir` and `--json`: the arguments of commands that only read a node's state.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {

@@ -12,7 +12,7 @@ use gaiamesh_exchange::{
 };
 use gaiamesh_protocol::sd::{SdDocument, Service, ServiceKind};
 
-use super::{DataDirArg, print_json};
+use super::{DataDirArg, StatusArgs, print_json};
 use crate::{
     api_client::{api_request, node_running},
     datadir::{self, DataDir},
@@ -26,7 +26,7 @@ pub enum AssetCommand {
     /// and add it to the self-description (re-published when the node runs).
     Add(AddArgs),
     /// List the registered assets.
-    List(ListArgs),
+    List(StatusArgs),
     /// Unregister an asset and drop its service from the self-description.
     Remove(RemoveArgs),
 }
@@ -51,16 +51,6 @@ pub struct AddArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
     /// Print the asset as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Arguments of `asset list`.
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    data_dir: DataDirArg,
-    /// Print JSON.
     #[arg(long)]
     json: bool,
 }
@@ -97,10 +87,9 @@ fn document(dir: &DataDir) -> Result<(PathBuf, SdDocument)> {
     Ok((path, doc))
 }
 
-/// Validates `doc`, writes it atomically, and re-publishes it when the node runs.
+/// Writes `doc` (validated by the caller) atomically, and re-publishes it when the node
+/// runs.
 fn store_document(dir: &DataDir, path: &std::path::Path, doc: &SdDocument) -> Result<()> {
-    gaiamesh_protocol::sd::validate_document(doc)
-        .map_err(|e| anyhow::anyhow!("the self-description would be invalid:\n{e}"))?;
     let toml = doc.to_toml()?;
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, &toml).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -167,7 +156,7 @@ fn add(a: AddArgs) -> Result<()> {
     }
 }
 
-fn list(a: ListArgs) -> Result<()> {
+fn list(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
     let registry = Registry::open(dir.root())?;
     let assets: Vec<&Asset> = registry.list().collect();

@@ -19,7 +19,7 @@ use gaiamesh_protocol::{
 };
 use serde::Serialize;
 
-use super::{DataDirArg, duration_ms, parse_duration, print_json, read_limited};
+use super::{DataDirArg, StatusArgs, duration_ms, parse_duration, print_json, read_limited};
 use crate::{
     api_client::{api_get, api_request, node_running},
     blobs::BlobStore,
@@ -36,12 +36,12 @@ pub enum RepoCommand {
     #[command(disable_version_flag = true)]
     Publish(PublishArgs),
     /// List the components of the trusted release and whether their blobs are here.
-    List(ListArgs),
+    List(StatusArgs),
     /// Fetch a component (NAME@VERSION, or NAME for its newest version) from the mesh
     /// through the running node; waits with a progress line unless --no-wait.
     Fetch(FetchArgs),
     /// The release and every component's local state and fetch progress (running node).
-    Status(ListArgs),
+    Status(StatusArgs),
 }
 
 /// Arguments of `repo fetch`.
@@ -104,16 +104,6 @@ pub struct PublishArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
     /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// Arguments of `repo list`.
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    data_dir: DataDirArg,
-    /// Print JSON.
     #[arg(long)]
     json: bool,
 }
@@ -309,7 +299,7 @@ struct Listed {
     local: String,
 }
 
-fn list(a: ListArgs) -> Result<()> {
+fn list(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
     if node_running(&dir) {
         let status = api_get(&dir, "/api/v1/repo")?;

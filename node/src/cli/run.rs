@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 
-use super::{DataDirArg, print_json};
+use super::{DataDirArg, StatusArgs, print_json};
 use crate::{daemon, datadir::DataDir};
 
 /// Arguments of `gaiamesh run`.
@@ -13,16 +13,6 @@ pub struct RunArgs {
     /// Log format: human or json (overrides log.format of config.toml).
     #[arg(long)]
     log_format: Option<String>,
-}
-
-/// Arguments of `gaiamesh status`.
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    data_dir: DataDirArg,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 pub(super) fn run(a: RunArgs) -> Result<()> {

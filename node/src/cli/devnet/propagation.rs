@@ -90,7 +90,7 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
             .map(|p| crate::cpu::process_cpu_ns(Some(*p)))
             .collect();
         let t = Instant::now();
-        let cpu_before = crate::cpu::processes_cpu_ns(&pids);
+        let cpu_before = per_process.iter().copied().sum::<Option<u64>>();
         let published = api_request(node0, "POST", "/api/v1/sd", Some(""))?;
         std::thread::sleep(CPU_WINDOW.saturating_sub(t.elapsed()));
         let cpu_after = crate::cpu::processes_cpu_ns(&pids);
