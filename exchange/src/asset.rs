@@ -162,7 +162,8 @@ fn walk(root: &Path, rel: &str, out: &mut Vec<AssetFile>) -> Result<(), AssetErr
     Ok(())
 }
 
-fn manifest_hash(files: &[AssetFile]) -> String {
+/// The manifest hash of sorted files: BLAKE3 over their `path\0size\0blake3\n` lines.
+pub fn manifest_hash(files: &[AssetFile]) -> String {
     let mut h = blake3::Hasher::new();
     for f in files {
         h.update(format!("{}\0{}\0{}\n", f.path, f.size, f.blake3).as_bytes());

@@ -1,9 +1,21 @@
-//! Sovereign data exchange (DESIGN §8). Built so far: the usage-policy language and its
-//! evaluation ([`policy`]), a pure function from a policy, the consumer's verified
-//! membership facts and its request to "allowed" or the reason for a refusal; and the
-//! provider's asset registry ([`asset`]): files and directories with their BLAKE3 hashes
-//! and policies. Contract negotiation, transfers and the audit log build on them (issue 7,
-//! not built yet).
+//! Sovereign data exchange (DESIGN §8), the parts that need no network:
+//!
+//! - [`policy`]: the usage-policy language and its pure evaluation (allowed, or the reason
+//!   for a refusal);
+//! - [`asset`]: the provider's registry of files and directories with BLAKE3 hashes;
+//! - [`contract`]: requests, agreements signed by both parties, receipts;
+//! - [`negotiation`]: the Dataspace Protocol negotiation as sans-IO state machines for
+//!   both sides;
+//! - [`transfer`]: the transfer messages, the provider's authorization check and the
+//!   consumer's verified, resumable staging on disk;
+//! - [`audit`]: the hash-chained, signed audit log in redb.
+//!
+//! The node (`gaiamesh-node`) carries these over `/gaiamesh/negotiate/1` and
+//! `/gaiamesh/transfer/1`.
 
 pub mod asset;
+pub mod audit;
+pub mod contract;
+pub mod negotiation;
 pub mod policy;
+pub mod transfer;

@@ -27,6 +27,12 @@ pub enum Domain {
     RepositorySnapshot,
     /// Repository timestamp metadata, signed by the timestamp role.
     RepositoryTimestamp,
+    /// A data-exchange contract agreement, signed by provider and consumer.
+    ContractAgreement,
+    /// A transfer receipt, signed by the consumer.
+    TransferReceipt,
+    /// An entry (or the head) of a node's audit log, signed by the node key.
+    AuditEntry,
     /// Free-form test messages.
     Test,
 }
@@ -42,6 +48,9 @@ impl Domain {
             Domain::RepositoryTargets => b"gaiamesh/v1/repository-targets\0",
             Domain::RepositorySnapshot => b"gaiamesh/v1/repository-snapshot\0",
             Domain::RepositoryTimestamp => b"gaiamesh/v1/repository-timestamp\0",
+            Domain::ContractAgreement => b"gaiamesh/v1/contract-agreement\0",
+            Domain::TransferReceipt => b"gaiamesh/v1/transfer-receipt\0",
+            Domain::AuditEntry => b"gaiamesh/v1/audit-entry\0",
             Domain::Test => b"gaiamesh/v1/test\0",
         }
     }
