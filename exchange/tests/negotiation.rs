@@ -1,0 +1,407 @@
+//! Contract negotiation between the two sans-IO state machines: the happy path through
+//! every Dataspace Protocol state, refusals with their reasons, forged and altered
+//! agreements, and the transfer authorization built on the result.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gaiamesh_exchange::{
+    asset::{Asset, AssetFile, manifest_hash},
+    contract::ContractError,
+    negotiation::{
+        ConsumerNegotiation, Message, NegotiationError, ProviderInputs, ProviderNegotiation,
+        State, Step,
+    },
+    policy::{Policy, Refusal},
+    transfer::{TransferRefusal, authorize},
+};
+use gaiamesh_protocol::{
+    identity::Keypair,
+    testing::{NOW, TestFederation, key},
+};
+
+fn asset(policy: Policy) -> Asset {
+    let files = vec![AssetFile {
+        path: String::new(),
+        size: 3,
+        blake3: blake3::hash(b"abc").to_hex().to_string(),
+    }];
+    Asset {
+        id: "weather".into(),
+        path: "/nonexistent".into(),
+        directory: false,
+        manifest_blake3: manifest_hash(&files),
+        files,
+        size: 3,
+        policy,
+        added_at: NOW,
+    }
+}
+
+struct World {
+    fed: TestFederation,
+    provider: Keypair,
+    consumer: Keypair,
+}
+
+fn world() -> World {
+    World {
+        fed: TestFederation::new(3, 2, true),
+        provider: key(1),
+        consumer: key(2),
+    }
+}
+
+fn consumer_side(w: &World, purpose: &str, onward: bool) -> ConsumerNegotiation {
+    let cred = w.fed.credential(&w.consumer, 2).encode().unwrap();
+    ConsumerNegotiation::new(
+        &w.consumer,
+        w.provider.public(),
+        "weather",
+        purpose,
+        onward,
+        cred,
+        NOW,
+    )
+}
+
+fn inputs<'a>(w: &'a World, asset: Option<&'a Asset>, done: u32) -> ProviderInputs<'a> {
+    ProviderInputs {
+        key: &w.provider,
+        trust: &w.fed.trust,
+        peer: w.consumer.public(),
+        asset,
+        transfers_so_far: done,
+        now: NOW,
+    }
+}
+
+/// Runs a negotiation to its end; returns the provider's and consumer's results.
+fn negotiate(
+    w: &World,
+    a: &Asset,
+    purpose: &str,
+) -> Result<gaiamesh_exchange::contract::Agreement, NegotiationError> {
+    let mut c = consumer_side(w, purpose, false);
+    let mut p = ProviderNegotiation::new();
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    let offer = p.on_request(&req, &inputs(w, Some(a), 0))?;
+    assert_eq!(p.state(), Some(State::Offered));
+    let Step::Send(Message::Agree { consumer_signature }) =
+        c.on_message(&w.consumer, offer, NOW)?
+    else {
+        panic!("no Agree")
+    };
+    assert_eq!(c.state(), State::Agreed);
+    let provider_agreement = p.on_agree(consumer_signature)?;
+    assert_eq!(p.state(), Some(State::Verified));
+    p.finalized();
+    assert_eq!(p.state(), Some(State::Finalized));
+    let Step::Finalized(consumer_agreement) = c.on_message(&w.consumer, Message::Finalize, NOW)?
+    else {
+        panic!("not finalized")
+    };
+    assert_eq!(c.state(), State::Finalized);
+    assert_eq!(provider_agreement, consumer_agreement);
+    Ok(consumer_agreement)
+}
+
+#[test]
+fn a_negotiation_passes_every_state_and_both_hold_the_same_signed_agreement() {
+    let w = world();
+    let a = asset(Policy {
+        purposes: vec!["research".into()],
+        jurisdiction: vec!["EU".into()],
+        ..Policy::default()
+    });
+    let agreement = negotiate(&w, &a, "research.climate").unwrap();
+    let id = agreement.verify().unwrap();
+    let b = &agreement.body;
+    assert_eq!(b.provider, w.provider.public());
+    assert_eq!(b.consumer, w.consumer.public());
+    assert_eq!(b.consumer_registration, "vatID:DE123456789");
+    assert_eq!(b.manifest_blake3, a.manifest_blake3);
+    assert_eq!(b.purpose, "research.climate");
+    assert!(b.policy.contains("research"), "{}", b.policy);
+    // The agreement authorizes transfers to this consumer only.
+    let me = w.provider.public();
+    assert_eq!(
+        authorize(&agreement, &me, &w.consumer.public(), Some(&agreement), NOW).unwrap(),
+        id
+    );
+    assert!(matches!(
+        authorize(&agreement, &me, &key(9).public(), Some(&agreement), NOW),
+        Err(TransferRefusal::WrongParty(_))
+    ));
+    assert!(matches!(
+        authorize(&agreement, &key(9).public(), &w.consumer.public(), Some(&agreement), NOW),
+        Err(TransferRefusal::WrongParty(_))
+    ));
+    assert!(matches!(
+        authorize(
+            &agreement,
+            &me,
+            &w.consumer.public(),
+            Some(&agreement),
+            b.expires_at.plus_ms(1)
+        ),
+        Err(TransferRefusal::Expired(_))
+    ));
+}
+
+#[test]
+fn policy_refusals_terminate_with_the_reason() {
+    let w = world();
+    let a = asset(Policy {
+        purposes: vec!["research".into()],
+        ..Policy::default()
+    });
+    let e = negotiate(&w, &a, "marketing").unwrap_err();
+    assert!(
+        matches!(e, NegotiationError::Policy(Refusal::Purpose { .. })),
+        "{e}"
+    );
+    assert!(e.reason().contains("marketing"), "{}", e.reason());
+
+    let ch_only = asset(Policy {
+        jurisdiction: vec!["CH".into()],
+        ..Policy::default()
+    });
+    let e = negotiate(&w, &ch_only, "research").unwrap_err();
+    assert!(
+        matches!(e, NegotiationError::Policy(Refusal::Jurisdiction { .. })),
+        "{e}"
+    );
+
+    // max_transfers counts the consumer's earlier agreements.
+    let once = asset(Policy {
+        max_transfers: Some(1),
+        ..Policy::default()
+    });
+    let c = consumer_side(&w, "research", false);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    assert!(
+        ProviderNegotiation::new()
+            .on_request(&req, &inputs(&w, Some(&once), 0))
+            .is_ok()
+    );
+    let mut p = ProviderNegotiation::new();
+    let e = p
+        .on_request(&req, &inputs(&w, Some(&once), 1))
+        .unwrap_err();
+    assert!(
+        matches!(e, NegotiationError::Policy(Refusal::TransferLimit { .. })),
+        "{e}"
+    );
+    assert_eq!(p.state(), Some(State::Terminated));
+
+    // No onward transfer.
+    let closed = asset(Policy {
+        onward_transfer: false,
+        ..Policy::default()
+    });
+    let c = consumer_side(&w, "research", true);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    let e = ProviderNegotiation::new()
+        .on_request(&req, &inputs(&w, Some(&closed), 0))
+        .unwrap_err();
+    assert!(
+        matches!(e, NegotiationError::Policy(Refusal::OnwardTransfer)),
+        "{e}"
+    );
+}
+
+#[test]
+fn requests_with_bad_credentials_or_parties_are_refused() {
+    let w = world();
+    let a = asset(Policy::default());
+    let c = consumer_side(&w, "research", false);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    // Unknown asset.
+    let e = ProviderNegotiation::new()
+        .on_request(&req, &inputs(&w, None, 0))
+        .unwrap_err();
+    assert!(matches!(e, NegotiationError::UnknownAsset(_)), "{e}");
+    // Someone else's stream presenting the consumer's request.
+    let mut other = inputs(&w, Some(&a), 0);
+    other.peer = key(9).public();
+    let e = ProviderNegotiation::new()
+        .on_request(&req, &other)
+        .unwrap_err();
+    assert!(matches!(e, NegotiationError::WrongParty(_)), "{e}");
+    // A credential of another federation.
+    let mut foreign = req.clone();
+    foreign.credential = TestFederation::with_seed(7, 3, 2, true)
+        .credential(&w.consumer, 2)
+        .encode()
+        .unwrap();
+    let e = ProviderNegotiation::new()
+        .on_request(&foreign, &inputs(&w, Some(&a), 0))
+        .unwrap_err();
+    assert!(matches!(e, NegotiationError::Credential(_)), "{e}");
+    // Below the authorities' threshold.
+    let mut weak = req.clone();
+    weak.credential = w.fed.credential(&w.consumer, 1).encode().unwrap();
+    let e = ProviderNegotiation::new()
+        .on_request(&weak, &inputs(&w, Some(&a), 0))
+        .unwrap_err();
+    assert!(matches!(e, NegotiationError::Credential(_)), "{e}");
+    // Garbage.
+    let mut garbage = req.clone();
+    garbage.credential = vec![1, 2, 3];
+    assert!(matches!(
+        ProviderNegotiation::new().on_request(&garbage, &inputs(&w, Some(&a), 0)),
+        Err(NegotiationError::Credential(_))
+    ));
+    // Addressed to another provider.
+    let mut elsewhere = req;
+    elsewhere.provider = key(8).public();
+    assert!(matches!(
+        ProviderNegotiation::new().on_request(&elsewhere, &inputs(&w, Some(&a), 0)),
+        Err(NegotiationError::WrongParty(_))
+    ));
+}
+
+#[test]
+fn forged_or_altered_agreements_are_refused_on_both_sides() {
+    let w = world();
+    let a = asset(Policy::default());
+    // The consumer refuses an offer whose body differs from its request, or whose
+    // provider signature is forged.
+    let mut c = consumer_side(&w, "research", false);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    let Message::Offer {
+        body,
+        provider_signature,
+    } = ProviderNegotiation::new()
+        .on_request(&req, &inputs(&w, Some(&a), 0))
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut altered = body.clone();
+    altered.purpose = "anything".into();
+    let e = c
+        .on_message(
+            &w.consumer,
+            Message::Offer {
+                body: altered,
+                provider_signature,
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NegotiationError::Contract(ContractError::Mismatch("offer.purpose"))
+        ),
+        "{e}"
+    );
+    assert_eq!(c.state(), State::Terminated);
+
+    let mut c = consumer_side(&w, "research", false);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    let Message::Offer { body, .. } = ProviderNegotiation::new()
+        .on_request(&req, &inputs(&w, Some(&a), 0))
+        .unwrap()
+    else {
+        panic!()
+    };
+    let forged = body.sign(&key(9)).unwrap();
+    let e = c
+        .on_message(
+            &w.consumer,
+            Message::Offer {
+                body,
+                provider_signature: forged,
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NegotiationError::Contract(ContractError::BadSignature("provider"))
+        ),
+        "{e}"
+    );
+
+    // The provider refuses an Agree signed by someone else.
+    let c = consumer_side(&w, "research", false);
+    let Message::Request(req) = c.request() else {
+        unreachable!()
+    };
+    let mut p = ProviderNegotiation::new();
+    let Message::Offer { body, .. } = p.on_request(&req, &inputs(&w, Some(&a), 0)).unwrap() else {
+        panic!()
+    };
+    let e = p.on_agree(body.sign(&key(9)).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NegotiationError::Contract(ContractError::BadSignature("consumer"))
+        ),
+        "{e}"
+    );
+    assert_eq!(p.state(), Some(State::Terminated));
+
+    // A transfer under an altered agreement, or one the provider never recorded, is refused.
+    let agreement = negotiate(&w, &a, "research").unwrap();
+    let me = w.provider.public();
+    let mut bigger = agreement.clone();
+    bigger.body.expires_at = bigger.body.expires_at.plus_ms(1_000_000);
+    assert!(matches!(
+        authorize(&bigger, &me, &w.consumer.public(), Some(&agreement), NOW),
+        Err(TransferRefusal::Agreement(ContractError::BadSignature(
+            "provider"
+        )))
+    ));
+    // Signed by both, but not in the provider's log (e.g. a provider key leaked and was
+    // rotated: only recorded agreements count).
+    assert!(matches!(
+        authorize(&agreement, &me, &w.consumer.public(), None, NOW),
+        Err(TransferRefusal::Unknown(_))
+    ));
+}
+
+#[test]
+fn messages_out_of_order_terminate() {
+    let w = world();
+    let mut c = consumer_side(&w, "research", false);
+    let e = c
+        .on_message(&w.consumer, Message::Finalize, NOW)
+        .unwrap_err();
+    assert!(matches!(e, NegotiationError::Unexpected { .. }), "{e}");
+    let mut p = ProviderNegotiation::new();
+    let e = p.on_agree(key(1).sign(
+        gaiamesh_protocol::identity::Domain::Test,
+        b"x",
+    ));
+    assert!(matches!(e, Err(NegotiationError::Unexpected { .. })));
+    // Oversize and malformed frames are decode errors, not panics.
+    assert!(Message::decode(&[0xff; 10]).is_err());
+    assert!(Message::decode(&vec![0u8; 70 * 1024]).is_err());
+    let mut c = consumer_side(&w, "research", false);
+    let e = c
+        .on_message(
+            &w.consumer,
+            Message::Terminate {
+                reason: "maintenance".into(),
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(e, NegotiationError::Terminated("maintenance".into()));
+}
