@@ -19,9 +19,40 @@ pub const MAX_AGREEMENT_BYTES: usize = 8 * 1024;
 /// How long an agreement lets the consumer start or resume its transfer (24 h).
 pub const AGREEMENT_TTL_MS: u64 = 24 * 3600 * 1000;
 
-/// The id of an agreement: BLAKE3 of its encoded body.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The id of an agreement: BLAKE3 of its encoded body (hex in JSON, bytes in postcard).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AgreementId(pub [u8; 32]);
+
+impl Serialize for AgreementId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AgreementId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(d).map(Self)
+        }
+    }
+}
+
+impl std::str::FromStr for AgreementId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out)
+            .map_err(|e| format!("agreement id {s:?}: {e} (64 hex digits expected)"))?;
+        Ok(Self(out))
+    }
+}
 
 impl AgreementId {
     /// The first 8 hex digits.

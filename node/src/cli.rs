@@ -2,8 +2,10 @@
 //! 1 failure, 2 usage error.
 
 mod asset;
+mod audit;
 mod devnet;
 mod directory;
+mod exchange;
 mod federation;
 mod gaiax;
 mod init;
@@ -13,6 +15,7 @@ mod run;
 mod sd;
 mod sim;
 
+pub(crate) use audit::entry_json as audit_entry_json;
 pub(crate) use repo::{load as load_repository, save as save_repository};
 pub(crate) use sd::read_document;
 
@@ -76,6 +79,12 @@ pub enum Command {
     /// Data assets offered under usage policies (files, directories).
     #[command(subcommand)]
     Asset(asset::AssetCommand),
+    /// Data exchange: negotiate a contract and fetch an asset directly from its provider.
+    #[command(subcommand)]
+    Exchange(exchange::ExchangeCommand),
+    /// The node's tamper-evident log of agreements, transfers, receipts and refusals.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Gaia-X Trust Framework credentials: import them as a self-description, export one.
     #[command(subcommand)]
     Gaiax(gaiax::GaiaxCommand),
@@ -97,6 +106,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(cmd) => sim::run(cmd),
         Command::Gaiax(cmd) => gaiax::run(cmd),
         Command::Asset(cmd) => asset::run(cmd),
+        Command::Exchange(cmd) => exchange::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
     }
 }
@@ -145,4 +156,48 @@ fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A progress line on stderr: a bar redrawn in place on a terminal, a plain line every two
+/// seconds otherwise (logs, CI).
+struct ProgressLine {
+    interactive: bool,
+    last: std::time::Instant,
+    drawn: bool,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        Self {
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            last: std::time::Instant::now(),
+            drawn: false,
+        }
+    }
+
+    /// Shows `done` of `total` bytes for `label` with a free-form `note`.
+    fn draw(&mut self, label: &str, note: &str, done: u64, total: u64) {
+        use std::io::Write;
+        let pct = done as f64 / total.max(1) as f64 * 100.0;
+        if self.interactive {
+            let filled = ((pct / 5.0) as usize).min(20);
+            eprint!(
+                "\r  {label} [{}{}] {pct:5.1}%  {note}   ",
+                "#".repeat(filled),
+                ".".repeat(20 - filled)
+            );
+            let _ = std::io::stderr().flush();
+            self.drawn = true;
+        } else if self.last.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!("  {label}: {done} of {total} bytes ({pct:.1}%) {note}");
+            self.last = std::time::Instant::now();
+        }
+    }
+
+    /// Ends the line.
+    fn done(&self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
 }

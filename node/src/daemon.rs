@@ -8,6 +8,7 @@ mod codec;
 mod dht_store;
 mod event_loop;
 mod events;
+mod exchange;
 mod metrics;
 mod repo;
 mod transport;
@@ -450,14 +451,37 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let kib = |k: u64| k.saturating_mul(1024);
     let corrupt_blobs = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seeding = std::sync::Arc::new(std::sync::Mutex::new(repo::SeedLog::default()));
+    // One upload budget for the node: repository blobs and data-exchange transfers.
+    let upload_limits = repo::UploadLimits::new(
+        kib(config.repository.upload_limit_kib_s),
+        kib(config.repository.peer_upload_limit_kib_s),
+    );
+    let audit_path = dir.root().join("audit.redb");
+    let exchange = exchange::Exchange {
+        key: key.clone(),
+        trust: std::sync::Arc::new(trust.clone()),
+        credential: std::sync::Arc::new(match &credential {
+            Some(c) => c.encode()?,
+            None => Vec::new(),
+        }),
+        root: dir.root().to_owned(),
+        audit: std::sync::Arc::new(
+            gaiamesh_exchange::audit::AuditLog::open(&audit_path, Some(key.clone()))
+                .with_context(|| format!("{}", audit_path.display()))?,
+        ),
+        admitted: admitted_shared.clone(),
+        limits: upload_limits.clone(),
+        control: control.clone(),
+        client: client.clone(),
+        metrics: metrics::ExchangeMetrics::new(&mut registry),
+        jobs: Default::default(),
+    };
+    tokio::spawn(exchange.clone().serve());
     tokio::spawn(
         repo::Server {
             store: blobs.clone(),
             admitted: admitted_shared.clone(),
-            limits: repo::UploadLimits::new(
-                kib(config.repository.upload_limit_kib_s),
-                kib(config.repository.peer_upload_limit_kib_s),
-            ),
+            limits: upload_limits,
             bundle: bundle_shared.clone(),
             metrics: metrics.repo.clone(),
             corrupt: corrupt_blobs.clone(),
@@ -528,6 +552,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         client.clone(),
         std::sync::Arc::new(registry),
         corrupt_blobs,
+        exchange,
     )
     .await?;
     info!(api = %api.addr, "node ready");

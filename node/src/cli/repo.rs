@@ -403,8 +403,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
         };
     }
     let t0 = std::time::Instant::now();
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last_line = std::time::Instant::now();
+    let mut progress = super::ProgressLine::new();
     let row = loop {
         let status = api_get(&dir, "/api/v1/repo")?;
         let row = status["targets"]
@@ -429,24 +428,11 @@ fn fetch(a: FetchArgs) -> Result<()> {
                 a.timeout
             );
         }
-        let pct = verified as f64 / length as f64 * 100.0;
-        if interactive {
-            let filled = (pct / 5.0) as usize;
-            eprint!(
-                "\r  {target} [{}{}] {pct:5.1}%  {} providers",
-                "#".repeat(filled),
-                ".".repeat(20 - filled.min(20)),
-                row["fetch"]["providers"]
-            );
-        } else if last_line.elapsed() > std::time::Duration::from_secs(2) {
-            eprintln!("  {target}: {verified} of {length} bytes ({pct:.1}%)");
-            last_line = std::time::Instant::now();
-        }
+        let note = format!("{} providers", row["fetch"]["providers"]);
+        progress.draw(&target, &note, verified, length);
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    if interactive {
-        eprintln!();
-    }
+    progress.done();
     if let Some(out) = &a.out {
         let hash: BlobHash = blake3.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         // The node holds the store open; the blob's data file is complete and verified.

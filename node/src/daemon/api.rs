@@ -41,6 +41,7 @@ struct AppState {
     registry: Arc<Registry>,
     /// Fault injection: the blob server corrupts what it sends.
     corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
+    exchange: super::exchange::Exchange,
 }
 
 pub(crate) struct ApiHandle {
@@ -66,6 +67,7 @@ pub(crate) async fn serve(
     client: Client,
     registry: Arc<Registry>,
     corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
+    exchange: super::exchange::Exchange,
 ) -> Result<ApiHandle> {
     let listen = config.listen;
     let token = hex::encode(rand::random::<[u8; 32]>());
@@ -74,6 +76,7 @@ pub(crate) async fn serve(
         token: token.clone(),
         registry,
         corrupt_blobs,
+        exchange,
     };
     let mut app = Router::new()
         .route("/metrics", get(metrics))
@@ -89,7 +92,13 @@ pub(crate) async fn serve(
         .route("/api/v1/repo", get(repo_status))
         .route("/api/v1/repo/bundle", get(repo_bundle))
         .route("/api/v1/repo/release", post(repo_release))
-        .route("/api/v1/repo/fetch", post(repo_fetch));
+        .route("/api/v1/repo/fetch", post(repo_fetch))
+        .route("/api/v1/assets", get(assets))
+        .route("/api/v1/exchange", get(exchange_jobs))
+        .route("/api/v1/exchange/fetch", post(exchange_fetch))
+        .route("/api/v1/exchange/fetch/{job}", get(exchange_job))
+        .route("/api/v1/audit", get(audit_list))
+        .route("/api/v1/audit/verify", get(audit_verify));
     if config.fault_injection {
         tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
         app = app
@@ -280,6 +289,78 @@ async fn repo_fetch(State(s): State<AppState>, headers: HeaderMap, body: String)
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+async fn assets(State(s): State<AppState>) -> Response {
+    let root = s.exchange.root.clone();
+    let r = tokio::task::spawn_blocking(move || gaiamesh_exchange::asset::Registry::open(&root))
+        .await;
+    match r {
+        Ok(Ok(reg)) => Json(reg.list().cloned().collect::<Vec<_>>()).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn exchange_fetch(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let req: super::exchange::FetchRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("fetch request: {e}")),
+    };
+    match s.exchange.start_fetch(req) {
+        Ok(job) => Json(serde_json::json!({ "job": job })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn exchange_job(State(s): State<AppState>, Path(job): Path<u64>) -> Response {
+    match s.exchange.jobs.lock().ok().and_then(|j| j.get(job)) {
+        Some(v) => Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no fetch job {job}")),
+    }
+}
+
+async fn exchange_jobs(State(s): State<AppState>) -> Response {
+    let jobs = s.exchange.jobs.lock().map(|j| j.all()).unwrap_or_default();
+    Json(serde_json::json!({ "jobs": jobs })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    #[serde(default)]
+    from: u64,
+    limit: Option<usize>,
+}
+
+async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> Response {
+    let audit = s.exchange.audit.clone();
+    let limit = p.limit.unwrap_or(1000);
+    let r = tokio::task::spawn_blocking(move || {
+        Ok::<_, gaiamesh_exchange::audit::AuditError>((audit.list(p.from, limit)?, audit.len()?))
+    })
+    .await;
+    match r {
+        Ok(Ok((entries, total))) => Json(serde_json::json!({
+            "total": total,
+            "entries": entries.iter().map(crate::cli::audit_entry_json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn audit_verify(State(s): State<AppState>) -> Response {
+    let audit = s.exchange.audit.clone();
+    let key = s.exchange.key.public();
+    match tokio::task::spawn_blocking(move || audit.verify(&key)).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -30,25 +30,36 @@ impl<Q, R> Clone for PostcardCodec<Q, R> {
 }
 
 async fn read_frame<T: AsyncRead + Unpin + Send, M: Frame>(io: &mut T) -> io::Result<M> {
+    M::from_bytes(&read_bytes(io, M::LIMIT).await?)
+}
+
+/// Reads one length-prefixed message of at most `limit` bytes (checked before allocating).
+pub(crate) async fn read_bytes<T: AsyncRead + Unpin>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > M::LIMIT {
+    if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("message of {len} bytes exceeds {}", M::LIMIT),
+            format!("message of {len} bytes exceeds {limit}"),
         ));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
-    M::from_bytes(&buf)
+    Ok(buf)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: Vec<u8>) -> io::Result<()> {
+/// Writes one length-prefixed message and flushes (the stream stays open).
+pub(crate) async fn write_bytes<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
     io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(&bytes).await?;
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: Vec<u8>) -> io::Result<()> {
+    write_bytes(io, &bytes).await?;
     io.close().await
 }
 

@@ -30,6 +30,51 @@ pub(crate) struct RepoMetrics {
     pub(crate) penalised: Counter,
 }
 
+/// Data-exchange counters, shared with the exchange tasks.
+#[derive(Clone, Debug)]
+pub(crate) struct ExchangeMetrics {
+    pub(crate) agreements: Counter,
+    pub(crate) refused: Counter,
+    pub(crate) fetches: Counter,
+    pub(crate) failed_fetches: Counter,
+    pub(crate) bytes_sent: Counter,
+    pub(crate) bytes_received: Counter,
+    pub(crate) negotiation_seconds: Histogram,
+}
+
+impl ExchangeMetrics {
+    /// Registers them under `gaiamesh_exchange_`.
+    pub(crate) fn new(registry: &mut Registry) -> Self {
+        let m = Self {
+            agreements: Counter::default(),
+            refused: Counter::default(),
+            fetches: Counter::default(),
+            failed_fetches: Counter::default(),
+            bytes_sent: Counter::default(),
+            bytes_received: Counter::default(),
+            negotiation_seconds: latency_histogram(),
+        };
+        let g = registry.sub_registry_with_prefix("gaiamesh_exchange");
+        let counters = [
+            ("agreements", "Agreements finalized as provider", &m.agreements),
+            ("refusals", "Negotiations and transfers refused as provider", &m.refused),
+            ("fetches", "Fetches completed as consumer", &m.fetches),
+            ("failed_fetches", "Fetches that no provider completed", &m.failed_fetches),
+            ("sent_bytes", "Asset bytes sent", &m.bytes_sent),
+            ("received_bytes", "Asset bytes received", &m.bytes_received),
+        ];
+        for (name, help, c) in counters {
+            g.register(name, help, c.clone());
+        }
+        g.register(
+            "negotiation_seconds",
+            "Contract negotiation round trips as consumer",
+            m.negotiation_seconds.clone(),
+        );
+        m
+    }
+}
+
 /// The gaiamesh metrics the event loop updates.
 pub(crate) struct Metrics {
     pub(crate) libp2p: libp2p::metrics::Metrics,

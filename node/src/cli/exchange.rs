@@ -1,0 +1,165 @@
+//! `gaiamesh exchange fetch`: negotiate a contract with a provider (or with each provider a
+//! directory query matches, in order) and fetch the asset through the running node.
+
+use std::{path::PathBuf, time::Duration, time::Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{DataDirArg, ProgressLine, parse_duration, print_json};
+use crate::{
+    api_client::{api_get, api_request, node_running},
+    datadir::DataDir,
+};
+
+/// `gaiamesh exchange …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExchangeCommand {
+    /// Negotiate and fetch an asset: `--provider PEER --asset ID`, or `--query EXPR` to try
+    /// the matching providers in order until one delivers. Resumes an interrupted fetch of
+    /// the same --out.
+    Fetch(FetchArgs),
+}
+
+/// Arguments of `exchange fetch`.
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// The provider's peer id.
+    #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+    provider: Option<String>,
+    /// A directory query; its matching providers are tried in order (failover), e.g.
+    /// `service.kind = data.resource and service.id = weather-2026`.
+    #[arg(long)]
+    query: Option<String>,
+    /// The asset id (required with --provider; with --query, defaults to each matching
+    /// data resource's id).
+    #[arg(long, required_unless_present = "query")]
+    asset: Option<String>,
+    /// The purpose the data will be used for (checked against the usage policy),
+    /// e.g. `research.climate`.
+    #[arg(long)]
+    purpose: String,
+    /// Say that the data will be passed on (policies may forbid it).
+    #[arg(long)]
+    onward_transfer: bool,
+    /// Where the asset goes (a file, or a directory for a directory asset). Staged as
+    /// OUT.part until verified.
+    #[arg(long)]
+    out: PathBuf,
+    /// Attempts per provider, each resuming where the last stopped.
+    #[arg(long, default_value_t = 3)]
+    attempts: u32,
+    /// Give up waiting after this long (the node goes on; run again to follow or resume).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `gaiamesh exchange …`.
+pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
+    let ExchangeCommand::Fetch(a) = cmd;
+    let dir = DataDir::new(&a.data_dir.data_dir);
+    if !node_running(&dir) {
+        bail!(
+            "no node is running on {}: exchanges go through the node (start it with gaiamesh run)",
+            dir.root().display()
+        );
+    }
+    let out = std::path::absolute(&a.out)
+        .with_context(|| format!("cannot resolve {}", a.out.display()))?;
+    let body = serde_json::json!({
+        "provider": a.provider,
+        "query": a.query,
+        "asset": a.asset,
+        "purpose": a.purpose,
+        "onward_transfer": a.onward_transfer,
+        "out": out,
+        "attempts": a.attempts,
+    });
+    let started = api_request(
+        &dir,
+        "POST",
+        "/api/v1/exchange/fetch",
+        Some(&body.to_string()),
+    )?;
+    let job = started["job"].as_u64().context("the node returned no job id")?;
+    let t0 = Instant::now();
+    let mut progress = ProgressLine::new();
+    let view = loop {
+        let v = api_get(&dir, &format!("/api/v1/exchange/fetch/{job}"))?;
+        let state = v["state"].as_str().unwrap_or("?");
+        if state == "completed" || state == "failed" {
+            break v;
+        }
+        if t0.elapsed() > a.timeout {
+            bail!(
+                "not complete after {:?} ({} of {} bytes); the node goes on — run the same command again to follow or resume",
+                a.timeout,
+                v["bytes"],
+                v["total"]
+            );
+        }
+        let label = format!(
+            "{} from {}",
+            v["asset"].as_str().unwrap_or("?"),
+            short(v["provider"].as_str().unwrap_or("…"))
+        );
+        progress.draw(
+            &label,
+            state,
+            v["bytes"].as_u64().unwrap_or(0),
+            v["total"].as_u64().unwrap_or(0),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    progress.done();
+    for attempt in view["attempts"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  {} ({}): {}",
+            short(attempt["provider"].as_str().unwrap_or("?")),
+            attempt["asset"].as_str().unwrap_or("?"),
+            attempt["error"].as_str().unwrap_or("?")
+        );
+    }
+    if view["state"] == "failed" {
+        bail!(
+            "fetch failed: {}",
+            view["error"].as_str().unwrap_or("unknown error")
+        );
+    }
+    if a.json {
+        return print_json(&view);
+    }
+    let secs = view["transfer_ms"].as_f64().unwrap_or(0.0) / 1e3;
+    let bytes = view["bytes"].as_u64().unwrap_or(0);
+    println!(
+        "fetched {} ({bytes} bytes, BLAKE3 verified) from {} into {}",
+        view["asset"].as_str().unwrap_or("?"),
+        view["provider"].as_str().unwrap_or("?"),
+        out.display()
+    );
+    println!(
+        "  negotiation {}, transfer {secs:.2} s ({:.1} MB/s){}",
+        view["negotiation_ms"]
+            .as_f64()
+            .map_or("reused a kept agreement".to_owned(), |ms| format!("{ms:.1} ms")),
+        bytes as f64 / secs.max(1e-9) / 1e6,
+        match view["resumed_from"].as_u64() {
+            Some(n) if n > 0 => format!(", resumed from byte {n}"),
+            _ => String::new(),
+        }
+    );
+    println!("  agreement {}", view["agreement"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+fn short(peer: &str) -> String {
+    if peer.len() > 16 {
+        format!("{}…{}", &peer[..8], &peer[peer.len() - 6..])
+    } else {
+        peer.to_owned()
+    }
+}

@@ -1,0 +1,132 @@
+//! Data exchange on the node: the provider serves `/gaiamesh/negotiate/1` and
+//! `/gaiamesh/transfer/1` to admitted members ([`serve`]); the consumer negotiates and
+//! fetches from one provider or from the matches of a directory query in order, failing
+//! over ([`fetch`]). The protocol logic is the sans-IO code of `gaiamesh-exchange`; this
+//! module moves its messages over libp2p streams and the bytes between disk and stream.
+//!
+//! Streams only ever run on direct connections: the node has no relay transport.
+
+mod fetch;
+mod serve;
+
+use std::{
+    collections::{HashSet, VecDeque},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use gaiamesh_exchange::audit::{AuditLog, Event};
+use gaiamesh_protocol::{federation::FederationTrust, identity::Keypair};
+use libp2p::{PeerId, StreamProtocol};
+use serde::Serialize;
+
+pub(crate) use fetch::FetchRequest;
+
+use super::{Client, metrics::ExchangeMetrics, repo::UploadLimits};
+
+/// Contract negotiation.
+pub(crate) const NEGOTIATE: StreamProtocol = StreamProtocol::new("/gaiamesh/negotiate/1");
+/// Transfers under an agreement.
+pub(crate) const TRANSFER: StreamProtocol = StreamProtocol::new("/gaiamesh/transfer/1");
+
+/// Fetch jobs remembered (finished ones are dropped first).
+const MAX_JOBS: usize = 64;
+
+/// What both sides of the exchange need; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Exchange {
+    pub(crate) key: Keypair,
+    pub(crate) trust: Arc<FederationTrust>,
+    /// This node's encoded membership credential (presented when it negotiates).
+    pub(crate) credential: Arc<Vec<u8>>,
+    /// The data dir (the asset registry is re-read per request: the CLI edits it).
+    pub(crate) root: PathBuf,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) admitted: Arc<RwLock<HashSet<PeerId>>>,
+    pub(crate) limits: UploadLimits,
+    pub(crate) control: libp2p_stream::Control,
+    pub(crate) client: Client,
+    pub(crate) metrics: ExchangeMetrics,
+    pub(crate) jobs: Arc<Mutex<Jobs>>,
+}
+
+impl Exchange {
+    /// Appends to the audit log off the async threads; a failure is logged, not fatal (the
+    /// exchange it records already happened).
+    pub(crate) async fn record(&self, event: Event) {
+        let audit = self.audit.clone();
+        let kind = event.kind();
+        let r = tokio::task::spawn_blocking(move || audit.append(event, crate::now())).await;
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(kind, error = %e, "cannot append to the audit log"),
+            Err(e) => tracing::error!(kind, error = %e, "audit task failed"),
+        }
+    }
+}
+
+/// The state of one `POST /api/v1/exchange/fetch`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct JobView {
+    pub(crate) id: u64,
+    /// `negotiating`, `transferring`, `completed` or `failed`.
+    pub(crate) state: String,
+    pub(crate) asset: String,
+    /// The provider being tried.
+    pub(crate) provider: Option<String>,
+    pub(crate) bytes: u64,
+    pub(crate) total: u64,
+    /// Where a resumed transfer started.
+    pub(crate) resumed_from: u64,
+    /// Providers tried before the current one, with why they failed.
+    pub(crate) attempts: Vec<serde_json::Value>,
+    pub(crate) agreement: Option<String>,
+    pub(crate) negotiation_ms: Option<f64>,
+    pub(crate) transfer_ms: Option<f64>,
+    pub(crate) out: String,
+    pub(crate) error: Option<String>,
+}
+
+impl JobView {
+    fn finished(&self) -> bool {
+        self.state == "completed" || self.state == "failed"
+    }
+}
+
+/// Recent fetch jobs.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    next: u64,
+    list: VecDeque<JobView>,
+}
+
+impl Jobs {
+    fn start(&mut self, mut view: JobView) -> u64 {
+        self.next += 1;
+        view.id = self.next;
+        if self.list.len() >= MAX_JOBS {
+            let old = self
+                .list
+                .iter()
+                .position(JobView::finished)
+                .unwrap_or(0);
+            self.list.remove(old);
+        }
+        self.list.push_back(view);
+        self.next
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<JobView> {
+        self.list.iter().find(|j| j.id == id).cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<JobView> {
+        self.list.iter().cloned().collect()
+    }
+
+    fn update(&mut self, id: u64, f: impl FnOnce(&mut JobView)) {
+        if let Some(j) = self.list.iter_mut().find(|j| j.id == id) {
+            f(j);
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! The consumer's side: negotiate with a provider (or with each match of a directory query
+//! in turn), fetch the manifest and every file into `OUT.part`, resume after a drop, verify,
+//! move into place, sign the receipt.
+
+use std::{path::PathBuf, time::Duration, time::Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use gaiamesh_directory::{catalogue::QueryOptions, query};
+use gaiamesh_exchange::{
+    asset::AssetFile,
+    audit::{Event, Role},
+    contract::{Agreement, Receipt, ReceiptBody},
+    negotiation::{ConsumerNegotiation, Message, NegotiationError, Step},
+    transfer::{
+        Destination, DownloadError, Incoming, MAX_MANIFEST_BYTES, MAX_REPLY_BYTES, Reply,
+        TransferRequest, check_manifest,
+    },
+};
+use gaiamesh_protocol::identity::PublicKey;
+use libp2p::PeerId;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::{
+    Exchange, JobView, NEGOTIATE, TRANSFER,
+    serve::{PIECE, recv, send},
+};
+use crate::daemon::codec::{read_bytes, write_bytes};
+
+/// Most providers a `--query` fetch tries.
+const MAX_CANDIDATES: usize = 16;
+/// How long opening a stream (dialling if needed) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the provider may stay silent during a transfer.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `POST /api/v1/exchange/fetch`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FetchRequest {
+    /// One provider (peer id) …
+    #[serde(default)]
+    pub(crate) provider: Option<String>,
+    /// … or a directory query whose matching providers are tried in order.
+    #[serde(default)]
+    pub(crate) query: Option<String>,
+    /// The asset id (with `query`, defaults to each matching data resource's id).
+    #[serde(default)]
+    pub(crate) asset: Option<String>,
+    /// The stated purpose.
+    pub(crate) purpose: String,
+    /// Whether the data will be passed on.
+    #[serde(default)]
+    pub(crate) onward_transfer: bool,
+    /// Where the asset goes (absolute).
+    pub(crate) out: PathBuf,
+    /// Attempts per provider, each resuming where the last one stopped.
+    #[serde(default = "three")]
+    pub(crate) attempts: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn other(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Why one provider did not deliver.
+enum Failure {
+    /// Try again with the same provider (the connection dropped): resume.
+    Retry(String),
+    /// Give up on this provider (refused, tampered, not reachable after retries).
+    Provider(String),
+    /// Give up altogether (a local problem).
+    Local(String),
+}
+
+impl Exchange {
+    /// Validates `req` and starts it in the background; returns the job id.
+    pub(crate) fn start_fetch(&self, req: FetchRequest) -> Result<u64, String> {
+        if !req.out.is_absolute() {
+            return Err(format!("out must be an absolute path, not {}", req.out.display()));
+        }
+        if req.purpose.trim().is_empty() {
+            return Err("purpose must not be empty".into());
+        }
+        match (&req.provider, &req.query) {
+            (Some(p), None) => {
+                p.parse::<PeerId>()
+                    .map_err(|e| format!("provider {p:?} is not a peer id: {e}"))?;
+                if req.asset.is_none() {
+                    return Err("asset is required with provider".into());
+                }
+            }
+            (None, Some(q)) => {
+                query::parse(q).map_err(|e| e.render(q))?;
+            }
+            _ => return Err("give exactly one of provider and query".into()),
+        }
+        if req.attempts == 0 || req.attempts > 100 {
+            return Err("attempts must be 1–100".into());
+        }
+        let view = JobView {
+            state: "negotiating".into(),
+            asset: req.asset.clone().unwrap_or_default(),
+            out: req.out.display().to_string(),
+            ..JobView::default()
+        };
+        let id = self
+            .jobs
+            .lock()
+            .map_err(|_| "job table poisoned".to_owned())?
+            .start(view);
+        tokio::spawn(self.clone().run_fetch(id, req));
+        Ok(id)
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut JobView)) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.update(id, f);
+        }
+    }
+
+    async fn run_fetch(self, id: u64, req: FetchRequest) {
+        let candidates = match self.candidates(&req).await {
+            Ok(c) if c.is_empty() => Err("no provider matches".to_owned()),
+            r => r,
+        };
+        let candidates = match candidates {
+            Ok(c) => c,
+            Err(e) => {
+                self.update(id, |j| {
+                    j.state = "failed".into();
+                    j.error = Some(e);
+                });
+                return;
+            }
+        };
+        let mut last = String::new();
+        for (provider, asset) in candidates {
+            self.update(id, |j| {
+                j.provider = Some(provider.to_string());
+                j.asset.clone_from(&asset);
+                j.state = "negotiating".into();
+            });
+            match self.fetch_from(id, provider, &asset, &req).await {
+                Ok(()) => {
+                    self.metrics.fetches.inc();
+                    self.update(id, |j| j.state = "completed".into());
+                    return;
+                }
+                Err(Failure::Local(e)) => {
+                    last = e;
+                    break;
+                }
+                Err(Failure::Provider(e) | Failure::Retry(e)) => {
+                    warn!(%provider, %asset, error = %e, "provider failed; trying the next");
+                    self.update(id, |j| {
+                        j.attempts.push(serde_json::json!({
+                            "provider": provider.to_string(),
+                            "asset": asset,
+                            "error": e,
+                        }));
+                    });
+                    last = e;
+                }
+            }
+        }
+        self.metrics.failed_fetches.inc();
+        self.update(id, |j| {
+            j.state = "failed".into();
+            j.error = Some(last);
+        });
+    }
+
+    /// (provider, asset) pairs to try, in order.
+    async fn candidates(&self, req: &FetchRequest) -> Result<Vec<(PeerId, String)>, String> {
+        if let (Some(p), Some(asset)) = (&req.provider, &req.asset) {
+            return Ok(vec![(p.parse().map_err(other)?, asset.clone())]);
+        }
+        let q = req.query.as_deref().unwrap_or_default();
+        let expr = query::parse(q).map_err(|e| e.render(q))?;
+        let opts = QueryOptions {
+            sort: None,
+            limit: Some(200),
+        };
+        let reply = self
+            .client
+            .query(expr, opts)
+            .await
+            .map_err(|e| format!("{e:#}"))??;
+        let me = self.key.public().to_peer_id();
+        let mut out: Vec<(PeerId, String)> = Vec::new();
+        for m in &reply.matches {
+            let Some(peer) = m["subject"]
+                .as_str()
+                .and_then(|s| s.parse::<PublicKey>().ok())
+                .map(|k| k.to_peer_id())
+            else {
+                continue;
+            };
+            let service_asset = (m["service"]["kind"] == "data.resource")
+                .then(|| m["service"]["id"].as_str().map(str::to_owned))
+                .flatten();
+            let Some(asset) = req.asset.clone().or(service_asset) else {
+                continue;
+            };
+            if peer != me && !out.contains(&(peer, asset.clone())) && out.len() < MAX_CANDIDATES {
+                out.push((peer, asset));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn open(&self, peer: PeerId, p: libp2p::StreamProtocol) -> Result<libp2p::Stream, String> {
+        let mut control = self.control.clone();
+        match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, p)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("cannot reach {peer}: {e}")),
+            Err(_) => Err(format!("cannot reach {peer} within {OPEN_TIMEOUT:?}")),
+        }
+    }
+
+    /// REQUESTED → … → FINALIZED with `provider`.
+    async fn negotiate_with(
+        &self,
+        provider: PeerId,
+        provider_key: PublicKey,
+        asset: &str,
+        req: &FetchRequest,
+    ) -> Result<Agreement, String> {
+        let mut s = self.open(provider, NEGOTIATE).await?;
+        let mut c = ConsumerNegotiation::new(
+            &self.key,
+            provider_key,
+            asset,
+            &req.purpose,
+            req.onward_transfer,
+            self.credential.to_vec(),
+            crate::now(),
+        );
+        send(&mut s, &c.request()).await.map_err(other)?;
+        let outcome = loop {
+            let m = match recv(&mut s).await {
+                Ok(m) => m,
+                Err(e) => break Err(NegotiationError::Terminated(format!("stream: {e}"))),
+            };
+            match c.on_message(&self.key, m, crate::now()) {
+                Ok(Step::Send(m)) => send(&mut s, &m).await.map_err(other)?,
+                Ok(Step::Finalized(a)) => break Ok(a),
+                Err(e) => {
+                    if !matches!(e, NegotiationError::Terminated(_)) {
+                        let reason = e.reason();
+                        let _ = send(&mut s, &Message::Terminate { reason }).await;
+                    }
+                    break Err(e);
+                }
+            }
+        };
+        let _ = s.close().await;
+        match outcome {
+            Ok(a) => {
+                let id = a.verify().map_err(other)?;
+                self.record(Event::Agreement {
+                    role: Role::Consumer,
+                    id,
+                    agreement: Box::new(a.clone()),
+                })
+                .await;
+                info!(%provider, %asset, agreement = %id.short(), "agreement finalized");
+                Ok(a)
+            }
+            Err(e) => {
+                self.record(Event::Refusal {
+                    role: Role::Consumer,
+                    peer: provider.to_string(),
+                    asset: asset.to_owned(),
+                    purpose: req.purpose.clone(),
+                    reason: e.reason(),
+                })
+                .await;
+                Err(e.reason())
+            }
+        }
+    }
+
+    async fn fetch_from(
+        &self,
+        id: u64,
+        provider: PeerId,
+        asset: &str,
+        req: &FetchRequest,
+    ) -> Result<(), Failure> {
+        let dest = Destination::new(&req.out);
+        let provider_key = PublicKey::from_peer_id(&provider).map_err(|e| Failure::Provider(e.to_string()))?;
+        let agreement = match dest.pending_agreement(&provider_key, asset, crate::now()) {
+            Some(a) => {
+                info!(%provider, %asset, "resuming under the kept agreement");
+                a
+            }
+            None => {
+                let t = Instant::now();
+                let a = self
+                    .negotiate_with(provider, provider_key, asset, req)
+                    .await
+                    .map_err(Failure::Provider)?;
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                self.metrics.negotiation_seconds.observe(ms / 1e3);
+                self.update(id, |j| j.negotiation_ms = Some(ms));
+                // Staged bytes of another asset version would never verify: start over.
+                if let Ok(bytes) = std::fs::read(&dest.agreement)
+                    && let Ok(old) = Agreement::decode(&bytes)
+                    && old.body.manifest_blake3 != a.body.manifest_blake3
+                {
+                    remove_staging(&dest);
+                }
+                a
+            }
+        };
+        dest.keep_agreement(&agreement)
+            .map_err(|e| Failure::Local(e.to_string()))?;
+        let agreement_id = agreement.verify().map_err(|e| Failure::Provider(e.to_string()))?;
+        self.update(id, |j| {
+            j.agreement = Some(agreement_id.to_string());
+            j.total = agreement.body.size;
+            j.state = "transferring".into();
+        });
+        let files = self.manifest(provider, &agreement, req.attempts).await?;
+        let t = Instant::now();
+        let mut done = 0u64;
+        for (index, file) in files.iter().enumerate() {
+            let index = u32::try_from(index).map_err(|e| Failure::Local(e.to_string()))?;
+            self.fetch_file(id, provider, &agreement, index, file, &dest, done, req.attempts)
+                .await?;
+            done += file.size;
+        }
+        let single = files.len() == 1 && files[0].path.is_empty();
+        if !single {
+            std::fs::create_dir_all(&dest.staging).map_err(|e| Failure::Local(e.to_string()))?;
+        }
+        dest.complete().map_err(|e| Failure::Local(e.to_string()))?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        self.update(id, |j| {
+            j.transfer_ms = Some(ms);
+            j.bytes = agreement.body.size;
+        });
+        self.record(Event::Transfer {
+            role: Role::Consumer,
+            agreement: agreement_id,
+            file: agreement.body.files,
+            offset: 0,
+            bytes: agreement.body.size,
+            outcome: "completed".into(),
+        })
+        .await;
+        let receipt = Receipt::sign(
+            ReceiptBody {
+                agreement: agreement_id,
+                consumer: self.key.public(),
+                manifest_blake3: agreement.body.manifest_blake3.clone(),
+                bytes: agreement.body.size,
+                completed_at: crate::now(),
+            },
+            &self.key,
+        )
+        .map_err(|e| Failure::Local(e.to_string()))?;
+        self.record(Event::Receipt {
+            role: Role::Consumer,
+            receipt: Box::new(receipt.clone()),
+        })
+        .await;
+        // The data is here and verified; a receipt that does not reach the provider is logged.
+        if let Err(e) = self.send_receipt(provider, receipt).await {
+            warn!(%provider, error = %e, "the receipt did not reach the provider");
+        }
+        info!(%provider, %asset, bytes = agreement.body.size, ms, "exchange completed");
+        Ok(())
+    }
+
+    async fn send_receipt(&self, provider: PeerId, receipt: Receipt) -> Result<(), String> {
+        let mut s = self.open(provider, TRANSFER).await?;
+        let r = TransferRequest::Receipt {
+            receipt: Box::new(receipt),
+        };
+        write_bytes(&mut s, &r.encode().map_err(other)?)
+            .await
+            .map_err(other)?;
+        match read_reply(&mut s).await.map_err(other)? {
+            Reply::Ok { .. } => Ok(()),
+            Reply::Refused { reason } => Err(reason),
+        }
+    }
+
+    async fn manifest(
+        &self,
+        provider: PeerId,
+        agreement: &Agreement,
+        attempts: u32,
+    ) -> Result<Vec<AssetFile>, Failure> {
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            match self.manifest_once(provider, agreement).await {
+                Ok(files) => return Ok(files),
+                Err(Failure::Retry(e)) => last = e,
+                Err(f) => return Err(f),
+            }
+        }
+        Err(Failure::Provider(last))
+    }
+
+    async fn manifest_once(&self, provider: PeerId, agreement: &Agreement) -> Result<Vec<AssetFile>, Failure> {
+        let mut s = self.open(provider, TRANSFER).await.map_err(Failure::Retry)?;
+        let r = TransferRequest::Manifest {
+            agreement: Box::new(agreement.clone()),
+        };
+        let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
+        write_bytes(&mut s, &bytes).await.map_err(|e| Failure::Retry(e.to_string()))?;
+        let len = match read_reply(&mut s).await.map_err(|e| Failure::Retry(e.to_string()))? {
+            Reply::Ok { len } => len,
+            Reply::Refused { reason } => return Err(Failure::Provider(format!("refused: {reason}"))),
+        };
+        if len > MAX_MANIFEST_BYTES as u64 {
+            return Err(Failure::Provider(format!("manifest of {len} bytes")));
+        }
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        s.read_exact(&mut buf)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let files: Vec<AssetFile> = gaiamesh_protocol::codec::decode("manifest", &buf, MAX_MANIFEST_BYTES)
+            .map_err(|e| Failure::Provider(e.to_string()))?;
+        check_manifest(&files, agreement).map_err(|e| Failure::Provider(e.to_string()))?;
+        Ok(files)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_file(
+        &self,
+        id: u64,
+        provider: PeerId,
+        agreement: &Agreement,
+        index: u32,
+        file: &AssetFile,
+        dest: &Destination,
+        done_before: u64,
+        attempts: u32,
+    ) -> Result<(), Failure> {
+        let staged = dest.staged(file).map_err(|e| Failure::Provider(e.to_string()))?;
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (path, f) = (staged.clone(), file.clone());
+            let inc = tokio::task::spawn_blocking(move || Incoming::open(&path, &f))
+                .await
+                .map_err(|e| Failure::Local(e.to_string()))?
+                .map_err(|e| Failure::Local(e.to_string()))?;
+            let offset = inc.offset();
+            if attempt == 0 && offset > 0 {
+                self.update(id, |j| j.resumed_from += offset);
+            }
+            self.update(id, |j| j.bytes = done_before + offset);
+            match self
+                .receive(id, provider, agreement, index, inc, done_before)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(Failure::Retry(e)) => {
+                    info!(%provider, file = index, error = %e, "transfer interrupted; resuming");
+                    last = e;
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        Err(Failure::Provider(format!(
+            "gave up after {attempts} attempts: {last} (run the same fetch again to resume)"
+        )))
+    }
+
+    /// One stream: asks for the file from the staged length on, writes what arrives on a
+    /// blocking thread (hashing as it goes), verifies at the end.
+    async fn receive(
+        &self,
+        id: u64,
+        provider: PeerId,
+        agreement: &Agreement,
+        index: u32,
+        inc: Incoming,
+        done_before: u64,
+    ) -> Result<(), Failure> {
+        let offset = inc.offset();
+        if inc.is_full() {
+            return finish(inc).await;
+        }
+        let retry = |e: std::io::Error| Failure::Retry(e.to_string());
+        let mut s = self.open(provider, TRANSFER).await.map_err(Failure::Retry)?;
+        let r = TransferRequest::File {
+            agreement: Box::new(agreement.clone()),
+            index,
+            offset,
+        };
+        let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
+        write_bytes(&mut s, &bytes).await.map_err(retry)?;
+        let len = match read_reply(&mut s).await.map_err(retry)? {
+            Reply::Ok { len } => len,
+            Reply::Refused { reason } => return Err(Failure::Provider(format!("refused: {reason}"))),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut inc = inc;
+            while let Some(piece) = rx.blocking_recv() {
+                inc.write(&piece)?;
+            }
+            Ok::<_, DownloadError>(inc)
+        });
+        let mut got = 0u64;
+        let read = async {
+            while got < len {
+                let want = usize::try_from((len - got).min(PIECE as u64)).unwrap_or(PIECE);
+                let piece = read_piece(&mut s, want).await?;
+                if piece.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("stream closed after {got} of {len} bytes"),
+                    ));
+                }
+                got += piece.len() as u64;
+                self.metrics.bytes_received.inc_by(piece.len() as u64);
+                if tx.send(piece).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+                self.update(id, |j| j.bytes = done_before + offset + got);
+            }
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let inc = writer.await.map_err(|e| Failure::Local(e.to_string()))?;
+        let inc = match inc {
+            Ok(i) => i,
+            Err(e @ DownloadError::Oversize(_)) => return Err(Failure::Provider(e.to_string())),
+            Err(e) => return Err(Failure::Local(e.to_string())),
+        };
+        let id = agreement.body.id().map_err(|e| Failure::Local(e.to_string()))?;
+        let outcome = match &read {
+            Ok(()) => "completed".to_owned(),
+            Err(e) => format!("interrupted: {e}"),
+        };
+        self.record(Event::Transfer {
+            role: Role::Consumer,
+            agreement: id,
+            file: index,
+            offset,
+            bytes: got,
+            outcome,
+        })
+        .await;
+        read.map_err(retry)?;
+        finish(inc).await
+    }
+}
+
+/// Verifies a fully staged file; tampered bytes are final for this provider.
+async fn finish(inc: Incoming) -> Result<(), Failure> {
+    match tokio::task::spawn_blocking(move || inc.finish()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ DownloadError::Tampered { .. })) => Err(Failure::Provider(e.to_string())),
+        Ok(Err(e)) => Err(Failure::Local(e.to_string())),
+        Err(e) => Err(Failure::Local(e.to_string())),
+    }
+}
+
+fn remove_staging(dest: &Destination) {
+    let _ = if dest.staging.is_dir() {
+        std::fs::remove_dir_all(&dest.staging)
+    } else {
+        std::fs::remove_file(&dest.staging)
+    };
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64 << attempt.min(5))
+}
+
+async fn read_reply(s: &mut libp2p::Stream) -> std::io::Result<Reply> {
+    let bytes = tokio::time::timeout(READ_TIMEOUT, read_bytes(s, MAX_REPLY_BYTES))
+        .await
+        .map_err(|_| std::io::Error::other("no answer within 30 s"))??;
+    Reply::decode(&bytes).map_err(std::io::Error::other)
+}
+
+/// Reads up to `want` bytes (fewer only at the end of the stream).
+async fn read_piece(s: &mut libp2p::Stream, want: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        let n = tokio::time::timeout(READ_TIMEOUT, s.read(&mut buf[filled..]))
+            .await
+            .map_err(|_| std::io::Error::other("the provider sent nothing for 30 s"))??;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
