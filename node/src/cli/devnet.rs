@@ -11,6 +11,7 @@ use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
 
 use super::run::{api_get, url_encode};
 
+mod exchange;
 mod propagation;
 mod replication;
 use crate::datadir::DataDir;
@@ -40,6 +41,10 @@ pub struct DevnetArgs {
     /// 0 skips the step.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=4096))]
     repo_mib: u64,
+    /// Size of the dataset node0 offers and node1 negotiates for and fetches (MiB); 0 skips
+    /// the step (so does a single-node devnet).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=16384))]
+    exchange_mib: u64,
     /// Upload limit of every node for blob transfers (KiB/s, 0: unlimited).
     #[arg(long, default_value_t = 0)]
     upload_limit_kib_s: u64,
@@ -392,6 +397,17 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         None
     };
 
+    let exchange = if a.exchange_mib > 0 && n >= 2 {
+        Some(exchange::run(
+            &a.dir,
+            &dirs,
+            a.exchange_mib,
+            a.timeout.max(Duration::from_secs(300)),
+        )?)
+    } else {
+        None
+    };
+
     let mut query_results = Vec::new();
     for q in QUERIES {
         let t = Instant::now();
@@ -422,6 +438,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
                 "query": q, "total": r["total"], "ms": ms(*t),
             })).collect::<Vec<_>>(),
             "repository": repo,
+            "exchange": exchange,
             "dir": a.dir.display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -435,6 +452,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             &light,
             &query_results,
             repo.as_ref(),
+            exchange.as_ref(),
         );
     }
     if a.once {
@@ -480,6 +498,7 @@ fn print_summary(
     light: &LightTimes,
     queries: &[(&str, serde_json::Value, Duration)],
     repo: Option<&replication::Replication>,
+    exchange: Option<&exchange::ExchangeRun>,
 ) {
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
@@ -529,6 +548,17 @@ fn print_summary(
             r.target,
             r.bytes >> 20,
             r.replicated_ms as f64 / 1e3
+        );
+    }
+    if let Some(x) = exchange {
+        println!(
+            "  exchange: node1 got {} ({} MiB) from node0: contract in {:.1} ms, transfer {:.0} MB/s, BLAKE3 verified; audit logs {} / {} entries, intact",
+            x.asset,
+            x.bytes >> 20,
+            x.negotiation_ms,
+            x.mb_per_s,
+            x.audit_entries[0],
+            x.audit_entries[1]
         );
     }
     println!("\nexample queries on node0:");

@@ -1,0 +1,143 @@
+//! The devnet's data-exchange step: node0 offers a dataset under a research-in-the-EU
+//! policy, node1 negotiates a contract for it and fetches it directly; the step reports the
+//! negotiation round trip and the transfer rate, and checks both audit logs.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::{path_str, sub};
+use crate::{
+    api_client::{api_get, api_request},
+    datadir::DataDir,
+};
+
+/// The asset id the devnet registers.
+pub(super) const ASSET: &str = "devnet-dataset";
+
+/// What the step measured.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct ExchangeRun {
+    pub(super) asset: String,
+    pub(super) bytes: u64,
+    pub(super) provider: String,
+    pub(super) consumer: String,
+    pub(super) agreement: String,
+    /// REQUESTED → FINALIZED, as the consumer saw it.
+    pub(super) negotiation_ms: f64,
+    /// Manifest, every byte, verification and the move into place.
+    pub(super) transfer_ms: f64,
+    pub(super) mb_per_s: f64,
+    /// Entries in each side's audit log after the exchange (both chains verified).
+    pub(super) audit_entries: [u64; 2],
+}
+
+/// Writes `bytes` of deterministic data to `path` in 1 MiB pieces.
+fn write_dataset(path: &Path, bytes: u64) -> Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut xof = blake3::Hasher::new()
+        .update(b"gaiamesh devnet dataset")
+        .finalize_xof();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left.min(buf.len() as u64))?;
+        xof.fill(&mut buf[..n]);
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Registers `mib` MiB on node0 and has node1 fetch it.
+pub(super) fn run(root: &Path, dirs: &[PathBuf], mib: u64, timeout: Duration) -> Result<ExchangeRun> {
+    let [provider_dir, consumer_dir, ..] = dirs else {
+        bail!("the exchange step needs two nodes");
+    };
+    let assets = root.join("assets");
+    std::fs::create_dir_all(&assets)?;
+    let file = assets.join(format!("{ASSET}.bin"));
+    let bytes = mib * 1024 * 1024;
+    write_dataset(&file, bytes)?;
+    let policy = assets.join("research-eu.toml");
+    std::fs::write(
+        &policy,
+        "# research only, by consumers established in the EU, not passed on\n\
+         purposes = [\"research\"]\njurisdiction = [\"EU\"]\nonward_transfer = false\n",
+    )?;
+    sub(&[
+        "asset",
+        "add",
+        path_str(&file)?,
+        "--id",
+        ASSET,
+        "--policy",
+        path_str(&policy)?,
+        "--data-dir",
+        path_str(provider_dir)?,
+    ])?;
+    let (p, c) = (DataDir::new(provider_dir), DataDir::new(consumer_dir));
+    let provider = api_get(&p, "/api/v1/status")?["peer_id"]
+        .as_str()
+        .context("node0 has no peer id")?
+        .to_owned();
+    let consumer = api_get(&c, "/api/v1/status")?["peer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let out = std::path::absolute(root.join("received").join(format!("{ASSET}.bin")))?;
+    eprintln!("exchange: node1 negotiates for {ASSET} ({mib} MiB, purpose research.climate) and fetches it from node0");
+    let body = serde_json::json!({
+        "provider": provider,
+        "asset": ASSET,
+        "purpose": "research.climate",
+        "out": out,
+    });
+    let job = api_request(&c, "POST", "/api/v1/exchange/fetch", Some(&body.to_string()))?["job"]
+        .as_u64()
+        .context("no job id")?;
+    let t0 = Instant::now();
+    let view = loop {
+        let v = api_get(&c, &format!("/api/v1/exchange/fetch/{job}"))?;
+        match v["state"].as_str() {
+            Some("completed") => break v,
+            Some("failed") => bail!(
+                "the devnet exchange failed: {}",
+                v["error"].as_str().unwrap_or("?")
+            ),
+            _ if t0.elapsed() > timeout => bail!("the devnet exchange did not finish in {timeout:?}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let mut audit_entries = [0u64; 2];
+    for (i, d) in [&p, &c].into_iter().enumerate() {
+        // The provider records the receipt just after the consumer finishes.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = api_get(d, "/api/v1/audit/verify")?;
+            let n = v["entries"].as_u64().unwrap_or(0);
+            if n >= 3 || Instant::now() > deadline {
+                audit_entries[i] = n;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let transfer_ms = view["transfer_ms"].as_f64().unwrap_or(0.0);
+    Ok(ExchangeRun {
+        asset: ASSET.into(),
+        bytes,
+        provider,
+        consumer,
+        agreement: view["agreement"].as_str().unwrap_or_default().to_owned(),
+        negotiation_ms: view["negotiation_ms"].as_f64().unwrap_or(0.0),
+        transfer_ms,
+        mb_per_s: bytes as f64 / (transfer_ms / 1e3).max(1e-9) / 1e6,
+        audit_entries,
+    })
+}
