@@ -188,7 +188,11 @@ pub struct Verified {
 
 /// Checks that `records` (stored key, bytes) form one unbroken chain signed by `key`, ending
 /// at `head`.
-pub fn verify_chain<I>(records: I, head: Option<&[u8]>, key: &PublicKey) -> Result<Verified, AuditError>
+pub fn verify_chain<I>(
+    records: I,
+    head: Option<&[u8]>,
+    key: &PublicKey,
+) -> Result<Verified, AuditError>
 where
     I: IntoIterator<Item = (u64, Vec<u8>)>,
 {
@@ -211,7 +215,9 @@ where
             return Err(broken(format!("says it is entry {}", rec.entry.seq)));
         }
         if rec.entry.prev != prev {
-            return Err(broken("does not follow the previous entry (chain hash differs)".into()));
+            return Err(broken(
+                "does not follow the previous entry (chain hash differs)".into(),
+            ));
         }
         let hash = rec.entry.hash()?;
         if !key.verify(Domain::AuditEntry, &hash, &rec.signature) {
@@ -226,7 +232,11 @@ where
         Some(bytes) => {
             let h: Head = codec::decode("audit head", bytes, MAX_RECORD_BYTES)
                 .map_err(|e| AuditError::Head(e.to_string()))?;
-            if !key.verify(Domain::AuditEntry, &head_message(h.len, &h.hash), &h.signature) {
+            if !key.verify(
+                Domain::AuditEntry,
+                &head_message(h.len, &h.hash),
+                &h.signature,
+            ) {
                 return Err(AuditError::Head("signature does not verify".into()));
             }
             if h.len != expected || h.hash != prev {
@@ -282,7 +292,10 @@ impl AuditLog {
         let Some(key) = &self.key else {
             return Err(AuditError::Head("opened read-only".into()));
         };
-        let _guard = self.append.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .append
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let txn = self.db.begin_write().map_err(db_err)?;
         let seq;
         {
@@ -304,7 +317,12 @@ impl AuditLog {
                 event,
             };
             let hash = entry.hash()?;
-            if let Event::Agreement { role, id, agreement } = &entry.event {
+            if let Event::Agreement {
+                role,
+                id,
+                agreement,
+            } = &entry.event
+            {
                 txn.open_table(AGREEMENTS)
                     .map_err(db_err)?
                     .insert(id.0.as_slice(), seq)
@@ -312,8 +330,13 @@ impl AuditLog {
                 if *role == Role::Provider {
                     let k = count_key(&agreement.body.asset, &agreement.body.consumer);
                     let mut counts = txn.open_table(COUNTS).map_err(db_err)?;
-                    let n = counts.get(k.as_slice()).map_err(db_err)?.map_or(0, |v| v.value());
-                    counts.insert(k.as_slice(), n.saturating_add(1)).map_err(db_err)?;
+                    let n = counts
+                        .get(k.as_slice())
+                        .map_err(db_err)?
+                        .map_or(0, |v| v.value());
+                    counts
+                        .insert(k.as_slice(), n.saturating_add(1))
+                        .map_err(db_err)?;
                 }
             }
             let rec = Record {
@@ -355,7 +378,10 @@ impl AuditLog {
     /// Entries stored.
     pub fn len(&self) -> Result<u64, AuditError> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        txn.open_table(ENTRIES).map_err(db_err)?.len().map_err(db_err)
+        txn.open_table(ENTRIES)
+            .map_err(db_err)?
+            .len()
+            .map_err(db_err)
     }
 
     /// Whether it has no entries.
@@ -368,7 +394,10 @@ impl AuditLog {
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(ENTRIES).map_err(db_err)?;
         let meta = txn.open_table(META).map_err(db_err)?;
-        let head = meta.get("head").map_err(db_err)?.map(|v| v.value().to_vec());
+        let head = meta
+            .get("head")
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec());
         let mut records = Vec::new();
         for item in table.iter().map_err(db_err)? {
             let (k, v) = item.map_err(db_err)?;
@@ -393,14 +422,17 @@ impl AuditLog {
         let Some(v) = table.get(seq).map_err(db_err)? else {
             return Ok(None);
         };
-        let rec: Record = codec::decode("audit record", v.value(), MAX_RECORD_BYTES).map_err(|e| {
-            AuditError::Broken {
-                seq,
-                reason: e.to_string(),
-            }
-        })?;
+        let rec: Record =
+            codec::decode("audit record", v.value(), MAX_RECORD_BYTES).map_err(|e| {
+                AuditError::Broken {
+                    seq,
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(match rec.entry.event {
-            Event::Agreement { agreement, id: i, .. } if i == *id => Some(*agreement),
+            Event::Agreement {
+                agreement, id: i, ..
+            } if i == *id => Some(*agreement),
             _ => None,
         })
     }
@@ -470,7 +502,10 @@ mod tests {
             let log = AuditLog::open(&path, Some(key.clone())).unwrap();
             assert_eq!(log.verify(&public).unwrap().entries, 0);
             for i in 0..5 {
-                assert_eq!(log.append(refusal(i), UnixMillis(u64::from(i))).unwrap(), u64::from(i));
+                assert_eq!(
+                    log.append(refusal(i), UnixMillis(u64::from(i))).unwrap(),
+                    u64::from(i)
+                );
             }
             assert_eq!(log.verify(&public).unwrap().entries, 5);
             assert_eq!(log.list(3, 10).unwrap().len(), 2);
@@ -478,7 +513,9 @@ mod tests {
         let (recs, head) = raw(&path);
         verify_chain(recs.clone(), head.as_deref(), &public).unwrap();
         // Another key did not sign it.
-        assert!(verify_chain(recs.clone(), head.as_deref(), &Keypair::generate().public()).is_err());
+        assert!(
+            verify_chain(recs.clone(), head.as_deref(), &Keypair::generate().public()).is_err()
+        );
 
         // Edited: the reason of entry 2 changed, re-encoded, signature kept.
         let mut edited = recs.clone();

@@ -315,7 +315,10 @@ mod tests {
         );
         let mut forged = a.clone();
         forged.consumer_signature = b.sign(&Keypair::generate()).unwrap();
-        assert_eq!(forged.verify(), Err(ContractError::BadSignature("consumer")));
+        assert_eq!(
+            forged.verify(),
+            Err(ContractError::BadSignature("consumer"))
+        );
         // A signature in another domain (e.g. a self-description) is no agreement signature.
         let mut other = a.clone();
         other.provider_signature = p.sign(Domain::SelfDescription, &b.encode().unwrap());

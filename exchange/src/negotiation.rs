@@ -59,12 +59,20 @@ pub enum Message {
 impl Message {
     /// Encoded (length limit [`MAX_MESSAGE_BYTES`]).
     pub fn encode(&self) -> Result<Vec<u8>, ContractError> {
-        Ok(codec::encode("negotiation message", self, MAX_MESSAGE_BYTES)?)
+        Ok(codec::encode(
+            "negotiation message",
+            self,
+            MAX_MESSAGE_BYTES,
+        )?)
     }
 
     /// Decoded.
     pub fn decode(bytes: &[u8]) -> Result<Self, ContractError> {
-        Ok(codec::decode("negotiation message", bytes, MAX_MESSAGE_BYTES)?)
+        Ok(codec::decode(
+            "negotiation message",
+            bytes,
+            MAX_MESSAGE_BYTES,
+        )?)
     }
 
     /// The message's name.
@@ -270,7 +278,10 @@ impl ProviderNegotiation {
     /// OFFERED → AGREED → VERIFIED: checks the consumer's signature over exactly the
     /// offered body. The caller records the agreement, then sends [`Message::Finalize`]
     /// and calls [`ProviderNegotiation::finalized`].
-    pub fn on_agree(&mut self, consumer_signature: Signature) -> Result<Agreement, NegotiationError> {
+    pub fn on_agree(
+        &mut self,
+        consumer_signature: Signature,
+    ) -> Result<Agreement, NegotiationError> {
         let Some((body, provider_signature)) = self.offered.clone() else {
             return Err(self.unexpected("Agree"));
         };
@@ -392,7 +403,10 @@ impl ConsumerNegotiation {
                     (body.consumer != req.consumer, "offer.consumer"),
                     (body.asset != req.asset, "offer.asset"),
                     (body.purpose != req.purpose, "offer.purpose"),
-                    (body.onward_transfer != req.onward_transfer, "offer.onward_transfer"),
+                    (
+                        body.onward_transfer != req.onward_transfer,
+                        "offer.onward_transfer",
+                    ),
                     (body.nonce != req.nonce, "offer.nonce"),
                     (body.expires_at <= now, "offer.expires_at"),
                 ];

@@ -147,7 +147,9 @@ pub enum DownloadError {
     #[error("the provider's manifest does not match the agreement: {0}")]
     Manifest(String),
     /// Bytes did not hash to the agreed BLAKE3.
-    #[error("{path}: received bytes do not match the agreed BLAKE3 (expected {expected}, got {got}); the staged copy was deleted")]
+    #[error(
+        "{path}: received bytes do not match the agreed BLAKE3 (expected {expected}, got {got}); the staged copy was deleted"
+    )]
     Tampered {
         /// The file.
         path: String,
@@ -182,7 +184,11 @@ pub fn check_manifest(files: &[AssetFile], agreement: &Agreement) -> Result<(), 
     let body = &agreement.body;
     let bad = |m: String| Err(DownloadError::Manifest(m));
     if files.len() > MAX_FILES || files.len() != body.files as usize {
-        return bad(format!("{} files, the agreement says {}", files.len(), body.files));
+        return bad(format!(
+            "{} files, the agreement says {}",
+            files.len(),
+            body.files
+        ));
     }
     if manifest_hash(files) != body.manifest_blake3 {
         return bad("manifest hash differs".into());

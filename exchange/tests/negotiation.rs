@@ -8,8 +8,8 @@ use gaiamesh_exchange::{
     asset::{Asset, AssetFile, manifest_hash},
     contract::ContractError,
     negotiation::{
-        ConsumerNegotiation, Message, NegotiationError, ProviderInputs, ProviderNegotiation,
-        State, Step,
+        ConsumerNegotiation, Message, NegotiationError, ProviderInputs, ProviderNegotiation, State,
+        Step,
     },
     policy::{Policy, Refusal},
     transfer::{TransferRefusal, authorize},
@@ -135,7 +135,13 @@ fn a_negotiation_passes_every_state_and_both_hold_the_same_signed_agreement() {
         Err(TransferRefusal::WrongParty(_))
     ));
     assert!(matches!(
-        authorize(&agreement, &key(9).public(), &w.consumer.public(), Some(&agreement), NOW),
+        authorize(
+            &agreement,
+            &key(9).public(),
+            &w.consumer.public(),
+            Some(&agreement),
+            NOW
+        ),
         Err(TransferRefusal::WrongParty(_))
     ));
     assert!(matches!(
@@ -189,9 +195,7 @@ fn policy_refusals_terminate_with_the_reason() {
             .is_ok()
     );
     let mut p = ProviderNegotiation::new();
-    let e = p
-        .on_request(&req, &inputs(&w, Some(&once), 1))
-        .unwrap_err();
+    let e = p.on_request(&req, &inputs(&w, Some(&once), 1)).unwrap_err();
     assert!(
         matches!(e, NegotiationError::Policy(Refusal::TransferLimit { .. })),
         "{e}"
@@ -385,10 +389,7 @@ fn messages_out_of_order_terminate() {
         .unwrap_err();
     assert!(matches!(e, NegotiationError::Unexpected { .. }), "{e}");
     let mut p = ProviderNegotiation::new();
-    let e = p.on_agree(key(1).sign(
-        gaiamesh_protocol::identity::Domain::Test,
-        b"x",
-    ));
+    let e = p.on_agree(key(1).sign(gaiamesh_protocol::identity::Domain::Test, b"x"));
     assert!(matches!(e, Err(NegotiationError::Unexpected { .. })));
     // Oversize and malformed frames are decode errors, not panics.
     assert!(Message::decode(&[0xff; 10]).is_err());

@@ -14,52 +14,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{process::Command, sync::Arc, time::Instant};
+#[path = "baseline/mod.rs"]
+mod baseline;
+
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-
-async fn raw_quinn(bytes: usize) -> Result<f64> {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
-    let cert_der = rustls::pki_types::CertificateDer::from(cert.cert.der().to_vec());
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
-    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
-    let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
-    let addr = server.local_addr()?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der)?;
-    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
-    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-    client.set_default_client_config(client_config);
-    let sender = tokio::spawn(async move {
-        let conn = server.accept().await.context("no connection")?.await?;
-        let mut s = conn.open_uni().await?;
-        let chunk = vec![7u8; 1024 * 1024];
-        let mut left = bytes;
-        while left > 0 {
-            let n = left.min(chunk.len());
-            s.write_all(&chunk[..n]).await?;
-            left -= n;
-        }
-        s.finish()?;
-        conn.closed().await;
-        anyhow::Ok(())
-    });
-    let conn = client.connect(addr, "localhost")?.await?;
-    let t0 = Instant::now();
-    let mut r = conn.accept_uni().await?;
-    let mut got = 0usize;
-    let mut buf = vec![0u8; 1024 * 1024];
-    while let Some(n) = r.read(&mut buf).await? {
-        got += n;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    conn.close(0u32.into(), b"done");
-    let _ = sender.await;
-    if got != bytes {
-        bail!("raw quinn moved {got} of {bytes} bytes");
-    }
-    Ok(bytes as f64 / secs)
-}
+use baseline::raw_quinn;
 
 fn gaiamesh_single_source(mib: u64) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("gaiamesh-bench-transfer-{}", std::process::id()));
@@ -68,7 +29,7 @@ fn gaiamesh_single_source(mib: u64) -> Result<f64> {
             "devnet", "--once", "--json", "--reset", "--nodes", "2", "--dir",
         ])
         .arg(&dir)
-        .args(["--repo-mib", &mib.to_string()])
+        .args(["--repo-mib", &mib.to_string(), "--exchange-mib", "0"])
         .output()?;
     let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {

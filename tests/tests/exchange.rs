@@ -85,7 +85,8 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     let nodes = start_mesh(r, 3);
     let content = data(3 * 1024 * 1024 + 123, 1);
     std::fs::write(r.join("weather.bin"), &content).unwrap();
-    let research_eu = "purposes = [\"research\"]\njurisdiction = [\"EU\"]\nonward_transfer = false\n";
+    let research_eu =
+        "purposes = [\"research\"]\njurisdiction = [\"EU\"]\nonward_transfer = false\n";
     add_asset(r, "node0", "weather.bin", "weather", research_eu);
     let provider = peer_id(&nodes[0]);
 
@@ -94,7 +95,13 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         r,
         "node1",
         &[
-            "--provider", &provider, "--asset", "weather", "--purpose", "marketing", "--out",
+            "--provider",
+            &provider,
+            "--asset",
+            "weather",
+            "--purpose",
+            "marketing",
+            "--out",
             "got/weather.bin",
         ],
     );
@@ -111,11 +118,21 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         r,
         "node1",
         &[
-            "--provider", &provider, "--asset", "weather", "--purpose", "research.climate",
-            "--out", "got/weather.bin",
+            "--provider",
+            &provider,
+            "--asset",
+            "weather",
+            "--purpose",
+            "research.climate",
+            "--out",
+            "got/weather.bin",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["state"], "completed");
     assert_eq!(job["bytes"], content.len() as u64);
@@ -125,9 +142,11 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert!(!r.join("got/weather.bin.agreement").exists());
 
     // Both audit logs hold the refusal, the agreement, the transfer and the receipt.
-    nodes[0].wait_for("the receipt at the provider", Duration::from_secs(10), |_| {
-        kinds(&audit(r, "node0")).contains(&"receipt".to_owned())
-    });
+    nodes[0].wait_for(
+        "the receipt at the provider",
+        Duration::from_secs(10),
+        |_| kinds(&audit(r, "node0")).contains(&"receipt".to_owned()),
+    );
     for node in ["node0", "node1"] {
         let k = kinds(&audit(r, node));
         for want in ["refusal", "agreement", "transfer", "receipt"] {
@@ -142,7 +161,14 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         .unwrap();
     let body = &agreement["event"]["agreement"]["agreement"]["body"];
     assert_eq!(body["purpose"], "research.climate");
-    assert_eq!(body["consumer_registration"].as_str().unwrap().split(':').count(), 2);
+    assert_eq!(
+        body["consumer_registration"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .count(),
+        2
+    );
 
     // Bytes changed at the provider after registration: the consumer's BLAKE3 check fails,
     // nothing is put in place.
@@ -153,8 +179,14 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         r,
         "node1",
         &[
-            "--provider", &provider, "--asset", "weather", "--purpose", "research",
-            "--out", "got/changed.bin",
+            "--provider",
+            &provider,
+            "--asset",
+            "weather",
+            "--purpose",
+            "research",
+            "--out",
+            "got/changed.bin",
         ],
     );
     assert!(!out.status.success());
@@ -168,16 +200,19 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     // stopped, and the fetch comes from the other one.
     add_asset(r, "node2", "weather.bin", "weather", research_eu);
     let q = "service.kind = data.resource and service.id = weather";
-    nodes[1].wait_for("both providers in the directory", Duration::from_secs(30), |_| {
-        let (code, body) = http(
-            &r.join("node1"),
-            "GET",
-            &format!("/api/v1/directory?q={}", q.replace(' ', "%20")),
-            b"",
-        );
-        code == 200
-            && serde_json::from_slice::<serde_json::Value>(&body).unwrap()["total"] == 2
-    });
+    nodes[1].wait_for(
+        "both providers in the directory",
+        Duration::from_secs(30),
+        |_| {
+            let (code, body) = http(
+                &r.join("node1"),
+                "GET",
+                &format!("/api/v1/directory?q={}", q.replace(' ', "%20")),
+                b"",
+            );
+            code == 200 && serde_json::from_slice::<serde_json::Value>(&body).unwrap()["total"] == 2
+        },
+    );
     let (_, body) = http(
         &r.join("node1"),
         "GET",
@@ -193,10 +228,21 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         r,
         "node1",
         &[
-            "--query", q, "--purpose", "research", "--attempts", "1", "--out", "got/failover.bin",
+            "--query",
+            q,
+            "--purpose",
+            "research",
+            "--attempts",
+            "1",
+            "--out",
+            "got/failover.bin",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let second = peer_id(nodes[second_i].as_ref().unwrap());
     assert_eq!(job["provider"], second.as_str());
@@ -256,13 +302,23 @@ fn a_transfer_resumes_after_the_provider_is_killed() {
         "provider": provider, "asset": "big", "purpose": "research",
         "out": out_path, "attempts": 1,
     });
-    let (code, reply) = http(&dirs[1], "POST", "/api/v1/exchange/fetch", body.to_string().as_bytes());
+    let (code, reply) = http(
+        &dirs[1],
+        "POST",
+        "/api/v1/exchange/fetch",
+        body.to_string().as_bytes(),
+    );
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&reply));
     let job = serde_json::from_slice::<serde_json::Value>(&reply).unwrap()["job"]
         .as_u64()
         .unwrap();
     let job_view = || {
-        let (_, b) = http(&dirs[1], "GET", &format!("/api/v1/exchange/fetch/{job}"), b"");
+        let (_, b) = http(
+            &dirs[1],
+            "GET",
+            &format!("/api/v1/exchange/fetch/{job}"),
+            b"",
+        );
         serde_json::from_slice::<serde_json::Value>(&b).unwrap()
     };
     n1.wait_for("a few MiB to arrive", Duration::from_secs(30), |_| {
@@ -289,9 +345,22 @@ fn a_transfer_resumes_after_the_provider_is_killed() {
     let out = fetch(
         r,
         "node1",
-        &["--provider", &provider, "--asset", "big", "--purpose", "research", "--out", "got/big.bin"],
+        &[
+            "--provider",
+            &provider,
+            "--asset",
+            "big",
+            "--purpose",
+            "research",
+            "--out",
+            "got/big.bin",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(done["resumed_from"].as_u64().unwrap(), staged, "{done}");
     assert!(done["negotiation_ms"].is_null(), "negotiated again: {done}");

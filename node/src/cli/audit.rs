@@ -75,7 +75,9 @@ fn summary(e: &serde_json::Value) -> String {
         ),
         "transfer" => format!(
             "{} file {} from byte {}: {} bytes, {}",
-            inner["agreement"].as_str().map_or("?", |s| &s[..s.len().min(8)]),
+            inner["agreement"]
+                .as_str()
+                .map_or("?", |s| &s[..s.len().min(8)]),
             inner["file"],
             inner["offset"],
             inner["bytes"],
@@ -85,7 +87,9 @@ fn summary(e: &serde_json::Value) -> String {
             let b = &inner["receipt"]["body"];
             format!(
                 "{} {} bytes signed by {}",
-                b["agreement"].as_str().map_or("?", |s| &s[..s.len().min(8)]),
+                b["agreement"]
+                    .as_str()
+                    .map_or("?", |s| &s[..s.len().min(8)]),
                 b["bytes"],
                 b["consumer"].as_str().unwrap_or("?")
             )

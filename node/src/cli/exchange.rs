@@ -85,7 +85,9 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
         "/api/v1/exchange/fetch",
         Some(&body.to_string()),
     )?;
-    let job = started["job"].as_u64().context("the node returned no job id")?;
+    let job = started["job"]
+        .as_u64()
+        .context("the node returned no job id")?;
     let t0 = Instant::now();
     let mut progress = ProgressLine::new();
     let view = loop {
@@ -145,7 +147,9 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
         "  negotiation {}, transfer {secs:.2} s ({:.1} MB/s){}",
         view["negotiation_ms"]
             .as_f64()
-            .map_or("reused a kept agreement".to_owned(), |ms| format!("{ms:.1} ms")),
+            .map_or("reused a kept agreement".to_owned(), |ms| format!(
+                "{ms:.1} ms"
+            )),
         bytes as f64 / secs.max(1e-9) / 1e6,
         match view["resumed_from"].as_u64() {
             Some(n) if n > 0 => format!(", resumed from byte {n}"),

@@ -294,8 +294,8 @@ async fn repo_fetch(State(s): State<AppState>, headers: HeaderMap, body: String)
 
 async fn assets(State(s): State<AppState>) -> Response {
     let root = s.exchange.root.clone();
-    let r = tokio::task::spawn_blocking(move || gaiamesh_exchange::asset::Registry::open(&root))
-        .await;
+    let r =
+        tokio::task::spawn_blocking(move || gaiamesh_exchange::asset::Registry::open(&root)).await;
     match r {
         Ok(Ok(reg)) => Json(reg.list().cloned().collect::<Vec<_>>()).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -34,7 +34,10 @@ async fn read_frame<T: AsyncRead + Unpin + Send, M: Frame>(io: &mut T) -> io::Re
 }
 
 /// Reads one length-prefixed message of at most `limit` bytes (checked before allocating).
-pub(crate) async fn read_bytes<T: AsyncRead + Unpin>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
+pub(crate) async fn read_bytes<T: AsyncRead + Unpin>(
+    io: &mut T,
+    limit: usize,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;

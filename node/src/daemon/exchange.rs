@@ -105,11 +105,7 @@ impl Jobs {
         self.next += 1;
         view.id = self.next;
         if self.list.len() >= MAX_JOBS {
-            let old = self
-                .list
-                .iter()
-                .position(JobView::finished)
-                .unwrap_or(0);
+            let old = self.list.iter().position(JobView::finished).unwrap_or(0);
             self.list.remove(old);
         }
         self.list.push_back(view);

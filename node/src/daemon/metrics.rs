@@ -56,10 +56,22 @@ impl ExchangeMetrics {
         };
         let g = registry.sub_registry_with_prefix("gaiamesh_exchange");
         let counters = [
-            ("agreements", "Agreements finalized as provider", &m.agreements),
-            ("refusals", "Negotiations and transfers refused as provider", &m.refused),
+            (
+                "agreements",
+                "Agreements finalized as provider",
+                &m.agreements,
+            ),
+            (
+                "refusals",
+                "Negotiations and transfers refused as provider",
+                &m.refused,
+            ),
             ("fetches", "Fetches completed as consumer", &m.fetches),
-            ("failed_fetches", "Fetches that no provider completed", &m.failed_fetches),
+            (
+                "failed_fetches",
+                "Fetches that no provider completed",
+                &m.failed_fetches,
+            ),
             ("sent_bytes", "Asset bytes sent", &m.bytes_sent),
             ("received_bytes", "Asset bytes received", &m.bytes_received),
         ];

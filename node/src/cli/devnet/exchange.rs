@@ -55,7 +55,12 @@ fn write_dataset(path: &Path, bytes: u64) -> Result<()> {
 }
 
 /// Registers `mib` MiB on node0 and has node1 fetch it.
-pub(super) fn run(root: &Path, dirs: &[PathBuf], mib: u64, timeout: Duration) -> Result<ExchangeRun> {
+pub(super) fn run(
+    root: &Path,
+    dirs: &[PathBuf],
+    mib: u64,
+    timeout: Duration,
+) -> Result<ExchangeRun> {
     let [provider_dir, consumer_dir, ..] = dirs else {
         bail!("the exchange step needs two nodes");
     };
@@ -91,14 +96,21 @@ pub(super) fn run(root: &Path, dirs: &[PathBuf], mib: u64, timeout: Duration) ->
         .unwrap_or_default()
         .to_owned();
     let out = std::path::absolute(root.join("received").join(format!("{ASSET}.bin")))?;
-    eprintln!("exchange: node1 negotiates for {ASSET} ({mib} MiB, purpose research.climate) and fetches it from node0");
+    eprintln!(
+        "exchange: node1 negotiates for {ASSET} ({mib} MiB, purpose research.climate) and fetches it from node0"
+    );
     let body = serde_json::json!({
         "provider": provider,
         "asset": ASSET,
         "purpose": "research.climate",
         "out": out,
     });
-    let job = api_request(&c, "POST", "/api/v1/exchange/fetch", Some(&body.to_string()))?["job"]
+    let job = api_request(
+        &c,
+        "POST",
+        "/api/v1/exchange/fetch",
+        Some(&body.to_string()),
+    )?["job"]
         .as_u64()
         .context("no job id")?;
     let t0 = Instant::now();
@@ -110,7 +122,9 @@ pub(super) fn run(root: &Path, dirs: &[PathBuf], mib: u64, timeout: Duration) ->
                 "the devnet exchange failed: {}",
                 v["error"].as_str().unwrap_or("?")
             ),
-            _ if t0.elapsed() > timeout => bail!("the devnet exchange did not finish in {timeout:?}"),
+            _ if t0.elapsed() > timeout => {
+                bail!("the devnet exchange did not finish in {timeout:?}")
+            }
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
     };

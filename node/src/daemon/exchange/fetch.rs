@@ -81,7 +81,10 @@ impl Exchange {
     /// Validates `req` and starts it in the background; returns the job id.
     pub(crate) fn start_fetch(&self, req: FetchRequest) -> Result<u64, String> {
         if !req.out.is_absolute() {
-            return Err(format!("out must be an absolute path, not {}", req.out.display()));
+            return Err(format!(
+                "out must be an absolute path, not {}",
+                req.out.display()
+            ));
         }
         if req.purpose.trim().is_empty() {
             return Err("purpose must not be empty".into());
@@ -214,7 +217,11 @@ impl Exchange {
         Ok(out)
     }
 
-    async fn open(&self, peer: PeerId, p: libp2p::StreamProtocol) -> Result<libp2p::Stream, String> {
+    async fn open(
+        &self,
+        peer: PeerId,
+        p: libp2p::StreamProtocol,
+    ) -> Result<libp2p::Stream, String> {
         let mut control = self.control.clone();
         match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, p)).await {
             Ok(Ok(s)) => Ok(s),
@@ -294,7 +301,8 @@ impl Exchange {
         req: &FetchRequest,
     ) -> Result<(), Failure> {
         let dest = Destination::new(&req.out);
-        let provider_key = PublicKey::from_peer_id(&provider).map_err(|e| Failure::Provider(e.to_string()))?;
+        let provider_key =
+            PublicKey::from_peer_id(&provider).map_err(|e| Failure::Provider(e.to_string()))?;
         let agreement = match dest.pending_agreement(&provider_key, asset, crate::now()) {
             Some(a) => {
                 info!(%provider, %asset, "resuming under the kept agreement");
@@ -321,7 +329,9 @@ impl Exchange {
         };
         dest.keep_agreement(&agreement)
             .map_err(|e| Failure::Local(e.to_string()))?;
-        let agreement_id = agreement.verify().map_err(|e| Failure::Provider(e.to_string()))?;
+        let agreement_id = agreement
+            .verify()
+            .map_err(|e| Failure::Provider(e.to_string()))?;
         self.update(id, |j| {
             j.agreement = Some(agreement_id.to_string());
             j.total = agreement.body.size;
@@ -332,8 +342,17 @@ impl Exchange {
         let mut done = 0u64;
         for (index, file) in files.iter().enumerate() {
             let index = u32::try_from(index).map_err(|e| Failure::Local(e.to_string()))?;
-            self.fetch_file(id, provider, &agreement, index, file, &dest, done, req.attempts)
-                .await?;
+            self.fetch_file(
+                id,
+                provider,
+                &agreement,
+                index,
+                file,
+                &dest,
+                done,
+                req.attempts,
+            )
+            .await?;
             done += file.size;
         }
         let single = files.len() == 1 && files[0].path.is_empty();
@@ -413,16 +432,30 @@ impl Exchange {
         Err(Failure::Provider(last))
     }
 
-    async fn manifest_once(&self, provider: PeerId, agreement: &Agreement) -> Result<Vec<AssetFile>, Failure> {
-        let mut s = self.open(provider, TRANSFER).await.map_err(Failure::Retry)?;
+    async fn manifest_once(
+        &self,
+        provider: PeerId,
+        agreement: &Agreement,
+    ) -> Result<Vec<AssetFile>, Failure> {
+        let mut s = self
+            .open(provider, TRANSFER)
+            .await
+            .map_err(Failure::Retry)?;
         let r = TransferRequest::Manifest {
             agreement: Box::new(agreement.clone()),
         };
         let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
-        write_bytes(&mut s, &bytes).await.map_err(|e| Failure::Retry(e.to_string()))?;
-        let len = match read_reply(&mut s).await.map_err(|e| Failure::Retry(e.to_string()))? {
+        write_bytes(&mut s, &bytes)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let len = match read_reply(&mut s)
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?
+        {
             Reply::Ok { len } => len,
-            Reply::Refused { reason } => return Err(Failure::Provider(format!("refused: {reason}"))),
+            Reply::Refused { reason } => {
+                return Err(Failure::Provider(format!("refused: {reason}")));
+            }
         };
         if len > MAX_MANIFEST_BYTES as u64 {
             return Err(Failure::Provider(format!("manifest of {len} bytes")));
@@ -431,8 +464,9 @@ impl Exchange {
         s.read_exact(&mut buf)
             .await
             .map_err(|e| Failure::Retry(e.to_string()))?;
-        let files: Vec<AssetFile> = gaiamesh_protocol::codec::decode("manifest", &buf, MAX_MANIFEST_BYTES)
-            .map_err(|e| Failure::Provider(e.to_string()))?;
+        let files: Vec<AssetFile> =
+            gaiamesh_protocol::codec::decode("manifest", &buf, MAX_MANIFEST_BYTES)
+                .map_err(|e| Failure::Provider(e.to_string()))?;
         check_manifest(&files, agreement).map_err(|e| Failure::Provider(e.to_string()))?;
         Ok(files)
     }
@@ -449,7 +483,9 @@ impl Exchange {
         done_before: u64,
         attempts: u32,
     ) -> Result<(), Failure> {
-        let staged = dest.staged(file).map_err(|e| Failure::Provider(e.to_string()))?;
+        let staged = dest
+            .staged(file)
+            .map_err(|e| Failure::Provider(e.to_string()))?;
         let mut last = String::new();
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -498,7 +534,10 @@ impl Exchange {
             return finish(inc).await;
         }
         let retry = |e: std::io::Error| Failure::Retry(e.to_string());
-        let mut s = self.open(provider, TRANSFER).await.map_err(Failure::Retry)?;
+        let mut s = self
+            .open(provider, TRANSFER)
+            .await
+            .map_err(Failure::Retry)?;
         let r = TransferRequest::File {
             agreement: Box::new(agreement.clone()),
             index,
@@ -508,7 +547,9 @@ impl Exchange {
         write_bytes(&mut s, &bytes).await.map_err(retry)?;
         let len = match read_reply(&mut s).await.map_err(retry)? {
             Reply::Ok { len } => len,
-            Reply::Refused { reason } => return Err(Failure::Provider(format!("refused: {reason}"))),
+            Reply::Refused { reason } => {
+                return Err(Failure::Provider(format!("refused: {reason}")));
+            }
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
         let writer = tokio::task::spawn_blocking(move || {
@@ -546,7 +587,10 @@ impl Exchange {
             Err(e @ DownloadError::Oversize(_)) => return Err(Failure::Provider(e.to_string())),
             Err(e) => return Err(Failure::Local(e.to_string())),
         };
-        let id = agreement.body.id().map_err(|e| Failure::Local(e.to_string()))?;
+        let id = agreement
+            .body
+            .id()
+            .map_err(|e| Failure::Local(e.to_string()))?;
         let outcome = match &read {
             Ok(()) => "completed".to_owned(),
             Err(e) => format!("interrupted: {e}"),

@@ -212,15 +212,23 @@ impl Exchange {
             .map_err(other)??;
         let req = TransferRequest::decode(&bytes).map_err(other)?;
         match req {
-            TransferRequest::Manifest { agreement } => match self.authorized(peer, &agreement).await {
-                Ok((asset, _)) => {
-                    let bytes = postcard::to_stdvec(&asset.files).map_err(other)?;
-                    reply(&mut s, &Reply::Ok { len: bytes.len() as u64 }).await?;
-                    s.write_all(&bytes).await?;
-                    s.close().await
+            TransferRequest::Manifest { agreement } => {
+                match self.authorized(peer, &agreement).await {
+                    Ok((asset, _)) => {
+                        let bytes = postcard::to_stdvec(&asset.files).map_err(other)?;
+                        reply(
+                            &mut s,
+                            &Reply::Ok {
+                                len: bytes.len() as u64,
+                            },
+                        )
+                        .await?;
+                        s.write_all(&bytes).await?;
+                        s.close().await
+                    }
+                    Err(reason) => self.refuse_transfer(peer, &agreement, s, reason).await,
                 }
-                Err(reason) => self.refuse_transfer(peer, &agreement, s, reason).await,
-            },
+            }
             TransferRequest::File {
                 agreement,
                 index,
@@ -240,7 +248,13 @@ impl Exchange {
                     } else {
                         asset.path.join(&file.path)
                     };
-                    reply(&mut s, &Reply::Ok { len: file.size - offset }).await?;
+                    reply(
+                        &mut s,
+                        &Reply::Ok {
+                            len: file.size - offset,
+                        },
+                    )
+                    .await?;
                     let r = self.send_file(peer, &mut s, path, offset, file.size).await;
                     let (sent, outcome) = match &r {
                         Ok(n) => (*n, "completed".to_owned()),
@@ -268,9 +282,9 @@ impl Exchange {
                     .map_err(other)?
                     .map_err(other)?;
                 let checked = match &recorded {
-                    Some(a) if a.body.consumer.to_peer_id() == peer => receipt
-                        .verify(&a.body, id)
-                        .map_err(|e| e.to_string()),
+                    Some(a) if a.body.consumer.to_peer_id() == peer => {
+                        receipt.verify(&a.body, id).map_err(|e| e.to_string())
+                    }
                     Some(_) => Err("the receipt is for another consumer's agreement".into()),
                     None => Err(format!("no agreement {} here", id.short())),
                 };

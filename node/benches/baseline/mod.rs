@@ -1,0 +1,125 @@
+//! Baselines the transfer benchmarks compare against, measured in the same run: one raw
+//! quinn stream (the quinn, rustls and aws-lc crypto libp2p-quic uses) and one plain TCP
+//! connection, each moving bytes from memory to memory over loopback.
+
+use std::{sync::Arc, time::Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let cert_der = rustls::pki_types::CertificateDer::from(cert.cert.der().to_vec());
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
+    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into())?;
+    let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der)?;
+    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
+    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    client.set_default_client_config(client_config);
+    Ok((server, client))
+}
+
+/// Bytes per second of one raw quinn stream moving `bytes`.
+pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
+    let (server, client) = endpoints()?;
+    let addr = server.local_addr()?;
+    let sender = tokio::spawn(async move {
+        let conn = server.accept().await.context("no connection")?.await?;
+        let mut s = conn.open_uni().await?;
+        let chunk = vec![7u8; 1024 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        s.finish()?;
+        conn.closed().await;
+        anyhow::Ok(())
+    });
+    let conn = client.connect(addr, "localhost")?.await?;
+    let t0 = Instant::now();
+    let mut r = conn.accept_uni().await?;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1024 * 1024];
+    while let Some(n) = r.read(&mut buf).await? {
+        got += n;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    conn.close(0u32.into(), b"done");
+    let _ = sender.await;
+    if got != bytes {
+        bail!("raw quinn moved {got} of {bytes} bytes");
+    }
+    Ok(bytes as f64 / secs)
+}
+
+/// Bytes per second of one plain TCP connection moving `bytes`.
+#[allow(dead_code)]
+pub(crate) async fn raw_tcp(bytes: usize) -> Result<f64> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let sender = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        let chunk = vec![7u8; 1024 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        s.shutdown().await?;
+        anyhow::Ok(())
+    });
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut got = 0usize;
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    sender.await.context("sender")??;
+    if got != bytes {
+        bail!("TCP moved {got} of {bytes} bytes");
+    }
+    Ok(bytes as f64 / secs)
+}
+
+/// Median round trip (ms) of a 64-byte request and answer on a fresh bidirectional raw
+/// quinn stream of one connection, over `n` rounds.
+#[allow(dead_code)]
+pub(crate) async fn raw_quinn_rtt_ms(n: usize) -> Result<f64> {
+    let (server, client) = endpoints()?;
+    let addr = server.local_addr()?;
+    let echo = tokio::spawn(async move {
+        let conn = server.accept().await.context("no connection")?.await?;
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let mut buf = [0u8; 64];
+            recv.read_exact(&mut buf).await?;
+            send.write_all(&buf).await?;
+            send.finish()?;
+        }
+        anyhow::Ok(())
+    });
+    let conn = client.connect(addr, "localhost")?.await?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let (mut send, mut recv) = conn.open_bi().await?;
+        send.write_all(&[1u8; 64]).await?;
+        let mut buf = [0u8; 64];
+        recv.read_exact(&mut buf).await?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    conn.close(0u32.into(), b"done");
+    echo.abort();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
