@@ -471,7 +471,9 @@ mod tests {
         }
     }
 
-    fn raw(path: &Path) -> (Vec<(u64, Vec<u8>)>, Option<Vec<u8>>) {
+    type Raw = (Vec<(u64, Vec<u8>)>, Option<Vec<u8>>);
+
+    fn raw(path: &Path) -> Raw {
         let db = Database::create(path).unwrap();
         let txn = db.begin_read().unwrap();
         let t = txn.open_table(ENTRIES).unwrap();

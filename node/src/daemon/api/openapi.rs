@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 16] = [
+pub(crate) const PATHS: [&str; 22] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -22,6 +22,12 @@ pub(crate) const PATHS: [&str; 16] = [
     "/api/v1/repo/release",
     "/api/v1/repo/fetch",
     "/api/v1/debug/corrupt-blobs",
+    "/api/v1/assets",
+    "/api/v1/exchange",
+    "/api/v1/exchange/fetch",
+    "/api/v1/exchange/fetch/{job}",
+    "/api/v1/audit",
+    "/api/v1/audit/verify",
 ];
 
 fn error_response(description: &str) -> Value {
@@ -197,6 +203,45 @@ pub(crate) fn document() -> Value {
                     "200": json_response("started", json!({"type": "object"})),
                     "401": error_response("missing or wrong token"),
                     "422": error_response("not in the trusted release, or the release expired")
+                }}},
+            "/api/v1/assets": {"get": {"summary": "The assets this node offers (DATA_DIR/assets.json)",
+                "responses": {"200": json_response("assets", json!({"type": "array"}))}}},
+            "/api/v1/exchange": {"get": {"summary": "Recent fetch jobs (the last 64)",
+                "responses": {"200": json_response("jobs", json!({"type": "object"}))}}},
+            "/api/v1/exchange/fetch": {"post": {
+                "summary": "Negotiate and fetch an asset in the background: JSON \
+                    {provider, asset} or {query[, asset]}, purpose, out (absolute path), \
+                    onward_transfer (default false), attempts (default 3). Returns {job}",
+                "security": bearer,
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": {
+                    "200": json_response("started", json!({"type": "object",
+                        "properties": {"job": {"type": "integer"}}})),
+                    "400": error_response("malformed request (named)"),
+                    "401": error_response("missing or wrong token")
+                }}},
+            "/api/v1/exchange/fetch/{job}": {"get": {
+                "summary": "One fetch job: state (negotiating, transferring, completed, \
+                    failed), provider, bytes of total, resumed_from, attempts (providers \
+                    that failed and why), agreement, negotiation_ms, transfer_ms, error",
+                "parameters": [{"name": "job", "in": "path", "required": true,
+                    "schema": {"type": "integer"}}],
+                "responses": {
+                    "200": json_response("the job", json!({"type": "object"})),
+                    "404": error_response("no such job")
+                }}},
+            "/api/v1/audit": {"get": {
+                "summary": "Audit log entries from `from` (default 0), at most `limit` \
+                    (default 1000): agreements, transfers, receipts, refusals",
+                "parameters": [
+                    {"name": "from", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": json_response("entries", json!({"type": "object"}))}}},
+            "/api/v1/audit/verify": {"get": {
+                "summary": "Check the audit chain (hashes, signatures, links, signed head)",
+                "responses": {
+                    "200": json_response("intact", json!({"type": "object"})),
+                    "409": error_response("broken: names the first bad entry")
                 }}},
             "/api/v1/debug/corrupt-blobs": {"post": {
                 "summary": "Testing only, routed when [api] fault_injection = true: `on` \
