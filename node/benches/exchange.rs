@@ -68,30 +68,35 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for round in 0..3 {
         let quinn = rt.block_on(baseline::raw_quinn(bytes))?;
+        let quinn_chacha =
+            rt.block_on(baseline::raw_quinn_with(bytes, baseline::Suites::Libp2p))?;
         let tcp = rt.block_on(baseline::raw_tcp(bytes))?;
         let rtt = rt.block_on(baseline::raw_quinn_rtt_ms(50))?;
         let (ours, negotiation) = gaiamesh_exchange(mib)?;
         eprintln!(
-            "round {}: quinn {:.0} MB/s, tcp {:.0} MB/s, gaiamesh {:.0} MB/s",
+            "round {}: quinn {:.0} MB/s (ChaCha20 {:.0}), tcp {:.0} MB/s, gaiamesh {:.0} MB/s",
             round + 1,
             quinn / 1e6,
+            quinn_chacha / 1e6,
             tcp / 1e6,
             ours / 1e6
         );
-        rows.push((round, quinn, tcp, ours, rtt, negotiation));
+        rows.push((round, quinn, quinn_chacha, tcp, ours, rtt, negotiation));
     }
     println!(
-        "| run | size | raw quinn | plain TCP | gaiamesh exchange (disk to disk, verified) | vs quinn | vs TCP | quinn RTT | negotiation |"
+        "| run | size | raw quinn (AES-GCM) | raw quinn (ChaCha20, as libp2p) | plain TCP | gaiamesh exchange (disk to disk, verified) | vs quinn | vs quinn ChaCha20 | vs TCP | quinn RTT | negotiation |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (round, quinn, tcp, ours, rtt, negotiation) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (round, quinn, chacha, tcp, ours, rtt, negotiation) in rows {
         println!(
-            "| {} | {mib} MiB | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s | **{:.2}×** | {:.2}× | {rtt:.2} ms | {negotiation:.1} ms ({:.0}× RTT) |",
+            "| {} | {mib} MiB | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s | **{:.2}×** | **{:.2}×** | {:.2}× | {rtt:.2} ms | {negotiation:.1} ms ({:.0}× RTT) |",
             round + 1,
             quinn / 1e6,
+            chacha / 1e6,
             tcp / 1e6,
             ours / 1e6,
             ours / quinn,
+            ours / chacha,
             ours / tcp,
             negotiation / rtt
         );

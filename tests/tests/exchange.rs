@@ -60,6 +60,30 @@ fn fetch(r: &Path, node: &str, args: &[&str]) -> std::process::Output {
     gaiamesh_e2e::run(r, &all)
 }
 
+/// node1 fetches `asset` from `provider` for `purpose` into `out`.
+fn fetch_from(
+    r: &Path,
+    provider: &str,
+    asset: &str,
+    purpose: &str,
+    out: &str,
+) -> std::process::Output {
+    fetch(
+        r,
+        "node1",
+        &[
+            "--provider",
+            provider,
+            "--asset",
+            asset,
+            "--purpose",
+            purpose,
+            "--out",
+            out,
+        ],
+    )
+}
+
 fn start_mesh(r: &Path, n: usize) -> Vec<Node> {
     let dirs = federation(r, n);
     configure(&dirs[0], &[]);
@@ -91,20 +115,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     let provider = peer_id(&nodes[0]);
 
     // The policy refuses a purpose it does not permit, and says why.
-    let out = fetch(
-        r,
-        "node1",
-        &[
-            "--provider",
-            &provider,
-            "--asset",
-            "weather",
-            "--purpose",
-            "marketing",
-            "--out",
-            "got/weather.bin",
-        ],
-    );
+    let out = fetch_from(r, &provider, "weather", "marketing", "got/weather.bin");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -114,19 +125,12 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert!(!r.join("got/weather.bin").exists());
 
     // Permitted: negotiated, transferred, verified, in place.
-    let out = fetch(
+    let out = fetch_from(
         r,
-        "node1",
-        &[
-            "--provider",
-            &provider,
-            "--asset",
-            "weather",
-            "--purpose",
-            "research.climate",
-            "--out",
-            "got/weather.bin",
-        ],
+        &provider,
+        "weather",
+        "research.climate",
+        "got/weather.bin",
     );
     assert!(
         out.status.success(),
@@ -175,20 +179,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     let mut changed = content.clone();
     changed[1_000_000] ^= 0x40;
     std::fs::write(r.join("weather.bin"), &changed).unwrap();
-    let out = fetch(
-        r,
-        "node1",
-        &[
-            "--provider",
-            &provider,
-            "--asset",
-            "weather",
-            "--purpose",
-            "research",
-            "--out",
-            "got/changed.bin",
-        ],
-    );
+    let out = fetch_from(r, &provider, "weather", "research", "got/changed.bin");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("do not match the agreed BLAKE3"), "{err}");
@@ -342,20 +333,7 @@ fn a_transfer_resumes_after_the_provider_is_killed() {
     n0.wait_for("admission", Duration::from_secs(30), |x| {
         x.status()["admitted_peers"].as_u64().unwrap_or(0) >= 1
     });
-    let out = fetch(
-        r,
-        "node1",
-        &[
-            "--provider",
-            &provider,
-            "--asset",
-            "big",
-            "--purpose",
-            "research",
-            "--out",
-            "got/big.bin",
-        ],
-    );
+    let out = fetch_from(r, &provider, "big", "research", "got/big.bin");
     assert!(
         out.status.success(),
         "{}",

@@ -7,7 +7,18 @@ use std::{sync::Arc, time::Instant};
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
+/// The TLS 1.3 cipher suites a baseline connection offers (the client's order decides).
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)]
+pub(crate) enum Suites {
+    /// rustls' default order with aws-lc: AES-128-GCM first (AES-NI).
+    Default,
+    /// The order libp2p-tls configures: ChaCha20-Poly1305 first, which libp2p's QUIC
+    /// connections therefore use.
+    Libp2p,
+}
+
+fn endpoints_with(suites: Suites) -> Result<(quinn::Endpoint, quinn::Endpoint)> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
     let cert_der = rustls::pki_types::CertificateDer::from(cert.cert.der().to_vec());
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der());
@@ -15,15 +26,39 @@ fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
     let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der)?;
-    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if let Suites::Libp2p = suites {
+        use rustls::crypto::aws_lc_rs::cipher_suite as cs;
+        provider.cipher_suites = vec![
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_AES_128_GCM_SHA256,
+        ];
+    }
+    let crypto = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client_config = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(crypto)?,
+    ));
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
     client.set_default_client_config(client_config);
     Ok((server, client))
 }
 
-/// Bytes per second of one raw quinn stream moving `bytes`.
+fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
+    endpoints_with(Suites::Default)
+}
+
+/// Bytes per second of one raw quinn stream moving `bytes` (rustls' default suites).
 pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
-    let (server, client) = endpoints()?;
+    raw_quinn_with(bytes, Suites::Default).await
+}
+
+/// Bytes per second of one raw quinn stream moving `bytes` with `suites`.
+pub(crate) async fn raw_quinn_with(bytes: usize, suites: Suites) -> Result<f64> {
+    let (server, client) = endpoints_with(suites)?;
     let addr = server.local_addr()?;
     let sender = tokio::spawn(async move {
         let conn = server.accept().await.context("no connection")?.await?;

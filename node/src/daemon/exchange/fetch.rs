@@ -551,11 +551,14 @@ impl Exchange {
                 return Err(Failure::Provider(format!("refused: {reason}")));
             }
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(AHEAD);
+        // Written buffers come back for the next pieces: no allocation or zeroing per piece.
+        let (free_tx, mut free_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(AHEAD + 1);
         let writer = tokio::task::spawn_blocking(move || {
             let mut inc = inc;
             while let Some(piece) = rx.blocking_recv() {
                 inc.write(&piece)?;
+                let _ = free_tx.try_send(piece);
             }
             Ok::<_, DownloadError>(inc)
         });
@@ -563,7 +566,8 @@ impl Exchange {
         let read = async {
             while got < len {
                 let want = usize::try_from((len - got).min(PIECE as u64)).unwrap_or(PIECE);
-                let piece = read_piece(&mut s, want).await?;
+                let buf = free_rx.try_recv().unwrap_or_default();
+                let piece = read_piece(&mut s, buf, want).await?;
                 if piece.is_empty() {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -638,9 +642,16 @@ async fn read_reply(s: &mut libp2p::Stream) -> std::io::Result<Reply> {
     Reply::decode(&bytes).map_err(std::io::Error::other)
 }
 
-/// Reads up to `want` bytes (fewer only at the end of the stream).
-async fn read_piece(s: &mut libp2p::Stream, want: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; want];
+/// Pieces received ahead of the disk.
+const AHEAD: usize = 4;
+
+/// Reads up to `want` bytes into `buf` (fewer only at the end of the stream).
+async fn read_piece(
+    s: &mut libp2p::Stream,
+    mut buf: Vec<u8>,
+    want: usize,
+) -> std::io::Result<Vec<u8>> {
+    buf.resize(want, 0);
     let mut filled = 0;
     while filled < want {
         let n = tokio::time::timeout(READ_TIMEOUT, s.read(&mut buf[filled..]))

@@ -339,8 +339,12 @@ impl Exchange {
         offset: u64,
         size: u64,
     ) -> Result<u64, (u64, std::io::Error)> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-        let reader = tokio::task::spawn_blocking(move || read_pieces(&path, offset, size, &tx));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(AHEAD);
+        // Buffers go back to the reader once sent: no allocation or zeroing per piece.
+        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD + 1);
+        let reader = tokio::task::spawn_blocking(move || {
+            read_pieces(&path, offset, size, &tx, &free_rx);
+        });
         let mut sent = 0u64;
         while let Some(piece) = rx.recv().await {
             let piece = piece.map_err(|e| (sent, e))?;
@@ -348,6 +352,7 @@ impl Exchange {
             s.write_all(&piece).await.map_err(|e| (sent, e))?;
             sent += piece.len() as u64;
             self.metrics.bytes_sent.inc_by(piece.len() as u64);
+            let _ = free_tx.try_send(piece);
         }
         let _ = reader.await;
         if sent != size - offset {
@@ -363,12 +368,17 @@ impl Exchange {
     }
 }
 
-/// Reads `path[offset..size]` in [`PIECE`]s into `tx` (stops when the receiver is gone).
+/// Pieces read ahead of the stream.
+const AHEAD: usize = 4;
+
+/// Reads `path[offset..size]` in [`PIECE`]s into `tx` (stops when the receiver is gone),
+/// reusing the buffers that come back on `free`.
 fn read_pieces(
     path: &std::path::Path,
     offset: u64,
     size: u64,
     tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
 ) {
     use std::io::{Read, Seek, SeekFrom};
     let run = || -> std::io::Result<()> {
@@ -377,10 +387,18 @@ fn read_pieces(
         let mut left = size - offset;
         while left > 0 {
             let n = usize::try_from(left.min(PIECE as u64)).unwrap_or(PIECE);
-            let mut buf = vec![0u8; n];
-            let got = f.read(&mut buf)?;
+            let mut buf = free.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
+            buf.resize(n, 0);
+            let mut got = 0;
+            while got < n {
+                let r = f.read(&mut buf[got..])?;
+                if r == 0 {
+                    break; // shorter than registered: the sender reports it
+                }
+                got += r;
+            }
             if got == 0 {
-                return Ok(()); // shorter than registered: the sender reports it
+                return Ok(());
             }
             buf.truncate(got);
             left -= got as u64;
