@@ -1,11 +1,11 @@
 //! Baselines the transfer benchmarks compare against, measured in the same run: one raw
 //! quinn stream (the quinn, rustls and aws-lc crypto libp2p-quic uses) and one plain TCP
-//! connection, each moving bytes from memory to memory over loopback.
+//! connection over loopback, each moving bytes from memory to memory or copying a file.
 
 use std::{sync::Arc, time::Instant};
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The TLS 1.3 cipher suites a baseline connection offers (the client's order decides).
 #[derive(Clone, Copy, Debug)]
@@ -51,25 +51,94 @@ fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
     endpoints_with(Suites::Default)
 }
 
-/// Bytes per second of one raw quinn stream moving `bytes` (rustls' default suites).
-pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
-    raw_quinn_with(bytes, Suites::Default).await
+/// What a baseline moves: bytes from memory into memory, or a file into another file (read
+/// in 1 MiB blocks, written and synced, as an exchange does).
+#[derive(Clone, Debug)]
+#[allow(dead_code)]
+pub(crate) enum Payload {
+    /// This many bytes.
+    Memory(usize),
+    /// `src` to `dst`.
+    File {
+        /// Read from.
+        src: std::path::PathBuf,
+        /// Written to (and synced).
+        dst: std::path::PathBuf,
+    },
 }
 
-/// Bytes per second of one raw quinn stream moving `bytes` with `suites`.
-pub(crate) async fn raw_quinn_with(bytes: usize, suites: Suites) -> Result<f64> {
+impl Payload {
+    fn len(&self) -> Result<usize> {
+        Ok(match self {
+            Payload::Memory(n) => *n,
+            Payload::File { src, .. } => usize::try_from(std::fs::metadata(src)?.len())?,
+        })
+    }
+}
+
+async fn send_payload<W: AsyncWrite + Unpin>(w: &mut W, p: &Payload) -> Result<()> {
+    let mut chunk = vec![7u8; 1024 * 1024];
+    match p {
+        Payload::Memory(bytes) => {
+            let mut left = *bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                w.write_all(&chunk[..n]).await?;
+                left -= n;
+            }
+        }
+        Payload::File { src, .. } => {
+            let mut f = tokio::fs::File::open(src).await?;
+            loop {
+                let n = f.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                w.write_all(&chunk[..n]).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn recv_payload<R: AsyncRead + Unpin>(r: &mut R, p: &Payload) -> Result<usize> {
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut out = match p {
+        Payload::Memory(_) => None,
+        Payload::File { dst, .. } => Some(tokio::fs::File::create(dst).await?),
+    };
+    let mut got = 0usize;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        if let Some(f) = &mut out {
+            f.write_all(&buf[..n]).await?;
+        }
+        got += n;
+    }
+    if let Some(f) = &mut out {
+        f.sync_all().await?;
+    }
+    Ok(got)
+}
+
+/// Bytes per second of one raw quinn stream moving `bytes` (rustls' default suites).
+pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
+    raw_quinn_with(Payload::Memory(bytes), Suites::Default).await
+}
+
+/// Bytes per second of one raw quinn stream moving `payload` with `suites`.
+pub(crate) async fn raw_quinn_with(payload: Payload, suites: Suites) -> Result<f64> {
     let (server, client) = endpoints_with(suites)?;
     let addr = server.local_addr()?;
+    let bytes = payload.len()?;
+    let sent = payload.clone();
     let sender = tokio::spawn(async move {
         let conn = server.accept().await.context("no connection")?.await?;
         let mut s = conn.open_uni().await?;
-        let chunk = vec![7u8; 1024 * 1024];
-        let mut left = bytes;
-        while left > 0 {
-            let n = left.min(chunk.len());
-            s.write_all(&chunk[..n]).await?;
-            left -= n;
-        }
+        send_payload(&mut s, &sent).await?;
         s.finish()?;
         conn.closed().await;
         anyhow::Ok(())
@@ -77,11 +146,7 @@ pub(crate) async fn raw_quinn_with(bytes: usize, suites: Suites) -> Result<f64> 
     let conn = client.connect(addr, "localhost")?.await?;
     let t0 = Instant::now();
     let mut r = conn.accept_uni().await?;
-    let mut got = 0usize;
-    let mut buf = vec![0u8; 1024 * 1024];
-    while let Some(n) = r.read(&mut buf).await? {
-        got += n;
-    }
+    let got = recv_payload(&mut r, &payload).await?;
     let secs = t0.elapsed().as_secs_f64();
     conn.close(0u32.into(), b"done");
     let _ = sender.await;
@@ -91,34 +156,22 @@ pub(crate) async fn raw_quinn_with(bytes: usize, suites: Suites) -> Result<f64> 
     Ok(bytes as f64 / secs)
 }
 
-/// Bytes per second of one plain TCP connection moving `bytes`.
+/// Bytes per second of one plain TCP connection moving `payload`.
 #[allow(dead_code)]
-pub(crate) async fn raw_tcp(bytes: usize) -> Result<f64> {
+pub(crate) async fn raw_tcp(payload: Payload) -> Result<f64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let bytes = payload.len()?;
+    let sent = payload.clone();
     let sender = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await?;
-        let chunk = vec![7u8; 1024 * 1024];
-        let mut left = bytes;
-        while left > 0 {
-            let n = left.min(chunk.len());
-            s.write_all(&chunk[..n]).await?;
-            left -= n;
-        }
+        send_payload(&mut s, &sent).await?;
         s.shutdown().await?;
         anyhow::Ok(())
     });
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let t0 = Instant::now();
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut got = 0usize;
-    loop {
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
+    let got = recv_payload(&mut s, &payload).await?;
     let secs = t0.elapsed().as_secs_f64();
     sender.await.context("sender")??;
     if got != bytes {
