@@ -17,6 +17,20 @@ fn devnet_converges_queries_and_stops() {
         out.contains("Nordwolke GmbH"),
         "example queries print matches:\n{out}"
     );
+    // node1 negotiated for node0's dataset and holds a byte-identical copy.
+    assert!(
+        out.contains("exchange: node1 got devnet-dataset (4 MiB)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(root.path().join("net/received/devnet-dataset.bin")).unwrap(),
+        std::fs::read(root.path().join("net/assets/devnet-dataset.bin")).unwrap()
+    );
+    // After the devnet stopped, both audit logs verify offline.
+    for node in ["net/node0", "net/node1"] {
+        let v = ok(root.path(), &["audit", "verify", "--data-dir", node]);
+        assert!(v.contains("intact"), "{v}");
+    }
     // Every node stopped gracefully (api.json is removed on shutdown).
     for i in 0..4 {
         assert!(!root.path().join(format!("net/node{i}/api.json")).exists());
