@@ -72,17 +72,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&tmp)?;
     let src = tmp.join("src.bin");
     let dst = tmp.join("dst.bin");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&src)?);
-        let mut xof = blake3::Hasher::new().update(b"bench").finalize_xof();
-        let mut buf = vec![0u8; 1 << 20];
-        for _ in 0..mib {
-            xof.fill(&mut buf);
-            f.write_all(&buf)?;
-        }
-        f.flush()?;
-    }
+    baseline::write_source(&src, mib)?;
     let copy = baseline::Payload::File {
         src: src.clone(),
         dst: dst.clone(),

@@ -1,11 +1,12 @@
 //! Single-source transfer: one node fetching a blob from one other node over loopback,
-//! against a raw quinn stream of the same size in the same run.
+//! against raw quinn streams in the same run.
 //!
-//! The baseline sends F bytes from memory over one QUIC stream (quinn with the rustls and
-//! aws-lc crypto libp2p-quic uses) and reads them into memory. The gaiamesh side is a
-//! 2-node `gaiamesh devnet --repo-mib F`: node1 fetches the component from node0 — 1 MiB
-//! bao segments, BLAKE3 verification per 16 KiB group, file writes and an fsync per
-//! segment, all included.
+//! Baselines: F bytes from memory into memory over one QUIC stream (quinn with the rustls
+//! and aws-lc crypto libp2p-quic uses), and a file of F bytes copied over one stream with
+//! the cipher order libp2p-tls configures (ChaCha20 first) — read, written and synced, the
+//! like-for-like case. The gaiamesh side is a 2-node `gaiamesh devnet --repo-mib F
+//! --no-light`: node1 fetches the component from node0 — 1 MiB bao segments, BLAKE3
+//! verification per 16 KiB group, file writes and batched fsyncs, all included.
 //!
 //! ```sh
 //! cargo bench -p gaiamesh-node --bench transfer
@@ -26,7 +27,14 @@ fn gaiamesh_single_source(mib: u64) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("gaiamesh-bench-transfer-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
         .args([
-            "devnet", "--once", "--json", "--reset", "--nodes", "2", "--dir",
+            "devnet",
+            "--once",
+            "--json",
+            "--reset",
+            "--nodes",
+            "2",
+            "--no-light",
+            "--dir",
         ])
         .arg(&dir)
         .args(["--repo-mib", &mib.to_string(), "--exchange-mib", "0"])
@@ -50,21 +58,39 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let tmp = std::env::temp_dir().join(format!("gaiamesh-bench-tcopy-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let (src, dst) = (tmp.join("src.bin"), tmp.join("dst.bin"));
+    baseline::write_source(&src, mib)?;
+    let copy = baseline::Payload::File {
+        src,
+        dst: dst.clone(),
+    };
     let mut rows = Vec::new();
-    for round in 0..2 {
+    for round in 0..3 {
         let quinn = rt.block_on(raw_quinn(usize::try_from(mib * 1024 * 1024)?))?;
+        let chacha = rt.block_on(baseline::raw_quinn_with(
+            copy.clone(),
+            baseline::Suites::Libp2p,
+        ))?;
+        let _ = std::fs::remove_file(&dst);
         let ours = gaiamesh_single_source(mib)?;
-        rows.push((round, quinn, ours));
+        rows.push((round, quinn, chacha, ours));
     }
-    println!("| run | blob | raw quinn stream | gaiamesh fetch (verified, on disk) | ratio |");
-    println!("|---|---|---|---|---|");
-    for (round, quinn, ours) in rows {
+    let _ = std::fs::remove_dir_all(&tmp);
+    println!(
+        "| run | blob | raw quinn, memory | raw quinn file copy, ChaCha20 (as libp2p) | gaiamesh fetch (verified, on disk) | vs memory | vs copy |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (round, quinn, chacha, ours) in rows {
         println!(
-            "| {} | {mib} MiB | {:.0} MB/s | {:.0} MB/s | **{:.2}×** |",
+            "| {} | {mib} MiB | {:.0} MB/s | {:.0} MB/s | {:.0} MB/s | {:.2}× | **{:.2}×** |",
             round + 1,
             quinn / 1e6,
+            chacha / 1e6,
             ours / 1e6,
-            ours / quinn
+            ours / quinn,
+            ours / chacha
         );
     }
     Ok(())

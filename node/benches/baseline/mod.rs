@@ -211,3 +211,18 @@ pub(crate) async fn raw_quinn_rtt_ms(n: usize) -> Result<f64> {
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
 }
+
+/// Writes `mib` MiB of deterministic, incompressible bytes to `path`.
+#[allow(dead_code)]
+pub(crate) fn write_source(path: &std::path::Path, mib: u64) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut xof = blake3::Hasher::new().update(b"bench").finalize_xof();
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        xof.fill(&mut buf);
+        f.write_all(&buf)?;
+    }
+    f.flush()?;
+    Ok(())
+}

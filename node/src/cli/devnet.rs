@@ -45,6 +45,10 @@ pub struct DevnetArgs {
     /// the step (so does a single-node devnet).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=16384))]
     exchange_mib: u64,
+    /// Skip the light node (benchmarks that time transfers between the N nodes alone: the
+    /// light node fetches mandatory components too).
+    #[arg(long)]
+    no_light: bool,
     /// Upload limit of every node for blob transfers (KiB/s, 0: unlimited).
     #[arg(long, default_value_t = 0)]
     upload_limit_kib_s: u64,
@@ -380,12 +384,20 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let propagation = propagation::measure(&pids, a.timeout)?;
 
     // A light node: no replica, answers through Kademlia (provider records, then records).
-    let light_dir = a.dir.join("light");
-    create_node(&light_dir, &fed_s, &genesis, n)?;
-    write_config(&light_dir, Some(&boot), true, a.upload_limit_kib_s)?;
-    nodes.0.push((light_dir.clone(), start(&light_dir)?));
-    wait_api(&light_dir, Duration::from_secs(20))?;
-    let light = measure_light(&dirs[0], &light_dir, a.timeout.min(Duration::from_secs(60)))?;
+    let light = if a.no_light {
+        None
+    } else {
+        let light_dir = a.dir.join("light");
+        create_node(&light_dir, &fed_s, &genesis, n)?;
+        write_config(&light_dir, Some(&boot), true, a.upload_limit_kib_s)?;
+        nodes.0.push((light_dir.clone(), start(&light_dir)?));
+        wait_api(&light_dir, Duration::from_secs(20))?;
+        Some(measure_light(
+            &dirs[0],
+            &light_dir,
+            a.timeout.min(Duration::from_secs(60)),
+        )?)
+    };
     let repo = if a.repo_mib > 0 {
         Some(replication::run(
             &a.dir,
@@ -427,13 +439,13 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             "converged_ms": ms(converged),
             "dht_settled_ms": ms(settled),
             "propagation": propagation,
-            "light": {
+            "light": light.as_ref().map(|light| serde_json::json!({
                 "queries": light.queries,
                 "matching": light.matching,
                 "of": LIGHT_QUERIES.len(),
                 "p50_ms": light.p50_ms,
                 "p99_ms": light.p99_ms,
-            },
+            })),
             "queries": query_results.iter().map(|(q, r, t)| serde_json::json!({
                 "query": q, "total": r["total"], "ms": ms(*t),
             })).collect::<Vec<_>>(),
@@ -449,7 +461,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             &fed_id,
             [setup, started, converged, settled],
             propagation.as_ref(),
-            &light,
+            light.as_ref(),
             &query_results,
             repo.as_ref(),
             exchange.as_ref(),
@@ -495,7 +507,7 @@ fn print_summary(
     fed_id: &serde_json::Value,
     [setup, started, converged, settled]: [Duration; 4],
     propagation: Option<&propagation::Propagation>,
-    light: &LightTimes,
+    light: Option<&LightTimes>,
     queries: &[(&str, serde_json::Value, Duration)],
     repo: Option<&replication::Replication>,
     exchange: Option<&exchange::ExchangeRun>,
@@ -534,14 +546,16 @@ fn print_summary(
             );
         }
     }
-    println!(
-        "  light node: {} DHT queries ({}/{} answers equal node0's replica), p50 {} ms, p99 {} ms",
-        light.queries,
-        light.matching,
-        LIGHT_QUERIES.len(),
-        light.p50_ms,
-        light.p99_ms
-    );
+    if let Some(light) = light {
+        println!(
+            "  light node: {} DHT queries ({}/{} answers equal node0's replica), p50 {} ms, p99 {} ms",
+            light.queries,
+            light.matching,
+            LIGHT_QUERIES.len(),
+            light.p50_ms,
+            light.p99_ms
+        );
+    }
     if let Some(r) = repo {
         println!(
             "  repository: {} ({} MiB, mandatory) replicated to all {n} nodes in {:.1} s",

@@ -79,7 +79,9 @@ pub(crate) struct Fetcher {
 }
 
 enum Outcome {
-    Data(Vec<u8>),
+    /// The segment arrived (this many bytes) and was verified and written, up to the error
+    /// that stopped it, if any; the ranges written await the next batched commit.
+    Ingested(u64, ChunkRanges, Result<(), IngestError>),
     /// A seed is super-seeding: get this segment elsewhere or later.
     Busy,
     Failed(String),
@@ -338,7 +340,7 @@ impl Fetcher {
                     assigned.push(i);
                     *load.entry(peer).or_default() += 1;
                     started.entry(seg).or_insert((Instant::now(), false));
-                    tasks.push(Box::pin(self.request(peer, hash, seg)));
+                    tasks.push(Box::pin(self.request(peer, hash, length, seg)));
                 }
             }
             assigned.sort_unstable_by(|a, b| b.cmp(a));
@@ -410,18 +412,8 @@ impl Fetcher {
                 continue; // the hedged twin already delivered it
             }
             match outcome {
-                Outcome::Data(bytes) => {
-                    self.metrics.downloaded.inc_by(bytes.len() as u64);
-                    let store = self.store.clone();
-                    let (got, ingested) = tokio::task::spawn_blocking(move || {
-                        let mut d = match store.download(hash, length) {
-                            Ok(d) => d,
-                            Err(e) => return (ChunkRanges::empty(), Err(IngestError::from(e))),
-                        };
-                        d.ingest_deferred(bytes.as_slice(), &ranges_of(&[seg]))
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                Outcome::Ingested(bytes, got, ingested) => {
+                    self.metrics.downloaded.inc_by(bytes);
                     *pending |= got;
                     match ingested {
                         Ok(()) => {
@@ -499,13 +491,17 @@ impl Fetcher {
         }
     }
 
+    /// Asks `peer` for one segment and verifies and writes what arrives (on a blocking
+    /// thread, so other segments keep arriving meanwhile).
     fn request(
         &self,
         peer: PeerId,
         hash: BlobHash,
+        length: u64,
         seg: (u64, u64),
     ) -> impl std::future::Future<Output = Event> + use<> {
         let mut control = self.control.clone();
+        let store = self.store.clone();
         async move {
             let attempt = async {
                 let mut s = control
@@ -535,7 +531,21 @@ impl Fetcher {
                 }
             };
             let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
-                Ok(Ok(Some(body))) => Outcome::Data(body),
+                Ok(Ok(Some(body))) => {
+                    let n = body.len() as u64;
+                    let ingest = tokio::task::spawn_blocking(move || {
+                        let mut d = match store.download(hash, length) {
+                            Ok(d) => d,
+                            Err(e) => return (ChunkRanges::empty(), Err(IngestError::from(e))),
+                        };
+                        d.ingest_deferred(body.as_slice(), &ranges_of(&[seg]))
+                    })
+                    .await;
+                    match ingest {
+                        Ok((got, r)) => Outcome::Ingested(n, got, r),
+                        Err(e) => Outcome::Failed(format!("ingest task: {e}")),
+                    }
+                }
                 Ok(Ok(None)) => Outcome::Busy,
                 Ok(Err(e)) => Outcome::Failed(e),
                 Err(_) => Outcome::Failed("timed out".into()),
