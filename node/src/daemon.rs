@@ -70,10 +70,11 @@ pub(crate) enum Command {
     RepoBundle {
         reply: oneshot::Sender<Vec<u8>>,
     },
-    /// `POST /api/v1/repo/release`: import `file` and trust `bundle` (signed by the CLI).
+    /// `POST /api/v1/repo/release`: import `file` (if any) and trust `bundle` (signed by
+    /// the CLI).
     RepoRelease {
         bundle: Vec<u8>,
-        file: std::path::PathBuf,
+        file: Option<std::path::PathBuf>,
         reply: oneshot::Sender<Result<serde_json::Value, String>>,
     },
     /// `POST /api/v1/repo/fetch`: fetch a target (NAME or NAME@VERSION).
@@ -243,7 +244,7 @@ impl Client {
     pub(crate) async fn repo_release(
         &self,
         bundle: Vec<u8>,
-        file: std::path::PathBuf,
+        file: Option<std::path::PathBuf>,
     ) -> Result<Result<serde_json::Value, String>> {
         self.ask(|reply| Command::RepoRelease {
             bundle,

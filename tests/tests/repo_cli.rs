@@ -162,3 +162,103 @@ fn publish_list_and_refusals() {
     let err = fails(d, &["repo", "list", "--data-dir", "node"]);
     assert!(err.contains("does not verify"), "{err}");
 }
+
+#[test]
+fn keys_rotate_and_only_the_new_ones_sign_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    let old = [
+        "fed/keys/repository-root-0.key",
+        "fed/keys/repository-root-1.key",
+    ];
+    let publish = |file: &str, version: &str, keys: &[&str]| {
+        let mut args = vec![
+            "repo",
+            "publish",
+            file,
+            "--name",
+            "identity/oidc-bridge",
+            "--version",
+            version,
+            "--data-dir",
+            "node",
+            "--json",
+        ];
+        for k in keys {
+            args.extend_from_slice(&["--key", k]);
+        }
+        gaiamesh_e2e::run(d, &args)
+    };
+    assert!(publish("bridge.bin", "1.0.0", &old).status.success());
+    let new_pub: Vec<String> = ["new-0.key", "new-1.key", "new-2.key"]
+        .iter()
+        .map(|k| ok(d, &["repo", "keygen", "--out", k]).trim().to_owned())
+        .collect();
+    let rotate = |signers: &[&str]| {
+        let mut args = vec![
+            "repo",
+            "rotate",
+            "--threshold",
+            "2",
+            "--data-dir",
+            "node",
+            "--json",
+        ];
+        for k in &new_pub {
+            args.extend_from_slice(&["--new-key", k]);
+        }
+        for k in signers {
+            args.extend_from_slice(&["--key", k]);
+        }
+        args.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<String>>()
+    };
+    // The old keys alone cannot hand the repository to new keys, nor the new keys alone
+    // take it.
+    let err = fails(d, &as_refs(&rotate(&old)));
+    assert!(err.contains("threshold"), "{err}");
+    let err = fails(d, &as_refs(&rotate(&["new-0.key", "new-1.key"])));
+    assert!(err.contains("threshold"), "{err}");
+    // A bad new key is named.
+    let err = fails(
+        d,
+        &[
+            "repo",
+            "rotate",
+            "--new-key",
+            "nonsense",
+            "--threshold",
+            "1",
+            "--key",
+            old[0],
+            "--data-dir",
+            "node",
+        ],
+    );
+    assert!(err.contains("nonsense"), "{err}");
+    // Both thresholds: root v2, and the release re-signed with the new keys.
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &as_refs(&rotate(&[old[0], old[1], "new-0.key", "new-2.key"])),
+    ))
+    .unwrap();
+    assert_eq!(out["root_version"], 2, "{out}");
+    assert_eq!(out["targets_version"], 2, "{out}");
+    let list = ok(d, &["repo", "list", "--data-dir", "node", "--json"]);
+    assert!(list.contains("identity/oidc-bridge@1.0.0"), "{list}");
+    // From now on the old keys are refused and the new ones sign.
+    std::fs::write(d.join("bridge2.bin"), vec![8u8; 5000]).unwrap();
+    let refused = publish("bridge2.bin", "2.0.0", &old);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("threshold"));
+    let accepted = publish("bridge2.bin", "2.0.0", &["new-1.key", "new-2.key"]);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    assert_eq!(out["root_version"], 2);
+}

@@ -134,7 +134,48 @@ fn releases_replicate_across_the_mesh() {
     );
     assert!(fetched.contains("complete"), "{fetched}");
 
-    // A node that joins later catches up: the release on admission, then the blob.
+    // The repository keys rotate on the running node0: every node walks to root v2 and
+    // trusts the release re-signed by the new keys.
+    let new_keys: Vec<String> = ["new-0.key", "new-1.key"]
+        .iter()
+        .map(|k| ok(r, &["repo", "keygen", "--out", k]).trim().to_owned())
+        .collect();
+    ok(
+        r,
+        &[
+            "repo",
+            "rotate",
+            "--new-key",
+            &new_keys[0],
+            "--new-key",
+            &new_keys[1],
+            "--threshold",
+            "2",
+            "--key",
+            "fed/keys/repository-root-0.key",
+            "--key",
+            "fed/keys/repository-root-1.key",
+            "--key",
+            "new-0.key",
+            "--key",
+            "new-1.key",
+            "--data-dir",
+            "node0",
+        ],
+    );
+    let root_version = |dir: &Path| {
+        let (_, body) = gaiamesh_e2e::mesh::http(dir, "GET", "/api/v1/repo", b"");
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["root_version"].clone()
+    };
+    for (i, n) in nodes.iter().enumerate() {
+        n.wait_for("root v2", Duration::from_secs(30), |_| {
+            root_version(&dirs[i]) == 2
+        });
+        assert_eq!(local_state(r, &format!("node{i}"), target), "complete");
+    }
+
+    // A node that joins later catches up: the root chain and the release on admission,
+    // then the blob.
     configure(&dirs[3], &boot);
     let late = Node::start(&dirs[3]);
     late.wait_for(
@@ -143,9 +184,10 @@ fn releases_replicate_across_the_mesh() {
         |_| local_state(r, "node3", target) == "complete",
     );
     assert_eq!(local_state(r, "node3", tool), "missing");
+    assert_eq!(root_version(&dirs[3]), 2);
     let text = ok(r, &["repo", "status", "--data-dir", "node3"]);
     assert!(
-        text.contains("targets v2") && text.contains("valid"),
+        text.contains("targets v3") && text.contains("valid"),
         "{text}"
     );
     late.stop();

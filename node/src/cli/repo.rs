@@ -1,9 +1,12 @@
-//! `gaiamesh repo`: keys, publishing releases into a data dir's repository, listing them.
+//! `gaiamesh repo`: keys, publishing releases, rotating keys, listing, fetching.
 //!
 //! The repository state of a node is `DATA_DIR/repository.bundle` (the trusted root chain,
 //! timestamp, snapshot and targets, re-verified on every load) and its blobs under
-//! `DATA_DIR/blobs/`. Replication between nodes is not built yet; these commands are the
-//! publisher's side and the local view.
+//! `DATA_DIR/blobs/`. With a node running on the data dir, signing still happens here (the
+//! keys never reach the daemon) and the node gets the signed bundle, which it announces to
+//! the mesh.
+
+mod rotate;
 
 use std::path::PathBuf;
 
@@ -42,6 +45,10 @@ pub enum RepoCommand {
     Fetch(FetchArgs),
     /// The release and every component's local state and fetch progress (running node).
     Status(StatusArgs),
+    /// Rotate the repository's keys: a new root version whose roles the new keys hold,
+    /// signed by a threshold of the current root keys and of the new ones; the current
+    /// release is re-signed with the new keys. Nodes walk the root chain to it.
+    Rotate(rotate::RotateArgs),
 }
 
 /// Arguments of `repo fetch`.
@@ -119,6 +126,7 @@ pub(super) fn run(cmd: RepoCommand) -> Result<()> {
         RepoCommand::Publish(a) => publish_release(a),
         RepoCommand::List(a) | RepoCommand::Status(a) => list(a),
         RepoCommand::Fetch(a) => fetch(a),
+        RepoCommand::Rotate(a) => rotate::run(a),
     }
 }
 
@@ -156,6 +164,40 @@ pub(crate) fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
     Ok(())
 }
 
+/// The repository state to build on: the running node's (it owns the state), else the
+/// data dir's.
+fn current(dir: &DataDir) -> Result<TrustedRepository> {
+    if !node_running(dir) {
+        return load(dir);
+    }
+    let reply = api_get(dir, "/api/v1/repo/bundle")?;
+    let bytes = hex::decode(reply["bundle"].as_str().unwrap_or_default())
+        .context("the node sent a bundle that is not hex")?;
+    let mut repo = TrustedRepository::new(dir.trust()?.genesis());
+    repo.load(&Bundle::decode(&bytes)?)?;
+    Ok(repo)
+}
+
+/// Hands a signed `bundle` (already applied to `repo`) to the running node, which imports
+/// `file` (when given) and announces the release; without a node, saves `repo`.
+fn hand_over(
+    dir: &DataDir,
+    repo: &TrustedRepository,
+    bundle: &Bundle,
+    file: Option<&std::path::Path>,
+) -> Result<()> {
+    if !node_running(dir) {
+        return save(dir, repo);
+    }
+    let file = file.map(std::fs::canonicalize).transpose()?;
+    let body = serde_json::json!({
+        "bundle": hex::encode(bundle.encode()?),
+        "file": file,
+    });
+    api_request(dir, "POST", "/api/v1/repo/release", Some(&body.to_string()))?;
+    Ok(())
+}
+
 fn blob_store(dir: &DataDir) -> Result<BlobStore> {
     Ok(BlobStore::open(&dir.root().join("blobs"))?)
 }
@@ -184,17 +226,7 @@ fn publish_release(a: PublishArgs) -> Result<()> {
     let signers: Vec<&Keypair> = keys.iter().collect();
     let now = now();
     let running = node_running(&dir);
-    let mut repo = if running {
-        // The running node owns the state: start from what it trusts.
-        let reply = api_get(&dir, "/api/v1/repo/bundle")?;
-        let bytes = hex::decode(reply["bundle"].as_str().unwrap_or_default())
-            .context("the node sent a bundle that is not hex")?;
-        let mut repo = TrustedRepository::new(dir.trust()?.genesis());
-        repo.load(&Bundle::decode(&bytes)?)?;
-        repo
-    } else {
-        load(&dir)?
-    };
+    let mut repo = current(&dir)?;
     if repo.root().is_none() {
         let genesis = dir.trust()?.genesis().clone();
         let root = publish::initial_root(&genesis, now, 365 * publish::DAY_MS, &signers)?;
@@ -252,21 +284,7 @@ fn publish_release(a: PublishArgs) -> Result<()> {
     )?;
     repo.apply(&bundle, now)
         .context("the new release does not verify with these keys (a threshold must sign)")?;
-    if running {
-        let file = std::fs::canonicalize(&a.file)?;
-        let body = serde_json::json!({
-            "bundle": hex::encode(bundle.encode()?),
-            "file": file,
-        });
-        api_request(
-            &dir,
-            "POST",
-            "/api/v1/repo/release",
-            Some(&body.to_string()),
-        )?;
-    } else {
-        save(&dir, &repo)?;
-    }
+    hand_over(&dir, &repo, &bundle, Some(&a.file))?;
     let t = repo.targets(now)?;
     let out = Published {
         target: name.to_string(),

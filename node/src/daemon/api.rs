@@ -260,7 +260,9 @@ async fn repo_bundle(State(s): State<AppState>) -> Response {
 #[derive(serde::Deserialize)]
 struct ReleaseBody {
     bundle: String,
-    file: std::path::PathBuf,
+    /// The component's file; absent for a bundle without a new blob (a key rotation).
+    #[serde(default)]
+    file: Option<std::path::PathBuf>,
 }
 
 async fn repo_release(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {

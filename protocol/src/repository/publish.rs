@@ -105,8 +105,34 @@ pub fn release_replacing(
     validity_ms: u64,
     keys: &[&Keypair],
 ) -> Result<Bundle, RepoError> {
+    build(repo, repo, add, remove, now, validity_ms, keys)
+}
+
+/// After a root rotation that changed the keys (the client then drops the release the
+/// old keys signed): the release `before` trusted, re-signed under `repo`'s new root with
+/// `keys`, each role one version above `before`'s so no node sees a rollback.
+pub fn resign(
+    before: &TrustedRepository,
+    repo: &TrustedRepository,
+    now: UnixMillis,
+    validity_ms: u64,
+    keys: &[&Keypair],
+) -> Result<Bundle, RepoError> {
+    build(repo, before, &[], &[], now, validity_ms, keys)
+}
+
+/// A release under `repo`'s root, continuing `base`'s targets and versions.
+fn build(
+    repo: &TrustedRepository,
+    base: &TrustedRepository,
+    add: &[(TargetName, TargetInfo)],
+    remove: &[TargetName],
+    now: UnixMillis,
+    validity_ms: u64,
+    keys: &[&Keypair],
+) -> Result<Bundle, RepoError> {
     let root = current_root(repo)?;
-    let prev = repo.trusted_targets().map(Signed::body);
+    let prev = base.trusted_targets().map(Signed::body);
     let mut targets = prev.map(|t| t.targets.clone()).unwrap_or_default();
     for name in remove {
         targets.remove(name);
@@ -127,13 +153,13 @@ pub fn release_replacing(
     let snapshot = Signed::sign(
         Snapshot {
             federation: root.federation,
-            version: repo.snapshot().map_or(1, |s| s.body().version + 1),
+            version: base.snapshot().map_or(1, |s| s.body().version + 1),
             expires,
             targets: targets.meta_ref(),
         },
         keys,
     )?;
-    let timestamp = sign_timestamp(repo, &snapshot, expires, keys)?;
+    let timestamp = sign_timestamp(repo, base, &snapshot, expires, keys)?;
     let mut bundle = repo.bundle(0);
     bundle.targets = Some(targets.bytes);
     bundle.snapshot = Some(snapshot.bytes);
@@ -153,7 +179,7 @@ pub fn refresh_timestamp(
         role: Role::Timestamp,
         needed: Role::Snapshot,
     })?;
-    let timestamp = sign_timestamp(repo, snapshot, now.plus_ms(validity_ms), keys)?;
+    let timestamp = sign_timestamp(repo, repo, snapshot, now.plus_ms(validity_ms), keys)?;
     let mut bundle = repo.bundle(0);
     bundle.timestamp = Some(timestamp.bytes);
     Ok(bundle)
@@ -161,6 +187,7 @@ pub fn refresh_timestamp(
 
 fn sign_timestamp(
     repo: &TrustedRepository,
+    base: &TrustedRepository,
     snapshot: &Signed<Snapshot>,
     expires: UnixMillis,
     keys: &[&Keypair],
@@ -169,7 +196,7 @@ fn sign_timestamp(
     Signed::sign(
         Timestamp {
             federation: root.federation,
-            version: repo.timestamp().map_or(1, |t| t.body().version + 1),
+            version: base.timestamp().map_or(1, |t| t.body().version + 1),
             expires,
             snapshot: snapshot.meta_ref(),
         },

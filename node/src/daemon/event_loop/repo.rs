@@ -407,9 +407,14 @@ impl EventLoop {
     pub(super) fn repo_release(
         &mut self,
         bundle: Vec<u8>,
-        file: std::path::PathBuf,
+        file: Option<std::path::PathBuf>,
         reply: oneshot::Sender<Result<serde_json::Value, String>>,
     ) {
+        let Some(file) = file else {
+            // No new blob (a key rotation): trust and announce the bundle.
+            let _ = reply.send(self.apply_bundle(&bundle, None));
+            return;
+        };
         let store = self.repo.fetcher.store.clone();
         let client = self.repo.fetcher.client.clone();
         tokio::spawn(async move {
