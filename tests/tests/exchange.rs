@@ -104,9 +104,12 @@ fn start_mesh(r: &Path, n: usize) -> Vec<Node> {
 
 #[test]
 fn exchanges_are_negotiated_verified_audited_and_fail_over() {
+    let t0 = std::time::Instant::now();
+    let step = |what: &str| eprintln!("[{:>6.1?}] {what}", t0.elapsed());
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     let nodes = start_mesh(r, 3);
+    step("mesh up");
     let content = data(3 * 1024 * 1024 + 123, 1);
     std::fs::write(r.join("weather.bin"), &content).unwrap();
     let research_eu =
@@ -114,6 +117,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     add_asset(r, "node0", "weather.bin", "weather", research_eu);
     let provider = peer_id(&nodes[0]);
 
+    step("asset added");
     // The policy refuses a purpose it does not permit, and says why.
     let out = fetch_from(r, &provider, "weather", "marketing", "got/weather.bin");
     assert!(!out.status.success());
@@ -144,7 +148,17 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert_eq!(std::fs::read(r.join("got/weather.bin")).unwrap(), content);
     assert!(!r.join("got/weather.bin.part").exists());
     assert!(!r.join("got/weather.bin.agreement").exists());
+    // An existing file is not replaced unless asked.
+    let out = fetch_from(r, &provider, "weather", "research", "got/weather.bin");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--overwrite")
+            || String::from_utf8_lossy(&out.stderr).contains("overwrite"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
+    step("fetched");
     // Both audit logs hold the refusal, the agreement, the transfer and the receipt.
     nodes[0].wait_for(
         "the receipt at the provider",
@@ -174,6 +188,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         2
     );
 
+    step("audit checked");
     // Bytes changed at the provider after registration: the consumer's BLAKE3 check fails,
     // nothing is put in place.
     let mut changed = content.clone();
@@ -187,6 +202,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert!(!r.join("got/changed.bin.part").exists());
     std::fs::write(r.join("weather.bin"), &content).unwrap();
 
+    step("tamper checked");
     // Failover: the same asset on node2; whichever provider the query lists first is
     // stopped, and the fetch comes from the other one.
     add_asset(r, "node2", "weather.bin", "weather", research_eu);
@@ -212,6 +228,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     );
     let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let first = listed["matches"][0]["subject"].as_str().unwrap().to_owned();
+    step("both providers listed");
     let mut nodes: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     let (first_i, second_i) = if first == provider { (0, 2) } else { (2, 0) };
     nodes[first_i].take().unwrap().stop();
@@ -241,6 +258,7 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert_eq!(job["attempts"][0]["provider"], first.as_str());
     assert_eq!(std::fs::read(r.join("got/failover.bin")).unwrap(), content);
 
+    step("failover done");
     // A tampered audit log is detected (the node is stopped; the CLI reads the file).
     nodes[1].take().unwrap().stop();
     tamper_audit(&r.join("node1/audit.redb"));

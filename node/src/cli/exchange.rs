@@ -47,6 +47,9 @@ pub struct FetchArgs {
     /// OUT.part until verified.
     #[arg(long)]
     out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    overwrite: bool,
     /// Attempts per provider, each resuming where the last stopped.
     #[arg(long, default_value_t = 3)]
     attempts: u32,
@@ -78,6 +81,7 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
         "onward_transfer": a.onward_transfer,
         "out": out,
         "attempts": a.attempts,
+        "overwrite": a.overwrite,
     });
     let started = api_request(
         &dir,

@@ -88,7 +88,7 @@ pub(crate) struct JobView {
 }
 
 impl JobView {
-    fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.state == "completed" || self.state == "failed"
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct FetchRequest {
     /// Attempts per provider, each resuming where the last one stopped.
     #[serde(default = "three")]
     pub(crate) attempts: u32,
+    /// Replace `out` if it exists.
+    #[serde(default)]
+    pub(crate) overwrite: bool,
 }
 
 fn three() -> u32 {
@@ -104,6 +107,20 @@ impl Exchange {
         }
         if req.attempts == 0 || req.attempts > 100 {
             return Err("attempts must be 1–100".into());
+        }
+        if req.out.exists() && !req.overwrite {
+            return Err(format!(
+                "{} exists; choose another out or pass overwrite (--overwrite)",
+                req.out.display()
+            ));
+        }
+        let out = req.out.display().to_string();
+        if self
+            .jobs
+            .lock()
+            .is_ok_and(|j| j.all().iter().any(|v| v.out == out && !v.finished()))
+        {
+            return Err(format!("a fetch into {out} is already running"));
         }
         let view = JobView {
             state: "negotiating".into(),
