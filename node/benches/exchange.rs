@@ -23,34 +23,12 @@
 #[path = "baseline/mod.rs"]
 mod baseline;
 
-use std::process::Command;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// (bytes per second, negotiation ms) of one devnet exchange of `mib` MiB.
 fn gaiamesh_exchange(mib: u64) -> Result<(f64, f64)> {
-    let dir = std::env::temp_dir().join(format!("gaiamesh-bench-exchange-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
-        .args([
-            "devnet",
-            "--once",
-            "--json",
-            "--reset",
-            "--nodes",
-            "2",
-            "--repo-mib",
-            "0",
-            "--exchange-mib",
-        ])
-        .arg(mib.to_string())
-        .arg("--dir")
-        .arg(&dir)
-        .output()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        bail!("devnet failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mib_s = mib.to_string();
+    let v = baseline::two_node_devnet("exchange", &["--repo-mib", "0", "--exchange-mib", &mib_s])?;
     let x = &v["exchange"];
     let ms = x["transfer_ms"].as_f64().context("no exchange step")?;
     let negotiation = x["negotiation_ms"]

@@ -18,32 +18,12 @@
 #[path = "baseline/mod.rs"]
 mod baseline;
 
-use std::process::Command;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use baseline::raw_quinn;
 
 fn gaiamesh_single_source(mib: u64) -> Result<f64> {
-    let dir = std::env::temp_dir().join(format!("gaiamesh-bench-transfer-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
-        .args([
-            "devnet",
-            "--once",
-            "--json",
-            "--reset",
-            "--nodes",
-            "2",
-            "--no-light",
-            "--dir",
-        ])
-        .arg(&dir)
-        .args(["--repo-mib", &mib.to_string(), "--exchange-mib", "0"])
-        .output()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        bail!("devnet failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mib_s = mib.to_string();
+    let v = baseline::two_node_devnet("transfer", &["--repo-mib", &mib_s, "--exchange-mib", "0"])?;
     let ms = v["repository"]["replicated_ms"]
         .as_f64()
         .context("no repository step")?;

@@ -170,6 +170,26 @@ pub mod mesh {
         dir
     }
 
+    /// A federation of `n` nodes on loopback (node0 the bootstrap peer of the others),
+    /// started and waiting until each has admitted all others.
+    pub fn start(root: &Path, n: usize) -> Vec<Node> {
+        let dirs = federation(root, n);
+        configure(&dirs[0], &[]);
+        let n0 = Node::start(&dirs[0]);
+        let boot = vec![n0.address()];
+        let mut nodes = vec![n0];
+        for d in &dirs[1..] {
+            configure(d, &boot);
+            nodes.push(Node::start(d));
+        }
+        for node in &nodes {
+            node.wait_for("admission of every peer", Duration::from_secs(30), |x| {
+                x.status()["admitted_peers"].as_u64().unwrap_or(0) as usize >= n - 1
+            });
+        }
+        nodes
+    }
+
     /// Writes a loopback config (QUIC on a free port, API on a free port) with `bootstrap`.
     pub fn configure(dir: &Path, bootstrap: &[String]) {
         configure_with(dir, bootstrap, "", "");

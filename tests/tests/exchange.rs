@@ -9,7 +9,7 @@ use std::{path::Path, time::Duration};
 
 use gaiamesh_e2e::{
     fails,
-    mesh::{Node, configure, federation, http},
+    mesh::{self, Node, configure, federation, http},
     ok,
 };
 
@@ -84,31 +84,13 @@ fn fetch_from(
     )
 }
 
-fn start_mesh(r: &Path, n: usize) -> Vec<Node> {
-    let dirs = federation(r, n);
-    configure(&dirs[0], &[]);
-    let n0 = Node::start(&dirs[0]);
-    let boot = vec![n0.address()];
-    let mut nodes = vec![n0];
-    for d in &dirs[1..] {
-        configure(d, &boot);
-        nodes.push(Node::start(d));
-    }
-    for node in &nodes {
-        node.wait_for("admission of every peer", Duration::from_secs(30), |x| {
-            x.status()["admitted_peers"].as_u64().unwrap_or(0) as usize >= n - 1
-        });
-    }
-    nodes
-}
-
 #[test]
 fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     let t0 = std::time::Instant::now();
     let step = |what: &str| eprintln!("[{:>6.1?}] {what}", t0.elapsed());
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let nodes = start_mesh(r, 3);
+    let nodes = mesh::start(r, 3);
     step("mesh up");
     let content = data(3 * 1024 * 1024 + 123, 1);
     std::fs::write(r.join("weather.bin"), &content).unwrap();

@@ -226,3 +226,30 @@ pub(crate) fn write_source(path: &std::path::Path, mib: u64) -> Result<()> {
     f.flush()?;
     Ok(())
 }
+
+/// Runs `gaiamesh devnet --once --json --nodes 2 --no-light ARGS…` in a fresh temporary
+/// directory (the light node would fetch mandatory components too) and returns its JSON
+/// summary.
+#[allow(dead_code)]
+pub(crate) fn two_node_devnet(name: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let dir = std::env::temp_dir().join(format!("gaiamesh-bench-{name}-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
+        .args([
+            "devnet",
+            "--once",
+            "--json",
+            "--reset",
+            "--nodes",
+            "2",
+            "--no-light",
+        ])
+        .args(args)
+        .arg("--dir")
+        .arg(&dir)
+        .output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!("devnet failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
