@@ -9,7 +9,7 @@ use std::{path::Path, time::Duration};
 
 use gaiamesh_e2e::{
     fails,
-    mesh::{self, Node, configure, federation, http},
+    mesh::{self, Node, configure, configure_with, federation, http},
     ok,
 };
 
@@ -280,7 +280,8 @@ fn a_transfer_resumes_after_the_provider_is_killed() {
     let n0 = Node::start(&dirs[0]);
     let provider = peer_id(&n0);
     let boot = vec![n0.address()];
-    configure(&dirs[1], &boot);
+    // node1 may present spoiled agreements (fault injection) at the end.
+    configure_with(&dirs[1], &boot, "fault_injection = true", "");
     let n1 = Node::start(&dirs[1]);
     n1.wait_for("admission", Duration::from_secs(30), |x| {
         x.status()["admitted_peers"].as_u64().unwrap_or(0) >= 1
@@ -349,5 +350,31 @@ fn a_transfer_resumes_after_the_provider_is_killed() {
         .filter(|e| e["kind"] == "agreement")
         .count();
     assert_eq!(agreements, 1);
+
+    // An altered or forged agreement is refused by the provider, which logs the refusal.
+    for (how, why) in [
+        ("altered", "signature does not verify"),
+        ("forged", "signature does not verify"),
+    ] {
+        let body = serde_json::json!({ "provider": provider, "how": how });
+        let (code, reply) = http(
+            &dirs[1],
+            "POST",
+            "/api/v1/debug/spoiled-agreement",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&reply));
+        let answer: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        let answer = answer["answer"].as_str().unwrap();
+        assert!(
+            answer.starts_with("refused") && answer.contains(why),
+            "{how}: {answer}"
+        );
+    }
+    let refusals = audit(r, "node0")
+        .into_iter()
+        .filter(|e| e["kind"] == "refusal")
+        .count();
+    assert_eq!(refusals, 2);
     drop(n1);
 }

@@ -103,7 +103,8 @@ pub(crate) async fn serve(
         tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
         app = app
             .route("/api/v1/debug/gossip", post(raw_gossip))
-            .route("/api/v1/debug/corrupt-blobs", post(set_corrupt_blobs));
+            .route("/api/v1/debug/corrupt-blobs", post(set_corrupt_blobs))
+            .route("/api/v1/debug/spoiled-agreement", post(spoiled_agreement));
     }
     let app = app.with_state(state);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -411,6 +412,35 @@ async fn raw_gossip(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(Ok(())) => Json(serde_json::json!({ "published": body.len() })).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct SpoilBody {
+    provider: String,
+    how: super::exchange::Spoil,
+}
+
+/// Fault injection: presents a spoiled copy of this node's latest agreement with a
+/// provider to it; the provider must refuse it.
+async fn spoiled_agreement(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    }
+    let b: SpoilBody = match serde_json::from_str(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+    };
+    let Ok(provider) = b.provider.parse::<libp2p::PeerId>() else {
+        return error(StatusCode::BAD_REQUEST, "provider is not a peer id");
+    };
+    match s.exchange.probe_agreement(provider, b.how).await {
+        Ok(answer) => Json(serde_json::json!({ "answer": answer })).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
 

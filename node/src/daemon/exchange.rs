@@ -20,7 +20,7 @@ use gaiamesh_protocol::{federation::FederationTrust, identity::Keypair};
 use libp2p::{PeerId, StreamProtocol};
 use serde::Serialize;
 
-pub(crate) use fetch::FetchRequest;
+pub(crate) use fetch::{FetchRequest, Spoil};
 
 use super::{Client, metrics::ExchangeMetrics, repo::UploadLimits};
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 22] = [
+pub(crate) const PATHS: [&str; 23] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -28,6 +28,7 @@ pub(crate) const PATHS: [&str; 22] = [
     "/api/v1/exchange/fetch/{job}",
     "/api/v1/audit",
     "/api/v1/audit/verify",
+    "/api/v1/debug/spoiled-agreement",
 ];
 
 fn error_response(description: &str) -> Value {
@@ -250,6 +251,18 @@ pub(crate) fn document() -> Value {
                 "requestBody": {"content": {"text/plain": {}}},
                 "responses": {
                     "200": json_response("set", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "404": {"description": "fault injection is off"}
+                }}},
+            "/api/v1/debug/spoiled-agreement": {"post": {
+                "summary": "Testing only, routed when [api] fault_injection = true: present \
+                    this node's latest agreement with `provider`, spoiled `how` (altered: \
+                    the purpose changed, signatures kept; forged: the provider signature \
+                    made with another key), to that provider; returns its answer",
+                "security": bearer,
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": {
+                    "200": json_response("the provider's answer", json!({"type": "object"})),
                     "401": error_response("missing or wrong token"),
                     "404": {"description": "fault injection is off"}
                 }}},

@@ -682,3 +682,61 @@ async fn read_piece(
     buf.truncate(filled);
     Ok(buf)
 }
+
+/// How a fault-injection probe spoils the consumer's latest agreement with a provider.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Spoil {
+    /// Both signatures kept, the purpose changed.
+    Altered,
+    /// The same body, the provider's signature made with another key.
+    Forged,
+}
+
+impl Exchange {
+    /// Fault injection: presents this node's latest agreement with `provider`, spoiled as
+    /// `how`, in a manifest request; returns the provider's answer (`ok` or `refused: …`).
+    pub(crate) async fn probe_agreement(
+        &self,
+        provider: PeerId,
+        how: Spoil,
+    ) -> Result<String, String> {
+        let audit = self.audit.clone();
+        let entries = tokio::task::spawn_blocking(move || audit.list(0, usize::MAX))
+            .await
+            .map_err(other)?
+            .map_err(other)?;
+        let mut agreement = entries
+            .into_iter()
+            .rev()
+            .find_map(|e| match e.event {
+                Event::Agreement {
+                    role: Role::Consumer,
+                    agreement,
+                    ..
+                } if agreement.body.provider.to_peer_id() == provider => Some(*agreement),
+                _ => None,
+            })
+            .ok_or("no agreement with that provider to spoil: fetch something first")?;
+        match how {
+            Spoil::Altered => {
+                agreement.body.purpose = format!("{} (altered)", agreement.body.purpose)
+            }
+            Spoil::Forged => {
+                let forger = gaiamesh_protocol::identity::Keypair::generate();
+                agreement.provider_signature = agreement.body.sign(&forger).map_err(other)?;
+            }
+        }
+        let mut s = self.open(provider, TRANSFER).await?;
+        let r = TransferRequest::Manifest {
+            agreement: Box::new(agreement),
+        };
+        write_bytes(&mut s, &r.encode().map_err(other)?)
+            .await
+            .map_err(other)?;
+        Ok(match read_reply(&mut s).await.map_err(other)? {
+            Reply::Ok { .. } => "ok".to_owned(),
+            Reply::Refused { reason } => format!("refused: {reason}"),
+        })
+    }
+}
