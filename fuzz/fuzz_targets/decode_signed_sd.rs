@@ -15,11 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let fed = FED.get_or_init(|| TestFederation::new(3, 2, true));
     if let Ok(sd) = SignedSelfDescription::decode(data) {
         let _ = sd.check(&fed.trust, NOW);
+        // Bytes, not values: a document may carry a NaN (validation refuses it), and
+        // NaN != NaN would make a value comparison fail on a correct round trip.
         if let Ok(again) = sd.encode() {
-            assert_eq!(
-                SignedSelfDescription::decode(&again).ok().as_ref(),
-                Some(&sd)
-            );
+            let reencoded = SignedSelfDescription::decode(&again).and_then(|d| d.encode());
+            assert_eq!(reencoded.ok().as_deref(), Some(again.as_slice()));
         }
     }
 });
