@@ -416,17 +416,27 @@ impl Exchange {
     }
 
     async fn send_receipt(&self, provider: PeerId, receipt: Receipt) -> Result<(), String> {
-        let mut s = self.open(provider, TRANSFER).await?;
         let r = TransferRequest::Receipt {
             receipt: Box::new(receipt),
         };
-        write_bytes(&mut s, &r.encode().map_err(other)?)
-            .await
-            .map_err(other)?;
-        match read_reply(&mut s).await.map_err(other)? {
+        match self.ask(provider, &r.encode().map_err(other)?).await?.1 {
             Reply::Ok { .. } => Ok(()),
             Reply::Refused { reason } => Err(reason),
         }
+    }
+
+    /// Opens a transfer stream to `provider`, sends the encoded request and reads the reply
+    /// header; the stream stays open for the bytes that follow. Every error here (not
+    /// reachable, dropped, silent) is one a retry may get past.
+    async fn ask(
+        &self,
+        provider: PeerId,
+        request: &[u8],
+    ) -> Result<(libp2p::Stream, Reply), String> {
+        let mut s = self.open(provider, TRANSFER).await?;
+        write_bytes(&mut s, request).await.map_err(other)?;
+        let reply = read_reply(&mut s).await.map_err(other)?;
+        Ok((s, reply))
     }
 
     async fn manifest(
@@ -454,21 +464,12 @@ impl Exchange {
         provider: PeerId,
         agreement: &Agreement,
     ) -> Result<Vec<AssetFile>, Failure> {
-        let mut s = self
-            .open(provider, TRANSFER)
-            .await
-            .map_err(Failure::Retry)?;
         let r = TransferRequest::Manifest {
             agreement: Box::new(agreement.clone()),
         };
         let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
-        write_bytes(&mut s, &bytes)
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?;
-        let len = match read_reply(&mut s)
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?
-        {
+        let (mut s, reply) = self.ask(provider, &bytes).await.map_err(Failure::Retry)?;
+        let len = match reply {
             Reply::Ok { len } => len,
             Reply::Refused { reason } => {
                 return Err(Failure::Provider(format!("refused: {reason}")));
@@ -551,18 +552,14 @@ impl Exchange {
             return finish(inc).await;
         }
         let retry = |e: std::io::Error| Failure::Retry(e.to_string());
-        let mut s = self
-            .open(provider, TRANSFER)
-            .await
-            .map_err(Failure::Retry)?;
         let r = TransferRequest::File {
             agreement: Box::new(agreement.clone()),
             index,
             offset,
         };
         let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
-        write_bytes(&mut s, &bytes).await.map_err(retry)?;
-        let len = match read_reply(&mut s).await.map_err(retry)? {
+        let (mut s, reply) = self.ask(provider, &bytes).await.map_err(Failure::Retry)?;
+        let len = match reply {
             Reply::Ok { len } => len,
             Reply::Refused { reason } => {
                 return Err(Failure::Provider(format!("refused: {reason}")));
@@ -727,16 +724,14 @@ impl Exchange {
                 agreement.provider_signature = agreement.body.sign(&forger).map_err(other)?;
             }
         }
-        let mut s = self.open(provider, TRANSFER).await?;
         let r = TransferRequest::Manifest {
             agreement: Box::new(agreement),
         };
-        write_bytes(&mut s, &r.encode().map_err(other)?)
-            .await
-            .map_err(other)?;
-        Ok(match read_reply(&mut s).await.map_err(other)? {
-            Reply::Ok { .. } => "ok".to_owned(),
-            Reply::Refused { reason } => format!("refused: {reason}"),
-        })
+        Ok(
+            match self.ask(provider, &r.encode().map_err(other)?).await?.1 {
+                Reply::Ok { .. } => "ok".to_owned(),
+                Reply::Refused { reason } => format!("refused: {reason}"),
+            },
+        )
     }
 }
