@@ -164,6 +164,14 @@ pub(crate) fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
     Ok(())
 }
 
+/// The signing keys in `paths`.
+fn read_keys(paths: &[PathBuf]) -> Result<Vec<Keypair>> {
+    paths
+        .iter()
+        .map(|p| keystore::read(p).with_context(|| format!("key {}", p.display())))
+        .collect()
+}
+
 /// The repository state to build on: the running node's (it owns the state), else the
 /// data dir's.
 fn current(dir: &DataDir) -> Result<TrustedRepository> {
@@ -218,11 +226,7 @@ fn publish_release(a: PublishArgs) -> Result<()> {
     let name: TargetName = format!("{}@{}", a.name, a.version)
         .parse()
         .map_err(|e: String| anyhow::anyhow!(e))?;
-    let keys: Vec<Keypair> = a
-        .keys
-        .iter()
-        .map(|p| keystore::read(p).with_context(|| format!("key {}", p.display())))
-        .collect::<Result<_>>()?;
+    let keys = read_keys(&a.keys)?;
     let signers: Vec<&Keypair> = keys.iter().collect();
     let now = now();
     let running = node_running(&dir);

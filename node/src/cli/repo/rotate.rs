@@ -8,11 +8,11 @@ use gaiamesh_protocol::{
     repository::{metadata::RoleKeys, publish},
 };
 
-use super::{current, hand_over};
+use super::{current, hand_over, read_keys};
 use crate::{
     cli::{DataDirArg, duration_ms, parse_duration, print_json},
     datadir::DataDir,
-    keystore, now,
+    now,
 };
 
 /// Arguments of `repo rotate`.
@@ -61,11 +61,7 @@ pub(super) fn run(a: RotateArgs) -> Result<()> {
             a.threshold
         );
     }
-    let keys: Vec<Keypair> = a
-        .keys
-        .iter()
-        .map(|p| keystore::read(p).with_context(|| format!("key {}", p.display())))
-        .collect::<Result<_>>()?;
+    let keys = read_keys(&a.keys)?;
     let signers: Vec<&Keypair> = keys.iter().collect();
     let mut repo = current(&dir)?;
     let before = repo.clone();
