@@ -213,6 +213,9 @@ impl Asset {
     }
 }
 
+/// The registry's file name inside the data dir.
+pub const REGISTRY_FILE: &str = "assets.json";
+
 /// The registry in `DATA_DIR/assets.json`.
 #[derive(Debug)]
 pub struct Registry {
@@ -223,7 +226,7 @@ pub struct Registry {
 impl Registry {
     /// Opens (or starts) the registry of the data dir at `root`.
     pub fn open(root: &Path) -> Result<Self, AssetError> {
-        let file = root.join("assets.json");
+        let file = root.join(REGISTRY_FILE);
         let assets = match std::fs::read(&file) {
             Ok(bytes) => {
                 let list: Vec<Asset> =

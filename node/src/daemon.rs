@@ -476,6 +476,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         client: client.clone(),
         metrics: metrics::ExchangeMetrics::new(&mut registry),
         jobs: Default::default(),
+        assets: Default::default(),
     };
     tokio::spawn(exchange.clone().serve());
     tokio::spawn(

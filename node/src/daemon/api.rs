@@ -296,9 +296,8 @@ async fn repo_fetch(State(s): State<AppState>, headers: HeaderMap, body: String)
 }
 
 async fn assets(State(s): State<AppState>) -> Response {
-    let root = s.exchange.root.clone();
-    let r =
-        tokio::task::spawn_blocking(move || gaiamesh_exchange::asset::Registry::open(&root)).await;
+    let exchange = s.exchange.clone();
+    let r = tokio::task::spawn_blocking(move || exchange.registry()).await;
     match r {
         Ok(Ok(reg)) => Json(reg.list().cloned().collect::<Vec<_>>()).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -15,7 +15,10 @@ use std::{
     sync::{Arc, Mutex, RwLock},
 };
 
-use gaiamesh_exchange::audit::{AuditLog, Event};
+use gaiamesh_exchange::{
+    asset::{AssetError, REGISTRY_FILE, Registry},
+    audit::{AuditLog, Event},
+};
 use gaiamesh_protocol::{federation::FederationTrust, identity::Keypair};
 use libp2p::{PeerId, StreamProtocol};
 use serde::Serialize;
@@ -48,9 +51,35 @@ pub(crate) struct Exchange {
     pub(crate) client: Client,
     pub(crate) metrics: ExchangeMetrics,
     pub(crate) jobs: Arc<Mutex<Jobs>>,
+    /// The asset registry as last read, with its file's inode and modification time.
+    pub(crate) assets: Arc<Mutex<Option<CachedRegistry>>>,
 }
 
 impl Exchange {
+    /// The asset registry, read again only when `assets.json` changed (the CLI rewrites it
+    /// atomically), so a directory asset's thousands of file requests do not each re-read
+    /// and re-parse its manifest.
+    pub(crate) fn registry(&self) -> Result<Arc<Registry>, AssetError> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.root.join(REGISTRY_FILE);
+        // Every atomic rewrite is a new inode, so the stamp changes even within one clock tick.
+        let modified = std::fs::metadata(&path)
+            .map(|m| (m.ino(), m.modified().unwrap_or(std::time::UNIX_EPOCH)))
+            .unwrap_or((0, std::time::UNIX_EPOCH));
+        let mut cache = self
+            .assets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, reg)) = cache.as_ref()
+            && *at == modified
+        {
+            return Ok(reg.clone());
+        }
+        let reg = Arc::new(Registry::open(&self.root)?);
+        *cache = Some((modified, reg.clone()));
+        Ok(reg)
+    }
+
     /// Appends to the audit log off the async threads; a failure is logged, not fatal (the
     /// exchange it records already happened).
     pub(crate) async fn record(&self, event: Event) {
@@ -64,6 +93,12 @@ impl Exchange {
         }
     }
 }
+
+/// A file's inode and modification time.
+pub(crate) type FileStamp = (u64, std::time::SystemTime);
+
+/// The registry and the stamp of the file it was read from.
+pub(crate) type CachedRegistry = (FileStamp, Arc<Registry>);
 
 /// The state of one `POST /api/v1/exchange/fetch`.
 #[derive(Clone, Debug, Default, Serialize)]

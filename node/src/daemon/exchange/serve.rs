@@ -4,9 +4,9 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use futures::{AsyncWriteExt, StreamExt};
 use gaiamesh_exchange::{
-    asset::{Asset, Registry},
+    asset::Asset,
     audit::{Event, Role},
-    contract::Agreement,
+    contract::{Agreement, AgreementId},
     negotiation::{Message, NegotiationError, ProviderInputs, ProviderNegotiation},
     transfer::{self, MAX_REQUEST_BYTES, Reply, TransferRequest},
 };
@@ -70,11 +70,11 @@ impl Exchange {
         self.admitted.read().is_ok_and(|a| a.contains(peer))
     }
 
-    /// The registered asset `id`, read fresh from `assets.json`.
+    /// The registered asset `id` (the registry is re-read when `assets.json` changed).
     async fn asset(&self, id: String) -> Option<Asset> {
-        let root = self.root.clone();
+        let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            Registry::open(&root)
+            me.registry()
                 .map_err(|e| warn!(error = %e, "cannot read the asset registry"))
                 .ok()
                 .and_then(|r| r.get(&id).cloned())
@@ -82,6 +82,15 @@ impl Exchange {
         .await
         .ok()
         .flatten()
+    }
+
+    /// The agreement `id` as this node recorded it, if it did.
+    async fn recorded(&self, id: AgreementId) -> std::io::Result<Option<Agreement>> {
+        let audit = self.audit.clone();
+        tokio::task::spawn_blocking(move || audit.agreement(&id))
+            .await
+            .map_err(other)?
+            .map_err(other)
     }
 
     async fn negotiate(&self, peer: PeerId, mut s: libp2p::Stream) -> std::io::Result<()> {
@@ -174,17 +183,13 @@ impl Exchange {
         &self,
         peer: PeerId,
         agreement: &Agreement,
-    ) -> Result<(Asset, gaiamesh_exchange::contract::AgreementId), String> {
+    ) -> Result<(Asset, AgreementId), String> {
         if !self.is_admitted(&peer) {
             return Err("not an admitted member of this federation".into());
         }
         let peer_key = PublicKey::from_peer_id(&peer).map_err(|e| e.to_string())?;
         let id = agreement.body.id().map_err(|e| e.to_string())?;
-        let audit = self.audit.clone();
-        let recorded = tokio::task::spawn_blocking(move || audit.agreement(&id))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let recorded = self.recorded(id).await.map_err(|e| e.to_string())?;
         let id = transfer::authorize(
             agreement,
             &self.key.public(),
@@ -275,12 +280,8 @@ impl Exchange {
                 Err(reason) => self.refuse_transfer(peer, &agreement, s, reason).await,
             },
             TransferRequest::Receipt { receipt } => {
-                let audit = self.audit.clone();
                 let id = receipt.body.agreement;
-                let recorded = tokio::task::spawn_blocking(move || audit.agreement(&id))
-                    .await
-                    .map_err(other)?
-                    .map_err(other)?;
+                let recorded = self.recorded(id).await?;
                 let checked = match &recorded {
                     Some(a) if a.body.consumer.to_peer_id() == peer => {
                         receipt.verify(&a.body, id).map_err(|e| e.to_string())
