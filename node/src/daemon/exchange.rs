@@ -42,7 +42,7 @@ pub(crate) struct Exchange {
     pub(crate) trust: Arc<FederationTrust>,
     /// This node's encoded membership credential (presented when it negotiates).
     pub(crate) credential: Arc<Vec<u8>>,
-    /// The data dir (the asset registry is re-read per request: the CLI edits it).
+    /// The data dir (its `assets.json` is re-read whenever the CLI replaces it).
     pub(crate) root: PathBuf,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) admitted: Arc<RwLock<HashSet<PeerId>>>,
