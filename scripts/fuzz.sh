@@ -12,7 +12,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 cargo run --quiet -p gaiamesh-protocol --features test-utils --example fuzz-seeds -- fuzz/corpus
-targets=(decode_signed_sd decode_credential decode_attestation decode_revocation_list decode_genesis parse_documents decode_reconcile parse_query decode_repository exchange_messages)
+# Gaia-X credential fixtures (JSON-LD, VC-JWT, signed JsonWebSignature2020) seed their target.
+mkdir -p fuzz/corpus/gaiax_credentials
+find gaiax/tests/fixtures -name '*.json' -o -name '*.jsonld' | while read -r f; do
+  cp "$f" "fuzz/corpus/gaiax_credentials/seed-$(basename "$f")"
+done
+targets=(decode_signed_sd decode_credential decode_attestation decode_revocation_list decode_genesis parse_documents decode_reconcile parse_query decode_repository exchange_messages gaiax_credentials)
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${seconds}s"
   mkdir -p "fuzz/corpus/$t"

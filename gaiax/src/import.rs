@@ -17,6 +17,7 @@ use crate::{
     Report, Source,
     json::{at, at_index, id, items, local, prop, text, texts, types},
     jwt::TrustedKey,
+    ld::Contexts,
     load::Loader,
 };
 
@@ -28,8 +29,11 @@ pub struct ImportOptions {
     pub base: Option<SdDocument>,
     /// Without a base: the node kind (its location is the headquarters).
     pub node_kind: NodeKind,
-    /// Keys to check VC-JWT signatures with (`--trust-key`).
+    /// Keys to check VC-JWT and `JsonWebSignature2020` signatures with (`--trust-key`).
     pub trusted: Vec<TrustedKey>,
+    /// The JSON-LD contexts available to check `JsonWebSignature2020` proofs: the bundled
+    /// W3C ones, plus any given with `--context URL=FILE`.
+    pub contexts: Contexts,
 }
 
 impl Default for ImportOptions {
@@ -38,6 +42,7 @@ impl Default for ImportOptions {
             base: None,
             node_kind: NodeKind::PublicCloud,
             trusted: Vec::new(),
+            contexts: Contexts::bundled(),
         }
     }
 }
@@ -93,7 +98,7 @@ fn registration_kind(local_name: &str) -> Option<RegistrationKind> {
 /// Reads Gaia-X credentials from `sources` and maps them to a self-description.
 pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
     let mut report = Report::default();
-    let mut loader = Loader::new(&opts.trusted);
+    let mut loader = Loader::new(&opts.trusted, &opts.contexts);
     for s in sources {
         loader.load(s, &mut report);
     }

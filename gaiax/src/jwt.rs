@@ -99,6 +99,22 @@ pub fn looks_like_jws(text: &str) -> bool {
 }
 
 impl Jws {
+    /// A JWS whose signing input was built elsewhere (a detached, unencoded payload);
+    /// `claims` stands in for the payload when keys are looked up (its `issuer`).
+    pub(crate) fn detached(
+        header: Map<String, Value>,
+        claims: Value,
+        signing_input: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Self {
+        Self {
+            header,
+            payload: claims,
+            signing_input,
+            signature,
+        }
+    }
+
     /// The `alg` header.
     pub fn alg(&self) -> &str {
         self.header.get("alg").and_then(Value::as_str).unwrap_or("")

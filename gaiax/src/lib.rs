@@ -5,10 +5,12 @@
 //!   — and maps them to a gaiamesh self-description, with a [`Report`] of what was mapped,
 //!   what was kept aside and what is invalid, each with its JSON path. The original bytes
 //!   and their SHA-256 are kept so the credentials can be presented again.
-//! - Proofs are checked where that can be done offline ([`jwt`]): VC-JWT signatures
-//!   (EdDSA, ES256, PS256) against a JWK in the header, a `did:key` issuer, or keys the
-//!   caller trusts. JSON-LD proofs (`JsonWebSignature2020`) need RDF dataset
-//!   canonicalization, which is not implemented: they are reported as not checked.
+//! - Proofs are checked where that can be done offline: VC-JWT signatures ([`jwt`]; EdDSA,
+//!   ES256, PS256) against a JWK in the header, a `did:key` issuer, or keys the caller
+//!   trusts; `JsonWebSignature2020` proofs on JSON-LD credentials and presentations
+//!   ([`ld::proof`]) the same way, over RDFC-1.0 canonical RDF, when every JSON-LD context
+//!   the document names is bundled ([`ld::Contexts`]) or supplied from a file. What cannot
+//!   be checked offline is reported as not checked, with the reason.
 //! - [`export()`] writes a self-description as Loire `gx:LegalPerson`,
 //!   registration-number and `gx:ServiceOffering` credentials, as JSON-LD or as VC-JWTs
 //!   signed with the node key (`did:key`).
@@ -20,6 +22,7 @@ mod export;
 mod import;
 mod json;
 pub mod jwt;
+pub mod ld;
 mod load;
 mod report;
 

@@ -8,6 +8,7 @@ use crate::{
     CredentialReport, MAX_CREDENTIALS, MAX_INPUT_BYTES, ProofStatus, Release, Report,
     json::{at, at_index, items, types},
     jwt::{self, TrustedKey},
+    ld::{Contexts, proof as ld_proof},
 };
 
 /// One input file.
@@ -48,14 +49,16 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 /// Everything the sources hold, in order, with a report entry per credential.
 pub(crate) struct Loader<'a> {
     trusted: &'a [TrustedKey],
+    contexts: &'a Contexts,
     pub(crate) credentials: Vec<Credential>,
     pub(crate) originals: Vec<Original>,
 }
 
 impl<'a> Loader<'a> {
-    pub(crate) fn new(trusted: &'a [TrustedKey]) -> Self {
+    pub(crate) fn new(trusted: &'a [TrustedKey], contexts: &'a Contexts) -> Self {
         Self {
             trusted,
+            contexts,
             credentials: Vec::new(),
             originals: Vec::new(),
         }
@@ -107,11 +110,12 @@ impl<'a> Loader<'a> {
                 let t = types(o);
                 if t.iter().any(|t| t == "verifiablepresentation") {
                     if o.get("proof").is_some() {
-                        report.kept(
-                            at(path, "proof"),
-                            "presentation proof not checked: JSON-LD proofs need RDF \
-                             canonicalization (URDNA2015), not implemented",
-                        );
+                        let status = ld_proof::check(v, self.contexts, self.trusted);
+                        let line = format!("presentation {}", status.describe());
+                        match status {
+                            ProofStatus::Invalid { .. } => report.invalid(at(path, "proof"), line),
+                            _ => report.kept(at(path, "proof"), line),
+                        }
                     }
                     match o.get("verifiableCredential") {
                         Some(list) => {
@@ -138,20 +142,7 @@ impl<'a> Loader<'a> {
                         ),
                     }
                 } else if o.contains_key("credentialSubject") {
-                    let proof = match o.get("proof") {
-                        None => ProofStatus::Unsigned,
-                        Some(p) => ProofStatus::NotChecked {
-                            reason: format!(
-                                "{} proofs need RDF canonicalization of the JSON-LD document \
-                                 (URDNA2015), which gaiamesh does not implement",
-                                items(p)
-                                    .first()
-                                    .and_then(|p| p.get("type"))
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("JSON-LD")
-                            ),
-                        },
-                    };
+                    let proof = ld_proof::check(v, self.contexts, self.trusted);
                     self.push(
                         v.clone(),
                         path.to_owned(),

@@ -39,6 +39,18 @@ pub enum ProofStatus {
     Unsigned,
 }
 
+impl ProofStatus {
+    /// One line for humans: `proof verified (PS256, trusted key k)`, `proof INVALID: …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Verified { alg, key } => format!("proof verified ({alg}, {key})"),
+            Self::Invalid { reason } => format!("proof INVALID: {reason}"),
+            Self::NotChecked { reason } => format!("proof not checked: {reason}"),
+            Self::Unsigned => "no proof".to_owned(),
+        }
+    }
+}
+
 /// One credential found in the input.
 #[derive(Clone, Debug, Serialize)]
 pub struct CredentialReport {
@@ -113,12 +125,7 @@ impl Report {
             self.invalid.len()
         );
         for c in &self.credentials {
-            let proof = match &c.proof {
-                ProofStatus::Verified { alg, key } => format!("proof verified ({alg}, {key})"),
-                ProofStatus::Invalid { reason } => format!("proof INVALID: {reason}"),
-                ProofStatus::NotChecked { reason } => format!("proof not checked: {reason}"),
-                ProofStatus::Unsigned => "no proof".to_owned(),
-            };
+            let proof = c.proof.describe();
             let _ = writeln!(
                 s,
                 "  {} [{}; {:?}; {}]: {proof}",

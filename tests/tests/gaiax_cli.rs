@@ -133,3 +133,76 @@ fn invalid_credentials_fail_with_the_reason_and_its_path() {
     let text = fails(d.path(), &["gaiax", "export", "--data-dir", "nowhere"]);
     assert!(text.contains("no node key"), "{text}");
 }
+
+#[test]
+fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
+    let d = tempfile::tempdir().unwrap();
+    let vp = fixture("ld/jws2020/presentation-eddsa.json")
+        .display()
+        .to_string();
+    let ctx = format!(
+        "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#={}",
+        fixture("ld/contexts/gx-trustframework-stand-in.jsonld").display()
+    );
+    let mut keys = Vec::new();
+    for k in ["EdDSA", "ES256", "PS256"] {
+        keys.push("--trust-key".to_owned());
+        keys.push(
+            fixture(&format!("ld/jws2020/JWK2020-{k}.jwk.json"))
+                .display()
+                .to_string(),
+        );
+    }
+    let import = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["gaiax", "import", "--json", vp.as_str()];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(d.path(), &args)).unwrap()
+    };
+    let proofs = |v: &serde_json::Value| -> Vec<String> {
+        v["report"]["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["proof"]["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut all: Vec<&str> = vec!["--context", ctx.as_str()];
+    all.extend(keys.iter().map(String::as_str));
+    let v = import(&all);
+    assert_eq!(proofs(&v), ["verified", "verified"], "{v}");
+    assert_eq!(v["report"]["credentials"][0]["proof"]["alg"], "PS256");
+    let vp_proof = v["report"]["kept_aside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["detail"].as_str().unwrap().starts_with("presentation"))
+        .unwrap();
+    assert!(
+        vp_proof["detail"]
+            .as_str()
+            .unwrap()
+            .contains("verified (EdDSA")
+    );
+    // Without the context: not checked, naming the missing context and the flag.
+    let v = import(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(proofs(&v), ["not_checked", "not_checked"], "{v}");
+    let reason = v["report"]["credentials"][0]["proof"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("trustframework") && reason.contains("--context URL=FILE"),
+        "{reason}"
+    );
+    // A malformed --context is refused by name.
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            vp.as_str(),
+            "--context",
+            "no-equals-sign",
+        ],
+    );
+    assert!(text.contains("expected URL=FILE"), "{text}");
+}

@@ -43,9 +43,16 @@ pub struct ImportArgs {
     /// Without --base: the node kind (the node's location is the headquarters).
     #[arg(long, default_value = "public_cloud")]
     node_kind: String,
-    /// A JWK or JWK set to check VC-JWT signatures with (repeat).
+    /// A JWK or JWK set to check VC-JWT and JsonWebSignature2020 signatures with (repeat).
+    /// A key's `kid` is matched against the JWT `kid` or the proof's verificationMethod
+    /// (`did:web:example.com#key-1` matches kid `key-1`).
     #[arg(long = "trust-key")]
     trust_keys: Vec<PathBuf>,
+    /// A local copy of a JSON-LD context, `URL=FILE`, for JsonWebSignature2020 proofs whose
+    /// contexts are not bundled (repeat). Bundled: W3C credentials v1/v2, security v1/v2,
+    /// JWS 2020, data integrity, Ed25519 2020, multikey, DID v1, ODRL, status list 2021.
+    #[arg(long = "context", value_name = "URL=FILE")]
+    contexts: Vec<String>,
     /// Where to keep the original credentials (`<sha256>.json|jwt`); default: next to
     /// --out as `<out>.credentials/`.
     #[arg(long)]
@@ -95,6 +102,15 @@ fn import(a: ImportArgs) -> Result<()> {
             std::fs::read_to_string(k).with_context(|| format!("cannot read {}", k.display()))?;
         trusted.extend(jwt::parse_trusted(&text).with_context(|| k.display().to_string())?);
     }
+    let mut contexts = gaiamesh_gaiax::ld::Contexts::bundled();
+    for c in &a.contexts {
+        let Some((url, file)) = c.split_once('=') else {
+            bail!("--context {c:?}: expected URL=FILE");
+        };
+        let bytes = read_limited(Path::new(file), gaiamesh_gaiax::MAX_INPUT_BYTES)
+            .with_context(|| format!("--context {url}"))?;
+        contexts.add(url, bytes).context("--context")?;
+    }
     let node_kind: NodeKind =
         serde_json::from_value(serde_json::Value::String(a.node_kind.clone()))
             .with_context(|| format!("--node-kind {:?} is not a node kind", a.node_kind))?;
@@ -110,6 +126,7 @@ fn import(a: ImportArgs) -> Result<()> {
             base,
             node_kind,
             trusted,
+            contexts,
         },
     );
     let keep = a
