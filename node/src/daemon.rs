@@ -10,6 +10,7 @@ mod event_loop;
 mod events;
 mod exchange;
 mod metrics;
+mod pipe;
 mod repo;
 mod transport;
 

@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 pub(crate) use bucket::UploadLimits;
 pub(crate) use fetch::Fetcher;
 
+use super::pipe;
 use crate::blobs::BlobStore;
 
 /// The transfer protocol.
@@ -36,6 +37,8 @@ pub(crate) const SEGMENT_CHUNKS: u64 = 1024;
 const MAX_REQUEST_BYTES: usize = 4096;
 /// Most inbound transfers served at once; more are refused.
 const MAX_SERVING: usize = 64;
+/// Pieces a served segment is encoded ahead of the stream.
+const ENCODE_AHEAD: usize = 4;
 
 /// What a peer asks for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -278,32 +281,57 @@ impl Server {
                         return s.close().await;
                     }
                 }
-                let store = self.store.clone();
-                let encoded = tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    store
-                        .encode(&hash, &ranges_of(&ranges), &mut out)
-                        .map(|()| out)
-                })
-                .await
-                .map_err(std::io::Error::other)?;
-                match encoded {
-                    Ok(mut bytes) => {
-                        if self.corrupt.load(std::sync::atomic::Ordering::Relaxed)
-                            && !bytes.is_empty()
-                        {
-                            let mid = bytes.len() / 2;
-                            bytes[mid] ^= 0x55;
-                        }
-                        s.write_all(&[Status::Ok as u8]).await?;
-                        self.send_limited(peer, &mut s, &bytes).await?;
-                        self.metrics.uploaded.inc_by(bytes.len() as u64);
-                    }
-                    Err(e) => {
-                        debug!(%peer, blob = %hash.short(), error = %e, "cannot serve");
-                        s.write_all(&[Status::NotFound as u8]).await?;
-                    }
+                return self.send_blob(peer, s, hash, ranges).await;
+            }
+        }
+        s.close().await
+    }
+
+    /// Streams the verified encoding of `ranges`: encoded on a blocking thread a few pieces
+    /// ahead of the stream, sent under the upload limits as it comes. The status goes out
+    /// with the first piece, so a blob that cannot be served at all answers `NotFound`; one
+    /// found damaged midway is cut off (the fetcher sees a truncated segment and asks
+    /// elsewhere).
+    async fn send_blob(
+        &self,
+        peer: PeerId,
+        mut s: libp2p::Stream,
+        hash: BlobHash,
+        ranges: Vec<(u64, u64)>,
+    ) -> std::io::Result<()> {
+        let (mut w, mut pieces) = pipe::to_async(ENCODE_AHEAD);
+        let store = self.store.clone();
+        let encoder = tokio::task::spawn_blocking(move || {
+            store
+                .encode(&hash, &ranges_of(&ranges), &mut w)
+                .map_err(|e| e.to_string())?;
+            w.finish().map_err(|e| e.to_string())
+        });
+        let mut started = false;
+        while let Some(mut piece) = pieces.recv().await {
+            if !started {
+                if self.corrupt.load(std::sync::atomic::Ordering::Relaxed) && !piece.is_empty() {
+                    let mid = piece.len() / 2;
+                    piece[mid] ^= 0x55;
                 }
+                s.write_all(&[Status::Ok as u8]).await?;
+                started = true;
+            }
+            self.limits.acquire(peer, piece.len() as u64).await;
+            s.write_all(&piece).await?;
+            self.metrics.uploaded.inc_by(piece.len() as u64);
+            pieces.give_back(piece);
+        }
+        match encoder.await.map_err(std::io::Error::other)? {
+            Ok(()) if !started => s.write_all(&[Status::Ok as u8]).await?,
+            Ok(()) => {}
+            Err(e) if !started => {
+                debug!(%peer, blob = %hash.short(), error = %e, "cannot serve");
+                s.write_all(&[Status::NotFound as u8]).await?;
+            }
+            Err(e) => {
+                warn!(%peer, blob = %hash.short(), error = %e, "stored blob failed verification while served; stream cut");
+                return Err(std::io::Error::other(e));
             }
         }
         s.close().await

@@ -25,7 +25,10 @@ use super::{
     Exchange, JobView, NEGOTIATE, TRANSFER,
     serve::{PIECE, recv, send},
 };
-use crate::daemon::codec::{read_bytes, write_bytes};
+use crate::daemon::{
+    codec::{read_bytes, write_bytes},
+    pipe::read_piece,
+};
 
 /// Most providers a `--query` fetch tries.
 const MAX_CANDIDATES: usize = 16;
@@ -581,7 +584,7 @@ impl Exchange {
             while got < len {
                 let want = usize::try_from((len - got).min(PIECE as u64)).unwrap_or(PIECE);
                 let buf = free_rx.try_recv().unwrap_or_default();
-                let piece = read_piece(&mut s, buf, want).await?;
+                let piece = read_piece(&mut s, buf, want, READ_TIMEOUT).await?;
                 if piece.is_empty() {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -658,27 +661,6 @@ async fn read_reply(s: &mut libp2p::Stream) -> std::io::Result<Reply> {
 
 /// Pieces received ahead of the disk.
 const AHEAD: usize = 4;
-
-/// Reads up to `want` bytes into `buf` (fewer only at the end of the stream).
-async fn read_piece(
-    s: &mut libp2p::Stream,
-    mut buf: Vec<u8>,
-    want: usize,
-) -> std::io::Result<Vec<u8>> {
-    buf.resize(want, 0);
-    let mut filled = 0;
-    while filled < want {
-        let n = tokio::time::timeout(READ_TIMEOUT, s.read(&mut buf[filled..]))
-            .await
-            .map_err(|_| std::io::Error::other("the provider sent nothing for 30 s"))??;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(buf)
-}
 
 /// How a fault-injection probe spoils the consumer's latest agreement with a provider.
 #[derive(Clone, Copy, Debug, Deserialize)]

@@ -13,10 +13,11 @@ use std::{
 };
 
 use bao_tree::ChunkRanges;
-use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use futures::{AsyncReadExt, FutureExt as _};
 use gaiamesh_protocol::repository::BlobHash;
 use libp2p::PeerId;
 use serde::Serialize;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{
@@ -25,13 +26,15 @@ use super::{
 };
 use crate::{
     blobs::{BlobStore, IngestError},
-    daemon::Client,
+    daemon::{Client, pipe},
 };
 
 /// How long a provider that sent bad data is not asked again.
 pub(crate) const PENALTY: Duration = Duration::from_secs(600);
 /// A segment request that takes longer than this fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pieces of a segment received ahead of its verification.
+const DECODE_AHEAD: usize = 4;
 /// A segment unanswered this long is hedged to another provider.
 const HEDGE_AFTER: Duration = Duration::from_secs(3);
 /// Providers are asked which ranges they hold this often during a transfer.
@@ -91,6 +94,8 @@ enum Outcome {
 enum Event {
     Have(PeerId, Option<ChunkRanges>),
     Segment(PeerId, (u64, u64), Outcome),
+    /// A background commit finished: the bytes now verified and recorded, or why not.
+    Committed(Result<u64, String>),
 }
 
 impl Fetcher {
@@ -270,7 +275,10 @@ impl Fetcher {
             use rand::seq::SliceRandom;
             queue.shuffle(&mut rand::thread_rng());
         }
-        let mut tasks: FuturesUnordered<BoxFuture<'static, Event>> = FuturesUnordered::new();
+        // Requests run as tasks of their own: they keep streaming while this loop schedules
+        // or waits for a commit's fsync (polled from here, they stalled meanwhile). Dropping
+        // the set on return aborts what is still running.
+        let mut tasks: JoinSet<Event> = JoinSet::new();
         let mut haves: HashMap<PeerId, ChunkRanges> = HashMap::new();
         let mut asking_have: HashSet<PeerId> = HashSet::new();
         let mut load: HashMap<PeerId, usize> = HashMap::new();
@@ -280,13 +288,17 @@ impl Fetcher {
         let mut idle_since: Option<Instant> = None;
         // (peer, segment) a seed refused recently (super-seeding): not asked again for 1 s.
         let mut busy: HashMap<(PeerId, (u64, u64)), Instant> = HashMap::new();
+        let mut committing = false;
         loop {
             busy.retain(|_, t| t.elapsed() < BUSY_BACKOFF);
             if last_have.elapsed() >= HAVE_REFRESH {
                 last_have = Instant::now();
                 for p in &providers {
                     if asking_have.insert(*p) {
-                        tasks.push(Box::pin(self.have(*p, hash)));
+                        let peer = *p;
+                        tasks.spawn(caught(self.have(peer, hash), move || {
+                            Event::Have(peer, None)
+                        }));
                     }
                 }
             }
@@ -340,7 +352,9 @@ impl Fetcher {
                     assigned.push(i);
                     *load.entry(peer).or_default() += 1;
                     started.entry(seg).or_insert((Instant::now(), false));
-                    tasks.push(Box::pin(self.request(peer, hash, length, seg)));
+                    tasks.spawn(caught(self.request(peer, hash, length, seg), move || {
+                        Event::Segment(peer, seg, Outcome::Failed("request task panicked".into()))
+                    }));
                 }
             }
             assigned.sort_unstable_by(|a, b| b.cmp(a));
@@ -349,22 +363,28 @@ impl Fetcher {
             }
             let segments_in_flight = load.values().sum::<usize>();
             if queue.is_empty() && segments_in_flight == 0 {
-                return Ok(());
+                return settle(&mut tasks, committing).await;
             }
             if providers.is_empty() {
-                return Ok(());
+                return settle(&mut tasks, committing).await;
             }
             if segments_in_flight == 0 {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > STUCK_AFTER {
-                    return Ok(()); // nobody holds what is missing: look for providers again
+                    // Nobody holds what is missing: look for providers again.
+                    return settle(&mut tasks, committing).await;
                 }
             } else {
                 idle_since = None;
             }
-            let next = tokio::time::timeout(TICK, tasks.next()).await;
+            let next = tokio::time::timeout(TICK, tasks.join_next()).await;
             let event = match next {
-                Ok(Some(e)) => e,
+                Ok(Some(Ok(e))) => e,
+                Ok(Some(Err(e))) => {
+                    // Only cancellation is left (panics are caught in the task).
+                    tracing::debug!(error = %e, "transfer task ended");
+                    continue;
+                }
                 Ok(None) => {
                     tokio::time::sleep(TICK).await;
                     continue;
@@ -404,6 +424,12 @@ impl Fetcher {
                     continue;
                 }
                 Event::Segment(peer, seg, outcome) => (peer, seg, outcome),
+                Event::Committed(r) => {
+                    committing = false;
+                    let verified = r?;
+                    self.update(hash, |e| e.verified = verified);
+                    continue;
+                }
             };
             if let Some(l) = load.get_mut(&peer) {
                 *l = l.saturating_sub(1);
@@ -444,8 +470,27 @@ impl Fetcher {
                         .chunks_exact(2)
                         .map(|w| (w[1].0 - w[0].0) * 1024)
                         .sum();
-                    if pending_bytes >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY {
-                        self.commit(hash, pending).await?;
+                    // In the background, one at a time: new segments are asked for while the
+                    // fsync runs (waiting here drained the pipeline on every commit).
+                    if !committing
+                        && (pending_bytes >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY)
+                    {
+                        let got = std::mem::replace(pending, ChunkRanges::empty());
+                        let store = self.store.clone();
+                        tasks.spawn(caught(
+                            async move {
+                                let r =
+                                    tokio::task::spawn_blocking(move || store.commit(&hash, &got))
+                                        .await;
+                                Event::Committed(match r {
+                                    Ok(Ok(rec)) => Ok(rec.verified_bytes()),
+                                    Ok(Err(e)) => Err(e.to_string()),
+                                    Err(e) => Err(e.to_string()),
+                                })
+                            },
+                            || Event::Committed(Err("commit task panicked".into())),
+                        ));
+                        committing = true;
                         last_commit = Instant::now();
                     }
                 }
@@ -517,35 +562,48 @@ impl Fetcher {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-                let (status, body) = read_response(&mut s, max_response_bytes(seg.1 - seg.0))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if status == Status::Ok as u8 {
-                    Ok(Some(body))
-                } else if status == Status::Busy as u8 {
-                    Ok(None)
-                } else if status == Status::NotFound as u8 {
-                    Err("the peer does not have it".to_owned())
-                } else {
-                    Err("the peer refused".to_owned())
+                let mut status = [0u8; 1];
+                s.read_exact(&mut status).await.map_err(|e| e.to_string())?;
+                if status[0] == Status::Busy as u8 {
+                    return Ok(None);
+                } else if status[0] == Status::NotFound as u8 {
+                    return Err("the peer does not have it".to_owned());
+                } else if status[0] != Status::Ok as u8 {
+                    return Err("the peer refused".to_owned());
                 }
-            };
-            let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
-                Ok(Ok(Some(body))) => {
-                    let n = body.len() as u64;
-                    let ingest = tokio::task::spawn_blocking(move || {
-                        let mut d = match store.download(hash, length) {
-                            Ok(d) => d,
-                            Err(e) => return (ChunkRanges::empty(), Err(IngestError::from(e))),
-                        };
-                        d.ingest_deferred(body.as_slice(), &ranges_of(&[seg]))
-                    })
-                    .await;
-                    match ingest {
-                        Ok((got, r)) => Outcome::Ingested(n, got, r),
-                        Err(e) => Outcome::Failed(format!("ingest task: {e}")),
+                // Verified and written on a blocking thread while the rest arrives.
+                let (mut sink, reader) = pipe::from_async(DECODE_AHEAD);
+                let ingest =
+                    tokio::task::spawn_blocking(move || match store.download(hash, length) {
+                        Ok(mut d) => d.ingest_deferred(reader, &ranges_of(&[seg])),
+                        Err(e) => (ChunkRanges::empty(), Err(IngestError::from(e))),
+                    });
+                let limit = max_response_bytes(seg.1 - seg.0) as u64;
+                let mut received = 0u64;
+                let read = async {
+                    loop {
+                        let n = sink.pump_piece(&mut s, REQUEST_TIMEOUT).await?;
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        received += n as u64;
+                        if received > limit {
+                            return Err(std::io::Error::other(format!(
+                                "response larger than the {limit} bytes asked for"
+                            )));
+                        }
                     }
                 }
+                .await;
+                drop(sink);
+                let (got, ingested) = ingest.await.map_err(|e| format!("ingest task: {e}"))?;
+                if let Err(e) = &read {
+                    tracing::debug!(%peer, blob = %hash.short(), error = %e, "segment stream ended early");
+                }
+                Ok(Some((received, got, ingested)))
+            };
+            let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
+                Ok(Ok(Some((n, got, r)))) => Outcome::Ingested(n, got, r),
                 Ok(Ok(None)) => Outcome::Busy,
                 Ok(Err(e)) => Outcome::Failed(e),
                 Err(_) => Outcome::Failed("timed out".into()),
@@ -553,4 +611,29 @@ impl Fetcher {
             Event::Segment(peer, seg, outcome)
         }
     }
+}
+
+/// `fut`, or `fallback()` if it panics (so its segment is asked for again, not lost).
+async fn caught(
+    fut: impl std::future::Future<Output = Event> + Send + 'static,
+    fallback: impl FnOnce() -> Event + Send + 'static,
+) -> Event {
+    std::panic::AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| fallback())
+}
+
+/// Waits for a background commit still running (the rest of `tasks` is dropped, which
+/// aborts it), so nothing recorded is lost when a transfer round ends.
+async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), String> {
+    if !committing {
+        return Ok(());
+    }
+    while let Some(e) = tasks.join_next().await {
+        if let Ok(Event::Committed(r)) = e {
+            return r.map(|_| ());
+        }
+    }
+    Ok(())
 }
