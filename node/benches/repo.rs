@@ -4,7 +4,9 @@
 //! --upload-limit-kib-s CAP`: node0 publishes a mandatory component and every other node
 //! fetches it from the mesh. Baselines, for the same N, F and cap u: the swarm lower bound
 //! max(F / u, (N − 1)·F / (N·u)) and a client-server copy (N − 1)·F / u. An uncapped run
-//! shows what the machine itself allows (all nodes share its cores).
+//! shows what the machine itself allows (all nodes share its cores), and so does the machine
+//! bound measured in the same run: N − 1 raw quinn connections moving F bytes each at once,
+//! memory to memory, with libp2p's cipher (no disk, no verification, no protocol).
 //!
 //! ```sh
 //! cargo bench -p gaiamesh-node --bench repo
@@ -12,6 +14,9 @@
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "baseline/mod.rs"]
+mod baseline;
 
 use std::process::Command;
 
@@ -31,14 +36,28 @@ fn main() -> Result<()> {
         })
         .collect();
     let bin = env!("CARGO_BIN_EXE_gaiamesh");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     println!(
-        "| nodes | blob | upload cap per node | replicated to all | swarm lower bound | ratio | client-server | speed-up over client-server |"
+        "| nodes | blob | upload cap per node | replicated to all | swarm lower bound | ratio | machine bound: {} raw quinn copies at once | ratio to max(both bounds) | client-server | speed-up over client-server |",
+        n - 1
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (mib, cap_kib) in cases {
         let dir = std::env::temp_dir().join(format!("gaiamesh-bench-repo-{}", std::process::id()));
         let out = Command::new(bin)
-            .args(["devnet", "--once", "--json", "--reset", "--nodes"])
+            // No light node and no exchange step: N full nodes and the replication alone.
+            .args([
+                "devnet",
+                "--once",
+                "--json",
+                "--reset",
+                "--no-light",
+                "--exchange-mib",
+                "0",
+                "--nodes",
+            ])
             .arg(n.to_string())
             .arg("--dir")
             .arg(&dir)
@@ -54,10 +73,27 @@ fn main() -> Result<()> {
             .context("no repository step in the devnet summary")?;
         let f = (mib * 1024 * 1024) as f64;
         let _ = std::fs::remove_dir_all(&dir);
+        // The same bytes through QUIC on the same cores, with nothing else to do: N − 1
+        // copies of F at once (the swarm must receive that much in total, and send it).
+        let machine = rt.block_on(baseline::parallel_quinn_secs(
+            usize::try_from(n - 1)?,
+            usize::try_from(mib * 1024 * 1024)?,
+        ))?;
+        let tmp = std::env::temp_dir().join(format!("gaiamesh-bench-pcopy-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp)?;
+        baseline::write_source(&tmp.join("src.bin"), mib)?;
+        let copies = rt.block_on(baseline::parallel_quinn_copy_secs(
+            usize::try_from(n - 1)?,
+            &tmp.join("src.bin"),
+            &tmp,
+        ))?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        eprintln!("machine: {machine:.2} s memory, {copies:.2} s file copies");
         if cap_kib == 0 {
             println!(
-                "| {n} | {mib} MiB | none | {:.1} s | — | — | — | — |",
-                ms / 1e3
+                "| {n} | {mib} MiB | none | {:.1} s | — | — | {machine:.1} s | {:.2}× | — | — |",
+                ms / 1e3,
+                ms / 1e3 / machine
             );
             continue;
         }
@@ -66,11 +102,12 @@ fn main() -> Result<()> {
         let lower = (f / u).max((nf - 1.0) * f / (nf * u));
         let client_server = (nf - 1.0) * f / u;
         println!(
-            "| {n} | {mib} MiB | {:.1} MB/s | {:.1} s | {:.1} s | **{:.2}×** | {:.1} s | {:.1}× |",
+            "| {n} | {mib} MiB | {:.1} MB/s | {:.1} s | {:.1} s | **{:.2}×** | {machine:.1} s | **{:.2}×** | {:.1} s | {:.1}× |",
             u / 1e6,
             ms / 1e3,
             lower,
             ms / 1e3 / lower,
+            ms / 1e3 / lower.max(machine),
             client_server,
             client_server / (ms / 1e3)
         );

@@ -365,3 +365,113 @@ fn a_download_killed_midway_resumes_without_fetching_verified_ranges_again() {
     n0.stop();
     n1.stop();
 }
+
+/// A provider whose stored copy was damaged on disk: it validates what it serves, so the
+/// damaged chunk group never leaves it. The stream is cut there, the fetching node keeps
+/// the groups verified before it, does not penalise the honest-but-damaged peer, and gets
+/// the rest from another provider.
+#[test]
+fn a_provider_with_a_damaged_copy_cuts_the_stream_and_the_blob_comes_from_elsewhere() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let dirs = federation(r, 3);
+    configure(&dirs[0], &[]);
+    let n0 = Node::start(&dirs[0]);
+    let boot = vec![n0.address()];
+    configure(&dirs[1], &boot);
+    let n1 = Node::start(&dirs[1]);
+    configure(&dirs[2], &boot);
+    let n2 = Node::start(&dirs[2]);
+    for n in [&n0, &n1, &n2] {
+        n.wait_for("admission", Duration::from_secs(30), |n| {
+            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
+        });
+    }
+    let content = pseudo_random(3 * 1024 * 1024, 13);
+    publish_optional(r, "data.bin", "datasets/damaged", &content);
+    let target = "datasets/damaged@1";
+    for n in ["node1", "node2"] {
+        let dir = r.join(n);
+        let node = if n == "node1" { &n1 } else { &n2 };
+        node.wait_for("the release", Duration::from_secs(30), |_| {
+            !local_state(r, n, target).is_empty()
+        });
+        assert!(dir.exists());
+    }
+    ok(r, &["repo", "fetch", target, "--data-dir", "node1"]);
+    // Damage node1's copy in its second MiB, 300 KiB in (after several 64 KiB pieces of
+    // that segment went out), then leave node1 as the only provider.
+    let data = walk(&dirs[1])
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "data"))
+        .expect("node1 stores the blob as <hash>.data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[1024 * 1024 + 300 * 1024] ^= 0xff;
+    std::fs::write(&data, &bytes).unwrap();
+    n0.stop();
+    n1.wait_for("node0 gone", Duration::from_secs(30), |n| {
+        n.status()["admitted_peers"].as_u64().unwrap_or(9) <= 1
+    });
+    ok(
+        r,
+        &["repo", "fetch", target, "--data-dir", "node2", "--no-wait"],
+    );
+    n1.wait_for(
+        "the damage found while serving",
+        Duration::from_secs(30),
+        |n| n.log().contains("failed verification while served"),
+    );
+    assert_ne!(local_state(r, "node2", target), "complete");
+    // node0 comes back (on a new port, so it dials node1): node2 completes from it.
+    configure(&dirs[0], &[n1.address()]);
+    let n0 = Node::start(&dirs[0]);
+    let copy = r.join("copy.bin");
+    let out = gaiamesh_e2e::run(
+        r,
+        &[
+            "repo",
+            "fetch",
+            target,
+            "--data-dir",
+            "node2",
+            "--timeout",
+            "60s",
+            "--out",
+            copy.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n--- node2\n{}\n--- node1\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        n2.log(),
+        n1.log()
+    );
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        content,
+        "only verified data was stored"
+    );
+    assert_eq!(
+        metric(&dirs[2], "gaiamesh_repo_penalised_peers_total"),
+        0.0,
+        "node1 never sent unverified bytes, so it is not penalised\n{}",
+        n2.log()
+    );
+    for n in [n0, n1, n2] {
+        n.stop();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

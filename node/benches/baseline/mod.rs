@@ -253,3 +253,42 @@ pub(crate) fn two_node_devnet(name: &str, args: &[&str]) -> Result<serde_json::V
     }
     Ok(serde_json::from_slice(&out.stdout)?)
 }
+
+/// Seconds `n` raw quinn connections take to move `bytes` each, all at once, memory to
+/// memory, with the cipher libp2p uses: what this machine's cores allow for `n·bytes`
+/// through QUIC, with no disk and no verification.
+#[allow(dead_code)]
+pub(crate) async fn parallel_quinn_secs(n: usize, bytes: usize) -> Result<f64> {
+    let t0 = Instant::now();
+    let runs: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(raw_quinn_with(Payload::Memory(bytes), Suites::Libp2p)))
+        .collect();
+    for r in runs {
+        r.await??;
+    }
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+/// Like [`parallel_quinn_secs`], but each connection copies `src` into its own file in
+/// `dir` (read, written and synced, as the nodes store what they fetch).
+#[allow(dead_code)]
+pub(crate) async fn parallel_quinn_copy_secs(
+    n: usize,
+    src: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<f64> {
+    let t0 = Instant::now();
+    let runs: Vec<_> = (0..n)
+        .map(|i| {
+            let payload = Payload::File {
+                src: src.to_path_buf(),
+                dst: dir.join(format!("copy-{i}.bin")),
+            };
+            tokio::spawn(raw_quinn_with(payload, Suites::Libp2p))
+        })
+        .collect();
+    for r in runs {
+        r.await??;
+    }
+    Ok(t0.elapsed().as_secs_f64())
+}

@@ -45,6 +45,9 @@ const STUCK_AFTER: Duration = Duration::from_secs(5);
 const COMMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// … or this long, whichever comes first.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// Failures of one segment by every provider of a round that end the round (providers are
+/// then looked up again: one that came back, or a new one, may deliver it).
+const MAX_STRIKES: u32 = 3;
 /// A seed's "busy" answer for a segment holds this long.
 const BUSY_BACKOFF: Duration = Duration::from_secs(1);
 /// The transfer loop wakes up at least this often.
@@ -217,7 +220,19 @@ impl Fetcher {
                     s = e;
                 }
             }
+            let before = segments.len();
+            let was_missing: u64 = segments.iter().map(|(a, b)| b - a).sum();
             self.transfer(hash, length, providers, segments).await?;
+            let now_missing: u64 = self
+                .missing(hash, length)
+                .await?
+                .iter()
+                .map(|(a, b)| b - a)
+                .sum();
+            if before > 0 && now_missing >= was_missing {
+                // A round without progress: the providers failed; wait before the next.
+                tokio::time::sleep(Duration::from_secs(u64::from(round + 1).min(30))).await;
+            }
         }
         Err(format!(
             "no provider delivered it after {MAX_ROUNDS} rounds"
@@ -288,6 +303,9 @@ impl Fetcher {
         let mut idle_since: Option<Instant> = None;
         // (peer, segment) a seed refused recently (super-seeding): not asked again for 1 s.
         let mut busy: HashMap<(PeerId, (u64, u64)), Instant> = HashMap::new();
+        // How often a provider failed to deliver a segment (cut off, refused, timed out):
+        // the others are asked first, so one that keeps failing cannot starve a download.
+        let mut strikes: HashMap<(PeerId, (u64, u64)), u32> = HashMap::new();
         let mut committing = false;
         loop {
             busy.retain(|_, t| t.elapsed() < BUSY_BACKOFF);
@@ -339,6 +357,7 @@ impl Fetcher {
                                 .sum();
                             // A complete holder (a seed) only when no partial one has it.
                             (
+                                strikes.get(&(*p, seg)).copied().unwrap_or(0),
                                 held * 1024 >= length,
                                 load.get(p).copied().unwrap_or(0),
                                 held,
@@ -347,7 +366,7 @@ impl Fetcher {
                         })
                     })
                     .min()
-                    .map(|(_, _, _, p)| p);
+                    .map(|(_, _, _, _, p)| p);
                 if let Some(peer) = peer {
                     assigned.push(i);
                     *load.entry(peer).or_default() += 1;
@@ -458,8 +477,12 @@ impl Fetcher {
                             queue.push(seg);
                         }
                         Err(IngestError::Truncated { .. }) => {
+                            *strikes.entry((peer, seg)).or_default() += 1;
                             haves.remove(&peer);
                             queue.push(seg);
+                            if struck_out(&providers, &strikes, seg) {
+                                return settle(&mut tasks, committing).await;
+                            }
                         }
                         Err(IngestError::Store(e)) => return Err(e.to_string()),
                     }
@@ -501,8 +524,12 @@ impl Fetcher {
                 Outcome::Failed(reason) => {
                     tracing::debug!(%peer, blob = %hash.short(), %reason, "segment request failed");
                     // It may hold less than it said: ask again at the next HAVE round.
+                    *strikes.entry((peer, seg)).or_default() += 1;
                     haves.remove(&peer);
                     queue.push(seg);
+                    if struck_out(&providers, &strikes, seg) {
+                        return settle(&mut tasks, committing).await;
+                    }
                 }
             }
         }
@@ -636,4 +663,22 @@ async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+/// Whether every provider of the round failed `seg` [`MAX_STRIKES`] times.
+fn struck_out(
+    providers: &[PeerId],
+    strikes: &HashMap<(PeerId, (u64, u64)), u32>,
+    seg: (u64, u64),
+) -> bool {
+    let out = providers
+        .iter()
+        .all(|p| strikes.get(&(*p, seg)).copied().unwrap_or(0) >= MAX_STRIKES);
+    if out {
+        tracing::debug!(
+            ?seg,
+            "every provider failed this segment; looking for providers again"
+        );
+    }
+    out
 }
