@@ -125,6 +125,7 @@ async fn recv_payload<R: AsyncRead + Unpin>(r: &mut R, p: &Payload) -> Result<us
 }
 
 /// Bytes per second of one raw quinn stream moving `bytes` (rustls' default suites).
+#[allow(dead_code)]
 pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
     raw_quinn_with(Payload::Memory(bytes), Suites::Default).await
 }
