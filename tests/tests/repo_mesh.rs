@@ -228,6 +228,24 @@ fn publish_optional(r: &Path, file: &str, name: &str, bytes: &[u8]) {
     );
 }
 
+/// Three admitted nodes booting from node0; `api` goes into node1's `[api]` section.
+fn three_nodes(r: &Path, api: &str) -> (Vec<std::path::PathBuf>, [Node; 3]) {
+    let dirs = federation(r, 3);
+    configure(&dirs[0], &[]);
+    let n0 = Node::start(&dirs[0]);
+    let boot = vec![n0.address()];
+    gaiamesh_e2e::mesh::configure_with(&dirs[1], &boot, api, "");
+    let n1 = Node::start(&dirs[1]);
+    configure(&dirs[2], &boot);
+    let n2 = Node::start(&dirs[2]);
+    for n in [&n0, &n1, &n2] {
+        n.wait_for("admission", Duration::from_secs(30), |n| {
+            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
+        });
+    }
+    (dirs, [n0, n1, n2])
+}
+
 fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 11) as u8)
@@ -238,19 +256,7 @@ fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {
 fn a_peer_serving_garbage_is_penalised_and_the_blob_comes_from_elsewhere() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let dirs = federation(r, 3);
-    configure(&dirs[0], &[]);
-    let n0 = Node::start(&dirs[0]);
-    let boot = vec![n0.address()];
-    gaiamesh_e2e::mesh::configure_with(&dirs[1], &boot, "fault_injection = true", "");
-    let n1 = Node::start(&dirs[1]);
-    configure(&dirs[2], &boot);
-    let n2 = Node::start(&dirs[2]);
-    for n in [&n0, &n1, &n2] {
-        n.wait_for("admission", Duration::from_secs(30), |n| {
-            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
-        });
-    }
+    let (dirs, [n0, n1, n2]) = three_nodes(r, "fault_injection = true");
     let content = pseudo_random(3 * 1024 * 1024, 7);
     publish_optional(r, "data.bin", "datasets/reference", &content);
     let target = "datasets/reference@1";
@@ -374,29 +380,14 @@ fn a_download_killed_midway_resumes_without_fetching_verified_ranges_again() {
 fn a_provider_with_a_damaged_copy_cuts_the_stream_and_the_blob_comes_from_elsewhere() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let dirs = federation(r, 3);
-    configure(&dirs[0], &[]);
-    let n0 = Node::start(&dirs[0]);
-    let boot = vec![n0.address()];
-    configure(&dirs[1], &boot);
-    let n1 = Node::start(&dirs[1]);
-    configure(&dirs[2], &boot);
-    let n2 = Node::start(&dirs[2]);
-    for n in [&n0, &n1, &n2] {
-        n.wait_for("admission", Duration::from_secs(30), |n| {
-            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
-        });
-    }
+    let (dirs, [n0, n1, n2]) = three_nodes(r, "");
     let content = pseudo_random(3 * 1024 * 1024, 13);
     publish_optional(r, "data.bin", "datasets/damaged", &content);
     let target = "datasets/damaged@1";
-    for n in ["node1", "node2"] {
-        let dir = r.join(n);
-        let node = if n == "node1" { &n1 } else { &n2 };
+    for (name, node) in [("node1", &n1), ("node2", &n2)] {
         node.wait_for("the release", Duration::from_secs(30), |_| {
-            !local_state(r, n, target).is_empty()
+            !local_state(r, name, target).is_empty()
         });
-        assert!(dir.exists());
     }
     ok(r, &["repo", "fetch", target, "--data-dir", "node1"]);
     // Damage node1's copy in its second MiB, 300 KiB in (after several 64 KiB pieces of
