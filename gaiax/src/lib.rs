@@ -29,7 +29,7 @@ mod report;
 pub use export::{ExportError, ExportFormat, Signer, export};
 pub use import::{ImportOptions, Imported, Original, import};
 pub use load::Source;
-pub use report::{CredentialReport, Finding, ProofStatus, Release, Report};
+pub use report::{CredentialReport, Finding, PresentationReport, ProofStatus, Release, Report};
 
 /// Most bytes read from one input file.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;

@@ -5,7 +5,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    CredentialReport, MAX_CREDENTIALS, MAX_INPUT_BYTES, ProofStatus, Release, Report,
+    CredentialReport, MAX_CREDENTIALS, MAX_INPUT_BYTES, PresentationReport, ProofStatus, Release,
+    Report,
     json::{at, at_index, items, types},
     jwt::{self, TrustedKey},
     ld::{Contexts, proof as ld_proof},
@@ -110,12 +111,15 @@ impl<'a> Loader<'a> {
                 let t = types(o);
                 if t.iter().any(|t| t == "verifiablepresentation") {
                     if o.get("proof").is_some() {
-                        let status = ld_proof::check(v, self.contexts, self.trusted);
-                        let line = format!("presentation {}", status.describe());
-                        match status {
-                            ProofStatus::Invalid { .. } => report.invalid(at(path, "proof"), line),
-                            _ => report.kept(at(path, "proof"), line),
+                        let proof = ld_proof::check(v, self.contexts, self.trusted);
+                        if let ProofStatus::Invalid { .. } = &proof {
+                            let line = format!("presentation {}", proof.describe());
+                            report.invalid(at(path, "proof"), line);
                         }
+                        report.presentations.push(PresentationReport {
+                            origin: path.to_owned(),
+                            proof,
+                        });
                     }
                     match o.get("verifiableCredential") {
                         Some(list) => {

@@ -77,11 +77,22 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// A presentation that carries its own proof (the holder's).
+#[derive(Clone, Debug, Serialize)]
+pub struct PresentationReport {
+    /// File and JSON path where it is.
+    pub origin: String,
+    /// Proof check.
+    pub proof: ProofStatus,
+}
+
 /// What an import found, mapped, kept aside and refused.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     /// Every credential read.
     pub credentials: Vec<CredentialReport>,
+    /// Every presentation with a proof of its own.
+    pub presentations: Vec<PresentationReport>,
     /// Properties mapped to self-description fields (`detail`: the field path).
     pub mapped: Vec<Finding>,
     /// Properties not mapped (`detail`: the extension key, or why they were not kept).
@@ -134,6 +145,9 @@ impl Report {
                 c.release,
                 c.types.join(", ")
             );
+        }
+        for p in &self.presentations {
+            let _ = writeln!(s, "  {} [presentation]: {}", p.origin, p.proof.describe());
         }
         for f in &self.invalid {
             let _ = writeln!(s, "  invalid: {}: {}", f.path, f.detail);

@@ -219,17 +219,17 @@ fn import_checks_presentation_and_credential_proofs() {
         &out.report.credentials[0].proof,
         ProofStatus::Verified { alg, .. } if alg == "PS256"
     ));
-    let vp = out
-        .report
-        .kept_aside
-        .iter()
-        .find(|f| f.detail.starts_with("presentation"))
-        .unwrap();
-    assert_eq!(vp.path, "vp.json:$[\"proof\"]");
+    let vp = &out.report.presentations[0];
+    assert_eq!(vp.origin, "vp.json:$");
     assert!(
-        vp.detail.starts_with("presentation proof verified (EdDSA"),
-        "{}",
-        vp.detail
+        matches!(&vp.proof, ProofStatus::Verified { alg, .. } if alg == "EdDSA"),
+        "{:?}",
+        vp.proof
+    );
+    assert!(
+        out.report
+            .summary()
+            .contains("vp.json:$ [presentation]: proof verified (EdDSA")
     );
     // The embedded credential changed: both its own proof and the presentation's break.
     let mut v: Value = serde_json::from_slice(&src.bytes).unwrap();
