@@ -241,7 +241,15 @@ const CATCH_ALL: &str = "urn:gaiamesh:undefined-term:";
 /// Found by expanding a second time with a catch-all `@vocab` appended to the top-level
 /// context: the dropped terms then appear, under that vocabulary.
 pub fn undefined_terms(doc: &Value, contexts: &Contexts) -> Result<Vec<String>, LdError> {
-    let plain = to_quads(doc, contexts)?;
+    undefined_terms_of(doc, &to_quads(doc, contexts)?, contexts)
+}
+
+/// [`undefined_terms`] given `plain`, the document's quads from [`to_quads`].
+pub(crate) fn undefined_terms_of(
+    doc: &Value,
+    plain: &[Quad],
+    contexts: &Contexts,
+) -> Result<Vec<String>, LdError> {
     let mut caught = doc.clone();
     if let Some(obj) = caught.as_object_mut() {
         let mut list = match obj.remove("@context") {

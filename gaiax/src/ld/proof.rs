@@ -18,7 +18,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Contexts, LdError, canon, to_quads, undefined_terms};
+use super::{Contexts, LdError, canon, to_quads, undefined_terms_of};
 use crate::{
     ProofStatus,
     json::items,
@@ -128,7 +128,12 @@ fn check_one(
     if let Some(url) = contexts.missing(unsigned).into_iter().next() {
         return ld_status(LdError::MissingContext(url));
     }
-    match undefined_terms(unsigned, contexts) {
+    // One expansion serves the undefined-term check and the document hash.
+    let quads = match to_quads(unsigned, contexts) {
+        Ok(q) => q,
+        Err(e) => return ld_status(e),
+    };
+    match undefined_terms_of(unsigned, &quads, contexts) {
         Ok(names) if names.is_empty() => {}
         Ok(names) => {
             return invalid(format!(
@@ -144,9 +149,9 @@ fn check_one(
         }
         Err(e) => return ld_status(e),
     }
-    let document = match canonical(unsigned, contexts) {
+    let document = match canon::canonicalize(&quads) {
         Ok(c) => c,
-        Err(e) => return ld_status(e),
+        Err(e) => return invalid(e.to_string()),
     };
     let mut options = p.clone();
     for k in ["jws", "signatureValue", "proofValue"] {
