@@ -173,13 +173,18 @@ pub mod mesh {
     /// A federation of `n` nodes on loopback (node0 the bootstrap peer of the others),
     /// started and waiting until each has admitted all others.
     pub fn start(root: &Path, n: usize) -> Vec<Node> {
+        start_with(root, n, |_| "")
+    }
+
+    /// [`start`], with `api(i)` as extra lines in node i's `[api]` section.
+    pub fn start_with<'a>(root: &Path, n: usize, api: impl Fn(usize) -> &'a str) -> Vec<Node> {
         let dirs = federation(root, n);
-        configure(&dirs[0], &[]);
+        configure_with(&dirs[0], &[], api(0), "");
         let n0 = Node::start(&dirs[0]);
         let boot = vec![n0.address()];
         let mut nodes = vec![n0];
-        for d in &dirs[1..] {
-            configure(d, &boot);
+        for (i, d) in dirs.iter().enumerate().skip(1) {
+            configure_with(d, &boot, api(i), "");
             nodes.push(Node::start(d));
         }
         for node in &nodes {

@@ -230,20 +230,12 @@ fn publish_optional(r: &Path, file: &str, name: &str, bytes: &[u8]) {
 
 /// Three admitted nodes booting from node0; `api` goes into node1's `[api]` section.
 fn three_nodes(r: &Path, api: &str) -> (Vec<std::path::PathBuf>, [Node; 3]) {
-    let dirs = federation(r, 3);
-    configure(&dirs[0], &[]);
-    let n0 = Node::start(&dirs[0]);
-    let boot = vec![n0.address()];
-    gaiamesh_e2e::mesh::configure_with(&dirs[1], &boot, api, "");
-    let n1 = Node::start(&dirs[1]);
-    configure(&dirs[2], &boot);
-    let n2 = Node::start(&dirs[2]);
-    for n in [&n0, &n1, &n2] {
-        n.wait_for("admission", Duration::from_secs(30), |n| {
-            n.status()["admitted_peers"].as_u64().unwrap_or(0) >= 2
-        });
-    }
-    (dirs, [n0, n1, n2])
+    let nodes = gaiamesh_e2e::mesh::start_with(r, 3, |i| if i == 1 { api } else { "" });
+    let dirs = nodes.iter().map(|n| n.dir.clone()).collect();
+    let Ok(nodes) = <[Node; 3]>::try_from(nodes) else {
+        unreachable!("three nodes were started")
+    };
+    (dirs, nodes)
 }
 
 fn pseudo_random(n: usize, seed: u32) -> Vec<u8> {

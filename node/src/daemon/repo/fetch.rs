@@ -194,11 +194,18 @@ impl Fetcher {
     }
 
     async fn run(&self, hash: BlobHash, length: u64) -> Result<(), String> {
+        let mut last_missing: Option<u64> = None;
         for round in 0..MAX_ROUNDS {
             let missing = self.missing(hash, length).await?;
             if missing.is_empty() {
                 return Ok(());
             }
+            let missing_chunks: u64 = missing.iter().map(|(a, b)| b - a).sum();
+            if last_missing.is_some_and(|last| missing_chunks >= last) {
+                // The last round made no progress (its providers failed): wait first.
+                tokio::time::sleep(Duration::from_secs(u64::from(round).min(30))).await;
+            }
+            last_missing = Some(missing_chunks);
             let providers: Vec<PeerId> = self
                 .client
                 .blob_providers(hash)
@@ -209,6 +216,7 @@ impl Fetcher {
             self.update(hash, |e| e.providers = providers.len());
             if providers.is_empty() {
                 tokio::time::sleep(Duration::from_secs(u64::from(round + 1).min(30))).await;
+                last_missing = None; // waited already
                 continue;
             }
             let mut segments = VecDeque::new();
@@ -220,19 +228,7 @@ impl Fetcher {
                     s = e;
                 }
             }
-            let before = segments.len();
-            let was_missing: u64 = segments.iter().map(|(a, b)| b - a).sum();
             self.transfer(hash, length, providers, segments).await?;
-            let now_missing: u64 = self
-                .missing(hash, length)
-                .await?
-                .iter()
-                .map(|(a, b)| b - a)
-                .sum();
-            if before > 0 && now_missing >= was_missing {
-                // A round without progress: the providers failed; wait before the next.
-                tokio::time::sleep(Duration::from_secs(u64::from(round + 1).min(30))).await;
-            }
         }
         Err(format!(
             "no provider delivered it after {MAX_ROUNDS} rounds"
@@ -267,12 +263,8 @@ impl Fetcher {
             return Ok(());
         }
         let got = std::mem::replace(pending, ChunkRanges::empty());
-        let store = self.store.clone();
-        let rec = tokio::task::spawn_blocking(move || store.commit(&hash, &got))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        self.update(hash, |e| e.verified = rec.verified_bytes());
+        let verified = commit_ranges(self.store.clone(), hash, got).await?;
+        self.update(hash, |e| e.verified = verified);
         Ok(())
     }
 
@@ -501,16 +493,7 @@ impl Fetcher {
                         let got = std::mem::replace(pending, ChunkRanges::empty());
                         let store = self.store.clone();
                         tasks.spawn(caught(
-                            async move {
-                                let r =
-                                    tokio::task::spawn_blocking(move || store.commit(&hash, &got))
-                                        .await;
-                                Event::Committed(match r {
-                                    Ok(Ok(rec)) => Ok(rec.verified_bytes()),
-                                    Ok(Err(e)) => Err(e.to_string()),
-                                    Err(e) => Err(e.to_string()),
-                                })
-                            },
+                            async move { Event::Committed(commit_ranges(store, hash, got).await) },
                             || Event::Committed(Err("commit task panicked".into())),
                         ));
                         committing = true;
@@ -638,6 +621,19 @@ impl Fetcher {
             Event::Segment(peer, seg, outcome)
         }
     }
+}
+
+/// Makes `got` durable and records it (on a blocking thread); the bytes now verified.
+async fn commit_ranges(
+    store: Arc<BlobStore>,
+    hash: BlobHash,
+    got: ChunkRanges,
+) -> Result<u64, String> {
+    tokio::task::spawn_blocking(move || store.commit(&hash, &got))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|rec| rec.verified_bytes())
+        .map_err(|e| e.to_string())
 }
 
 /// `fut`, or `fallback()` if it panics (so its segment is asked for again, not lost).
