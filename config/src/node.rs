@@ -144,6 +144,8 @@ pub struct RepositorySection {
     pub peer_upload_limit_kib_s: u64,
     /// Segment requests in flight per provider. Default: 2.
     pub requests_per_peer: u32,
+    /// Segment requests in flight per download, over all its providers. Default: 4.
+    pub requests_in_flight: u32,
     /// Fetch mandatory components as soon as a release names them. Default: true.
     pub auto_fetch_mandatory: bool,
 }
@@ -154,6 +156,7 @@ impl Default for RepositorySection {
             upload_limit_kib_s: 0,
             peer_upload_limit_kib_s: 0,
             requests_per_peer: 2,
+            requests_in_flight: 4,
             auto_fetch_mandatory: true,
         }
     }
@@ -363,6 +366,12 @@ impl NodeConfigFile {
                 r.requests_per_peer
             ));
         }
+        if !(1..=64).contains(&r.requests_in_flight) {
+            errors.push(format!(
+                "repository.requests_in_flight: {} is outside 1–64",
+                r.requests_in_flight
+            ));
+        }
         let d = &self.directory;
         if d.reconcile_interval < Duration::from_secs(1) {
             errors.push("directory.reconcile_interval: must be at least 1s".to_owned());
@@ -419,6 +428,8 @@ mod tests {
         assert_eq!(c.directory.reconcile_interval, Duration::from_secs(30));
         assert_eq!(c.sd.validity, Duration::from_secs(7 * 86_400));
         assert_eq!(c.network.max_connections, 256);
+        assert_eq!(c.repository.requests_per_peer, 2);
+        assert_eq!(c.repository.requests_in_flight, 4);
     }
 
     #[test]
@@ -447,16 +458,19 @@ mod tests {
             listen = "0.0.0.0:7300"
             [sd]
             validity = "8d"
+            [repository]
+            requests_in_flight = 0
         "#;
         let err = NodeConfig::from_toml_str(text, "node.toml").unwrap_err();
         let ConfigError::Invalid { errors, .. } = err else {
             panic!("{err}")
         };
-        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert_eq!(errors.len(), 5, "{errors:#?}");
         assert!(errors[0].starts_with("network.listen[0]: \"0.0.0.0:7400\" is not a multiaddr"));
         assert!(errors[1].starts_with("network.max_connections: 0"));
         assert!(errors[2].starts_with("api.listen: 0.0.0.0:7300 is not a loopback address"));
-        assert!(errors[3].starts_with("sd.validity: 8days"));
+        assert!(errors[3].starts_with("repository.requests_in_flight: 0 is outside 1–64"));
+        assert!(errors[4].starts_with("sd.validity: 8days"));
     }
 
     #[test]

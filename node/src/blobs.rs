@@ -6,13 +6,17 @@
 //! group against the blob's BLAKE3 root before it writes it, so a bad byte is detected
 //! within 16 KiB and never stored; verified ranges are recorded only after the data is on
 //! disk (fsync, then the redb commit), so an interrupted download resumes without fetching
-//! them again. Blobs are pinned (mandatory components) or not; [`BlobStore::gc`] deletes
+//! them again. Ranges verified and written but not yet durable (downloads batch their
+//! fsyncs) are *staged*: served to other peers from the page cache at once, never recorded,
+//! forgotten on restart. Blobs are pinned (mandatory components) or not; [`BlobStore::gc`] deletes
 //! unpinned ones.
 
 use std::{
+    collections::HashMap,
     fs::{File, OpenOptions},
     io::{self, Read, Write},
     path::{Path, PathBuf},
+    sync::Mutex,
 };
 
 use bao_tree::{
@@ -31,6 +35,10 @@ use serde::{Deserialize, Serialize};
 pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
 /// Bytes of one chunk group.
 pub const CHUNK_GROUP_BYTES: u64 = 16 * 1024;
+
+/// Blobs with staged ranges tracked at most (one per download in progress; more are
+/// served once committed).
+const MAX_STAGED_BLOBS: usize = 256;
 
 /// Blob hash → encoded [`BlobRecord`].
 const BLOBS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("blobs_v1");
@@ -153,6 +161,8 @@ fn all_chunks(length: u64) -> ChunkRanges {
 pub struct BlobStore {
     dir: PathBuf,
     db: Database,
+    /// Verified and written, not yet durable nor recorded: servable, not trusted on restart.
+    staged: Mutex<HashMap<BlobHash, ChunkRanges>>,
 }
 
 impl BlobStore {
@@ -169,6 +179,7 @@ impl BlobStore {
         Ok(Self {
             dir: dir.to_owned(),
             db,
+            staged: Mutex::new(HashMap::new()),
         })
     }
 
@@ -197,6 +208,55 @@ impl BlobStore {
         postcard::from_bytes(v.value())
             .map(Some)
             .map_err(|_| BlobError::Corrupt(*hash))
+    }
+
+    /// The record of `hash` and the ranges that may be served: the recorded ones and the
+    /// staged ones (verified and written, their fsync pending).
+    pub fn servable(
+        &self,
+        hash: &BlobHash,
+    ) -> Result<Option<(BlobRecord, ChunkRanges)>, BlobError> {
+        let Some(rec) = self.get(hash)? else {
+            return Ok(None);
+        };
+        let mut ranges = rec.ranges();
+        if let Ok(staged) = self.staged.lock()
+            && let Some(s) = staged.get(hash)
+        {
+            ranges |= s.clone();
+        }
+        Ok(Some((rec, ranges)))
+    }
+
+    /// Marks verified, written ranges as servable before their commit.
+    fn stage(&self, hash: &BlobHash, got: &ChunkRanges) {
+        if got.is_empty() {
+            return;
+        }
+        if let Ok(mut staged) = self.staged.lock() {
+            if staged.len() >= MAX_STAGED_BLOBS && !staged.contains_key(hash) {
+                return; // served once committed
+            }
+            *staged.entry(*hash).or_insert_with(ChunkRanges::empty) |= got.clone();
+        }
+    }
+
+    /// Forgets staged ranges: committed now (`Some`), or the blob is gone (`None`).
+    fn unstage(&self, hash: &BlobHash, committed: Option<&ChunkRanges>) {
+        if let Ok(mut staged) = self.staged.lock() {
+            match (committed, staged.get_mut(hash)) {
+                (Some(c), Some(s)) => {
+                    *s -= c.clone();
+                    if s.is_empty() {
+                        staged.remove(hash);
+                    }
+                }
+                (None, Some(_)) => {
+                    staged.remove(hash);
+                }
+                (_, None) => {}
+            }
+        }
     }
 
     /// Every blob on record.
@@ -240,7 +300,9 @@ impl BlobStore {
                 .map_err(Self::io(&p))?;
             f.sync_data().map_err(Self::io(&p))?;
         }
-        self.add_verified(hash, got)
+        let rec = self.add_verified(hash, got)?;
+        self.unstage(hash, Some(got));
+        Ok(rec)
     }
 
     /// Records `got` as verified, in one write transaction (several downloads of one blob
@@ -336,8 +398,8 @@ impl BlobStore {
         ranges: &ChunkRanges,
         out: impl Write,
     ) -> Result<(), BlobError> {
-        let rec = self.get(hash)?.ok_or(BlobError::Missing(*hash))?;
-        if !rec.ranges().is_superset(ranges) && !rec.complete {
+        let (rec, servable) = self.servable(hash)?.ok_or(BlobError::Missing(*hash))?;
+        if !servable.is_superset(ranges) && !rec.complete {
             return Err(BlobError::Missing(*hash));
         }
         let path = self.data_path(hash);
@@ -407,6 +469,7 @@ impl BlobStore {
                 table.remove(hash.0.as_slice()).map_err(redb::Error::from)?;
             }
             txn.commit().map_err(redb::Error::from)?;
+            self.unstage(&hash, None);
             for p in [self.data_path(&hash), self.outboard_path(&hash)] {
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
@@ -474,14 +537,17 @@ impl Download<'_> {
 
     /// Like [`Self::ingest`], but the verified groups are written without fsync and not
     /// recorded: the caller batches them into [`BlobStore::commit`] (a crash before that
-    /// re-fetches them; nothing unwritten is ever trusted). Returns the ranges written and
-    /// the error that stopped the stream, if any.
+    /// re-fetches them; nothing unwritten is ever trusted). They are staged meanwhile:
+    /// served to other peers at once. Returns the ranges written and the error that
+    /// stopped the stream, if any.
     pub fn ingest_deferred(
         &mut self,
         encoded: impl Read,
         ranges: &ChunkRanges,
     ) -> (ChunkRanges, Result<(), IngestError>) {
-        self.write_verified(encoded, ranges)
+        let (got, result) = self.write_verified(encoded, ranges);
+        self.store.stage(&self.hash, &got);
+        (got, result)
     }
 
     fn write_verified(
@@ -617,6 +683,63 @@ mod tests {
         // The copy can be served on.
         let all = all_chunks(len);
         assert!(!stream(&dst, &h, &all).is_empty());
+    }
+
+    #[test]
+    fn staged_ranges_are_served_at_once_but_recorded_only_when_committed() {
+        let (dirs, src, dst) = two_stores();
+        let bytes = content(300_000);
+        let (h, len) = src.import(bytes.as_slice(), true).unwrap();
+        let first = ChunkRanges::from(ChunkNum(0)..ChunkNum(128));
+        let mut d = dst.download(h, len).unwrap();
+        let (got, r) = d.ingest_deferred(stream(&src, &h, &first).as_slice(), &first);
+        r.unwrap();
+        assert_eq!(got, first);
+        drop(d);
+        // Servable (HAVE lists it, a third node can fetch it verified) ...
+        let (rec, servable) = dst.servable(&h).unwrap().unwrap();
+        assert_eq!(servable, first);
+        assert!(rec.verified.is_empty(), "not recorded before its commit");
+        let relay = tempfile::tempdir().unwrap();
+        let third = BlobStore::open(relay.path()).unwrap();
+        let mut d3 = third.download(h, len).unwrap();
+        d3.ingest(stream(&dst, &h, &first).as_slice(), &first)
+            .unwrap();
+        assert_eq!(d3.verified_bytes(), 128 * 1024);
+        // ... but ranges neither staged nor recorded are not.
+        let rest = all_chunks(len) - first.clone();
+        assert!(matches!(
+            dst.encode(&h, &rest, Vec::new()),
+            Err(BlobError::Missing(_))
+        ));
+        // A restart forgets staged ranges: they are fetched again, never trusted unsynced.
+        drop(dst);
+        let dst = BlobStore::open(dirs.1.path()).unwrap();
+        assert!(dst.servable(&h).unwrap().unwrap().1.is_empty());
+        assert!(dst.encode(&h, &first, Vec::new()).is_err());
+        // Committed: recorded, and no longer staged.
+        let mut d = dst.download(h, len).unwrap();
+        let (got, r) = d.ingest_deferred(stream(&src, &h, &first).as_slice(), &first);
+        r.unwrap();
+        drop(d);
+        let rec = dst.commit(&h, &got).unwrap();
+        assert_eq!(rec.verified, vec![(0, 128)]);
+        assert!(dst.staged.lock().unwrap().is_empty());
+        // gc forgets staged ranges with the blob.
+        let mut d = dst.download(h, len).unwrap();
+        let (_, r) = d.ingest_deferred(stream(&src, &h, &rest).as_slice(), &rest);
+        r.unwrap();
+        drop(d);
+        assert!(
+            dst.servable(&h)
+                .unwrap()
+                .unwrap()
+                .1
+                .is_superset(&all_chunks(len))
+        );
+        dst.gc(&[]).unwrap();
+        assert!(dst.servable(&h).unwrap().is_none());
+        assert!(dst.staged.lock().unwrap().is_empty());
     }
 
     #[test]

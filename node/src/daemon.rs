@@ -500,6 +500,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             control,
             client: client.clone(),
             per_peer: config.repository.requests_per_peer as usize,
+            in_flight: config.repository.requests_in_flight as usize,
             progress: Default::default(),
             penalised: Default::default(),
             me: key.public().to_peer_id(),

@@ -66,7 +66,7 @@ pub(crate) enum Status {
     NotFound = 1,
     Refused = 2,
     /// A seed super-seeding: this segment already went out once; ask a peer that got it,
-    /// or for another segment.
+    /// or for another segment. Also: a capped uplink had no turn free in time.
     Busy = 3,
 }
 
@@ -116,6 +116,13 @@ impl SeedLog {
             return true; // every segment went out once: serve freely
         }
         served.insert(seg)
+    }
+
+    /// Undoes [`Self::admit`] for a segment that was not sent after all.
+    fn revoke(&mut self, hash: BlobHash, seg: u64) {
+        if let Some((served, _)) = self.blobs.get_mut(&hash) {
+            served.remove(&seg);
+        }
     }
 }
 
@@ -227,12 +234,14 @@ impl Server {
         match req {
             Request::Have { hash } => {
                 let store = self.store.clone();
-                let have = tokio::task::spawn_blocking(move || store.get(&hash))
+                // Staged ranges too: a segment is relayed as soon as it is verified and
+                // written, not after its batched fsync.
+                let have = tokio::task::spawn_blocking(move || store.servable(&hash))
                     .await
                     .map_err(std::io::Error::other)?;
                 match have {
-                    Ok(Some(rec)) => {
-                        let mut ranges = rec.verified.clone();
+                    Ok(Some((_, servable))) => {
+                        let mut ranges = crate::blobs::ranges_to_vec(&servable);
                         ranges.truncate(MAX_HAVE_RANGES);
                         let bytes = postcard::to_stdvec(&ranges).map_err(std::io::Error::other)?;
                         s.write_all(&[Status::Ok as u8]).await?;
@@ -265,6 +274,7 @@ impl Server {
                         .ok()
                         .flatten()
                 };
+                let mut admitted_seg = None;
                 if let (Some(rec), [(a, b)]) = (rec, ranges.as_slice())
                     && rec.complete
                     && a % SEGMENT_CHUNKS == 0
@@ -280,8 +290,21 @@ impl Server {
                         s.write_all(&[Status::Busy as u8]).await?;
                         return s.close().await;
                     }
+                    admitted_seg = Some(a / SEGMENT_CHUNKS);
                 }
-                return self.send_blob(peer, s, hash, ranges).await;
+                let Some(slot) = self.limits.slot().await else {
+                    // Not sent after all: another requester may have this segment.
+                    if let Some(seg) = admitted_seg
+                        && let Ok(mut l) = self.seeding.lock()
+                    {
+                        l.revoke(hash, seg);
+                    }
+                    s.write_all(&[Status::Busy as u8]).await?;
+                    return s.close().await;
+                };
+                let sent = self.send_blob(peer, s, hash, ranges).await;
+                drop(slot);
+                return sent;
             }
         }
         s.close().await

@@ -1,6 +1,8 @@
 //! Multi-source blob downloads: the missing ranges are split into 1 MiB segments and spread
-//! over the providers that hold them (HAVE, refreshed twice a second, so partial holders
-//! serve too; at most `per_peer` in flight each); a segment still unanswered after
+//! over the providers that hold them (HAVE, refreshed four times a second, so partial
+//! holders serve too, as soon as they verified a segment; at most `per_peer` in flight
+//! each and `in_flight` in all, ties between equally loaded holders broken at random);
+//! a segment still unanswered after
 //! the hedge delay is asked from a second provider too and the first valid answer counts; a
 //! provider that sends data failing verification is penalised (excluded for
 //! [`PENALTY`] and reported) and its segment fetched elsewhere. Everything verified is on
@@ -37,8 +39,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DECODE_AHEAD: usize = 4;
 /// A segment unanswered this long is hedged to another provider.
 const HEDGE_AFTER: Duration = Duration::from_secs(3);
-/// Providers are asked which ranges they hold this often during a transfer.
-const HAVE_REFRESH: Duration = Duration::from_millis(500);
+/// Providers are asked which ranges they hold this often during a transfer (every hop of
+/// a segment through the swarm waits for it: 500 ms measured worse on 8 capped nodes).
+const HAVE_REFRESH: Duration = Duration::from_millis(250);
 /// A transfer with segments left that no provider holds gives up after this long.
 const STUCK_AFTER: Duration = Duration::from_secs(5);
 /// Verified ranges are made durable and recorded after this many bytes…
@@ -78,6 +81,8 @@ pub(crate) struct Fetcher {
     pub(crate) control: libp2p_stream::Control,
     pub(crate) client: Client,
     pub(crate) per_peer: usize,
+    /// Segment requests in flight over all providers of one download.
+    pub(crate) in_flight: usize,
     pub(crate) progress: Arc<Mutex<HashMap<BlobHash, FetchProgress>>>,
     pub(crate) penalised: Arc<Mutex<HashMap<PeerId, Instant>>>,
     pub(crate) me: PeerId,
@@ -238,7 +243,7 @@ impl Fetcher {
     /// Spreads `segments` over `providers` until every segment is verified, no provider is
     /// left, or no provider holds any missing segment for a while (the caller then looks for
     /// providers again). Each provider's verified ranges (HAVE) are asked first and again
-    /// every second, so partial holders serve what they have: the swarm, not the
+    /// every [`HAVE_REFRESH`], so partial holders serve what they have: the swarm, not the
     /// publisher alone, carries the load. The segment order is shuffled per node so that
     /// nodes start on different segments.
     async fn transfer(
@@ -330,11 +335,16 @@ impl Fetcher {
                 .collect();
             order.sort_unstable();
             let mut assigned = Vec::new();
+            let mut total = load.values().sum::<usize>();
             for (_, i) in order {
+                if total >= self.in_flight {
+                    break;
+                }
                 let seg = queue[i];
                 let want = ranges_of(&[seg]);
                 // A partial holder before a seed (spare the seeds' upload for the segments
-                // only they have), then the least loaded, then the one holding least.
+                // only they have), then the least loaded, then at random: every fetcher
+                // breaking ties the same way (by peer id) piled onto the same few uplinks.
                 let peer = providers
                     .iter()
                     .filter(|p| load.get(*p).copied().unwrap_or(0) < self.per_peer)
@@ -352,7 +362,7 @@ impl Fetcher {
                                 strikes.get(&(*p, seg)).copied().unwrap_or(0),
                                 held * 1024 >= length,
                                 load.get(p).copied().unwrap_or(0),
-                                held,
+                                rand::random::<u32>(),
                                 *p,
                             )
                         })
@@ -360,6 +370,7 @@ impl Fetcher {
                     .min()
                     .map(|(_, _, _, _, p)| p);
                 if let Some(peer) = peer {
+                    total += 1;
                     assigned.push(i);
                     *load.entry(peer).or_default() += 1;
                     started.entry(seg).or_insert((Instant::now(), false));
