@@ -144,7 +144,7 @@ pub struct RepositorySection {
     pub peer_upload_limit_kib_s: u64,
     /// Segment requests in flight per provider. Default: 2.
     pub requests_per_peer: u32,
-    /// Segment requests in flight per download, over all its providers. Default: 4.
+    /// Segment requests in flight per download, over all its providers. Default: 8.
     pub requests_in_flight: u32,
     /// Fetch mandatory components as soon as a release names them. Default: true.
     pub auto_fetch_mandatory: bool,
@@ -156,7 +156,7 @@ impl Default for RepositorySection {
             upload_limit_kib_s: 0,
             peer_upload_limit_kib_s: 0,
             requests_per_peer: 2,
-            requests_in_flight: 4,
+            requests_in_flight: 8,
             auto_fetch_mandatory: true,
         }
     }
@@ -429,7 +429,7 @@ mod tests {
         assert_eq!(c.sd.validity, Duration::from_secs(7 * 86_400));
         assert_eq!(c.network.max_connections, 256);
         assert_eq!(c.repository.requests_per_peer, 2);
-        assert_eq!(c.repository.requests_in_flight, 4);
+        assert_eq!(c.repository.requests_in_flight, 8);
     }
 
     #[test]
