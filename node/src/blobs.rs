@@ -241,20 +241,14 @@ impl BlobStore {
         }
     }
 
-    /// Forgets staged ranges: committed now (`Some`), or the blob is gone (`None`).
-    fn unstage(&self, hash: &BlobHash, committed: Option<&ChunkRanges>) {
-        if let Ok(mut staged) = self.staged.lock() {
-            match (committed, staged.get_mut(hash)) {
-                (Some(c), Some(s)) => {
-                    *s -= c.clone();
-                    if s.is_empty() {
-                        staged.remove(hash);
-                    }
-                }
-                (None, Some(_)) => {
-                    staged.remove(hash);
-                }
-                (_, None) => {}
+    /// Forgets staged ranges that are now committed (recorded).
+    fn unstage(&self, hash: &BlobHash, committed: &ChunkRanges) {
+        if let Ok(mut staged) = self.staged.lock()
+            && let Some(s) = staged.get_mut(hash)
+        {
+            *s -= committed.clone();
+            if s.is_empty() {
+                staged.remove(hash);
             }
         }
     }
@@ -301,7 +295,7 @@ impl BlobStore {
             f.sync_data().map_err(Self::io(&p))?;
         }
         let rec = self.add_verified(hash, got)?;
-        self.unstage(hash, Some(got));
+        self.unstage(hash, got);
         Ok(rec)
     }
 
@@ -469,7 +463,9 @@ impl BlobStore {
                 table.remove(hash.0.as_slice()).map_err(redb::Error::from)?;
             }
             txn.commit().map_err(redb::Error::from)?;
-            self.unstage(&hash, None);
+            if let Ok(mut staged) = self.staged.lock() {
+                staged.remove(&hash);
+            }
             for p in [self.data_path(&hash), self.outboard_path(&hash)] {
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}

@@ -14,8 +14,6 @@ use libp2p::PeerId;
 const MAX_PEER_BUCKETS: usize = 4096;
 /// Segments a node with a global upload cap sends at once.
 const UPLOAD_SLOTS: usize = 2;
-/// Bytes of one segment (the unit a turn is for).
-const SEGMENT_BYTES: f64 = 1024.0 * 1024.0;
 
 /// How long a request waits for a turn on an uplink capped at `bytes_per_s` before it is
 /// answered busy: about two segments' sending time, at least 500 ms, at most 5 s (inside
@@ -26,7 +24,9 @@ fn slot_wait(bytes_per_s: u64) -> Duration {
     if bytes_per_s == 0 {
         return Duration::ZERO;
     }
-    Duration::from_secs_f64((2.0 * SEGMENT_BYTES / bytes_per_s as f64).clamp(0.5, 5.0))
+    // A turn is for one segment.
+    let segment_bytes = (super::SEGMENT_CHUNKS * 1024) as f64;
+    Duration::from_secs_f64((2.0 * segment_bytes / bytes_per_s as f64).clamp(0.5, 5.0))
 }
 
 #[derive(Debug)]

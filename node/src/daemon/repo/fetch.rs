@@ -335,6 +335,7 @@ impl Fetcher {
                 .collect();
             order.sort_unstable();
             let mut assigned = Vec::new();
+            // Requests in flight (kept up to date as segments are assigned below).
             let mut total = load.values().sum::<usize>();
             for (_, i) in order {
                 if total >= self.in_flight {
@@ -383,14 +384,13 @@ impl Fetcher {
             for i in assigned {
                 queue.remove(i);
             }
-            let segments_in_flight = load.values().sum::<usize>();
-            if queue.is_empty() && segments_in_flight == 0 {
+            if queue.is_empty() && total == 0 {
                 return settle(&mut tasks, committing).await;
             }
             if providers.is_empty() {
                 return settle(&mut tasks, committing).await;
             }
-            if segments_in_flight == 0 {
+            if total == 0 {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > STUCK_AFTER {
                     // Nobody holds what is missing: look for providers again.
