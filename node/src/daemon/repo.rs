@@ -322,7 +322,7 @@ impl Server {
         hash: BlobHash,
         ranges: Vec<(u64, u64)>,
     ) -> std::io::Result<()> {
-        let (mut w, mut pieces) = pipe::to_async(ENCODE_AHEAD);
+        let (mut w, mut pieces) = pipe::to_async(ENCODE_AHEAD, pipe::PIECE);
         let store = self.store.clone();
         let encoder = tokio::task::spawn_blocking(move || {
             store

@@ -23,11 +23,11 @@ use tracing::{info, warn};
 
 use super::{
     Exchange, JobView, NEGOTIATE, TRANSFER,
-    serve::{PIECE, recv, send},
+    serve::{AHEAD, PIECE, recv, send},
 };
 use crate::daemon::{
     codec::{read_bytes, write_bytes},
-    pipe::read_piece,
+    pipe,
 };
 
 /// Most providers a `--query` fetch tries.
@@ -568,40 +568,33 @@ impl Exchange {
                 return Err(Failure::Provider(format!("refused: {reason}")));
             }
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(AHEAD);
-        // Written buffers come back for the next pieces: no allocation or zeroing per piece.
-        let (free_tx, mut free_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(AHEAD + 1);
+        let (mut sink, mut reader) = pipe::from_async(AHEAD, PIECE);
         let writer = tokio::task::spawn_blocking(move || {
             let mut inc = inc;
-            while let Some(piece) = rx.blocking_recv() {
-                inc.write(&piece)?;
-                let _ = free_tx.try_send(piece);
-            }
+            reader.for_each_piece(|piece| inc.write(piece))?;
             Ok::<_, DownloadError>(inc)
         });
         let mut got = 0u64;
         let read = async {
             while got < len {
-                let want = usize::try_from((len - got).min(PIECE as u64)).unwrap_or(PIECE);
-                let buf = free_rx.try_recv().unwrap_or_default();
-                let piece = read_piece(&mut s, buf, want, READ_TIMEOUT).await?;
-                if piece.is_empty() {
+                let want = usize::try_from(len - got).unwrap_or(usize::MAX);
+                let n = sink.pump_piece(&mut s, want, READ_TIMEOUT).await?;
+                if n == 0 {
+                    // The end of the stream, or the writer failed (its error is reported
+                    // below, ahead of this one).
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         format!("stream closed after {got} of {len} bytes"),
                     ));
                 }
-                got += piece.len() as u64;
-                self.metrics.bytes_received.inc_by(piece.len() as u64);
-                if tx.send(piece).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
+                got += n as u64;
+                self.metrics.bytes_received.inc_by(n as u64);
                 self.update(id, |j| j.bytes = done_before + offset + got);
             }
             Ok(())
         }
         .await;
-        drop(tx);
+        drop(sink);
         let inc = writer.await.map_err(|e| Failure::Local(e.to_string()))?;
         let inc = match inc {
             Ok(i) => i,
@@ -658,9 +651,6 @@ async fn read_reply(s: &mut libp2p::Stream) -> std::io::Result<Reply> {
         .map_err(|_| std::io::Error::other("no answer within 30 s"))??;
     Reply::decode(&bytes).map_err(std::io::Error::other)
 }
-
-/// Pieces received ahead of the disk.
-const AHEAD: usize = 4;
 
 /// How a fault-injection probe spoils the consumer's latest agreement with a provider.
 #[derive(Clone, Copy, Debug, Deserialize)]

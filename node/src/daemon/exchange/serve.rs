@@ -15,7 +15,10 @@ use libp2p::PeerId;
 use tracing::{debug, info, warn};
 
 use super::{Exchange, NEGOTIATE, TRANSFER};
-use crate::daemon::codec::{read_bytes, write_bytes};
+use crate::daemon::{
+    codec::{read_bytes, write_bytes},
+    pipe,
+};
 
 /// Most negotiations and transfers served at once; more streams are dropped.
 const MAX_SERVING: usize = 64;
@@ -340,22 +343,28 @@ impl Exchange {
         offset: u64,
         size: u64,
     ) -> Result<u64, (u64, std::io::Error)> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(AHEAD);
-        // Buffers go back to the reader once sent: no allocation or zeroing per piece.
-        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD + 1);
+        let (mut w, mut pieces) = pipe::to_async(AHEAD, PIECE);
         let reader = tokio::task::spawn_blocking(move || {
-            read_pieces(&path, offset, size, &tx, &free_rx);
+            use std::io::{Seek, SeekFrom};
+            let mut f = std::fs::File::open(&path)?;
+            f.seek(SeekFrom::Start(offset))?;
+            // A file shorter than registered ends the pieces early: reported below.
+            w.fill_from(&mut f, size - offset)?;
+            w.finish()
         });
         let mut sent = 0u64;
-        while let Some(piece) = rx.recv().await {
-            let piece = piece.map_err(|e| (sent, e))?;
+        while let Some(piece) = pieces.recv().await {
             self.limits.acquire(peer, piece.len() as u64).await;
             s.write_all(&piece).await.map_err(|e| (sent, e))?;
             sent += piece.len() as u64;
             self.metrics.bytes_sent.inc_by(piece.len() as u64);
-            let _ = free_tx.try_send(piece);
+            pieces.give_back(piece);
         }
-        let _ = reader.await;
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err((sent, e)),
+            Err(e) => return Err((sent, other(e))),
+        }
         if sent != size - offset {
             return Err((
                 sent,
@@ -369,50 +378,8 @@ impl Exchange {
     }
 }
 
-/// Pieces read ahead of the stream.
-const AHEAD: usize = 4;
-
-/// Reads `path[offset..size]` in [`PIECE`]s into `tx` (stops when the receiver is gone),
-/// reusing the buffers that come back on `free`.
-fn read_pieces(
-    path: &std::path::Path,
-    offset: u64,
-    size: u64,
-    tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
-    free: &std::sync::mpsc::Receiver<Vec<u8>>,
-) {
-    use std::io::{Read, Seek, SeekFrom};
-    let run = || -> std::io::Result<()> {
-        let mut f = std::fs::File::open(path)?;
-        f.seek(SeekFrom::Start(offset))?;
-        let mut left = size - offset;
-        while left > 0 {
-            let n = usize::try_from(left.min(PIECE as u64)).unwrap_or(PIECE);
-            let mut buf = free.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
-            buf.resize(n, 0);
-            let mut got = 0;
-            while got < n {
-                let r = f.read(&mut buf[got..])?;
-                if r == 0 {
-                    break; // shorter than registered: the sender reports it
-                }
-                got += r;
-            }
-            if got == 0 {
-                return Ok(());
-            }
-            buf.truncate(got);
-            left -= got as u64;
-            if tx.blocking_send(Ok(buf)).is_err() {
-                return Ok(());
-            }
-        }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        let _ = tx.blocking_send(Err(e));
-    }
-}
+/// Pieces a transfer keeps between the disk and the stream, both ways.
+pub(super) const AHEAD: usize = 4;
 
 pub(super) async fn send(s: &mut libp2p::Stream, m: &Message) -> std::io::Result<()> {
     write_bytes(s, &m.encode().map_err(other)?).await

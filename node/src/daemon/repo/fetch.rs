@@ -593,7 +593,7 @@ impl Fetcher {
                     return Err("the peer refused".to_owned());
                 }
                 // Verified and written on a blocking thread while the rest arrives.
-                let (mut sink, reader) = pipe::from_async(DECODE_AHEAD);
+                let (mut sink, reader) = pipe::from_async(DECODE_AHEAD, pipe::PIECE);
                 let ingest =
                     tokio::task::spawn_blocking(move || match store.download(hash, length) {
                         Ok(mut d) => d.ingest_deferred(reader, &ranges_of(&[seg])),
@@ -603,7 +603,9 @@ impl Fetcher {
                 let mut received = 0u64;
                 let read = async {
                     loop {
-                        let n = sink.pump_piece(&mut s, REQUEST_TIMEOUT).await?;
+                        let n = sink
+                            .pump_piece(&mut s, pipe::PIECE, REQUEST_TIMEOUT)
+                            .await?;
                         if n == 0 {
                             return Ok(());
                         }
