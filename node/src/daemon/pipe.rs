@@ -78,9 +78,7 @@ impl PipeWriter {
             if filled == 0 {
                 self.buf = self.recycled();
             }
-            if self.buf.len() < self.piece {
-                self.buf.resize(self.piece, 0);
-            }
+            self.buf.resize(self.piece, 0);
             let want = usize::try_from(n - done)
                 .unwrap_or(usize::MAX)
                 .min(self.piece - filled);
@@ -90,14 +88,9 @@ impl PipeWriter {
                     other => break other,
                 }
             };
-            let got = match got {
-                Ok(g) => g,
-                Err(e) => {
-                    self.buf.truncate(filled);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(filled + got);
+            // The buffer's length marks what is filled, also when the read failed.
+            self.buf.truncate(filled + got.as_ref().map_or(0, |g| *g));
+            let got = got?;
             if got == 0 {
                 break;
             }
