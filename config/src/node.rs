@@ -70,6 +70,29 @@ pub struct ApiSection {
     /// so a federation can test its defences: the node behaves like a misbehaving member and
     /// its peers penalise it. Default: false; never enable it on a production node.
     pub fault_injection: bool,
+    /// Most open API connections. At the cap, a new connection closes the longest-idle one
+    /// (no request in progress); when every connection is busy, new ones wait in the
+    /// kernel's backlog. Keeps the API well under the process's file-descriptor limit, with
+    /// the rest left to the swarm and storage. Default: 512.
+    pub max_connections: u32,
+    /// Most requests being handled at once; beyond that, 503 with `Retry-After` (the API
+    /// sheds load before it can grow the process's memory). Default: 64.
+    pub max_requests_in_flight: u32,
+    /// Most `/api/v1/events` subscribers; a new one closes the oldest. Default: 64.
+    pub max_event_subscribers: u32,
+    /// A connection must send a request's complete header within this long after it
+    /// opens or after its previous response (so it is also the keep-alive idle timeout).
+    /// Default: 10s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request (its body included) must be answered within this long; a server-sent
+    /// event stream is not limited once it has started. Default: 30s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Extra host names (or `host:port`) a request's `Host` and `Origin` may name, besides
+    /// `localhost`, the loopback addresses and the listen address. Requests naming any other
+    /// host are refused (403), which stops DNS rebinding. Default: none.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiSection {
@@ -78,6 +101,12 @@ impl Default for ApiSection {
             listen: "127.0.0.1:7300".into(),
             allow_remote: false,
             fault_injection: false,
+            max_connections: 512,
+            max_requests_in_flight: 64,
+            max_event_subscribers: 64,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -238,6 +267,35 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// `[api] fault_injection`.
     pub fault_injection: bool,
+    /// `[api] max_connections`.
+    pub max_connections: usize,
+    /// `[api] max_requests_in_flight`.
+    pub max_requests_in_flight: usize,
+    /// `[api] max_event_subscribers`.
+    pub max_event_subscribers: usize,
+    /// `[api] header_read_timeout`.
+    pub header_read_timeout: Duration,
+    /// `[api] request_timeout`.
+    pub request_timeout: Duration,
+    /// `[api] allowed_hosts`, lower-cased.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ApiConfig {
+    /// The defaults of `[api]` listening on `listen`.
+    pub fn on(listen: SocketAddr) -> Self {
+        let d = ApiSection::default();
+        Self {
+            listen,
+            fault_injection: false,
+            max_connections: d.max_connections as usize,
+            max_requests_in_flight: d.max_requests_in_flight as usize,
+            max_event_subscribers: d.max_event_subscribers as usize,
+            header_read_timeout: d.header_read_timeout,
+            request_timeout: d.request_timeout,
+            allowed_hosts: d.allowed_hosts,
+        }
+    }
 }
 
 /// Why a configuration file is not usable.
@@ -348,6 +406,46 @@ impl NodeConfigFile {
                 None
             }
         };
+        let a = &self.api;
+        for (key, v, range) in [
+            ("api.max_connections", a.max_connections, 8..=50_000),
+            (
+                "api.max_requests_in_flight",
+                a.max_requests_in_flight,
+                1..=10_000,
+            ),
+            (
+                "api.max_event_subscribers",
+                a.max_event_subscribers,
+                0..=10_000,
+            ),
+        ] {
+            if !range.contains(&v) {
+                errors.push(format!(
+                    "{key}: {v} is outside {}–{}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        for (key, v) in [
+            ("api.header_read_timeout", a.header_read_timeout),
+            ("api.request_timeout", a.request_timeout),
+        ] {
+            if v < Duration::from_millis(100) || v > Duration::from_secs(3600) {
+                errors.push(format!(
+                    "{key}: {} is outside 100ms–1h",
+                    humantime::format_duration(v)
+                ));
+            }
+        }
+        for (i, h) in a.allowed_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains(['/', ' ', '@']) {
+                errors.push(format!(
+                    "api.allowed_hosts[{i}]: {h:?} is not a host name or host:port"
+                ));
+            }
+        }
         let r = &self.repository;
         for (key, v) in [
             ("repository.upload_limit_kib_s", r.upload_limit_kib_s),
@@ -402,6 +500,17 @@ impl NodeConfigFile {
                 api: ApiConfig {
                     listen,
                     fault_injection: self.api.fault_injection,
+                    max_connections: self.api.max_connections as usize,
+                    max_requests_in_flight: self.api.max_requests_in_flight as usize,
+                    max_event_subscribers: self.api.max_event_subscribers as usize,
+                    header_read_timeout: self.api.header_read_timeout,
+                    request_timeout: self.api.request_timeout,
+                    allowed_hosts: self
+                        .api
+                        .allowed_hosts
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
                 },
                 directory: self.directory,
                 sd: self.sd,
@@ -471,6 +580,30 @@ mod tests {
         assert!(errors[2].starts_with("api.listen: 0.0.0.0:7300 is not a loopback address"));
         assert!(errors[3].starts_with("repository.requests_in_flight: 0 is outside 1–64"));
         assert!(errors[4].starts_with("sd.validity: 8days"));
+    }
+
+    #[test]
+    fn api_limits_have_defaults_and_bad_ones_are_named() {
+        let c = NodeConfig::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(c.api.max_connections, 512);
+        assert_eq!(c.api.max_requests_in_flight, 64);
+        assert_eq!(c.api.max_event_subscribers, 64);
+        assert_eq!(c.api.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.api, ApiConfig::on(c.api.listen));
+        let text = r#"
+            [api]
+            max_connections = 1
+            request_timeout = "2h"
+            allowed_hosts = ["node.example", "bad/host"]
+        "#;
+        let err = NodeConfig::from_toml_str(text, "node.toml").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("api.max_connections: 1 is outside 8–50000"));
+        assert!(errors[1].starts_with("api.request_timeout: 2h is outside"));
+        assert!(errors[2].starts_with("api.allowed_hosts[1]: \"bad/host\""));
     }
 
     #[test]

@@ -16,9 +16,11 @@ pub fn api_get(dir: &DataDir, path: &str) -> Result<serde_json::Value> {
     api_request(dir, "GET", path, None)
 }
 
-/// Whether a node is running on `dir` (its `api.json` exists).
+/// Whether a node is running on `dir`: its `api.json` exists and a live process holds the
+/// data dir's lock. An `api.json` left behind by a node killed with `kill -9` does not count,
+/// so offline commands read the database instead.
 pub fn node_running(dir: &DataDir) -> bool {
-    dir.root().join("api.json").exists()
+    dir.root().join("api.json").exists() && dir.node_alive()
 }
 
 /// Percent-encodes a query-string value.
@@ -35,25 +37,46 @@ pub fn url_encode(s: &str) -> String {
 
 /// GETs `path` and returns the body as text (for `/metrics`); fails unless 200.
 pub fn api_get_text(dir: &DataDir, path: &str) -> Result<String> {
-    let (status, body) = raw_request(dir, "GET", path, None)?;
+    let (status, body) = raw_request(dir, "GET", path, "text/plain", None)?;
     if status != "200" {
         bail!("GET {path}: HTTP {status}: {body}");
     }
     Ok(body)
 }
 
-/// Sends a request to the node's API; writes carry the token from `api.json`.
+/// Sends a request to the node's API with the token from `api.json`; a body is sent as JSON
+/// when it is a JSON object, else as plain text.
 pub fn api_request(
     dir: &DataDir,
     method: &str,
     path: &str,
     body: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let (status, body) = raw_request(dir, method, path, body)?;
+    let content_type = match body {
+        Some(b) if b.trim_start().starts_with('{') => "application/json",
+        _ => "text/plain; charset=utf-8",
+    };
+    api_request_as(dir, method, path, content_type, body)
+}
+
+/// Sends a request with a body of the given media type (e.g. `application/toml`).
+pub fn api_request_as(
+    dir: &DataDir,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<&str>,
+) -> Result<serde_json::Value> {
+    let (status, body) = raw_request(dir, method, path, content_type, body)?;
     let value: serde_json::Value =
         serde_json::from_str(&body).with_context(|| format!("unexpected response: {body}"))?;
     if status != "200" {
-        bail!("{}", value["error"].as_str().unwrap_or(&body));
+        // A problem document (RFC 9457): `detail` says what was wrong.
+        let detail = value["detail"].as_str().unwrap_or(&body);
+        match value["parameter"].as_str() {
+            Some(p) => bail!("{detail} ({p})"),
+            None => bail!("{detail}"),
+        }
     }
     Ok(value)
 }
@@ -63,9 +86,16 @@ fn raw_request(
     dir: &DataDir,
     method: &str,
     path: &str,
+    content_type: &str,
     body: Option<&str>,
 ) -> Result<(String, String)> {
     let info_path = dir.root().join("api.json");
+    if info_path.exists() && !dir.node_alive() {
+        bail!(
+            "no node is running on {} (its api.json is left from a node that did not stop cleanly)",
+            dir.root().display()
+        );
+    }
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
             format!(
@@ -87,7 +117,7 @@ fn raw_request(
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();

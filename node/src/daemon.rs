@@ -9,6 +9,7 @@ mod dht_store;
 mod event_loop;
 mod events;
 mod exchange;
+mod gate;
 mod metrics;
 mod pipe;
 mod repo;
@@ -318,6 +319,8 @@ const COMMAND_QUEUE: usize = 256;
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(dir: DataDir) -> Result<()> {
+    // Held until the process ends: tells a live node from a stale api.json (kill -9).
+    let _lock = dir.lock_node()?;
     let config = dir.config()?;
     let key = dir.key()?;
     let credential = dir.credential()?;
@@ -359,6 +362,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
     .with_context(|| format!("{}", dir.root().join("dht.redb").display()))?;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::new(&mut registry);
+    let api_metrics = metrics::ApiMetrics::new(&mut registry);
     let idle = config.network.idle_connection_timeout;
     let psk = trust
         .genesis()
@@ -557,6 +561,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         std::sync::Arc::new(registry),
         corrupt_blobs,
         exchange,
+        api_metrics,
     )
     .await?;
     info!(api = %api.addr, "node ready");

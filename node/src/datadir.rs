@@ -20,10 +20,58 @@ pub struct DataDir {
     root: PathBuf,
 }
 
+/// A running node's hold on its data dir ([`DataDir::lock_node`]).
+#[derive(Debug)]
+pub struct NodeLock {
+    _file: fs::File,
+}
+
 impl DataDir {
     /// The data dir at `root` (not created).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
+    }
+
+    /// Takes the data dir's lock (`node.lock`) for a running node, for as long as the
+    /// returned file lives: the kernel releases it when the process ends, however it ends, so
+    /// a stale `api.json` left by `kill -9` is told apart from a live node ([`Self::node_alive`]).
+    pub fn lock_node(&self) -> Result<NodeLock> {
+        let path = self.lock_path();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(NodeLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => bail!(
+                "another node is running on {} (it holds {})",
+                self.root.display(),
+                path.display()
+            ),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
+    /// Whether a node process holds this data dir's lock now. A data dir whose lock file is
+    /// missing (a node from before the lock existed) counts as alive while it has `api.json`.
+    pub fn node_alive(&self) -> bool {
+        let Ok(file) = fs::OpenOptions::new().write(true).open(self.lock_path()) else {
+            return self.root.join("api.json").exists();
+        };
+        match file.try_lock() {
+            // Nobody holds it (we hold it now; closing the file releases it).
+            Ok(()) => false,
+            Err(fs::TryLockError::WouldBlock) => true,
+            Err(fs::TryLockError::Error(_)) => self.root.join("api.json").exists(),
+        }
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.root.join("node.lock")
     }
 
     /// The directory itself.
@@ -164,9 +212,53 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-/// Writes a file atomically (temp file + rename), so a crash leaves the old or the new content.
+/// Writes a file atomically (temp file + fsync + rename + fsync of the directory), so a crash
+/// leaves the old or the new content, and the new content once this returns.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+    let mut f =
+        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(f);
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_tells_a_live_node_from_a_stale_api_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        fs::write(tmp.path().join("api.json"), "{}").unwrap();
+        assert!(dir.node_alive(), "no lock file yet: api.json decides");
+        let lock = dir.lock_node().unwrap();
+        assert!(dir.node_alive());
+        let second = dir.lock_node().unwrap_err().to_string();
+        assert!(second.contains("another node is running"), "{second}");
+        drop(lock);
+        assert!(!dir.node_alive(), "the holder is gone: api.json is stale");
+        assert!(!dir.node_alive(), "checking does not keep the lock");
+        let _again = dir.lock_node().unwrap();
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f.toml");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(!tmp.path().join("f.tmp").exists());
+    }
 }

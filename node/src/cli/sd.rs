@@ -130,15 +130,21 @@ fn publish(a: PublishArgs) -> Result<()> {
             dir.root().display()
         );
     }
-    let body = match &a.file {
+    let (body, content_type) = match &a.file {
         Some(f) => {
             // Validate locally first, for errors with field paths.
             read_document(f).map_err(|e| anyhow::anyhow!("{}:\n{e}", f.display()))?;
-            datadir::read_text(f, MAX_DOCUMENT_BYTES as u64)?
+            let text = datadir::read_text(f, MAX_DOCUMENT_BYTES as u64)?;
+            let media = match document_format(f, &text) {
+                DocumentFormat::Json => "application/json",
+                _ => "application/toml",
+            };
+            (text, media)
         }
-        None => String::new(),
+        None => (String::new(), "application/toml"),
     };
-    let out = super::run::api_request(&dir, "POST", "/api/v1/sd", Some(&body))?;
+    let out =
+        crate::api_client::api_request_as(&dir, "POST", "/api/v1/sd", content_type, Some(&body))?;
     println!("published seq {}", out["seq"]);
     Ok(())
 }
@@ -179,12 +185,16 @@ fn show(a: ShowArgs) -> Result<()> {
 pub(crate) fn read_document(path: &std::path::Path) -> Result<SdDocument, DocumentError> {
     let text = datadir::read_text(path, MAX_DOCUMENT_BYTES as u64)
         .map_err(|e| DocumentError::Toml(format!("{e:#}")))?;
-    let format = match path.extension().and_then(|e| e.to_str()) {
+    SdDocument::parse(&text, document_format(path, &text))
+}
+
+/// A document's format: by its file extension, else by its first character.
+fn document_format(path: &std::path::Path, text: &str) -> DocumentFormat {
+    match path.extension().and_then(|e| e.to_str()) {
         Some("json") => DocumentFormat::Json,
         Some("toml") => DocumentFormat::Toml,
-        _ => DocumentFormat::sniff(&text),
-    };
-    SdDocument::parse(&text, format)
+        _ => DocumentFormat::sniff(text),
+    }
 }
 
 #[derive(Serialize)]

@@ -24,6 +24,9 @@ pub(crate) const MAX_GOSSIP_BYTES: usize = gaiamesh_protocol::limits::MAX_SD_BYT
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// First: connections of peers banned after failing admission are denied before any
+    /// other behaviour sees them.
+    pub(crate) gate: super::gate::Gate,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) memory: memory_connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
@@ -103,6 +106,12 @@ impl Behaviour {
         gossipsub
             .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
             .map_err(|e| anyhow::anyhow!("gossipsub scoring: {e}"))?;
+        let banned = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "gaiamesh_connections_banned",
+            "Connections denied because their peer or address is banned after failing admission",
+            banned.clone(),
+        );
         let rr = |timeout| request_response::Config::default().with_request_timeout(timeout);
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(max_connections))
@@ -128,6 +137,7 @@ impl Behaviour {
         // loopback); every node serves the DHT.
         kad.set_mode(Some(kad::Mode::Server));
         Ok(Self {
+            gate: super::gate::Gate::new(banned),
             memory: memory_connection_limits::Behaviour::with_max_bytes(max_memory_bytes),
             kad,
             limits: connection_limits::Behaviour::new(limits),

@@ -41,8 +41,9 @@ mod sync;
 /// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
 pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// A peer must complete admission within this long after connecting.
-pub(crate) const ADMISSION_TIMEOUT: Duration = Duration::from_secs(2);
+/// A peer must complete admission within this long after connecting (checked every 250 ms
+/// tick, so a peer that never answers is gone within 2 s).
+pub(crate) const ADMISSION_TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,

@@ -234,6 +234,47 @@ impl Metrics {
 }
 
 /// The text exposition of `registry`.
+/// The local API under load: what its bounds did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ApiMetrics {
+    /// Connections open now.
+    pub(crate) connections_open: Gauge,
+    /// Idle connections closed to make room for new ones (`[api] max_connections`).
+    pub(crate) connections_evicted: Counter,
+    /// Requests answered 503 (`[api] max_requests_in_flight`).
+    pub(crate) requests_shed: Counter,
+    /// `/api/v1/events` streams open now.
+    pub(crate) event_subscribers: Gauge,
+}
+
+impl ApiMetrics {
+    pub(crate) fn new(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let g = registry.sub_registry_with_prefix("gaiamesh_api");
+        g.register(
+            "connections_open",
+            "API connections open now",
+            m.connections_open.clone(),
+        );
+        g.register(
+            "connections_evicted",
+            "Idle API connections closed to make room for new ones",
+            m.connections_evicted.clone(),
+        );
+        g.register(
+            "requests_shed",
+            "API requests answered 503 because max_requests_in_flight were in progress",
+            m.requests_shed.clone(),
+        );
+        g.register(
+            "event_subscribers",
+            "Server-sent event streams open now",
+            m.event_subscribers.clone(),
+        );
+        m
+    }
+}
+
 pub(crate) fn encode(registry: &Registry) -> String {
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {

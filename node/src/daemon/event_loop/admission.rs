@@ -87,6 +87,7 @@ impl EventLoop {
     pub(super) fn admit(&mut self, peer: PeerId) {
         if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
             info!(%peer, "peer admitted");
+            self.swarm.behaviour_mut().gate.lift(&peer);
             self.admitted.insert(peer);
             self.sync_admitted();
             self.fetch_bundle_from(peer);
@@ -131,9 +132,15 @@ impl EventLoop {
         }
     }
 
-    /// Refuses `peer`: disconnects it and blacklists it in gossipsub (its credential was
-    /// checked and found wanting).
+    /// Refuses `peer`: bans it and the addresses it connected from (its credential was
+    /// checked and found wanting), blacklists it in gossipsub and disconnects it.
     pub(super) fn deny(&mut self, peer: PeerId, reason: &str) {
+        let ban = self
+            .swarm
+            .behaviour_mut()
+            .gate
+            .ban(peer, crate::daemon::gate::REFUSED_BAN);
+        info!(%peer, ban_secs = ban.as_secs(), "peer banned");
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         self.drop_peer(peer, reason);
     }
@@ -163,7 +170,13 @@ impl EventLoop {
             .map(|(p, _)| *p)
             .collect();
         for p in late {
-            self.drop_peer(p, "no valid admission within 2 s");
+            // Not proof of a bad credential (a member on a bad link), so a shorter ban; an
+            // outsider that never answers still cannot hold a connection by redialling.
+            self.swarm
+                .behaviour_mut()
+                .gate
+                .ban(p, crate::daemon::gate::TIMEOUT_BAN);
+            self.drop_peer(p, "no valid admission in time");
         }
     }
 
@@ -199,6 +212,13 @@ impl EventLoop {
                 Ok(()) => self.admit(peer),
                 Err(reason) => self.deny(peer, &reason),
             },
+            request_response::Event::OutboundFailure {
+                peer,
+                error: request_response::OutboundFailure::UnsupportedProtocols,
+                ..
+            } if self.pending_admission.contains_key(&peer) => {
+                self.deny(peer, "does not speak the admission protocol");
+            }
             request_response::Event::OutboundFailure { peer, error, .. }
                 if self.pending_admission.contains_key(&peer) =>
             {
