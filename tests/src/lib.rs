@@ -254,6 +254,28 @@ pub mod mesh {
         (code, response[split + 4..].to_vec())
     }
 
+    /// Sends `request` (a complete HTTP/1.1 request, head and body) to `host` and returns the
+    /// status code, the head and the body of the response.
+    pub fn raw_http(host: &str, request: &[u8]) -> (u16, String, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // A server may answer (and close) before the whole body is sent: that is the point
+        // of several tests, so a failed write is not an error here.
+        let _ = s.write_all(request);
+        let mut response = Vec::new();
+        let _ = s.read_to_end(&mut response);
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!("no HTTP response: {:?}", String::from_utf8_lossy(&response))
+            });
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (code, head, response[split + 4..].to_vec())
+    }
+
     /// A running `gaiamesh run` process, killed on drop.
     #[derive(Debug)]
     pub struct Node {
@@ -282,6 +304,11 @@ pub mod mesh {
                 n.try_status().is_some()
             });
             node
+        }
+
+        /// The process id.
+        pub fn pid(&self) -> u32 {
+            self.child.id()
         }
 
         /// `gaiamesh status --json`, if the node answers.

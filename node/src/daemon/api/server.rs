@@ -13,10 +13,10 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{Router, body::Body, extract::Request};
@@ -40,6 +40,10 @@ const MAX_BUF_BYTES: usize = 64 * 1024;
 /// How long open connections may finish their request when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// A connection is closed to make room only after it has been idle this long, so a client
+/// whose request is already in the socket but not yet parsed is not mistaken for an idle one.
+const MIN_IDLE: Duration = Duration::from_millis(250);
+
 /// The server's limits.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ServerLimits {
@@ -47,11 +51,42 @@ pub(super) struct ServerLimits {
     pub(super) header_read_timeout: Duration,
 }
 
+/// What a connection is doing, updated by its requests.
+#[derive(Debug)]
+struct Activity {
+    /// Requests whose response has not been sent completely.
+    busy: AtomicUsize,
+    /// When `busy` last fell to 0 (or the connection opened), ms since the server started.
+    idle_since_ms: AtomicU64,
+    /// The server's start, the origin of `idle_since_ms`.
+    origin: Instant,
+}
+
+impl Activity {
+    fn new(origin: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            busy: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(ms_since(origin)),
+            origin,
+        })
+    }
+
+    /// How long it has been idle at `now_ms`; `None` while a request is in progress.
+    fn idle_for(&self, now_ms: u64) -> Option<Duration> {
+        (self.busy.load(Ordering::Acquire) == 0).then(|| {
+            Duration::from_millis(now_ms.saturating_sub(self.idle_since_ms.load(Ordering::Acquire)))
+        })
+    }
+}
+
+fn ms_since(origin: Instant) -> u64 {
+    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// One open connection, as the accept loop sees it.
 #[derive(Debug)]
 struct Slot {
-    /// Requests whose response has not been sent completely.
-    busy: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     evict: Arc<Notify>,
 }
 
@@ -62,16 +97,18 @@ struct Connections {
 }
 
 impl Connections {
-    /// Asks the oldest connection with no request in progress to close; false if every
-    /// connection is busy.
-    fn evict_one_idle(&self) -> bool {
+    /// Asks the connection idle longest (at least [`MIN_IDLE`]) to close; false if there is
+    /// none.
+    fn evict_one_idle(&self, now_ms: u64) -> bool {
         let Ok(mut open) = self.open.lock() else {
             return false;
         };
         let idle = open
             .iter()
-            .find(|(_, s)| s.busy.load(Ordering::Acquire) == 0)
-            .map(|(id, _)| *id);
+            .filter_map(|(id, s)| Some((*id, s.activity.idle_for(now_ms)?)))
+            .filter(|(_, d)| *d >= MIN_IDLE)
+            .max_by_key(|(_, d)| *d)
+            .map(|(id, _)| id);
         match idle.and_then(|id| open.remove(&id)) {
             Some(slot) => {
                 slot.evict.notify_one();
@@ -102,6 +139,7 @@ pub(super) async fn serve(
     metrics: ApiMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
+    let origin = Instant::now();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let connections = Arc::new(Connections::default());
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -113,22 +151,22 @@ pub(super) async fn serve(
     let mut tasks = JoinSet::new();
     let mut next_id = 0u64;
     loop {
-        // A slot first: at the cap, close the oldest idle connection and wait for its slot.
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if connections.evict_one_idle() {
-                    metrics.connections_evicted.inc();
-                }
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = stop.changed() => break,
-                }
+        // A slot first: at the cap, close the connection idle longest and take its slot;
+        // while none has been idle long enough, wait for one to be or for a slot to free.
+        let permit = loop {
+            if let Ok(p) = slots.clone().try_acquire_owned() {
+                break Some(p);
+            }
+            if connections.evict_one_idle(ms_since(origin)) {
+                metrics.connections_evicted.inc();
+            }
+            tokio::select! {
+                p = slots.clone().acquire_owned() => break p.ok(),
+                () = tokio::time::sleep(MIN_IDLE / 2) => {}
+                _ = stop.changed() => break None,
             }
         };
+        let Some(permit) = permit else { break };
         let stream = tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => stream,
@@ -144,18 +182,18 @@ pub(super) async fn serve(
         while tasks.try_join_next().is_some() {}
         let id = next_id;
         next_id += 1;
-        let busy = Arc::new(AtomicUsize::new(0));
+        let activity = Activity::new(origin);
         let evict = Arc::new(Notify::new());
         connections.insert(
             id,
             Slot {
-                busy: busy.clone(),
+                activity: activity.clone(),
                 evict: evict.clone(),
             },
         );
         let app = app.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let guard = BusyGuard::new(busy.clone());
+            let guard = BusyGuard::new(activity.clone());
             let app = app.clone();
             async move {
                 let response = app.oneshot(req.map(Body::new)).await;
@@ -203,18 +241,20 @@ pub(super) async fn serve(
 
 /// Counts a request as in progress until its response body is dropped.
 #[derive(Debug)]
-struct BusyGuard(Arc<AtomicUsize>);
+struct BusyGuard(Arc<Activity>);
 
 impl BusyGuard {
-    fn new(busy: Arc<AtomicUsize>) -> Self {
-        busy.fetch_add(1, Ordering::AcqRel);
-        Self(busy)
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        Self(activity)
     }
 }
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let a = &self.0;
+        a.idle_since_ms.store(ms_since(a.origin), Ordering::Release);
+        a.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -249,50 +289,57 @@ impl HttpBody for Guarded {
 mod tests {
     use super::*;
 
-    fn slot() -> (Slot, Arc<AtomicUsize>, Arc<Notify>) {
-        let busy = Arc::new(AtomicUsize::new(0));
+    fn slot(origin: Instant) -> (Slot, Arc<Activity>, Arc<Notify>) {
+        let activity = Activity::new(origin);
         let evict = Arc::new(Notify::new());
         (
             Slot {
-                busy: busy.clone(),
+                activity: activity.clone(),
                 evict: evict.clone(),
             },
-            busy,
+            activity,
             evict,
         )
     }
 
     #[tokio::test]
-    async fn the_oldest_idle_connection_is_evicted_and_busy_ones_never() {
+    async fn the_longest_idle_connection_is_evicted_and_busy_or_fresh_ones_never() {
+        let origin = Instant::now() - Duration::from_secs(10);
         let c = Connections::default();
-        let (s0, busy0, _e0) = slot();
-        let (s1, _busy1, e1) = slot();
-        let (s2, _busy2, _e2) = slot();
-        busy0.store(1, Ordering::Release);
+        let (s0, a0, _e0) = slot(origin);
+        let (s1, a1, e1) = slot(origin);
+        let (s2, a2, _e2) = slot(origin);
+        let _busy = BusyGuard::new(a0.clone());
+        a1.idle_since_ms.store(1_000, Ordering::Release);
+        a2.idle_since_ms.store(5_000, Ordering::Release);
         c.insert(0, s0);
         c.insert(1, s1);
         c.insert(2, s2);
-        assert!(c.evict_one_idle());
-        // connection 1 (oldest idle) was told to close; 0 is busy and stays
+        assert!(c.evict_one_idle(10_000));
+        // connection 1 (idle longest) was told to close; 0 is busy and stays
         tokio::time::timeout(Duration::from_secs(1), e1.notified())
             .await
             .expect("connection 1 notified");
         let open: Vec<u64> = c.open.lock().unwrap().keys().copied().collect();
         assert_eq!(open, vec![0, 2]);
-        assert!(c.evict_one_idle());
-        assert!(!c.evict_one_idle(), "only a busy connection is left");
+        assert!(
+            !c.evict_one_idle(5_100),
+            "connection 2 has been idle only 100 ms"
+        );
+        assert!(c.evict_one_idle(6_000));
+        assert!(!c.evict_one_idle(60_000), "only a busy connection is left");
         assert_eq!(c.open.lock().unwrap().len(), 1);
     }
 
     #[test]
     fn a_request_counts_as_busy_until_its_body_is_dropped() {
-        let busy = Arc::new(AtomicUsize::new(0));
+        let activity = Activity::new(Instant::now());
         let body = Guarded {
             body: Body::from("x"),
-            _guard: BusyGuard::new(busy.clone()),
+            _guard: BusyGuard::new(activity.clone()),
         };
-        assert_eq!(busy.load(Ordering::Acquire), 1);
+        assert_eq!(activity.idle_for(0), None);
         drop(body);
-        assert_eq!(busy.load(Ordering::Acquire), 0);
+        assert!(activity.idle_for(u64::MAX).is_some());
     }
 }
