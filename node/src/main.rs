@@ -4,12 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc returns freed memory to the OS within milliseconds; with glibc's allocator, a
-/// burst of large API requests left the daemon's RSS above 1 GB for good (docs/decisions.md,
-/// "The daemon's allocator"). Build with `--no-default-features` to compare against glibc.
-#[cfg(feature = "mimalloc")]
+/// jemalloc with its background thread returns freed memory to the OS within seconds, also
+/// while the threads that freed it sit idle; glibc's allocator kept a burst of API clients'
+/// memory for good (docs/decisions.md, "The daemon's allocator"). Build with
+/// `--no-default-features` to compare against glibc.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = gaiamesh_node::cli::Cli::parse();

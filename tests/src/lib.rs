@@ -2,7 +2,7 @@
 //!
 //! End-to-end tests that run the real `gaiamesh` binary. [`gaiamesh`] returns a command for
 //! it, building the binary first when needed, so the tests work under `cargo test` and
-//! `cargo nextest` alike. Tests live in `tests/tests/`, grouped by area.
+//! `cargo nextest` alike; `GAIAMESH_BIN=PATH` runs them against another build instead. Tests live in `tests/tests/`, grouped by area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +16,10 @@ use std::{
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // Another build of the binary (e.g. with another allocator) for comparisons.
+        if let Some(bin) = std::env::var_os("GAIAMESH_BIN") {
+            return PathBuf::from(bin);
+        }
         // target/<profile>/deps/<test> → target/<profile>/gaiamesh
         let exe = std::env::current_exe().expect("test executable path");
         let profile_dir = exe
