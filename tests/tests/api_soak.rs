@@ -171,11 +171,12 @@ fn open_many(host: &str, n: usize, threads: usize, request: &[u8]) -> Vec<TcpStr
     Arc::try_unwrap(out).unwrap().into_inner().unwrap()
 }
 
-fn report(name: &str, baseline: u64, probe: &Probe, extra: &str) {
+fn report(name: &str, pid: u32, baseline: u64, probe: &Probe, extra: &str) {
     println!(
-        "soak: {name}: RSS {} → peak {} MiB; health p99 {:.1} ms over {} probes, {} failed{extra}",
+        "soak: {name}: RSS {} → peak {} → {} MiB at its end; health p99 {:.1} ms over {} probes, {} failed{extra}",
         baseline / 1024,
         probe.peak_rss_kib / 1024,
+        rss_kib(pid) / 1024,
         probe.p99().as_secs_f64() * 1e3,
         probe.latencies.len(),
         probe.failures,
@@ -238,6 +239,7 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
     let codes = codes.lock().unwrap().clone();
     report(
         "token-less 2 MB POSTs",
+        pid,
         baseline,
         &probe,
         &format!("; answers {codes:?} (0: reset before an answer)"),
@@ -265,7 +267,7 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
         }
         println!("soak: {answered} of {} status clients answered", scale.gets);
     });
-    report("concurrent GET /status", baseline, &probe, "");
+    report("concurrent GET /status", pid, baseline, &probe, "");
     worst_p99 = worst_p99.max(probe.p99());
     failures += probe.failures;
 
@@ -276,7 +278,7 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
         std::thread::sleep(Duration::from_secs(2));
         drop(streams);
     });
-    report("event-stream clients", baseline, &probe, "");
+    report("event-stream clients", pid, baseline, &probe, "");
     worst_p99 = worst_p99.max(probe.p99());
     failures += probe.failures;
 
@@ -306,6 +308,7 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
     });
     report(
         "slow-header clients",
+        pid,
         baseline,
         &probe,
         &format!("; {closed} of {} closed by the server", scale.slow),
@@ -327,6 +330,7 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
     });
     report(
         "idle connections",
+        pid,
         baseline,
         &probe,
         &format!("; node fds peak {peak_fds} (baseline {base_fds})"),
@@ -362,6 +366,17 @@ fn the_node_survives_api_abuse_and_gives_its_memory_back() {
         "health p99 {worst_p99:?}"
     );
     assert_eq!(failures, 0, "health probes failed during the abuse");
+
+    let (_, _, metrics) = gaiamesh_e2e::mesh::raw_http(
+        &host,
+        format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    for line in String::from_utf8_lossy(&metrics)
+        .lines()
+        .filter(|l| l.starts_with("gaiamesh_api_") && !l.starts_with('#'))
+    {
+        println!("soak: {line}");
+    }
 
     // Peers are still accepted.
     let sd = gaiamesh_e2e::example("sd/02-rheinrechen-de-frankfurt.toml");

@@ -34,7 +34,7 @@ pub(crate) const PATHS: [&str; 23] = [
 fn error_response(description: &str) -> Value {
     json!({
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     })
 }
 
@@ -51,14 +51,23 @@ pub(crate) fn document() -> Value {
             "title": "gaiamesh node API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The local API of one gaiamesh node. Reads are open on the bound \
-                address (loopback by default); writes need `Authorization: Bearer <token>` \
-                with the token from DATA_DIR/api.json (mode 0600)."
+                address (loopback by default); writes and the exchange and audit reads need \
+                `Authorization: Bearer <token>` with the token from DATA_DIR/api.json (mode \
+                0600). Every error is an application/problem+json document."
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["error"],
-                    "properties": {"error": {"type": "string"}}},
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
+                    "description": "RFC 9457 problem document; every error response is one",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "parameter": {"type": "string",
+                            "description": "the query parameter, path segment, header or body at fault"}
+                    }},
                 "Status": {"type": "object",
                     "required": ["peer_id", "federation", "connected_peers", "admitted_peers",
                         "directory_entries", "listen_addrs"],
@@ -154,8 +163,9 @@ pub(crate) fn document() -> Value {
                 "summary": "Sign and publish a self-description document (TOML or JSON); \
                     an empty body re-publishes the current one with seq + 1",
                 "security": bearer,
-                "requestBody": {"content": {"text/plain": {}, "application/json": {}}},
+                "requestBody": {"content": {"application/toml": {}, "application/json": {}}},
                 "responses": {
+                    "415": error_response("Content-Type is neither application/toml nor application/json"),
                     "200": json_response("published",
                         json!({"type": "object", "properties": {
                             "seq": {"type": "integer"},
@@ -208,7 +218,9 @@ pub(crate) fn document() -> Value {
             "/api/v1/assets": {"get": {"summary": "The assets this node offers (DATA_DIR/assets.json)",
                 "responses": {"200": json_response("assets", json!({"type": "array"}))}}},
             "/api/v1/exchange": {"get": {"summary": "Recent fetch jobs (the last 64)",
-                "responses": {"200": json_response("jobs", json!({"type": "object"}))}}},
+                "security": bearer,
+                "responses": {"200": json_response("jobs", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token")}}},
             "/api/v1/exchange/fetch": {"post": {
                 "summary": "Negotiate and fetch an asset in the background: JSON \
                     {provider, asset} or {query[, asset]}, purpose, out (absolute path), \
@@ -225,10 +237,12 @@ pub(crate) fn document() -> Value {
                 "summary": "One fetch job: state (negotiating, transferring, completed, \
                     failed), provider, bytes of total, resumed_from, attempts (providers \
                     that failed and why), agreement, negotiation_ms, transfer_ms, error",
+                "security": bearer,
                 "parameters": [{"name": "job", "in": "path", "required": true,
                     "schema": {"type": "integer"}}],
                 "responses": {
                     "200": json_response("the job", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
                     "404": error_response("no such job")
                 }}},
             "/api/v1/audit": {"get": {
@@ -237,10 +251,14 @@ pub(crate) fn document() -> Value {
                 "parameters": [
                     {"name": "from", "in": "query", "schema": {"type": "integer"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": json_response("entries", json!({"type": "object"}))}}},
+                "security": bearer,
+                "responses": {"200": json_response("entries", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token")}}},
             "/api/v1/audit/verify": {"get": {
                 "summary": "Check the audit chain (hashes, signatures, links, signed head)",
+                "security": bearer,
                 "responses": {
+                    "401": error_response("missing or wrong token"),
                     "200": json_response("intact", json!({"type": "object"})),
                     "409": error_response("broken: names the first bad entry")
                 }}},
