@@ -330,16 +330,30 @@ impl BlobStore {
 
     /// Adds the bytes of `source` as a complete blob (the publisher's side): copies them into
     /// the store while computing the outboard. Returns its hash and length.
-    pub fn import(
+    pub fn import(&self, source: impl Read, pinned: bool) -> Result<(BlobHash, u64), BlobError> {
+        self.import_limited(source, pinned, MAX_BLOB_BYTES)
+    }
+
+    /// [`Self::import`] of at most `limit` bytes: a larger source is refused once `limit` + 1
+    /// bytes were read, not after it was copied whole. Each import writes its own temporary
+    /// file, so concurrent imports never mix their bytes.
+    fn import_limited(
         &self,
-        mut source: impl Read,
+        source: impl Read,
         pinned: bool,
+        limit: u64,
     ) -> Result<(BlobHash, u64), BlobError> {
-        let tmp = self.dir.join(format!("import-{}.tmp", std::process::id()));
-        let mut file = File::create(&tmp).map_err(Self::io(&tmp))?;
-        let length = io::copy(&mut source, &mut file).map_err(Self::io(&tmp))?;
-        if length > MAX_BLOB_BYTES {
-            let _ = std::fs::remove_file(&tmp);
+        let temp = tempfile::Builder::new()
+            .prefix("import-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(Self::io(&self.dir))?;
+        let tmp = temp.path().to_owned();
+        let mut file = temp.as_file();
+        let length = io::copy(&mut source.take(limit.saturating_add(1)), &mut file)
+            .map_err(Self::io(&tmp))?;
+        if length > limit {
+            // Dropping `temp` removes the file.
             return Err(BlobError::TooLarge(length));
         }
         file.sync_all().map_err(Self::io(&tmp))?;
@@ -348,7 +362,10 @@ impl BlobStore {
         let hash = BlobHash(*ob.root.as_bytes());
         let (data, obao) = (self.data_path(&hash), self.outboard_path(&hash));
         std::fs::write(&obao, &ob.data).map_err(Self::io(&obao))?;
-        std::fs::rename(&tmp, &data).map_err(Self::io(&data))?;
+        temp.persist(&data).map_err(|e| BlobError::Io {
+            path: data.display().to_string(),
+            source: e.error,
+        })?;
         let pinned = pinned || self.get(&hash)?.is_some_and(|r| r.pinned);
         self.put(
             &hash,
@@ -768,6 +785,66 @@ mod tests {
         d.ingest(stream(&src, &h, &missing).as_slice(), &missing)
             .unwrap();
         assert!(d.is_complete());
+    }
+
+    #[test]
+    fn concurrent_imports_keep_their_own_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(BlobStore::open(dir.path()).unwrap());
+        let handles: Vec<_> = (0..4u8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let bytes: Vec<u8> = (0..300_000u32).map(|j| (j as u8) ^ i).collect();
+                    let (h, len) = store.import(bytes.as_slice(), false).unwrap();
+                    (h, len, bytes)
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (h, len, bytes) = handle.join().unwrap();
+            assert_eq!(len, bytes.len() as u64);
+            assert_eq!(h.0, *blake3::hash(&bytes).as_bytes());
+            let mut stored = Vec::new();
+            store
+                .open_blob(&h)
+                .unwrap()
+                .read_to_end(&mut stored)
+                .unwrap();
+            assert_eq!(stored, bytes);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn an_oversize_import_stops_reading_at_the_limit() {
+        /// An endless source that counts what was read from it.
+        struct Endless(u64);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                buf.fill(7);
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut source = Endless(0);
+        let err = store
+            .import_limited(&mut source, false, 100_000)
+            .unwrap_err();
+        assert!(matches!(err, BlobError::TooLarge(100_001)), "{err}");
+        assert!(source.0 <= 100_001 + 64 * 1024, "read {} bytes", source.0);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only state.redb"
+        );
     }
 
     #[test]

@@ -260,8 +260,8 @@ impl Server {
                 }
             }
             Request::Blob { hash, ranges } => {
-                let chunks: u64 = ranges.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
-                if ranges.len() > 16 || chunks > 4 * SEGMENT_CHUNKS {
+                if let Err(e) = check_ranges(&ranges) {
+                    debug!(%peer, error = %e, "blob request refused");
                     s.write_all(&[Status::Refused as u8]).await?;
                     return s.close().await;
                 }
@@ -372,5 +372,79 @@ impl Server {
             s.write_all(piece).await?;
         }
         Ok(())
+    }
+}
+
+/// Most ranges in one blob request.
+const MAX_REQUEST_RANGES: usize = 16;
+
+/// Why a peer's blob request is refused before anything is read for it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RangeError {
+    /// No range at all.
+    #[error("no chunk range requested")]
+    Empty,
+    /// More ranges than one request may carry.
+    #[error("{0} ranges requested, at most {MAX_REQUEST_RANGES}")]
+    TooMany(usize),
+    /// A range whose end is not after its start.
+    #[error("range {start}..{end} is empty or reversed")]
+    Reversed {
+        /// Its first chunk.
+        start: u64,
+        /// Its end chunk (exclusive).
+        end: u64,
+    },
+    /// More chunks than one request may carry.
+    #[error("{0} chunks requested, at most {max}", max = 4 * SEGMENT_CHUNKS)]
+    TooLarge(u64),
+}
+
+/// Checks a peer-supplied list of chunk ranges; returns the chunks it covers.
+pub(crate) fn check_ranges(ranges: &[(u64, u64)]) -> Result<u64, RangeError> {
+    if ranges.is_empty() {
+        return Err(RangeError::Empty);
+    }
+    if ranges.len() > MAX_REQUEST_RANGES {
+        return Err(RangeError::TooMany(ranges.len()));
+    }
+    let mut chunks = 0u64;
+    for &(start, end) in ranges {
+        if end <= start {
+            return Err(RangeError::Reversed { start, end });
+        }
+        chunks = chunks.saturating_add(end - start);
+    }
+    if chunks > 4 * SEGMENT_CHUNKS {
+        return Err(RangeError::TooLarge(chunks));
+    }
+    Ok(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ranges_are_checked_before_any_arithmetic() {
+        assert_eq!(check_ranges(&[(0, SEGMENT_CHUNKS)]), Ok(SEGMENT_CHUNKS));
+        // A reversed range once underflowed `b - a` in the super-seeding check.
+        assert_eq!(
+            check_ranges(&[(SEGMENT_CHUNKS, 0)]),
+            Err(RangeError::Reversed {
+                start: SEGMENT_CHUNKS,
+                end: 0
+            })
+        );
+        assert!(matches!(
+            check_ranges(&[(5, 5)]),
+            Err(RangeError::Reversed { .. })
+        ));
+        assert_eq!(check_ranges(&[]), Err(RangeError::Empty));
+        assert_eq!(check_ranges(&[(0, 1); 17]), Err(RangeError::TooMany(17)));
+        assert!(matches!(
+            check_ranges(&[(0, u64::MAX), (0, u64::MAX)]),
+            Err(RangeError::TooLarge(u64::MAX))
+        ));
     }
 }
