@@ -33,7 +33,7 @@ pub(crate) const NEGOTIATE: StreamProtocol = StreamProtocol::new("/gaiamesh/nego
 pub(crate) const TRANSFER: StreamProtocol = StreamProtocol::new("/gaiamesh/transfer/1");
 
 /// Fetch jobs remembered (finished ones are dropped first).
-const MAX_JOBS: usize = 64;
+pub(crate) const MAX_JOBS: usize = 64;
 
 /// What both sides of the exchange need; cheap to clone.
 #[derive(Clone)]
@@ -136,15 +136,17 @@ pub(crate) struct Jobs {
 }
 
 impl Jobs {
-    fn start(&mut self, mut view: JobView) -> u64 {
-        self.next += 1;
-        view.id = self.next;
+    /// Lists a new job, making room by forgetting the oldest finished one; `None` when
+    /// [`MAX_JOBS`] are all still running (a running job never drops out of view).
+    fn start(&mut self, mut view: JobView) -> Option<u64> {
         if self.list.len() >= MAX_JOBS {
-            let old = self.list.iter().position(JobView::finished).unwrap_or(0);
+            let old = self.list.iter().position(JobView::finished)?;
             self.list.remove(old);
         }
+        self.next += 1;
+        view.id = self.next;
         self.list.push_back(view);
-        self.next
+        Some(self.next)
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<JobView> {
@@ -159,5 +161,35 @@ impl Jobs {
         if let Some(j) = self.list.iter_mut().find(|j| j.id == id) {
             f(j);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(state: &str) -> JobView {
+        JobView {
+            state: state.into(),
+            ..JobView::default()
+        }
+    }
+
+    #[test]
+    fn a_running_job_never_drops_out_of_view() {
+        let mut jobs = Jobs::default();
+        let first = jobs.start(job("transferring")).unwrap();
+        for _ in 1..MAX_JOBS {
+            jobs.start(job("negotiating")).unwrap();
+        }
+        // All 64 running: a 65th is refused rather than hiding the oldest running job.
+        assert_eq!(jobs.start(job("negotiating")), None);
+        assert!(jobs.get(first).is_some());
+        // Once one has finished, it makes room, and only it goes.
+        jobs.update(first + 5, |j| j.state = "completed".into());
+        let next = jobs.start(job("negotiating")).unwrap();
+        assert!(jobs.get(first + 5).is_none());
+        assert!(jobs.get(first).is_some() && jobs.get(next).is_some());
+        assert_eq!(jobs.all().len(), MAX_JOBS);
     }
 }

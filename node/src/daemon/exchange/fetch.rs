@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{
-    Exchange, JobView, NEGOTIATE, TRANSFER,
+    Exchange, JobView, MAX_JOBS, NEGOTIATE, TRANSFER,
     serve::{AHEAD, PIECE, recv, send},
 };
 use crate::daemon::{
@@ -135,7 +135,10 @@ impl Exchange {
             .jobs
             .lock()
             .map_err(|_| "job table poisoned".to_owned())?
-            .start(view);
+            .start(view)
+            .ok_or_else(|| {
+                format!("{MAX_JOBS} fetches are running; start another when one has finished")
+            })?;
         tokio::spawn(self.clone().run_fetch(id, req));
         Ok(id)
     }
