@@ -381,6 +381,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         .with_behaviour(|k| {
             behaviour::Behaviour::new(
                 k,
+                &trust.id().to_string(),
                 store,
                 config.network.max_connections,
                 config.network.max_connections_per_peer,

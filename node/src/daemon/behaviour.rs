@@ -16,8 +16,12 @@ use libp2p::{
 
 use super::{codec::PostcardCodec, dht_store::DhtStore};
 
-/// The Kademlia protocol name.
-pub(crate) const KAD_PROTOCOL: &str = "/gaiamesh/kad/1";
+/// The Kademlia protocol name of a federation (DESIGN §6): nodes of different federations
+/// never speak Kademlia with each other, even where admission has not run yet.
+pub(crate) fn kad_protocol(federation: &str) -> Result<StreamProtocol, anyhow::Error> {
+    StreamProtocol::try_from_owned(format!("/gaiamesh/{federation}/kad/1"))
+        .map_err(|e| anyhow::anyhow!("kad protocol name: {e}"))
+}
 
 /// Largest gossip message: one signed self-description plus framing.
 pub(crate) const MAX_GOSSIP_BYTES: usize = gaiamesh_protocol::limits::MAX_SD_BYTES + 1024;
@@ -69,6 +73,7 @@ pub(crate) fn topic_score_params() -> gossipsub::TopicScoreParams {
 impl Behaviour {
     pub(crate) fn new(
         key: &Keypair,
+        federation: &str,
         store: DhtStore,
         max_connections: u32,
         per_peer: u32,
@@ -118,7 +123,7 @@ impl Behaviour {
             .with_max_established_per_peer(Some(per_peer))
             .with_max_pending_incoming(Some(max_connections.min(128)))
             .with_max_pending_outgoing(Some(max_connections.min(128)));
-        let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+        let mut kad_config = kad::Config::new(kad_protocol(federation)?);
         kad_config
             // Only admitted peers enter the routing table (the event loop adds them).
             .set_kbucket_inserts(kad::BucketInserts::Manual)
@@ -165,5 +170,18 @@ impl Behaviour {
             ),
             stream: libp2p_stream::Behaviour::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kademlia_speaks_only_within_its_federation() {
+        let a = kad_protocol("fedA").unwrap();
+        let b = kad_protocol("fedB").unwrap();
+        assert_eq!(a.as_ref(), "/gaiamesh/fedA/kad/1");
+        assert_ne!(a, b);
     }
 }
