@@ -11,6 +11,7 @@ mod events;
 mod exchange;
 mod gate;
 mod metrics;
+mod mirror;
 mod pipe;
 mod repo;
 mod transport;
@@ -452,9 +453,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
     );
     let trusted_repo = crate::cli::load_repository(&dir)?;
     let control = swarm.behaviour().stream.new_control();
-    let admitted_shared = std::sync::Arc::new(std::sync::RwLock::new(HashSet::new()));
-    let bundle_shared =
-        std::sync::Arc::new(std::sync::RwLock::new(trusted_repo.bundle(0).encode()?));
+    let admitted_shared = mirror::Mirror::new(HashSet::new());
+    let bundle_shared = mirror::Mirror::new(trusted_repo.bundle(0).encode()?);
     let kib = |k: u64| k.saturating_mul(1024);
     let corrupt_blobs = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seeding = std::sync::Arc::new(std::sync::Mutex::new(repo::SeedLog::default()));

@@ -12,7 +12,7 @@ mod serve;
 use std::{
     collections::{HashSet, VecDeque},
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
 };
 
 use gaiamesh_exchange::{
@@ -45,7 +45,7 @@ pub(crate) struct Exchange {
     /// The data dir (its `assets.json` is re-read whenever the CLI replaces it).
     pub(crate) root: PathBuf,
     pub(crate) audit: Arc<AuditLog>,
-    pub(crate) admitted: Arc<RwLock<HashSet<PeerId>>>,
+    pub(crate) admitted: super::mirror::Mirror<HashSet<PeerId>>,
     pub(crate) limits: UploadLimits,
     pub(crate) control: libp2p_stream::Control,
     pub(crate) client: Client,

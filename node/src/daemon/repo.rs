@@ -10,10 +10,7 @@
 mod bucket;
 mod fetch;
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, RwLock},
-};
+use std::{collections::HashSet, sync::Arc};
 
 use bao_tree::{ChunkNum, ChunkRanges};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
@@ -188,10 +185,10 @@ pub(crate) async fn read_response(
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) store: Arc<BlobStore>,
-    pub(crate) admitted: Arc<RwLock<HashSet<PeerId>>>,
+    pub(crate) admitted: super::mirror::Mirror<HashSet<PeerId>>,
     pub(crate) limits: UploadLimits,
     /// The encoded trusted bundle (refreshed by the event loop).
-    pub(crate) bundle: Arc<RwLock<Vec<u8>>>,
+    pub(crate) bundle: super::mirror::Mirror<Vec<u8>>,
     pub(crate) metrics: crate::daemon::metrics::RepoMetrics,
     /// Fault injection: flip a byte in every blob response.
     pub(crate) corrupt: Arc<std::sync::atomic::AtomicBool>,
@@ -225,7 +222,7 @@ impl Server {
     }
 
     async fn serve(&self, peer: PeerId, mut s: libp2p::Stream) -> std::io::Result<()> {
-        let admitted = self.admitted.read().is_ok_and(|a| a.contains(&peer));
+        let admitted = self.admitted.read(|a| a.contains(&peer));
         let req = read_request(&mut s).await?;
         if !admitted {
             s.write_all(&[Status::Refused as u8]).await?;
@@ -251,7 +248,7 @@ impl Server {
                 }
             }
             Request::Bundle { .. } => {
-                let bytes = self.bundle.read().map(|b| b.clone()).unwrap_or_default();
+                let bytes = self.bundle.read(Clone::clone);
                 if bytes.is_empty() || bytes.len() > MAX_BUNDLE_BYTES {
                     s.write_all(&[Status::NotFound as u8]).await?;
                 } else {

@@ -24,8 +24,8 @@ pub(crate) struct RepoState {
     pub(crate) trusted: TrustedRepository,
     pub(crate) topic: gossipsub::IdentTopic,
     pub(crate) fetcher: crate::daemon::repo::Fetcher,
-    pub(crate) bundle: std::sync::Arc<std::sync::RwLock<Vec<u8>>>,
-    pub(crate) admitted: std::sync::Arc<std::sync::RwLock<HashSet<PeerId>>>,
+    pub(crate) bundle: crate::daemon::mirror::Mirror<Vec<u8>>,
+    pub(crate) admitted: crate::daemon::mirror::Mirror<HashSet<PeerId>>,
     pub(crate) auto_fetch: bool,
     pub(crate) seeding: std::sync::Arc<std::sync::Mutex<crate::daemon::repo::SeedLog>>,
     /// Provider lookups: query → (reply, providers so far, started).
@@ -50,9 +50,7 @@ pub(crate) fn blob_key(hash: &BlobHash) -> Vec<u8> {
 impl EventLoop {
     /// Mirrors the admitted set for the transfer server.
     pub(super) fn sync_admitted(&self) {
-        if let Ok(mut a) = self.repo.admitted.write() {
-            a.clone_from(&self.admitted);
-        }
+        self.repo.admitted.set(self.admitted.clone());
     }
 
     /// Asks `peer` for its repository state; what it sends is applied like any bundle.
@@ -131,11 +129,8 @@ impl EventLoop {
         if let Err(e) = crate::cli::save_repository(&self.dir, &self.repo.trusted) {
             warn!(error = %e, "cannot save the repository state");
         }
-        if let (Ok(bytes), Ok(mut shared)) = (
-            self.repo.trusted.bundle(0).encode(),
-            self.repo.bundle.write(),
-        ) {
-            *shared = bytes;
+        if let Ok(bytes) = self.repo.trusted.bundle(0).encode() {
+            self.repo.bundle.set(bytes);
         }
         if announce && let Some(ts) = self.repo.trusted.timestamp() {
             let topic = self.repo.topic.clone();
