@@ -215,7 +215,7 @@ pub fn respond(
 /// The initiating side: drives rounds and learns the difference.
 #[derive(Debug)]
 pub struct Initiator {
-    set: ReconcileSet,
+    set: std::sync::Arc<ReconcileSet>,
     pending: Vec<Part>,
     have: BTreeSet<[u8; 32]>,
     need: BTreeSet<ShortId>,
@@ -223,8 +223,10 @@ pub struct Initiator {
 }
 
 impl Initiator {
-    /// Starts a reconciliation of `set` against a peer; returns the first message.
-    pub fn start(set: ReconcileSet) -> (Self, ReconcileMessage) {
+    /// Starts a reconciliation of `set` against a peer; returns the first message. The set
+    /// may be shared (`Arc`) by several sessions of one snapshot.
+    pub fn start(set: impl Into<std::sync::Arc<ReconcileSet>>) -> (Self, ReconcileMessage) {
+        let set = set.into();
         let first = descend(&set, Prefix::root(), true);
         let mut me = Self {
             set,

@@ -242,3 +242,20 @@ fn large_differences_stay_within_message_limits() {
     };
     assert!(respond(&a, &too_many).is_err(), "requests are bounded");
 }
+
+#[test]
+fn sessions_share_one_snapshot_instead_of_copying_it() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let set = std::sync::Arc::new(ReconcileSet::new(
+        (0..1000).map(|_| item(&mut rng)).collect(),
+    ));
+    let (a, _) = Initiator::start(set.clone());
+    let (b, _) = Initiator::start(set.clone());
+    assert_eq!(
+        std::sync::Arc::strong_count(&set),
+        3,
+        "both sessions hold the same set"
+    );
+    drop((a, b));
+    assert_eq!(std::sync::Arc::strong_count(&set), 1);
+}

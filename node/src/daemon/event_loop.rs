@@ -70,7 +70,7 @@ pub(crate) struct EventLoop {
     pub(crate) revocations_pushed: HashMap<PeerId, u64>,
     /// The revocation list in force, as received (for anti-entropy pushes).
     pub(crate) revocation_list: Option<gaiamesh_protocol::federation::RevocationList>,
-    pub(crate) recon_cache: Option<ReconcileSet>,
+    pub(crate) recon_cache: Option<std::sync::Arc<ReconcileSet>>,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) own: Option<SignedSelfDescription>,
     pub(crate) rng: rand_chacha::ChaCha8Rng,

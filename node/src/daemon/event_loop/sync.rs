@@ -106,11 +106,12 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn recon_set(&mut self) -> &ReconcileSet {
-        if self.recon_cache.is_none() {
-            self.recon_cache = Some(self.catalogue.reconcile_set());
-        }
-        self.recon_cache.get_or_insert_with(ReconcileSet::default)
+    /// The catalogue's reconciliation snapshot, shared by every session until the catalogue
+    /// changes (sessions hold an `Arc`, not a copy of up to a million items each).
+    pub(super) fn recon_set(&mut self) -> std::sync::Arc<ReconcileSet> {
+        self.recon_cache
+            .get_or_insert_with(|| std::sync::Arc::new(self.catalogue.reconcile_set()))
+            .clone()
     }
 
     pub(super) fn reconcile_with_random_peer(&mut self) {
@@ -131,8 +132,7 @@ impl EventLoop {
         if self.sessions.contains_key(&peer) {
             return;
         }
-        let set = self.recon_set().clone();
-        let (init, msg) = Initiator::start(set);
+        let (init, msg) = Initiator::start(self.recon_set());
         self.sessions.insert(peer, init);
         self.swarm
             .behaviour_mut()
@@ -200,13 +200,13 @@ impl EventLoop {
                 // The responder hands over its revocation list too, so a node that only ever
                 // initiates (one peer) still learns about revocations.
                 self.push_revocations(peer);
-                match respond(self.recon_set(), &msg) {
+                match respond(&self.recon_set(), &msg) {
                     Ok(reply) => DirectoryResponse::Reconcile(reply),
                     Err(e) => DirectoryResponse::Refused(e.to_string()),
                 }
             }
             DirectoryRequest::Fetch(ids) => {
-                let set = self.recon_set().clone();
+                let set = self.recon_set();
                 let records = ids
                     .iter()
                     .filter_map(|id| set.find_short(id))
