@@ -117,6 +117,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The JSON view of the entry (hashes and ids in hex) that the API and the CLI show.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seq": self.seq,
+            "at": self.at,
+            "prev": hex::encode(self.prev),
+            "kind": self.event.kind(),
+            "event": self.event,
+        })
+    }
+
     /// BLAKE3 of its encoding.
     pub fn hash(&self) -> Result<[u8; 32], AuditError> {
         Ok(*blake3::hash(&codec::encode("audit entry", self, MAX_RECORD_BYTES)?).as_bytes())

@@ -15,8 +15,6 @@ mod run;
 mod sd;
 mod sim;
 
-pub(crate) use audit::entry_json as audit_entry_json;
-pub(crate) use repo::{load as load_repository, save as save_repository};
 pub(crate) use sd::read_document;
 
 use std::path::PathBuf;

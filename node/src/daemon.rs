@@ -346,7 +346,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let doc_path = dir.root().join(&config.sd.document);
     let document = if doc_path.exists() {
         Some(
-            crate::cli::read_document(&doc_path)
+            crate::datadir::read_document(&doc_path)
                 .map_err(|e| anyhow::anyhow!("{}:\n{e}", doc_path.display()))?,
         )
     } else {
@@ -451,7 +451,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         crate::blobs::BlobStore::open(&dir.root().join("blobs"))
             .with_context(|| format!("{}", dir.root().join("blobs").display()))?,
     );
-    let trusted_repo = crate::cli::load_repository(&dir)?;
+    let trusted_repo = dir.repository()?;
     let control = swarm.behaviour().stream.new_control();
     let admitted_shared = mirror::Mirror::new(HashSet::new());
     let bundle_shared = mirror::Mirror::new(trusted_repo.bundle(0).encode()?);

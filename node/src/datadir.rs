@@ -70,6 +70,46 @@ impl DataDir {
         }
     }
 
+    /// The trusted repository state (`repository.bundle`), re-verified against the genesis.
+    pub fn repository(&self) -> Result<gaiamesh_protocol::repository::TrustedRepository> {
+        use gaiamesh_protocol::repository::{
+            TrustedRepository,
+            metadata::{Bundle, MAX_BUNDLE_BYTES},
+        };
+        let trust = self.trust()?;
+        let mut repo = TrustedRepository::new(trust.genesis());
+        let path = self.repository_path();
+        if path.exists() {
+            let len = fs::metadata(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .len();
+            if len > MAX_BUNDLE_BYTES as u64 {
+                bail!(
+                    "{} is {len} bytes, more than a bundle may have ({MAX_BUNDLE_BYTES})",
+                    path.display()
+                );
+            }
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bundle = Bundle::decode(&bytes).with_context(|| format!("{}", path.display()))?;
+            repo.load(&bundle)
+                .with_context(|| format!("{} does not verify", path.display()))?;
+        }
+        Ok(repo)
+    }
+
+    /// Stores the trusted repository state atomically.
+    pub fn save_repository(
+        &self,
+        repo: &gaiamesh_protocol::repository::TrustedRepository,
+    ) -> Result<()> {
+        write_atomic(&self.repository_path(), &repo.bundle(0).encode()?)
+    }
+
+    fn repository_path(&self) -> PathBuf {
+        self.root.join("repository.bundle")
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.root.join("node.lock")
     }
@@ -210,6 +250,26 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
     }
     fs::read_to_string(path)
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
+}
+
+/// Reads and validates a self-description document (TOML or JSON, by extension or content).
+pub fn read_document(
+    path: &Path,
+) -> Result<gaiamesh_protocol::sd::SdDocument, gaiamesh_protocol::sd::DocumentError> {
+    use gaiamesh_protocol::{limits::MAX_DOCUMENT_BYTES, sd::DocumentError};
+    let text = read_text(path, MAX_DOCUMENT_BYTES as u64)
+        .map_err(|e| DocumentError::Toml(format!("{e:#}")))?;
+    gaiamesh_protocol::sd::SdDocument::parse(&text, document_format(path, &text))
+}
+
+/// A document's format: by its file extension, else by its first character.
+pub fn document_format(path: &Path, text: &str) -> gaiamesh_protocol::sd::DocumentFormat {
+    use gaiamesh_protocol::sd::DocumentFormat;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => DocumentFormat::Json,
+        Some("toml") => DocumentFormat::Toml,
+        _ => DocumentFormat::sniff(text),
+    }
 }
 
 /// Writes a file atomically (temp file + fsync + rename + fsync of the directory), so a crash

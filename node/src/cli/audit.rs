@@ -38,14 +38,8 @@ pub struct ListArgs {
 }
 
 /// The JSON view of an entry (hashes and ids in hex).
-pub(crate) fn entry_json(e: &Entry) -> serde_json::Value {
-    serde_json::json!({
-        "seq": e.seq,
-        "at": e.at,
-        "prev": hex::encode(e.prev),
-        "kind": e.event.kind(),
-        "event": e.event,
-    })
+fn entry_json(e: &Entry) -> serde_json::Value {
+    e.to_json()
 }
 
 fn summary(e: &serde_json::Value) -> String {

@@ -16,13 +16,13 @@ use gaiamesh_protocol::{
     identity::Keypair,
     repository::{
         BlobHash, TrustedRepository,
-        metadata::{Bundle, Category, MAX_BUNDLE_BYTES, TargetName},
+        metadata::{Bundle, Category, TargetName},
         publish,
     },
 };
 use serde::Serialize;
 
-use super::{DataDirArg, StatusArgs, duration_ms, parse_duration, print_json, read_limited};
+use super::{DataDirArg, StatusArgs, duration_ms, parse_duration, print_json};
 use crate::{
     api_client::{api_get, api_request, node_running},
     blobs::BlobStore,
@@ -130,38 +130,14 @@ pub(super) fn run(cmd: RepoCommand) -> Result<()> {
     }
 }
 
-fn bundle_path(dir: &DataDir) -> PathBuf {
-    dir.root().join("repository.bundle")
-}
-
 /// The data dir's trusted repository (re-verified from `repository.bundle`).
-pub(crate) fn load(dir: &DataDir) -> Result<TrustedRepository> {
-    let trust = dir.trust()?;
-    let mut repo = TrustedRepository::new(trust.genesis());
-    let path = bundle_path(dir);
-    if path.exists() {
-        let bytes = read_limited(&path, MAX_BUNDLE_BYTES)?;
-        let bundle = Bundle::decode(&bytes).with_context(|| format!("{}", path.display()))?;
-        repo.load(&bundle)
-            .with_context(|| format!("{} does not verify", path.display()))?;
-    }
-    Ok(repo)
+fn load(dir: &DataDir) -> Result<TrustedRepository> {
+    dir.repository()
 }
 
-/// Writes the trusted state atomically (temporary file, fsync, rename).
-pub(crate) fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
-    let path = bundle_path(dir);
-    let tmp = path.with_extension("bundle.tmp");
-    let bytes = repo.bundle(0).encode()?;
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// Writes the trusted state atomically.
+fn save(dir: &DataDir, repo: &TrustedRepository) -> Result<()> {
+    dir.save_repository(repo)
 }
 
 /// The signing keys in `paths`.

@@ -181,21 +181,7 @@ fn show(a: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads and validates a self-description document.
-pub(crate) fn read_document(path: &std::path::Path) -> Result<SdDocument, DocumentError> {
-    let text = datadir::read_text(path, MAX_DOCUMENT_BYTES as u64)
-        .map_err(|e| DocumentError::Toml(format!("{e:#}")))?;
-    SdDocument::parse(&text, document_format(path, &text))
-}
-
-/// A document's format: by its file extension, else by its first character.
-fn document_format(path: &std::path::Path, text: &str) -> DocumentFormat {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => DocumentFormat::Json,
-        Some("toml") => DocumentFormat::Toml,
-        _ => DocumentFormat::sniff(text),
-    }
-}
+pub(crate) use crate::datadir::{document_format, read_document};
 
 #[derive(Serialize)]
 struct CheckOutput {

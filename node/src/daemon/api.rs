@@ -506,7 +506,7 @@ async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> 
     match r {
         Ok(Ok((entries, total))) => Json(serde_json::json!({
             "total": total,
-            "entries": entries.iter().map(crate::cli::audit_entry_json).collect::<Vec<_>>(),
+            "entries": entries.iter().map(gaiamesh_exchange::audit::Entry::to_json).collect::<Vec<_>>(),
         }))
         .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

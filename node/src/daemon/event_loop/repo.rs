@@ -126,7 +126,7 @@ impl EventLoop {
     /// After a change: persist, refresh what the server hands out, announce (when the
     /// release is ours), fetch mandatory components.
     fn repo_changed(&mut self, announce: bool) {
-        if let Err(e) = crate::cli::save_repository(&self.dir, &self.repo.trusted) {
+        if let Err(e) = self.dir.save_repository(&self.repo.trusted) {
             warn!(error = %e, "cannot save the repository state");
         }
         if let Ok(bytes) = self.repo.trusted.bundle(0).encode() {
