@@ -923,13 +923,12 @@ impl Model {
             .collect()
     }
 
-    /// The node's reconciliation items.
+    /// The node's reconciliation items (keyed like real subjects: see [`subject_key`]).
     fn items(view: &BTreeMap<u32, u32>, updates: &[Update]) -> Vec<Item> {
         view.iter()
             .map(|(s, u)| {
                 let v = updates[*u as usize].version;
-                let mut key = [0u8; 32];
-                key[..4].copy_from_slice(&s.to_be_bytes());
+                let key = subject_key(*s);
                 let mut h = blake3::Hasher::new();
                 h.update(&key);
                 h.update(&v.seq.to_le_bytes());
@@ -993,9 +992,11 @@ impl Model {
         // Transfer: a fetches b's versions it lacks, pushes those b lacks.
         // What the state machine found: keys a holds that b lacks (push), and b's short ids
         // a lacks (fetch). Map both back to update ids.
+        let subject_of: std::collections::HashMap<[u8; 32], u32> =
+            view_a.keys().map(|s| (subject_key(*s), *s)).collect();
         let diff_a: Vec<u32> = init
             .have()
-            .filter_map(|k| view_a.get(&u32::from_be_bytes([k[0], k[1], k[2], k[3]])))
+            .filter_map(|k| view_a.get(subject_of.get(k)?))
             .copied()
             .collect();
         let need: std::collections::BTreeSet<[u8; 8]> = init.need().copied().collect();
@@ -1291,5 +1292,32 @@ impl std::fmt::Debug for Results {
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model").finish_non_exhaustive()
+    }
+}
+
+/// The reconciliation key of simulated subject `s`. Real keys are public keys, uniform over
+/// 32 bytes; a key made of the subject number (big-endian, zero-padded) put every subject of
+/// a network under 2^24 nodes below one first-byte prefix, so the 16-way fingerprint tree
+/// spent its first levels splitting a single branch.
+pub(crate) fn subject_key(s: u32) -> [u8; 32] {
+    *blake3::hash(&s.to_be_bytes()).as_bytes()
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::subject_key;
+
+    #[test]
+    fn subject_keys_spread_over_the_tree_like_public_keys() {
+        let mut nibbles = [0usize; 16];
+        for s in 0..1600u32 {
+            nibbles[usize::from(subject_key(s)[0] >> 4)] += 1;
+        }
+        // 100 expected per branch; the old keys put all 1600 under nibble 0.
+        assert!(
+            nibbles.iter().all(|&n| (50..=150).contains(&n)),
+            "{nibbles:?}"
+        );
+        assert_ne!(subject_key(1), subject_key(2));
     }
 }
