@@ -572,9 +572,14 @@ async fn events(State(s): State<AppState>) -> Response {
         };
         Some((Ok::<_, Infallible>(event), Some((rx, sub))))
     });
-    Sse::new(stream)
+    let mut r = Sse::new(stream)
         .keep_alive(KeepAlive::default())
-        .into_response()
+        .into_response();
+    // A stream that ends (closed for a newer subscriber) takes its connection with it, rather
+    // than leaving an idle keep-alive connection in one of the API's slots.
+    r.headers_mut()
+        .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    r
 }
 
 /// Fault injection (only routed with `[api] fault_injection = true`).
