@@ -6,6 +6,7 @@ mod api;
 mod behaviour;
 mod codec;
 mod dht_store;
+mod error;
 mod event_loop;
 mod events;
 mod exchange;
@@ -27,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::datadir::DataDir;
+pub(crate) use error::{AdmissionRefusal, CommandError};
 
 /// What a publication of the node's own self-description did.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +49,7 @@ pub(crate) enum Command {
     Query {
         expr: Expr,
         opts: QueryOptions,
-        reply: oneshot::Sender<Result<QueryReply, String>>,
+        reply: oneshot::Sender<Result<QueryReply, CommandError>>,
     },
     Show {
         subject: PublicKey,
@@ -58,12 +60,12 @@ pub(crate) enum Command {
     },
     Revoke {
         list: Box<gaiamesh_protocol::federation::RevocationList>,
-        reply: oneshot::Sender<Result<usize, String>>,
+        reply: oneshot::Sender<Result<usize, CommandError>>,
     },
     Publish {
         /// `None` re-publishes the current document with seq + 1.
         document: Option<Box<SdDocument>>,
-        reply: oneshot::Sender<Result<Published, String>>,
+        reply: oneshot::Sender<Result<Published, CommandError>>,
     },
     /// `GET /api/v1/repo`.
     RepoStatus {
@@ -78,18 +80,18 @@ pub(crate) enum Command {
     RepoRelease {
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
     },
     /// `POST /api/v1/repo/fetch`: fetch a target (NAME or NAME@VERSION).
     RepoFetch {
         target: String,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
     },
     /// A release whose blob is imported: trust the bundle if it names `hash`.
     RepoApplyLocal {
         bundle: Vec<u8>,
         hash: gaiamesh_protocol::repository::BlobHash,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
     },
     /// A bundle fetched from a peer (after its admission or a gossiped timestamp).
     RepoOffer {
@@ -112,7 +114,7 @@ pub(crate) enum Command {
     /// Fault injection: publish raw bytes on the directory topic.
     RawGossip {
         bytes: Vec<u8>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
     },
     Shutdown,
 }
@@ -191,13 +193,24 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, CommandError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(make(tx))
             .await
-            .context("the node is shutting down")?;
-        rx.await.context("the node is shutting down")
+            .map_err(|_| CommandError::ShuttingDown)?;
+        rx.await.map_err(|_| CommandError::ShuttingDown)
+    }
+
+    /// [`Self::ask`] for a command whose answer may be a refusal.
+    async fn try_ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, CommandError>>) -> Command,
+    ) -> Result<T, CommandError> {
+        self.ask(make).await?
     }
 
     /// A new subscription to the node's events (`/events`).
@@ -205,7 +218,7 @@ impl Client {
         self.events.subscribe()
     }
 
-    pub(crate) async fn status(&self) -> Result<Status> {
+    pub(crate) async fn status(&self) -> Result<Status, CommandError> {
         self.ask(|reply| Command::Status { reply }).await
     }
 
@@ -213,34 +226,36 @@ impl Client {
         &self,
         expr: Expr,
         opts: QueryOptions,
-    ) -> Result<Result<QueryReply, String>> {
-        self.ask(|reply| Command::Query { expr, opts, reply }).await
+    ) -> Result<QueryReply, CommandError> {
+        self.try_ask(|reply| Command::Query { expr, opts, reply })
+            .await
     }
 
-    pub(crate) async fn peers(&self) -> Result<Vec<PeerView>> {
+    pub(crate) async fn peers(&self) -> Result<Vec<PeerView>, CommandError> {
         self.ask(|reply| Command::Peers { reply }).await
     }
 
     pub(crate) async fn revoke(
         &self,
         list: gaiamesh_protocol::federation::RevocationList,
-    ) -> Result<Result<usize, String>> {
-        self.ask(|reply| Command::Revoke {
+    ) -> Result<usize, CommandError> {
+        self.try_ask(|reply| Command::Revoke {
             list: Box::new(list),
             reply,
         })
         .await
     }
 
-    pub(crate) async fn raw_gossip(&self, bytes: Vec<u8>) -> Result<Result<(), String>> {
-        self.ask(|reply| Command::RawGossip { bytes, reply }).await
+    pub(crate) async fn raw_gossip(&self, bytes: Vec<u8>) -> Result<(), CommandError> {
+        self.try_ask(|reply| Command::RawGossip { bytes, reply })
+            .await
     }
 
-    pub(crate) async fn repo_status(&self) -> Result<serde_json::Value> {
+    pub(crate) async fn repo_status(&self) -> Result<serde_json::Value, CommandError> {
         self.ask(|reply| Command::RepoStatus { reply }).await
     }
 
-    pub(crate) async fn repo_bundle(&self) -> Result<Vec<u8>> {
+    pub(crate) async fn repo_bundle(&self) -> Result<Vec<u8>, CommandError> {
         self.ask(|reply| Command::RepoBundle { reply }).await
     }
 
@@ -248,8 +263,8 @@ impl Client {
         &self,
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-    ) -> Result<Result<serde_json::Value, String>> {
-        self.ask(|reply| Command::RepoRelease {
+    ) -> Result<serde_json::Value, CommandError> {
+        self.try_ask(|reply| Command::RepoRelease {
             bundle,
             file,
             reply,
@@ -260,8 +275,9 @@ impl Client {
     pub(crate) async fn repo_fetch(
         &self,
         target: String,
-    ) -> Result<Result<serde_json::Value, String>> {
-        self.ask(|reply| Command::RepoFetch { target, reply }).await
+    ) -> Result<serde_json::Value, CommandError> {
+        self.try_ask(|reply| Command::RepoFetch { target, reply })
+            .await
     }
 
     /// Providers of `hash` (empty when the node is stopping).
@@ -286,8 +302,8 @@ impl Client {
         &self,
         bundle: Vec<u8>,
         hash: gaiamesh_protocol::repository::BlobHash,
-    ) -> Result<Result<serde_json::Value, String>> {
-        self.ask(|reply| Command::RepoApplyLocal {
+    ) -> Result<serde_json::Value, CommandError> {
+        self.try_ask(|reply| Command::RepoApplyLocal {
             bundle,
             hash,
             reply,
@@ -299,15 +315,15 @@ impl Client {
         let _ = self.tx.send(Command::RepoOffer { bundle, from }).await;
     }
 
-    pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>> {
+    pub(crate) async fn show(&self, subject: PublicKey) -> Result<Option<EntryView>, CommandError> {
         self.ask(|reply| Command::Show { subject, reply }).await
     }
 
     pub(crate) async fn publish(
         &self,
         document: Option<SdDocument>,
-    ) -> Result<Result<Published, String>> {
-        self.ask(|reply| Command::Publish {
+    ) -> Result<Published, CommandError> {
+        self.try_ask(|reply| Command::Publish {
             document: document.map(Box::new),
             reply,
         })

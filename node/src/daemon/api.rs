@@ -249,21 +249,21 @@ async fn not_found() -> Response {
 async fn status(State(s): State<AppState>) -> Response {
     match s.client.status().await {
         Ok(st) => Json(st).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
 async fn health(State(s): State<AppState>) -> Response {
     match s.client.status().await {
         Ok(_) => Json(serde_json::json!({ "ok": true })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
 async fn peers(State(s): State<AppState>) -> Response {
     match s.client.peers().await {
         Ok(p) => Json(p).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -296,9 +296,8 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
         limit: Some(p.limit.unwrap_or(100).min(10_000)),
     };
     match s.client.query(expr, opts).await {
-        Ok(Ok(r)) => Json(r).into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -317,7 +316,7 @@ async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
             StatusCode::NOT_FOUND,
             format!("{peer} is not in the directory"),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -327,9 +326,8 @@ async fn revoke(State(s): State<AppState>, body: String) -> Response {
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     };
     match s.client.revoke(list).await {
-        Ok(Ok(removed)) => Json(serde_json::json!({ "removed_entries": removed })).into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Ok(removed) => Json(serde_json::json!({ "removed_entries": removed })).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -357,13 +355,12 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         }
     };
     match s.client.publish(doc).await {
-        Ok(Ok(p)) => Json(serde_json::json!({
+        Ok(p) => Json(serde_json::json!({
             "seq": p.seq,
             "gossip_after_ms": p.gossip_after_ms,
         }))
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -399,14 +396,14 @@ fn document_format(headers: &HeaderMap) -> Result<DocumentFormat, Problem> {
 async fn repo_status(State(s): State<AppState>) -> Response {
     match s.client.repo_status().await {
         Ok(v) => Json(v).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
 async fn repo_bundle(State(s): State<AppState>) -> Response {
     match s.client.repo_bundle().await {
         Ok(b) => Json(serde_json::json!({ "bundle": hex::encode(b) })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -427,17 +424,15 @@ async fn repo_release(State(s): State<AppState>, body: String) -> Response {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "bundle: not hex");
     };
     match s.client.repo_release(bundle, parsed.file).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
 async fn repo_fetch(State(s): State<AppState>, body: String) -> Response {
     match s.client.repo_fetch(body.trim().to_owned()).await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -473,7 +468,7 @@ async fn exchange_fetch(State(s): State<AppState>, body: String) -> Response {
     };
     match s.exchange.start_fetch(req) {
         Ok(job) => Json(serde_json::json!({ "job": job })).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -577,17 +572,18 @@ async fn events(State(s): State<AppState>) -> Response {
         .into_response();
     // A stream that ends (closed for a newer subscriber) takes its connection with it, rather
     // than leaving an idle keep-alive connection in one of the API's slots.
-    r.headers_mut()
-        .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    r.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
     r
 }
 
 /// Fault injection (only routed with `[api] fault_injection = true`).
 async fn raw_gossip(State(s): State<AppState>, body: Bytes) -> Response {
     match s.client.raw_gossip(body.to_vec()).await {
-        Ok(Ok(())) => Json(serde_json::json!({ "published": body.len() })).into_response(),
-        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Ok(()) => Json(serde_json::json!({ "published": body.len() })).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

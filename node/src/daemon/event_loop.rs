@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
-    Command, EntryView, PeerView, Published, QueryReply, Status,
+    Command, CommandError, EntryView, PeerView, Published, QueryReply, Status,
     behaviour::{Behaviour, BehaviourEvent, PENDING_ADMISSION_SCORE},
     events::NodeEvent,
     metrics::Metrics,
@@ -195,7 +195,9 @@ impl EventLoop {
                 match gaiamesh_directory::dht::light_plan(&expr) {
                     Ok(plan) => self.start_light_query(plan, opts, reply),
                     Err(e) => {
-                        let _ = reply.send(Err(format!("this is a light node: {e}")));
+                        let _ = reply.send(Err(CommandError::Conflict(format!(
+                            "this is a light node: {e}"
+                        ))));
                     }
                 }
             }
@@ -255,10 +257,10 @@ impl EventLoop {
                     .map(|d| *d)
                     .or_else(|| self.own.as_ref().map(|o| o.sd.document.clone()));
                 let result = match doc {
-                    Some(d) => self.publish(d).map_err(|e| format!("{e:#}")),
-                    None => Err(
+                    Some(d) => self.publish(d),
+                    None => Err(CommandError::Conflict(
                         "this node has no self-description yet; publish a document first".into(),
-                    ),
+                    )),
                 };
                 let _ = reply.send(result);
             }
@@ -273,7 +275,7 @@ impl EventLoop {
                     .gossipsub
                     .publish(self.topic.clone(), bytes)
                     .map(|_| ())
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| CommandError::Conflict(format!("gossip: {e}")));
                 let _ = reply.send(result);
             }
             Command::RepoStatus { reply } => {
@@ -330,10 +332,14 @@ impl EventLoop {
     }
 
     /// Signs `doc` with a fresh seq, stores it and gossips it.
-    fn publish(&mut self, document: SdDocument) -> anyhow::Result<Published> {
+    fn publish(&mut self, document: SdDocument) -> Result<Published, CommandError> {
         let started = std::time::Instant::now();
         let issued_at = self.now();
-        let seq = (self.dir.last_seq()? + 1).max(issued_at.0);
+        let last = self
+            .dir
+            .last_seq()
+            .map_err(|e| CommandError::internal("reading the last seq", format!("{e:#}")))?;
+        let seq = (last + 1).max(issued_at.0);
         let sd = SelfDescription {
             schema_version: SCHEMA_VERSION,
             subject: self.key.public(),
@@ -349,12 +355,19 @@ impl EventLoop {
                 .map(|o| o.sd.attestations.clone())
                 .unwrap_or_default(),
         };
-        let signed = sd.sign(&self.key)?;
-        let outcome = self.catalogue.merge(signed.clone(), None, issued_at)?;
+        let signed = sd.sign(&self.key).map_err(CommandError::invalid)?;
+        let outcome = self
+            .catalogue
+            .merge(signed.clone(), None, issued_at)
+            .map_err(|e| CommandError::internal("storing the self-description", e))?;
         if let MergeOutcome::Rejected(e) = outcome {
-            anyhow::bail!("the federation would refuse this self-description: {e}");
+            return Err(CommandError::Invalid(format!(
+                "the federation would refuse this self-description: {e}"
+            )));
         }
-        self.dir.record_seq(seq)?;
+        self.dir
+            .record_seq(seq)
+            .map_err(|e| CommandError::internal("recording the seq", format!("{e:#}")))?;
         self.recon_cache = None;
         self.gossip(&signed);
         let gossip_after_ms = started.elapsed().as_secs_f64() * 1e3;

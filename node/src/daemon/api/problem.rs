@@ -12,6 +12,8 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::daemon::CommandError;
+
 /// The media type of problem documents.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -71,6 +73,31 @@ impl IntoResponse for Problem {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
+    }
+}
+
+/// The one place where a command's failure becomes an HTTP status.
+impl From<CommandError> for Problem {
+    fn from(e: CommandError) -> Self {
+        let status = match &e {
+            CommandError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CommandError::NotFound(_) => StatusCode::NOT_FOUND,
+            CommandError::Conflict(_) => StatusCode::CONFLICT,
+            CommandError::Busy(_) | CommandError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            CommandError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let p = Self::new(status, e.to_string());
+        if matches!(e, CommandError::Busy(_)) {
+            p.retry_after(1)
+        } else {
+            p
+        }
+    }
+}
+
+impl IntoResponse for CommandError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
     }
 }
 
@@ -165,6 +192,22 @@ mod tests {
         let ok = normalize(Json(serde_json::json!({"ok": true})).into_response()).await;
         assert_eq!(ok.status(), 200);
         assert_eq!(ok.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn command_errors_map_to_statuses_in_one_place() {
+        for (e, status) in [
+            (CommandError::Invalid("bad".into()), 422),
+            (CommandError::NotFound("x".into()), 404),
+            (CommandError::Conflict("light".into()), 409),
+            (CommandError::Busy("busy".into()), 503),
+            (CommandError::Internal("disk".into()), 500),
+            (CommandError::ShuttingDown, 503),
+        ] {
+            let (got, ct, v) = json(e.into_response()).await;
+            assert_eq!((got.as_u16(), ct.as_str()), (status, PROBLEM_JSON));
+            assert!(!v["detail"].as_str().unwrap().is_empty());
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Admission of peers by membership credential, and revocation lists in force.
 
+use gaiamesh_directory::catalogue::RevocationOrStore;
 use gaiamesh_protocol::{
     identity::PublicKey,
     wire::{Admission, DirectoryRequest},
@@ -11,6 +12,7 @@ use libp2p::{
 use tracing::{debug, info, warn};
 
 use super::{ADMISSION_TIMEOUT, EventLoop};
+use crate::daemon::{AdmissionRefusal, CommandError};
 
 impl EventLoop {
     /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
@@ -18,14 +20,20 @@ impl EventLoop {
     pub(super) fn apply_revocations(
         &mut self,
         list: &gaiamesh_protocol::federation::RevocationList,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, CommandError> {
         if list.body.version <= self.catalogue.trust().revocation_version() {
             return Ok(0);
         }
         let removed = self
             .catalogue
             .apply_revocations(list, self.now())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                RevocationOrStore::Revocation(e) => CommandError::invalid(e),
+                RevocationOrStore::Store(e) => {
+                    CommandError::internal("removing revoked entries", e)
+                }
+                other => CommandError::internal("applying revocations", other),
+            })?;
         self.recon_cache = None;
         let trust = self.catalogue.trust().clone();
         self.swarm.behaviour_mut().kad.store_mut().set_trust(trust);
@@ -69,16 +77,20 @@ impl EventLoop {
             .send_request(&peer, msg);
     }
 
-    pub(super) fn check_admission(&self, peer: &PeerId, msg: &Admission) -> Result<(), String> {
-        let key = PublicKey::from_peer_id(peer).map_err(|e| e.to_string())?;
+    pub(super) fn check_admission(
+        &self,
+        peer: &PeerId,
+        msg: &Admission,
+    ) -> Result<(), AdmissionRefusal> {
+        let key = PublicKey::from_peer_id(peer)?;
         let trust = self.catalogue.trust();
         match &msg.credential {
-            Some(c) => trust
-                .verify_credential(c, Some(&key), self.now())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Some(c) => {
+                trust.verify_credential(c, Some(&key), self.now())?;
+                Ok(())
+            }
             None if trust.genesis().policy.require_membership => {
-                Err("no membership credential".into())
+                Err(AdmissionRefusal::NoCredential)
             }
             None => Ok(()),
         }
@@ -201,7 +213,7 @@ impl EventLoop {
                     .send_response(channel, own);
                 match verdict {
                     Ok(()) => self.admit(peer),
-                    Err(reason) => self.deny(peer, &reason),
+                    Err(reason) => self.deny(peer, &reason.to_string()),
                 }
             }
             request_response::Event::Message {
@@ -210,7 +222,7 @@ impl EventLoop {
                 ..
             } => match self.check_admission(&peer, &response) {
                 Ok(()) => self.admit(peer),
-                Err(reason) => self.deny(peer, &reason),
+                Err(reason) => self.deny(peer, &reason.to_string()),
             },
             request_response::Event::OutboundFailure {
                 peer,

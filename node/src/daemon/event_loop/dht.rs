@@ -1,6 +1,7 @@
 //! Kademlia: the routing table (admitted peers only), inbound puts (validated), the node's
 //! own `sd/` record and attribute provider records, and light-mode queries through the DHT.
 
+use crate::daemon::CommandError;
 use std::{
     collections::{HashMap, HashSet},
     time::{Duration, Instant},
@@ -50,7 +51,7 @@ pub(crate) enum PendingDht {
 pub(crate) struct LightQuery {
     plan: LightPlan,
     opts: QueryOptions,
-    reply: oneshot::Sender<Result<QueryReply, String>>,
+    reply: oneshot::Sender<Result<QueryReply, CommandError>>,
     started: Instant,
     pending: HashSet<QueryId>,
     providers: HashSet<PeerId>,
@@ -199,12 +200,12 @@ impl EventLoop {
         &mut self,
         plan: LightPlan,
         opts: QueryOptions,
-        reply: oneshot::Sender<Result<QueryReply, String>>,
+        reply: oneshot::Sender<Result<QueryReply, CommandError>>,
     ) {
         if self.lights.queries.len() >= MAX_LIGHT_QUERIES {
-            let _ = reply.send(Err(format!(
+            let _ = reply.send(Err(CommandError::Busy(format!(
                 "{MAX_LIGHT_QUERIES} light queries are running; try again shortly"
-            )));
+            ))));
             return;
         }
         let id = self.lights.next;
@@ -327,7 +328,7 @@ impl EventLoop {
             q.opts,
             self.now(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| CommandError::internal("answering through the DHT", e))
         .map(|(out, cat)| {
             let mut reply = super::query_reply(&out, |s| cat.get(s).ok().flatten());
             reply.source = "dht";

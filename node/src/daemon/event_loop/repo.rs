@@ -2,6 +2,7 @@
 //! peers at admission, releases published through the API, provider lookups and
 //! announcements for blobs, and automatic fetching of mandatory components.
 
+use crate::daemon::CommandError;
 use std::collections::HashSet;
 
 use gaiamesh_protocol::repository::{
@@ -102,10 +103,12 @@ impl EventLoop {
         &mut self,
         bytes: &[u8],
         from: Option<PeerId>,
-    ) -> Result<serde_json::Value, String> {
-        let bundle = Bundle::decode(bytes).map_err(|e| e.to_string())?;
+    ) -> Result<serde_json::Value, CommandError> {
+        let bundle = Bundle::decode(bytes).map_err(CommandError::invalid)?;
         let mut next = self.repo.trusted.clone();
-        let applied = next.apply(&bundle, self.now()).map_err(|e| e.to_string())?;
+        let applied = next
+            .apply(&bundle, self.now())
+            .map_err(CommandError::invalid)?;
         if applied.changed() {
             self.repo.trusted = next;
             info!(
@@ -380,17 +383,18 @@ impl EventLoop {
     }
 
     /// `POST /api/v1/repo/fetch`: NAME@VERSION, or NAME for its newest version.
-    pub(super) fn repo_fetch(&mut self, target: &str) -> Result<serde_json::Value, String> {
+    pub(super) fn repo_fetch(&mut self, target: &str) -> Result<serde_json::Value, CommandError> {
         let targets = self
             .repo
             .trusted
             .targets(self.now())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CommandError::Conflict(format!("no valid release: {e}")))?;
         let found = match target.parse::<gaiamesh_protocol::repository::metadata::TargetName>() {
             Ok(name) => targets.targets.get_key_value(&name),
             Err(_) => targets.latest(target),
         };
-        let (name, info) = found.ok_or_else(|| format!("{target} is not in the release"))?;
+        let (name, info) = found
+            .ok_or_else(|| CommandError::NotFound(format!("{target} is not in the release")))?;
         let (name, hash, length) = (name.to_string(), info.custom.blake3, info.length);
         let pin = info.custom.category == Category::Mandatory;
         self.repo.fetcher.start(name.clone(), hash, length, pin);
@@ -403,7 +407,7 @@ impl EventLoop {
         &mut self,
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
     ) {
         let Some(file) = file else {
             // No new blob (a key rotation): trust and announce the bundle.
@@ -414,18 +418,18 @@ impl EventLoop {
         let client = self.repo.fetcher.client.clone();
         tokio::spawn(async move {
             let imported = tokio::task::spawn_blocking(move || {
-                let f = std::fs::File::open(&file)
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                store.import(f, false).map_err(|e| e.to_string())
+                let f = std::fs::File::open(&file).map_err(|e| {
+                    CommandError::Invalid(format!("cannot read {}: {e}", file.display()))
+                })?;
+                store
+                    .import(f, false)
+                    .map_err(|e| CommandError::internal("importing the file", e))
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| CommandError::internal("importing the file", e))
             .and_then(|r| r);
             let result = match imported {
-                Ok((hash, _)) => client
-                    .apply_local_release(bundle, hash)
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string())),
+                Ok((hash, _)) => client.apply_local_release(bundle, hash).await,
                 Err(e) => Err(e),
             };
             let _ = reply.send(result);
@@ -437,12 +441,12 @@ impl EventLoop {
         &mut self,
         bundle: &[u8],
         hash: BlobHash,
-    ) -> Result<serde_json::Value, String> {
-        let decoded = Bundle::decode(bundle).map_err(|e| e.to_string())?;
+    ) -> Result<serde_json::Value, CommandError> {
+        let decoded = Bundle::decode(bundle).map_err(CommandError::invalid)?;
         let mut check = self.repo.trusted.clone();
         check
             .apply(&decoded, self.now())
-            .map_err(|e| e.to_string())?;
+            .map_err(CommandError::invalid)?;
         let named = check
             .trusted_targets()
             .and_then(|t| {
@@ -452,7 +456,9 @@ impl EventLoop {
                     .find(|(_, i)| i.custom.blake3 == hash)
                     .map(|(n, i)| (n.clone(), i.custom.category))
             })
-            .ok_or("the release does not name the file's BLAKE3 hash")?;
+            .ok_or_else(|| {
+                CommandError::Invalid("the release does not name the file's BLAKE3 hash".into())
+            })?;
         if named.1 == Category::Mandatory {
             let _ = self.repo.fetcher.store.set_pinned(&hash, true);
         }

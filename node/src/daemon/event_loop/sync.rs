@@ -224,7 +224,7 @@ impl EventLoop {
                 Ok(_) => DirectoryResponse::Ack,
                 Err(e) => {
                     warn!(%peer, error = %e, "peer sent an invalid revocation list");
-                    DirectoryResponse::Refused(e)
+                    DirectoryResponse::Refused(e.to_string())
                 }
             },
         }

@@ -26,6 +26,7 @@ use super::{
     serve::{AHEAD, PIECE, recv, send},
 };
 use crate::daemon::{
+    CommandError,
     codec::{read_bytes, write_bytes},
     pipe,
 };
@@ -85,37 +86,38 @@ enum Failure {
 
 impl Exchange {
     /// Validates `req` and starts it in the background; returns the job id.
-    pub(crate) fn start_fetch(&self, req: FetchRequest) -> Result<u64, String> {
+    pub(crate) fn start_fetch(&self, req: FetchRequest) -> Result<u64, CommandError> {
+        let invalid = |m: String| CommandError::Invalid(m);
         if !req.out.is_absolute() {
-            return Err(format!(
+            return Err(invalid(format!(
                 "out must be an absolute path, not {}",
                 req.out.display()
-            ));
+            )));
         }
         if req.purpose.trim().is_empty() {
-            return Err("purpose must not be empty".into());
+            return Err(invalid("purpose must not be empty".into()));
         }
         match (&req.provider, &req.query) {
             (Some(p), None) => {
                 p.parse::<PeerId>()
-                    .map_err(|e| format!("provider {p:?} is not a peer id: {e}"))?;
+                    .map_err(|e| invalid(format!("provider {p:?} is not a peer id: {e}")))?;
                 if req.asset.is_none() {
-                    return Err("asset is required with provider".into());
+                    return Err(invalid("asset is required with provider".into()));
                 }
             }
             (None, Some(q)) => {
-                query::parse(q).map_err(|e| e.render(q))?;
+                query::parse(q).map_err(|e| invalid(e.render(q)))?;
             }
-            _ => return Err("give exactly one of provider and query".into()),
+            _ => return Err(invalid("give exactly one of provider and query".into())),
         }
         if req.attempts == 0 || req.attempts > 100 {
-            return Err("attempts must be 1–100".into());
+            return Err(invalid("attempts must be 1–100".into()));
         }
         if req.out.exists() && !req.overwrite {
-            return Err(format!(
+            return Err(invalid(format!(
                 "{} exists; choose another out or pass overwrite (--overwrite)",
                 req.out.display()
-            ));
+            )));
         }
         let out = req.out.display().to_string();
         if self
@@ -123,7 +125,9 @@ impl Exchange {
             .lock()
             .is_ok_and(|j| j.all().iter().any(|v| v.out == out && !v.finished()))
         {
-            return Err(format!("a fetch into {out} is already running"));
+            return Err(CommandError::Conflict(format!(
+                "a fetch into {out} is already running"
+            )));
         }
         let view = JobView {
             state: "negotiating".into(),
@@ -134,10 +138,12 @@ impl Exchange {
         let id = self
             .jobs
             .lock()
-            .map_err(|_| "job table poisoned".to_owned())?
+            .map_err(|_| CommandError::Internal("the job table is poisoned".into()))?
             .start(view)
             .ok_or_else(|| {
-                format!("{MAX_JOBS} fetches are running; start another when one has finished")
+                CommandError::Busy(format!(
+                    "{MAX_JOBS} fetches are running; start another when one has finished"
+                ))
             })?;
         tokio::spawn(self.clone().run_fetch(id, req));
         Ok(id)
@@ -216,7 +222,7 @@ impl Exchange {
             .client
             .query(expr, opts)
             .await
-            .map_err(|e| format!("{e:#}"))??;
+            .map_err(|e| e.to_string())?;
         let me = self.key.public().to_peer_id();
         let mut out: Vec<(PeerId, String)> = Vec::new();
         for m in &reply.matches {
