@@ -149,7 +149,8 @@ pub(crate) fn document() -> Value {
                     "200": json_response("matches",
                         json!({"$ref": "#/components/schemas/QueryReply"})),
                     "400": error_response("the query does not parse (with the column)"),
-                    "422": error_response("a light node cannot answer this query")
+                    "409": error_response("a light node cannot answer this query through the DHT"),
+                    "503": error_response("too many light queries running; retry (Retry-After)")
                 }}},
             "/api/v1/directory/{peer}": {"get": {"summary": "One directory entry",
                 "parameters": [{"name": "peer", "in": "path", "required": true,
@@ -172,7 +173,9 @@ pub(crate) fn document() -> Value {
                             "gossip_after_ms": {"type": "number",
                                 "description": "from issuing the version until it was handed to gossip"}}})),
                     "401": error_response("missing or wrong token"),
-                    "422": error_response("the document is invalid (every error with its path)")
+                    "409": error_response("no document to re-publish yet (empty body)"),
+                    "422": error_response("the document is invalid (every error with its path)"),
+                    "500": error_response("storing it failed")
                 }}},
             "/api/v1/revocations": {"post": {
                 "summary": "Put a threshold-signed revocation list (TOML) in force",
@@ -213,7 +216,8 @@ pub(crate) fn document() -> Value {
                 "responses": {
                     "200": json_response("started", json!({"type": "object"})),
                     "401": error_response("missing or wrong token"),
-                    "422": error_response("not in the trusted release, or the release expired")
+                    "404": error_response("not in the trusted release"),
+                    "409": error_response("no valid release (none yet, or it expired)")
                 }}},
             "/api/v1/assets": {"get": {"summary": "The assets this node offers (DATA_DIR/assets.json)",
                 "responses": {"200": json_response("assets", json!({"type": "array"}))}}},
@@ -230,8 +234,11 @@ pub(crate) fn document() -> Value {
                 "responses": {
                     "200": json_response("started", json!({"type": "object",
                         "properties": {"job": {"type": "integer"}}})),
-                    "400": error_response("malformed request (named)"),
-                    "401": error_response("missing or wrong token")
+                    "400": error_response("malformed JSON"),
+                    "401": error_response("missing or wrong token"),
+                    "409": error_response("a fetch into the same out is running"),
+                    "422": error_response("a field is invalid (named)"),
+                    "503": error_response("64 fetches are running; retry (Retry-After)")
                 }}},
             "/api/v1/exchange/fetch/{job}": {"get": {
                 "summary": "One fetch job: state (negotiating, transferring, completed, \
