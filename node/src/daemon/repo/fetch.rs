@@ -483,32 +483,11 @@ impl Fetcher {
                             *strikes.entry((peer, seg)).or_default() += 1;
                             haves.remove(&peer);
                             queue.push(seg);
-                            if struck_out(&providers, &strikes, seg) {
+                            if struck_out(&providers, &haves, &strikes, seg) {
                                 return settle(&mut tasks, committing).await;
                             }
                         }
                         Err(IngestError::Store(e)) => return Err(e.to_string()),
-                    }
-                    // Durability in batches: an fsync per segment capped a single-source
-                    // transfer far below what QUIC carries.
-                    let pending_bytes: u64 = pending
-                        .boundaries()
-                        .chunks_exact(2)
-                        .map(|w| (w[1].0 - w[0].0) * 1024)
-                        .sum();
-                    // In the background, one at a time: new segments are asked for while the
-                    // fsync runs (waiting here drained the pipeline on every commit).
-                    if !committing
-                        && (pending_bytes >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY)
-                    {
-                        let got = std::mem::replace(pending, ChunkRanges::empty());
-                        let store = self.store.clone();
-                        tasks.spawn(caught(
-                            async move { Event::Committed(commit_ranges(store, hash, got).await) },
-                            || Event::Committed(Err("commit task panicked".into())),
-                        ));
-                        committing = true;
-                        last_commit = Instant::now();
                     }
                 }
                 Outcome::Busy => {
@@ -521,10 +500,33 @@ impl Fetcher {
                     *strikes.entry((peer, seg)).or_default() += 1;
                     haves.remove(&peer);
                     queue.push(seg);
-                    if struck_out(&providers, &strikes, seg) {
+                    if struck_out(&providers, &haves, &strikes, seg) {
                         return settle(&mut tasks, committing).await;
                     }
                 }
+            }
+            // Durability in batches: an fsync per segment capped a single-source transfer far
+            // below what QUIC carries. Checked after every segment event, failed ones too, so
+            // what arrived intact is recorded while one segment keeps failing.
+            let pending_bytes: u64 = pending
+                .boundaries()
+                .chunks_exact(2)
+                .map(|w| (w[1].0 - w[0].0) * 1024)
+                .sum();
+            // In the background, one at a time: new segments are asked for while the fsync
+            // runs (waiting here drained the pipeline on every commit).
+            if !committing
+                && pending_bytes > 0
+                && (pending_bytes >= COMMIT_BYTES || last_commit.elapsed() >= COMMIT_EVERY)
+            {
+                let got = std::mem::replace(pending, ChunkRanges::empty());
+                let store = self.store.clone();
+                tasks.spawn(caught(
+                    async move { Event::Committed(commit_ranges(store, hash, got).await) },
+                    || Event::Committed(Err("commit task panicked".into())),
+                ));
+                committing = true;
+                last_commit = Instant::now();
             }
         }
     }
@@ -674,15 +676,25 @@ async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), Stri
     Ok(())
 }
 
-/// Whether every provider of the round failed `seg` [`MAX_STRIKES`] times.
+/// Whether every provider that could serve `seg` failed it [`MAX_STRIKES`] times. A provider
+/// could serve it if it was asked for it (it has strikes) or says it holds it (HAVE); admitted
+/// peers that hold nothing of the blob do not count — counting them, a download whose only
+/// holder served a damaged copy never gave up and asked that holder forever.
 fn struck_out(
     providers: &[PeerId],
+    haves: &HashMap<PeerId, ChunkRanges>,
     strikes: &HashMap<(PeerId, (u64, u64)), u32>,
     seg: (u64, u64),
 ) -> bool {
-    let out = providers
+    let want = ranges_of(&[seg]);
+    let mut candidates = providers
         .iter()
-        .all(|p| strikes.get(&(*p, seg)).copied().unwrap_or(0) >= MAX_STRIKES);
+        .filter(|p| {
+            strikes.contains_key(&(**p, seg)) || haves.get(*p).is_some_and(|h| h.is_superset(&want))
+        })
+        .peekable();
+    let out = candidates.peek().is_some()
+        && candidates.all(|p| strikes.get(&(*p, seg)).copied().unwrap_or(0) >= MAX_STRIKES);
     if out {
         tracing::debug!(
             ?seg,
@@ -690,4 +702,34 @@ fn struck_out(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_providers_that_could_serve_a_segment_keep_a_download_going() {
+        let seg = (0, SEGMENT_CHUNKS);
+        let (seed, idle, holder) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let mut strikes = HashMap::new();
+        let mut haves = HashMap::new();
+        let providers = vec![seed, idle];
+        assert!(
+            !struck_out(&providers, &haves, &strikes, seg),
+            "nobody asked yet"
+        );
+        strikes.insert((seed, seg), MAX_STRIKES - 1);
+        assert!(!struck_out(&providers, &haves, &strikes, seg));
+        // The only holder failed it MAX_STRIKES times; `idle` (admitted, holds nothing of
+        // the blob, never asked) once kept the download asking the seed forever.
+        strikes.insert((seed, seg), MAX_STRIKES);
+        assert!(struck_out(&providers, &haves, &strikes, seg));
+        // A peer that says it holds the segment and was not asked yet keeps it going.
+        haves.insert(holder, ranges_of(&[seg]));
+        let providers = vec![seed, idle, holder];
+        assert!(!struck_out(&providers, &haves, &strikes, seg));
+        strikes.insert((holder, seg), MAX_STRIKES);
+        assert!(struck_out(&providers, &haves, &strikes, seg));
+    }
 }
