@@ -377,6 +377,12 @@ pub async fn run(dir: DataDir) -> Result<()> {
         dht_store::DhtLimits::default(),
     )
     .with_context(|| format!("{}", dir.root().join("dht.redb").display()))?;
+    // The protocol parameters shared with the simulator; the operator's config sets some.
+    let mut params = gaiamesh_core::Params::default();
+    params.sync.reconcile_interval = config.directory.reconcile_interval;
+    params.repository.requests_per_peer = config.repository.requests_per_peer;
+    params.repository.requests_in_flight = config.repository.requests_in_flight;
+    info!(params = %params.summary(), "protocol parameters");
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::Metrics::new(&mut registry);
     let api_metrics = metrics::ApiMetrics::new(&mut registry);
@@ -398,12 +404,10 @@ pub async fn run(dir: DataDir) -> Result<()> {
         .with_behaviour(|k| {
             behaviour::Behaviour::new(
                 k,
+                &params,
                 &trust.id().to_string(),
                 store,
-                config.network.max_connections,
-                config.network.max_connections_per_peer,
-                usize::try_from(config.network.max_memory_mib.saturating_mul(1024 * 1024))
-                    .unwrap_or(usize::MAX),
+                &config.network,
                 &mut registry,
             )
             .map_err(|e| e.into())
@@ -543,7 +547,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         topic,
         presence,
         revocations,
-        reconcile_interval: config.directory.reconcile_interval,
+        params: params.clone(),
         cpu_at_ingest: config.directory.cpu_at_ingest,
         bootstrap: event_loop::Redial::new(bootstrap),
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),

@@ -307,6 +307,10 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     }
     let setup = t0.elapsed();
     eprintln!("created {n} admitted nodes in {:.1?}", setup);
+    // The same line `gaiamesh sim run` prints for its scenario.
+    let mut params = gaiamesh_core::Params::default();
+    params.sync.reconcile_interval = std::time::Duration::from_secs(2);
+    eprintln!("{}", params.summary());
 
     let t1 = Instant::now();
     let mut nodes = Nodes(Vec::with_capacity(n));

@@ -51,6 +51,13 @@ pub(super) fn run(cmd: SimCommand) -> Result<()> {
         );
         let _ = std::io::stderr().flush();
     };
+    // The same line `gaiamesh devnet` prints for its nodes (an unreadable scenario is
+    // reported by run_file below).
+    if let Ok(text) = std::fs::read_to_string(&a.scenario)
+        && let Ok(sc) = gaiamesh_sim::scenario::Scenario::parse(&text, &a.scenario)
+    {
+        eprintln!("{}", sc.params().summary());
+    }
     let summary = gaiamesh_sim::run_file(&a.scenario, a.seed, &a.out, progress)
         .with_context(|| format!("simulation of {}", a.scenario.display()))?;
     if !quiet {

@@ -73,22 +73,28 @@ pub(crate) fn topic_score_params() -> gossipsub::TopicScoreParams {
 impl Behaviour {
     pub(crate) fn new(
         key: &Keypair,
+        params: &gaiamesh_core::Params,
         federation: &str,
         store: DhtStore,
-        max_connections: u32,
-        per_peer: u32,
-        max_memory_bytes: usize,
+        network: &gaiamesh_config::NetworkConfig,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
+        let (max_connections, per_peer) =
+            (network.max_connections, network.max_connections_per_peer);
+        let max_memory_bytes = usize::try_from(network.max_memory_mib.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX);
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
-            .heartbeat_interval(Duration::from_millis(500))
+            .heartbeat_interval(params.gossip.heartbeat)
             .max_transmit_size(MAX_GOSSIP_BYTES)
-            .mesh_n(6)
-            .mesh_n_low(4)
-            .mesh_n_high(12)
-            .mesh_outbound_min(2)
+            .mesh_n(params.gossip.mesh_n as usize)
+            .mesh_n_low(params.gossip.mesh_n_low as usize)
+            .mesh_n_high(params.gossip.mesh_n_high as usize)
+            .mesh_outbound_min(params.gossip.mesh_outbound_min as usize)
+            .gossip_lazy(params.gossip.lazy as usize)
+            .history_gossip(params.gossip.history_gossip as usize)
+            .flood_publish(params.gossip.flood_publish)
             .build()
             .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?;
         let mut gossipsub = gossipsub::Behaviour::new(
@@ -125,6 +131,15 @@ impl Behaviour {
             .with_max_pending_outgoing(Some(max_connections.min(128)));
         let mut kad_config = kad::Config::new(kad_protocol(federation)?);
         kad_config
+            .set_replication_factor(
+                std::num::NonZeroUsize::new(params.kademlia.k as usize)
+                    .ok_or_else(|| anyhow::anyhow!("kademlia k must be positive"))?,
+            )
+            .set_parallelism(
+                std::num::NonZeroUsize::new(params.kademlia.alpha as usize)
+                    .ok_or_else(|| anyhow::anyhow!("kademlia alpha must be positive"))?,
+            );
+        kad_config
             // Only admitted peers enter the routing table (the event loop adds them).
             .set_kbucket_inserts(kad::BucketInserts::Manual)
             // Inbound puts reach the event loop, which checks admission and validates.
@@ -142,7 +157,7 @@ impl Behaviour {
         // loopback); every node serves the DHT.
         kad.set_mode(Some(kad::Mode::Server));
         Ok(Self {
-            gate: super::gate::Gate::new(banned),
+            gate: super::gate::Gate::new(banned, params.admission.clone()),
             memory: memory_connection_limits::Behaviour::with_max_bytes(max_memory_bytes),
             kad,
             limits: connection_limits::Behaviour::new(limits),

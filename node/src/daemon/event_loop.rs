@@ -38,15 +38,11 @@ pub(crate) mod dht;
 pub(crate) mod repo;
 mod sync;
 
-/// How often a node announces its presence on `/gaiamesh/<fed>/presence/1`.
-pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// A peer must complete admission within this long after connecting (checked every 250 ms
-/// tick, so a peer that never answers is gone within 2 s).
-pub(crate) const ADMISSION_TIMEOUT: Duration = Duration::from_millis(1500);
-
 pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
+    /// The protocol parameters (shared with the simulator). The admission deadline is
+    /// checked every 250 ms tick, so a peer that never answers is gone within 2 s.
+    pub(crate) params: gaiamesh_core::Params,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) catalogue: Catalogue<RedbStore>,
     pub(crate) dir: DataDir,
@@ -55,7 +51,6 @@ pub(crate) struct EventLoop {
     pub(crate) topic: gossipsub::IdentTopic,
     pub(crate) presence: gossipsub::IdentTopic,
     pub(crate) revocations: gossipsub::IdentTopic,
-    pub(crate) reconcile_interval: Duration,
     /// `directory.cpu_at_ingest`: set `gaiamesh_sd_stored_cpu_seconds` on every gossiped
     /// record.
     pub(crate) cpu_at_ingest: bool,
@@ -139,7 +134,9 @@ impl EventLoop {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_reconcile = Instant::now();
         let mut last_sweep = Instant::now();
-        let mut last_heartbeat = Instant::now() - PRESENCE_INTERVAL;
+        let presence_interval = self.params.sync.presence_interval;
+        let dht_republish = self.params.kademlia.republish;
+        let mut last_heartbeat = Instant::now() - presence_interval;
         let mut last_dht_republish = Instant::now();
         loop {
             tokio::select! {
@@ -155,19 +152,19 @@ impl EventLoop {
                     self.expire_blob_lookups();
                     self.update_gauges();
                     let due = self.announce_at.is_some_and(|t| t <= Instant::now());
-                    if due || last_dht_republish.elapsed() >= dht::DHT_REPUBLISH_INTERVAL {
+                    if due || last_dht_republish.elapsed() >= dht_republish {
                         self.announce_at = None;
                         last_dht_republish = Instant::now();
                         self.republish_dht();
                     }
-                    if last_reconcile.elapsed() >= self.reconcile_interval {
+                    if last_reconcile.elapsed() >= self.params.sync.reconcile_interval {
                         last_reconcile = Instant::now();
                         if !self.light {
                             self.reconcile_with_random_peer();
                         }
                         self.repo_anti_entropy();
                     }
-                    if last_heartbeat.elapsed() >= PRESENCE_INTERVAL {
+                    if last_heartbeat.elapsed() >= presence_interval {
                         last_heartbeat = Instant::now();
                         self.heartbeat();
                     }

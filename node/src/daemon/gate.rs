@@ -2,7 +2,9 @@
 //! addresses it connected from, for a period that doubles with each refusal (30 s, 1 min, …,
 //! 1 h). While banned, its connections are denied when they are established — before any
 //! other behaviour (kad, identify, gossipsub) sees them — and dials to it are not made, so a
-//! refused outsider that redials in a loop is never connected again until the ban ends.
+//! refused outsider that redials in a loop is never connected again until the ban ends. The
+//! durations are [`gaiamesh_core::AdmissionParams`]: a peer that did not finish admission in
+//! time may be a member on a bad link, so its first ban is shorter.
 //!
 //! The gate is the first field of [`super::behaviour::Behaviour`], so its verdict comes first.
 //! [`BanList`] is the decision, with time passed in; [`Gate`] is the libp2p driver around it.
@@ -25,13 +27,6 @@ use libp2p::{
 };
 use prometheus_client::metrics::counter::Counter;
 
-/// The first ban of a peer refused for its credential.
-pub(crate) const REFUSED_BAN: Duration = Duration::from_secs(30);
-/// The first ban of a peer that did not complete admission in time (it may be a member on a
-/// bad link, so it is let back sooner).
-pub(crate) const TIMEOUT_BAN: Duration = Duration::from_secs(10);
-/// The longest ban.
-const MAX_BAN: Duration = Duration::from_secs(3600);
 /// A banned peer or address is forgotten this long after its ban ended (its next refusal
 /// starts from the first ban again).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
@@ -82,13 +77,23 @@ struct Ban {
 }
 
 /// Who is banned until when.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BanList {
     peers: HashMap<PeerId, Ban>,
     addrs: HashMap<RemoteAddr, Ban>,
+    /// The longest ban.
+    max: Duration,
 }
 
 impl BanList {
+    pub(crate) fn new(max: Duration) -> Self {
+        Self {
+            peers: HashMap::new(),
+            addrs: HashMap::new(),
+            max,
+        }
+    }
+
     /// Bans `peer` and `addrs` (where it connected from), for `base` doubled per earlier
     /// refusal; returns how long.
     pub(crate) fn ban(
@@ -98,9 +103,9 @@ impl BanList {
         base: Duration,
         now: Instant,
     ) -> Duration {
-        let d = strike(&mut self.peers, peer, base, now);
+        let d = strike(&mut self.peers, peer, base, self.max, now);
         for a in addrs {
-            strike(&mut self.addrs, *a, base, now);
+            strike(&mut self.addrs, *a, base, self.max, now);
         }
         d
     }
@@ -131,6 +136,7 @@ fn strike<K: Eq + std::hash::Hash + Copy>(
     map: &mut HashMap<K, Ban>,
     key: K,
     base: Duration,
+    max: Duration,
     now: Instant,
 ) -> Duration {
     map.retain(|_, b| b.until + FORGET_AFTER > now);
@@ -141,9 +147,7 @@ fn strike<K: Eq + std::hash::Hash + Copy>(
         map.remove(&first);
     }
     let strikes = map.get(&key).map_or(0, |b| b.strikes) + 1;
-    let d = base
-        .saturating_mul(1u32 << (strikes - 1).min(16))
-        .min(MAX_BAN);
+    let d = base.saturating_mul(1u32 << (strikes - 1).min(16)).min(max);
     map.insert(
         key,
         Ban {
@@ -157,22 +161,34 @@ fn strike<K: Eq + std::hash::Hash + Copy>(
 /// The libp2p side: denies connections of banned peers and addresses.
 pub(crate) struct Gate {
     bans: BanList,
+    params: gaiamesh_core::AdmissionParams,
     /// Remote addresses of every established connection, to ban a peer's addresses with it.
     remotes: HashMap<ConnectionId, (PeerId, RemoteAddr)>,
     denied: Counter,
 }
 
 impl Gate {
-    pub(crate) fn new(denied: Counter) -> Self {
+    pub(crate) fn new(denied: Counter, params: gaiamesh_core::AdmissionParams) -> Self {
         Self {
-            bans: BanList::default(),
+            bans: BanList::new(params.max_ban),
+            params,
             remotes: HashMap::new(),
             denied,
         }
     }
 
-    /// Bans `peer` and the addresses it is connected from now; returns how long.
-    pub(crate) fn ban(&mut self, peer: PeerId, base: Duration) -> Duration {
+    /// Bans `peer`, whose credential was refused, and the addresses it is connected from
+    /// now; returns how long.
+    pub(crate) fn ban_refused(&mut self, peer: PeerId) -> Duration {
+        self.ban(peer, self.params.refused_ban)
+    }
+
+    /// Bans `peer`, which did not finish admission in time.
+    pub(crate) fn ban_late(&mut self, peer: PeerId) -> Duration {
+        self.ban(peer, self.params.timeout_ban)
+    }
+
+    fn ban(&mut self, peer: PeerId, base: Duration) -> Duration {
         let addrs: Vec<RemoteAddr> = self
             .remotes
             .values()
@@ -307,13 +323,22 @@ impl NetworkBehaviour for Gate {
 mod tests {
     use super::*;
 
+    const REFUSED_BAN: Duration = Duration::from_secs(30);
+    const MAX_BAN: Duration = Duration::from_secs(3600);
+
+    fn bans() -> BanList {
+        let p = gaiamesh_core::Params::default().admission;
+        assert_eq!((p.refused_ban, p.max_ban), (REFUSED_BAN, MAX_BAN));
+        BanList::new(p.max_ban)
+    }
+
     fn addr(s: &str) -> RemoteAddr {
         RemoteAddr::of(&s.parse().unwrap()).unwrap()
     }
 
     #[test]
     fn bans_double_per_refusal_and_end() {
-        let mut bans = BanList::default();
+        let mut bans = bans();
         let peer = PeerId::random();
         let a = addr("/ip4/10.0.0.1/udp/7400/quic-v1");
         let t0 = Instant::now();
@@ -340,7 +365,7 @@ mod tests {
 
     #[test]
     fn old_bans_are_forgotten_and_the_table_is_bounded() {
-        let mut bans = BanList::default();
+        let mut bans = bans();
         let t0 = Instant::now();
         let old = PeerId::random();
         bans.ban(old, &[], REFUSED_BAN, t0);

@@ -423,6 +423,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wire_constants_are_the_core_params() {
+        let p = gaiamesh_core::Params::default();
+        assert_eq!(SEGMENT_CHUNKS * 1024, p.repository.segment_bytes);
+        assert_eq!(super::fetch::REQUEST_TIMEOUT, p.repository.request_timeout);
+        // The operator's defaults are the core's (the config crate depends on nothing of ours).
+        let c = gaiamesh_config::NodeConfig::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(
+            c.repository.requests_per_peer,
+            p.repository.requests_per_peer
+        );
+        assert_eq!(
+            c.repository.requests_in_flight,
+            p.repository.requests_in_flight
+        );
+        assert_eq!(c.directory.reconcile_interval, p.sync.reconcile_interval);
+    }
+
+    #[test]
     fn peer_ranges_are_checked_before_any_arithmetic() {
         assert_eq!(check_ranges(&[(0, SEGMENT_CHUNKS)]), Ok(SEGMENT_CHUNKS));
         // A reversed range once underflowed `b - a` in the super-seeding check.

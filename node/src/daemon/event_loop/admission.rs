@@ -11,7 +11,7 @@ use libp2p::{
 };
 use tracing::{debug, info, warn};
 
-use super::{ADMISSION_TIMEOUT, EventLoop};
+use super::EventLoop;
 use crate::daemon::{AdmissionRefusal, CommandError};
 
 impl EventLoop {
@@ -147,11 +147,7 @@ impl EventLoop {
     /// Refuses `peer`: bans it and the addresses it connected from (its credential was
     /// checked and found wanting), blacklists it in gossipsub and disconnects it.
     pub(super) fn deny(&mut self, peer: PeerId, reason: &str) {
-        let ban = self
-            .swarm
-            .behaviour_mut()
-            .gate
-            .ban(peer, crate::daemon::gate::REFUSED_BAN);
+        let ban = self.swarm.behaviour_mut().gate.ban_refused(peer);
         info!(%peer, ban_secs = ban.as_secs(), "peer banned");
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         self.drop_peer(peer, reason);
@@ -178,16 +174,13 @@ impl EventLoop {
         let late: Vec<PeerId> = self
             .pending_admission
             .iter()
-            .filter(|(_, t)| t.elapsed() > ADMISSION_TIMEOUT)
+            .filter(|(_, t)| t.elapsed() > self.params.admission.timeout)
             .map(|(p, _)| *p)
             .collect();
         for p in late {
             // Not proof of a bad credential (a member on a bad link), so a shorter ban; an
             // outsider that never answers still cannot hold a connection by redialling.
-            self.swarm
-                .behaviour_mut()
-                .gate
-                .ban(p, crate::daemon::gate::TIMEOUT_BAN);
+            self.swarm.behaviour_mut().gate.ban_late(p);
             self.drop_peer(p, "no valid admission in time");
         }
     }

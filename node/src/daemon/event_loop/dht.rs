@@ -28,9 +28,6 @@ pub(crate) const MAX_LIGHT_QUERIES: usize = 16;
 pub(crate) const MAX_LIGHT_PROVIDERS: usize = 256;
 /// A light query answers with what it has after this long.
 pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(8);
-/// How often the node re-puts its own record and re-announces its attributes.
-pub(crate) const DHT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(3600);
-
 /// Delay of a re-announcement after the routing table has doubled (plus up to 2 s jitter).
 pub(crate) const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
 

@@ -34,7 +34,7 @@ use crate::{
 /// How long a provider that sent bad data is not asked again.
 pub(crate) const PENALTY: Duration = Duration::from_secs(600);
 /// A segment request that takes longer than this fails.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pieces of a segment received ahead of its verification.
 const DECODE_AHEAD: usize = 4;
 /// A segment unanswered this long is hedged to another provider.

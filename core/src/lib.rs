@@ -1,0 +1,24 @@
+//! # gaiamesh-core
+//!
+//! The node core: what a gaiamesh node decides, with no I/O, so that the daemon (`node/`)
+//! and the simulator (`sim/`) run the same decisions (DESIGN §9). This crate is being built
+//! up in steps (issue 17); it holds today:
+//!
+//! - [`Params`]: every protocol parameter the daemon and the simulator share — gossip mesh
+//!   degrees and heartbeat, anti-entropy and presence intervals, admission deadline and bans,
+//!   Kademlia's k and α, the repository's segment size and requests in flight. The daemon
+//!   configures libp2p and its timers from it; the simulator's scenario defaults are it.
+//!   Before, the two kept their own copies, which had drifted (mesh_n_low 4 vs 5, heartbeat
+//!   500 ms vs 1 s, 8 vs 4 segment requests in flight).
+//!
+//! ```
+//! let p = gaiamesh_core::Params::default();
+//! assert!(p.gossip.mesh_n_low <= p.gossip.mesh_n && p.gossip.mesh_n <= p.gossip.mesh_n_high);
+//! println!("{}", p.summary());
+//! ```
+
+mod params;
+
+pub use params::{
+    AdmissionParams, GossipParams, KademliaParams, Params, RepositoryParams, SyncParams,
+};
