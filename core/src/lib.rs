@@ -10,6 +10,9 @@
 //!   configures libp2p and its timers from it; the simulator's scenario defaults are it.
 //!   Before, the two kept their own copies, which had drifted (mesh_n_low 4 vs 5, heartbeat
 //!   500 ms vs 1 s, 8 vs 4 segment requests in flight).
+//! - [`admission::verdict`]: whether a peer that connected may join, from its key and the
+//!   credential it presented. The daemon asks it for every peer; the simulator for every
+//!   outsider that tries to join.
 //!
 //! ```
 //! let p = gaiamesh_core::Params::default();
@@ -17,6 +20,7 @@
 //! println!("{}", p.summary());
 //! ```
 
+pub mod admission;
 mod params;
 
 pub use params::{

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::datadir::DataDir;
-pub(crate) use error::{AdmissionRefusal, CommandError};
+pub(crate) use error::CommandError;
 
 /// What a publication of the node's own self-description did.
 #[derive(Clone, Copy, Debug)]

@@ -29,6 +29,7 @@ pub mod kad;
 pub mod model;
 pub mod net;
 pub mod output;
+mod outsiders;
 mod png;
 pub mod providers;
 pub mod scenario;

@@ -209,6 +209,8 @@ pub struct Model {
     swarm: Swarm,
     /// Reused buffer for the swarm's scheduled events.
     swarm_out: Vec<(SimTime, SwarmEv)>,
+    /// The federation Sybils try to join (with `adversaries.sybils`).
+    outsiders: Option<crate::outsiders::Outsiders>,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -246,6 +248,15 @@ impl Model {
     ) -> Result<Self, String> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = sc.nodes as usize;
+        let outsiders = if sc.adversaries.sybils > 0 {
+            let require = sc.adversaries.require_membership.unwrap_or(true);
+            Some(
+                crate::outsiders::Outsiders::new(require, seed ^ 0x5b11)
+                    .map_err(|e| format!("the simulated federation's genesis: {e}"))?,
+            )
+        } else {
+            None
+        };
         let net = Network::new(n, net_matrix, &sc.placement.regions, &sc.network, &mut rng)?;
         // Roles: adversaries are random distinct nodes.
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -358,6 +369,7 @@ impl Model {
             scratch: Vec::new(),
             swarm,
             swarm_out: Vec::new(),
+            outsiders,
             sc,
         };
         m.schedule_start();
@@ -505,8 +517,11 @@ impl Model {
             Ev::Up(i) => self.on_up(i, now),
             Ev::Fault(i) => self.on_fault(i, now),
             Ev::Sybil => {
-                // An outsider dials a member; without a credential admission refuses it.
-                if self.sc.adversaries.require_membership.unwrap_or(true) {
+                // An outsider dials a member and presents no credential: the node's
+                // admission verdict decides.
+                if let Some(o) = &mut self.outsiders
+                    && !o.attempt(now.0 / 1000)
+                {
                     self.res.sybils_refused += 1;
                 }
                 let every = us(self.sc.duration) / u64::from(self.sc.adversaries.sybils.max(1)) / 4;

@@ -201,4 +201,12 @@ fn adversaries_are_contained() {
     assert!(r.sybils_refused > 0);
     // Honest updates still reach every node despite 10% withholders.
     assert!(r.final_convergence > 0.999, "{}", r.final_convergence);
+    // The Sybil count comes from the node's admission verdict, not a rule of the simulator:
+    // in a federation that does not require membership, nobody is refused.
+    let open = scenario(
+        "name = \"open\"\nnodes = 200\nduration = \"30s\"\n\
+         [adversaries]\nsybils = 20\nrequire_membership = false\n",
+    );
+    let r = simulate(open, 2, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
+    assert_eq!(r.sybils_refused, 0);
 }

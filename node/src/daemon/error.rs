@@ -39,17 +39,3 @@ impl CommandError {
         Self::Invalid(e.to_string())
     }
 }
-
-/// Why a peer failed admission.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum AdmissionRefusal {
-    /// Its PeerId does not carry an ed25519 key.
-    #[error("its PeerId is not an ed25519 key: {0}")]
-    PeerId(#[from] gaiamesh_protocol::identity::PublicKeyError),
-    /// Its credential does not verify, does not bind it, expired or was revoked.
-    #[error(transparent)]
-    Credential(#[from] gaiamesh_protocol::federation::CredentialError),
-    /// It sent none, and the federation requires membership.
-    #[error("no membership credential")]
-    NoCredential,
-}

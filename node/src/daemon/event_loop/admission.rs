@@ -12,7 +12,9 @@ use libp2p::{
 use tracing::{debug, info, warn};
 
 use super::EventLoop;
-use crate::daemon::{AdmissionRefusal, CommandError};
+use gaiamesh_core::admission::AdmissionRefusal;
+
+use crate::daemon::CommandError;
 
 impl EventLoop {
     /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
@@ -83,17 +85,7 @@ impl EventLoop {
         msg: &Admission,
     ) -> Result<(), AdmissionRefusal> {
         let key = PublicKey::from_peer_id(peer)?;
-        let trust = self.catalogue.trust();
-        match &msg.credential {
-            Some(c) => {
-                trust.verify_credential(c, Some(&key), self.now())?;
-                Ok(())
-            }
-            None if trust.genesis().policy.require_membership => {
-                Err(AdmissionRefusal::NoCredential)
-            }
-            None => Ok(()),
-        }
+        gaiamesh_core::admission::verdict(self.catalogue.trust(), &key, msg, self.now())
     }
 
     pub(super) fn admit(&mut self, peer: PeerId) {
