@@ -98,12 +98,35 @@ enum Outcome {
     Failed(String),
 }
 
+/// Why a blob fetch failed (shown in `GET /api/v1/repo` as `failed: …`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    /// No provider delivered the missing segments in all the rounds allowed.
+    #[error("no provider delivered it after {0} rounds")]
+    NoProvider(u32),
+    /// The local blob store failed.
+    #[error("blob store: {0}")]
+    Store(#[from] crate::blobs::BlobError),
+    /// Verified data could not be written.
+    #[error("storing verified data: {0}")]
+    Ingest(#[from] IngestError),
+    /// A blocking task or a commit task ended abnormally.
+    #[error("{0}")]
+    Task(String),
+}
+
+impl From<tokio::task::JoinError> for FetchError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e.to_string())
+    }
+}
+
 /// What a transfer task reports.
 enum Event {
     Have(PeerId, Option<ChunkRanges>),
     Segment(PeerId, (u64, u64), Outcome),
     /// A background commit finished: the bytes now verified and recorded, or why not.
-    Committed(Result<u64, String>),
+    Committed(Result<u64, FetchError>),
 }
 
 impl Fetcher {
@@ -182,14 +205,13 @@ impl Fetcher {
         });
     }
 
-    async fn missing(&self, hash: BlobHash, length: u64) -> Result<Vec<(u64, u64)>, String> {
+    async fn missing(&self, hash: BlobHash, length: u64) -> Result<Vec<(u64, u64)>, FetchError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let d = store.download(hash, length).map_err(|e| e.to_string())?;
-            Ok::<_, String>(crate::blobs::ranges_to_vec(&d.missing()))
+            let d = store.download(hash, length)?;
+            Ok::<_, FetchError>(crate::blobs::ranges_to_vec(&d.missing()))
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     }
 
     fn is_penalised(&self, peer: &PeerId) -> bool {
@@ -198,7 +220,7 @@ impl Fetcher {
             .is_ok_and(|p| p.get(peer).is_some_and(|t| t.elapsed() < PENALTY))
     }
 
-    async fn run(&self, hash: BlobHash, length: u64) -> Result<(), String> {
+    async fn run(&self, hash: BlobHash, length: u64) -> Result<(), FetchError> {
         let mut last_missing: Option<u64> = None;
         for round in 0..MAX_ROUNDS {
             let missing = self.missing(hash, length).await?;
@@ -235,9 +257,7 @@ impl Fetcher {
             }
             self.transfer(hash, length, providers, segments).await?;
         }
-        Err(format!(
-            "no provider delivered it after {MAX_ROUNDS} rounds"
-        ))
+        Err(FetchError::NoProvider(MAX_ROUNDS))
     }
 
     /// Spreads `segments` over `providers` until every segment is verified, no provider is
@@ -252,7 +272,7 @@ impl Fetcher {
         length: u64,
         providers: Vec<PeerId>,
         segments: VecDeque<(u64, u64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         let mut pending = ChunkRanges::empty();
         let result = self
             .transfer_inner(hash, length, providers, segments, &mut pending)
@@ -263,7 +283,7 @@ impl Fetcher {
     }
 
     /// Makes the pending verified ranges durable and records them.
-    async fn commit(&self, hash: BlobHash, pending: &mut ChunkRanges) -> Result<(), String> {
+    async fn commit(&self, hash: BlobHash, pending: &mut ChunkRanges) -> Result<(), FetchError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -280,7 +300,7 @@ impl Fetcher {
         mut providers: Vec<PeerId>,
         segments: VecDeque<(u64, u64)>,
         pending: &mut ChunkRanges,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         let mut last_commit = Instant::now();
         let mut queue: Vec<(u64, u64)> = segments.into_iter().collect();
         {
@@ -487,7 +507,7 @@ impl Fetcher {
                                 return settle(&mut tasks, committing).await;
                             }
                         }
-                        Err(IngestError::Store(e)) => return Err(e.to_string()),
+                        Err(e @ IngestError::Store(_)) => return Err(e.into()),
                     }
                 }
                 Outcome::Busy => {
@@ -523,7 +543,7 @@ impl Fetcher {
                 let store = self.store.clone();
                 tasks.spawn(caught(
                     async move { Event::Committed(commit_ranges(store, hash, got).await) },
-                    || Event::Committed(Err("commit task panicked".into())),
+                    || Event::Committed(Err(FetchError::Task("commit task panicked".into()))),
                 ));
                 committing = true;
                 last_commit = Instant::now();
@@ -643,12 +663,9 @@ async fn commit_ranges(
     store: Arc<BlobStore>,
     hash: BlobHash,
     got: ChunkRanges,
-) -> Result<u64, String> {
-    tokio::task::spawn_blocking(move || store.commit(&hash, &got))
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|rec| rec.verified_bytes())
-        .map_err(|e| e.to_string())
+) -> Result<u64, FetchError> {
+    let rec = tokio::task::spawn_blocking(move || store.commit(&hash, &got)).await??;
+    Ok(rec.verified_bytes())
 }
 
 /// `fut`, or `fallback()` if it panics (so its segment is asked for again, not lost).
@@ -664,7 +681,7 @@ async fn caught(
 
 /// Waits for a background commit still running (the rest of `tasks` is dropped, which
 /// aborts it), so nothing recorded is lost when a transfer round ends.
-async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), String> {
+async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), FetchError> {
     if !committing {
         return Ok(());
     }
