@@ -62,11 +62,7 @@ impl TestFederation {
                 threshold: 1,
             },
             bootstrap: vec![],
-            policy: Policy {
-                require_membership,
-                allowed_jurisdictions: vec![],
-                psk: None,
-            },
+            policy: Policy::membership(require_membership),
         };
         let trust = FederationTrust::new(genesis).unwrap();
         Self {

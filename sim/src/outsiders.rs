@@ -40,11 +40,7 @@ impl Outsiders {
                 threshold: 1,
             },
             bootstrap: vec![],
-            policy: Policy {
-                require_membership,
-                allowed_jurisdictions: vec![],
-                psk: None,
-            },
+            policy: Policy::membership(require_membership),
         };
         Ok(Self {
             trust: FederationTrust::new(genesis)?,

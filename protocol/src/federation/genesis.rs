@@ -62,6 +62,17 @@ pub struct Policy {
     pub psk: Option<String>,
 }
 
+impl Policy {
+    /// A policy that only sets whether membership is required: data anywhere, no PSK.
+    pub fn membership(require_membership: bool) -> Self {
+        Self {
+            require_membership,
+            allowed_jurisdictions: Vec::new(),
+            psk: None,
+        }
+    }
+}
+
 /// Why a genesis is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
