@@ -4,9 +4,9 @@
 //! `axum::serve` has neither a connection cap nor a header-read timeout, so a local client
 //! could hold thousands of idle or slow-header connections until the process ran out of file
 //! descriptors. Here every connection holds a slot; at the cap, a new connection closes the
-//! oldest connection that has no request in progress (an idle keep-alive or a client still
-//! dribbling its header), so idle clients can never starve new ones. When every connection is
-//! busy, new ones wait in the kernel's backlog until a slot frees.
+//! connection idle longest — no request in progress for at least [`MIN_IDLE`]: an idle
+//! keep-alive or a client still dribbling its header — so idle clients can never starve new
+//! ones. When no connection is idle, new ones wait in the kernel's backlog until a slot frees.
 
 use std::{
     collections::BTreeMap,
