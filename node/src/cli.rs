@@ -15,7 +15,7 @@ mod run;
 mod sd;
 mod sim;
 
-pub(crate) use sd::read_document;
+pub(crate) use crate::datadir::read_document;
 
 use std::path::PathBuf;
 

@@ -181,7 +181,7 @@ fn show(a: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) use crate::datadir::{document_format, read_document};
+use crate::datadir::{document_format, read_document};
 
 #[derive(Serialize)]
 struct CheckOutput {

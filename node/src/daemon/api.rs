@@ -336,7 +336,7 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let doc = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let format = match document_format(&headers) {
+        let format = match body_format(&headers) {
             Ok(f) => f,
             Err(p) => return p.into_response(),
         };
@@ -365,7 +365,7 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
 }
 
 /// The format of a self-description body, from its `Content-Type`.
-fn document_format(headers: &HeaderMap) -> Result<DocumentFormat, Problem> {
+fn body_format(headers: &HeaderMap) -> Result<DocumentFormat, Problem> {
     const EXPECTED: &str = "application/toml or application/json";
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(Problem::new(
