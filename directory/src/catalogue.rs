@@ -1,7 +1,10 @@
 //! The catalogue: a [`Store`] of entries, the merge rules in front of it, and in-memory facets
 //! and indexes for queries. One owner writes; every batch is one store transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Mutex, MutexGuard, PoisonError},
+};
 
 use gaiamesh_protocol::{
     federation::{FederationTrust, RevocationError, RevocationList, VerifiedCache},
@@ -14,6 +17,7 @@ use crate::{
     entry::{Entry, Evidence},
     facets::{Facets, Level, Value},
     index::Index,
+    ingest::{self, MergePlan, Staged, Triage},
     merge::{MergeOutcome, Version, decide, settled_without_verification},
     query::{self, Access, Expr, QueryPlan, Sort},
     store::{Change, Store, StoreError},
@@ -32,7 +36,9 @@ pub struct Catalogue<S> {
     trust: FederationTrust,
     facets: BTreeMap<PublicKey, Facets>,
     index: Index,
-    presence: HashMap<PublicKey, UnixMillis>,
+    /// Last presence heartbeat per subject. Behind its own lock so that a node can record
+    /// heartbeats through a shared reference while a batch is being written.
+    presence: Mutex<HashMap<PublicKey, UnixMillis>>,
     max_entries: usize,
     verified: VerifiedCache,
 }
@@ -78,7 +84,7 @@ impl<S: Store> Catalogue<S> {
             trust,
             facets: BTreeMap::new(),
             index: Index::default(),
-            presence: HashMap::new(),
+            presence: Mutex::new(HashMap::new()),
             max_entries,
             verified: VerifiedCache::new(max_entries.min(VERIFIED_CACHE_CAPACITY)),
         };
@@ -152,57 +158,106 @@ impl<S: Store> Catalogue<S> {
     }
 
     /// Merges a batch in one store transaction; returns one outcome per record, in order.
+    /// Runs the stages of [`crate::ingest`] in a row on this thread.
     pub fn merge_batch(
         &mut self,
         batch: Vec<(SignedSelfDescription, Option<PublicKey>)>,
         now: UnixMillis,
     ) -> Result<Vec<MergeOutcome>, StoreError> {
+        let mut staged = Vec::with_capacity(batch.len());
+        let mut cache = std::mem::replace(&mut self.verified, VerifiedCache::new(0));
+        for (record, from) in batch {
+            staged.push((
+                self.triage(record).check(&self.trust, now, Some(&mut cache)),
+                from,
+            ));
+        }
+        self.verified = cache;
+        let mut plan = self.plan_merge(staged, now)?;
+        self.store.write(plan.take_changes())?;
+        Ok(self.apply(plan))
+    }
+
+    /// The stored version of `subject`.
+    pub fn version(&self, subject: &PublicKey) -> Option<Version> {
+        self.facets.get(subject).map(|f| Version {
+            seq: f.seq,
+            hash: f.hash,
+        })
+    }
+
+    /// Ingest stage 1: hashes `record` and settles a stale or duplicate copy without checking
+    /// its signatures.
+    pub fn triage(&self, record: SignedSelfDescription) -> Triage {
+        let hashed = match ingest::hash(record) {
+            Ok(h) => h,
+            Err(e) => return Triage::Settled(MergeOutcome::Rejected(e)),
+        };
+        let incoming = Version {
+            seq: hashed.record.sd.seq,
+            hash: hashed.hash,
+        };
+        match settled_without_verification(self.version(&hashed.record.sd.subject), incoming) {
+            Some(outcome) => Triage::Settled(outcome),
+            None => Triage::Check(hashed),
+        }
+    }
+
+    /// Ingest stage 3: decides each staged record against the current versions (and the
+    /// earlier records of the batch), and lists the store changes. Changes nothing.
+    pub fn plan_merge(
+        &self,
+        batch: Vec<(Staged, Option<PublicKey>)>,
+        now: UnixMillis,
+    ) -> Result<MergePlan, StoreError> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut pending: BTreeMap<PublicKey, Entry> = BTreeMap::new();
         let mut changes = Vec::new();
         let mut new_subjects = 0usize;
-        for (record, from) in batch {
-            let subject = record.sd.subject;
-            let hash = match record.content_hash() {
-                Ok(h) => h,
-                Err(e) => {
-                    outcomes.push(MergeOutcome::Rejected(e));
+        for (staged, from) in batch {
+            let checked = match staged {
+                Staged::Settled(o) => {
+                    outcomes.push(o);
                     continue;
                 }
+                Staged::Refused {
+                    subject,
+                    version,
+                    error,
+                } => {
+                    let stored = match pending.get(&subject) {
+                        Some(e) => Some(Version {
+                            seq: e.seq(),
+                            hash: e.hash,
+                        }),
+                        None => self.version(&subject),
+                    };
+                    outcomes.push(
+                        settled_without_verification(stored, version)
+                            .unwrap_or(MergeOutcome::Rejected(error)),
+                    );
+                    continue;
+                }
+                Staged::Checked(c) => c,
             };
+            let subject = checked.record.sd.subject;
             let incoming_version = Version {
-                seq: record.sd.seq,
-                hash,
+                seq: checked.record.sd.seq,
+                hash: checked.hash,
             };
             let stored_version = match pending.get(&subject) {
                 Some(e) => Some(Version {
                     seq: e.seq(),
                     hash: e.hash,
                 }),
-                None => self.facets.get(&subject).map(|f| Version {
-                    seq: f.seq,
-                    hash: f.hash,
-                }),
+                None => self.version(&subject),
             };
-            if let Some(outcome) = settled_without_verification(stored_version, incoming_version) {
+            let outcome = decide(stored_version, incoming_version);
+            if !outcome.changed() && !matches!(outcome, MergeOutcome::Equivocation { .. }) {
                 outcomes.push(outcome);
                 continue;
             }
-            let report = match record.check_cached(&self.trust, now, Some(&mut self.verified)) {
-                Ok(r) => r,
-                Err(e) => {
-                    outcomes.push(MergeOutcome::Rejected(e));
-                    continue;
-                }
-            };
-            let attested = report
-                .certifications
-                .iter()
-                .filter(|c| c.is_attested())
-                .map(|c| (c.service.clone(), c.scheme.clone()))
-                .collect();
-            let incoming = Entry::with_hash(record, hash, now, from, attested);
-            let outcome = decide(stored_version, incoming_version);
+            let incoming = checked.into_entry(now, from);
             if let MergeOutcome::Equivocation { replaced } = outcome {
                 let stored = match pending.get(&subject) {
                     Some(e) => Some(e.clone()),
@@ -236,12 +291,22 @@ impl<S: Store> Catalogue<S> {
             }
             outcomes.push(outcome);
         }
-        changes.extend(pending.values().cloned().map(Change::Put));
-        self.store.write(changes)?;
-        for e in pending.values() {
-            self.replace_facets(Facets::of(e));
+        let facets = pending.values().map(Facets::of).collect();
+        changes.extend(pending.into_values().map(Change::Put));
+        Ok(MergePlan {
+            outcomes,
+            changes,
+            facets,
+        })
+    }
+
+    /// Ingest stage 5: once the plan's changes are durable, the facets and indexes follow.
+    /// Returns the outcomes.
+    pub fn apply(&mut self, plan: MergePlan) -> Vec<MergeOutcome> {
+        for f in plan.facets {
+            self.replace_facets(f);
         }
-        Ok(outcomes)
+        plan.outcomes
     }
 
     fn replace_facets(&mut self, f: Facets) {
@@ -260,7 +325,7 @@ impl<S: Store> Catalogue<S> {
             if let Some(old) = self.facets.remove(&s) {
                 self.index.remove(&old);
             }
-            self.presence.remove(&s);
+            self.presence().remove(&s);
         }
         Ok(n)
     }
@@ -287,19 +352,29 @@ impl<S: Store> Catalogue<S> {
     }
 
     /// Records a presence heartbeat of a known subject.
-    pub fn touch(&mut self, subject: &PublicKey, now: UnixMillis) {
+    pub fn touch(&self, subject: &PublicKey, now: UnixMillis) {
         if self.facets.contains_key(subject) {
-            self.presence.insert(*subject, now);
+            self.presence().insert(*subject, now);
         }
+    }
+
+    /// The presence map. A plain map of timestamps cannot be left half-updated by a panic,
+    /// so a poisoned lock is recovered from.
+    fn presence(&self) -> MutexGuard<'_, HashMap<PublicKey, UnixMillis>> {
+        self.presence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// When `subject` was last seen.
     pub fn last_seen(&self, subject: &PublicKey) -> Option<UnixMillis> {
-        self.presence.get(subject).copied()
+        self.presence().get(subject).copied()
     }
 
-    fn alive(&self, subject: &PublicKey, now: UnixMillis) -> bool {
-        self.presence
+    fn alive(
+        presence: &HashMap<PublicKey, UnixMillis>,
+        subject: &PublicKey,
+        now: UnixMillis,
+    ) -> bool {
+        presence
             .get(subject)
             .is_some_and(|t| now.since(*t) <= ALIVE_WINDOW_MS)
     }
@@ -343,9 +418,11 @@ impl<S: Store> Catalogue<S> {
         let examined = candidates.len();
         let mut rows: Vec<(Match, Option<&Value>)> = Vec::new();
         // Presence is looked up only for queries that ask about it.
-        let uses_alive = expr.mentions("alive");
+        let presence = expr.mentions("alive").then(|| self.presence());
         for f in candidates {
-            let alive = uses_alive && self.alive(&f.subject, now);
+            let alive = presence
+                .as_ref()
+                .is_some_and(|p| Self::alive(p, &f.subject, now));
             if f.has_no_services() {
                 if query::matches(expr, f.node(), None, alive) {
                     rows.push((

@@ -28,6 +28,7 @@ pub mod dht;
 pub mod entry;
 pub mod facets;
 mod index;
+pub mod ingest;
 pub mod merge;
 pub mod query;
 pub mod reconcile;

@@ -240,3 +240,78 @@ fn redb_store_survives_reopen_and_matches_memory() {
     assert_eq!(e.record, f.signed_sd(&key(3), 3));
     let _ = document();
 }
+
+/// A forged copy of subject 1's seq-1 record (signature of another key).
+fn forged_old(f: &TestFederation) -> SignedSelfDescription {
+    let mut r = f.signed_sd(&key(1), 1);
+    r.signature = f.signed_sd(&key(2), 1).signature;
+    r
+}
+
+/// An invalid record that an earlier record of the same batch makes stale is a stale copy,
+/// as it would be in a batch of its own: how records are batched changes no outcome.
+#[test]
+fn batching_does_not_change_outcomes() {
+    let f = fed();
+    let batch = vec![f.signed_sd(&key(1), 2), forged_old(&f)];
+    let mut together = catalogue(&f);
+    let outs = together
+        .merge_batch(batch.iter().map(|r| (r.clone(), None)).collect(), NOW)
+        .unwrap();
+    let mut apart = catalogue(&f);
+    let one_by_one: Vec<_> = batch
+        .iter()
+        .map(|r| apart.merge(r.clone(), None, NOW).unwrap())
+        .collect();
+    assert_eq!(outs, one_by_one);
+    assert_eq!(outs[1], MergeOutcome::Stale { stored_seq: 2 });
+    // Alone, in an empty catalogue, the forgery is refused.
+    let mut fresh = catalogue(&f);
+    assert!(matches!(
+        fresh.merge(forged_old(&f), None, NOW).unwrap(),
+        MergeOutcome::Rejected(SdError::BadSignature(_))
+    ));
+}
+
+/// The staged pipeline with checks on several threads decides exactly what `merge_batch`
+/// decides on one, in input order, and leaves the same catalogue.
+#[test]
+fn staged_ingest_on_threads_matches_merge_batch() {
+    use gaiamesh_directory::ingest::check_all;
+    use gaiamesh_protocol::federation::VerifiedCache;
+    let f = fed();
+    let mut batch: Vec<SignedSelfDescription> = (0..80u8)
+        .map(|i| f.signed_sd(&key(i + 1), u64::from(i % 3) + 1))
+        .collect();
+    batch.insert(17, forged_old(&f));
+    batch.extend(record_pool(&f));
+    let mut reference = catalogue(&f);
+    let want = reference
+        .merge_batch(batch.iter().map(|r| (r.clone(), None)).collect(), NOW)
+        .unwrap();
+
+    let mut c = catalogue(&f);
+    let triaged = batch.iter().map(|r| c.triage(r.clone())).collect();
+    let mut caches: Vec<VerifiedCache> = (0..3).map(|_| VerifiedCache::new(1000)).collect();
+    let staged = check_all(triaged, c.trust(), NOW, &mut caches);
+    assert!(
+        caches.iter().filter(|c| !c.is_empty()).count() >= 2,
+        "the checks ran on several threads"
+    );
+    let mut plan = c
+        .plan_merge(staged.into_iter().map(|s| (s, None)).collect(), NOW)
+        .unwrap();
+    assert!(plan.changes_anything());
+    // Nothing is visible before the plan is applied.
+    assert!(c.is_empty());
+    let changes = plan.take_changes();
+    let mut store = MemoryStore::new();
+    store.write(changes).unwrap();
+    let got = c.apply(plan);
+    assert_eq!(got, want);
+    assert_eq!(snapshot(&c), snapshot(&reference));
+    assert!(
+        got.iter().any(|o| matches!(o, MergeOutcome::Rejected(_))),
+        "the forgery is refused"
+    );
+}
