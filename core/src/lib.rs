@@ -13,6 +13,9 @@
 //! - [`admission::verdict`]: whether a peer that connected may join, from its key and the
 //!   credential it presented. The daemon asks it for every peer; the simulator for every
 //!   outsider that tries to join.
+//! - [`ingest::GossipVerdict`]: what a node does with a gossiped record once the merge rules
+//!   decided (forward, drop, or reject and penalise the sender). The daemon reports it to
+//!   gossipsub; the simulator forwards and graylists by it.
 //!
 //! ```
 //! let p = gaiamesh_core::Params::default();
@@ -21,6 +24,7 @@
 //! ```
 
 pub mod admission;
+pub mod ingest;
 mod params;
 
 pub use params::{

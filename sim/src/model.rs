@@ -6,8 +6,12 @@
 //! - anti-entropy between two nodes whose directory views differ runs the real
 //!   reconciliation state machine ([`gaiamesh_directory::reconcile`]) over their items, and
 //!   the encoded message sizes are what the network carries;
-//! - validation verdicts come from the real record checks run once at setup on a genuine
-//!   and a forged signed self-description (the per-message cost is `network.validate_ms`).
+//! - what a node does with a gossiped update once merged (forward, drop, or penalise the
+//!   sender) is the node's own [`gaiamesh_core::ingest::GossipVerdict`];
+//! - who may join is the node's admission verdict ([`crate::outsiders`]).
+//!
+//! Record validity is modelled: each update carries a `valid` flag (forgers' updates are
+//! invalid) instead of signatures, and costs `network.validate_ms` to check.
 //!
 //! What is modelled: the directory content before the run is identical everywhere (only
 //! updates during the run are tracked, one bitset per update); gossip is a gossipsub-like
@@ -20,6 +24,7 @@ use gaiamesh_directory::{
     merge::{MergeOutcome, Version, decide},
     reconcile::{Initiator, Item, ReconcileSet, respond},
 };
+use gaiamesh_core::ingest::GossipVerdict;
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 
@@ -780,14 +785,12 @@ impl Model {
         }
         let subject = upd.subject;
         let outcome = self.store(to, u, now);
-        match outcome {
-            MergeOutcome::Equivocation { .. } => {
-                self.res.equivocations += 1;
-                if from == subject {
-                    self.penalise(to, from);
-                }
-            }
-            o if o.forward() && gossip && self.role[to as usize] != Role::Withholder => {
+        if matches!(outcome, MergeOutcome::Equivocation { .. }) {
+            self.res.equivocations += 1;
+        }
+        match GossipVerdict::of(&outcome, from == subject) {
+            GossipVerdict::Reject => self.penalise(to, from),
+            GossipVerdict::Accept if gossip && self.role[to as usize] != Role::Withholder => {
                 self.remember(to, u);
                 for k in 0..self.mesh[to as usize].len() {
                     let p = self.mesh[to as usize][k];

@@ -1,5 +1,6 @@
 //! Keeping the catalogue in sync: gossip validation, reconciliation rounds, fetch and push.
 
+use gaiamesh_core::ingest::GossipVerdict;
 use gaiamesh_directory::{
     merge::MergeOutcome,
     reconcile::{Initiator, ReconcileSet, respond},
@@ -330,17 +331,11 @@ impl EventLoop {
                     self.metrics
                         .sd_ingest
                         .observe(started.elapsed().as_secs_f64());
-                    match outcome {
-                        // Two versions with one seq: only the subject itself is at fault. A
-                        // forwarder that saw the other version first is honest.
-                        Some(MergeOutcome::Equivocation { .. })
-                            if PublicKey::from_peer_id(&source).ok() != Some(subject) =>
-                        {
-                            Ignore
-                        }
-                        Some(o) if o.penalise() => Reject,
-                        Some(o) if o.forward() => Accept,
-                        _ => Ignore,
+                    let from_subject = PublicKey::from_peer_id(&source).ok() == Some(subject);
+                    match outcome.map(|o| GossipVerdict::of(&o, from_subject)) {
+                        Some(GossipVerdict::Accept) => Accept,
+                        Some(GossipVerdict::Reject) => Reject,
+                        Some(GossipVerdict::Ignore) | None => Ignore,
                     }
                 }
             }
