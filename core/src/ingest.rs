@@ -61,8 +61,16 @@ mod tests {
             (MergeOutcome::CatalogueFull, false, Ignore),
             (MergeOutcome::Equivocation { replaced: true }, false, Ignore),
             (MergeOutcome::Equivocation { replaced: false }, true, Reject),
-            (MergeOutcome::Rejected(SdError::SchemaVersion(9)), false, Reject),
-            (MergeOutcome::Rejected(SdError::SchemaVersion(9)), true, Reject),
+            (
+                MergeOutcome::Rejected(SdError::SchemaVersion(9)),
+                false,
+                Reject,
+            ),
+            (
+                MergeOutcome::Rejected(SdError::SchemaVersion(9)),
+                true,
+                Reject,
+            ),
         ];
         for (outcome, subject, want) in cases {
             assert_eq!(GossipVerdict::of(&outcome, subject), want, "{outcome:?}");

@@ -168,7 +168,8 @@ impl<S: Store> Catalogue<S> {
         let mut cache = std::mem::replace(&mut self.verified, VerifiedCache::new(0));
         for (record, from) in batch {
             staged.push((
-                self.triage(record).check(&self.trust, now, Some(&mut cache)),
+                self.triage(record)
+                    .check(&self.trust, now, Some(&mut cache)),
                 from,
             ));
         }
@@ -199,7 +200,7 @@ impl<S: Store> Catalogue<S> {
         };
         match settled_without_verification(self.version(&hashed.record.sd.subject), incoming) {
             Some(outcome) => Triage::Settled(outcome),
-            None => Triage::Check(hashed),
+            None => Triage::Check(Box::new(hashed)),
         }
     }
 

@@ -52,7 +52,7 @@ pub enum Triage {
     /// Decided without checking signatures (stale or duplicate copy, or undecodable).
     Settled(MergeOutcome),
     /// Needs its signatures checked before it can be merged.
-    Check(Hashed),
+    Check(Box<Hashed>),
 }
 
 /// A record ready for [`Catalogue::plan_merge`](crate::catalogue::Catalogue::plan_merge).
@@ -72,7 +72,7 @@ pub enum Staged {
         error: SdError,
     },
     /// Checked and valid.
-    Checked(Checked),
+    Checked(Box<Checked>),
 }
 
 impl Hashed {
@@ -95,7 +95,7 @@ impl Hashed {
             hash: self.hash,
         };
         match self.record.check_cached(trust, now, cache) {
-            Ok(report) => Staged::Checked(Checked {
+            Ok(report) => Staged::Checked(Box::new(Checked {
                 attested: report
                     .certifications
                     .iter()
@@ -104,7 +104,7 @@ impl Hashed {
                     .collect(),
                 record: self.record,
                 hash: self.hash,
-            }),
+            })),
             Err(error) => Staged::Refused {
                 subject,
                 version,
@@ -201,7 +201,7 @@ impl MergePlan {
         std::mem::take(&mut self.changes)
     }
 
-    /// Whether the plan changes the catalogue.
+    /// Whether the plan changes the catalogue's entries.
     pub fn changes_anything(&self) -> bool {
         !self.facets.is_empty()
     }

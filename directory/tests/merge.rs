@@ -253,7 +253,7 @@ fn forged_old(f: &TestFederation) -> SignedSelfDescription {
 #[test]
 fn batching_does_not_change_outcomes() {
     let f = fed();
-    let batch = vec![f.signed_sd(&key(1), 2), forged_old(&f)];
+    let batch = [f.signed_sd(&key(1), 2), forged_old(&f)];
     let mut together = catalogue(&f);
     let outs = together
         .merge_batch(batch.iter().map(|r| (r.clone(), None)).collect(), NOW)

@@ -173,7 +173,7 @@ fn planner_picks_the_most_selective_index() {
 
 #[test]
 fn alive_follows_presence() {
-    let (mut c, keys) = examples();
+    let (c, keys) = examples();
     c.touch(&keys[0].public(), NOW);
     let opts = QueryOptions::default();
     assert_eq!(

@@ -15,6 +15,7 @@ mod metrics;
 mod mirror;
 mod pipe;
 mod repo;
+pub(crate) mod storage;
 mod transport;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};
@@ -537,10 +538,17 @@ pub async fn run(dir: DataDir) -> Result<()> {
         seeding,
         lookups: HashMap::new(),
     };
+    let catalogue = storage::SharedCatalogue::new(catalogue);
+    let (stored_tx, stored) = tokio::sync::mpsc::channel(storage::MAX_QUEUED_JOBS);
+    let storage = storage::Storage::start(catalogue.clone(), stored_tx, crate::now)
+        .context("starting the storage writer")?;
     let ev = event_loop::EventLoop {
         swarm,
         commands: rx,
         catalogue,
+        storage,
+        stored,
+        issued_seq: 0,
         dir: dir.clone(),
         key,
         credential,

@@ -20,11 +20,11 @@
 
 use std::collections::BTreeMap;
 
+use gaiamesh_core::ingest::GossipVerdict;
 use gaiamesh_directory::{
     merge::{MergeOutcome, Version, decide},
     reconcile::{Initiator, Item, ReconcileSet, respond},
 };
-use gaiamesh_core::ingest::GossipVerdict;
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 

@@ -13,10 +13,12 @@ const ENTRIES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("directo
 const EVIDENCE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("directory_evidence_v1");
 
 /// Entries in a redb database file. One writer (the catalogue); each [`Store::write`] is one
-/// ACID transaction, so a crash leaves a batch either applied or not.
-#[derive(Debug)]
+/// ACID transaction, so a crash leaves a batch either applied or not. Clones are handles on
+/// the same database: a node writes through one while readers use another (redb readers
+/// see the last committed transaction and never wait for a writer).
+#[derive(Clone, Debug)]
 pub struct RedbStore {
-    db: Database,
+    db: std::sync::Arc<Database>,
 }
 
 fn db_err(e: impl Into<redb::Error>) -> StoreError {
@@ -31,7 +33,7 @@ impl RedbStore {
         txn.open_table(ENTRIES).map_err(db_err)?;
         txn.open_table(EVIDENCE).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
-        Ok(Self { db })
+        Ok(Self { db: db.into() })
     }
 }
 

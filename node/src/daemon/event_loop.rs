@@ -7,12 +7,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use gaiamesh_directory::{
-    catalogue::Catalogue,
-    merge::MergeOutcome,
-    reconcile::{Initiator, ReconcileSet},
-    store::RedbStore,
-};
+use gaiamesh_directory::reconcile::{Initiator, ReconcileSet};
 use gaiamesh_protocol::{
     federation::MembershipCredential,
     identity::{Keypair, PublicKey},
@@ -28,6 +23,7 @@ use super::{
     behaviour::{Behaviour, BehaviourEvent, PENDING_ADMISSION_SCORE},
     events::NodeEvent,
     metrics::Metrics,
+    storage::{Done, Job, SharedCatalogue, Storage},
 };
 use crate::{datadir::DataDir, now};
 
@@ -36,6 +32,7 @@ mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
 pub(crate) mod repo;
+pub(crate) mod stored;
 mod sync;
 
 pub(crate) struct EventLoop {
@@ -44,7 +41,15 @@ pub(crate) struct EventLoop {
     /// checked every 250 ms tick, so a peer that never answers is gone within 2 s.
     pub(crate) params: gaiamesh_core::Params,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) catalogue: Catalogue<RedbStore>,
+    /// The catalogue: read here and by blocking tasks, written only by `storage`.
+    pub(crate) catalogue: SharedCatalogue,
+    /// The storage writer (group commit, checks on every core).
+    pub(crate) storage: Storage<stored::Tag>,
+    /// Its results.
+    pub(crate) stored: mpsc::Receiver<Done<stored::Tag>>,
+    /// The highest seq this node has signed since start (with `DataDir::last_seq`, the
+    /// next one is higher even while an earlier publish is still being stored).
+    pub(crate) issued_seq: u64,
     pub(crate) dir: DataDir,
     pub(crate) key: Keypair,
     pub(crate) credential: Option<MembershipCredential>,
@@ -125,10 +130,8 @@ pub(super) fn query_reply(
 
 impl EventLoop {
     pub(crate) async fn run(mut self, document: Option<SdDocument>) {
-        if let Some(doc) = document
-            && let Err(e) = self.publish(doc)
-        {
-            warn!(error = %e, "cannot publish the node's self-description");
+        if let Some(doc) = document {
+            self.publish(doc, None);
         }
         self.fetch_mandatory();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -141,6 +144,7 @@ impl EventLoop {
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                Some(done) = self.stored.recv() => self.on_stored(done),
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.on_command(cmd),
@@ -175,6 +179,9 @@ impl EventLoop {
                 }
             }
         }
+        // The writer finishes what is queued (and may find nobody listening) before the
+        // node exits.
+        self.stored.close();
         info!("event loop stopped");
     }
 
@@ -198,29 +205,33 @@ impl EventLoop {
                     }
                 }
             }
+            // Queries and lookups read the catalogue on a blocking thread, never here.
             Command::Query { expr, opts, reply } => {
-                let out = self.catalogue.query(&expr, opts, self.now());
-                let _ = reply.send(Ok(query_reply(&out, |s| {
-                    self.catalogue.get(s).ok().flatten()
-                })));
+                let cat = self.catalogue.clone();
+                let now = self.now();
+                tokio::task::spawn_blocking(move || {
+                    let cat = cat.read();
+                    let out = cat.query(&expr, opts, now);
+                    let _ = reply.send(Ok(query_reply(&out, |s| cat.get(s).ok().flatten())));
+                });
             }
             Command::Show { subject, reply } => {
-                let view = self
-                    .catalogue
-                    .get(&subject)
-                    .ok()
-                    .flatten()
-                    .map(|e| EntryView {
+                let cat = self.catalogue.clone();
+                tokio::task::spawn_blocking(move || {
+                    let cat = cat.read();
+                    let view = cat.get(&subject).ok().flatten().map(|e| EntryView {
                         subject: e.subject().to_string(),
                         seq: e.seq(),
                         received_at_ms: e.received_at.0,
                         from: e.from.map(|p| p.to_string()),
-                        last_seen_ms: self.catalogue.last_seen(&e.subject()).map(|t| t.0),
+                        last_seen_ms: cat.last_seen(&e.subject()).map(|t| t.0),
                         document: serde_json::to_value(&e.record.sd.document).unwrap_or_default(),
                     });
-                let _ = reply.send(view);
+                    let _ = reply.send(view);
+                });
             }
             Command::Peers { reply } => {
+                let cat = self.catalogue.read();
                 let peers = self
                     .swarm
                     .connected_peers()
@@ -229,7 +240,7 @@ impl EventLoop {
                         admitted: self.admitted.contains(p),
                         last_seen_ms: PublicKey::from_peer_id(p)
                             .ok()
-                            .and_then(|k| self.catalogue.last_seen(&k))
+                            .and_then(|k| cat.last_seen(&k))
                             .map(|t| t.0),
                         score: self.swarm.behaviour().gossipsub.peer_score(p),
                     })
@@ -237,29 +248,21 @@ impl EventLoop {
                 let _ = reply.send(peers);
             }
             Command::Revoke { list, reply } => {
-                let result = self.apply_revocations(&list);
-                if result.is_ok()
-                    && let Ok(bytes) = list.encode()
-                {
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .publish(self.revocations.clone(), bytes);
-                }
-                let _ = reply.send(result);
+                self.submit_revocations(*list, stored::Tag::RevokeCommand(reply));
             }
             Command::Publish { document, reply } => {
                 let doc = document
                     .map(|d| *d)
                     .or_else(|| self.own.as_ref().map(|o| o.sd.document.clone()));
-                let result = match doc {
-                    Some(d) => self.publish(d),
-                    None => Err(CommandError::Conflict(
-                        "this node has no self-description yet; publish a document first".into(),
-                    )),
-                };
-                let _ = reply.send(result);
+                match doc {
+                    Some(d) => self.publish(d, Some(reply)),
+                    None => {
+                        let _ = reply.send(Err(CommandError::Conflict(
+                            "this node has no self-description yet; publish a document first"
+                                .into(),
+                        )));
+                    }
+                }
             }
             Command::RawGossip { bytes, reply } => {
                 warn!(
@@ -316,10 +319,10 @@ impl EventLoop {
     fn status(&self) -> Status {
         Status {
             peer_id: self.swarm.local_peer_id().to_string(),
-            federation: self.catalogue.trust().id().to_string(),
+            federation: self.catalogue.read().trust().id().to_string(),
             connected_peers: self.swarm.connected_peers().count(),
             admitted_peers: self.admitted.len(),
-            directory_entries: self.catalogue.len(),
+            directory_entries: self.catalogue.read().len(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
             mode: if self.light { "light" } else { "full" }.into(),
@@ -328,19 +331,47 @@ impl EventLoop {
         }
     }
 
-    /// Signs `doc` with a fresh seq, stores it and gossips it.
-    fn publish(&mut self, document: SdDocument) -> Result<Published, CommandError> {
+    /// Signs `doc` with a fresh seq and hands it to the storage writer; once stored it is
+    /// gossiped and announced, and `reply` (if any) gets the answer.
+    fn publish(
+        &mut self,
+        document: SdDocument,
+        reply: Option<tokio::sync::oneshot::Sender<Result<Published, CommandError>>>,
+    ) {
         let started = std::time::Instant::now();
+        match self.sign_next(document) {
+            Ok(signed) => self.ingest(
+                vec![signed.clone()],
+                stored::Tag::Own {
+                    signed: Box::new(signed),
+                    started,
+                    reply,
+                },
+            ),
+            Err(e) => match reply {
+                Some(reply) => {
+                    let _ = reply.send(Err(e));
+                }
+                None => warn!(error = %e, "cannot publish the node's self-description"),
+            },
+        }
+    }
+
+    /// The next version of the own self-description, signed. Its seq is recorded before
+    /// the record is stored or sent, so no two versions ever share one (not even after a
+    /// crash).
+    fn sign_next(&mut self, document: SdDocument) -> Result<SignedSelfDescription, CommandError> {
         let issued_at = self.now();
         let last = self
             .dir
             .last_seq()
-            .map_err(|e| CommandError::internal("reading the last seq", format!("{e:#}")))?;
+            .map_err(|e| CommandError::internal("reading the last seq", format!("{e:#}")))?
+            .max(self.issued_seq);
         let seq = (last + 1).max(issued_at.0);
         let sd = SelfDescription {
             schema_version: SCHEMA_VERSION,
             subject: self.key.public(),
-            federation: self.catalogue.trust().id(),
+            federation: self.catalogue.read().trust().id(),
             seq,
             issued_at,
             expires_at: issued_at.plus_ms(self.validity_ms),
@@ -353,29 +384,11 @@ impl EventLoop {
                 .unwrap_or_default(),
         };
         let signed = sd.sign(&self.key).map_err(CommandError::invalid)?;
-        let outcome = self
-            .catalogue
-            .merge(signed.clone(), None, issued_at)
-            .map_err(|e| CommandError::internal("storing the self-description", e))?;
-        if let MergeOutcome::Rejected(e) = outcome {
-            return Err(CommandError::Invalid(format!(
-                "the federation would refuse this self-description: {e}"
-            )));
-        }
         self.dir
             .record_seq(seq)
             .map_err(|e| CommandError::internal("recording the seq", format!("{e:#}")))?;
-        self.recon_cache = None;
-        self.gossip(&signed);
-        let gossip_after_ms = started.elapsed().as_secs_f64() * 1e3;
-        self.announce(&signed, false);
-        info!(seq, gossip_after_ms, "published own self-description");
-        self.emit(NodeEvent::Published { seq });
-        self.own = Some(signed);
-        Ok(Published {
-            seq,
-            gossip_after_ms,
-        })
+        self.issued_seq = seq;
+        Ok(signed)
     }
 
     fn gossip(&mut self, record: &SignedSelfDescription) {
@@ -397,7 +410,7 @@ impl EventLoop {
     /// data is the current time so every heartbeat has a new message id.
     fn heartbeat(&mut self) {
         let now = self.now();
-        self.catalogue.touch(&self.key.public(), now);
+        self.catalogue.read().touch(&self.key.public(), now);
         let data = now.0.to_be_bytes().to_vec();
         let _ = self
             .swarm
@@ -407,23 +420,15 @@ impl EventLoop {
     }
 
     fn sweep_and_republish(&mut self) {
-        match self.catalogue.sweep(self.now()) {
-            Ok(0) => {}
-            Ok(n) => {
-                self.recon_cache = None;
-                info!(removed = n, "swept expired or revoked entries");
-            }
-            Err(e) => warn!(error = %e, "sweep failed"),
+        if let Err(refused) = self.storage.submit(Job::Sweep) {
+            warn!(error = %refused.why, "sweep postponed");
         }
         let due = self
             .own
             .as_ref()
             .is_some_and(|o| self.now().0 + self.republish_before_ms >= o.sd.expires_at.0);
-        if due
-            && let Some(doc) = self.own.as_ref().map(|o| o.sd.document.clone())
-            && let Err(e) = self.publish(doc)
-        {
-            warn!(error = %e, "re-publishing before expiry failed");
+        if due && let Some(doc) = self.own.as_ref().map(|o| o.sd.document.clone()) {
+            self.publish(doc, None);
         }
     }
 
@@ -504,7 +509,7 @@ impl EventLoop {
     fn update_gauges(&self) {
         let m = &self.metrics;
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        m.directory_entries.set(gauge(self.catalogue.len()));
+        m.directory_entries.set(gauge(self.catalogue.read().len()));
         m.connected_peers
             .set(gauge(self.swarm.connected_peers().count()));
         m.admitted_peers.set(gauge(self.admitted.len()));

@@ -1,6 +1,5 @@
 //! Admission of peers by membership credential, and revocation lists in force.
 
-use gaiamesh_directory::catalogue::RevocationOrStore;
 use gaiamesh_protocol::{
     identity::PublicKey,
     wire::{Admission, DirectoryRequest},
@@ -14,36 +13,27 @@ use tracing::{debug, info, warn};
 use super::EventLoop;
 use gaiamesh_core::admission::AdmissionRefusal;
 
-use crate::daemon::CommandError;
-
 impl EventLoop {
-    /// Puts a newer revocation list in force: drops revoked members' entries, disconnects and
-    /// blacklists connected revoked peers, and stores the list for restarts.
-    pub(super) fn apply_revocations(
+    /// A newer revocation list is in force (the storage writer dropped the revoked members'
+    /// entries): updates the DHT's trust, disconnects and blacklists connected revoked peers,
+    /// and stores the list for restarts.
+    pub(super) fn revocations_in_force(
         &mut self,
         list: &gaiamesh_protocol::federation::RevocationList,
-    ) -> Result<usize, CommandError> {
-        if list.body.version <= self.catalogue.trust().revocation_version() {
-            return Ok(0);
-        }
-        let removed = self
-            .catalogue
-            .apply_revocations(list, self.now())
-            .map_err(|e| match e {
-                RevocationOrStore::Revocation(e) => CommandError::invalid(e),
-                RevocationOrStore::Store(e) => {
-                    CommandError::internal("removing revoked entries", e)
-                }
-                other => CommandError::internal("applying revocations", other),
-            })?;
+        removed: usize,
+    ) {
         self.recon_cache = None;
-        let trust = self.catalogue.trust().clone();
-        self.swarm.behaviour_mut().kad.store_mut().set_trust(trust);
+        let trust = self.catalogue.read().trust().clone();
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .store_mut()
+            .set_trust(trust.clone());
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in connected {
             let revoked = PublicKey::from_peer_id(&peer)
                 .ok()
-                .and_then(|k| self.catalogue.trust().revocation(&k).cloned());
+                .and_then(|k| trust.revocation(&k).cloned());
             if let Some(r) = revoked {
                 self.deny(peer, &format!("revoked: {}", r.reason));
             }
@@ -65,7 +55,6 @@ impl EventLoop {
             version = list.body.version,
             removed, "revocation list in force"
         );
-        Ok(removed)
     }
 
     /// Sends `peer` our credential; its answer carries its own.
@@ -85,7 +74,7 @@ impl EventLoop {
         msg: &Admission,
     ) -> Result<(), AdmissionRefusal> {
         let key = PublicKey::from_peer_id(peer)?;
-        gaiamesh_core::admission::verdict(self.catalogue.trust(), &key, msg, self.now())
+        gaiamesh_core::admission::verdict(self.catalogue.read().trust(), &key, msg, self.now())
     }
 
     pub(super) fn admit(&mut self, peer: PeerId) {
@@ -118,7 +107,7 @@ impl EventLoop {
                 peer_id: peer.to_string(),
             });
             if let Ok(k) = PublicKey::from_peer_id(&peer) {
-                self.catalogue.touch(&k, self.now());
+                self.catalogue.read().touch(&k, self.now());
             }
             self.push_revocations(peer);
             if self.light {

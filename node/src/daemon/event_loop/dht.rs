@@ -95,7 +95,7 @@ impl EventLoop {
         if let Err(e) = self.swarm.behaviour_mut().kad.put_record(put, Quorum::One) {
             warn!(error = ?e, "cannot put the own record into the DHT");
         }
-        let Some(entry) = self.catalogue.get(&record.sd.subject).ok().flatten() else {
+        let Some(entry) = self.catalogue.read().get(&record.sd.subject).ok().flatten() else {
             return;
         };
         let keys: HashSet<Vec<u8>> = dht::attribute_keys(&entry).into_iter().collect();
@@ -318,21 +318,16 @@ impl EventLoop {
         let elapsed = q.started.elapsed();
         let providers = q.providers.len();
         let fetched = q.records.len();
-        let result = dht::light_query(
-            self.catalogue.trust(),
-            q.records,
-            &q.plan,
-            q.opts,
-            self.now(),
-        )
-        .map_err(|e| CommandError::internal("answering through the DHT", e))
-        .map(|(out, cat)| {
-            let mut reply = super::query_reply(&out, |s| cat.get(s).ok().flatten());
-            reply.source = "dht";
-            reply.providers = Some(providers);
-            reply.truncated = q.truncated || !q.pending.is_empty();
-            reply
-        });
+        let trust = self.catalogue.read().trust().clone();
+        let result = dht::light_query(&trust, q.records, &q.plan, q.opts, self.now())
+            .map_err(|e| CommandError::internal("answering through the DHT", e))
+            .map(|(out, cat)| {
+                let mut reply = super::query_reply(&out, |s| cat.get(s).ok().flatten());
+                reply.source = "dht";
+                reply.providers = Some(providers);
+                reply.truncated = q.truncated || !q.pending.is_empty();
+                reply
+            });
         info!(
             providers,
             fetched,

@@ -1,10 +1,6 @@
 //! Keeping the catalogue in sync: gossip validation, reconciliation rounds, fetch and push.
 
-use gaiamesh_core::ingest::GossipVerdict;
-use gaiamesh_directory::{
-    merge::MergeOutcome,
-    reconcile::{Initiator, ReconcileSet, respond},
-};
+use gaiamesh_directory::reconcile::{Initiator, ReconcileSet, respond};
 use gaiamesh_protocol::{
     identity::PublicKey,
     reconcile::ShortId,
@@ -18,22 +14,7 @@ use libp2p::{
 use rand::Rng;
 use tracing::{debug, warn};
 
-use super::EventLoop;
-use crate::daemon::{events::NodeEvent, metrics::Metrics};
-
-/// The metric label of a merge outcome.
-fn outcome_name(o: &MergeOutcome) -> &'static str {
-    match o {
-        MergeOutcome::Inserted => "inserted",
-        MergeOutcome::Replaced { .. } => "replaced",
-        MergeOutcome::Duplicate => "duplicate",
-        MergeOutcome::Stale { .. } => "stale",
-        MergeOutcome::Equivocation { .. } => "equivocation",
-        MergeOutcome::Rejected(_) => "rejected",
-        MergeOutcome::CatalogueFull => "catalogue_full",
-        _ => "other",
-    }
-}
+use super::{EventLoop, stored::Tag};
 
 impl EventLoop {
     /// Anti-entropy for revocations: after a reconciliation round, hands the peer our list
@@ -60,58 +41,11 @@ impl EventLoop {
         self.revocations_pushed.insert(peer, version);
     }
 
-    pub(super) fn merge_from(
-        &mut self,
-        records: Vec<SignedSelfDescription>,
-        peer: &PeerId,
-    ) -> Vec<MergeOutcome> {
-        let from = PublicKey::from_peer_id(peer).ok();
-        let versions: Vec<(PublicKey, u64)> =
-            records.iter().map(|r| (r.sd.subject, r.sd.seq)).collect();
-        match self
-            .catalogue
-            .merge_batch(records.into_iter().map(|r| (r, from)).collect(), self.now())
-        {
-            Ok(outs) => {
-                if outs.iter().any(MergeOutcome::changed) {
-                    self.recon_cache = None;
-                }
-                for (o, (subject, seq)) in outs.iter().zip(&versions) {
-                    Metrics::count(&self.metrics.merges, outcome_name(o));
-                    if o.penalise() {
-                        warn!(%peer, outcome = ?o, "peer sent an invalid record");
-                        self.emit(NodeEvent::SdRejected {
-                            from: peer.to_string(),
-                            reason: match o {
-                                MergeOutcome::Rejected(e) => e.to_string(),
-                                other => format!("{other:?}"),
-                            },
-                        });
-                    }
-                    if o.changed() {
-                        self.emit(NodeEvent::SdStored {
-                            subject: subject.to_string(),
-                            seq: *seq,
-                            outcome: outcome_name(o),
-                            from: Some(peer.to_string()),
-                            received_at_ms: self.now().0,
-                        });
-                    }
-                }
-                outs
-            }
-            Err(e) => {
-                warn!(error = %e, "catalogue write failed");
-                vec![]
-            }
-        }
-    }
-
     /// The catalogue's reconciliation snapshot, shared by every session until the catalogue
     /// changes (sessions hold an `Arc`, not a copy of up to a million items each).
     pub(super) fn recon_set(&mut self) -> std::sync::Arc<ReconcileSet> {
         self.recon_cache
-            .get_or_insert_with(|| std::sync::Arc::new(self.catalogue.reconcile_set()))
+            .get_or_insert_with(|| std::sync::Arc::new(self.catalogue.read().reconcile_set()))
             .clone()
     }
 
@@ -168,12 +102,14 @@ impl EventLoop {
                         .directory
                         .send_request(&peer, DirectoryRequest::Fetch(chunk.to_vec()));
                 }
-                let records: Vec<SignedSelfDescription> = have
-                    .iter()
-                    .filter_map(|k| PublicKey::from_bytes(k).ok())
-                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
-                    .map(|e| e.record)
-                    .collect();
+                let records: Vec<SignedSelfDescription> = {
+                    let cat = self.catalogue.read();
+                    have.iter()
+                        .filter_map(|k| PublicKey::from_bytes(k).ok())
+                        .filter_map(|s| cat.get(&s).ok().flatten())
+                        .map(|e| e.record)
+                        .collect()
+                };
                 for chunk in records.chunks(MAX_RECORDS_PER_MESSAGE) {
                     self.swarm
                         .behaviour_mut()
@@ -185,50 +121,56 @@ impl EventLoop {
         }
     }
 
+    /// Answers a peer's directory request, now or (revocation lists, which the storage
+    /// writer applies) once done.
     pub(super) fn on_directory_request(
         &mut self,
         peer: PeerId,
         req: DirectoryRequest,
-    ) -> DirectoryResponse {
-        if !self.admitted.contains(&peer) {
-            return DirectoryResponse::Refused("not admitted".into());
-        }
-        if self.light && !matches!(req, DirectoryRequest::Revocations(_)) {
-            return DirectoryResponse::Refused("a light node keeps no directory replica".into());
-        }
-        match req {
-            DirectoryRequest::Reconcile(msg) => {
-                // The responder hands over its revocation list too, so a node that only ever
-                // initiates (one peer) still learns about revocations.
-                self.push_revocations(peer);
-                match respond(&self.recon_set(), &msg) {
-                    Ok(reply) => DirectoryResponse::Reconcile(reply),
-                    Err(e) => DirectoryResponse::Refused(e.to_string()),
+        channel: request_response::ResponseChannel<DirectoryResponse>,
+    ) {
+        let response = if !self.admitted.contains(&peer) {
+            DirectoryResponse::Refused("not admitted".into())
+        } else if self.light && !matches!(req, DirectoryRequest::Revocations(_)) {
+            DirectoryResponse::Refused("a light node keeps no directory replica".into())
+        } else {
+            match req {
+                DirectoryRequest::Reconcile(msg) => {
+                    // The responder hands over its revocation list too, so a node that only
+                    // ever initiates (one peer) still learns about revocations.
+                    self.push_revocations(peer);
+                    match respond(&self.recon_set(), &msg) {
+                        Ok(reply) => DirectoryResponse::Reconcile(reply),
+                        Err(e) => DirectoryResponse::Refused(e.to_string()),
+                    }
+                }
+                DirectoryRequest::Fetch(ids) => {
+                    let set = self.recon_set();
+                    let cat = self.catalogue.read();
+                    let records = ids
+                        .iter()
+                        .filter_map(|id| set.find_short(id))
+                        .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
+                        .filter_map(|s| cat.get(&s).ok().flatten())
+                        .map(|e| e.record)
+                        .collect();
+                    DirectoryResponse::Records(records)
+                }
+                DirectoryRequest::Push(records) => {
+                    self.ingest(records, Tag::Peer(peer));
+                    DirectoryResponse::Ack
+                }
+                DirectoryRequest::Revocations(list) => {
+                    self.submit_revocations(*list, Tag::RevokeDirectory(channel));
+                    return;
                 }
             }
-            DirectoryRequest::Fetch(ids) => {
-                let set = self.recon_set();
-                let records = ids
-                    .iter()
-                    .filter_map(|id| set.find_short(id))
-                    .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
-                    .filter_map(|s| self.catalogue.get(&s).ok().flatten())
-                    .map(|e| e.record)
-                    .collect();
-                DirectoryResponse::Records(records)
-            }
-            DirectoryRequest::Push(records) => {
-                self.merge_from(records, &peer);
-                DirectoryResponse::Ack
-            }
-            DirectoryRequest::Revocations(list) => match self.apply_revocations(&list) {
-                Ok(_) => DirectoryResponse::Ack,
-                Err(e) => {
-                    warn!(%peer, error = %e, "peer sent an invalid revocation list");
-                    DirectoryResponse::Refused(e.to_string())
-                }
-            },
-        }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .directory
+            .send_response(channel, response);
     }
 
     pub(super) fn on_directory(
@@ -243,23 +185,14 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => {
-                let response = self.on_directory_request(peer, request);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .directory
-                    .send_response(channel, response);
-            }
+            } => self.on_directory_request(peer, request, channel),
             request_response::Event::Message {
                 peer,
                 message: Message::Response { response, .. },
                 ..
             } => match response {
                 DirectoryResponse::Reconcile(reply) => self.on_reconcile_reply(peer, reply),
-                DirectoryResponse::Records(records) => {
-                    self.merge_from(records, &peer);
-                }
+                DirectoryResponse::Records(records) => self.ingest(records, Tag::Peer(peer)),
                 DirectoryResponse::Ack => {}
                 DirectoryResponse::Refused(reason) => {
                     debug!(%peer, reason, "directory request refused");
@@ -289,13 +222,19 @@ impl EventLoop {
         } else if message.topic == self.revocations.hash() {
             match gaiamesh_protocol::federation::RevocationList::decode(&message.data) {
                 // An old or equal version is not news; a forged one is the sender's fault.
-                Ok(list) if list.body.version <= self.catalogue.trust().revocation_version() => {
+                Ok(list)
+                    if list.body.version <= self.catalogue.read().trust().revocation_version() =>
+                {
                     Ignore
                 }
-                Ok(list) => match self.apply_revocations(&list) {
-                    Ok(_) => Accept,
-                    Err(_) => Reject,
-                },
+                Ok(list) => {
+                    let tag = Tag::RevokeGossip {
+                        source,
+                        message_id: id,
+                    };
+                    // Reported once the writer has applied (or refused) it.
+                    return self.submit_revocations(list, tag);
+                }
                 Err(_) => Reject,
             }
         } else if message.topic == self.repo.topic.hash() {
@@ -307,13 +246,12 @@ impl EventLoop {
                 message.data.len(),
             ) {
                 (Some(Ok(author)), 8) => {
-                    self.catalogue.touch(&author, self.now());
+                    self.catalogue.read().touch(&author, self.now());
                     Accept
                 }
                 _ => Reject,
             }
         } else {
-            let started = std::time::Instant::now();
             match SignedSelfDescription::decode(&message.data) {
                 Err(e) => {
                     warn!(peer = %source, error = %e, "undecodable gossip");
@@ -326,32 +264,16 @@ impl EventLoop {
                         // Read where `received_at_ms` is taken, before the merge.
                         self.metrics.sd_stored_cpu.set(ns as f64 / 1e9);
                     }
-                    let subject = record.sd.subject;
-                    let outcome = self.merge_from(vec![record], &source).pop();
-                    self.metrics
-                        .sd_ingest
-                        .observe(started.elapsed().as_secs_f64());
-                    let from_subject = PublicKey::from_peer_id(&source).ok() == Some(subject);
-                    match outcome.map(|o| GossipVerdict::of(&o, from_subject)) {
-                        Some(GossipVerdict::Accept) => Accept,
-                        Some(GossipVerdict::Reject) => Reject,
-                        Some(GossipVerdict::Ignore) | None => Ignore,
-                    }
+                    let tag = Tag::Gossip {
+                        source,
+                        message_id: id,
+                        received: std::time::Instant::now(),
+                    };
+                    // Reported once the writer has merged it (durably, if it changed).
+                    return self.ingest(vec![record], tag);
                 }
             }
         };
-        Metrics::count(
-            &self.metrics.gossip,
-            match verdict {
-                Accept => "accept",
-                Reject => "reject",
-                Ignore => "ignore",
-            },
-        );
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&id, &source, verdict);
+        self.report(&id, &source, verdict);
     }
 }

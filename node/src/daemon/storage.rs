@@ -1,0 +1,307 @@
+//! The storage writer: one thread that makes every change to the catalogue, so that neither
+//! a redb commit (with its fsync) nor a signature check ever runs on the task that polls the
+//! swarm.
+//!
+//! - **Group commit.** The writer takes every job queued when it wakes (up to
+//!   [`MAX_BATCH_RECORDS`] records) and merges them in one store transaction. A job's result
+//!   is sent back only after that transaction is durable.
+//! - **Checks on every core.** The records of a batch are checked (signatures, membership,
+//!   attestations) on up to one thread per core ([`gaiamesh_directory::ingest::check_all`]),
+//!   outside any lock.
+//! - **Readers are not held up.** Decisions are planned under a read lock, the store is
+//!   written with no catalogue lock held, and only the in-memory facets are updated under
+//!   the write lock (microseconds per record). Queries read from [`SharedCatalogue`] on
+//!   blocking threads.
+//!
+//! The caller tags each job with a `T` that comes back with its result (the event loop uses
+//! it to know which gossip message to report, which request to answer).
+
+use std::{
+    sync::{
+        Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    },
+    thread::JoinHandle,
+};
+
+use gaiamesh_directory::{
+    catalogue::{Catalogue, RevocationOrStore},
+    ingest::{Staged, check_all},
+    merge::MergeOutcome,
+    store::{RedbStore, Store, StoreError},
+};
+use gaiamesh_protocol::{
+    federation::{RevocationList, VerifiedCache},
+    identity::PublicKey,
+    sd::SignedSelfDescription,
+    time::UnixMillis,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// Most records merged in one transaction.
+pub(crate) const MAX_BATCH_RECORDS: usize = 1024;
+
+/// Jobs queued for the writer at most; beyond that [`Storage::submit`] refuses (the caller
+/// drops gossip, which anti-entropy recovers).
+pub(crate) const MAX_QUEUED_JOBS: usize = 4096;
+
+/// Credentials and attestations each checking thread remembers as verified.
+const CACHE_PER_THREAD: usize = 1 << 18;
+
+/// The catalogue, shared between the writer (the only one that changes it) and readers.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedCatalogue(Arc<RwLock<Catalogue<RedbStore>>>);
+
+impl SharedCatalogue {
+    pub(crate) fn new(catalogue: Catalogue<RedbStore>) -> Self {
+        Self(Arc::new(RwLock::new(catalogue)))
+    }
+
+    /// Read access. Facets are replaced whole per record under the write lock, so a panic
+    /// cannot leave one half-written; a poisoned lock is recovered from.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Catalogue<RedbStore>> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Catalogue<RedbStore>> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A record to merge, with the peer it came from (`None`: this node).
+pub(crate) type Incoming = (SignedSelfDescription, Option<PublicKey>);
+
+/// One piece of work for the writer.
+#[derive(Debug)]
+pub(crate) enum Job<T> {
+    /// Merge records (each with the peer it came from; `None`: this node).
+    Merge { records: Vec<Incoming>, tag: T },
+    /// Put a revocation list in force and drop the revoked members' entries.
+    Revoke { list: Box<RevocationList>, tag: T },
+    /// Remove expired and revoked entries.
+    Sweep,
+}
+
+/// The result of a job, with its tag.
+#[derive(Debug)]
+pub(crate) enum Done<T> {
+    /// One outcome per record, in order, once durable.
+    Merged {
+        tag: T,
+        /// (subject, seq) per record, in order.
+        versions: Vec<(PublicKey, u64)>,
+        result: Result<Vec<MergeOutcome>, Arc<StoreError>>,
+    },
+    /// Entries removed, or why the list was refused.
+    Revoked {
+        tag: T,
+        list: Box<RevocationList>,
+        result: Result<usize, RevocationOrStore>,
+    },
+    /// Entries removed by a sweep.
+    Swept(Result<usize, StoreError>),
+}
+
+/// The handle the event loop submits jobs with.
+#[derive(Debug)]
+pub(crate) struct Storage<T> {
+    jobs: Option<SyncSender<Job<T>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The writer refused a job.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SubmitError {
+    /// [`MAX_QUEUED_JOBS`] are waiting.
+    #[error("the storage writer is {MAX_QUEUED_JOBS} jobs behind")]
+    Full,
+    /// The writer stopped (it only stops at shutdown or after a panic).
+    #[error("the storage writer stopped")]
+    Stopped,
+}
+
+impl<T: Send + 'static> Storage<T> {
+    /// Starts the writer thread over `catalogue`; results arrive on `done`.
+    pub(crate) fn start(
+        catalogue: SharedCatalogue,
+        done: mpsc::Sender<Done<T>>,
+        now: fn() -> UnixMillis,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(MAX_QUEUED_JOBS);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let store = catalogue.read().store().clone();
+        let writer = Writer {
+            catalogue,
+            store,
+            caches: (0..threads)
+                .map(|_| VerifiedCache::new(CACHE_PER_THREAD))
+                .collect(),
+            done,
+            now,
+        };
+        let thread = std::thread::Builder::new()
+            .name("gaiamesh-storage".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `job` without waiting; a refused job comes back with the reason.
+    pub(crate) fn submit(&self, job: Job<T>) -> Result<(), Refused<T>> {
+        let Some(jobs) = &self.jobs else {
+            return Err(Refused {
+                job,
+                why: SubmitError::Stopped,
+            });
+        };
+        jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(job) => Refused {
+                job,
+                why: SubmitError::Full,
+            },
+            TrySendError::Disconnected(job) => Refused {
+                job,
+                why: SubmitError::Stopped,
+            },
+        })
+    }
+}
+
+/// A job the writer did not take, and why.
+#[derive(Debug)]
+pub(crate) struct Refused<T> {
+    pub(crate) job: Job<T>,
+    pub(crate) why: SubmitError,
+}
+
+impl<T> Drop for Storage<T> {
+    /// Lets the writer finish what is queued, then waits for it. Close the result channel's
+    /// receiver first, or the writer may wait for room in it.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            warn!("the storage writer panicked");
+        }
+    }
+}
+
+struct Writer<T> {
+    catalogue: SharedCatalogue,
+    /// A second handle on the catalogue's database, written with no catalogue lock held.
+    store: RedbStore,
+    caches: Vec<VerifiedCache>,
+    done: mpsc::Sender<Done<T>>,
+    now: fn() -> UnixMillis,
+}
+
+impl<T> Writer<T> {
+    fn run(mut self, jobs: Receiver<Job<T>>) {
+        let _span = tracing::info_span!("storage").entered();
+        while let Ok(first) = jobs.recv() {
+            let mut merges = Vec::new();
+            let mut records = 0;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Merge { records: r, tag } => {
+                        records += r.len();
+                        merges.push((r, tag));
+                        if records < MAX_BATCH_RECORDS {
+                            next = jobs.try_recv().ok();
+                        }
+                    }
+                    other => {
+                        // Keep the order: what was queued before it is written first.
+                        self.merge(std::mem::take(&mut merges));
+                        records = 0;
+                        self.other(other);
+                        next = jobs.try_recv().ok();
+                    }
+                }
+            }
+            self.merge(merges);
+        }
+        debug!("storage writer stopped");
+    }
+
+    /// Sends a result. Nobody listening (shutdown) is fine: the writer still writes
+    /// everything queued before it stops.
+    fn send(&self, done: Done<T>) {
+        let _ = self.done.blocking_send(done);
+    }
+
+    fn merge(&mut self, jobs: Vec<(Vec<Incoming>, T)>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let now = (self.now)();
+        let mut sizes = Vec::with_capacity(jobs.len());
+        let mut tags = Vec::with_capacity(jobs.len());
+        let mut versions = Vec::new();
+        let mut froms = Vec::new();
+        let mut triaged = Vec::new();
+        let trust = {
+            let cat = self.catalogue.read();
+            for (records, tag) in jobs {
+                sizes.push(records.len());
+                tags.push(tag);
+                for (r, from) in records {
+                    versions.push((r.sd.subject, r.sd.seq));
+                    froms.push(from);
+                    triaged.push(cat.triage(r));
+                }
+            }
+            cat.trust().clone()
+        };
+        let staged: Vec<(Staged, Option<PublicKey>)> =
+            check_all(triaged, &trust, now, &mut self.caches)
+                .into_iter()
+                .zip(froms)
+                .collect();
+        let result = self.commit(staged, now).map_err(Arc::new);
+        let mut versions = versions.into_iter();
+        let mut outcomes = result.map(Vec::into_iter);
+        for (n, tag) in sizes.into_iter().zip(tags) {
+            let done = Done::Merged {
+                tag,
+                versions: versions.by_ref().take(n).collect(),
+                result: match &mut outcomes {
+                    Ok(o) => Ok(o.by_ref().take(n).collect()),
+                    Err(e) => Err(e.clone()),
+                },
+            };
+            self.send(done);
+        }
+    }
+
+    fn commit(
+        &mut self,
+        staged: Vec<(Staged, Option<PublicKey>)>,
+        now: UnixMillis,
+    ) -> Result<Vec<MergeOutcome>, StoreError> {
+        let mut plan = self.catalogue.read().plan_merge(staged, now)?;
+        // Durable before anyone sees it: the facets follow only a committed transaction.
+        self.store.write(plan.take_changes())?;
+        Ok(self.catalogue.write().apply(plan))
+    }
+
+    fn other(&mut self, job: Job<T>) {
+        let now = (self.now)();
+        match job {
+            Job::Merge { .. } => {}
+            Job::Revoke { list, tag } => {
+                let result = self.catalogue.write().apply_revocations(&list, now);
+                self.send(Done::Revoked { tag, list, result })
+            }
+            Job::Sweep => {
+                let result = self.catalogue.write().sweep(now);
+                self.send(Done::Swept(result))
+            }
+        }
+    }
+}
