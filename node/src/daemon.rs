@@ -15,7 +15,7 @@ mod metrics;
 mod mirror;
 mod pipe;
 mod repo;
-pub(crate) mod storage;
+pub mod storage;
 mod transport;
 
 use std::{collections::HashMap, collections::HashSet, time::Duration};

@@ -19,6 +19,7 @@
 use std::{
     sync::{
         Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicU64, Ordering},
         mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
     },
     thread::JoinHandle,
@@ -40,27 +41,28 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 /// Most records merged in one transaction.
-pub(crate) const MAX_BATCH_RECORDS: usize = 1024;
+pub const MAX_BATCH_RECORDS: usize = 1024;
 
 /// Jobs queued for the writer at most; beyond that [`Storage::submit`] refuses (the caller
 /// drops gossip, which anti-entropy recovers).
-pub(crate) const MAX_QUEUED_JOBS: usize = 4096;
+pub const MAX_QUEUED_JOBS: usize = 4096;
 
 /// Credentials and attestations each checking thread remembers as verified.
 const CACHE_PER_THREAD: usize = 1 << 18;
 
 /// The catalogue, shared between the writer (the only one that changes it) and readers.
 #[derive(Clone, Debug)]
-pub(crate) struct SharedCatalogue(Arc<RwLock<Catalogue<RedbStore>>>);
+pub struct SharedCatalogue(Arc<RwLock<Catalogue<RedbStore>>>);
 
 impl SharedCatalogue {
-    pub(crate) fn new(catalogue: Catalogue<RedbStore>) -> Self {
+    /// Shares `catalogue`.
+    pub fn new(catalogue: Catalogue<RedbStore>) -> Self {
         Self(Arc::new(RwLock::new(catalogue)))
     }
 
     /// Read access. Facets are replaced whole per record under the write lock, so a panic
     /// cannot leave one half-written; a poisoned lock is recovered from.
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Catalogue<RedbStore>> {
+    pub fn read(&self) -> RwLockReadGuard<'_, Catalogue<RedbStore>> {
         self.0.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -70,33 +72,48 @@ impl SharedCatalogue {
 }
 
 /// A record to merge, with the peer it came from (`None`: this node).
-pub(crate) type Incoming = (SignedSelfDescription, Option<PublicKey>);
+pub type Incoming = (SignedSelfDescription, Option<PublicKey>);
 
 /// One piece of work for the writer.
 #[derive(Debug)]
-pub(crate) enum Job<T> {
+pub enum Job<T> {
     /// Merge records (each with the peer it came from; `None`: this node).
-    Merge { records: Vec<Incoming>, tag: T },
+    Merge {
+        /// The records.
+        records: Vec<Incoming>,
+        /// Comes back with the result.
+        tag: T,
+    },
     /// Put a revocation list in force and drop the revoked members' entries.
-    Revoke { list: Box<RevocationList>, tag: T },
+    Revoke {
+        /// The list.
+        list: Box<RevocationList>,
+        /// Comes back with the result.
+        tag: T,
+    },
     /// Remove expired and revoked entries.
     Sweep,
 }
 
 /// The result of a job, with its tag.
 #[derive(Debug)]
-pub(crate) enum Done<T> {
+pub enum Done<T> {
     /// One outcome per record, in order, once durable.
     Merged {
+        /// The job's tag.
         tag: T,
         /// (subject, seq) per record, in order.
         versions: Vec<(PublicKey, u64)>,
+        /// One outcome per record, or why the batch was not written.
         result: Result<Vec<MergeOutcome>, Arc<StoreError>>,
     },
     /// Entries removed, or why the list was refused.
     Revoked {
+        /// The job's tag.
         tag: T,
+        /// The list.
         list: Box<RevocationList>,
+        /// Entries removed.
         result: Result<usize, RevocationOrStore>,
     },
     /// Entries removed by a sweep.
@@ -105,14 +122,15 @@ pub(crate) enum Done<T> {
 
 /// The handle the event loop submits jobs with.
 #[derive(Debug)]
-pub(crate) struct Storage<T> {
+pub struct Storage<T> {
     jobs: Option<SyncSender<Job<T>>>,
     thread: Option<JoinHandle<()>>,
+    commits: Arc<AtomicU64>,
 }
 
 /// The writer refused a job.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SubmitError {
+pub enum SubmitError {
     /// [`MAX_QUEUED_JOBS`] are waiting.
     #[error("the storage writer is {MAX_QUEUED_JOBS} jobs behind")]
     Full,
@@ -123,7 +141,7 @@ pub(crate) enum SubmitError {
 
 impl<T: Send + 'static> Storage<T> {
     /// Starts the writer thread over `catalogue`; results arrive on `done`.
-    pub(crate) fn start(
+    pub fn start(
         catalogue: SharedCatalogue,
         done: mpsc::Sender<Done<T>>,
         now: fn() -> UnixMillis,
@@ -131,7 +149,9 @@ impl<T: Send + 'static> Storage<T> {
         let (tx, rx) = sync_channel(MAX_QUEUED_JOBS);
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let store = catalogue.read().store().clone();
+        let commits = Arc::new(AtomicU64::new(0));
         let writer = Writer {
+            commits: commits.clone(),
             catalogue,
             store,
             caches: (0..threads)
@@ -146,11 +166,17 @@ impl<T: Send + 'static> Storage<T> {
         Ok(Self {
             jobs: Some(tx),
             thread: Some(thread),
+            commits,
         })
     }
 
+    /// Merge transactions committed so far (records per commit shows the grouping).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Queues `job` without waiting; a refused job comes back with the reason.
-    pub(crate) fn submit(&self, job: Job<T>) -> Result<(), Refused<T>> {
+    pub fn submit(&self, job: Job<T>) -> Result<(), Refused<T>> {
         let Some(jobs) = &self.jobs else {
             return Err(Refused {
                 job,
@@ -172,9 +198,11 @@ impl<T: Send + 'static> Storage<T> {
 
 /// A job the writer did not take, and why.
 #[derive(Debug)]
-pub(crate) struct Refused<T> {
-    pub(crate) job: Job<T>,
-    pub(crate) why: SubmitError,
+pub struct Refused<T> {
+    /// The job, back.
+    pub job: Job<T>,
+    /// Why.
+    pub why: SubmitError,
 }
 
 impl<T> Drop for Storage<T> {
@@ -191,6 +219,7 @@ impl<T> Drop for Storage<T> {
 }
 
 struct Writer<T> {
+    commits: Arc<AtomicU64>,
     catalogue: SharedCatalogue,
     /// A second handle on the catalogue's database, written with no catalogue lock held.
     store: RedbStore,
@@ -287,6 +316,7 @@ impl<T> Writer<T> {
         let mut plan = self.catalogue.read().plan_merge(staged, now)?;
         // Durable before anyone sees it: the facets follow only a committed transaction.
         self.store.write(plan.take_changes())?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(self.catalogue.write().apply(plan))
     }
 
