@@ -165,15 +165,13 @@ impl<S: Store> Catalogue<S> {
         now: UnixMillis,
     ) -> Result<Vec<MergeOutcome>, StoreError> {
         let mut staged = Vec::with_capacity(batch.len());
-        let mut cache = std::mem::replace(&mut self.verified, VerifiedCache::new(0));
         for (record, from) in batch {
             staged.push((
                 self.triage(record)
-                    .check(&self.trust, now, Some(&mut cache)),
+                    .check(&self.trust, now, Some(&self.verified)),
                 from,
             ));
         }
-        self.verified = cache;
         let mut plan = self.plan_merge(staged, now)?;
         self.store.write(plan.take_changes())?;
         Ok(self.apply(plan))

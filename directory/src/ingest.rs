@@ -87,7 +87,7 @@ impl Hashed {
         self,
         trust: &FederationTrust,
         now: UnixMillis,
-        cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Staged {
         let subject = self.record.sd.subject;
         let version = Version {
@@ -120,7 +120,7 @@ impl Triage {
         self,
         trust: &FederationTrust,
         now: UnixMillis,
-        cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Staged {
         match self {
             Triage::Settled(o) => Staged::Settled(o),
@@ -129,31 +129,31 @@ impl Triage {
     }
 }
 
-/// Stage 2 for a whole batch on up to `caches.len()` threads (one cache per thread, kept by
-/// the caller across batches). Results are in input order. With one cache (or a small batch)
-/// it runs on the calling thread.
+/// How many threads [`check_all`] uses for `to_check` records with up to `max_threads`.
+pub fn check_threads(to_check: usize, max_threads: usize) -> usize {
+    /// Below this many records per thread, a thread costs more than it saves.
+    const MIN_PER_THREAD: usize = 16;
+    max_threads.min(to_check / MIN_PER_THREAD).max(1)
+}
+
+/// Stage 2 for a whole batch on up to `threads` threads ([`check_threads`]), sharing `cache`.
+/// Results are in input order. With one thread it runs on the calling thread.
 pub fn check_all(
     batch: Vec<Triage>,
     trust: &FederationTrust,
     now: UnixMillis,
-    caches: &mut [VerifiedCache],
+    cache: &VerifiedCache,
+    threads: usize,
 ) -> Vec<Staged> {
-    /// Below this many records per thread, a thread costs more than it saves.
-    const MIN_PER_THREAD: usize = 16;
     let to_check = batch
         .iter()
         .filter(|t| matches!(t, Triage::Check(_)))
         .count();
-    let threads = caches
-        .len()
-        .min(to_check / MIN_PER_THREAD)
-        .max(1)
-        .min(batch.len().max(1));
+    let threads = check_threads(to_check, threads);
     if threads <= 1 {
-        let mut cache = caches.first_mut();
         return batch
             .into_iter()
-            .map(|t| t.check(trust, now, cache.as_deref_mut()))
+            .map(|t| t.check(trust, now, Some(cache)))
             .collect();
     }
     let chunk = batch.len().div_ceil(threads);
@@ -165,21 +165,25 @@ pub fn check_all(
     std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .zip(caches.iter_mut())
-            .map(|(part, cache)| {
-                s.spawn(move || {
+            .map(|part| {
+                let work = move || {
                     part.into_iter()
-                        .map(|t| t.check(trust, now, Some(&mut *cache)))
+                        .map(|t| t.check(trust, now, Some(cache)))
                         .collect::<Vec<_>>()
-                })
+                };
+                std::thread::Builder::new()
+                    .name("gaiamesh-check".into())
+                    .spawn_scoped(s, work)
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
+            .flat_map(|h| match h.map(|h| h.join()) {
+                Ok(Ok(v)) => v,
                 // A panicking check is a bug; re-raise it on the caller's thread.
-                Err(p) => std::panic::resume_unwind(p),
+                Ok(Err(p)) => std::panic::resume_unwind(p),
+                // As `Scope::spawn` does when the OS refuses a thread.
+                Err(e) => panic!("cannot start a check thread: {e}"),
             })
             .collect()
     })

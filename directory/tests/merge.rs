@@ -277,7 +277,7 @@ fn batching_does_not_change_outcomes() {
 /// decides on one, in input order, and leaves the same catalogue.
 #[test]
 fn staged_ingest_on_threads_matches_merge_batch() {
-    use gaiamesh_directory::ingest::check_all;
+    use gaiamesh_directory::ingest::{check_all, check_threads};
     use gaiamesh_protocol::federation::VerifiedCache;
     let f = fed();
     let mut batch: Vec<SignedSelfDescription> = (0..80u8)
@@ -292,12 +292,14 @@ fn staged_ingest_on_threads_matches_merge_batch() {
 
     let mut c = catalogue(&f);
     let triaged = batch.iter().map(|r| c.triage(r.clone())).collect();
-    let mut caches: Vec<VerifiedCache> = (0..3).map(|_| VerifiedCache::new(1000)).collect();
-    let staged = check_all(triaged, c.trust(), NOW, &mut caches);
-    assert!(
-        caches.iter().filter(|c| !c.is_empty()).count() >= 2,
-        "the checks ran on several threads"
+    let cache = VerifiedCache::new(1000);
+    assert_eq!(
+        check_threads(batch.len(), 3),
+        3,
+        "the checks run on three threads"
     );
+    let staged = check_all(triaged, c.trust(), NOW, &cache, 3);
+    assert!(!cache.is_empty());
     let mut plan = c
         .plan_merge(staged.into_iter().map(|s| (s, None)).collect(), NOW)
         .unwrap();

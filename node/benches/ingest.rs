@@ -33,6 +33,11 @@
     clippy::print_stderr
 )]
 
+/// The daemon's allocator (`node/src/main.rs`), so the bench measures what the daemon runs.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::{
     sync::{
         Arc,
@@ -76,8 +81,7 @@ fn verifies_per_second(records: &[SignedSelfDescription]) -> f64 {
     let t = Instant::now();
     for (r, m) in records.iter().zip(&messages) {
         assert!(
-            r.sd
-                .subject
+            r.sd.subject
                 .verify(Domain::SelfDescription, m, &r.signature)
         );
     }
@@ -190,6 +194,7 @@ fn main() {
     let cold = signed(&f, n, 1);
     let warm = signed(&f, n, 2);
     let limit = verifies_per_second(&cold);
+    stage_breakdown(&f, &warm, &cold);
 
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("db.redb")).unwrap();
@@ -218,7 +223,12 @@ fn main() {
             n as f64 / r.batches.max(1) as f64,
             percentile(&r.lock_wait, 0.5).as_secs_f64() * 1e3,
             percentile(&r.lock_wait, 0.99).as_secs_f64() * 1e3,
-            r.lock_wait.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            r.lock_wait
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
         );
     }
     println!();
@@ -234,4 +244,30 @@ fn main() {
         limit,
         c.rate / (2.0 * limit)
     );
+}
+
+#[allow(dead_code)]
+fn stage_breakdown(
+    f: &TestFederation,
+    warm: &[SignedSelfDescription],
+    cold: &[SignedSelfDescription],
+) {
+    use gaiamesh_directory::{ingest::check_all, store::MemoryStore};
+    use gaiamesh_protocol::federation::VerifiedCache;
+    let cat = Catalogue::open(MemoryStore::default(), f.trust.clone(), usize::MAX).unwrap();
+    let cache = VerifiedCache::new(1 << 18);
+    for (name, set) in [("cold", cold), ("warm", warm)] {
+        let t = Instant::now();
+        let triaged: Vec<_> = set.iter().cloned().map(|r| cat.triage(r)).collect();
+        let tt = t.elapsed();
+        let t = Instant::now();
+        let staged = check_all(triaged, &f.trust, NOW, &cache, 2);
+        let tc = t.elapsed();
+        std::hint::black_box(staged);
+        eprintln!(
+            "{name}: triage {:.0}/s, check_all {:.0}/s",
+            set.len() as f64 / tt.as_secs_f64(),
+            set.len() as f64 / tc.as_secs_f64()
+        );
+    }
 }

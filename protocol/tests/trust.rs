@@ -420,11 +420,11 @@ fn genesis_rules() {
 fn the_verification_cache_never_admits_a_forgery() {
     let f = fed();
     let node = key(1);
-    let mut cache = gaiamesh_protocol::federation::VerifiedCache::new(16);
+    let cache = gaiamesh_protocol::federation::VerifiedCache::new(16);
     let signed = f.signed_sd(&node, 1);
-    assert!(signed.check_cached(&f.trust, NOW, Some(&mut cache)).is_ok());
+    assert!(signed.check_cached(&f.trust, NOW, Some(&cache)).is_ok());
     assert_eq!(cache.len(), 2, "credential and attestation remembered");
-    assert!(signed.check_cached(&f.trust, NOW, Some(&mut cache)).is_ok());
+    assert!(signed.check_cached(&f.trust, NOW, Some(&cache)).is_ok());
     assert_eq!(cache.hits(), 2);
     // A credential with a broken signature hashes differently and is verified in full.
     let mut sd = f.sd(&node, 2);
@@ -437,7 +437,7 @@ fn the_verification_cache_never_admits_a_forgery() {
     let err = sd
         .sign(&node)
         .unwrap()
-        .check_cached(&f.trust, NOW, Some(&mut cache))
+        .check_cached(&f.trust, NOW, Some(&cache))
         .unwrap_err();
     assert!(matches!(err, SdError::NotAMember { .. }), "{err}");
     // Expiry is checked on every use, cached or not.
@@ -445,7 +445,7 @@ fn the_verification_cache_never_admits_a_forgery() {
     let cred = signed.sd.membership.as_ref().unwrap();
     assert!(matches!(
         f.trust
-            .verify_credential_cached(cred, Some(&node.public()), late, Some(&mut cache)),
+            .verify_credential_cached(cred, Some(&node.public()), late, Some(&cache)),
         Err(CredentialError::Expired(_))
     ));
 }

@@ -5,6 +5,11 @@
 //! - **Group commit.** The writer takes every job queued when it wakes (up to
 //!   [`MAX_BATCH_RECORDS`] records) and merges them in one store transaction. A job's result
 //!   is sent back only after that transaction is durable.
+//! - **Two stages.** One thread groups and checks batches, a second plans, writes and
+//!   applies them: batch N+1 is checked while batch N waits for its fsync. The commit
+//!   decides against the catalogue as it is then, so a record merged in between settles as
+//!   a duplicate. A revocation or sweep drains the pipeline: nothing queued after it is
+//!   checked before it is in force.
 //! - **Checks on every core.** The records of a batch are checked (signatures, membership,
 //!   attestations) on up to one thread per core ([`gaiamesh_directory::ingest::check_all`]),
 //!   outside any lock.
@@ -47,8 +52,8 @@ pub const MAX_BATCH_RECORDS: usize = 1024;
 /// drops gossip, which anti-entropy recovers).
 pub const MAX_QUEUED_JOBS: usize = 4096;
 
-/// Credentials and attestations each checking thread remembers as verified.
-const CACHE_PER_THREAD: usize = 1 << 18;
+/// Credentials and attestations the checking threads remember as verified.
+const VERIFIED_CACHE_CAPACITY: usize = 1 << 18;
 
 /// The catalogue, shared between the writer (the only one that changes it) and readers.
 #[derive(Clone, Debug)]
@@ -150,19 +155,22 @@ impl<T: Send + 'static> Storage<T> {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let store = catalogue.read().store().clone();
         let commits = Arc::new(AtomicU64::new(0));
-        let writer = Writer {
+        let checker = Checker {
+            catalogue: catalogue.clone(),
+            cache: VerifiedCache::new(VERIFIED_CACHE_CAPACITY),
+            threads,
+            now,
+        };
+        let committer = Committer {
             commits: commits.clone(),
             catalogue,
             store,
-            caches: (0..threads)
-                .map(|_| VerifiedCache::new(CACHE_PER_THREAD))
-                .collect(),
             done,
             now,
         };
         let thread = std::thread::Builder::new()
             .name("gaiamesh-storage".into())
-            .spawn(move || writer.run(rx))?;
+            .spawn(move || checker.run(rx, committer))?;
         Ok(Self {
             jobs: Some(tx),
             thread: Some(thread),
@@ -218,20 +226,61 @@ impl<T> Drop for Storage<T> {
     }
 }
 
-struct Writer<T> {
+/// Stage one: groups queued jobs, triages their records and checks them on every core.
+struct Checker {
+    catalogue: SharedCatalogue,
+    cache: VerifiedCache,
+    /// Checking threads (one per core).
+    threads: usize,
+    now: fn() -> UnixMillis,
+}
+
+/// What the checker hands the committer, in job order.
+enum Step<T> {
+    Merge(CheckedBatch<T>),
+    /// A job that changes the catalogue otherwise. The checker waits for `ack` before it
+    /// checks anything queued after it (a revocation changes what passes the checks).
+    Other(Job<T>, SyncSender<()>),
+}
+
+/// A group of merge jobs, checked.
+struct CheckedBatch<T> {
+    now: UnixMillis,
+    staged: Vec<(Staged, Option<PublicKey>)>,
+    /// (subject, seq) per record, in order.
+    versions: Vec<(PublicKey, u64)>,
+    /// Records per job, and the jobs' tags.
+    jobs: Vec<(usize, T)>,
+}
+
+/// Stage two: plans each checked batch against the catalogue as it is now, makes it durable
+/// and applies it, while the checker works on the next batch.
+struct Committer<T> {
     commits: Arc<AtomicU64>,
     catalogue: SharedCatalogue,
     /// A second handle on the catalogue's database, written with no catalogue lock held.
     store: RedbStore,
-    caches: Vec<VerifiedCache>,
     done: mpsc::Sender<Done<T>>,
     now: fn() -> UnixMillis,
 }
 
-impl<T> Writer<T> {
-    fn run(mut self, jobs: Receiver<Job<T>>) {
+impl Checker {
+    /// Runs until the job channel closes, then lets the committer finish and waits for it.
+    fn run<T: Send + 'static>(mut self, jobs: Receiver<Job<T>>, committer: Committer<T>) {
         let _span = tracing::info_span!("storage").entered();
-        while let Ok(first) = jobs.recv() {
+        // One batch waits while the committer writes another: enough to keep both busy.
+        let (steps, rx) = sync_channel::<Step<T>>(1);
+        let commit_thread = match std::thread::Builder::new()
+            .name("gaiamesh-commit".into())
+            .spawn(move || committer.run(rx))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "cannot start the storage commit thread; the writer stops");
+                return;
+            }
+        };
+        'jobs: while let Ok(first) = jobs.recv() {
             let mut merges = Vec::new();
             let mut records = 0;
             let mut next = Some(first);
@@ -246,39 +295,45 @@ impl<T> Writer<T> {
                     }
                     other => {
                         // Keep the order: what was queued before it is written first.
-                        self.merge(std::mem::take(&mut merges));
+                        let batch = self.check(std::mem::take(&mut merges));
                         records = 0;
-                        self.other(other);
+                        let (ack, acked) = sync_channel(1);
+                        if batch.is_some_and(|b| steps.send(Step::Merge(b)).is_err())
+                            || steps.send(Step::Other(other, ack)).is_err()
+                            || acked.recv().is_err()
+                        {
+                            break 'jobs;
+                        }
                         next = jobs.try_recv().ok();
                     }
                 }
             }
-            self.merge(merges);
+            if let Some(batch) = self.check(merges)
+                && steps.send(Step::Merge(batch)).is_err()
+            {
+                break;
+            }
+        }
+        drop(steps);
+        if commit_thread.join().is_err() {
+            warn!("the storage commit thread panicked");
         }
         debug!("storage writer stopped");
     }
 
-    /// Sends a result. Nobody listening (shutdown) is fine: the writer still writes
-    /// everything queued before it stops.
-    fn send(&self, done: Done<T>) {
-        let _ = self.done.blocking_send(done);
-    }
-
-    fn merge(&mut self, jobs: Vec<(Vec<Incoming>, T)>) {
+    fn check<T>(&mut self, jobs: Vec<(Vec<Incoming>, T)>) -> Option<CheckedBatch<T>> {
         if jobs.is_empty() {
-            return;
+            return None;
         }
         let now = (self.now)();
         let mut sizes = Vec::with_capacity(jobs.len());
-        let mut tags = Vec::with_capacity(jobs.len());
         let mut versions = Vec::new();
         let mut froms = Vec::new();
         let mut triaged = Vec::new();
         let trust = {
             let cat = self.catalogue.read();
             for (records, tag) in jobs {
-                sizes.push(records.len());
-                tags.push(tag);
+                sizes.push((records.len(), tag));
                 for (r, from) in records {
                     versions.push((r.sd.subject, r.sd.seq));
                     froms.push(from);
@@ -287,15 +342,45 @@ impl<T> Writer<T> {
             }
             cat.trust().clone()
         };
-        let staged: Vec<(Staged, Option<PublicKey>)> =
-            check_all(triaged, &trust, now, &mut self.caches)
-                .into_iter()
-                .zip(froms)
-                .collect();
-        let result = self.commit(staged, now).map_err(Arc::new);
-        let mut versions = versions.into_iter();
+        let staged = check_all(triaged, &trust, now, &self.cache, self.threads)
+            .into_iter()
+            .zip(froms)
+            .collect();
+        Some(CheckedBatch {
+            now,
+            staged,
+            versions,
+            jobs: sizes,
+        })
+    }
+}
+
+impl<T> Committer<T> {
+    fn run(mut self, steps: Receiver<Step<T>>) {
+        let _span = tracing::info_span!("storage commit").entered();
+        while let Ok(step) = steps.recv() {
+            match step {
+                Step::Merge(batch) => self.merge(batch),
+                Step::Other(job, ack) => {
+                    self.other(job);
+                    // The checker may have stopped waiting only at shutdown.
+                    let _ = ack.send(());
+                }
+            }
+        }
+    }
+
+    /// Sends a result. Nobody listening (shutdown) is fine: the writer still writes
+    /// everything queued before it stops.
+    fn send(&self, done: Done<T>) {
+        let _ = self.done.blocking_send(done);
+    }
+
+    fn merge(&mut self, batch: CheckedBatch<T>) {
+        let result = self.commit(batch.staged, batch.now).map_err(Arc::new);
+        let mut versions = batch.versions.into_iter();
         let mut outcomes = result.map(Vec::into_iter);
-        for (n, tag) in sizes.into_iter().zip(tags) {
+        for (n, tag) in batch.jobs {
             let done = Done::Merged {
                 tag,
                 versions: versions.by_ref().take(n).collect(),
@@ -308,6 +393,8 @@ impl<T> Writer<T> {
         }
     }
 
+    /// Plans against the catalogue as it is now (the batch was triaged against an earlier
+    /// state: a record merged since then settles here as a duplicate or stale copy).
     fn commit(
         &mut self,
         staged: Vec<(Staged, Option<PublicKey>)>,
@@ -320,7 +407,7 @@ impl<T> Writer<T> {
         Ok(self.catalogue.write().apply(plan))
     }
 
-    fn other(&mut self, job: Job<T>) {
+    fn other(&self, job: Job<T>) {
         let now = (self.now)();
         match job {
             Job::Merge { .. } => {}

@@ -3,43 +3,66 @@
 //! attestations, so after the first sight only the self-description's own signature needs
 //! checking. Only signature results are cached: expiry, binding and revocation are checked
 //! every time.
+//!
+//! One cache is shared by every thread that checks records (its lock is held for a hash
+//! lookup, never for a verification): with a cache per thread, a credential verified on one
+//! thread was verified again on the other whenever batching sent its next record there.
 
-use std::collections::{HashSet, VecDeque};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{
+        Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 /// Hashes of verified objects, evicting the oldest beyond `capacity`.
 #[derive(Debug)]
 pub struct VerifiedCache {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    hits: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     set: HashSet<[u8; 32]>,
     order: VecDeque<[u8; 32]>,
-    capacity: usize,
-    hits: u64,
 }
 
 impl VerifiedCache {
     /// A cache of at most `capacity` entries (~100 bytes each).
     pub fn new(capacity: usize) -> Self {
         Self {
-            set: HashSet::new(),
-            order: VecDeque::new(),
+            inner: Mutex::default(),
             capacity: capacity.max(1),
-            hits: 0,
+            hits: AtomicU64::new(0),
         }
     }
 
+    /// The set. Every change leaves it consistent (an insert adds to both or neither before
+    /// it can panic), so a poisoned lock is recovered from.
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether `hash` was verified; counts a hit.
-    pub fn check(&mut self, hash: &[u8; 32]) -> bool {
-        let hit = self.set.contains(hash);
-        self.hits += u64::from(hit);
+    pub fn check(&self, hash: &[u8; 32]) -> bool {
+        let hit = self.inner().set.contains(hash);
+        if hit {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
         hit
     }
 
     /// Records a successful verification.
-    pub fn insert(&mut self, hash: [u8; 32]) {
-        if self.set.insert(hash) {
-            self.order.push_back(hash);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
+    pub fn insert(&self, hash: [u8; 32]) {
+        let mut inner = self.inner();
+        if inner.set.insert(hash) {
+            inner.order.push_back(hash);
+            while inner.order.len() > self.capacity {
+                if let Some(old) = inner.order.pop_front() {
+                    inner.set.remove(&old);
                 }
             }
         }
@@ -47,17 +70,17 @@ impl VerifiedCache {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.inner().set.len()
     }
 
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.inner().set.is_empty()
     }
 
     /// Lookups answered from the cache so far.
     pub fn hits(&self) -> u64 {
-        self.hits
+        self.hits.load(Ordering::Relaxed)
     }
 }
 
@@ -67,7 +90,7 @@ mod tests {
 
     #[test]
     fn bounded_and_evicts_oldest() {
-        let mut c = VerifiedCache::new(2);
+        let c = VerifiedCache::new(2);
         c.insert([1; 32]);
         c.insert([2; 32]);
         c.insert([3; 32]);

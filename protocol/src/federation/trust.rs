@@ -94,7 +94,7 @@ impl FederationTrust {
         cred: &'a MembershipCredential,
         peer: Option<&PublicKey>,
         now: UnixMillis,
-        cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Result<&'a CredentialBody, CredentialError> {
         let body = &cred.body;
         body.check_fields()?;
@@ -161,7 +161,7 @@ impl FederationTrust {
         &self,
         att: &Attestation,
         now: UnixMillis,
-        cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Result<(), AttestationError> {
         if att.body.federation != self.id {
             return Err(AttestationError::WrongFederation(att.body.federation));

@@ -139,11 +139,17 @@ mod tests {
 
     #[test]
     fn peer_id_round_trips_and_matches_libp2p() {
-        let k = Keypair::generate();
-        let peer = k.public().to_peer_id();
-        assert_eq!(peer, k.to_libp2p().public().to_peer_id());
-        assert_eq!(PublicKey::from_peer_id(&peer).unwrap(), k.public());
-        assert_eq!(peer.to_string().parse::<PublicKey>().unwrap(), k.public());
+        for _ in 0..64 {
+            let k = Keypair::generate();
+            let peer = k.public().to_peer_id();
+            assert_eq!(peer, k.to_libp2p().public().to_peer_id());
+            assert_eq!(
+                peer.to_string(),
+                k.to_libp2p().public().to_peer_id().to_string()
+            );
+            assert_eq!(PublicKey::from_peer_id(&peer).unwrap(), k.public());
+            assert_eq!(peer.to_string().parse::<PublicKey>().unwrap(), k.public());
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl SignedSelfDescription {
         &self,
         trust: &FederationTrust,
         now: UnixMillis,
-        mut cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Result<SdReport, SdError> {
         self.verify(now)?;
         let sd = &self.sd;
@@ -94,7 +94,7 @@ impl SignedSelfDescription {
                 reason: r.reason.clone(),
             });
         }
-        let membership = self.membership_status(trust, now, cache.as_deref_mut())?;
+        let membership = self.membership_status(trust, now, cache)?;
         self.check_jurisdictions(trust)?;
         let certifications = self.certification_status(trust, now, cache);
         Ok(SdReport {
@@ -107,7 +107,7 @@ impl SignedSelfDescription {
         &self,
         trust: &FederationTrust,
         now: UnixMillis,
-        cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Result<MembershipStatus, SdError> {
         let sd = &self.sd;
         let required = trust.genesis().policy.require_membership;
@@ -178,7 +178,7 @@ impl SignedSelfDescription {
         &self,
         trust: &FederationTrust,
         now: UnixMillis,
-        mut cache: Option<&mut VerifiedCache>,
+        cache: Option<&VerifiedCache>,
     ) -> Vec<CertificationStatus> {
         let sd = &self.sd;
         let valid: Vec<_> = sd
@@ -186,9 +186,7 @@ impl SignedSelfDescription {
             .iter()
             .filter(|a| {
                 a.body.subject == sd.subject
-                    && trust
-                        .verify_attestation_cached(a, now, cache.as_deref_mut())
-                        .is_ok()
+                    && trust.verify_attestation_cached(a, now, cache).is_ok()
             })
             .collect();
         let mut out = Vec::new();

@@ -44,9 +44,9 @@ impl ValidationErrors {
         self.0.iter()
     }
 
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    fn push(&mut self, path: impl fmt::Display, message: impl Into<String>) {
         self.0.push(FieldError {
-            path: path.into(),
+            path: path.to_string(),
             message: message.into(),
         });
     }
@@ -61,6 +61,28 @@ impl fmt::Display for ValidationErrors {
             write!(f, "{e}")?;
         }
         Ok(())
+    }
+}
+
+/// A field path, formatted only when a problem is reported there (a valid document, the
+/// common case on the ingest path, formats none).
+type Path<'a> = &'a dyn fmt::Display;
+
+/// `base[index]`, formatted when needed.
+struct Index<'a>(Path<'a>, usize);
+
+impl fmt::Display for Index<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
+    }
+}
+
+/// `base.field`, formatted when needed.
+struct Field<'a>(Path<'a>, &'static str);
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
     }
 }
 
@@ -80,10 +102,10 @@ pub fn validate_document(doc: &SdDocument) -> Result<(), ValidationErrors> {
     }
     let mut ids = BTreeSet::new();
     for (i, s) in doc.services.iter().enumerate().take(MAX_SERVICES) {
-        let p = format!("services[{i}]");
+        let p = Index(&"services", i);
         if !ids.insert(s.id.as_str()) {
             v.push(
-                format!("{p}.id"),
+                Field(&p, "id"),
                 format!("{:?} is used by an earlier service", s.id),
             );
         }
@@ -99,10 +121,10 @@ pub fn validate_document(doc: &SdDocument) -> Result<(), ValidationErrors> {
         );
     }
     for (k, val) in doc.extensions.iter().take(MAX_EXTENSIONS) {
-        text(&mut v, "extensions", k, MAX_SHORT_STRING, true);
+        text(&mut v, &"extensions", k, MAX_SHORT_STRING, true);
         text(
             &mut v,
-            &format!("extensions.{k}"),
+            &format_args!("extensions.{k}"),
             val,
             MAX_TEXT_STRING,
             false,
@@ -114,7 +136,7 @@ pub fn validate_document(doc: &SdDocument) -> Result<(), ValidationErrors> {
 fn participant(v: &mut ValidationErrors, p: &Participant) {
     text(
         v,
-        "participant.legal_name",
+        &"participant.legal_name",
         &p.legal_name,
         MAX_SHORT_STRING,
         true,
@@ -127,21 +149,21 @@ fn participant(v: &mut ValidationErrors, p: &Participant) {
     }
     list_len(
         v,
-        "participant.registration",
+        &"participant.registration",
         p.registration.len(),
         MAX_REGISTRATIONS,
     );
     for (i, r) in p.registration.iter().enumerate().take(MAX_REGISTRATIONS) {
-        registration(v, &format!("participant.registration[{i}]"), r);
+        registration(v, &format_args!("participant.registration[{i}]"), r);
     }
-    address(v, "participant.headquarters", &p.headquarters);
+    address(v, &"participant.headquarters", &p.headquarters);
     if let Some(a) = &p.legal_address {
-        address(v, "participant.legal_address", a);
+        address(v, &"participant.legal_address", a);
     }
 }
 
-fn registration(v: &mut ValidationErrors, path: &str, r: &Registration) {
-    let path = format!("{path}.value");
+fn registration(v: &mut ValidationErrors, path: Path<'_>, r: &Registration) {
+    let path = Field(path, "value");
     let val = r.value.as_str();
     let alnum = |s: &str| {
         !s.is_empty()
@@ -173,21 +195,21 @@ fn registration(v: &mut ValidationErrors, path: &str, r: &Registration) {
     }
 }
 
-fn address(v: &mut ValidationErrors, path: &str, a: &Address) {
-    country(v, &format!("{path}.country"), &a.country);
+fn address(v: &mut ValidationErrors, path: Path<'_>, a: &Address) {
+    country(v, &format_args!("{path}.country"), &a.country);
     if let Some(s) = &a.subdivision {
-        subdivision(v, &format!("{path}.subdivision"), s, &a.country);
+        subdivision(v, &format_args!("{path}.subdivision"), s, &a.country);
     }
     if let Some(c) = &a.city {
-        text(v, &format!("{path}.city"), c, MAX_SHORT_STRING, true);
+        text(v, &format_args!("{path}.city"), c, MAX_SHORT_STRING, true);
     }
 }
 
 fn node(v: &mut ValidationErrors, n: &NodeInfo) {
-    location(v, "node.location", &n.location);
-    list_len(v, "node.addresses", n.addresses.len(), MAX_ADDRESSES);
+    location(v, &"node.location", &n.location);
+    list_len(v, &"node.addresses", n.addresses.len(), MAX_ADDRESSES);
     for (i, a) in n.addresses.iter().enumerate().take(MAX_ADDRESSES) {
-        let p = format!("node.addresses[{i}]");
+        let p = Index(&"node.addresses", i);
         if !a.starts_with('/') {
             v.push(
                 &p,
@@ -198,8 +220,8 @@ fn node(v: &mut ValidationErrors, n: &NodeInfo) {
         }
     }
     if let Some(s) = &n.software {
-        text(v, "node.software.name", &s.name, MAX_SHORT_STRING, true);
-        text(v, "node.software.version", &s.version, 64, true);
+        text(v, &"node.software.name", &s.name, MAX_SHORT_STRING, true);
+        text(v, &"node.software.version", &s.version, 64, true);
         if let Some(h) = &s.build_hash
             && (h.is_empty() || h.len() > 128 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {
@@ -215,7 +237,7 @@ fn node(v: &mut ValidationErrors, n: &NodeInfo) {
     if let Some(net) = &n.network {
         range(
             v,
-            "node.network.bandwidth_gbps",
+            &"node.network.bandwidth_gbps",
             net.bandwidth_gbps,
             0.001,
             100_000.0,
@@ -235,23 +257,35 @@ fn node(v: &mut ValidationErrors, n: &NodeInfo) {
     }
 }
 
-fn location(v: &mut ValidationErrors, path: &str, l: &Location) {
-    country(v, &format!("{path}.country"), &l.country);
+fn location(v: &mut ValidationErrors, path: Path<'_>, l: &Location) {
+    country(v, &format_args!("{path}.country"), &l.country);
     if let Some(s) = &l.subdivision {
-        subdivision(v, &format!("{path}.subdivision"), s, &l.country);
+        subdivision(v, &format_args!("{path}.subdivision"), s, &l.country);
     }
     if let Some(c) = &l.city {
-        text(v, &format!("{path}.city"), c, MAX_SHORT_STRING, true);
+        text(v, &format_args!("{path}.city"), c, MAX_SHORT_STRING, true);
     }
     if let Some(c) = &l.coordinates {
-        range(v, &format!("{path}.coordinates.lat"), c.lat, -90.0, 90.0);
-        range(v, &format!("{path}.coordinates.lon"), c.lon, -180.0, 180.0);
+        range(
+            v,
+            &format_args!("{path}.coordinates.lat"),
+            c.lat,
+            -90.0,
+            90.0,
+        );
+        range(
+            v,
+            &format_args!("{path}.coordinates.lon"),
+            c.lon,
+            -180.0,
+            180.0,
+        );
     }
 }
 
 fn hardware(v: &mut ValidationErrors, h: &Hardware) {
     if let Some(a) = &h.cpu_arch {
-        token(v, "node.hardware.cpu_arch", a, 32);
+        token(v, &"node.hardware.cpu_arch", a, 32);
     }
     if let Some(n) = h.vcpus
         && (n == 0 || n > 10_000_000)
@@ -263,11 +297,11 @@ fn hardware(v: &mut ValidationErrors, h: &Hardware) {
     {
         v.push("node.hardware.memory_gib", "must be at least 1");
     }
-    list_len(v, "node.hardware.gpus", h.gpus.len(), MAX_GPU_KINDS);
+    list_len(v, &"node.hardware.gpus", h.gpus.len(), MAX_GPU_KINDS);
     for (i, g) in h.gpus.iter().enumerate().take(MAX_GPU_KINDS) {
         text(
             v,
-            &format!("node.hardware.gpus[{i}].model"),
+            &format_args!("node.hardware.gpus[{i}].model"),
             &g.model,
             64,
             true,
@@ -280,13 +314,13 @@ fn hardware(v: &mut ValidationErrors, h: &Hardware) {
         }
     }
     if let Some(t) = h.storage_tib {
-        range(v, "node.hardware.storage_tib", t, 0.0, 1.0e9);
+        range(v, &"node.hardware.storage_tib", t, 0.0, 1.0e9);
     }
 }
 
 fn energy(v: &mut ValidationErrors, e: &Energy) {
     if let Some(p) = e.pue {
-        range(v, "node.energy.pue", p, 1.0, 5.0);
+        range(v, &"node.energy.pue", p, 1.0, 5.0);
     }
     for (name, pct) in [
         ("renewable_pct", e.renewable_pct),
@@ -302,48 +336,59 @@ fn energy(v: &mut ValidationErrors, e: &Energy) {
         }
     }
     if let Some(w) = e.water_usage_l_per_kwh {
-        range(v, "node.energy.water_usage_l_per_kwh", w, 0.0, 100.0);
+        range(v, &"node.energy.water_usage_l_per_kwh", w, 0.0, 100.0);
     }
     if let Some(s) = &e.source {
-        text(v, "node.energy.source", s, 64, true);
+        text(v, &"node.energy.source", s, 64, true);
     }
 }
 
-fn service(v: &mut ValidationErrors, p: &str, s: &Service) {
-    token(v, &format!("{p}.id"), &s.id, 64);
+fn service(v: &mut ValidationErrors, p: Path<'_>, s: &Service) {
+    token(v, &format_args!("{p}.id"), &s.id, 64);
     if let Some(n) = &s.name {
-        text(v, &format!("{p}.name"), n, MAX_SHORT_STRING, true);
+        text(v, &format_args!("{p}.name"), n, MAX_SHORT_STRING, true);
     }
     if let Some(d) = &s.description {
-        text(v, &format!("{p}.description"), d, MAX_TEXT_STRING, false);
+        text(
+            v,
+            &format_args!("{p}.description"),
+            d,
+            MAX_TEXT_STRING,
+            false,
+        );
     }
-    list_len(v, &format!("{p}.keywords"), s.keywords.len(), MAX_KEYWORDS);
+    list_len(
+        v,
+        &format_args!("{p}.keywords"),
+        s.keywords.len(),
+        MAX_KEYWORDS,
+    );
     for (i, k) in s.keywords.iter().enumerate().take(MAX_KEYWORDS) {
-        text(v, &format!("{p}.keywords[{i}]"), k, 64, true);
+        text(v, &format_args!("{p}.keywords[{i}]"), k, 64, true);
     }
     if let Some(e) = &s.endpoint {
-        url(v, &format!("{p}.endpoint"), e);
+        url(v, &format_args!("{p}.endpoint"), e);
     }
-    countries(v, &format!("{p}.data_location"), &s.data_location);
+    countries(v, &format_args!("{p}.data_location"), &s.data_location);
     countries(
         v,
-        &format!("{p}.processing_location"),
+        &format_args!("{p}.processing_location"),
         &s.processing_location,
     );
     list_len(
         v,
-        &format!("{p}.certifications"),
+        &format_args!("{p}.certifications"),
         s.certifications.len(),
         MAX_CERTIFICATIONS,
     );
     for (i, c) in s.certifications.iter().enumerate().take(MAX_CERTIFICATIONS) {
-        certification(v, &format!("{p}.certifications[{i}]"), c);
+        certification(v, &format_args!("{p}.certifications[{i}]"), c);
     }
     if let Some(price) = &s.price {
-        self::price(v, &format!("{p}.price"), price);
+        self::price(v, &format_args!("{p}.price"), price);
     }
     if let Some(t) = &s.terms {
-        url(v, &format!("{p}.terms.url"), &t.url);
+        url(v, &format_args!("{p}.terms.url"), &t.url);
         if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             v.push(
                 format!("{p}.terms.sha256"),
@@ -353,29 +398,35 @@ fn service(v: &mut ValidationErrors, p: &str, s: &Service) {
     }
     list_len(
         v,
-        &format!("{p}.data_export"),
+        &format_args!("{p}.data_export"),
         s.data_export.len(),
         MAX_DATA_EXPORTS,
     );
     for (i, d) in s.data_export.iter().enumerate().take(MAX_DATA_EXPORTS) {
-        data_export(v, &format!("{p}.data_export[{i}]"), d);
+        data_export(v, &format_args!("{p}.data_export[{i}]"), d);
     }
     if let Some(u) = &s.usage_policy {
-        text(v, &format!("{p}.usage_policy"), u, MAX_TEXT_STRING, false);
+        text(
+            v,
+            &format_args!("{p}.usage_policy"),
+            u,
+            MAX_TEXT_STRING,
+            false,
+        );
     }
 }
 
-fn certification(v: &mut ValidationErrors, p: &str, c: &Certification) {
-    token(v, &format!("{p}.scheme"), &c.scheme, 32);
+fn certification(v: &mut ValidationErrors, p: Path<'_>, c: &Certification) {
+    token(v, &format_args!("{p}.scheme"), &c.scheme, 32);
     if let Some(s) = &c.scope {
-        text(v, &format!("{p}.scope"), s, MAX_SHORT_STRING, true);
+        text(v, &format_args!("{p}.scope"), s, MAX_SHORT_STRING, true);
     }
     if let Some(l) = &c.level {
-        text(v, &format!("{p}.level"), l, 64, true);
+        text(v, &format_args!("{p}.level"), l, 64, true);
     }
 }
 
-fn price(v: &mut ValidationErrors, p: &str, price: &Price) {
+fn price(v: &mut ValidationErrors, p: Path<'_>, price: &Price) {
     if !codes::is_currency(&price.currency) {
         v.push(
             format!("{p}.currency"),
@@ -391,10 +442,10 @@ fn price(v: &mut ValidationErrors, p: &str, price: &Price) {
             ),
         );
     }
-    text(v, &format!("{p}.unit"), &price.unit, 32, true);
+    text(v, &format_args!("{p}.unit"), &price.unit, 32, true);
 }
 
-fn data_export(v: &mut ValidationErrors, p: &str, d: &DataExport) {
+fn data_export(v: &mut ValidationErrors, p: Path<'_>, d: &DataExport) {
     const REQUEST: [&str; 6] = [
         "API",
         "email",
@@ -415,7 +466,7 @@ fn data_export(v: &mut ValidationErrors, p: &str, d: &DataExport) {
             format!("{:?} is not digital or physical", d.access_type),
         );
     }
-    text(v, &format!("{p}.format"), &d.format, 64, true);
+    text(v, &format_args!("{p}.format"), &d.format, 64, true);
 }
 
 /// Parses a non-negative decimal amount: 1–12 integer digits, optionally `.` and 1–8 decimals.
@@ -433,7 +484,7 @@ pub fn parse_decimal(s: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-fn country(v: &mut ValidationErrors, path: &str, c: &str) {
+fn country(v: &mut ValidationErrors, path: Path<'_>, c: &str) {
     if !codes::is_country(c) {
         v.push(
             path,
@@ -442,24 +493,24 @@ fn country(v: &mut ValidationErrors, path: &str, c: &str) {
     }
 }
 
-fn subdivision(v: &mut ValidationErrors, path: &str, s: &str, country: &str) {
+fn subdivision(v: &mut ValidationErrors, path: Path<'_>, s: &str, country: &str) {
     if let Err(m) = codes::check_subdivision(s, Some(country)) {
         v.push(path, m);
     }
 }
 
-fn countries(v: &mut ValidationErrors, path: &str, list: &[String]) {
+fn countries(v: &mut ValidationErrors, path: Path<'_>, list: &[String]) {
     list_len(v, path, list.len(), MAX_COUNTRIES);
     let mut seen = BTreeSet::new();
     for (i, c) in list.iter().enumerate().take(MAX_COUNTRIES) {
-        country(v, &format!("{path}[{i}]"), c);
+        country(v, &format_args!("{path}[{i}]"), c);
         if !seen.insert(c) {
             v.push(format!("{path}[{i}]"), format!("{c:?} is listed twice"));
         }
     }
 }
 
-fn url(v: &mut ValidationErrors, path: &str, u: &str) {
+fn url(v: &mut ValidationErrors, path: Path<'_>, u: &str) {
     let scheme_ok = u.split_once("://").is_some_and(|(s, rest)| {
         !s.is_empty()
             && s.bytes()
@@ -474,7 +525,7 @@ fn url(v: &mut ValidationErrors, path: &str, u: &str) {
 }
 
 /// Identifier-like strings: letters, digits and `._+-`.
-fn token(v: &mut ValidationErrors, path: &str, s: &str, max: usize) {
+fn token(v: &mut ValidationErrors, path: Path<'_>, s: &str, max: usize) {
     let ok = !s.is_empty()
         && s.len() <= max
         && s.bytes()
@@ -487,7 +538,7 @@ fn token(v: &mut ValidationErrors, path: &str, s: &str, max: usize) {
     }
 }
 
-fn text(v: &mut ValidationErrors, path: &str, s: &str, max: usize, single_line: bool) {
+fn text(v: &mut ValidationErrors, path: Path<'_>, s: &str, max: usize, single_line: bool) {
     if s.trim().is_empty() {
         v.push(path, "must not be empty");
     } else if s.len() > max {
@@ -503,13 +554,13 @@ fn text(v: &mut ValidationErrors, path: &str, s: &str, max: usize, single_line: 
     }
 }
 
-fn list_len(v: &mut ValidationErrors, path: &str, len: usize, max: usize) {
+fn list_len(v: &mut ValidationErrors, path: Path<'_>, len: usize, max: usize) {
     if len > max {
         v.push(path, format!("{len} entries, at most {max} allowed"));
     }
 }
 
-fn range(v: &mut ValidationErrors, path: &str, x: f64, lo: f64, hi: f64) {
+fn range(v: &mut ValidationErrors, path: Path<'_>, x: f64, lo: f64, hi: f64) {
     if !x.is_finite() || x < lo || x > hi {
         v.push(path, format!("{x} is outside {lo}–{hi}"));
     }
