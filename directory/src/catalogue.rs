@@ -309,10 +309,10 @@ impl<S: Store> Catalogue<S> {
     }
 
     fn replace_facets(&mut self, f: Facets) {
-        if let Some(old) = self.facets.remove(&f.subject) {
-            self.index.remove(&old);
+        match self.facets.get(&f.subject) {
+            Some(old) => self.index.replace(old, &f),
+            None => self.index.insert(&f),
         }
-        self.index.insert(&f);
         self.facets.insert(f.subject, f);
     }
 

@@ -41,16 +41,42 @@ impl Index {
         }
     }
 
+    /// Moves `new.subject` from `old`'s postings to `new`'s, touching only the values that
+    /// differ: a re-published record usually changes no indexed value, and then no posting.
+    pub(crate) fn replace(&mut self, old: &Facets, new: &Facets) {
+        debug_assert_eq!(old.subject, new.subject);
+        for field in FIELDS.iter().filter(|x| x.indexed) {
+            let before = values_of(field, old);
+            let after = values_of(field, new);
+            if before == after {
+                continue;
+            }
+            for v in before.difference(&after) {
+                self.remove_posting(field.name, v.clone(), &old.subject);
+            }
+            for v in after.difference(&before) {
+                self.postings
+                    .entry((field.name, v.clone()))
+                    .or_default()
+                    .insert(new.subject);
+            }
+        }
+    }
+
+    fn remove_posting(&mut self, field: &'static str, value: String, subject: &PublicKey) {
+        let key = (field, value);
+        if let Some(set) = self.postings.get_mut(&key) {
+            set.remove(subject);
+            if set.is_empty() {
+                self.postings.remove(&key);
+            }
+        }
+    }
+
     pub(crate) fn remove(&mut self, f: &Facets) {
         for field in FIELDS.iter().filter(|x| x.indexed) {
             for v in values_of(field, f) {
-                let key = (field.name, v);
-                if let Some(set) = self.postings.get_mut(&key) {
-                    set.remove(&f.subject);
-                    if set.is_empty() {
-                        self.postings.remove(&key);
-                    }
-                }
+                self.remove_posting(field.name, v, &f.subject);
             }
         }
     }

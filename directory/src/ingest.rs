@@ -19,7 +19,7 @@
 use gaiamesh_protocol::{
     federation::{FederationTrust, VerifiedCache},
     identity::PublicKey,
-    sd::{SdError, SignedSelfDescription},
+    sd::{Canonical, SdError, SignedSelfDescription},
     time::UnixMillis,
 };
 
@@ -35,6 +35,8 @@ use crate::{
 pub struct Hashed {
     pub(crate) record: SignedSelfDescription,
     pub(crate) hash: [u8; 32],
+    /// The encoding the hash was taken of; its signed part is checked in stage 2.
+    canonical: Canonical,
 }
 
 /// A record that passed every check of the federation at the time given, with what the check
@@ -94,7 +96,10 @@ impl Hashed {
             seq: self.record.sd.seq,
             hash: self.hash,
         };
-        match self.record.check_cached(trust, now, cache) {
+        match self
+            .record
+            .check_canonical(&self.canonical, trust, now, cache)
+        {
             Ok(report) => Staged::Checked(Box::new(Checked {
                 attested: report
                     .certifications
@@ -224,6 +229,10 @@ impl Checked {
 
 /// Stage 1 without a catalogue: hashing alone.
 pub(crate) fn hash(record: SignedSelfDescription) -> Result<Hashed, SdError> {
-    let hash = record.content_hash()?;
-    Ok(Hashed { record, hash })
+    let canonical = record.canonical()?;
+    Ok(Hashed {
+        hash: canonical.content_hash(),
+        record,
+        canonical,
+    })
 }

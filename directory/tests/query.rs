@@ -228,3 +228,57 @@ fn light_mode_gives_the_same_answer_as_a_full_replica() {
         );
     }
 }
+
+/// A re-published version that moves a node (one indexed value changes, the others stay)
+/// moves it in the index: found by the new value, gone from the old one's posting, still
+/// found by the values it kept; the planner's counts follow.
+#[test]
+fn a_new_version_moves_its_subject_in_the_index() {
+    let f = TestFederation::new(3, 2, true);
+    let (mut c, keys) = examples();
+    let lu = query::parse("node.location.country = LU").unwrap();
+    let (subject, index) = {
+        let out = c.query(&lu, QueryOptions::default(), NOW);
+        let s = out.matches[0].subject;
+        assert!(out.matches.iter().all(|m| m.subject == s), "one node in LU");
+        let i = keys.iter().position(|k| k.public() == s).unwrap();
+        (s, i)
+    };
+    let mut doc = c.get(&subject).unwrap().unwrap().record.sd.document.clone();
+    let kind = doc.node.kind;
+    let pt = {
+        let expr = query::parse("node.location.country = PT").unwrap();
+        c.plan(&expr).access
+    };
+    let pt_before = match pt {
+        Access::Index { driver, .. } => driver.nodes,
+        other => panic!("{other:?}"),
+    };
+    doc.node.location.country = "PT".into();
+    doc.node.location.subdivision = None;
+    let out = c
+        .merge_batch(vec![(f.sign_document(&keys[index], 2, doc), None)], NOW)
+        .unwrap();
+    assert!(out[0].changed(), "{out:?}");
+    // Nodes matching `q`.
+    let count = |c: &Catalogue<MemoryStore>, q: &str| {
+        let expr = query::parse(q).unwrap();
+        let out = c.query(&expr, QueryOptions::default(), NOW);
+        let nodes: std::collections::BTreeSet<_> = out.matches.iter().map(|m| m.subject).collect();
+        nodes.len()
+    };
+    assert_eq!(count(&c, "node.location.country = LU"), 0);
+    assert_eq!(count(&c, "node.location.country = PT"), pt_before + 1);
+    assert!(count(&c, &format!("node.kind = {}", kind.as_str())) >= 1);
+    match c.plan(&lu).access {
+        Access::Index { driver, .. } => assert_eq!(driver.nodes, 0),
+        other => panic!("{other:?}"),
+    }
+    // An unchanged re-publication keeps every posting.
+    let doc = c.get(&subject).unwrap().unwrap().record.sd.document.clone();
+    let before = count(&c, &format!("node.kind = {}", kind.as_str()));
+    c.merge_batch(vec![(f.sign_document(&keys[index], 3, doc), None)], NOW)
+        .unwrap();
+    assert_eq!(count(&c, "node.location.country = PT"), pt_before + 1);
+    assert_eq!(count(&c, &format!("node.kind = {}", kind.as_str())), before);
+}

@@ -46,7 +46,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gaiamesh_directory::{catalogue::Catalogue, merge::MergeOutcome, store::RedbStore};
+use gaiamesh_directory::{
+    catalogue::Catalogue, ingest::Staged, merge::MergeOutcome, store::RedbStore,
+};
 use gaiamesh_node::daemon::storage::{Done, Job, SharedCatalogue, Storage, SubmitError};
 use gaiamesh_protocol::{
     codec,
@@ -87,6 +89,9 @@ fn verifies_per_second(records: &[SignedSelfDescription]) -> f64 {
     }
     records.len() as f64 / t.elapsed().as_secs_f64()
 }
+
+/// Re-publications measured; the line reports the median.
+const WARM_ROUNDS: usize = 3;
 
 fn fixed_now() -> UnixMillis {
     NOW
@@ -190,11 +195,13 @@ fn main() {
         .unwrap_or(20_000);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let f = TestFederation::new(3, 2, true);
-    eprintln!("signing {n} records and {n} re-published versions");
+    eprintln!("signing {n} records and {WARM_ROUNDS} × {n} re-published versions");
     let cold = signed(&f, n, 1);
-    let warm = signed(&f, n, 2);
+    let warm: Vec<_> = (0..WARM_ROUNDS)
+        .map(|r| signed(&f, n, 2 + r as u64))
+        .collect();
     let limit = verifies_per_second(&cold);
-    stage_breakdown(&f, &warm, &cold);
+    let stages = stage_rates(&f, &warm[0], &cold, cores);
 
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("db.redb")).unwrap();
@@ -204,17 +211,30 @@ fn main() {
     let storage = Storage::start(catalogue.clone(), tx, fixed_now).unwrap();
     eprintln!("cold: {n} records from members seen for the first time");
     let c = ingest(&storage, &mut rx, &catalogue, &cold);
-    eprintln!("warm: {n} re-published versions");
-    let w = ingest(&storage, &mut rx, &catalogue, &warm);
+    let mut rounds = Vec::new();
+    for (i, set) in warm.iter().enumerate() {
+        eprintln!("warm {}/{WARM_ROUNDS}: {n} re-published versions", i + 1);
+        rounds.push(ingest(&storage, &mut rx, &catalogue, set));
+    }
     assert_eq!(catalogue.read().len(), n);
     drop(storage);
+    rounds.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let w = &rounds[rounds.len() / 2];
 
     println!("## Ingest through the storage writer ({cores} cores, {n} records, one per job)\n");
     println!(
         "| workload | signatures per record | records/s end-to-end | raw verifies/s/core | ratio to 2 cores' limit (N / 2M) | records per commit | catalogue read-lock wait p50 / p99 / max |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for (name, sigs, r) in [("warm", 1, &w), ("cold", 3, &c)] {
+    let warm_name = format!(
+        "warm (median of {WARM_ROUNDS}: {})",
+        rounds
+            .iter()
+            .map(|r| format!("{:.0}", r.rate))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, sigs, r) in [(warm_name.as_str(), 1, w), ("cold", 3, &c)] {
         println!(
             "| {name} | {sigs} | {:.0} | {:.0} | {:.2} | {:.0} | {:.3} / {:.3} / {:.3} ms |",
             r.rate,
@@ -231,6 +251,12 @@ fn main() {
                 * 1e3,
         );
     }
+    println!("\nStages alone, records/s (no store, no pipeline):\n");
+    println!("| workload | triage (hash, one thread) | check ({cores} threads) |");
+    println!("|---|---|---|");
+    for (name, triage, check) in stages {
+        println!("| {name} | {triage:.0} | {check:.0} |");
+    }
     println!();
     println!(
         "ingest: {:.0} records/s end-to-end, {:.0} verifies/s/core limit, ratio {:.2}",
@@ -246,28 +272,34 @@ fn main() {
     );
 }
 
-#[allow(dead_code)]
-fn stage_breakdown(
+/// Stages 1 and 2 alone, records/s: triage (encode and hash) on one thread, and the
+/// checks on `threads` threads sharing one cache.
+fn stage_rates(
     f: &TestFederation,
     warm: &[SignedSelfDescription],
     cold: &[SignedSelfDescription],
-) {
+    threads: usize,
+) -> Vec<(&'static str, f64, f64)> {
     use gaiamesh_directory::{ingest::check_all, store::MemoryStore};
     use gaiamesh_protocol::federation::VerifiedCache;
     let cat = Catalogue::open(MemoryStore::default(), f.trust.clone(), usize::MAX).unwrap();
     let cache = VerifiedCache::new(1 << 18);
-    for (name, set) in [("cold", cold), ("warm", warm)] {
-        let t = Instant::now();
-        let triaged: Vec<_> = set.iter().cloned().map(|r| cat.triage(r)).collect();
-        let tt = t.elapsed();
-        let t = Instant::now();
-        let staged = check_all(triaged, &f.trust, NOW, &cache, 2);
-        let tc = t.elapsed();
-        std::hint::black_box(staged);
-        eprintln!(
-            "{name}: triage {:.0}/s, check_all {:.0}/s",
-            set.len() as f64 / tt.as_secs_f64(),
-            set.len() as f64 / tc.as_secs_f64()
-        );
-    }
+    [("cold", cold), ("warm", warm)]
+        .into_iter()
+        .map(|(name, set)| {
+            let records: Vec<_> = set.to_vec();
+            let t = Instant::now();
+            let triaged: Vec<_> = records.into_iter().map(|r| cat.triage(r)).collect();
+            let triage = t.elapsed();
+            let t = Instant::now();
+            let staged = check_all(triaged, &f.trust, NOW, &cache, threads);
+            let check = t.elapsed();
+            assert!(
+                staged.iter().all(|s| matches!(s, Staged::Checked(_))),
+                "every record passes"
+            );
+            let n = set.len() as f64;
+            (name, n / triage.as_secs_f64(), n / check.as_secs_f64())
+        })
+        .collect()
 }

@@ -10,5 +10,5 @@ mod validate;
 pub use check::{CertificationStatus, MembershipStatus, SdReport};
 pub use document::{DocumentError, DocumentFormat};
 pub use schema::*;
-pub use signed::{SdError, SelfDescription, SignedSelfDescription};
+pub use signed::{Canonical, SdError, SelfDescription, SignedSelfDescription};
 pub use validate::{FieldError, ValidationErrors, parse_decimal, validate_document};

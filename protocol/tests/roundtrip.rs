@@ -196,6 +196,16 @@ proptest! {
         let signed = SignedSelfDescription { signature: node.sign(gaiamesh_protocol::identity::Domain::Test, b""), sd };
         if let Ok(bytes) = signed.encode() {
             prop_assert_eq!(&SignedSelfDescription::decode(&bytes).unwrap(), &signed);
+            // One encoding serves the content hash and the signature check: its signed part
+            // is exactly the self-description's encoding.
+            let canonical = signed.canonical().unwrap();
+            prop_assert_eq!(canonical.as_bytes(), &bytes[..]);
+            prop_assert_eq!(
+                canonical.signed_bytes(),
+                &gaiamesh_protocol::codec::encode("sd", &signed.sd, usize::MAX).unwrap()[..]
+            );
+            prop_assert_eq!(canonical.content_hash(), signed.content_hash().unwrap());
+            prop_assert_eq!(canonical.content_hash(), *blake3::hash(&bytes).as_bytes());
         }
         let json = serde_json::to_string(&doc).unwrap();
         prop_assert_eq!(&serde_json::from_str::<SdDocument>(&json).unwrap(), &doc);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{SdError, SignedSelfDescription};
+use super::{Canonical, SdError, SignedSelfDescription};
 use crate::{
     federation::{FederationTrust, VerifiedCache},
     identity::PublicKey,
@@ -81,6 +81,28 @@ impl SignedSelfDescription {
         cache: Option<&VerifiedCache>,
     ) -> Result<SdReport, SdError> {
         self.verify(now)?;
+        self.check_in_federation(trust, now, cache)
+    }
+
+    /// [`Self::check_cached`] with the record's canonical encoding already made.
+    pub fn check_canonical(
+        &self,
+        canonical: &Canonical,
+        trust: &FederationTrust,
+        now: UnixMillis,
+        cache: Option<&VerifiedCache>,
+    ) -> Result<SdReport, SdError> {
+        self.verify_canonical(now, canonical)?;
+        self.check_in_federation(trust, now, cache)
+    }
+
+    /// What [`Self::check_cached`] checks beyond [`Self::verify`].
+    fn check_in_federation(
+        &self,
+        trust: &FederationTrust,
+        now: UnixMillis,
+        cache: Option<&VerifiedCache>,
+    ) -> Result<SdReport, SdError> {
         let sd = &self.sd;
         if sd.federation != trust.id() {
             return Err(SdError::WrongFederation {

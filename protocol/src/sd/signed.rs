@@ -198,12 +198,34 @@ impl SignedSelfDescription {
 
     /// BLAKE3 of the canonical encoding: the record's identity in reconciliation and evidence.
     pub fn content_hash(&self) -> Result<[u8; 32], SdError> {
-        Ok(*blake3::hash(&self.encode()?).as_bytes())
+        Ok(self.canonical()?.content_hash())
+    }
+
+    /// The canonical encoding, which gives both the content hash and the signed bytes.
+    pub fn canonical(&self) -> Result<Canonical, SdError> {
+        let bytes = self.encode()?;
+        let signature = codec::encode("signature", &self.signature, MAX_SIGNATURE_ENCODING)?;
+        // Postcard writes a struct's fields in order: the record's encoding is the
+        // self-description's followed by the signature's.
+        let signed_len = bytes.len().saturating_sub(signature.len());
+        Ok(Canonical { bytes, signed_len })
     }
 
     /// Checks everything that needs no federation context: schema, bounds, document rules,
     /// validity window at `now`, and the subject's signature.
     pub fn verify(&self, now: UnixMillis) -> Result<(), SdError> {
+        let bytes = codec::encode("self-description", &self.sd, MAX_SD_BYTES)?;
+        self.verify_signed_bytes(now, &bytes)
+    }
+
+    /// [`Self::verify`] with the record's canonical encoding already made (the ingest path
+    /// hashes it first), so the self-description is not encoded again.
+    pub fn verify_canonical(&self, now: UnixMillis, canonical: &Canonical) -> Result<(), SdError> {
+        self.verify_signed_bytes(now, canonical.signed_bytes())
+    }
+
+    /// `bytes` must be the canonical encoding of `self.sd`.
+    fn verify_signed_bytes(&self, now: UnixMillis, bytes: &[u8]) -> Result<(), SdError> {
         let sd = &self.sd;
         sd.check_static()?;
         if now >= sd.expires_at {
@@ -218,13 +240,40 @@ impl SignedSelfDescription {
                 now,
             });
         }
-        let bytes = codec::encode("self-description", sd, MAX_SD_BYTES)?;
         if !sd
             .subject
-            .verify(Domain::SelfDescription, &bytes, &self.signature)
+            .verify(Domain::SelfDescription, bytes, &self.signature)
         {
             return Err(SdError::BadSignature(sd.subject));
         }
         Ok(())
+    }
+}
+
+/// A signature's encoding is 64 bytes and a length prefix.
+const MAX_SIGNATURE_ENCODING: usize = 80;
+
+/// A record's canonical encoding ([`SignedSelfDescription::encode`]), knowing where the
+/// signed self-description ends and the signature begins.
+#[derive(Clone, Debug)]
+pub struct Canonical {
+    bytes: Vec<u8>,
+    signed_len: usize,
+}
+
+impl Canonical {
+    /// BLAKE3 of the whole encoding ([`SignedSelfDescription::content_hash`]).
+    pub fn content_hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.bytes).as_bytes()
+    }
+
+    /// The self-description's canonical encoding: the bytes its subject signed.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.bytes[..self.signed_len]
+    }
+
+    /// The whole encoding.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
