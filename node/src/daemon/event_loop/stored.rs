@@ -34,8 +34,13 @@ pub(crate) enum Tag {
         message_id: gossipsub::MessageId,
         received: Instant,
     },
-    /// Records a peer pushed or sent on request.
+    /// Records a peer sent on request.
     Peer(PeerId),
+    /// Records a peer pushed: it gets its acknowledgement once they are durable.
+    Pushed {
+        peer: PeerId,
+        channel: ResponseChannel<DirectoryResponse>,
+    },
     /// This node's own new version.
     Own {
         signed: Box<SignedSelfDescription>,
@@ -80,7 +85,9 @@ impl EventLoop {
     /// gossip is dropped (ignored, not penalised) and anti-entropy brings it later.
     pub(super) fn ingest(&mut self, records: Vec<SignedSelfDescription>, tag: Tag) {
         let from = match &tag {
-            Tag::Gossip { source, .. } | Tag::Peer(source) => PublicKey::from_peer_id(source).ok(),
+            Tag::Gossip { source, .. } | Tag::Peer(source) | Tag::Pushed { peer: source, .. } => {
+                PublicKey::from_peer_id(source).ok()
+            }
             _ => None,
         };
         let job = Job::Merge {
@@ -107,6 +114,9 @@ impl EventLoop {
                 self.report(&message_id, &source, MessageAcceptance::Ignore);
             }
             Tag::Peer(_) => {}
+            Tag::Pushed { channel, .. } => {
+                self.answer_directory(channel, DirectoryResponse::Refused(why.to_string()));
+            }
             Tag::Own { reply, .. } => {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(busy()));
@@ -116,13 +126,22 @@ impl EventLoop {
                 let _ = reply.send(Err(busy()));
             }
             Tag::RevokeDirectory(channel) => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .directory
-                    .send_response(channel, DirectoryResponse::Refused(why.to_string()));
+                self.answer_directory(channel, DirectoryResponse::Refused(why.to_string()));
             }
         }
+    }
+
+    /// Answers a peer's directory request (a peer that went away is no error).
+    pub(super) fn answer_directory(
+        &mut self,
+        channel: ResponseChannel<DirectoryResponse>,
+        response: DirectoryResponse,
+    ) {
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .directory
+            .send_response(channel, response);
     }
 
     /// Puts a revocation list in force through the writer; `tag` says who gets the answer.
@@ -183,6 +202,13 @@ impl EventLoop {
                     e,
                 )));
             }
+            Tag::Pushed { channel, .. } => {
+                // The pusher keeps the records and offers them again later.
+                self.answer_directory(
+                    channel,
+                    DirectoryResponse::Refused("the records could not be stored".into()),
+                );
+            }
             _ => {}
         }
     }
@@ -192,7 +218,9 @@ impl EventLoop {
             self.recon_cache = None;
         }
         let peer = match &tag {
-            Tag::Gossip { source, .. } | Tag::Peer(source) => Some(*source),
+            Tag::Gossip { source, .. } | Tag::Peer(source) | Tag::Pushed { peer: source, .. } => {
+                Some(*source)
+            }
             _ => None,
         };
         if let Some(peer) = peer {
@@ -262,6 +290,7 @@ impl EventLoop {
                     }
                 }
             }
+            Tag::Pushed { channel, .. } => self.answer_directory(channel, DirectoryResponse::Ack),
             _ => {}
         }
     }
@@ -353,11 +382,7 @@ impl EventLoop {
                     Ok(_) => DirectoryResponse::Ack,
                     Err(e) => DirectoryResponse::Refused(e.to_string()),
                 };
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .directory
-                    .send_response(channel, response);
+                self.answer_directory(channel, response);
             }
             _ => {}
         }

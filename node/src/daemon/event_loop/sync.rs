@@ -157,8 +157,9 @@ impl EventLoop {
                     DirectoryResponse::Records(records)
                 }
                 DirectoryRequest::Push(records) => {
-                    self.ingest(records, Tag::Peer(peer));
-                    DirectoryResponse::Ack
+                    // Acknowledged once durable (`stored.rs`).
+                    self.ingest(records, Tag::Pushed { peer, channel });
+                    return;
                 }
                 DirectoryRequest::Revocations(list) => {
                     self.submit_revocations(*list, Tag::RevokeDirectory(channel));
@@ -166,11 +167,7 @@ impl EventLoop {
                 }
             }
         };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .directory
-            .send_response(channel, response);
+        self.answer_directory(channel, response);
     }
 
     pub(super) fn on_directory(
