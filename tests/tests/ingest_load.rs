@@ -15,7 +15,7 @@
 //!
 //! ```sh
 //! cargo build --release -p gaiamesh-node --bin gaiamesh
-//! GAIAMESH_BIN=target/release/gaiamesh GAIAMESH_LOAD_RECORDS=20000 \
+//! GAIAMESH_BIN=$PWD/target/release/gaiamesh GAIAMESH_LOAD_RECORDS=20000 \
 //!   cargo test --release -p gaiamesh-e2e --test ingest_load -- --nocapture
 //! ```
 
