@@ -144,6 +144,10 @@ pub struct Results {
     pub equivocations: u64,
     /// Sybil connection attempts refused by admission.
     pub sybils_refused: u64,
+    /// Forged records a node stored and forwarded (only with the defences off).
+    pub forged_accepted: u64,
+    /// Sybil connection attempts admitted (open federation, or the defences off).
+    pub sybils_admitted: u64,
     /// Anti-entropy exchanges, and those whose views differed (real reconciliation ran).
     pub anti_entropy: u64,
     /// Exchanges that ran the real reconciliation.
@@ -216,6 +220,8 @@ pub struct Model {
     swarm_out: Vec<(SimTime, SwarmEv)>,
     /// The federation Sybils try to join (with `adversaries.sybils`).
     outsiders: Option<crate::outsiders::Outsiders>,
+    /// `adversaries.defences`: validation, penalties and admission on.
+    defences: bool,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -321,6 +327,8 @@ impl Model {
             rejected: 0,
             equivocations: 0,
             sybils_refused: 0,
+            forged_accepted: 0,
+            sybils_admitted: 0,
             anti_entropy: 0,
             reconciliations: 0,
             reconcile_rounds: LogHistogram::default(),
@@ -375,6 +383,7 @@ impl Model {
             swarm,
             swarm_out: Vec::new(),
             outsiders,
+            defences: sc.adversaries.defences.unwrap_or(true),
             sc,
         };
         m.schedule_start();
@@ -524,10 +533,14 @@ impl Model {
             Ev::Sybil => {
                 // An outsider dials a member and presents no credential: the node's
                 // admission verdict decides.
-                if let Some(o) = &mut self.outsiders
-                    && !o.attempt(now.0 / 1000)
-                {
+                let refused = match &mut self.outsiders {
+                    Some(o) if self.defences => !o.attempt(now.0 / 1000),
+                    _ => false,
+                };
+                if refused {
                     self.res.sybils_refused += 1;
+                } else {
+                    self.res.sybils_admitted += 1;
                 }
                 let every = us(self.sc.duration) / u64::from(self.sc.adversaries.sybils.max(1)) / 4;
                 self.q.after(every.max(1000), Ev::Sybil);
@@ -774,6 +787,17 @@ impl Model {
             return;
         }
         let upd = &self.updates[u as usize];
+        if !upd.valid && !self.defences {
+            // Nothing checks it: stored and forwarded like a valid record.
+            if !bit(&upd.seen, to) {
+                set_bit(&mut self.updates[u as usize].seen, to);
+                self.res.forged_accepted += 1;
+                if gossip {
+                    self.forward(to, from, u, now);
+                }
+            }
+            return;
+        }
         if !upd.valid {
             // Rejected by validation; the sender is graylisted (peer score below −80).
             self.res.rejected += 1;
@@ -790,20 +814,30 @@ impl Model {
         }
         match GossipVerdict::of(&outcome, from == subject) {
             GossipVerdict::Reject => self.penalise(to, from),
-            GossipVerdict::Accept if gossip && self.role[to as usize] != Role::Withholder => {
-                self.remember(to, u);
-                for k in 0..self.mesh[to as usize].len() {
-                    let p = self.mesh[to as usize][k];
-                    if p != from {
-                        self.send_update(to, p, u, true, now);
-                    }
-                }
-            }
+            GossipVerdict::Accept if gossip => self.forward(to, from, u, now),
             _ => {}
         }
     }
 
+    /// `node` forwards update `u`, which came from `from`, to its mesh (a withholder does
+    /// not).
+    fn forward(&mut self, node: u32, from: u32, u: u32, now: SimTime) {
+        if self.role[node as usize] == Role::Withholder {
+            return;
+        }
+        self.remember(node, u);
+        for k in 0..self.mesh[node as usize].len() {
+            let p = self.mesh[node as usize][k];
+            if p != from {
+                self.send_update(node, p, u, true, now);
+            }
+        }
+    }
+
     fn penalise(&mut self, node: u32, bad: u32) {
+        if !self.defences {
+            return;
+        }
         if !self.graylist[node as usize].contains(&bad) {
             self.graylist[node as usize].push(bad);
         }

@@ -170,6 +170,11 @@ pub struct AdversarySummary {
     pub equivocations_detected: u64,
     /// Sybil connection attempts refused.
     pub sybils_refused: u64,
+    /// Forged records a node stored (0 unless `adversaries.defences = false`).
+    pub forged_accepted: u64,
+    /// Sybil connection attempts admitted (0 unless the federation is open or
+    /// `adversaries.defences = false`).
+    pub sybils_admitted: u64,
 }
 
 impl Summary {
@@ -226,6 +231,8 @@ impl Summary {
                 forged_rejected: r.rejected,
                 equivocations_detected: r.equivocations,
                 sybils_refused: r.sybils_refused,
+                forged_accepted: r.forged_accepted,
+                sybils_admitted: r.sybils_admitted,
             },
             bytes_per_node: Quantiles {
                 count: bytes.len() as u64,

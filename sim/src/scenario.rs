@@ -423,6 +423,11 @@ pub struct Adversaries {
     pub sybils: u32,
     /// Whether the federation requires membership (default true).
     pub require_membership: Option<bool>,
+    /// Whether nodes defend themselves (default true). `false` switches off what contains
+    /// the adversaries — record validation (forged records are stored and forwarded),
+    /// penalising senders, and admission (Sybils join) — to measure what the defences are
+    /// worth, and to show that the containment checks can fail.
+    pub defences: Option<bool>,
 }
 
 impl Scenario {
