@@ -44,12 +44,22 @@ impl<'de> Deserialize<'de> for AgreementId {
     }
 }
 
+/// Text that is not an agreement id.
+#[derive(Debug, thiserror::Error)]
+#[error("agreement id {text:?}: {source} (64 hex digits expected)")]
+pub struct AgreementIdError {
+    text: String,
+    source: hex::FromHexError,
+}
+
 impl std::str::FromStr for AgreementId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = AgreementIdError;
+    fn from_str(s: &str) -> Result<Self, AgreementIdError> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|e| format!("agreement id {s:?}: {e} (64 hex digits expected)"))?;
+        hex::decode_to_slice(s, &mut out).map_err(|source| AgreementIdError {
+            text: s.chars().take(80).collect(),
+            source,
+        })?;
         Ok(Self(out))
     }
 }

@@ -200,21 +200,33 @@ pub fn check_manifest(files: &[AssetFile], agreement: &Agreement) -> Result<(), 
     let single = files.len() == 1 && files[0].path.is_empty();
     if !single {
         for f in files {
-            safe_relative(&f.path).map_err(DownloadError::Manifest)?;
+            safe_relative(&f.path).map_err(|e| DownloadError::Manifest(e.to_string()))?;
         }
     }
     Ok(())
 }
 
+/// A manifest path that could leave its root, or name no file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsafePath {
+    /// Empty, or with a backslash or a NUL byte.
+    #[error("unsafe path {0:?}")]
+    Characters(String),
+    /// Absolute, or with `..` or `.`.
+    #[error("unsafe path {0:?} (absolute or with ..)")]
+    Component(String),
+}
+
 /// A manifest path as a relative path that cannot leave its root.
-pub fn safe_relative(p: &str) -> Result<PathBuf, String> {
+pub fn safe_relative(p: &str) -> Result<PathBuf, UnsafePath> {
     let path = Path::new(p);
     if p.is_empty() || p.contains('\\') || p.contains('\0') {
-        return Err(format!("unsafe path {p:?}"));
+        return Err(UnsafePath::Characters(p.to_string()));
     }
     for c in path.components() {
         if !matches!(c, Component::Normal(_)) {
-            return Err(format!("unsafe path {p:?} (absolute or with ..)"));
+            return Err(UnsafePath::Component(p.to_string()));
         }
     }
     Ok(path.to_owned())
@@ -251,7 +263,8 @@ impl Destination {
         if file.path.is_empty() {
             Ok(self.staging.clone())
         } else {
-            let rel = safe_relative(&file.path).map_err(DownloadError::Manifest)?;
+            let rel =
+                safe_relative(&file.path).map_err(|e| DownloadError::Manifest(e.to_string()))?;
             Ok(self.staging.join(rel))
         }
     }

@@ -27,23 +27,47 @@ pub fn verification_method(did: &str) -> String {
     format!("{did}#{multibase}")
 }
 
+/// Why a `did:key` could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DidKeyError {
+    /// Not `did:key:z…`.
+    #[error("{0:?} is not a base58btc did:key")]
+    NotBase58DidKey(String),
+    /// The multibase part is not base58btc.
+    #[error("{did:?}: {source}")]
+    Base58 {
+        /// The identifier.
+        did: String,
+        /// What the decoder found.
+        source: bs58::decode::Error,
+    },
+    /// An Ed25519 multicodec with a key that is not 32 bytes.
+    #[error("{0:?}: an Ed25519 key has 32 bytes")]
+    Ed25519Length(String),
+    /// Another key type.
+    #[error("{0:?}: only Ed25519 and P-256 did:keys are supported")]
+    Unsupported(String),
+}
+
 /// Parses `did:key:z…` (with or without a `#fragment`) into the key it names.
-pub fn parse(did: &str) -> Result<DidKey, String> {
+pub fn parse(did: &str) -> Result<DidKey, DidKeyError> {
     let did = did.split('#').next().unwrap_or(did);
     let Some(z) = did.strip_prefix("did:key:z") else {
-        return Err(format!("{did:?} is not a base58btc did:key"));
+        return Err(DidKeyError::NotBase58DidKey(did.to_string()));
     };
     let bytes = bs58::decode(z)
         .into_vec()
-        .map_err(|e| format!("{did:?}: {e}"))?;
+        .map_err(|source| DidKeyError::Base58 {
+            did: did.to_string(),
+            source,
+        })?;
     match bytes.get(..2) {
         Some(p) if p == ED25519 => <[u8; 32]>::try_from(&bytes[2..])
             .map(DidKey::Ed25519)
-            .map_err(|_| format!("{did:?}: an Ed25519 key has 32 bytes")),
+            .map_err(|_| DidKeyError::Ed25519Length(did.to_string())),
         Some(p) if p == P256 && bytes.len() == 35 => Ok(DidKey::P256(bytes[2..].to_vec())),
-        _ => Err(format!(
-            "{did:?}: only Ed25519 and P-256 did:keys are supported"
-        )),
+        _ => Err(DidKeyError::Unsupported(did.to_string())),
     }
 }
 

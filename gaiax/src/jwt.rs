@@ -209,7 +209,11 @@ impl Jws {
                         }
                     }
                 }
-                Err(e) => return ProofStatus::Invalid { reason: e },
+                Err(e) => {
+                    return ProofStatus::Invalid {
+                        reason: e.to_string(),
+                    };
+                }
             };
             return match self.verify(&key) {
                 Ok(()) => ProofStatus::Verified {

@@ -133,8 +133,9 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 7d or 12h: {e}"))
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    humantime::parse_duration(s)
+        .map_err(|e| anyhow::anyhow!("{s:?} is not a duration like 7d or 12h: {e}"))
 }
 
 fn duration_ms(d: std::time::Duration) -> u64 {

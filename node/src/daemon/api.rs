@@ -605,7 +605,7 @@ async fn spoiled_agreement(State(s): State<AppState>, body: String) -> Response 
     };
     match s.exchange.probe_agreement(provider, b.how).await {
         Ok(answer) => Json(serde_json::json!({ "answer": answer })).into_response(),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => Problem::from(super::CommandError::from(e)).into_response(),
     }
 }
 

@@ -13,6 +13,7 @@ use std::{
     collections::{HashSet, VecDeque},
     path::PathBuf,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use gaiamesh_exchange::{
@@ -31,6 +32,99 @@ use super::{Client, metrics::ExchangeMetrics, repo::UploadLimits};
 pub(crate) const NEGOTIATE: StreamProtocol = StreamProtocol::new("/gaiamesh/negotiate/1");
 /// Transfers under an agreement.
 pub(crate) const TRANSFER: StreamProtocol = StreamProtocol::new("/gaiamesh/transfer/1");
+
+/// Why an exchange step failed, on either side. Its text is what a fetch job shows and what
+/// a refused consumer is told.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum ExchangeError {
+    /// No stream could be opened to the peer.
+    #[error("cannot reach {peer}: {source}")]
+    Unreachable {
+        peer: PeerId,
+        source: libp2p_stream::OpenStreamError,
+    },
+    /// Opening the stream took too long.
+    #[error("cannot reach {peer} within {after:?}")]
+    OpenTimeout { peer: PeerId, after: Duration },
+    /// The stream failed or the peer went silent.
+    #[error("stream: {0}")]
+    Stream(#[from] std::io::Error),
+    /// A message, agreement or receipt could not be encoded, decoded or checked.
+    #[error(transparent)]
+    Contract(#[from] gaiamesh_exchange::contract::ContractError),
+    /// Negotiation ended without an agreement.
+    #[error("{}", .0.reason())]
+    Negotiation(#[from] gaiamesh_exchange::negotiation::NegotiationError),
+    /// The peer refused, with its reason.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The peer is not an admitted member.
+    #[error("not an admitted member of this federation")]
+    NotAdmitted,
+    /// The peer's id carries no ed25519 key.
+    #[error(transparent)]
+    PeerKey(#[from] gaiamesh_protocol::identity::PublicKeyError),
+    /// The agreement does not authorize this transfer.
+    #[error(transparent)]
+    Transfer(#[from] gaiamesh_exchange::transfer::TransferRefusal),
+    /// The agreements this provider recorded could not be read.
+    #[error("reading recorded agreements: {0}")]
+    Recorded(std::io::Error),
+    /// The agreed asset is gone.
+    #[error("asset {0:?} is no longer offered")]
+    NoLongerOffered(String),
+    /// The agreed asset changed since the agreement.
+    #[error("asset {0:?} changed since the agreement; negotiate again")]
+    AssetChanged(String),
+    /// A manifest larger than any the node accepts.
+    #[error("manifest of {0} bytes")]
+    ManifestSize(u64),
+    /// A download failed (tampered, oversize, local I/O).
+    #[error(transparent)]
+    Download(#[from] gaiamesh_exchange::transfer::DownloadError),
+    /// Every attempt with a provider was interrupted.
+    #[error("gave up after {attempts} attempts: {last} (run the same fetch again to resume)")]
+    GaveUp {
+        attempts: u32,
+        last: Box<ExchangeError>,
+    },
+    /// A query for providers failed, or matched none.
+    #[error("{0}")]
+    Query(String),
+    /// The audit log failed.
+    #[error("audit log: {0}")]
+    Audit(#[from] gaiamesh_exchange::audit::AuditError),
+    /// Nothing to spoil (fault injection).
+    #[error("no agreement with that provider to spoil: fetch something first")]
+    NothingToSpoil,
+    /// A peer's message did not decode.
+    #[error(transparent)]
+    Decode(#[from] gaiamesh_protocol::codec::DecodeError),
+    /// `attempts` was 0.
+    #[error("no attempt was made")]
+    NoAttempt,
+    /// A blocking task ended abnormally.
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// A number out of its range (a file index beyond u32).
+    #[error("{0}")]
+    Range(#[from] std::num::TryFromIntError),
+}
+
+impl From<ExchangeError> for super::CommandError {
+    fn from(e: ExchangeError) -> Self {
+        use ExchangeError as E;
+        match e {
+            E::NothingToSpoil | E::NotAdmitted => Self::Conflict(e.to_string()),
+            E::Unreachable { .. } | E::OpenTimeout { .. } | E::Stream(_) => {
+                Self::Busy(e.to_string())
+            }
+            E::Audit(_) | E::Task(_) | E::Recorded(_) => Self::Internal(e.to_string()),
+            _ => Self::Invalid(e.to_string()),
+        }
+    }
+}
 
 /// Fetch jobs remembered (finished ones are dropped first).
 pub(crate) const MAX_JOBS: usize = 64;

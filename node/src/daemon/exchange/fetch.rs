@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{
-    Exchange, JobView, MAX_JOBS, NEGOTIATE, TRANSFER,
+    Exchange, ExchangeError, JobView, MAX_JOBS, NEGOTIATE, TRANSFER,
     serve::{AHEAD, PIECE, recv, send},
 };
 use crate::daemon::{
@@ -70,18 +70,28 @@ fn three() -> u32 {
     3
 }
 
-fn other(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// Why one provider did not deliver.
 enum Failure {
     /// Try again with the same provider (the connection dropped): resume.
-    Retry(String),
+    Retry(ExchangeError),
     /// Give up on this provider (refused, tampered, not reachable after retries).
-    Provider(String),
+    Provider(ExchangeError),
     /// Give up altogether (a local problem).
-    Local(String),
+    Local(ExchangeError),
+}
+
+impl Failure {
+    fn local(e: impl Into<ExchangeError>) -> Self {
+        Self::Local(e.into())
+    }
+
+    fn provider(e: impl Into<ExchangeError>) -> Self {
+        Self::Provider(e.into())
+    }
+
+    fn retry(e: impl Into<ExchangeError>) -> Self {
+        Self::Retry(e.into())
+    }
 }
 
 impl Exchange {
@@ -157,7 +167,7 @@ impl Exchange {
 
     async fn run_fetch(self, id: u64, req: FetchRequest) {
         let candidates = match self.candidates(&req).await {
-            Ok(c) if c.is_empty() => Err("no provider matches".to_owned()),
+            Ok(c) if c.is_empty() => Err(ExchangeError::Query("no provider matches".to_owned())),
             r => r,
         };
         let candidates = match candidates {
@@ -165,12 +175,12 @@ impl Exchange {
             Err(e) => {
                 self.update(id, |j| {
                     j.state = "failed".into();
-                    j.error = Some(e);
+                    j.error = Some(e.to_string());
                 });
                 return;
             }
         };
-        let mut last = String::new();
+        let mut last = None;
         for (provider, asset) in candidates {
             self.update(id, |j| {
                 j.provider = Some(provider.to_string());
@@ -184,7 +194,7 @@ impl Exchange {
                     return;
                 }
                 Err(Failure::Local(e)) => {
-                    last = e;
+                    last = Some(e);
                     break;
                 }
                 Err(Failure::Provider(e) | Failure::Retry(e)) => {
@@ -193,27 +203,30 @@ impl Exchange {
                         j.attempts.push(serde_json::json!({
                             "provider": provider.to_string(),
                             "asset": asset,
-                            "error": e,
+                            "error": e.to_string(),
                         }));
                     });
-                    last = e;
+                    last = Some(e);
                 }
             }
         }
         self.metrics.failed_fetches.inc();
         self.update(id, |j| {
             j.state = "failed".into();
-            j.error = Some(last);
+            j.error = last.map(|e| e.to_string());
         });
     }
 
     /// (provider, asset) pairs to try, in order.
-    async fn candidates(&self, req: &FetchRequest) -> Result<Vec<(PeerId, String)>, String> {
+    async fn candidates(&self, req: &FetchRequest) -> Result<Vec<(PeerId, String)>, ExchangeError> {
         if let (Some(p), Some(asset)) = (&req.provider, &req.asset) {
-            return Ok(vec![(p.parse().map_err(other)?, asset.clone())]);
+            let peer = p
+                .parse()
+                .map_err(|e| ExchangeError::Query(format!("provider {p:?}: {e}")))?;
+            return Ok(vec![(peer, asset.clone())]);
         }
         let q = req.query.as_deref().unwrap_or_default();
-        let expr = query::parse(q).map_err(|e| e.render(q))?;
+        let expr = query::parse(q).map_err(|e| ExchangeError::Query(e.render(q)))?;
         let opts = QueryOptions {
             sort: None,
             limit: Some(200),
@@ -222,7 +235,7 @@ impl Exchange {
             .client
             .query(expr, opts)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ExchangeError::Query(e.to_string()))?;
         let me = self.key.public().to_peer_id();
         let mut out: Vec<(PeerId, String)> = Vec::new();
         for m in &reply.matches {
@@ -250,12 +263,15 @@ impl Exchange {
         &self,
         peer: PeerId,
         p: libp2p::StreamProtocol,
-    ) -> Result<libp2p::Stream, String> {
+    ) -> Result<libp2p::Stream, ExchangeError> {
         let mut control = self.control.clone();
         match tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, p)).await {
             Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(format!("cannot reach {peer}: {e}")),
-            Err(_) => Err(format!("cannot reach {peer} within {OPEN_TIMEOUT:?}")),
+            Ok(Err(source)) => Err(ExchangeError::Unreachable { peer, source }),
+            Err(_) => Err(ExchangeError::OpenTimeout {
+                peer,
+                after: OPEN_TIMEOUT,
+            }),
         }
     }
 
@@ -266,7 +282,7 @@ impl Exchange {
         provider_key: PublicKey,
         asset: &str,
         req: &FetchRequest,
-    ) -> Result<Agreement, String> {
+    ) -> Result<Agreement, ExchangeError> {
         let mut s = self.open(provider, NEGOTIATE).await?;
         let mut c = ConsumerNegotiation::new(
             &self.key,
@@ -277,14 +293,14 @@ impl Exchange {
             self.credential.to_vec(),
             crate::now(),
         );
-        send(&mut s, &c.request()).await.map_err(other)?;
+        send(&mut s, &c.request()).await?;
         let outcome = loop {
             let m = match recv(&mut s).await {
                 Ok(m) => m,
                 Err(e) => break Err(NegotiationError::Terminated(format!("stream: {e}"))),
             };
             match c.on_message(&self.key, m, crate::now()) {
-                Ok(Step::Send(m)) => send(&mut s, &m).await.map_err(other)?,
+                Ok(Step::Send(m)) => send(&mut s, &m).await?,
                 Ok(Step::Finalized(a)) => break Ok(a),
                 Err(e) => {
                     if !matches!(e, NegotiationError::Terminated(_)) {
@@ -298,7 +314,7 @@ impl Exchange {
         let _ = s.close().await;
         match outcome {
             Ok(a) => {
-                let id = a.verify().map_err(other)?;
+                let id = a.verify()?;
                 self.record(Event::Agreement {
                     role: Role::Consumer,
                     id,
@@ -317,7 +333,7 @@ impl Exchange {
                     reason: e.reason(),
                 })
                 .await;
-                Err(e.reason())
+                Err(e.into())
             }
         }
     }
@@ -330,8 +346,7 @@ impl Exchange {
         req: &FetchRequest,
     ) -> Result<(), Failure> {
         let dest = Destination::new(&req.out);
-        let provider_key =
-            PublicKey::from_peer_id(&provider).map_err(|e| Failure::Provider(e.to_string()))?;
+        let provider_key = PublicKey::from_peer_id(&provider).map_err(Failure::provider)?;
         let agreement = match dest.pending_agreement(&provider_key, asset, crate::now()) {
             Some(a) => {
                 info!(%provider, %asset, "resuming under the kept agreement");
@@ -356,11 +371,8 @@ impl Exchange {
                 a
             }
         };
-        dest.keep_agreement(&agreement)
-            .map_err(|e| Failure::Local(e.to_string()))?;
-        let agreement_id = agreement
-            .verify()
-            .map_err(|e| Failure::Provider(e.to_string()))?;
+        dest.keep_agreement(&agreement).map_err(Failure::local)?;
+        let agreement_id = agreement.verify().map_err(Failure::provider)?;
         self.update(id, |j| {
             j.agreement = Some(agreement_id.to_string());
             j.total = agreement.body.size;
@@ -370,7 +382,7 @@ impl Exchange {
         let t = Instant::now();
         let mut done = 0u64;
         for (index, file) in files.iter().enumerate() {
-            let index = u32::try_from(index).map_err(|e| Failure::Local(e.to_string()))?;
+            let index = u32::try_from(index).map_err(Failure::local)?;
             self.fetch_file(
                 id,
                 provider,
@@ -386,9 +398,9 @@ impl Exchange {
         }
         let single = files.len() == 1 && files[0].path.is_empty();
         if !single {
-            std::fs::create_dir_all(&dest.staging).map_err(|e| Failure::Local(e.to_string()))?;
+            std::fs::create_dir_all(&dest.staging).map_err(Failure::local)?;
         }
-        dest.complete().map_err(|e| Failure::Local(e.to_string()))?;
+        dest.complete().map_err(Failure::local)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         self.update(id, |j| {
             j.transfer_ms = Some(ms);
@@ -413,7 +425,7 @@ impl Exchange {
             },
             &self.key,
         )
-        .map_err(|e| Failure::Local(e.to_string()))?;
+        .map_err(Failure::local)?;
         self.record(Event::Receipt {
             role: Role::Consumer,
             receipt: Box::new(receipt.clone()),
@@ -427,13 +439,13 @@ impl Exchange {
         Ok(())
     }
 
-    async fn send_receipt(&self, provider: PeerId, receipt: Receipt) -> Result<(), String> {
+    async fn send_receipt(&self, provider: PeerId, receipt: Receipt) -> Result<(), ExchangeError> {
         let r = TransferRequest::Receipt {
             receipt: Box::new(receipt),
         };
-        match self.ask(provider, &r.encode().map_err(other)?).await?.1 {
+        match self.ask(provider, &r.encode()?).await?.1 {
             Reply::Ok { .. } => Ok(()),
-            Reply::Refused { reason } => Err(reason),
+            Reply::Refused { reason } => Err(ExchangeError::Refused(reason)),
         }
     }
 
@@ -444,10 +456,10 @@ impl Exchange {
         &self,
         provider: PeerId,
         request: &[u8],
-    ) -> Result<(libp2p::Stream, Reply), String> {
+    ) -> Result<(libp2p::Stream, Reply), ExchangeError> {
         let mut s = self.open(provider, TRANSFER).await?;
-        write_bytes(&mut s, request).await.map_err(other)?;
-        let reply = read_reply(&mut s).await.map_err(other)?;
+        write_bytes(&mut s, request).await?;
+        let reply = read_reply(&mut s).await?;
         Ok((s, reply))
     }
 
@@ -457,7 +469,7 @@ impl Exchange {
         agreement: &Agreement,
         attempts: u32,
     ) -> Result<Vec<AssetFile>, Failure> {
-        let mut last = String::new();
+        let mut last = ExchangeError::NoAttempt;
         for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -479,25 +491,23 @@ impl Exchange {
         let r = TransferRequest::Manifest {
             agreement: Box::new(agreement.clone()),
         };
-        let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
+        let bytes = r.encode().map_err(Failure::local)?;
         let (mut s, reply) = self.ask(provider, &bytes).await.map_err(Failure::Retry)?;
         let len = match reply {
             Reply::Ok { len } => len,
             Reply::Refused { reason } => {
-                return Err(Failure::Provider(format!("refused: {reason}")));
+                return Err(Failure::Provider(ExchangeError::Refused(reason)));
             }
         };
         if len > MAX_MANIFEST_BYTES as u64 {
-            return Err(Failure::Provider(format!("manifest of {len} bytes")));
+            return Err(Failure::Provider(ExchangeError::ManifestSize(len)));
         }
         let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        s.read_exact(&mut buf)
-            .await
-            .map_err(|e| Failure::Retry(e.to_string()))?;
+        s.read_exact(&mut buf).await.map_err(Failure::retry)?;
         let files: Vec<AssetFile> =
             gaiamesh_protocol::codec::decode("manifest", &buf, MAX_MANIFEST_BYTES)
-                .map_err(|e| Failure::Provider(e.to_string()))?;
-        check_manifest(&files, agreement).map_err(|e| Failure::Provider(e.to_string()))?;
+                .map_err(Failure::provider)?;
+        check_manifest(&files, agreement).map_err(Failure::provider)?;
         Ok(files)
     }
 
@@ -513,10 +523,8 @@ impl Exchange {
         done_before: u64,
         attempts: u32,
     ) -> Result<(), Failure> {
-        let staged = dest
-            .staged(file)
-            .map_err(|e| Failure::Provider(e.to_string()))?;
-        let mut last = String::new();
+        let staged = dest.staged(file).map_err(Failure::provider)?;
+        let mut last = ExchangeError::NoAttempt;
         for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -524,8 +532,8 @@ impl Exchange {
             let (path, f) = (staged.clone(), file.clone());
             let inc = tokio::task::spawn_blocking(move || Incoming::open(&path, &f))
                 .await
-                .map_err(|e| Failure::Local(e.to_string()))?
-                .map_err(|e| Failure::Local(e.to_string()))?;
+                .map_err(Failure::local)?
+                .map_err(Failure::local)?;
             let offset = inc.offset();
             if attempt == 0 && offset > 0 {
                 self.update(id, |j| j.resumed_from += offset);
@@ -543,9 +551,10 @@ impl Exchange {
                 Err(f) => return Err(f),
             }
         }
-        Err(Failure::Provider(format!(
-            "gave up after {attempts} attempts: {last} (run the same fetch again to resume)"
-        )))
+        Err(Failure::Provider(ExchangeError::GaveUp {
+            attempts,
+            last: Box::new(last),
+        }))
     }
 
     /// One stream: asks for the file from the staged length on, writes what arrives on a
@@ -563,18 +572,18 @@ impl Exchange {
         if inc.is_full() {
             return finish(inc).await;
         }
-        let retry = |e: std::io::Error| Failure::Retry(e.to_string());
+        let retry = |e: std::io::Error| Failure::Retry(e.into());
         let r = TransferRequest::File {
             agreement: Box::new(agreement.clone()),
             index,
             offset,
         };
-        let bytes = r.encode().map_err(|e| Failure::Local(e.to_string()))?;
+        let bytes = r.encode().map_err(Failure::local)?;
         let (mut s, reply) = self.ask(provider, &bytes).await.map_err(Failure::Retry)?;
         let len = match reply {
             Reply::Ok { len } => len,
             Reply::Refused { reason } => {
-                return Err(Failure::Provider(format!("refused: {reason}")));
+                return Err(Failure::Provider(ExchangeError::Refused(reason)));
             }
         };
         let (mut sink, mut reader) = pipe::from_async(AHEAD, PIECE);
@@ -604,16 +613,13 @@ impl Exchange {
         }
         .await;
         drop(sink);
-        let inc = writer.await.map_err(|e| Failure::Local(e.to_string()))?;
+        let inc = writer.await.map_err(Failure::local)?;
         let inc = match inc {
             Ok(i) => i,
-            Err(e @ DownloadError::Oversize(_)) => return Err(Failure::Provider(e.to_string())),
-            Err(e) => return Err(Failure::Local(e.to_string())),
+            Err(e @ DownloadError::Oversize(_)) => return Err(Failure::provider(e)),
+            Err(e) => return Err(Failure::local(e)),
         };
-        let id = agreement
-            .body
-            .id()
-            .map_err(|e| Failure::Local(e.to_string()))?;
+        let id = agreement.body.id().map_err(Failure::local)?;
         let outcome = match &read {
             Ok(()) => "completed".to_owned(),
             Err(e) => format!("interrupted: {e}"),
@@ -636,9 +642,9 @@ impl Exchange {
 async fn finish(inc: Incoming) -> Result<(), Failure> {
     match tokio::task::spawn_blocking(move || inc.finish()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e @ DownloadError::Tampered { .. })) => Err(Failure::Provider(e.to_string())),
-        Ok(Err(e)) => Err(Failure::Local(e.to_string())),
-        Err(e) => Err(Failure::Local(e.to_string())),
+        Ok(Err(e @ DownloadError::Tampered { .. })) => Err(Failure::provider(e)),
+        Ok(Err(e)) => Err(Failure::local(e)),
+        Err(e) => Err(Failure::local(e)),
     }
 }
 
@@ -678,12 +684,9 @@ impl Exchange {
         &self,
         provider: PeerId,
         how: Spoil,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExchangeError> {
         let audit = self.audit.clone();
-        let entries = tokio::task::spawn_blocking(move || audit.list(0, usize::MAX))
-            .await
-            .map_err(other)?
-            .map_err(other)?;
+        let entries = tokio::task::spawn_blocking(move || audit.list(0, usize::MAX)).await??;
         let mut agreement = entries
             .into_iter()
             .rev()
@@ -695,24 +698,22 @@ impl Exchange {
                 } if agreement.body.provider.to_peer_id() == provider => Some(*agreement),
                 _ => None,
             })
-            .ok_or("no agreement with that provider to spoil: fetch something first")?;
+            .ok_or(ExchangeError::NothingToSpoil)?;
         match how {
             Spoil::Altered => {
                 agreement.body.purpose = format!("{} (altered)", agreement.body.purpose)
             }
             Spoil::Forged => {
                 let forger = gaiamesh_protocol::identity::Keypair::generate();
-                agreement.provider_signature = agreement.body.sign(&forger).map_err(other)?;
+                agreement.provider_signature = agreement.body.sign(&forger)?;
             }
         }
         let r = TransferRequest::Manifest {
             agreement: Box::new(agreement),
         };
-        Ok(
-            match self.ask(provider, &r.encode().map_err(other)?).await?.1 {
-                Reply::Ok { .. } => "ok".to_owned(),
-                Reply::Refused { reason } => format!("refused: {reason}"),
-            },
-        )
+        Ok(match self.ask(provider, &r.encode()?).await?.1 {
+            Reply::Ok { .. } => "ok".to_owned(),
+            Reply::Refused { reason } => format!("refused: {reason}"),
+        })
     }
 }

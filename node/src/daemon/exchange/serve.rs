@@ -14,7 +14,7 @@ use gaiamesh_protocol::identity::PublicKey;
 use libp2p::PeerId;
 use tracing::{debug, info, warn};
 
-use super::{Exchange, NEGOTIATE, TRANSFER};
+use super::{Exchange, ExchangeError, NEGOTIATE, TRANSFER};
 use crate::daemon::{
     codec::{read_bytes, write_bytes},
     pipe,
@@ -186,30 +186,26 @@ impl Exchange {
         &self,
         peer: PeerId,
         agreement: &Agreement,
-    ) -> Result<(Asset, AgreementId), String> {
+    ) -> Result<(Asset, AgreementId), ExchangeError> {
         if !self.is_admitted(&peer) {
-            return Err("not an admitted member of this federation".into());
+            return Err(ExchangeError::NotAdmitted);
         }
-        let peer_key = PublicKey::from_peer_id(&peer).map_err(|e| e.to_string())?;
-        let id = agreement.body.id().map_err(|e| e.to_string())?;
-        let recorded = self.recorded(id).await.map_err(|e| e.to_string())?;
+        let peer_key = PublicKey::from_peer_id(&peer)?;
+        let id = agreement.body.id()?;
+        let recorded = self.recorded(id).await.map_err(ExchangeError::Recorded)?;
         let id = transfer::authorize(
             agreement,
             &self.key.public(),
             &peer_key,
             recorded.as_ref(),
             crate::now(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let asset = self
             .asset(agreement.body.asset.clone())
             .await
-            .ok_or_else(|| format!("asset {:?} is no longer offered", agreement.body.asset))?;
+            .ok_or_else(|| ExchangeError::NoLongerOffered(agreement.body.asset.clone()))?;
         if asset.manifest_blake3 != agreement.body.manifest_blake3 {
-            return Err(format!(
-                "asset {:?} changed since the agreement; negotiate again",
-                asset.id
-            ));
+            return Err(ExchangeError::AssetChanged(asset.id));
         }
         Ok((asset, id))
     }
@@ -234,7 +230,10 @@ impl Exchange {
                         s.write_all(&bytes).await?;
                         s.close().await
                     }
-                    Err(reason) => self.refuse_transfer(peer, &agreement, s, reason).await,
+                    Err(e) => {
+                        self.refuse_transfer(peer, &agreement, s, e.to_string())
+                            .await
+                    }
                 }
             }
             TransferRequest::File {
@@ -280,7 +279,10 @@ impl Exchange {
                     r.map(|_| ()).map_err(|(_, e)| e)?;
                     s.close().await
                 }
-                Err(reason) => self.refuse_transfer(peer, &agreement, s, reason).await,
+                Err(e) => {
+                    self.refuse_transfer(peer, &agreement, s, e.to_string())
+                        .await
+                }
             },
             TransferRequest::Receipt { receipt } => {
                 let id = receipt.body.agreement;
