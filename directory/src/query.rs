@@ -58,17 +58,28 @@ pub struct Sort {
     pub desc: bool,
 }
 
+/// A sort order that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SortError {
+    /// No such field.
+    #[error("unknown field {0:?}; {hint}", hint = known_fields_hint())]
+    UnknownField(String),
+    /// Neither `asc` nor `desc`.
+    #[error("sort direction {0:?} must be asc or desc")]
+    Direction(String),
+}
+
 impl std::str::FromStr for Sort {
-    type Err = String;
+    type Err = SortError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, dir) = s.split_once(':').unwrap_or((s, "asc"));
-        let field = facets::field(name)
-            .ok_or_else(|| format!("unknown field {name:?}; {}", known_fields_hint()))?;
+        let field = facets::field(name).ok_or_else(|| SortError::UnknownField(name.to_owned()))?;
         let desc = match dir {
             "asc" => false,
             "desc" => true,
-            other => return Err(format!("sort direction {other:?} must be asc or desc")),
+            other => return Err(SortError::Direction(other.to_owned())),
         };
         Ok(Self { field, desc })
     }

@@ -481,7 +481,7 @@ impl<'a> Mapper<'a> {
                     Some(s)
                 }
                 Err(e) => {
-                    self.report.invalid(&p, e);
+                    self.report.invalid(&p, e.to_string());
                     None
                 }
             },

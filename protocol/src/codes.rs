@@ -63,31 +63,56 @@ pub fn is_eu_member(country: &str) -> bool {
     EU_MEMBERS.binary_search(&country).is_ok()
 }
 
+/// Why a code is not an ISO 3166-2 subdivision (of the expected country).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubdivisionError {
+    /// Not `CC-XXX`.
+    #[error("{0:?} is not an ISO 3166-2 code (expected CC-XXX)")]
+    Syntax(String),
+    /// The country part is not an assigned country code.
+    #[error("{code:?}: {country:?} is not an ISO 3166-1 country code")]
+    Country {
+        /// The code.
+        code: String,
+        /// Its country part.
+        country: String,
+    },
+    /// A subdivision of another country.
+    #[error("{code:?} is not a subdivision of {expected}")]
+    OtherCountry {
+        /// The code.
+        code: String,
+        /// The country it should belong to.
+        expected: String,
+    },
+}
+
 /// Checks the syntax of an ISO 3166-2 subdivision code (`DE-BY`, `FR-75C`, `ES-M`) and that
 /// it belongs to `country`. The country part must be an assigned code; the subdivision part
 /// is one to three upper-case letters or digits.
-pub fn check_subdivision(code: &str, country: Option<&str>) -> Result<(), String> {
+pub fn check_subdivision(code: &str, country: Option<&str>) -> Result<(), SubdivisionError> {
     let Some((cc, sub)) = code.split_once('-') else {
-        return Err(format!(
-            "{code:?} is not an ISO 3166-2 code (expected CC-XXX)"
-        ));
+        return Err(SubdivisionError::Syntax(code.to_owned()));
     };
     if !is_country(cc) {
-        return Err(format!(
-            "{code:?}: {cc:?} is not an ISO 3166-1 country code"
-        ));
+        return Err(SubdivisionError::Country {
+            code: code.to_owned(),
+            country: cc.to_owned(),
+        });
     }
     let ok_sub = (1..=3).contains(&sub.len())
         && sub
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if !ok_sub {
-        return Err(format!(
-            "{code:?} is not an ISO 3166-2 code (expected CC-XXX)"
-        ));
+        return Err(SubdivisionError::Syntax(code.to_owned()));
     }
     match country {
-        Some(c) if c != cc => Err(format!("{code:?} is not a subdivision of {c}")),
+        Some(c) if c != cc => Err(SubdivisionError::OtherCountry {
+            code: code.to_owned(),
+            expected: c.to_owned(),
+        }),
         _ => Ok(()),
     }
 }

@@ -48,12 +48,12 @@ impl fmt::Debug for FederationId {
 }
 
 impl std::str::FromStr for FederationId {
-    type Err = String;
+    type Err = crate::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out)
-            .map_err(|_| format!("{s:?} is not a federation id (64 hex digits)"))?;
+            .map_err(|_| crate::ParseError::new(s, "a federation id (64 hex digits)"))?;
         Ok(Self(out))
     }
 }

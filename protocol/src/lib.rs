@@ -44,5 +44,25 @@ pub mod sd;
 pub mod time;
 pub mod wire;
 
+/// Text that does not name a value of the type it was parsed as.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not {expected}")]
+pub struct ParseError {
+    /// The text (its first 80 characters).
+    pub text: String,
+    /// What was expected, e.g. `a BLAKE3 hash (64 hex digits)`.
+    pub expected: &'static str,
+}
+
+impl ParseError {
+    /// `text` is not `expected`.
+    pub fn new(text: &str, expected: &'static str) -> Self {
+        Self {
+            text: text.chars().take(80).collect(),
+            expected,
+        }
+    }
+}
+
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

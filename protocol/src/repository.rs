@@ -76,12 +76,12 @@ impl fmt::Debug for BlobHash {
 }
 
 impl std::str::FromStr for BlobHash {
-    type Err = String;
+    type Err = crate::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out)
-            .map_err(|_| format!("{s:?} is not a BLAKE3 hash (64 hex digits)"))?;
+            .map_err(|_| crate::ParseError::new(s, "a BLAKE3 hash (64 hex digits)"))?;
         Ok(Self(out))
     }
 }

@@ -34,12 +34,17 @@ impl fmt::Display for UnixMillis {
     }
 }
 
+/// Text that is not an RFC 3339 UTC time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 UTC time like 2026-11-25T10:00:00Z")]
+pub struct TimeParseError(String);
+
 impl std::str::FromStr for UnixMillis {
-    type Err = String;
+    type Err = TimeParseError;
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only; years 1970–9999).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not an RFC 3339 UTC time like 2026-11-25T10:00:00Z");
+        let bad = || TimeParseError(s.chars().take(64).collect());
         let b = s.as_bytes();
         if b.len() < 20
             || b[4] != b'-'
@@ -50,7 +55,7 @@ impl std::str::FromStr for UnixMillis {
         {
             return Err(bad());
         }
-        let num = |r: std::ops::Range<usize>| -> Result<u64, String> {
+        let num = |r: std::ops::Range<usize>| -> Result<u64, TimeParseError> {
             let part = s.get(r).ok_or_else(bad)?;
             if part.bytes().all(|c| c.is_ascii_digit()) {
                 part.parse().map_err(|_| bad())

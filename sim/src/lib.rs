@@ -46,8 +46,11 @@ pub enum SimError {
     #[error(transparent)]
     Scenario(#[from] scenario::ScenarioError),
     /// The scenario's placement does not fit its latency matrix.
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Placement(#[from] net::PlacementError),
+    /// The simulated federation could not be set up.
+    #[error("the simulated federation's genesis: {0}")]
+    Genesis(#[from] gaiamesh_protocol::federation::GenesisError),
     /// An output file could not be written.
     #[error("cannot write {path}")]
     Write {
@@ -66,7 +69,7 @@ pub fn simulate(
     matrix: net::LatencyMatrix,
     progress: impl FnMut(f64, u64),
 ) -> Result<model::Results, SimError> {
-    let m = model::Model::new(sc, seed, matrix).map_err(SimError::Setup)?;
+    let m = model::Model::new(sc, seed, matrix)?;
     Ok(m.run(progress))
 }
 

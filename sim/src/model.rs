@@ -256,15 +256,12 @@ impl Model {
         sc: Scenario,
         seed: u64,
         net_matrix: crate::net::LatencyMatrix,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = sc.nodes as usize;
         let outsiders = if sc.adversaries.sybils > 0 {
             let require = sc.adversaries.require_membership.unwrap_or(true);
-            Some(
-                crate::outsiders::Outsiders::new(require, seed ^ 0x5b11)
-                    .map_err(|e| format!("the simulated federation's genesis: {e}"))?,
-            )
+            Some(crate::outsiders::Outsiders::new(require, seed ^ 0x5b11)?)
         } else {
             None
         };

@@ -62,61 +62,66 @@ impl LatencyMatrix {
 
     /// Parses a CSV matrix: a header `region,<name>,<name>…`, then one row per region in the
     /// same order with round-trip milliseconds. It must be square and symmetric within 1 ms.
-    pub fn from_csv(text: &str) -> Result<Self, String> {
+    pub fn from_csv(text: &str) -> Result<Self, MatrixError> {
+        let bad = MatrixError;
         let mut lines = text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'));
         let header: Vec<String> = lines
             .next()
-            .ok_or("empty latency matrix")?
+            .ok_or_else(|| bad("empty latency matrix".into()))?
             .split(',')
             .skip(1)
             .map(|s| s.trim().to_owned())
             .collect();
         if header.is_empty() || header.iter().any(String::is_empty) {
-            return Err("the header must be `region,<name>,<name>…`".into());
+            return Err(bad("the header must be `region,<name>,<name>…`".into()));
         }
         let mut rtt = Vec::new();
         for (i, line) in lines.enumerate() {
             let mut cells = line.split(',').map(str::trim);
             let name = cells.next().unwrap_or_default();
             if header.get(i).map(String::as_str) != Some(name) {
-                return Err(format!(
+                return Err(bad(format!(
                     "row {}: expected region {:?}, found {name:?}",
                     i + 2,
                     header.get(i).map_or("(none)", String::as_str)
-                ));
+                )));
             }
-            let row: Result<Vec<f64>, String> = cells
+            let row: Result<Vec<f64>, MatrixError> = cells
                 .map(|c| {
                     c.parse::<f64>()
                         .ok()
                         .filter(|x| x.is_finite() && *x >= 0.0)
-                        .ok_or_else(|| format!("row {}: {c:?} is not a latency in ms", i + 2))
+                        .ok_or_else(|| bad(format!("row {}: {c:?} is not a latency in ms", i + 2)))
                 })
                 .collect();
             let row = row?;
             if row.len() != header.len() {
-                return Err(format!(
+                return Err(bad(format!(
                     "row {}: {} values for {} regions",
                     i + 2,
                     row.len(),
                     header.len()
-                ));
+                )));
             }
             rtt.push(row);
         }
         if rtt.len() != header.len() {
-            return Err(format!("{} rows for {} regions", rtt.len(), header.len()));
+            return Err(bad(format!(
+                "{} rows for {} regions",
+                rtt.len(),
+                header.len()
+            )));
         }
         for i in 0..rtt.len() {
             for j in 0..i {
                 if (rtt[i][j] - rtt[j][i]).abs() > 1.0 {
-                    return Err(format!(
+                    return Err(bad(format!(
                         "not symmetric: {} → {} is {} ms, back {} ms",
                         header[i], header[j], rtt[i][j], rtt[j][i]
-                    ));
+                    )));
                 }
             }
         }
@@ -130,6 +135,31 @@ impl LatencyMatrix {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.regions.iter().position(|r| r == name)
     }
+}
+
+/// A latency matrix that cannot be used: what is wrong, with the row.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MatrixError(String);
+
+/// A placement that does not fit the latency matrix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlacementError {
+    /// A weight for a region the matrix does not have.
+    #[error("placement.regions.{name}: not a region of the latency matrix ({known})")]
+    UnknownRegion {
+        /// The region named.
+        name: String,
+        /// The matrix's regions.
+        known: String,
+    },
+    /// Every weight is zero.
+    #[error("placement: all region weights are zero")]
+    AllZero,
+    /// More regions than a node's region index holds.
+    #[error("at most 255 regions, not {0}")]
+    TooManyRegions(usize),
 }
 
 /// The live network: where nodes are, which are up, partitions and link queues.
@@ -163,7 +193,7 @@ impl Network {
         weights: &std::collections::BTreeMap<String, f64>,
         params: &crate::scenario::NetworkParams,
         rng: &mut ChaCha8Rng,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PlacementError> {
         let w: Vec<f64> = if weights.is_empty() {
             matrix
                 .regions
@@ -178,10 +208,10 @@ impl Network {
         } else {
             for name in weights.keys() {
                 if matrix.index(name).is_none() {
-                    return Err(format!(
-                        "placement.regions.{name}: not a region of the latency matrix ({})",
-                        matrix.regions.join(", ")
-                    ));
+                    return Err(PlacementError::UnknownRegion {
+                        name: name.clone(),
+                        known: matrix.regions.join(", "),
+                    });
                 }
             }
             matrix
@@ -192,10 +222,10 @@ impl Network {
         };
         let total: f64 = w.iter().sum();
         if total <= 0.0 {
-            return Err("placement: all region weights are zero".into());
+            return Err(PlacementError::AllZero);
         }
         if matrix.regions.len() > 255 {
-            return Err("at most 255 regions".into());
+            return Err(PlacementError::TooManyRegions(matrix.regions.len()));
         }
         let region = (0..n)
             .map(|_| {
@@ -349,16 +379,19 @@ mod tests {
         assert!(
             LatencyMatrix::from_csv("region,a,b\na,1,5\nb,9,1\n")
                 .unwrap_err()
+                .to_string()
                 .contains("not symmetric")
         );
         assert!(
             LatencyMatrix::from_csv("region,a,b\na,1,x\nb,5,1\n")
                 .unwrap_err()
+                .to_string()
                 .contains("\"x\"")
         );
         assert!(
             LatencyMatrix::from_csv("region,a,b\nb,1,5\na,5,1\n")
                 .unwrap_err()
+                .to_string()
                 .contains("expected region")
         );
     }

@@ -199,9 +199,7 @@ struct Published {
 
 fn publish_release(a: PublishArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
-    let name: TargetName = format!("{}@{}", a.name, a.version)
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let name: TargetName = format!("{}@{}", a.name, a.version).parse()?;
     let keys = read_keys(&a.keys)?;
     let signers: Vec<&Keypair> = keys.iter().collect();
     let now = now();
@@ -432,7 +430,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
     };
     progress.done();
     if let Some(out) = &a.out {
-        let hash: BlobHash = blake3.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let hash: BlobHash = blake3.parse()?;
         // The node holds the store open; the blob's data file is complete and verified.
         let src = dir.root().join("blobs").join(format!("{hash}.data"));
         std::fs::copy(&src, out).with_context(|| format!("cannot write {}", out.display()))?;

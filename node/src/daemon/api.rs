@@ -286,7 +286,7 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
     let sort = match p.sort.as_deref().map(str::parse::<query::Sort>).transpose() {
         Ok(s) => s,
         Err(e) => {
-            return Problem::new(StatusCode::BAD_REQUEST, e)
+            return Problem::new(StatusCode::BAD_REQUEST, e.to_string())
                 .parameter("sort")
                 .into_response();
         }

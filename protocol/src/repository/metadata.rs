@@ -14,8 +14,17 @@ use crate::{
         MAX_BLOB_BYTES, MAX_KEYSET, MAX_ROOT_BYTES, MAX_SHORT_STRING, MAX_SNAPSHOT_BYTES,
         MAX_TARGET_NAME, MAX_TARGETS, MAX_TARGETS_BYTES,
     },
+    sd::FieldError,
     time::UnixMillis,
 };
+
+/// A [`FieldError`] at `path`.
+fn field(path: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
 
 /// Keys of one role and how many must sign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,21 +36,28 @@ pub struct RoleKeys {
 }
 
 impl RoleKeys {
-    fn check(&self, role: &str) -> Result<(), String> {
+    fn check(&self, role: &str) -> Result<(), FieldError> {
         if self.keys.is_empty() || self.keys.len() > MAX_KEYSET {
-            return Err(format!("{role}.keys: between 1 and {MAX_KEYSET} keys"));
+            return Err(field(
+                format!("{role}.keys"),
+                format!("between 1 and {MAX_KEYSET} keys"),
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(dup) = self.keys.iter().find(|k| !seen.insert(**k)) {
-            return Err(format!(
-                "{role}.keys: {dup} is listed twice (a key counts once)"
+            return Err(field(
+                format!("{role}.keys"),
+                format!("{dup} is listed twice (a key counts once)"),
             ));
         }
         if self.threshold == 0 || usize::from(self.threshold) > self.keys.len() {
-            return Err(format!(
-                "{role}.threshold: {} is not between 1 and the {} key(s)",
-                self.threshold,
-                self.keys.len()
+            return Err(field(
+                format!("{role}.threshold"),
+                format!(
+                    "{} is not between 1 and the {} key(s)",
+                    self.threshold,
+                    self.keys.len()
+                ),
             ));
         }
         Ok(())
@@ -87,9 +103,9 @@ impl Root {
         }
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), FieldError> {
         if self.version == 0 {
-            return Err("version: starts at 1".into());
+            return Err(field("version", "starts at 1"));
         }
         for role in [Role::Root, Role::Targets, Role::Snapshot, Role::Timestamp] {
             self.keys(role).check(&role.to_string())?;
@@ -109,13 +125,16 @@ pub enum Category {
 }
 
 impl FromStr for Category {
-    type Err = String;
+    type Err = crate::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "mandatory" => Ok(Self::Mandatory),
             "optional" => Ok(Self::Optional),
-            _ => Err(format!("{s:?} is not a category (mandatory or optional)")),
+            _ => Err(crate::ParseError::new(
+                s,
+                "a category (mandatory or optional)",
+            )),
         }
     }
 }
@@ -174,42 +193,69 @@ impl TargetName {
         &self.full
     }
 
-    fn segment(s: &str, what: &str) -> Result<(), String> {
+    /// Checks one `/`-separated segment of the name (`what` is `name` or `version`).
+    fn segment(full: &str, s: &str, what: &'static str) -> Result<(), TargetNameError> {
+        let bad = |problem: String| TargetNameError::Segment {
+            name: full.to_owned(),
+            what,
+            segment: s.to_owned(),
+            problem,
+        };
         if s.is_empty() || s.len() > 64 {
-            return Err(format!("{what} {s:?}: between 1 and 64 bytes"));
+            return Err(bad("between 1 and 64 bytes".into()));
         }
         if s == "." || s == ".." {
-            return Err(format!("{what} {s:?}: not allowed"));
+            return Err(bad("not allowed".into()));
         }
         if let Some(c) = s
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')))
         {
-            return Err(format!("{what} {s:?}: character {c:?} not allowed"));
+            return Err(bad(format!("character {c:?} not allowed")));
         }
         Ok(())
     }
 }
 
+/// Text that is not a target name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetNameError {
+    /// Longer than [`MAX_TARGET_NAME`].
+    #[error("target name is {0} bytes, at most {MAX_TARGET_NAME}")]
+    TooLong(usize),
+    /// No `@`.
+    #[error("target name {0:?}: expected NAME@VERSION")]
+    NoVersion(String),
+    /// A segment of the name, or the version, is not allowed.
+    #[error("target name {name:?}: {what} segment {segment:?}: {problem}")]
+    Segment {
+        /// The whole name.
+        name: String,
+        /// `name` or `version`.
+        what: &'static str,
+        /// The segment.
+        segment: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
 impl FromStr for TargetName {
-    type Err = String;
+    type Err = TargetNameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() > MAX_TARGET_NAME {
-            return Err(format!(
-                "target name is {} bytes, at most {MAX_TARGET_NAME}",
-                s.len()
-            ));
+            return Err(TargetNameError::TooLong(s.len()));
         }
         let at = s
             .rfind('@')
-            .ok_or_else(|| format!("target name {s:?}: expected NAME@VERSION"))?;
+            .ok_or_else(|| TargetNameError::NoVersion(s.to_owned()))?;
         let (name, version) = (&s[..at], &s[at + 1..]);
         for seg in name.split('/') {
-            Self::segment(seg, "target name segment")
-                .map_err(|e| format!("target name {s:?}: {e}"))?;
+            Self::segment(s, seg, "name")?;
         }
-        Self::segment(version, "version").map_err(|e| format!("target name {s:?}: {e}"))?;
+        Self::segment(s, version, "version")?;
         Ok(Self {
             full: s.to_owned(),
             at,
@@ -256,15 +302,15 @@ pub struct Targets {
 }
 
 impl Targets {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), FieldError> {
         if self.targets.len() > MAX_TARGETS {
-            return Err(format!("targets: at most {MAX_TARGETS} entries"));
+            return Err(field("targets", format!("at most {MAX_TARGETS} entries")));
         }
         for (name, t) in &self.targets {
             if t.length > MAX_BLOB_BYTES {
-                return Err(format!(
-                    "targets[{name}].length: {} bytes, at most {MAX_BLOB_BYTES}",
-                    t.length
+                return Err(field(
+                    format!("targets[{name}].length"),
+                    format!("{} bytes, at most {MAX_BLOB_BYTES}", t.length),
                 ));
             }
             if t.custom
@@ -272,8 +318,9 @@ impl Targets {
                 .as_ref()
                 .is_some_and(|p| p.is_empty() || p.len() > MAX_SHORT_STRING)
             {
-                return Err(format!(
-                    "targets[{name}].custom.platform: between 1 and {MAX_SHORT_STRING} bytes"
+                return Err(field(
+                    format!("targets[{name}].custom.platform"),
+                    format!("between 1 and {MAX_SHORT_STRING} bytes"),
                 ));
             }
         }
@@ -375,7 +422,7 @@ pub trait RoleMetadata: Serialize + de::DeserializeOwned + Clone {
     /// Federation.
     fn federation(&self) -> FederationId;
     /// Field checks beyond decoding.
-    fn check_fields(&self) -> Result<(), String>;
+    fn check_fields(&self) -> Result<(), FieldError>;
 }
 
 macro_rules! role_metadata {
@@ -393,7 +440,7 @@ macro_rules! role_metadata {
             fn federation(&self) -> FederationId {
                 self.federation
             }
-            fn check_fields(&self) -> Result<(), String> {
+            fn check_fields(&self) -> Result<(), FieldError> {
                 #[allow(clippy::redundant_closure_call)]
                 ($check)(self)
             }
@@ -455,13 +502,10 @@ impl<T: RoleMetadata> Signed<T> {
                 role: T::ROLE,
                 source,
             })?;
-        signed
-            .body
-            .check_fields()
-            .map_err(|reason| RepoError::Invalid {
-                role: T::ROLE,
-                reason,
-            })?;
+        signed.body.check_fields().map_err(|e| RepoError::Invalid {
+            role: T::ROLE,
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             signed,
             bytes: bytes.to_vec(),
@@ -470,9 +514,9 @@ impl<T: RoleMetadata> Signed<T> {
 
     /// Signs `body` with `keys` and encodes it.
     pub fn sign(body: T, keys: &[&crate::identity::Keypair]) -> Result<Self, RepoError> {
-        body.check_fields().map_err(|reason| RepoError::Invalid {
+        body.check_fields().map_err(|e| RepoError::Invalid {
             role: T::ROLE,
-            reason,
+            reason: e.to_string(),
         })?;
         let signed = ThresholdSigned::sign(body, T::DOMAIN, T::LIMIT, keys)?;
         let bytes = codec::encode("repository metadata", &signed, T::LIMIT)?;
@@ -620,7 +664,9 @@ mod tests {
             keys: vec![k, k],
             threshold: 2,
         };
-        assert!(dup.check("root").unwrap_err().contains("listed twice"));
+        let e = dup.check("root").unwrap_err();
+        assert_eq!(e.path, "root.keys");
+        assert!(e.message.contains("listed twice"), "{e}");
         let zero = RoleKeys {
             keys: vec![k],
             threshold: 0,

@@ -495,7 +495,7 @@ fn country(v: &mut ValidationErrors, path: Path<'_>, c: &str) {
 
 fn subdivision(v: &mut ValidationErrors, path: Path<'_>, s: &str, country: &str) {
     if let Err(m) = codes::check_subdivision(s, Some(country)) {
-        v.push(path, m);
+        v.push(path, m.to_string());
     }
 }
 
