@@ -16,6 +16,9 @@
 //! - [`ingest::GossipVerdict`]: what a node does with a gossiped record once the merge rules
 //!   decided (forward, drop, or reject and penalise the sender). The daemon reports it to
 //!   gossipsub; the simulator forwards and graylists by it.
+//! - [`pieces`]: the repository's piece scheduler (which segment from which provider,
+//!   hedging, strikes, busy backoff) and super-seeding. The daemon's multi-source download
+//!   and the simulator's swarm both run it.
 //!
 //! ```
 //! let p = gaiamesh_core::Params::default();
@@ -26,6 +29,7 @@
 pub mod admission;
 pub mod ingest;
 mod params;
+pub mod pieces;
 
 pub use params::{
     AdmissionParams, GossipParams, KademliaParams, Params, RepositoryParams, SyncParams,

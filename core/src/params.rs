@@ -84,6 +84,16 @@ pub struct RepositoryParams {
     pub requests_per_peer: u32,
     /// A segment request unanswered this long fails.
     pub request_timeout: Duration,
+    /// A segment request unanswered this long is also asked from another provider (`None`:
+    /// never).
+    pub hedge_after: Option<Duration>,
+    /// A provider that answered busy for a segment is not asked for it again this long.
+    pub busy_backoff: Duration,
+    /// With segments left that no provider holds, a download round ends after this long
+    /// and providers are looked up again.
+    pub stuck_after: Duration,
+    /// Failures of one segment by every provider that end a round.
+    pub max_strikes: u32,
 }
 
 impl Default for Params {
@@ -119,6 +129,10 @@ impl Default for Params {
                 requests_in_flight: 8,
                 requests_per_peer: 2,
                 request_timeout: Duration::from_secs(30),
+                hedge_after: Some(Duration::from_secs(3)),
+                busy_backoff: Duration::from_secs(1),
+                stuck_after: Duration::from_secs(5),
+                max_strikes: 3,
             },
         }
     }
@@ -132,7 +146,8 @@ impl Params {
         format!(
             "params: gossip D={} D_lo={} D_hi={} D_out={} D_lazy={} heartbeat={}ms; \
              reconcile every {}s, presence every {}s; admission within {}ms; \
-             kademlia k={} alpha={}; repository segments {} KiB, {} in flight ({} per peer)",
+             kademlia k={} alpha={}; repository segments {} KiB, {} in flight ({} per peer), \
+             hedge after {}",
             g.mesh_n,
             g.mesh_n_low,
             g.mesh_n_high,
@@ -147,6 +162,8 @@ impl Params {
             r.segment_bytes / 1024,
             r.requests_in_flight,
             r.requests_per_peer,
+            r.hedge_after
+                .map_or_else(|| "never".to_owned(), |d| format!("{}ms", d.as_millis())),
         )
     }
 }

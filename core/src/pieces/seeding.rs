@@ -1,0 +1,64 @@
+//! Super-seeding: a publisher (at first the only seed of a blob) serves each segment once
+//! before it serves any segment twice, so the swarm gets every segment from it as fast as
+//! its upload allows and the peers spread them among themselves.
+
+use super::Bits;
+
+/// One seed's record of the segments of one blob it served.
+#[derive(Clone, Debug)]
+pub struct SuperSeed {
+    served: Bits,
+}
+
+impl SuperSeed {
+    /// For a blob of `segments` segments.
+    pub fn new(segments: u32) -> Self {
+        Self {
+            served: Bits::new(segments),
+        }
+    }
+
+    /// Whether to serve segment `seg` now, and records it. Until every segment went out
+    /// once, a repeat is refused (the requester is answered busy and asks a peer that got
+    /// it, or for another segment); then everything is served.
+    pub fn admit(&mut self, seg: u32) -> bool {
+        if self.served.is_full() || seg >= self.served.len() {
+            return true;
+        }
+        self.served.insert(seg)
+    }
+
+    /// Undoes [`Self::admit`] for a segment that was not sent after all (no upload turn).
+    pub fn revoke(&mut self, seg: u32) {
+        if !self.served.is_full() {
+            self.served.remove(seg);
+        }
+    }
+
+    /// Whether every segment went out once.
+    pub fn finished(&self) -> bool {
+        self.served.is_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_wait_until_every_segment_went_out_once() {
+        let mut s = SuperSeed::new(3);
+        assert!(s.admit(0));
+        assert!(!s.admit(0), "a repeat before every segment went out");
+        assert!(s.admit(1));
+        s.revoke(1);
+        assert!(s.admit(1), "a revoked segment may go out again");
+        assert!(s.admit(2));
+        assert!(s.finished());
+        assert!(s.admit(0) && s.admit(0), "then everything is served");
+        assert!(
+            SuperSeed::new(2).admit(7),
+            "beyond the end: not ours to refuse"
+        );
+    }
+}
