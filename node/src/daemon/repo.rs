@@ -22,6 +22,8 @@ use tracing::{debug, warn};
 pub(crate) use bucket::UploadLimits;
 pub(crate) use fetch::Fetcher;
 
+use gaiamesh_core::pieces::SuperSeed;
+
 use super::pipe;
 use crate::blobs::BlobStore;
 
@@ -68,12 +70,13 @@ pub(crate) enum Status {
 }
 
 /// Segments a seed has served at least once, per blob (super-seeding: until every segment
-/// went out once, a seed refuses repeats, so its upload is not spent on duplicates).
+/// went out once, a seed refuses repeats, so its upload is not spent on duplicates). The rule
+/// is the core's [`SuperSeed`]; this keeps one per blob this node published.
 #[derive(Default)]
 pub(crate) struct SeedLog {
     /// Blobs this node published (the only seed at first): super-seeding applies to them.
     published: HashSet<BlobHash>,
-    blobs: std::collections::HashMap<BlobHash, (HashSet<u64>, u64)>,
+    blobs: std::collections::HashMap<BlobHash, SuperSeed>,
 }
 
 /// Blobs whose served segments a seed tracks at most.
@@ -98,27 +101,26 @@ impl SeedLog {
             let k = self
                 .blobs
                 .iter()
-                .find(|(_, (s, n))| s.len() as u64 >= *n)
+                .find(|(_, s)| s.finished())
                 .or_else(|| self.blobs.iter().next())
                 .map(|(k, _)| *k);
             if let Some(k) = k {
                 self.blobs.remove(&k);
             }
         }
-        let (served, total) = self
-            .blobs
+        let (Ok(seg), Ok(segments)) = (u32::try_from(seg), u32::try_from(segments)) else {
+            return true;
+        };
+        self.blobs
             .entry(hash)
-            .or_insert_with(|| (HashSet::new(), segments));
-        if served.len() as u64 >= *total {
-            return true; // every segment went out once: serve freely
-        }
-        served.insert(seg)
+            .or_insert_with(|| SuperSeed::new(segments))
+            .admit(seg)
     }
 
     /// Undoes [`Self::admit`] for a segment that was not sent after all.
     fn revoke(&mut self, hash: BlobHash, seg: u64) {
-        if let Some((served, _)) = self.blobs.get_mut(&hash) {
-            served.remove(&seg);
+        if let (Some(s), Ok(seg)) = (self.blobs.get_mut(&hash), u32::try_from(seg)) {
+            s.revoke(seg);
         }
     }
 }

@@ -1,23 +1,26 @@
-//! Multi-source blob downloads: the missing ranges are split into 1 MiB segments and spread
-//! over the providers that hold them (HAVE, refreshed four times a second, so partial
-//! holders serve too, as soon as they verified a segment; at most `per_peer` in flight
-//! each and `in_flight` in all, ties between equally loaded holders broken at random);
-//! a segment still unanswered after
-//! the hedge delay is asked from a second provider too and the first valid answer counts; a
-//! provider that sends data failing verification is penalised (excluded for
-//! [`PENALTY`] and reported) and its segment fetched elsewhere. Everything verified is on
-//! disk, so a restarted node resumes where it stopped.
+//! Multi-source blob downloads: the driver around the core's piece scheduler
+//! ([`gaiamesh_core::pieces::Download`]), which decides which segment to ask from which
+//! provider, when to hedge, and when a round ends. This module opens the streams, asks every
+//! provider which ranges it holds (HAVE, refreshed four times a second, so partial holders
+//! serve too as soon as they verified a segment), verifies and writes what arrives, penalises
+//! a provider whose data fails verification (excluded for [`PENALTY`] and reported), and
+//! commits verified ranges in batches. Everything verified is on disk, so a restarted node
+//! resumes where it stopped.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use bao_tree::ChunkRanges;
 use futures::{AsyncReadExt, FutureExt as _};
+use gaiamesh_core::pieces::{
+    Bits, Download, Failure, Outcome as Answer, SchedulerParams, Status as Progress,
+};
 use gaiamesh_protocol::repository::BlobHash;
 use libp2p::PeerId;
+use rand::SeedableRng;
 use serde::Serialize;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -37,22 +40,13 @@ pub(crate) const PENALTY: Duration = Duration::from_secs(600);
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pieces of a segment received ahead of its verification.
 const DECODE_AHEAD: usize = 4;
-/// A segment unanswered this long is hedged to another provider.
-const HEDGE_AFTER: Duration = Duration::from_secs(3);
 /// Providers are asked which ranges they hold this often during a transfer (every hop of
 /// a segment through the swarm waits for it: 500 ms measured worse on 8 capped nodes).
 const HAVE_REFRESH: Duration = Duration::from_millis(250);
-/// A transfer with segments left that no provider holds gives up after this long.
-const STUCK_AFTER: Duration = Duration::from_secs(5);
 /// Verified ranges are made durable and recorded after this many bytes…
 const COMMIT_BYTES: u64 = 16 * 1024 * 1024;
 /// … or this long, whichever comes first.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// Failures of one segment by every provider of a round that end the round (providers are
-/// then looked up again: one that came back, or a new one, may deliver it).
-const MAX_STRIKES: u32 = 3;
-/// A seed's "busy" answer for a segment holds this long.
-const BUSY_BACKOFF: Duration = Duration::from_secs(1);
 /// The transfer loop wakes up at least this often.
 const TICK: Duration = Duration::from_millis(250);
 /// Provider lookups before a fetch gives up (with backoff up to 30 s between them).
@@ -80,9 +74,8 @@ pub(crate) struct Fetcher {
     pub(crate) store: Arc<BlobStore>,
     pub(crate) control: libp2p_stream::Control,
     pub(crate) client: Client,
-    pub(crate) per_peer: usize,
-    /// Segment requests in flight over all providers of one download.
-    pub(crate) in_flight: usize,
+    /// How downloads schedule their requests (the core's piece scheduler).
+    pub(crate) params: SchedulerParams,
     pub(crate) progress: Arc<Mutex<HashMap<BlobHash, FetchProgress>>>,
     pub(crate) penalised: Arc<Mutex<HashMap<PeerId, Instant>>>,
     pub(crate) me: PeerId,
@@ -124,7 +117,8 @@ impl From<tokio::task::JoinError> for FetchError {
 /// What a transfer task reports.
 enum Event {
     Have(PeerId, Option<ChunkRanges>),
-    Segment(PeerId, (u64, u64), Outcome),
+    /// The answer of a peer for a segment (by index).
+    Segment(PeerId, u32, Outcome),
     /// A background commit finished: the bytes now verified and recorded, or why not.
     Committed(Result<u64, FetchError>),
 }
@@ -246,16 +240,8 @@ impl Fetcher {
                 last_missing = None; // waited already
                 continue;
             }
-            let mut segments = VecDeque::new();
-            for (a, b) in missing {
-                let mut s = a;
-                while s < b {
-                    let e = (s + SEGMENT_CHUNKS).min(b);
-                    segments.push_back((s, e));
-                    s = e;
-                }
-            }
-            self.transfer(hash, length, providers, segments).await?;
+            let plan = SegmentPlan::new(length, &missing);
+            self.transfer(hash, length, providers, &plan).await?;
         }
         Err(FetchError::NoProvider(MAX_ROUNDS))
     }
@@ -271,11 +257,11 @@ impl Fetcher {
         hash: BlobHash,
         length: u64,
         providers: Vec<PeerId>,
-        segments: VecDeque<(u64, u64)>,
+        plan: &SegmentPlan,
     ) -> Result<(), FetchError> {
         let mut pending = ChunkRanges::empty();
         let result = self
-            .transfer_inner(hash, length, providers, segments, &mut pending)
+            .transfer_inner(hash, length, providers, plan, &mut pending)
             .await;
         // Whatever was verified and written becomes durable and recorded, even on error.
         let committed = self.commit(hash, &mut pending).await;
@@ -297,130 +283,75 @@ impl Fetcher {
         &self,
         hash: BlobHash,
         length: u64,
-        mut providers: Vec<PeerId>,
-        segments: VecDeque<(u64, u64)>,
+        providers: Vec<PeerId>,
+        plan: &SegmentPlan,
         pending: &mut ChunkRanges,
     ) -> Result<(), FetchError> {
-        let mut last_commit = Instant::now();
-        let mut queue: Vec<(u64, u64)> = segments.into_iter().collect();
-        {
-            use rand::seq::SliceRandom;
-            queue.shuffle(&mut rand::thread_rng());
+        // The decisions (which segment from whom, hedging, strikes, backoff, when a round
+        // ends) are the core's; this loop moves bytes, asks HAVE and commits.
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut dl = Download::new(
+            plan.segments(),
+            plan.missing(),
+            self.params.clone(),
+            &mut rng,
+        );
+        for p in providers {
+            dl.add_provider(p);
         }
+        let origin = Instant::now();
+        let mut last_commit = Instant::now();
         // Requests run as tasks of their own: they keep streaming while this loop schedules
         // or waits for a commit's fsync (polled from here, they stalled meanwhile). Dropping
         // the set on return aborts what is still running.
         let mut tasks: JoinSet<Event> = JoinSet::new();
-        let mut haves: HashMap<PeerId, ChunkRanges> = HashMap::new();
         let mut asking_have: HashSet<PeerId> = HashSet::new();
-        let mut load: HashMap<PeerId, usize> = HashMap::new();
-        let mut started: HashMap<(u64, u64), (Instant, bool)> = HashMap::new();
-        let mut done: HashSet<(u64, u64)> = HashSet::new();
         let mut last_have = Instant::now() - HAVE_REFRESH;
-        let mut idle_since: Option<Instant> = None;
-        // (peer, segment) a seed refused recently (super-seeding): not asked again for 1 s.
-        let mut busy: HashMap<(PeerId, (u64, u64)), Instant> = HashMap::new();
-        // How often a provider failed to deliver a segment (cut off, refused, timed out):
-        // the others are asked first, so one that keeps failing cannot starve a download.
-        let mut strikes: HashMap<(PeerId, (u64, u64)), u32> = HashMap::new();
         let mut committing = false;
         loop {
-            busy.retain(|_, t| t.elapsed() < BUSY_BACKOFF);
+            let now = origin.elapsed();
             if last_have.elapsed() >= HAVE_REFRESH {
                 last_have = Instant::now();
-                for p in &providers {
-                    if asking_have.insert(*p) {
-                        let peer = *p;
+                let peers: Vec<PeerId> = dl.providers().collect();
+                for peer in peers {
+                    if asking_have.insert(peer) {
                         tasks.spawn(caught(self.have(peer, hash), move || {
                             Event::Have(peer, None)
                         }));
                     }
                 }
             }
-            // Rarest first: segments held by the fewest providers go first (the publisher's
-            // upload is spent on segments nobody else has yet); ties keep the shuffled order.
-            queue.retain(|seg| !done.contains(seg));
-            let holders = |seg: &(u64, u64)| {
-                let want = ranges_of(&[*seg]);
-                providers
-                    .iter()
-                    .filter(|p| haves.get(*p).is_some_and(|h| h.is_superset(&want)))
-                    .count()
-            };
-            let mut order: Vec<(usize, usize)> = queue
-                .iter()
-                .enumerate()
-                .map(|(i, seg)| (holders(seg), i))
-                .filter(|(h, _)| *h > 0)
-                .collect();
-            order.sort_unstable();
-            let mut assigned = Vec::new();
-            // Requests in flight (kept up to date as segments are assigned below).
-            let mut total = load.values().sum::<usize>();
-            for (_, i) in order {
-                if total >= self.in_flight {
-                    break;
-                }
-                let seg = queue[i];
-                let want = ranges_of(&[seg]);
-                // A partial holder before a seed (spare the seeds' upload for the segments
-                // only they have), then the least loaded, then at random: every fetcher
-                // breaking ties the same way (by peer id) piled onto the same few uplinks.
-                let peer = providers
-                    .iter()
-                    .filter(|p| load.get(*p).copied().unwrap_or(0) < self.per_peer)
-                    .filter(|p| !busy.contains_key(&(**p, seg)))
-                    .filter_map(|p| {
-                        let h = haves.get(p)?;
-                        h.is_superset(&want).then(|| {
-                            let held: u64 = h
-                                .boundaries()
-                                .chunks_exact(2)
-                                .map(|w| w[1].0 - w[0].0)
-                                .sum();
-                            // A complete holder (a seed) only when no partial one has it.
-                            (
-                                strikes.get(&(*p, seg)).copied().unwrap_or(0),
-                                held * 1024 >= length,
-                                load.get(p).copied().unwrap_or(0),
-                                rand::random::<u32>(),
-                                *p,
-                            )
-                        })
-                    })
-                    .min()
-                    .map(|(_, _, _, _, p)| p);
-                if let Some(peer) = peer {
-                    total += 1;
-                    assigned.push(i);
-                    *load.entry(peer).or_default() += 1;
-                    started.entry(seg).or_insert((Instant::now(), false));
-                    tasks.spawn(caught(self.request(peer, hash, length, seg), move || {
+            let hedged = dl.hedges();
+            dl.handle_timeout(now);
+            if dl.hedges() > hedged {
+                let h = dl.hedges();
+                self.update(hash, |e| e.hedged = h);
+            }
+            while let Some((peer, seg)) = dl.poll_request(now, &mut rng) {
+                let range = plan.range(seg);
+                tasks.spawn(caught(
+                    self.request(peer, hash, length, seg, range),
+                    move || {
                         Event::Segment(peer, seg, Outcome::Failed("request task panicked".into()))
-                    }));
-                }
+                    },
+                ));
             }
-            assigned.sort_unstable_by(|a, b| b.cmp(a));
-            for i in assigned {
-                queue.remove(i);
-            }
-            if queue.is_empty() && total == 0 {
-                return settle(&mut tasks, committing).await;
-            }
-            if providers.is_empty() {
-                return settle(&mut tasks, committing).await;
-            }
-            if total == 0 {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > STUCK_AFTER {
-                    // Nobody holds what is missing: look for providers again.
+            match dl.status(now) {
+                Progress::Running => {}
+                Progress::StruckOut => {
+                    tracing::debug!(
+                        blob = %hash.short(),
+                        "every provider failed a segment; looking for providers again"
+                    );
                     return settle(&mut tasks, committing).await;
                 }
-            } else {
-                idle_since = None;
+                // Complete; no provider left; or nobody holds what is missing: look for
+                // providers again (the caller stops when nothing is missing).
+                Progress::Complete | Progress::NoProviders | Progress::Stuck => {
+                    return settle(&mut tasks, committing).await;
+                }
             }
-            let next = tokio::time::timeout(TICK, tasks.join_next()).await;
-            let event = match next {
+            let event = match tokio::time::timeout(TICK, tasks.join_next()).await {
                 Ok(Some(Ok(e))) => e,
                 Ok(Some(Err(e))) => {
                     // Only cancellation is left (panics are caught in the task).
@@ -431,37 +362,15 @@ impl Fetcher {
                     tokio::time::sleep(TICK).await;
                     continue;
                 }
-                Err(_) => {
-                    // Hedge the oldest slow segment to another provider holding it.
-                    let oldest = started
-                        .iter()
-                        .filter(|(s, (t, hedged))| {
-                            !*hedged && !done.contains(*s) && t.elapsed() >= HEDGE_AFTER
-                        })
-                        .min_by_key(|(_, (t, _))| *t)
-                        .map(|(s, _)| *s);
-                    if let Some(seg) = oldest
-                        && providers.len() > 1
-                    {
-                        if let Some(e) = started.get_mut(&seg) {
-                            e.1 = true;
-                        }
-                        queue.push(seg);
-                        self.update(hash, |e| e.hedged += 1);
-                    }
-                    continue;
-                }
+                Err(_) => continue,
             };
+            let now = origin.elapsed();
             let (peer, seg, outcome) = match event {
                 Event::Have(peer, ranges) => {
                     asking_have.remove(&peer);
                     match ranges {
-                        Some(r) => {
-                            haves.insert(peer, r);
-                        }
-                        None => {
-                            haves.remove(&peer);
-                        }
+                        Some(r) => dl.set_have(peer, plan.held(&r)),
+                        None => dl.forget_have(peer),
                     }
                     continue;
                 }
@@ -473,56 +382,37 @@ impl Fetcher {
                     continue;
                 }
             };
-            if let Some(l) = load.get_mut(&peer) {
-                *l = l.saturating_sub(1);
-            }
-            if done.contains(&seg) {
-                continue; // the hedged twin already delivered it
-            }
             match outcome {
                 Outcome::Ingested(bytes, got, ingested) => {
                     self.metrics.downloaded.inc_by(bytes);
                     *pending |= got;
                     match ingested {
                         Ok(()) => {
-                            done.insert(seg);
+                            dl.on_answer(now, peer, seg, Answer::Delivered);
                         }
                         Err(IngestError::Verification { offset, reason }) => {
-                            warn!(%peer, blob = %hash.short(), offset, %reason,
-                                "peer sent data that fails verification; penalised");
-                            if let Ok(mut p) = self.penalised.lock() {
-                                p.insert(peer, Instant::now());
+                            if dl.on_answer(now, peer, seg, Answer::Failed(Failure::BadData)) {
+                                warn!(%peer, blob = %hash.short(), offset, %reason,
+                                    "peer sent data that fails verification; penalised");
+                                if let Ok(mut p) = self.penalised.lock() {
+                                    p.insert(peer, Instant::now());
+                                }
+                                self.client.penalise_blob_peer(peer).await;
+                                self.update(hash, |e| e.penalised_peers += 1);
                             }
-                            self.client.penalise_blob_peer(peer).await;
-                            self.update(hash, |e| e.penalised_peers += 1);
-                            providers.retain(|p| *p != peer);
-                            haves.remove(&peer);
-                            queue.push(seg);
                         }
                         Err(IngestError::Truncated { .. }) => {
-                            *strikes.entry((peer, seg)).or_default() += 1;
-                            haves.remove(&peer);
-                            queue.push(seg);
-                            if struck_out(&providers, &haves, &strikes, seg) {
-                                return settle(&mut tasks, committing).await;
-                            }
+                            dl.on_answer(now, peer, seg, Answer::Failed(Failure::Cutoff));
                         }
                         Err(e @ IngestError::Store(_)) => return Err(e.into()),
                     }
                 }
                 Outcome::Busy => {
-                    busy.insert((peer, seg), Instant::now());
-                    queue.push(seg);
+                    dl.on_answer(now, peer, seg, Answer::Failed(Failure::Busy));
                 }
                 Outcome::Failed(reason) => {
                     tracing::debug!(%peer, blob = %hash.short(), %reason, "segment request failed");
-                    // It may hold less than it said: ask again at the next HAVE round.
-                    *strikes.entry((peer, seg)).or_default() += 1;
-                    haves.remove(&peer);
-                    queue.push(seg);
-                    if struck_out(&providers, &haves, &strikes, seg) {
-                        return settle(&mut tasks, committing).await;
-                    }
+                    dl.on_answer(now, peer, seg, Answer::Failed(Failure::Cutoff));
                 }
             }
             // Durability in batches: an fsync per segment capped a single-source transfer far
@@ -586,6 +476,7 @@ impl Fetcher {
         peer: PeerId,
         hash: BlobHash,
         length: u64,
+        index: u32,
         seg: (u64, u64),
     ) -> impl std::future::Future<Output = Event> + use<> {
         let mut control = self.control.clone();
@@ -653,7 +544,7 @@ impl Fetcher {
                 Ok(Err(e)) => Outcome::Failed(e),
                 Err(_) => Outcome::Failed("timed out".into()),
             };
-            Event::Segment(peer, seg, outcome)
+            Event::Segment(peer, index, outcome)
         }
     }
 }
@@ -693,32 +584,71 @@ async fn settle(tasks: &mut JoinSet<Event>, committing: bool) -> Result<(), Fetc
     Ok(())
 }
 
-/// Whether every provider that could serve `seg` failed it [`MAX_STRIKES`] times. A provider
-/// could serve it if it was asked for it (it has strikes) or says it holds it (HAVE); admitted
-/// peers that hold nothing of the blob do not count — counting them, a download whose only
-/// holder served a damaged copy never gave up and asked that holder forever.
-fn struck_out(
-    providers: &[PeerId],
-    haves: &HashMap<PeerId, ChunkRanges>,
-    strikes: &HashMap<(PeerId, (u64, u64)), u32>,
-    seg: (u64, u64),
-) -> bool {
-    let want = ranges_of(&[seg]);
-    let mut candidates = providers
-        .iter()
-        .filter(|p| {
-            strikes.contains_key(&(**p, seg)) || haves.get(*p).is_some_and(|h| h.is_superset(&want))
-        })
-        .peekable();
-    let out = candidates.peek().is_some()
-        && candidates.all(|p| strikes.get(&(*p, seg)).copied().unwrap_or(0) >= MAX_STRIKES);
-    if out {
-        tracing::debug!(
-            ?seg,
-            "every provider failed this segment; looking for providers again"
-        );
+/// The segments of a blob: segment `i` covers chunks `[i·S, (i+1)·S)` (S =
+/// [`SEGMENT_CHUNKS`]); a missing segment is asked for from its first missing chunk to its
+/// last, so a partly verified segment resumes rather than starting over.
+pub(super) struct SegmentPlan {
+    /// Per segment, the chunk range to ask for.
+    ranges: Vec<(u64, u64)>,
+    missing: Vec<u32>,
+}
+
+impl SegmentPlan {
+    /// For a blob of `length` bytes whose `missing` chunk ranges are wanted.
+    pub(super) fn new(length: u64, missing: &[(u64, u64)]) -> Self {
+        let chunks = length.div_ceil(1024);
+        let n = chunks.div_ceil(SEGMENT_CHUNKS);
+        let mut ranges: Vec<(u64, u64)> = (0..n)
+            .map(|i| (i * SEGMENT_CHUNKS, ((i + 1) * SEGMENT_CHUNKS).min(chunks)))
+            .collect();
+        let mut wanted: Vec<Option<(u64, u64)>> = vec![None; ranges.len()];
+        for &(a, b) in missing {
+            let (a, b) = (a.min(chunks), b.min(chunks));
+            if a >= b {
+                continue;
+            }
+            for i in a / SEGMENT_CHUNKS..=(b - 1) / SEGMENT_CHUNKS {
+                let (s, e) = ranges[i as usize];
+                let (s, e) = (a.max(s), b.min(e));
+                let w = &mut wanted[i as usize];
+                *w = Some(w.map_or((s, e), |(ws, we)| (ws.min(s), we.max(e))));
+            }
+        }
+        let mut missing = Vec::new();
+        for (i, w) in wanted.into_iter().enumerate() {
+            if let Some(r) = w {
+                ranges[i] = r;
+                missing.push(i as u32);
+            }
+        }
+        Self { ranges, missing }
     }
-    out
+
+    /// Segments of the blob.
+    pub(super) fn segments(&self) -> u32 {
+        u32::try_from(self.ranges.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The segments wanted.
+    pub(super) fn missing(&self) -> impl Iterator<Item = u32> + '_ {
+        self.missing.iter().copied()
+    }
+
+    /// The chunk range to ask for segment `i`.
+    pub(super) fn range(&self, i: u32) -> (u64, u64) {
+        self.ranges.get(i as usize).copied().unwrap_or((0, 0))
+    }
+
+    /// The segments a provider whose verified ranges are `have` can serve.
+    pub(super) fn held(&self, have: &ChunkRanges) -> Bits {
+        let mut b = Bits::new(self.segments());
+        for (i, r) in self.ranges.iter().enumerate() {
+            if have.is_superset(&ranges_of(&[*r])) {
+                b.insert(i as u32);
+            }
+        }
+        b
+    }
 }
 
 #[cfg(test)]
@@ -726,27 +656,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_providers_that_could_serve_a_segment_keep_a_download_going() {
-        let seg = (0, SEGMENT_CHUNKS);
-        let (seed, idle, holder) = (PeerId::random(), PeerId::random(), PeerId::random());
-        let mut strikes = HashMap::new();
-        let mut haves = HashMap::new();
-        let providers = vec![seed, idle];
-        assert!(
-            !struck_out(&providers, &haves, &strikes, seg),
-            "nobody asked yet"
+    fn a_partly_verified_segment_resumes_from_its_first_missing_chunk() {
+        let s = SEGMENT_CHUNKS;
+        // 2.5 segments; the first half of segment 1 and all of segment 0 verified.
+        let length = (2 * s + s / 2) * 1024;
+        let plan = SegmentPlan::new(length, &[(s + s / 2, 2 * s + s / 2)]);
+        assert_eq!(plan.segments(), 3);
+        assert_eq!(plan.missing().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(plan.range(1), (s + s / 2, 2 * s));
+        assert_eq!(plan.range(2), (2 * s, 2 * s + s / 2));
+        // A provider holding the second half of segment 1 can serve it; one holding only
+        // segment 0 cannot serve anything wanted.
+        let held = plan.held(&ranges_of(&[(s + s / 2, 2 * s)]));
+        assert_eq!(held.iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            plan.held(&ranges_of(&[(0, s)])).iter().collect::<Vec<_>>(),
+            vec![0]
         );
-        strikes.insert((seed, seg), MAX_STRIKES - 1);
-        assert!(!struck_out(&providers, &haves, &strikes, seg));
-        // The only holder failed it MAX_STRIKES times; `idle` (admitted, holds nothing of
-        // the blob, never asked) once kept the download asking the seed forever.
-        strikes.insert((seed, seg), MAX_STRIKES);
-        assert!(struck_out(&providers, &haves, &strikes, seg));
-        // A peer that says it holds the segment and was not asked yet keeps it going.
-        haves.insert(holder, ranges_of(&[seg]));
-        let providers = vec![seed, idle, holder];
-        assert!(!struck_out(&providers, &haves, &strikes, seg));
-        strikes.insert((holder, seg), MAX_STRIKES);
-        assert!(struck_out(&providers, &haves, &strikes, seg));
+        // Nothing missing: nothing wanted.
+        assert_eq!(SegmentPlan::new(length, &[]).missing().count(), 0);
     }
 }
