@@ -19,7 +19,7 @@ mod seeding;
 
 pub use bits::Bits;
 pub use download::{Download, Failure, Outcome, Status};
-pub use seeding::SuperSeed;
+pub use seeding::{SuperSeed, turn_wait};
 
 use std::time::Duration;
 

@@ -342,6 +342,7 @@ impl Model {
         };
         let swarm = Swarm::new(
             sc.repository.clone(),
+            (&sc.params().repository).into(),
             n,
             &honest,
             sc.network.up_mbps,

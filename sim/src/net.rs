@@ -277,6 +277,11 @@ impl Network {
         self.region.is_empty()
     }
 
+    /// How long bulk data `a` sends at `now` waits behind what its uplink already queued (µs).
+    pub fn backlog_us(&self, a: u32, now: SimTime) -> u64 {
+        self.up_free[a as usize].0.saturating_sub(now.0)
+    }
+
     /// Whether `a` and `b` can talk now (both up, same partition side).
     pub fn linked(&self, a: u32, b: u32) -> bool {
         let (a, b) = (a as usize, b as usize);

@@ -358,39 +358,38 @@ pub struct CrashSpec {
     pub restart_after: Option<Duration>,
 }
 
-/// Repository swarming: releases and the download parameters of the node.
+/// Repository swarming: releases and the download parameters of the node. The defaults are
+/// the node's ([`gaiamesh_core::Params`]), and every node runs the node's piece scheduler.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RepositoryParams {
-    /// Bytes asked per request (KiB). The node verifies in 16 KiB chunk groups; a request
-    /// covers many of them.
+    /// Bytes asked per request (KiB): the node's segment. The node verifies in 16 KiB
+    /// chunk groups; a request covers many of them.
     pub chunk_kib: u32,
-    /// Requests each node keeps in flight.
+    /// Requests each node keeps in flight (`[repository] requests_in_flight`).
     pub parallel: u32,
-    /// A request unanswered this long is asked elsewhere and its peer avoided.
+    /// Requests in flight per provider (`[repository] requests_per_peer`).
+    pub per_peer: u32,
+    /// A request unanswered this long fails (a strike against its provider).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Hedge a request unanswered after this many chunk transfer times (at
-    /// `network.up_mbps`) by asking a second peer; 0 (the default) disables hedging. With
-    /// FIFO uplinks most requests wait several chunk times, so a fixed factor hedges most
-    /// of them and slows the swarm (docs/simulator.md).
-    pub hedge_factor: f64,
+    /// A request unanswered this long is also asked from another provider; 0 disables
+    /// hedging.
+    #[serde(with = "humantime_serde")]
+    pub hedge_after: Duration,
     /// Releases published during the run (every node fetches each one: mandatory).
     pub releases: Vec<ReleaseSpec>,
 }
 
 impl Default for RepositoryParams {
-    /// Not yet the node's ([`gaiamesh_core::Params`]: 1 MiB segments, 8 requests in flight,
-    /// 30 s timeout). The simulator's piece scheduler is still a model of its own (issue 17:
-    /// the node's scheduler moves into the core next); with the node's segment size and
-    /// depth it lands at 3.8× the swarm lower bound where the node's own scheduler measures
-    /// 1.00–1.03× (BENCHMARKS.md), so its calibrated values stay until it runs the node's.
     fn default() -> Self {
+        let r = gaiamesh_core::Params::default().repository;
         Self {
-            chunk_kib: 256,
-            parallel: 4,
-            request_timeout: Duration::from_secs(10),
-            hedge_factor: 0.0,
+            chunk_kib: u32::try_from(r.segment_bytes / 1024).unwrap_or(1024),
+            parallel: r.requests_in_flight,
+            per_peer: r.requests_per_peer,
+            request_timeout: r.request_timeout,
+            hedge_after: r.hedge_after.unwrap_or(Duration::ZERO),
             releases: Vec::new(),
         }
     }
@@ -449,7 +448,10 @@ impl Scenario {
         p.kademlia.republish = self.kademlia.provider_republish;
         p.repository.segment_bytes = u64::from(self.repository.chunk_kib) * 1024;
         p.repository.requests_in_flight = self.repository.parallel;
+        p.repository.requests_per_peer = self.repository.per_peer;
         p.repository.request_timeout = self.repository.request_timeout;
+        p.repository.hedge_after =
+            (!self.repository.hedge_after.is_zero()).then_some(self.repository.hedge_after);
         p
     }
 
@@ -640,8 +642,8 @@ impl Scenario {
             "repository.parallel: must be between 1 and 64",
         );
         check(
-            r.hedge_factor >= 0.0 && r.hedge_factor.is_finite(),
-            "repository.hedge_factor: must be ≥ 0",
+            (1..=r.parallel.max(1)).contains(&r.per_peer),
+            "repository.per_peer: must be between 1 and parallel",
         );
         check(
             !r.request_timeout.is_zero(),

@@ -1,44 +1,49 @@
 //! Repository swarming: a release (one content-addressed blob) spreads from its publisher to
-//! every node by chunk exchange over the same connections and link queues as gossip.
+//! every node by segment exchange over the same connections and link queues as gossip.
 //!
-//! The protocol modelled is the node's multi-source download (DESIGN §7):
+//! Every node runs the node's own piece scheduler ([`gaiamesh_core::pieces::Download`]) and
+//! the publisher the node's super-seeding ([`gaiamesh_core::pieces::SuperSeed`]): which
+//! segment a node asks from which peer, hedging, strikes, busy backoff and when a round of
+//! providers ends are decided by the same code as in the daemon. What this module is, is the
+//! rest of the world around them:
 //! - the publisher announces the release to its peers; a node that learns of it forwards the
 //!   announcement once and starts fetching (mandatory components are fetched at once);
-//! - a node keeps up to `parallel` chunk requests in flight, each to a connected peer that
-//!   holds a chunk it lacks; of two random such peers it asks the one serving fewer
-//!   requests (the load a real node observes as latency), and of up to 8 random chunks it
-//!   lacks from that peer the rarest among its own peers (rarest first);
-//! - the publisher super-seeds: until every chunk has gone out once, it offers only chunks
-//!   it has not served yet, so its upload is not spent on duplicates;
-//! - requests, announcements and HAVEs are control messages that QUIC interleaves with
-//!   bulk data: they do not queue behind chunks on the uplink;
-//! - a peer serves a request through its uplink, which is the same FIFO queue at
-//!   `network.up_mbps` that gossip uses, so the per-node upload cap binds;
-//! - a request unanswered after `hedge_factor` chunk transfer times (at the upload cap) is
-//!   hedged: the chunk is also asked from the least loaded other peer holding it, and the
-//!   first answer wins;
-//! - a request unanswered after `request_timeout` (peer down, partitioned or a withholder)
-//!   is dropped, that peer is avoided for the release and the chunk asked elsewhere;
-//! - a node that completes a chunk sends HAVE to its peers; the bytes are counted, and a
-//!   peer waiting with nothing to ask is woken when the HAVE arrives. (Which chunks a peer
-//!   holds is read from the model rather than carried in HAVE events: that is what the
-//!   HAVEs would have told, and it keeps the event count linear in chunks × nodes.)
+//! - requests, announcements, busy and refusal answers are control messages that QUIC
+//!   interleaves with bulk data: they do not queue behind segments on the uplink;
+//! - a peer serves a request through its uplink, the same FIFO queue at `network.up_mbps`
+//!   that gossip uses, so the per-node upload cap binds; a withholder never answers, a peer
+//!   that lacks the segment refuses;
+//! - a request unanswered after `request_timeout` fails (a strike, as in the daemon);
+//! - a node that completes a segment sends HAVE to its peers; the bytes are counted, and a
+//!   peer waiting with nothing to ask is woken when the HAVE arrives. (The holdings a HAVE
+//!   carries are applied to the peers' schedulers at once rather than as events of their
+//!   own: that keeps the event count linear in segments × nodes. The daemon asks HAVE every
+//!   250 ms; here the news is immediate.)
+//! - a node whose scheduler ends a round (every holder of a segment failed it) starts a new
+//!   round with fresh holdings, as the daemon does after looking up providers again; a node
+//!   that restarts resumes with the segments it had.
 //!
 //! The figure to compare against is the swarm lower bound: no node can finish before
 //! `F / min(up, down)` with equal links, and the whole swarm needs at least
 //! `(N − 1) · F / (N · up)` of aggregate upload time; a client-server copy from the
 //! publisher alone takes `(N − 1) · F / up`.
 
-use rand::{Rng, seq::SliceRandom};
+use std::time::Duration;
+
+use gaiamesh_core::pieces::{
+    Bits, Download, Failure, Outcome, SchedulerParams, Status, SuperSeed, turn_wait,
+};
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::{engine::SimTime, model::Role, net::Network, scenario::RepositoryParams};
 
-/// Bytes of an announcement, a request and a HAVE message on the wire.
+/// Bytes of an announcement, a request, an answer without data and a HAVE on the wire.
 const ANNOUNCE_BYTES: u32 = 200;
 const REQUEST_BYTES: u32 = 64;
+const ANSWER_BYTES: u32 = 16;
 const HAVE_BYTES: u64 = 16;
-/// Framing overhead of a chunk response.
+/// Framing overhead of a segment response.
 const CHUNK_OVERHEAD: u32 = 64;
 
 /// Swarm events (scheduled by the model's queue).
@@ -55,7 +60,7 @@ pub enum SwarmEv {
         /// Sender.
         from: u32,
     },
-    /// `to` is asked for chunk `chunk` of release `r` by `from`.
+    /// `to` is asked for segment `chunk` of release `r` by `from`.
     Request {
         /// Release.
         r: u32,
@@ -63,10 +68,10 @@ pub enum SwarmEv {
         to: u32,
         /// Requester.
         from: u32,
-        /// Chunk index.
+        /// Segment index.
         chunk: u32,
     },
-    /// Chunk `chunk` of `r` arrives at `to` from `from`.
+    /// Segment `chunk` of `r` arrives at `to` from `from`.
     Chunk {
         /// Release.
         r: u32,
@@ -74,8 +79,21 @@ pub enum SwarmEv {
         to: u32,
         /// Server.
         from: u32,
-        /// Chunk index.
+        /// Segment index.
         chunk: u32,
+    },
+    /// `from` answered `to`'s request for `chunk` without the data.
+    Answer {
+        /// Release.
+        r: u32,
+        /// Requester.
+        to: u32,
+        /// Server.
+        from: u32,
+        /// Segment index.
+        chunk: u32,
+        /// Busy (super-seeding) or refused (does not hold it).
+        busy: bool,
     },
     /// The request of `node` to `peer` for `chunk` may have timed out.
     Timeout {
@@ -85,21 +103,18 @@ pub enum SwarmEv {
         node: u32,
         /// Server.
         peer: u32,
-        /// Chunk index.
+        /// Segment index.
         chunk: u32,
     },
-    /// The request of `node` to `peer` for `chunk` is slow: ask a second peer.
-    Hedge {
+    /// `node`'s scheduler asked to be woken (a hedge is due).
+    Tick {
         /// Release.
         r: u32,
-        /// Requester.
+        /// Node.
         node: u32,
-        /// Server.
-        peer: u32,
-        /// Chunk index.
-        chunk: u32,
     },
-    /// `node` looks again for chunks to ask (a peer's HAVE arrived, or it came back up).
+    /// `node` looks again for segments to ask (a peer's HAVE arrived, a busy backoff
+    /// ended, or it came back up).
     Wake {
         /// Release.
         r: u32,
@@ -154,94 +169,56 @@ struct Release {
     chunks: u32,
     chunk_bytes: u32,
     publisher: u32,
-    /// Chunks each node holds (bitset per node, allocated on first use).
-    have: Vec<Vec<u64>>,
-    /// Chunks each node has in flight (bitset per node).
-    asked: Vec<Vec<u64>>,
-    count: Vec<u32>,
+    /// Segments each node holds (empty until it learns of the release).
+    have: Vec<Bits>,
     known: Vec<bool>,
-    /// (chunk, peer) requests in flight per node.
-    inflight: Vec<Vec<(u32, u32)>>,
-    /// Requests each node is serving (accepted, response not yet arrived).
-    serving: Vec<u32>,
-    /// Peers a node no longer asks (timed out once).
-    avoid: Vec<Vec<u32>>,
-    /// Nodes with free request slots and nothing to ask.
+    /// Each node's scheduler while it downloads.
+    dl: Vec<Option<Download<u32>>>,
+    /// The publisher's super-seeding.
+    seed: SuperSeed,
+    /// Nodes with nothing to ask (woken by a HAVE).
     starving: Vec<bool>,
+    /// When a node's scheduler tick is scheduled.
+    tick_at: Vec<Option<SimTime>>,
     completion_ms: Vec<f64>,
     publisher_uploaded: u64,
     timeouts: u64,
     hedges: u64,
-    /// Chunks the publisher has served at least once (super-seeding: until every chunk
-    /// went out once, the publisher offers only those that have not).
-    seeded: Vec<u64>,
-    seeded_count: u32,
 }
 
 /// All releases of a run.
 pub struct Swarm {
-    params: RepositoryParams,
-    words: usize,
+    params: SchedulerParams,
     releases: Vec<Release>,
     up_bytes_per_us: f64,
     down_bytes_per_us: f64,
-    /// When a request is hedged (µs), if hedging is on.
-    hedge_us: Option<u64>,
     /// When an unanswered request is given up (µs).
     timeout_us: u64,
+    /// How long a request may wait for a turn on a capped uplink before it is answered
+    /// busy (µs; the node's rule).
+    turn_wait_us: u64,
 }
 
-/// Sends `node`'s request for `chunk` to `peer` and arms its timeout.
-fn send_request(
-    cx: &mut Ctx<'_>,
-    r: u32,
-    node: u32,
-    peer: u32,
-    chunk: u32,
-    now: SimTime,
-    timeout_us: u64,
-) {
-    if let Some(at) = cx.net.send_control(node, peer, REQUEST_BYTES, now, cx.rng) {
-        let to = peer;
-        cx.out.push((
-            at,
-            SwarmEv::Request {
-                r,
-                to,
-                from: node,
-                chunk,
-            },
-        ));
-    }
-    cx.out.push((
-        now.plus_us(timeout_us),
-        SwarmEv::Timeout {
-            r,
-            node,
-            peer,
-            chunk,
-        },
-    ));
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn bit(bits: &[u64], i: u32) -> bool {
-    bits.get((i / 64) as usize)
-        .is_some_and(|w| w & (1 << (i % 64)) != 0)
+/// `d` as a simulated time.
+fn sim_time(d: Duration) -> SimTime {
+    SimTime(us(d))
 }
 
-fn set(bits: &mut [u64], i: u32, on: bool) {
-    let w = &mut bits[(i / 64) as usize];
-    if on {
-        *w |= 1 << (i % 64);
-    } else {
-        *w &= !(1 << (i % 64));
-    }
+/// A simulated time as the scheduler's.
+fn core_time(t: SimTime) -> Duration {
+    Duration::from_micros(t.0)
 }
 
 impl Swarm {
-    /// The releases of `params` for `n` nodes, each with a random publisher among `honest`.
+    /// The releases of `params` for `n` nodes, each with a random publisher among `honest`;
+    /// every node schedules with `scheduler` (the node's parameters).
     pub fn new(
         params: RepositoryParams,
+        scheduler: SchedulerParams,
         n: usize,
         honest: &[u32],
         up_mbps: f64,
@@ -249,46 +226,36 @@ impl Swarm {
         rng: &mut ChaCha8Rng,
     ) -> Self {
         let chunk_bytes = params.chunk_kib.max(1) * 1024;
-        let mut words = 0;
         let releases = params
             .releases
             .iter()
             .map(|spec| {
                 let bytes = (spec.size_mib * 1024.0 * 1024.0) as u64;
                 let chunks = bytes.div_ceil(u64::from(chunk_bytes)).max(1) as u32;
-                words = words.max(chunks.div_ceil(64) as usize);
                 Release {
-                    at: SimTime(u64::try_from(spec.at.as_micros()).unwrap_or(u64::MAX)),
+                    at: sim_time(spec.at),
                     bytes,
                     chunks,
                     chunk_bytes,
                     publisher: honest.choose(rng).copied().unwrap_or(0),
-                    have: vec![Vec::new(); n],
-                    asked: vec![Vec::new(); n],
-                    count: vec![0; n],
+                    have: vec![Bits::default(); n],
                     known: vec![false; n],
-                    inflight: vec![Vec::new(); n],
-                    serving: vec![0; n],
-                    avoid: vec![Vec::new(); n],
+                    dl: vec![None; n],
+                    seed: SuperSeed::new(chunks),
                     starving: vec![false; n],
+                    tick_at: vec![None; n],
                     completion_ms: Vec::new(),
                     publisher_uploaded: 0,
                     timeouts: 0,
                     hedges: 0,
-                    seeded: vec![0; chunks.div_ceil(64) as usize],
-                    seeded_count: 0,
                 }
             })
             .collect();
-        let chunk_us = f64::from(chunk_bytes) / (up_mbps / 8.0);
-        let hedge_us = (params.hedge_factor > 0.0)
-            .then(|| (chunk_us * params.hedge_factor).max(1000.0) as u64);
-        let timeout_us = u64::try_from(params.request_timeout.as_micros()).unwrap_or(u64::MAX);
+        let up_bytes_per_s = (up_mbps * 1e6 / 8.0) as u64;
         Self {
-            hedge_us,
-            timeout_us,
-            params,
-            words,
+            turn_wait_us: us(turn_wait(u64::from(chunk_bytes), up_bytes_per_s)),
+            timeout_us: us(params.request_timeout),
+            params: scheduler,
             releases,
             up_bytes_per_us: up_mbps / 8.0,
             down_bytes_per_us: down_mbps / 8.0,
@@ -311,41 +278,67 @@ impl Swarm {
             SwarmEv::Announce { r, to, from } => self.on_announce(cx, r, to, from, now),
             SwarmEv::Request { r, to, from, chunk } => self.on_request(cx, r, to, from, chunk, now),
             SwarmEv::Chunk { r, to, from, chunk } => self.on_chunk(cx, r, to, from, chunk, now),
+            SwarmEv::Answer {
+                r,
+                to,
+                from,
+                chunk,
+                busy,
+            } => {
+                let failure = if busy { Failure::Busy } else { Failure::Cutoff };
+                self.answer(cx, r, to, from, chunk, Outcome::Failed(failure), now);
+                if busy {
+                    // Ask again when the backoff ends.
+                    let at = now.plus_us(us(self.params.busy_backoff));
+                    cx.out.push((at, SwarmEv::Wake { r, node: to }));
+                }
+            }
             SwarmEv::Timeout {
                 r,
                 node,
                 peer,
                 chunk,
-            } => self.on_timeout(cx, r, node, peer, chunk, now),
-            SwarmEv::Hedge {
-                r,
-                node,
-                peer,
-                chunk,
-            } => self.on_hedge(cx, r, node, peer, chunk, now),
+            } => {
+                let pending = self.releases[r as usize].dl[node as usize]
+                    .as_ref()
+                    .is_some_and(|d| d.is_pending(peer, chunk));
+                if pending && cx.net.up[node as usize] {
+                    self.releases[r as usize].timeouts += 1;
+                    let failed = Outcome::Failed(Failure::Cutoff);
+                    self.answer(cx, r, node, peer, chunk, failed, now);
+                }
+            }
+            SwarmEv::Tick { r, node } => {
+                let rel = &mut self.releases[r as usize];
+                if rel.tick_at[node as usize].is_some_and(|t| t <= now) {
+                    rel.tick_at[node as usize] = None;
+                }
+                if let Some(d) = rel.dl[node as usize].as_mut() {
+                    let before = d.hedges();
+                    d.handle_timeout(core_time(now));
+                    rel.hedges += d.hedges() - before;
+                }
+                self.fill(cx, r, node, now);
+            }
             SwarmEv::Wake { r, node } => {
-                self.rel(r).starving[node as usize] = false;
+                self.releases[r as usize].starving[node as usize] = false;
                 self.fill(cx, r, node, now);
             }
         }
     }
 
-    /// A node came back up: it resumes every release it knows of (its chunks are kept),
-    /// and learns of those published meanwhile from a peer (the node's repository
-    /// metadata is exchanged on every new connection).
+    /// A node came back up: it resumes every release it knows of with the segments it had
+    /// (a new scheduler, as a restarted daemon starts one), and learns of those published
+    /// meanwhile from a peer (the node's repository metadata is exchanged on every new
+    /// connection).
     pub fn on_up(&mut self, cx: &mut Ctx<'_>, node: u32, now: SimTime) {
         for r in 0..self.releases.len() as u32 {
-            let rel = self.rel(r);
-            rel.inflight[node as usize].clear();
-            if let Some(a) = rel.asked.get_mut(node as usize) {
-                a.iter_mut().for_each(|w| *w = 0);
-            }
             self.resync(cx, r, node, now);
         }
     }
 
-    /// A partition healed: nodes learn of releases across the old cut, and every node
-    /// with free slots looks for chunks again.
+    /// A partition healed: nodes learn of releases across the old cut and of what their
+    /// peers there hold, and look for segments again.
     pub fn on_heal(&mut self, cx: &mut Ctx<'_>, now: SimTime) {
         for r in 0..self.releases.len() as u32 {
             for node in 0..cx.peers.len() as u32 {
@@ -358,7 +351,7 @@ impl Swarm {
 
     fn resync(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32, now: SimTime) {
         let ni = node as usize;
-        let rel = self.rel(r);
+        let rel = &self.releases[r as usize];
         if !rel.known[ni] {
             let from = cx.peers[ni]
                 .iter()
@@ -369,23 +362,31 @@ impl Swarm {
             }
             return;
         }
-        let rel = self.rel(r);
-        rel.avoid[ni].clear();
-        rel.starving[ni] = false;
+        self.new_round(cx, r, node);
         self.fill(cx, r, node, now);
     }
 
-    fn rel(&mut self, r: u32) -> &mut Release {
-        &mut self.releases[r as usize]
-    }
-
-    fn ensure(&mut self, r: u32, node: u32) {
-        let words = self.words;
-        let rel = self.rel(r);
-        if rel.have[node as usize].is_empty() {
-            rel.have[node as usize] = vec![0; words];
-            rel.asked[node as usize] = vec![0; words];
+    /// A fresh scheduler for `node` over the segments it lacks, with what its peers hold.
+    fn new_round(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32) {
+        let ni = node as usize;
+        let params = self.params.clone();
+        let rel = &mut self.releases[r as usize];
+        if rel.have[ni].is_full() {
+            rel.dl[ni] = None;
+            return;
         }
+        let missing: Vec<u32> = (0..rel.chunks)
+            .filter(|c| !rel.have[ni].contains(*c))
+            .collect();
+        let mut d = Download::new(rel.chunks, missing, params, cx.rng);
+        for &p in &cx.peers[ni] {
+            let held = &rel.have[p as usize];
+            if held.count() > 0 {
+                d.set_have(p, held.clone());
+            }
+        }
+        rel.dl[ni] = Some(d);
+        rel.starving[ni] = false;
     }
 
     fn announce(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32, except: u32, now: SimTime) {
@@ -407,183 +408,99 @@ impl Swarm {
     }
 
     fn on_publish(&mut self, cx: &mut Ctx<'_>, r: u32, now: SimTime) {
-        let p = self.rel(r).publisher;
-        self.ensure(r, p);
-        let rel = self.rel(r);
-        for c in 0..rel.chunks {
-            set(&mut rel.have[p as usize], c, true);
-        }
-        rel.count[p as usize] = rel.chunks;
+        let rel = &mut self.releases[r as usize];
+        let p = rel.publisher;
+        rel.have[p as usize] = Bits::full(rel.chunks);
         rel.known[p as usize] = true;
         self.announce(cx, r, p, u32::MAX, now);
     }
 
     fn on_announce(&mut self, cx: &mut Ctx<'_>, r: u32, to: u32, from: u32, now: SimTime) {
-        if !cx.net.up[to as usize] || self.rel(r).known[to as usize] {
+        let rel = &mut self.releases[r as usize];
+        if !cx.net.up[to as usize] || rel.known[to as usize] {
             return;
         }
-        self.ensure(r, to);
-        self.rel(r).known[to as usize] = true;
+        rel.known[to as usize] = true;
+        rel.have[to as usize] = Bits::new(rel.chunks);
         if cx.role[to as usize] != Role::Withholder {
             self.announce(cx, r, to, from, now);
         }
+        self.new_round(cx, r, to);
         self.fill(cx, r, to, now);
     }
 
-    /// Sends requests until `node` has `parallel` in flight or nothing more to ask.
+    /// Sends the requests `node`'s scheduler asks for, and arms its next tick.
     fn fill(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32, now: SimTime) {
-        let parallel = self.params.parallel as usize;
-        let timeout = self.timeout_us;
         let ni = node as usize;
         if !cx.net.up[ni] {
             return;
         }
-        loop {
-            let rel = &mut self.releases[r as usize];
-            if rel.count[ni] == rel.chunks || rel.inflight[ni].len() >= parallel {
-                return;
-            }
-            let Some((peer, chunk)) = Self::pick(rel, cx, node) else {
-                if rel.inflight[ni].is_empty() && !rel.avoid[ni].is_empty() {
-                    // Every useful peer timed out once: give them another chance.
-                    rel.avoid[ni].clear();
-                    continue;
-                }
-                rel.starving[ni] = true;
-                return;
-            };
-            set(&mut rel.asked[ni], chunk, true);
-            rel.inflight[ni].push((chunk, peer));
-            send_request(cx, r, node, peer, chunk, now, timeout);
-            if let Some(hedge) = self.hedge_us {
+        let timeout = self.timeout_us;
+        let rel = &mut self.releases[r as usize];
+        let Some(d) = rel.dl[ni].as_mut() else {
+            return;
+        };
+        if d.status(core_time(now)) == Status::StruckOut {
+            self.new_round(cx, r, node);
+        }
+        let rel = &mut self.releases[r as usize];
+        let Some(d) = rel.dl[ni].as_mut() else {
+            return;
+        };
+        while let Some((peer, chunk)) = d.poll_request(core_time(now), cx.rng) {
+            if let Some(at) = cx.net.send_control(node, peer, REQUEST_BYTES, now, cx.rng) {
                 cx.out.push((
-                    now.plus_us(hedge),
-                    SwarmEv::Hedge {
+                    at,
+                    SwarmEv::Request {
                         r,
-                        node,
-                        peer,
+                        to: peer,
+                        from: node,
                         chunk,
                     },
                 ));
             }
+            cx.out.push((
+                now.plus_us(timeout),
+                SwarmEv::Timeout {
+                    r,
+                    node,
+                    peer,
+                    chunk,
+                },
+            ));
+        }
+        if d.in_flight() == 0 {
+            rel.starving[ni] = true;
+        }
+        if let Some(t) = d.poll_timeout() {
+            let at = sim_time(t).max(now);
+            if rel.tick_at[ni].is_none_or(|s| at < s) {
+                rel.tick_at[ni] = Some(at);
+                cx.out.push((at, SwarmEv::Tick { r, node }));
+            }
         }
     }
 
-    /// A request still unanswered after `hedge_factor` chunk times: the same chunk is asked
-    /// from the least loaded other peer that holds it; whichever answer comes first counts.
-    fn on_hedge(
+    /// An answer without data, or a timeout, for `node`'s request to `peer`.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
         &mut self,
         cx: &mut Ctx<'_>,
         r: u32,
         node: u32,
         peer: u32,
         chunk: u32,
+        outcome: Outcome,
         now: SimTime,
     ) {
         let ni = node as usize;
-        let timeout = self.timeout_us;
-        let rel = &mut self.releases[r as usize];
-        let pending = rel.inflight[ni].iter().filter(|(c, _)| *c == chunk).count();
-        if !cx.net.up[ni]
-            || pending != 1
-            || !rel.inflight[ni].contains(&(chunk, peer))
-            || bit(&rel.have[ni], chunk)
-        {
+        if !cx.net.up[ni] {
             return;
         }
-        let Some(other) = cx.peers[ni]
-            .iter()
-            .copied()
-            .filter(|p| {
-                *p != peer
-                    && bit(&rel.have[*p as usize], chunk)
-                    && cx.net.linked(node, *p)
-                    && !rel.avoid[ni].contains(p)
-            })
-            .min_by_key(|p| rel.serving[*p as usize])
-        else {
-            return;
-        };
-        rel.inflight[ni].push((chunk, other));
-        rel.hedges += 1;
-        send_request(cx, r, node, other, chunk, now, timeout);
-    }
-
-    /// Of two random peers holding a chunk `node` needs, the less loaded one, and a random
-    /// such chunk of it.
-    fn pick(rel: &Release, cx: &mut Ctx<'_>, node: u32) -> Option<(u32, u32)> {
-        let ni = node as usize;
-        let peers = &cx.peers[ni];
-        if peers.is_empty() {
-            return None;
+        if let Some(d) = self.releases[r as usize].dl[ni].as_mut() {
+            d.on_answer(core_time(now), peer, chunk, outcome);
         }
-        let start = cx.rng.gen_range(0..peers.len());
-        let mut found: Vec<(u32, u32)> = Vec::with_capacity(2);
-        for k in 0..peers.len() {
-            let p = peers[(start + k) % peers.len()];
-            let pi = p as usize;
-            if rel.count[pi] == 0 || !cx.net.linked(node, p) || rel.avoid[ni].contains(&p) {
-                continue;
-            }
-            if let Some(c) = Self::useful_chunk(rel, ni, pi, peers, cx.rng) {
-                found.push((p, c));
-                if found.len() == 2 {
-                    break;
-                }
-            }
-        }
-        found
-            .into_iter()
-            .min_by_key(|(p, _)| rel.serving[*p as usize])
-    }
-
-    /// Of up to 8 random chunks that `pi` holds and `ni` neither holds nor has asked for,
-    /// the one held by the fewest of `ni`'s peers (rarest first, as the HAVEs tell).
-    fn useful_chunk(
-        rel: &Release,
-        ni: usize,
-        pi: usize,
-        peers: &[u32],
-        rng: &mut ChaCha8Rng,
-    ) -> Option<u32> {
-        let (mine, asked, theirs) = (&rel.have[ni], &rel.asked[ni], &rel.have[pi]);
-        let super_seeding = pi as u32 == rel.publisher && rel.seeded_count < rel.chunks;
-        let words = theirs.len();
-        let w0 = rng.gen_range(0..words);
-        let mut best: Option<(u32, u32)> = None;
-        let mut sampled = 0;
-        for k in 0..words {
-            let w = (w0 + k) % words;
-            let mut free = theirs[w] & !mine[w] & !asked[w];
-            if super_seeding {
-                free &= !rel.seeded.get(w).copied().unwrap_or(0);
-            }
-            while free != 0 && sampled < 8 {
-                // A random set bit of the word.
-                let n = free.count_ones();
-                let mut skip = rng.gen_range(0..n);
-                let mut bits = free;
-                while skip > 0 {
-                    bits &= bits - 1;
-                    skip -= 1;
-                }
-                let bit_index = bits.trailing_zeros();
-                free &= !(1u64 << bit_index);
-                let c = w as u32 * 64 + bit_index;
-                let holders = peers
-                    .iter()
-                    .filter(|p| bit(&rel.have[**p as usize], c))
-                    .count() as u32;
-                if best.is_none_or(|(h, _)| holders < h) {
-                    best = Some((holders, c));
-                }
-                sampled += 1;
-            }
-            if sampled >= 8 {
-                break;
-            }
-        }
-        best.map(|(_, c)| c)
+        self.fill(cx, r, node, now);
     }
 
     fn on_request(
@@ -597,18 +514,41 @@ impl Swarm {
     ) {
         let ti = to as usize;
         let rel = &mut self.releases[r as usize];
-        if !cx.net.up[ti] || cx.role[ti] == Role::Withholder || !bit(&rel.have[ti], chunk) {
+        if !cx.net.up[ti] || cx.role[ti] == Role::Withholder {
+            return; // never answered: the requester times out
+        }
+        let busy = if !rel.have[ti].contains(chunk) {
+            Some(false)
+        } else if to == rel.publisher && !rel.seed.admit(chunk) {
+            Some(true)
+        } else if cx.net.backlog_us(to, now) > self.turn_wait_us {
+            // No turn on the capped uplink in time: busy, as the node answers.
+            if to == rel.publisher {
+                rel.seed.revoke(chunk);
+            }
+            Some(true)
+        } else {
+            None
+        };
+        if let Some(busy) = busy {
+            if let Some(at) = cx.net.send_control(to, from, ANSWER_BYTES, now, cx.rng) {
+                cx.out.push((
+                    at,
+                    SwarmEv::Answer {
+                        r,
+                        to: from,
+                        from: to,
+                        chunk,
+                        busy,
+                    },
+                ));
+            }
             return;
         }
         let bytes = rel.chunk_bytes + CHUNK_OVERHEAD;
         if let Some(at) = cx.net.send(to, from, bytes, now, cx.rng) {
-            rel.serving[ti] += 1;
             if to == rel.publisher {
                 rel.publisher_uploaded += u64::from(rel.chunk_bytes);
-                if !bit(&rel.seeded, chunk) {
-                    set(&mut rel.seeded, chunk, true);
-                    rel.seeded_count += 1;
-                }
             }
             cx.out.push((
                 at,
@@ -619,72 +559,51 @@ impl Swarm {
                     chunk,
                 },
             ));
+        } else if to == rel.publisher {
+            // Not sent after all: another requester may have this segment.
+            rel.seed.revoke(chunk);
         }
     }
 
     fn on_chunk(&mut self, cx: &mut Ctx<'_>, r: u32, to: u32, from: u32, chunk: u32, now: SimTime) {
         let ti = to as usize;
-        let rel = &mut self.releases[r as usize];
-        rel.serving[from as usize] = rel.serving[from as usize].saturating_sub(1);
-        let Some(pos) = rel.inflight[ti]
-            .iter()
-            .position(|&(c, p)| c == chunk && p == from)
-        else {
-            return; // timed out meanwhile, or the node restarted
-        };
-        rel.inflight[ti].swap_remove(pos);
-        // The first answer wins; a hedged duplicate still in flight is cancelled (the bytes
-        // its server already queued are spent).
-        rel.inflight[ti].retain(|(c, _)| *c != chunk);
-        set(&mut rel.asked[ti], chunk, false);
-        if !cx.net.up[ti] || bit(&rel.have[ti], chunk) {
+        if !cx.net.up[ti] {
             return;
         }
-        set(&mut rel.have[ti], chunk, true);
-        rel.count[ti] += 1;
-        if rel.count[ti] == rel.chunks {
+        let rel = &mut self.releases[r as usize];
+        let Some(d) = rel.dl[ti].as_mut() else {
+            return; // complete already
+        };
+        if !d.on_answer(core_time(now), from, chunk, Outcome::Delivered) {
+            return; // timed out meanwhile, the slower twin of a hedge, or a restart
+        }
+        rel.have[ti].insert(chunk);
+        if rel.have[ti].is_full() {
             rel.completion_ms
                 .push(now.0.saturating_sub(rel.at.0) as f64 / 1000.0);
         }
-        // HAVE to every peer; a starving one looks again when it arrives.
+        // HAVE to every peer: their schedulers learn it, and a starving one looks again
+        // when it arrives.
         cx.net.sent_bytes[ti] += HAVE_BYTES * cx.peers[ti].len() as u64;
         for &p in &cx.peers[ti] {
-            if rel.starving[p as usize]
+            let pi = p as usize;
+            if let Some(pd) = rel.dl[pi].as_mut()
+                && !pd.add_have(to, chunk)
+            {
+                pd.set_have(to, rel.have[ti].clone());
+            }
+            if rel.starving[pi]
                 && let Some(at) = cx.net.send_control(to, p, 0, now, cx.rng)
             {
-                rel.starving[p as usize] = false;
+                rel.starving[pi] = false;
                 cx.out.push((at, SwarmEv::Wake { r, node: p }));
             }
         }
-        self.fill(cx, r, to, now);
-    }
-
-    fn on_timeout(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        r: u32,
-        node: u32,
-        peer: u32,
-        chunk: u32,
-        now: SimTime,
-    ) {
-        let ni = node as usize;
-        let rel = &mut self.releases[r as usize];
-        let Some(pos) = rel.inflight[ni]
-            .iter()
-            .position(|&(c, p)| c == chunk && p == peer)
-        else {
+        if rel.have[ti].is_full() {
+            rel.dl[ti] = None;
             return;
-        };
-        rel.inflight[ni].swap_remove(pos);
-        if !rel.inflight[ni].iter().any(|(c, _)| *c == chunk) {
-            set(&mut rel.asked[ni], chunk, false);
         }
-        rel.timeouts += 1;
-        if rel.avoid[ni].len() < cx.peers[ni].len() && !rel.avoid[ni].contains(&peer) {
-            rel.avoid[ni].push(peer);
-        }
-        self.fill(cx, r, node, now);
+        self.fill(cx, r, to, now);
     }
 
     /// The outcome of every release.

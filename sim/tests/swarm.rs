@@ -7,12 +7,16 @@ use std::path::Path;
 use gaiamesh_sim::{net::LatencyMatrix, scenario::Scenario, simulate, swarm::ReleaseResult};
 
 fn release(extra: &str, nodes: u32) -> ReleaseResult {
+    release_of(extra, nodes, 400.0, 64)
+}
+
+fn release_of(extra: &str, nodes: u32, up_mbps: f64, mib: u32) -> ReleaseResult {
     let text = format!(
         "name = \"swarm\"\nnodes = {nodes}\nduration = \"10m\"\n\
          [placement]\nregions = {{ eu-central = 1.0 }}\n\
-         [network]\nup_mbps = 400\ndown_mbps = 4000\n\
+         [network]\nup_mbps = {up_mbps}\ndown_mbps = 4000\n\
          [workload]\nupdates_per_second = 0.0\n[kademlia]\nlookups_per_second = 0.0\n\
-         [repository]\nreleases = [{{ at = \"5s\", size_mib = 64 }}]\n{extra}"
+         [repository]\nreleases = [{{ at = \"5s\", size_mib = {mib} }}]\n{extra}"
     );
     let sc = Scenario::parse(&text, Path::new("swarm.toml")).unwrap();
     let r = simulate(sc, 3, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
@@ -23,7 +27,7 @@ fn release(extra: &str, nodes: u32) -> ReleaseResult {
 #[test]
 fn a_release_reaches_every_node_near_the_swarm_lower_bound() {
     let r = release("", 64);
-    assert_eq!(r.chunks, 256);
+    assert_eq!(r.chunks, 64, "1 MiB segments, the node's");
     assert_eq!(r.completion_ms.len(), 63, "every downloader completes");
     let last = *r.completion_ms.last().unwrap();
     // 64 MiB at 50 MB/s: the lower bound is F/up ≈ 1.34 s.
@@ -34,8 +38,10 @@ fn a_release_reaches_every_node_near_the_swarm_lower_bound() {
         "swarm: last completion {ratio:.3} × the lower bound; publisher uploaded {} MiB",
         r.publisher_uploaded >> 20
     );
+    // The node's scheduler at 64 nodes with 24 connections each: 2.3× (BENCHMARKS.md).
+    // Its 8-node figures are held against the daemon's in the next test.
     assert!(
-        ratio <= 1.5,
+        ratio <= 2.5,
         "swarm too slow: {ratio} × the lower bound: {r:?}"
     );
     // A client-server copy would take N − 1 times the single-copy time.
@@ -48,6 +54,19 @@ fn a_release_reaches_every_node_near_the_swarm_lower_bound() {
     let share = r.publisher_uploaded as f64 / (r.bytes as f64 * 63.0);
     assert!(share < 0.2, "publisher uploaded {share} of all copies");
     assert_eq!(r.timeouts, 0);
+}
+
+/// The daemon's own measurement (BENCHMARKS.md, session 8: `cargo bench -p gaiamesh-node
+/// --bench repo`, 8 nodes, 256 MiB, 10 MB/s upload cap): 1.00–1.03× the swarm lower bound.
+/// The simulator runs the same scheduler, super-seeding and busy rule, so it must predict
+/// the same within 10%.
+#[test]
+fn eight_nodes_match_the_daemons_measured_swarm() {
+    let r = release_of("", 8, 80.0, 256);
+    assert_eq!(r.completion_ms.len(), 7);
+    let ratio = r.completion_ms.last().unwrap() / r.lower_bound_ms;
+    eprintln!("8 nodes, 256 MiB at 10 MB/s: {ratio:.3} × the lower bound (daemon: 1.00–1.03)");
+    assert!((1.0..=1.13).contains(&ratio), "{ratio}: {r:?}");
 }
 
 #[test]

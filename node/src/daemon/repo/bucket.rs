@@ -16,17 +16,9 @@ const MAX_PEER_BUCKETS: usize = 4096;
 const UPLOAD_SLOTS: usize = 2;
 
 /// How long a request waits for a turn on an uplink capped at `bytes_per_s` before it is
-/// answered busy: about two segments' sending time, at least 500 ms, at most 5 s (inside
-/// the requester's timeout). A deep queue only delays what others could send sooner:
-/// with 5 s (14 requests queued at a 5 MB/s seed) 8 nodes took 1.14–1.18× the swarm bound,
-/// with 500 ms 1.07–1.15×.
+/// answered busy (the core's rule, shared with the simulator).
 fn slot_wait(bytes_per_s: u64) -> Duration {
-    if bytes_per_s == 0 {
-        return Duration::ZERO;
-    }
-    // A turn is for one segment.
-    let segment_bytes = (super::SEGMENT_CHUNKS * 1024) as f64;
-    Duration::from_secs_f64((2.0 * segment_bytes / bytes_per_s as f64).clamp(0.5, 5.0))
+    gaiamesh_core::pieces::turn_wait(super::SEGMENT_CHUNKS * 1024, bytes_per_s)
 }
 
 #[derive(Debug)]
@@ -173,15 +165,6 @@ mod tests {
         assert_eq!(l.wait_for(b, 512 * 1024), Duration::ZERO);
         let unlimited = UploadLimits::new(0, 0);
         assert_eq!(unlimited.wait_for(a, u64::MAX / 4), Duration::ZERO);
-    }
-
-    #[test]
-    fn a_turn_is_waited_for_about_two_segments_time() {
-        assert_eq!(slot_wait(0), Duration::ZERO);
-        // 1 MiB/s: two segments take 2 s.
-        assert_eq!(slot_wait(1024 * 1024), Duration::from_secs(2));
-        assert_eq!(slot_wait(1024 * 1024 * 1024), Duration::from_millis(500));
-        assert_eq!(slot_wait(1024), Duration::from_secs(5));
     }
 
     #[tokio::test]
