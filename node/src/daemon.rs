@@ -11,6 +11,7 @@ mod event_loop;
 mod events;
 mod exchange;
 mod gate;
+mod gated;
 mod metrics;
 mod mirror;
 mod pipe;

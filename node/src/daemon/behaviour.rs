@@ -1,5 +1,6 @@
 //! The libp2p behaviour of a node: identify, ping, Kademlia (server mode, validating store,
-//! routing table filled only with admitted peers), gossipsub (manual validation, peer
+//! routing table filled only with admitted peers; both identify and Kademlia gated so that
+//! they answer admitted peers only, [`super::gated`]), gossipsub (manual validation, peer
 //! scoring), request-response for admission and directory requests, and raw streams for
 //! repository transfers.
 
@@ -33,10 +34,12 @@ pub(crate) struct Behaviour {
     pub(crate) gate: super::gate::Gate,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) memory: memory_connection_limits::Behaviour,
-    pub(crate) identify: identify::Behaviour,
+    /// Answers admitted peers only (a non-member learns no addresses, protocols or version).
+    pub(crate) identify: super::gated::Gated<identify::Behaviour>,
     pub(crate) ping: ping::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
-    pub(crate) kad: kad::Behaviour<DhtStore>,
+    /// Answers admitted peers only (a non-member learns nothing of the routing table).
+    pub(crate) kad: super::gated::Gated<kad::Behaviour<DhtStore>>,
     pub(crate) admission: request_response::Behaviour<PostcardCodec<Admission, Admission>>,
     pub(crate) directory:
         request_response::Behaviour<PostcardCodec<DirectoryRequest, DirectoryResponse>>,
@@ -159,12 +162,12 @@ impl Behaviour {
         Ok(Self {
             gate: super::gate::Gate::new(banned, params.admission.clone()),
             memory: memory_connection_limits::Behaviour::with_max_bytes(max_memory_bytes),
-            kad,
+            kad: super::gated::Gated::new(kad),
             limits: connection_limits::Behaviour::new(limits),
-            identify: identify::Behaviour::new(identify::Config::new(
+            identify: super::gated::Gated::new(identify::Behaviour::new(identify::Config::new(
                 "/gaiamesh/id/1".into(),
                 key.public(),
-            )),
+            ))),
             ping: ping::Behaviour::new(ping::Config::new()),
             gossipsub,
             admission: request_response::Behaviour::with_codec(

@@ -81,6 +81,11 @@ impl EventLoop {
         if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
             info!(%peer, "peer admitted");
             self.swarm.behaviour_mut().gate.lift(&peer);
+            // Kademlia and identify answer it from now on (they run once its answer to our
+            // admission request shows that it admitted us too: `on_admission`).
+            let b = self.swarm.behaviour_mut();
+            b.kad.open(peer);
+            b.identify.open(peer);
             self.admitted.insert(peer);
             self.sync_admitted();
             self.fetch_bundle_from(peer);
@@ -146,7 +151,10 @@ impl EventLoop {
         self.pending_admission.remove(&peer);
         self.admitted.remove(&peer);
         self.sync_admitted();
-        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        let b = self.swarm.behaviour_mut();
+        b.kad.close(&peer);
+        b.identify.close(&peer);
+        b.kad.remove_peer(&peer);
         self.pending_dht.remove(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }
@@ -180,14 +188,18 @@ impl EventLoop {
                 let own = Admission {
                     credential: self.credential.clone(),
                 };
+                // Admitted before it is answered: the answer then tells the peer that our
+                // gated protocols accept it (see `daemon/gated.rs`).
+                if verdict.is_ok() {
+                    self.admit(peer);
+                }
                 let _ = self
                     .swarm
                     .behaviour_mut()
                     .admission
                     .send_response(channel, own);
-                match verdict {
-                    Ok(()) => self.admit(peer),
-                    Err(reason) => self.deny(peer, &reason.to_string()),
+                if let Err(reason) = verdict {
+                    self.deny(peer, &reason.to_string());
                 }
             }
             request_response::Event::Message {
@@ -195,7 +207,14 @@ impl EventLoop {
                 message: Message::Response { response, .. },
                 ..
             } => match self.check_admission(&peer, &response) {
-                Ok(()) => self.admit(peer),
+                Ok(()) => {
+                    self.admit(peer);
+                    // It answered our request, so it has dealt with it; were we refused, it
+                    // disconnects. Our Kademlia and identify may speak to it now.
+                    let b = self.swarm.behaviour_mut();
+                    b.kad.start(peer);
+                    b.identify.start(peer);
+                }
                 Err(reason) => self.deny(peer, &reason.to_string()),
             },
             request_response::Event::OutboundFailure {
