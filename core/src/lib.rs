@@ -16,6 +16,10 @@
 //! - [`ingest::GossipVerdict`]: what a node does with a gossiped record once the merge rules
 //!   decided (forward, drop, or reject and penalise the sender). The daemon reports it to
 //!   gossipsub; the simulator forwards and graylists by it.
+//! - [`node::NodeState`]: the node's peers and periodic work — admission deadlines, what
+//!   follows an admission, anti-entropy (when, and with whom), presence, DHT re-publication
+//!   and the coalesced re-announcement — as actions for the daemon's event loop and the
+//!   simulator to carry out.
 //! - [`pieces`]: the repository's piece scheduler (which segment from which provider,
 //!   hedging, strikes, busy backoff) and super-seeding. The daemon's multi-source download
 //!   and the simulator's swarm both run it.
@@ -28,6 +32,7 @@
 
 pub mod admission;
 pub mod ingest;
+pub mod node;
 mod params;
 pub mod pieces;
 

@@ -1,0 +1,407 @@
+//! [`NodeState`]: the node's own bookkeeping of its peers and its periodic work, sans-IO.
+//! It decides who is waiting for admission and until when, what follows an admission or a
+//! refusal, when to reconcile and with whom, when to send presence and re-publish the DHT
+//! records (with the coalesced re-announcement after the federation grows), and hands those
+//! decisions out as [`Action`]s. The daemon's event loop feeds it swarm events and its timer
+//! and carries the actions out over libp2p; the simulator feeds it simulated connections and
+//! time and carries them out over its network model.
+//!
+//! Time is a [`Duration`] since an origin the driver chooses; randomness is passed in.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::Duration,
+};
+
+use rand::Rng;
+
+use crate::{Params, admission::AdmissionRefusal};
+
+/// After the number of admitted peers reaches a power of two, the node re-announces its DHT
+/// records this long later (plus up to 2 s at random), once for a burst of joins.
+pub const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
+
+/// What the node does next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action<P> {
+    /// Send the peer our credential (it answers with its own).
+    RequestAdmission(P),
+    /// The peer passed admission: open the protocols to it.
+    Admit(P),
+    /// The peer failed admission: ban it and disconnect.
+    Deny(P, AdmissionRefusal),
+    /// The peer did not pass admission in time: a shorter ban (it may be a member on a bad
+    /// link), and disconnect.
+    DropLate(P),
+    /// Reconcile the directory with the peer.
+    Reconcile(P),
+    /// A light node hands a newly admitted peer its own record instead of reconciling.
+    PushOwnRecord(P),
+    /// Send the signed presence heartbeat.
+    Presence,
+    /// Re-publish the node's DHT records and provider announcements.
+    Republish,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    /// Connected, admission running since then.
+    Pending(Duration),
+    /// Admitted; `true` while a reconciliation with it runs.
+    Admitted { reconciling: bool },
+}
+
+/// One node's peers and periodic work.
+#[derive(Debug)]
+pub struct NodeState<P> {
+    params: Params,
+    light: bool,
+    peers: BTreeMap<P, Peer>,
+    next_reconcile: Duration,
+    next_presence: Duration,
+    next_republish: Duration,
+    announce_at: Option<Duration>,
+    admitted_total: u64,
+    actions: VecDeque<Action<P>>,
+}
+
+impl<P: Copy + Ord> NodeState<P> {
+    /// A node started at `now`; `light` nodes neither reconcile nor serve reconciliation.
+    /// Presence goes out at once; the first reconciliation and re-publication one interval
+    /// later.
+    pub fn new(params: Params, now: Duration, light: bool) -> Self {
+        Self {
+            next_reconcile: now + params.sync.reconcile_interval,
+            next_presence: now,
+            next_republish: now + params.kademlia.republish,
+            params,
+            light,
+            peers: BTreeMap::new(),
+            announce_at: None,
+            admitted_total: 0,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The parameters it runs with.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Whether `peer` is admitted.
+    pub fn is_admitted(&self, peer: &P) -> bool {
+        matches!(self.peers.get(peer), Some(Peer::Admitted { .. }))
+    }
+
+    /// Whether `peer` is connected and waiting for admission.
+    pub fn is_pending(&self, peer: &P) -> bool {
+        matches!(self.peers.get(peer), Some(Peer::Pending(_)))
+    }
+
+    /// The admitted peers.
+    pub fn admitted(&self) -> impl Iterator<Item = P> + '_ {
+        self.peers
+            .iter()
+            .filter(|(_, s)| matches!(s, Peer::Admitted { .. }))
+            .map(|(p, _)| *p)
+    }
+
+    /// Peers admitted since the start (restarts of the count with the process).
+    pub fn admitted_total(&self) -> u64 {
+        self.admitted_total
+    }
+
+    /// The first connection to `peer` is up: admission starts (a peer already admitted on
+    /// another connection stays admitted).
+    pub fn handle_connected(&mut self, now: Duration, peer: P) {
+        if self.peers.contains_key(&peer) {
+            return;
+        }
+        self.peers.insert(peer, Peer::Pending(now));
+        self.actions.push_back(Action::RequestAdmission(peer));
+    }
+
+    /// The last connection to `peer` closed (or it was dropped): it must pass admission
+    /// again when it returns.
+    pub fn handle_disconnected(&mut self, peer: &P) {
+        self.peers.remove(peer);
+    }
+
+    /// A request to `peer` failed under the admission handshake, on a connection that is
+    /// still up (`connected`): ask again; otherwise admission starts afresh when it returns.
+    pub fn handle_admission_failure(&mut self, peer: P, connected: bool) {
+        if !self.is_pending(&peer) {
+            return;
+        }
+        if connected {
+            self.actions.push_back(Action::RequestAdmission(peer));
+        } else {
+            self.peers.remove(&peer);
+        }
+    }
+
+    /// The admission verdict on `peer` (from [`crate::admission::verdict`]).
+    pub fn handle_admission(
+        &mut self,
+        now: Duration,
+        peer: P,
+        verdict: Result<(), AdmissionRefusal>,
+        rng: &mut impl Rng,
+    ) {
+        match verdict {
+            Err(refusal) => {
+                self.peers.remove(&peer);
+                self.actions.push_back(Action::Deny(peer, refusal));
+            }
+            Ok(()) if self.is_admitted(&peer) => {}
+            Ok(()) => {
+                self.peers
+                    .insert(peer, Peer::Admitted { reconciling: false });
+                self.admitted_total += 1;
+                if self.admitted_total.is_power_of_two() && self.announce_at.is_none() {
+                    // Coalesced: a burst of joins (a federation starting) triggers one
+                    // re-announcement a few seconds later, not one per doubling.
+                    let jitter = Duration::from_millis(rng.gen_range(0..2000));
+                    self.announce_at = Some(now + ANNOUNCE_DELAY + jitter);
+                }
+                self.actions.push_back(Action::Admit(peer));
+                if self.light {
+                    self.actions.push_back(Action::PushOwnRecord(peer));
+                } else {
+                    self.start_reconcile(peer);
+                }
+            }
+        }
+    }
+
+    /// A reconciliation with `peer` started by the driver (the peer asked, or the driver
+    /// chose it) or ended.
+    pub fn set_reconciling(&mut self, peer: &P, on: bool) {
+        if let Some(Peer::Admitted { reconciling }) = self.peers.get_mut(peer) {
+            *reconciling = on;
+        }
+    }
+
+    fn start_reconcile(&mut self, peer: P) {
+        if let Some(Peer::Admitted { reconciling }) = self.peers.get_mut(&peer)
+            && !*reconciling
+        {
+            *reconciling = true;
+            self.actions.push_back(Action::Reconcile(peer));
+        }
+    }
+
+    /// Re-announce the DHT records soon (the node's document changed).
+    pub fn announce_soon(&mut self, now: Duration) {
+        self.announce_at.get_or_insert(now);
+    }
+
+    /// Everything due at `now`: admissions that ran out of time, a reconciliation with a
+    /// random admitted peer not reconciling already, presence, re-publication.
+    pub fn handle_timeout(&mut self, now: Duration, rng: &mut impl Rng) {
+        let timeout = self.params.admission.timeout;
+        let late: Vec<P> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| matches!(s, Peer::Pending(t) if now.saturating_sub(*t) > timeout))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in late {
+            self.peers.remove(&p);
+            self.actions.push_back(Action::DropLate(p));
+        }
+        if now >= self.next_reconcile {
+            self.next_reconcile = now + self.params.sync.reconcile_interval;
+            if !self.light {
+                let idle: Vec<P> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Peer::Admitted { reconciling: false }))
+                    .map(|(p, _)| *p)
+                    .collect();
+                if !idle.is_empty() {
+                    let p = idle[rng.gen_range(0..idle.len())];
+                    self.start_reconcile(p);
+                }
+            }
+        }
+        if now >= self.next_presence {
+            self.next_presence = now + self.params.sync.presence_interval;
+            self.actions.push_back(Action::Presence);
+        }
+        if self.announce_at.is_some_and(|t| now >= t) || now >= self.next_republish {
+            self.announce_at = None;
+            self.next_republish = now + self.params.kademlia.republish;
+            self.actions.push_back(Action::Republish);
+        }
+    }
+
+    /// The next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action<P>> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] has something to do next.
+    pub fn poll_timeout(&self) -> Duration {
+        let timeout = self.params.admission.timeout;
+        let admission = self
+            .peers
+            .values()
+            .filter_map(|s| match s {
+                Peer::Pending(t) => Some(*t + timeout + Duration::from_millis(1)),
+                Peer::Admitted { .. } => None,
+            })
+            .min();
+        [
+            Some(self.next_reconcile),
+            Some(self.next_presence),
+            Some(self.next_republish),
+            self.announce_at,
+            admission,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(self.next_presence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gaiamesh_protocol::identity::PublicKeyError;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn drain(n: &mut NodeState<u8>) -> Vec<String> {
+        std::iter::from_fn(|| n.poll_action())
+            .map(|a| format!("{a:?}"))
+            .collect()
+    }
+
+    fn refusal() -> AdmissionRefusal {
+        AdmissionRefusal::PeerId(PublicKeyError::NotEd25519("x".into()))
+    }
+
+    #[test]
+    fn admission_runs_on_the_first_connection_and_ends_in_time() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut n = NodeState::new(Params::default(), S(0), false);
+        n.handle_timeout(S(0), &mut rng);
+        assert_eq!(drain(&mut n), vec!["Presence"]);
+        n.handle_connected(S(1), 7);
+        n.handle_connected(S(1), 7);
+        assert_eq!(drain(&mut n), vec!["RequestAdmission(7)"]);
+        // 1.5 s to pass admission; at 2.5 s + 1 ms it is dropped as late.
+        assert_eq!(n.poll_timeout(), S(1) + MS(1501));
+        n.handle_timeout(S(2), &mut rng);
+        assert!(n.is_pending(&7));
+        n.handle_timeout(S(1) + MS(1501), &mut rng);
+        assert_eq!(drain(&mut n), vec!["DropLate(7)"]);
+        assert!(!n.is_pending(&7) && !n.is_admitted(&7));
+        // A refused peer is denied and forgotten.
+        n.handle_connected(S(3), 8);
+        n.handle_admission(S(3), 8, Err(refusal()), &mut rng);
+        let a = drain(&mut n);
+        assert_eq!(a[0], "RequestAdmission(8)");
+        assert!(a[1].starts_with("Deny(8,"), "{a:?}");
+    }
+
+    #[test]
+    fn an_admitted_peer_is_reconciled_at_once_and_a_light_node_pushes_instead() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut n = NodeState::new(Params::default(), S(0), false);
+        drain(&mut n);
+        n.handle_connected(S(1), 1);
+        n.handle_admission(S(1), 1, Ok(()), &mut rng);
+        assert_eq!(
+            drain(&mut n),
+            vec!["RequestAdmission(1)", "Admit(1)", "Reconcile(1)"]
+        );
+        // Admitted twice (its request and its answer): once.
+        n.handle_admission(S(1), 1, Ok(()), &mut rng);
+        assert!(drain(&mut n).is_empty());
+        let mut light = NodeState::new(Params::default(), S(0), true);
+        drain(&mut light);
+        light.handle_admission(S(1), 1, Ok(()), &mut rng);
+        assert_eq!(drain(&mut light), vec!["Admit(1)", "PushOwnRecord(1)"]);
+    }
+
+    #[test]
+    fn anti_entropy_picks_an_admitted_peer_not_reconciling_every_interval() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let p = Params::default();
+        let every = p.sync.reconcile_interval;
+        let mut n = NodeState::new(p, S(0), false);
+        for peer in 1..=3 {
+            n.handle_admission(S(0), peer, Ok(()), &mut rng);
+        }
+        drain(&mut n);
+        // Peers 1 and 2 finished their first reconciliation; 3 is still reconciling.
+        n.set_reconciling(&1, false);
+        n.set_reconciling(&2, false);
+        let mut picked = std::collections::BTreeSet::new();
+        for k in 1..=20 {
+            n.handle_timeout(every * k, &mut rng);
+            while let Some(a) = n.poll_action() {
+                if let Action::Reconcile(peer) = a {
+                    assert_ne!(peer, 3, "a peer already reconciling is not picked");
+                    picked.insert(peer);
+                    n.set_reconciling(&peer, false);
+                }
+            }
+        }
+        assert_eq!(picked.into_iter().collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn presence_republish_and_a_coalesced_announcement() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let p = Params::default();
+        let presence = p.sync.presence_interval;
+        let mut n = NodeState::new(p, S(0), true);
+        n.handle_timeout(S(0), &mut rng);
+        assert_eq!(drain(&mut n), vec!["Presence"]);
+        // The 1st, 2nd and 4th admissions fall within the first announcement's delay:
+        // one re-announcement, 3–5 s after the first.
+        for (t, peer) in [(1, 1), (2, 2), (2, 3), (3, 4)] {
+            n.handle_admission(S(t), peer, Ok(()), &mut rng);
+        }
+        drain(&mut n);
+        let at = n.poll_timeout();
+        assert!((S(4)..S(6)).contains(&at), "{at:?}");
+        n.handle_timeout(at, &mut rng);
+        assert_eq!(drain(&mut n), vec!["Republish"]);
+        n.handle_timeout(presence, &mut rng);
+        assert_eq!(drain(&mut n), vec!["Presence"]);
+    }
+
+    #[test]
+    fn the_same_inputs_and_seed_give_the_same_actions() {
+        let run = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut n = NodeState::new(Params::default(), S(0), false);
+            for peer in 0..10u8 {
+                n.handle_connected(S(0), peer);
+                n.handle_admission(S(0), peer, Ok(()), &mut rng);
+                n.set_reconciling(&peer, false);
+            }
+            let mut out = drain(&mut n);
+            for k in 1..10 {
+                n.handle_timeout(S(30 * k), &mut rng);
+                out.extend(drain(&mut n));
+                for peer in 0..10u8 {
+                    n.set_reconciling(&peer, false);
+                }
+            }
+            out
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+}
