@@ -192,6 +192,11 @@ impl<P: Copy + Ord> NodeState<P> {
         }
     }
 
+    /// Whether a coalesced re-announcement is still to come.
+    pub fn announce_pending(&self) -> bool {
+        self.announce_at.is_some()
+    }
+
     /// Re-announce the DHT records soon (the node's document changed).
     pub fn announce_soon(&mut self, now: Duration) {
         self.announce_at.get_or_insert(now);

@@ -561,8 +561,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
             .unwrap_or(u64::MAX),
-        pending_admission: HashMap::new(),
-        admitted: HashSet::new(),
+        node: gaiamesh_core::node::NodeState::new(params.clone(), Duration::ZERO, light),
+        origin: std::time::Instant::now(),
         sessions: HashMap::new(),
         revocations_pushed: HashMap::new(),
         revocation_list,
@@ -576,9 +576,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         peer_addrs: HashMap::new(),
         provided_keys: HashSet::new(),
         kad_bootstrapped: false,
-        admitted_total: 0,
         pending_dht: HashMap::new(),
-        announce_at: None,
         lights: event_loop::dht::LightQueries::default(),
         repo: repo_state,
     };

@@ -7,6 +7,7 @@ use std::{
 };
 
 use futures::StreamExt;
+use gaiamesh_core::node::{Action as NodeAction, NodeState};
 use gaiamesh_directory::reconcile::{Initiator, ReconcileSet};
 use gaiamesh_protocol::{
     federation::MembershipCredential,
@@ -63,8 +64,10 @@ pub(crate) struct EventLoop {
     pub(crate) bootstrap: Redial,
     pub(crate) validity_ms: u64,
     pub(crate) republish_before_ms: u64,
-    pub(crate) pending_admission: HashMap<PeerId, Instant>,
-    pub(crate) admitted: HashSet<PeerId>,
+    /// The node's peers and periodic work: the core's decisions, carried out here.
+    pub(crate) node: NodeState<PeerId>,
+    /// The origin of the core's clock.
+    pub(crate) origin: Instant,
     pub(crate) sessions: HashMap<PeerId, Initiator>,
     /// The revocation-list version last pushed to each connected peer.
     pub(crate) revocations_pushed: HashMap<PeerId, u64>,
@@ -83,13 +86,8 @@ pub(crate) struct EventLoop {
     /// Attribute keys this node currently provides.
     pub(crate) provided_keys: HashSet<Vec<u8>>,
     pub(crate) kad_bootstrapped: bool,
-    /// Peers admitted since start; the own DHT entries are re-announced each time it
-    /// reaches a power of two, as the routing table learns the nodes closest to them.
-    pub(crate) admitted_total: u64,
     /// DHT writes from peers whose admission is pending.
     pub(crate) pending_dht: HashMap<PeerId, Vec<dht::PendingDht>>,
-    /// When the next re-announcement is due (coalesces the triggers of a burst of joins).
-    pub(crate) announce_at: Option<Instant>,
     pub(crate) lights: dht::LightQueries,
     pub(crate) repo: repo::RepoState,
 }
@@ -135,12 +133,8 @@ impl EventLoop {
         }
         self.fetch_mandatory();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut last_reconcile = Instant::now();
+        let mut last_repo_sync = Instant::now();
         let mut last_sweep = Instant::now();
-        let presence_interval = self.params.sync.presence_interval;
-        let dht_republish = self.params.kademlia.republish;
-        let mut last_heartbeat = Instant::now() - presence_interval;
-        let mut last_dht_republish = Instant::now();
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
@@ -150,27 +144,18 @@ impl EventLoop {
                     Some(cmd) => self.on_command(cmd),
                 },
                 _ = tick.tick() => {
-                    self.expire_admissions();
+                    // Admission deadlines, anti-entropy, presence and re-publication are the
+                    // core's to decide (`core::node`); the actions are carried out here.
+                    let now = self.core_now();
+                    self.node.handle_timeout(now, &mut self.rng);
+                    self.run_node_actions();
                     self.redial_bootstrap();
                     self.expire_light_queries();
                     self.expire_blob_lookups();
                     self.update_gauges();
-                    let due = self.announce_at.is_some_and(|t| t <= Instant::now());
-                    if due || last_dht_republish.elapsed() >= dht_republish {
-                        self.announce_at = None;
-                        last_dht_republish = Instant::now();
-                        self.republish_dht();
-                    }
-                    if last_reconcile.elapsed() >= self.params.sync.reconcile_interval {
-                        last_reconcile = Instant::now();
-                        if !self.light {
-                            self.reconcile_with_random_peer();
-                        }
+                    if last_repo_sync.elapsed() >= self.params.sync.reconcile_interval {
+                        last_repo_sync = Instant::now();
                         self.repo_anti_entropy();
-                    }
-                    if last_heartbeat.elapsed() >= presence_interval {
-                        last_heartbeat = Instant::now();
-                        self.heartbeat();
                     }
                     if last_sweep.elapsed() >= Duration::from_secs(60) {
                         last_sweep = Instant::now();
@@ -187,6 +172,43 @@ impl EventLoop {
 
     fn now(&self) -> gaiamesh_protocol::time::UnixMillis {
         now()
+    }
+
+    /// The core's clock: time since the event loop started.
+    fn core_now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Carries out what the node core decided.
+    fn run_node_actions(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            match action {
+                NodeAction::RequestAdmission(peer) => self.request_admission(peer),
+                NodeAction::Admit(peer) => self.admit(peer),
+                NodeAction::Deny(peer, refusal) => self.deny(peer, &refusal.to_string()),
+                NodeAction::DropLate(peer) => {
+                    // Not proof of a bad credential (a member on a bad link), so a shorter
+                    // ban; an outsider that never answers still cannot hold a connection by
+                    // redialling.
+                    self.swarm.behaviour_mut().gate.ban_late(peer);
+                    self.drop_peer(peer, "no valid admission in time");
+                }
+                NodeAction::Reconcile(peer) => self.start_reconcile(peer),
+                NodeAction::PushOwnRecord(peer) => {
+                    // No reconciliation from a light node; hand the peer our own record
+                    // instead (gossip before any peer was connected reached no one).
+                    if let Some(own) = self.own.clone() {
+                        self.swarm.behaviour_mut().directory.send_request(
+                            &peer,
+                            gaiamesh_protocol::wire::DirectoryRequest::Push(vec![own]),
+                        );
+                    }
+                }
+                NodeAction::Presence => self.heartbeat(),
+                NodeAction::Republish => self.republish_dht(),
+                _ => {}
+            }
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -237,7 +259,7 @@ impl EventLoop {
                     .connected_peers()
                     .map(|p| PeerView {
                         peer_id: p.to_string(),
-                        admitted: self.admitted.contains(p),
+                        admitted: self.node.is_admitted(p),
                         last_seen_ms: PublicKey::from_peer_id(p)
                             .ok()
                             .and_then(|k| cat.last_seen(&k))
@@ -321,12 +343,12 @@ impl EventLoop {
             peer_id: self.swarm.local_peer_id().to_string(),
             federation: self.catalogue.read().trust().id().to_string(),
             connected_peers: self.swarm.connected_peers().count(),
-            admitted_peers: self.admitted.len(),
+            admitted_peers: self.node.admitted().count(),
             directory_entries: self.catalogue.read().len(),
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
             mode: if self.light { "light" } else { "full" }.into(),
-            dht_announced: self.admitted_total > 0 && self.announce_at.is_none(),
+            dht_announced: self.node.admitted_total() > 0 && !self.node.announce_pending(),
             kad_queries: self.swarm.behaviour().kad.iter_queries().count(),
         }
     }
@@ -443,23 +465,23 @@ impl EventLoop {
                 peer_id,
                 num_established,
                 ..
-            } if num_established.get() == 1 && !self.admitted.contains(&peer_id) => {
-                self.pending_admission.insert(peer_id, Instant::now());
+            } if num_established.get() == 1 && !self.node.is_admitted(&peer_id) => {
                 // Graylisted in gossipsub until admitted: never in a mesh before that.
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
                     .set_application_score(&peer_id, PENDING_ADMISSION_SCORE);
-                self.request_admission(peer_id);
+                let now = self.core_now();
+                self.node.handle_connected(now, peer_id);
+                self.run_node_actions();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
-                self.admitted.remove(&peer_id);
+                self.node.handle_disconnected(&peer_id);
                 self.sync_admitted();
-                self.pending_admission.remove(&peer_id);
                 self.sessions.remove(&peer_id);
                 self.revocations_pushed.remove(&peer_id);
                 self.peer_addrs.remove(&peer_id);
@@ -485,7 +507,7 @@ impl EventLoop {
                         self.swarm.add_peer_address(peer_id, addr.clone());
                     }
                     self.peer_addrs.insert(peer_id, addrs);
-                    if self.admitted.contains(&peer_id) {
+                    if self.node.is_admitted(&peer_id) {
                         self.kad_add_peer(peer_id);
                     }
                 }
@@ -512,7 +534,7 @@ impl EventLoop {
         m.directory_entries.set(gauge(self.catalogue.read().len()));
         m.connected_peers
             .set(gauge(self.swarm.connected_peers().count()));
-        m.admitted_peers.set(gauge(self.admitted.len()));
+        m.admitted_peers.set(gauge(self.node.admitted().count()));
     }
 }
 

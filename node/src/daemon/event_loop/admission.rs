@@ -1,9 +1,6 @@
 //! Admission of peers by membership credential, and revocation lists in force.
 
-use gaiamesh_protocol::{
-    identity::PublicKey,
-    wire::{Admission, DirectoryRequest},
-};
+use gaiamesh_protocol::{identity::PublicKey, wire::Admission};
 use libp2p::{
     PeerId,
     request_response::{self, Message},
@@ -77,57 +74,43 @@ impl EventLoop {
         gaiamesh_core::admission::verdict(self.catalogue.read().trust(), &key, msg, self.now())
     }
 
+    /// Carries out an admission the core decided (`NodeAction::Admit`): opens the gated
+    /// protocols, lifts any ban, and tells every part of the node.
     pub(super) fn admit(&mut self, peer: PeerId) {
-        if self.pending_admission.remove(&peer).is_some() || !self.admitted.contains(&peer) {
-            info!(%peer, "peer admitted");
-            self.swarm.behaviour_mut().gate.lift(&peer);
-            // Kademlia and identify answer it from now on (they run once its answer to our
-            // admission request shows that it admitted us too: `on_admission`).
-            let b = self.swarm.behaviour_mut();
-            b.kad.open(peer);
-            b.identify.open(peer);
-            self.admitted.insert(peer);
-            self.sync_admitted();
-            self.fetch_bundle_from(peer);
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .set_application_score(&peer, 0.0);
-            self.kad_add_peer(peer);
-            self.release_dht_writes(peer);
-            self.admitted_total += 1;
-            if self.admitted_total.is_power_of_two() {
-                // Coalesced: a burst of joins (a federation starting) triggers one
-                // re-announcement a few seconds later, not one per doubling.
-                let delay = super::dht::ANNOUNCE_DELAY
-                    + std::time::Duration::from_millis(rand::Rng::gen_range(
-                        &mut self.rng,
-                        0..2000,
-                    ));
-                self.announce_at
-                    .get_or_insert_with(|| std::time::Instant::now() + delay);
-            }
-            crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "admitted");
-            self.emit(crate::daemon::events::NodeEvent::PeerAdmitted {
-                peer_id: peer.to_string(),
-            });
-            if let Ok(k) = PublicKey::from_peer_id(&peer) {
-                self.catalogue.read().touch(&k, self.now());
-            }
-            self.push_revocations(peer);
-            if self.light {
-                // No reconciliation from a light node; hand the peer our own record instead
-                // (gossip before any peer was connected reached no one).
-                if let Some(own) = self.own.clone() {
-                    self.swarm
-                        .behaviour_mut()
-                        .directory
-                        .send_request(&peer, DirectoryRequest::Push(vec![own]));
-                }
-            } else {
-                self.start_reconcile(peer);
-            }
+        info!(%peer, "peer admitted");
+        self.swarm.behaviour_mut().gate.lift(&peer);
+        // Kademlia and identify answer it from now on (they run once its answer to our
+        // admission request shows that it admitted us too: `on_admission`).
+        let b = self.swarm.behaviour_mut();
+        b.kad.open(peer);
+        b.identify.open(peer);
+        self.sync_admitted();
+        self.fetch_bundle_from(peer);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, 0.0);
+        self.kad_add_peer(peer);
+        self.release_dht_writes(peer);
+        crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "admitted");
+        self.emit(crate::daemon::events::NodeEvent::PeerAdmitted {
+            peer_id: peer.to_string(),
+        });
+        if let Ok(k) = PublicKey::from_peer_id(&peer) {
+            self.catalogue.read().touch(&k, self.now());
         }
+        self.push_revocations(peer);
+    }
+
+    /// Hands the core the admission verdict on `peer` and carries out what follows.
+    fn judge(&mut self, peer: PeerId, msg: &Admission) -> bool {
+        let verdict = self.check_admission(&peer, msg);
+        let ok = verdict.is_ok();
+        let now = self.core_now();
+        self.node
+            .handle_admission(now, peer, verdict, &mut self.rng);
+        self.run_node_actions();
+        ok
     }
 
     /// Refuses `peer`: bans it and the addresses it connected from (its credential was
@@ -148,8 +131,7 @@ impl EventLoop {
             peer_id: peer.to_string(),
             reason: reason.to_owned(),
         });
-        self.pending_admission.remove(&peer);
-        self.admitted.remove(&peer);
+        self.node.handle_disconnected(&peer);
         self.sync_admitted();
         let b = self.swarm.behaviour_mut();
         b.kad.close(&peer);
@@ -157,21 +139,6 @@ impl EventLoop {
         b.kad.remove_peer(&peer);
         self.pending_dht.remove(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    pub(super) fn expire_admissions(&mut self) {
-        let late: Vec<PeerId> = self
-            .pending_admission
-            .iter()
-            .filter(|(_, t)| t.elapsed() > self.params.admission.timeout)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in late {
-            // Not proof of a bad credential (a member on a bad link), so a shorter ban; an
-            // outsider that never answers still cannot hold a connection by redialling.
-            self.swarm.behaviour_mut().gate.ban_late(p);
-            self.drop_peer(p, "no valid admission in time");
-        }
     }
 
     pub(super) fn on_admission(&mut self, ev: request_response::Event<Admission, Admission>) {
@@ -184,57 +151,59 @@ impl EventLoop {
                     },
                 ..
             } => {
-                let verdict = self.check_admission(&peer, &request);
+                // Judged (and admitted) before it is answered: the answer then tells the
+                // peer that our gated protocols accept it (see `daemon/gated.rs`). A refused
+                // peer still gets our credential, then is banned and disconnected.
                 let own = Admission {
                     credential: self.credential.clone(),
                 };
-                // Admitted before it is answered: the answer then tells the peer that our
-                // gated protocols accept it (see `daemon/gated.rs`).
-                if verdict.is_ok() {
-                    self.admit(peer);
+                let verdict = self.check_admission(&peer, &request);
+                let refused = verdict.is_err();
+                if !refused {
+                    let now = self.core_now();
+                    self.node
+                        .handle_admission(now, peer, verdict, &mut self.rng);
+                    self.run_node_actions();
                 }
                 let _ = self
                     .swarm
                     .behaviour_mut()
                     .admission
                     .send_response(channel, own);
-                if let Err(reason) = verdict {
-                    self.deny(peer, &reason.to_string());
+                if refused {
+                    self.judge(peer, &request);
                 }
             }
             request_response::Event::Message {
                 peer,
                 message: Message::Response { response, .. },
                 ..
-            } => match self.check_admission(&peer, &response) {
-                Ok(()) => {
-                    self.admit(peer);
+            } => {
+                let admitted = self.judge(peer, &response);
+                if admitted {
                     // It answered our request, so it has dealt with it; were we refused, it
                     // disconnects. Our Kademlia and identify may speak to it now.
                     let b = self.swarm.behaviour_mut();
                     b.kad.start(peer);
                     b.identify.start(peer);
                 }
-                Err(reason) => self.deny(peer, &reason.to_string()),
-            },
+            }
             request_response::Event::OutboundFailure {
                 peer,
                 error: request_response::OutboundFailure::UnsupportedProtocols,
                 ..
-            } if self.pending_admission.contains_key(&peer) => {
+            } if self.node.is_pending(&peer) => {
                 self.deny(peer, "does not speak the admission protocol");
             }
             request_response::Event::OutboundFailure { peer, error, .. }
-                if self.pending_admission.contains_key(&peer) =>
+                if self.node.is_pending(&peer) =>
             {
                 // The connection failed under the handshake; if another connection is up,
                 // ask again on it, otherwise the next connection runs admission afresh.
                 debug!(%peer, error = %error, "admission request failed");
-                if self.swarm.is_connected(&peer) {
-                    self.request_admission(peer);
-                } else {
-                    self.pending_admission.remove(&peer);
-                }
+                let connected = self.swarm.is_connected(&peer);
+                self.node.handle_admission_failure(peer, connected);
+                self.run_node_actions();
             }
             _ => {}
         }

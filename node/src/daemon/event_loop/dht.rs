@@ -28,8 +28,6 @@ pub(crate) const MAX_LIGHT_QUERIES: usize = 16;
 pub(crate) const MAX_LIGHT_PROVIDERS: usize = 256;
 /// A light query answers with what it has after this long.
 pub(crate) const LIGHT_QUERY_DEADLINE: Duration = Duration::from_secs(8);
-/// Delay of a re-announcement after the routing table has doubled (plus up to 2 s jitter).
-pub(crate) const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
 
 /// Kademlia's k: the most providers one node returns for a key.
 const KAD_K: usize = 20;
@@ -151,9 +149,9 @@ impl EventLoop {
     /// admission is pending (a Kademlia query dials a new peer and writes at once), dropped
     /// otherwise.
     fn on_dht_write(&mut self, source: PeerId, write: PendingDht) {
-        if self.admitted.contains(&source) {
+        if self.node.is_admitted(&source) {
             self.apply_dht_write(source, write);
-        } else if self.pending_admission.contains_key(&source) {
+        } else if self.node.is_pending(&source) {
             let held = self.pending_dht.entry(source).or_default();
             if held.len() < MAX_HELD_DHT_WRITES {
                 held.push(write);

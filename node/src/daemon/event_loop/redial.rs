@@ -54,7 +54,8 @@ impl EventLoop {
     /// Dials the bootstrap addresses again when the node has no connection and none is
     /// being set up.
     pub(super) fn redial_bootstrap(&mut self) {
-        let alone = self.swarm.connected_peers().next().is_none() && self.admitted.is_empty();
+        let alone =
+            self.swarm.connected_peers().next().is_none() && self.node.admitted().next().is_none();
         if !self.bootstrap.due(alone, Instant::now()) {
             return;
         }

@@ -51,7 +51,7 @@ pub(crate) fn blob_key(hash: &BlobHash) -> Vec<u8> {
 impl EventLoop {
     /// Mirrors the admitted set for the transfer server.
     pub(super) fn sync_admitted(&self) {
-        self.repo.admitted.set(self.admitted.clone());
+        self.repo.admitted.set(self.node.admitted().collect());
     }
 
     /// Asks `peer` for its repository state; what it sends is applied like any bundle.
@@ -90,7 +90,7 @@ impl EventLoop {
     /// Anti-entropy for the repository: a random admitted peer's bundle, in case a gossiped
     /// release was missed (published before the mesh formed, or while this node was away).
     pub(super) fn repo_anti_entropy(&mut self) {
-        let peers: Vec<PeerId> = self.admitted.iter().copied().collect();
+        let peers: Vec<PeerId> = self.node.admitted().collect();
         if peers.is_empty() {
             return;
         }
@@ -223,7 +223,7 @@ impl EventLoop {
         message: &gossipsub::Message,
     ) -> gossipsub::MessageAcceptance {
         use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
-        if !self.admitted.contains(&source) {
+        if !self.node.is_admitted(&source) {
             return Reject;
         }
         let Ok(ts) = Signed::<Timestamp>::decode(&message.data) else {
@@ -264,7 +264,7 @@ impl EventLoop {
             qid,
             (
                 reply,
-                self.admitted.iter().copied().collect(),
+                self.node.admitted().collect(),
                 std::time::Instant::now(),
             ),
         );

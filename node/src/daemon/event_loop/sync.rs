@@ -11,7 +11,6 @@ use libp2p::{
     PeerId, gossipsub,
     request_response::{self, Message},
 };
-use rand::Rng;
 use tracing::{debug, warn};
 
 use super::{EventLoop, stored::Tag};
@@ -49,20 +48,6 @@ impl EventLoop {
             .clone()
     }
 
-    pub(super) fn reconcile_with_random_peer(&mut self) {
-        let peers: Vec<PeerId> = self
-            .admitted
-            .iter()
-            .filter(|p| !self.sessions.contains_key(p))
-            .copied()
-            .collect();
-        if peers.is_empty() {
-            return;
-        }
-        let peer = peers[self.rng.gen_range(0..peers.len())];
-        self.start_reconcile(peer);
-    }
-
     pub(super) fn start_reconcile(&mut self, peer: PeerId) {
         if self.sessions.contains_key(&peer) {
             return;
@@ -76,6 +61,18 @@ impl EventLoop {
     }
 
     pub(super) fn on_reconcile_reply(
+        &mut self,
+        peer: PeerId,
+        reply: gaiamesh_protocol::reconcile::ReconcileMessage,
+    ) {
+        self.reconcile_step(peer, reply);
+        if !self.sessions.contains_key(&peer) {
+            // The session ended: the core may pick this peer again.
+            self.node.set_reconciling(&peer, false);
+        }
+    }
+
+    fn reconcile_step(
         &mut self,
         peer: PeerId,
         reply: gaiamesh_protocol::reconcile::ReconcileMessage,
@@ -129,7 +126,7 @@ impl EventLoop {
         req: DirectoryRequest,
         channel: request_response::ResponseChannel<DirectoryResponse>,
     ) {
-        let response = if !self.admitted.contains(&peer) {
+        let response = if !self.node.is_admitted(&peer) {
             DirectoryResponse::Refused("not admitted".into())
         } else if self.light && !matches!(req, DirectoryRequest::Revocations(_)) {
             DirectoryResponse::Refused("a light node keeps no directory replica".into())
@@ -194,6 +191,7 @@ impl EventLoop {
                 DirectoryResponse::Refused(reason) => {
                     debug!(%peer, reason, "directory request refused");
                     self.sessions.remove(&peer);
+                    self.node.set_reconciling(&peer, false);
                     // A refused revocation push (peer had not admitted us yet) is retried.
                     self.revocations_pushed.remove(&peer);
                 }
@@ -201,6 +199,7 @@ impl EventLoop {
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 debug!(%peer, error = %error, "directory request failed");
                 self.sessions.remove(&peer);
+                self.node.set_reconciling(&peer, false);
                 self.revocations_pushed.remove(&peer);
             }
             _ => {}
@@ -214,7 +213,7 @@ impl EventLoop {
         message: gossipsub::Message,
     ) {
         use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
-        let verdict = if !self.admitted.contains(&source) {
+        let verdict = if !self.node.is_admitted(&source) {
             Reject
         } else if message.topic == self.revocations.hash() {
             match gaiamesh_protocol::federation::RevocationList::decode(&message.data) {
