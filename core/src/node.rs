@@ -57,6 +57,9 @@ enum Peer {
 pub struct NodeState<P> {
     params: Params,
     light: bool,
+    /// Whether presence heartbeats are sent (a driver that does not model presence turns
+    /// them off, so they do not wake it).
+    presence: bool,
     peers: BTreeMap<P, Peer>,
     next_reconcile: Duration,
     next_presence: Duration,
@@ -77,11 +80,25 @@ impl<P: Copy + Ord> NodeState<P> {
             next_republish: now + params.kademlia.republish,
             params,
             light,
+            presence: true,
             peers: BTreeMap::new(),
             announce_at: None,
             admitted_total: 0,
             actions: VecDeque::new(),
         }
+    }
+
+    /// Without presence heartbeats (for a driver that does not model presence).
+    pub fn without_presence(mut self) -> Self {
+        self.presence = false;
+        self
+    }
+
+    /// `peer` was admitted before the period the driver looks at (a simulation that starts
+    /// from a formed federation): no action follows.
+    pub fn assume_admitted(&mut self, peer: P) {
+        self.peers
+            .insert(peer, Peer::Admitted { reconciling: false });
     }
 
     /// The parameters it runs with.
@@ -216,8 +233,9 @@ impl<P: Copy + Ord> NodeState<P> {
             self.peers.remove(&p);
             self.actions.push_back(Action::DropLate(p));
         }
-        if now >= self.next_reconcile {
-            self.next_reconcile = now + self.params.sync.reconcile_interval;
+        let every = self.params.sync.reconcile_interval;
+        if !every.is_zero() && now >= self.next_reconcile {
+            self.next_reconcile = now + every;
             if !self.light {
                 let idle: Vec<P> = self
                     .peers
@@ -231,7 +249,7 @@ impl<P: Copy + Ord> NodeState<P> {
                 }
             }
         }
-        if now >= self.next_presence {
+        if self.presence && now >= self.next_presence {
             self.next_presence = now + self.params.sync.presence_interval;
             self.actions.push_back(Action::Presence);
         }
@@ -258,9 +276,11 @@ impl<P: Copy + Ord> NodeState<P> {
                 Peer::Admitted { .. } => None,
             })
             .min();
+        let reconcile = (!self.params.sync.reconcile_interval.is_zero() && !self.light)
+            .then_some(self.next_reconcile);
         [
-            Some(self.next_reconcile),
-            Some(self.next_presence),
+            reconcile,
+            self.presence.then_some(self.next_presence),
             Some(self.next_republish),
             self.announce_at,
             admission,
@@ -268,7 +288,7 @@ impl<P: Copy + Ord> NodeState<P> {
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or(self.next_presence)
+        .unwrap_or(self.next_republish)
     }
 }
 

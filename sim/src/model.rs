@@ -20,7 +20,12 @@
 
 use std::collections::BTreeMap;
 
-use gaiamesh_core::ingest::GossipVerdict;
+use std::time::Duration;
+
+use gaiamesh_core::{
+    ingest::GossipVerdict,
+    node::{Action as NodeAction, NodeState},
+};
 use gaiamesh_directory::{
     merge::{MergeOutcome, Version, decide},
     reconcile::{Initiator, Item, ReconcileSet, respond},
@@ -73,7 +78,8 @@ enum Ev {
     Publish,
     Lookup,
     Heartbeat(u32),
-    AntiEntropy(u32),
+    /// Node `i`'s core asked to be woken now (anti-entropy).
+    NodeTimer(u32),
     Deliver {
         to: u32,
         from: u32,
@@ -222,6 +228,11 @@ pub struct Model {
     outsiders: Option<crate::outsiders::Outsiders>,
     /// `adversaries.defences`: validation, penalties and admission on.
     defences: bool,
+    /// Each node's core ([`NodeState`]): when to reconcile and with whom, and what follows
+    /// a (re)connection. Presence is not modelled, so its heartbeats are off.
+    nodes: Vec<NodeState<u32>>,
+    /// When each node's timer event is scheduled (µs; older events are stale).
+    timer_at: Vec<u64>,
 }
 
 fn bit(bits: &[u64], i: u32) -> bool {
@@ -382,6 +393,8 @@ impl Model {
             swarm_out: Vec::new(),
             outsiders,
             defences: sc.adversaries.defences.unwrap_or(true),
+            nodes: Vec::new(),
+            timer_at: vec![u64::MAX; n],
             sc,
         };
         m.schedule_start();
@@ -403,12 +416,19 @@ impl Model {
             self.q.after(phase, Ev::Heartbeat(i));
             self.hb_scheduled[i as usize] = true;
         }
+        // Every node runs the node's core from a formed federation: its connections are
+        // admitted already, and its anti-entropy runs at a random phase.
+        let params = self.sc.params();
         let ae = us(self.sc.anti_entropy.interval);
-        if ae > 0 {
-            for i in 0..n {
-                let phase = self.rng.gen_range(0..ae);
-                self.q.after(phase, Ev::AntiEntropy(i));
+        for i in 0..n {
+            let phase = if ae > 0 { self.rng.gen_range(0..ae) } else { 0 };
+            let mut node = NodeState::new(params.clone(), Duration::from_micros(phase), false)
+                .without_presence();
+            for &p in &self.peers[i as usize] {
+                node.assume_admitted(p);
             }
+            self.nodes.push(node);
+            self.arm_timer(i);
         }
         if self.sc.workload.updates_per_second > 0.0 {
             self.q.after(us(self.sc.workload.start), Ev::Publish);
@@ -491,7 +511,7 @@ impl Model {
             Ev::Publish => self.on_publish(now),
             Ev::Lookup => self.on_lookup_start(now),
             Ev::Heartbeat(i) => self.on_heartbeat(i),
-            Ev::AntiEntropy(i) => self.on_anti_entropy(i, now),
+            Ev::NodeTimer(i) => self.on_node_timer(i, now),
             Ev::Deliver {
                 to,
                 from,
@@ -990,14 +1010,37 @@ impl Model {
             .collect()
     }
 
-    fn on_anti_entropy(&mut self, i: u32, now: SimTime) {
-        let interval = us(self.sc.anti_entropy.interval);
-        self.q.after(interval, Ev::AntiEntropy(i));
-        if !self.net.up[i as usize] || self.peers[i as usize].is_empty() {
-            return;
+    /// Schedules node `i`'s timer at what its core asks.
+    fn arm_timer(&mut self, i: u32) {
+        let at =
+            u64::try_from(self.nodes[i as usize].poll_timeout().as_micros()).unwrap_or(u64::MAX);
+        let at = at.max(self.q.now().0);
+        if self.timer_at[i as usize] != at {
+            self.timer_at[i as usize] = at;
+            self.q.at(SimTime(at), Ev::NodeTimer(i));
         }
-        let p = self.peers[i as usize][self.rng.gen_range(0..self.peers[i as usize].len())];
-        self.reconcile(i, p, now);
+    }
+
+    fn on_node_timer(&mut self, i: u32, now: SimTime) {
+        if self.timer_at[i as usize] != now.0 || !self.net.up[i as usize] {
+            return; // rescheduled meanwhile, or down (re-armed when it comes back)
+        }
+        self.timer_at[i as usize] = u64::MAX;
+        self.nodes[i as usize].handle_timeout(Duration::from_micros(now.0), &mut self.rng);
+        self.run_node_actions(i, now);
+        self.arm_timer(i);
+    }
+
+    /// Carries out what node `i`'s core decided. Reconciliation is the one action with an
+    /// effect here (it runs at once, as one exchange); presence is not modelled, DHT
+    /// re-publication is the provider model's, and members' admissions are given.
+    fn run_node_actions(&mut self, i: u32, now: SimTime) {
+        while let Some(action) = self.nodes[i as usize].poll_action() {
+            if let NodeAction::Reconcile(p) = action {
+                self.reconcile(i, p, now);
+                self.nodes[i as usize].set_reconciling(&p, false);
+            }
+        }
     }
 
     /// One anti-entropy exchange between `a` (initiator) and `b`.
@@ -1213,6 +1256,10 @@ impl Model {
             return;
         }
         self.net.up[i as usize] = false;
+        for k in 0..self.peers[i as usize].len() {
+            let p = self.peers[i as usize][k];
+            self.nodes[p as usize].handle_disconnected(&i);
+        }
         if let Some(c) = &self.sc.churn {
             let down = exp_us(&mut self.rng, c.downtime_mean.as_micros() as f64);
             self.q.after(down, Ev::Up(i));
@@ -1226,11 +1273,26 @@ impl Model {
         self.net.up[i as usize] = true;
         self.ensure_heartbeat(i);
         self.with_swarm(now, |swarm, cx| swarm.on_up(cx, i, now));
-        // Like a restarted node: reconcile with a peer at once.
-        let peers = self.peers[i as usize].clone();
-        if let Some(p) = peers.iter().find(|p| self.net.up[**p as usize]) {
-            self.reconcile(i, *p, now);
+        // A restarted node: a fresh core; its connections come back and pass admission,
+        // and the core decides what follows (each side reconciles with the other at once).
+        let t = Duration::from_micros(now.0);
+        self.nodes[i as usize] = NodeState::new(self.sc.params(), t, false).without_presence();
+        self.timer_at[i as usize] = u64::MAX;
+        let peers: Vec<u32> = self.peers[i as usize]
+            .iter()
+            .copied()
+            .filter(|p| self.net.up[*p as usize])
+            .collect();
+        for p in peers {
+            for (a, b) in [(i, p), (p, i)] {
+                let node = &mut self.nodes[a as usize];
+                node.handle_connected(t, b);
+                node.handle_admission(t, b, Ok(()), &mut self.rng);
+            }
+            self.run_node_actions(p, now);
         }
+        self.run_node_actions(i, now);
+        self.arm_timer(i);
         if let Some(c) = self.sc.churn.clone() {
             let s = self.session_us(&c.session);
             self.q.after(s, Ev::Down(i));
