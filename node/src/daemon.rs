@@ -563,6 +563,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
             .unwrap_or(u64::MAX),
         node: gaiamesh_core::node::NodeState::new(params.clone(), Duration::ZERO, light),
         origin: std::time::Instant::now(),
+        loaded: event_loop::sync::Loads::new(),
         sessions: HashMap::new(),
         revocations_pushed: HashMap::new(),
         revocation_list,

@@ -34,7 +34,7 @@ pub(crate) use redial::Redial;
 pub(crate) mod dht;
 pub(crate) mod repo;
 pub(crate) mod stored;
-mod sync;
+pub(crate) mod sync;
 
 pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
@@ -48,6 +48,8 @@ pub(crate) struct EventLoop {
     pub(crate) storage: Storage<stored::Tag>,
     /// Its results.
     pub(crate) stored: mpsc::Receiver<Done<stored::Tag>>,
+    /// Records read on blocking threads for peers (`sync.rs`), coming back to be sent.
+    pub(crate) loaded: sync::Loads,
     /// The highest seq this node has signed since start (with `DataDir::last_seq`, the
     /// next one is higher even while an earlier publish is still being stored).
     pub(crate) issued_seq: u64,
@@ -139,6 +141,7 @@ impl EventLoop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 Some(done) = self.stored.recv() => self.on_stored(done),
+                Some(loaded) = self.loaded.rx.recv() => self.on_loaded(loaded),
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.on_command(cmd),

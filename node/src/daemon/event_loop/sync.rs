@@ -99,19 +99,13 @@ impl EventLoop {
                         .directory
                         .send_request(&peer, DirectoryRequest::Fetch(chunk.to_vec()));
                 }
-                let records: Vec<SignedSelfDescription> = {
-                    let cat = self.catalogue.read();
-                    have.iter()
-                        .filter_map(|k| PublicKey::from_bytes(k).ok())
-                        .filter_map(|s| cat.get(&s).ok().flatten())
-                        .map(|e| e.record)
-                        .collect()
-                };
-                for chunk in records.chunks(MAX_RECORDS_PER_MESSAGE) {
-                    self.swarm
-                        .behaviour_mut()
-                        .directory
-                        .send_request(&peer, DirectoryRequest::Push(chunk.to_vec()));
+                // The records it lacks are read from the store on a blocking thread.
+                let keys: Vec<PublicKey> = have
+                    .iter()
+                    .filter_map(|k| PublicKey::from_bytes(k).ok())
+                    .collect();
+                if !keys.is_empty() && !self.load(keys, move |r| Loaded::Push(peer, r)) {
+                    debug!(%peer, "too many reads in flight; the next reconciliation pushes");
                 }
             }
             Err(e) => warn!(%peer, error = %e, "reconciliation failed"),
@@ -142,16 +136,23 @@ impl EventLoop {
                     }
                 }
                 DirectoryRequest::Fetch(ids) => {
+                    // Looked up in memory here, read from the store on a blocking thread
+                    // (`on_loaded` answers).
                     let set = self.recon_set();
-                    let cat = self.catalogue.read();
-                    let records = ids
+                    let keys: Vec<PublicKey> = ids
                         .iter()
                         .filter_map(|id| set.find_short(id))
                         .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
-                        .filter_map(|s| cat.get(&s).ok().flatten())
-                        .map(|e| e.record)
                         .collect();
-                    DirectoryResponse::Records(records)
+                    match self.loaded.reserve() {
+                        true => {
+                            self.spawn_load(keys, move |r| Loaded::Answer(channel, r));
+                            return;
+                        }
+                        false => DirectoryResponse::Refused(
+                            "busy: too many reads in flight; retry".into(),
+                        ),
+                    }
                 }
                 DirectoryRequest::Push(records) => {
                     // Acknowledged once durable (`stored.rs`).
@@ -271,5 +272,119 @@ impl EventLoop {
             }
         };
         self.report(&id, &source, verdict);
+    }
+}
+
+/// Reads of the store for peers that run at once at most; beyond, a fetch is refused (the
+/// peer retries at its next reconciliation).
+const MAX_READS_IN_FLIGHT: usize = 32;
+
+/// Records read on a blocking thread, for the event loop to send.
+pub(crate) enum Loaded {
+    /// The answer to a peer's `Fetch`.
+    Answer(
+        request_response::ResponseChannel<DirectoryResponse>,
+        Vec<SignedSelfDescription>,
+    ),
+    /// The records a reconciliation found the peer lacks.
+    Push(PeerId, Vec<SignedSelfDescription>),
+}
+
+/// The channel on which reads come back, and how many run.
+pub(crate) struct Loads {
+    tx: tokio::sync::mpsc::Sender<Loaded>,
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Loaded>,
+    in_flight: usize,
+}
+
+impl Loads {
+    pub(crate) fn new() -> Self {
+        // Room for every read in flight: a finished read never waits to be delivered.
+        let (tx, rx) = tokio::sync::mpsc::channel(MAX_READS_IN_FLIGHT);
+        Self {
+            tx,
+            rx,
+            in_flight: 0,
+        }
+    }
+
+    /// Takes a slot for one read, if one is free.
+    fn reserve(&mut self) -> bool {
+        if self.in_flight >= MAX_READS_IN_FLIGHT {
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+}
+
+impl EventLoop {
+    /// Reads the records of `keys` from the store on a blocking thread; `then` says what
+    /// to do with them back on the event loop. False if too many reads run already.
+    fn load(
+        &mut self,
+        keys: Vec<PublicKey>,
+        then: impl FnOnce(Vec<SignedSelfDescription>) -> Loaded + Send + 'static,
+    ) -> bool {
+        if !self.loaded.reserve() {
+            return false;
+        }
+        self.spawn_load(keys, then);
+        true
+    }
+
+    /// Runs a read whose slot is reserved.
+    fn spawn_load(
+        &mut self,
+        keys: Vec<PublicKey>,
+        then: impl FnOnce(Vec<SignedSelfDescription>) -> Loaded + Send + 'static,
+    ) {
+        let catalogue = self.catalogue.clone();
+        let tx = self.loaded.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let records = {
+                let cat = catalogue.read();
+                keys.iter()
+                    .filter_map(|s| cat.get(s).ok().flatten())
+                    .map(|e| e.record)
+                    .collect()
+            };
+            // The receiver lives as long as the event loop; after it, nobody waits.
+            let _ = tx.blocking_send(then(records));
+        });
+    }
+
+    /// A read is back: answers the fetch or pushes the records.
+    pub(super) fn on_loaded(&mut self, loaded: Loaded) {
+        self.loaded.in_flight = self.loaded.in_flight.saturating_sub(1);
+        match loaded {
+            Loaded::Answer(channel, records) => {
+                self.answer_directory(channel, DirectoryResponse::Records(records));
+            }
+            Loaded::Push(peer, records) => {
+                for chunk in records.chunks(MAX_RECORDS_PER_MESSAGE) {
+                    self.swarm
+                        .behaviour_mut()
+                        .directory
+                        .send_request(&peer, DirectoryRequest::Push(chunk.to_vec()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_for_peers_are_bounded() {
+        let mut l = Loads::new();
+        for _ in 0..MAX_READS_IN_FLIGHT {
+            assert!(l.reserve());
+        }
+        assert!(!l.reserve(), "a fetch beyond the bound is refused");
+        // Every read in flight fits in the channel: a finished one never waits.
+        assert_eq!(l.tx.capacity(), MAX_READS_IN_FLIGHT);
     }
 }
