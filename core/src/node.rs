@@ -8,10 +8,7 @@
 //!
 //! Time is a [`Duration`] since an origin the driver chooses; randomness is passed in.
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    time::Duration,
-};
+use std::{collections::VecDeque, time::Duration};
 
 use rand::Rng;
 
@@ -52,15 +49,26 @@ enum Peer {
     Admitted { reconciling: bool },
 }
 
+/// The intervals a [`NodeState`] keeps of [`Params`] (a simulator holds one state per
+/// node, so it keeps no more).
+#[derive(Clone, Copy, Debug)]
+struct Intervals {
+    admission: Duration,
+    reconcile: Duration,
+    presence: Duration,
+    republish: Duration,
+}
+
 /// One node's peers and periodic work.
 #[derive(Debug)]
 pub struct NodeState<P> {
-    params: Params,
+    every: Intervals,
     light: bool,
     /// Whether presence heartbeats are sent (a driver that does not model presence turns
     /// them off, so they do not wake it).
     presence: bool,
-    peers: BTreeMap<P, Peer>,
+    /// Sorted by peer: a node has at most a few hundred connections.
+    peers: Vec<(P, Peer)>,
     next_reconcile: Duration,
     next_presence: Duration,
     next_republish: Duration,
@@ -73,15 +81,21 @@ impl<P: Copy + Ord> NodeState<P> {
     /// A node started at `now`; `light` nodes neither reconcile nor serve reconciliation.
     /// Presence goes out at once; the first reconciliation and re-publication one interval
     /// later.
-    pub fn new(params: Params, now: Duration, light: bool) -> Self {
+    pub fn new(params: &Params, now: Duration, light: bool) -> Self {
+        let every = Intervals {
+            admission: params.admission.timeout,
+            reconcile: params.sync.reconcile_interval,
+            presence: params.sync.presence_interval,
+            republish: params.kademlia.republish,
+        };
         Self {
-            next_reconcile: now + params.sync.reconcile_interval,
+            next_reconcile: now + every.reconcile,
             next_presence: now,
-            next_republish: now + params.kademlia.republish,
-            params,
+            next_republish: now + every.republish,
+            every,
             light,
             presence: true,
-            peers: BTreeMap::new(),
+            peers: Vec::new(),
             announce_at: None,
             admitted_total: 0,
             actions: VecDeque::new(),
@@ -97,23 +111,40 @@ impl<P: Copy + Ord> NodeState<P> {
     /// `peer` was admitted before the period the driver looks at (a simulation that starts
     /// from a formed federation): no action follows.
     pub fn assume_admitted(&mut self, peer: P) {
-        self.peers
-            .insert(peer, Peer::Admitted { reconciling: false });
+        self.set(peer, Peer::Admitted { reconciling: false });
     }
 
-    /// The parameters it runs with.
-    pub fn params(&self) -> &Params {
-        &self.params
+    fn get(&self, peer: &P) -> Option<&Peer> {
+        let i = self.peers.binary_search_by(|(p, _)| p.cmp(peer)).ok()?;
+        Some(&self.peers[i].1)
+    }
+
+    fn get_mut(&mut self, peer: &P) -> Option<&mut Peer> {
+        let i = self.peers.binary_search_by(|(p, _)| p.cmp(peer)).ok()?;
+        Some(&mut self.peers[i].1)
+    }
+
+    fn set(&mut self, peer: P, state: Peer) {
+        match self.peers.binary_search_by(|(p, _)| p.cmp(&peer)) {
+            Ok(i) => self.peers[i].1 = state,
+            Err(i) => self.peers.insert(i, (peer, state)),
+        }
+    }
+
+    fn remove(&mut self, peer: &P) {
+        if let Ok(i) = self.peers.binary_search_by(|(p, _)| p.cmp(peer)) {
+            self.peers.remove(i);
+        }
     }
 
     /// Whether `peer` is admitted.
     pub fn is_admitted(&self, peer: &P) -> bool {
-        matches!(self.peers.get(peer), Some(Peer::Admitted { .. }))
+        matches!(self.get(peer), Some(Peer::Admitted { .. }))
     }
 
     /// Whether `peer` is connected and waiting for admission.
     pub fn is_pending(&self, peer: &P) -> bool {
-        matches!(self.peers.get(peer), Some(Peer::Pending(_)))
+        matches!(self.get(peer), Some(Peer::Pending(_)))
     }
 
     /// The admitted peers.
@@ -132,17 +163,17 @@ impl<P: Copy + Ord> NodeState<P> {
     /// The first connection to `peer` is up: admission starts (a peer already admitted on
     /// another connection stays admitted).
     pub fn handle_connected(&mut self, now: Duration, peer: P) {
-        if self.peers.contains_key(&peer) {
+        if self.get(&peer).is_some() {
             return;
         }
-        self.peers.insert(peer, Peer::Pending(now));
+        self.set(peer, Peer::Pending(now));
         self.actions.push_back(Action::RequestAdmission(peer));
     }
 
     /// The last connection to `peer` closed (or it was dropped): it must pass admission
     /// again when it returns.
     pub fn handle_disconnected(&mut self, peer: &P) {
-        self.peers.remove(peer);
+        self.remove(peer);
     }
 
     /// A request to `peer` failed under the admission handshake, on a connection that is
@@ -154,7 +185,7 @@ impl<P: Copy + Ord> NodeState<P> {
         if connected {
             self.actions.push_back(Action::RequestAdmission(peer));
         } else {
-            self.peers.remove(&peer);
+            self.remove(&peer);
         }
     }
 
@@ -168,13 +199,12 @@ impl<P: Copy + Ord> NodeState<P> {
     ) {
         match verdict {
             Err(refusal) => {
-                self.peers.remove(&peer);
+                self.remove(&peer);
                 self.actions.push_back(Action::Deny(peer, refusal));
             }
             Ok(()) if self.is_admitted(&peer) => {}
             Ok(()) => {
-                self.peers
-                    .insert(peer, Peer::Admitted { reconciling: false });
+                self.set(peer, Peer::Admitted { reconciling: false });
                 self.admitted_total += 1;
                 if self.admitted_total.is_power_of_two() && self.announce_at.is_none() {
                     // Coalesced: a burst of joins (a federation starting) triggers one
@@ -195,13 +225,13 @@ impl<P: Copy + Ord> NodeState<P> {
     /// A reconciliation with `peer` started by the driver (the peer asked, or the driver
     /// chose it) or ended.
     pub fn set_reconciling(&mut self, peer: &P, on: bool) {
-        if let Some(Peer::Admitted { reconciling }) = self.peers.get_mut(peer) {
+        if let Some(Peer::Admitted { reconciling }) = self.get_mut(peer) {
             *reconciling = on;
         }
     }
 
     fn start_reconcile(&mut self, peer: P) {
-        if let Some(Peer::Admitted { reconciling }) = self.peers.get_mut(&peer)
+        if let Some(Peer::Admitted { reconciling }) = self.get_mut(&peer)
             && !*reconciling
         {
             *reconciling = true;
@@ -222,7 +252,7 @@ impl<P: Copy + Ord> NodeState<P> {
     /// Everything due at `now`: admissions that ran out of time, a reconciliation with a
     /// random admitted peer not reconciling already, presence, re-publication.
     pub fn handle_timeout(&mut self, now: Duration, rng: &mut impl Rng) {
-        let timeout = self.params.admission.timeout;
+        let timeout = self.every.admission;
         let late: Vec<P> = self
             .peers
             .iter()
@@ -230,10 +260,10 @@ impl<P: Copy + Ord> NodeState<P> {
             .map(|(p, _)| *p)
             .collect();
         for p in late {
-            self.peers.remove(&p);
+            self.remove(&p);
             self.actions.push_back(Action::DropLate(p));
         }
-        let every = self.params.sync.reconcile_interval;
+        let every = self.every.reconcile;
         if !every.is_zero() && now >= self.next_reconcile {
             self.next_reconcile = now + every;
             if !self.light {
@@ -250,12 +280,12 @@ impl<P: Copy + Ord> NodeState<P> {
             }
         }
         if self.presence && now >= self.next_presence {
-            self.next_presence = now + self.params.sync.presence_interval;
+            self.next_presence = now + self.every.presence;
             self.actions.push_back(Action::Presence);
         }
         if self.announce_at.is_some_and(|t| now >= t) || now >= self.next_republish {
             self.announce_at = None;
-            self.next_republish = now + self.params.kademlia.republish;
+            self.next_republish = now + self.every.republish;
             self.actions.push_back(Action::Republish);
         }
     }
@@ -267,17 +297,17 @@ impl<P: Copy + Ord> NodeState<P> {
 
     /// When [`Self::handle_timeout`] has something to do next.
     pub fn poll_timeout(&self) -> Duration {
-        let timeout = self.params.admission.timeout;
+        let timeout = self.every.admission;
         let admission = self
             .peers
-            .values()
-            .filter_map(|s| match s {
+            .iter()
+            .filter_map(|(_, s)| match s {
                 Peer::Pending(t) => Some(*t + timeout + Duration::from_millis(1)),
                 Peer::Admitted { .. } => None,
             })
             .min();
-        let reconcile = (!self.params.sync.reconcile_interval.is_zero() && !self.light)
-            .then_some(self.next_reconcile);
+        let reconcile =
+            (!self.every.reconcile.is_zero() && !self.light).then_some(self.next_reconcile);
         [
             reconcile,
             self.presence.then_some(self.next_presence),
@@ -316,7 +346,7 @@ mod tests {
     #[test]
     fn admission_runs_on_the_first_connection_and_ends_in_time() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut n = NodeState::new(Params::default(), S(0), false);
+        let mut n = NodeState::new(&Params::default(), S(0), false);
         n.handle_timeout(S(0), &mut rng);
         assert_eq!(drain(&mut n), vec!["Presence"]);
         n.handle_connected(S(1), 7);
@@ -340,7 +370,7 @@ mod tests {
     #[test]
     fn an_admitted_peer_is_reconciled_at_once_and_a_light_node_pushes_instead() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let mut n = NodeState::new(Params::default(), S(0), false);
+        let mut n = NodeState::new(&Params::default(), S(0), false);
         drain(&mut n);
         n.handle_connected(S(1), 1);
         n.handle_admission(S(1), 1, Ok(()), &mut rng);
@@ -351,7 +381,7 @@ mod tests {
         // Admitted twice (its request and its answer): once.
         n.handle_admission(S(1), 1, Ok(()), &mut rng);
         assert!(drain(&mut n).is_empty());
-        let mut light = NodeState::new(Params::default(), S(0), true);
+        let mut light = NodeState::new(&Params::default(), S(0), true);
         drain(&mut light);
         light.handle_admission(S(1), 1, Ok(()), &mut rng);
         assert_eq!(drain(&mut light), vec!["Admit(1)", "PushOwnRecord(1)"]);
@@ -362,7 +392,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let p = Params::default();
         let every = p.sync.reconcile_interval;
-        let mut n = NodeState::new(p, S(0), false);
+        let mut n = NodeState::new(&p, S(0), false);
         for peer in 1..=3 {
             n.handle_admission(S(0), peer, Ok(()), &mut rng);
         }
@@ -389,7 +419,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let p = Params::default();
         let presence = p.sync.presence_interval;
-        let mut n = NodeState::new(p, S(0), true);
+        let mut n = NodeState::new(&p, S(0), true);
         n.handle_timeout(S(0), &mut rng);
         assert_eq!(drain(&mut n), vec!["Presence"]);
         // The 1st, 2nd and 4th admissions fall within the first announcement's delay:
@@ -410,7 +440,7 @@ mod tests {
     fn the_same_inputs_and_seed_give_the_same_actions() {
         let run = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut n = NodeState::new(Params::default(), S(0), false);
+            let mut n = NodeState::new(&Params::default(), S(0), false);
             for peer in 0..10u8 {
                 n.handle_connected(S(0), peer);
                 n.handle_admission(S(0), peer, Ok(()), &mut rng);

@@ -561,7 +561,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
             .unwrap_or(u64::MAX),
-        node: gaiamesh_core::node::NodeState::new(params.clone(), Duration::ZERO, light),
+        node: gaiamesh_core::node::NodeState::new(&params, Duration::ZERO, light),
         origin: std::time::Instant::now(),
         loaded: event_loop::sync::Loads::new(),
         sessions: HashMap::new(),

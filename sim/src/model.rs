@@ -422,8 +422,8 @@ impl Model {
         let ae = us(self.sc.anti_entropy.interval);
         for i in 0..n {
             let phase = if ae > 0 { self.rng.gen_range(0..ae) } else { 0 };
-            let mut node = NodeState::new(params.clone(), Duration::from_micros(phase), false)
-                .without_presence();
+            let mut node =
+                NodeState::new(&params, Duration::from_micros(phase), false).without_presence();
             for &p in &self.peers[i as usize] {
                 node.assume_admitted(p);
             }
@@ -1276,7 +1276,7 @@ impl Model {
         // A restarted node: a fresh core; its connections come back and pass admission,
         // and the core decides what follows (each side reconciles with the other at once).
         let t = Duration::from_micros(now.0);
-        self.nodes[i as usize] = NodeState::new(self.sc.params(), t, false).without_presence();
+        self.nodes[i as usize] = NodeState::new(&self.sc.params(), t, false).without_presence();
         self.timer_at[i as usize] = u64::MAX;
         let peers: Vec<u32> = self.peers[i as usize]
             .iter()
