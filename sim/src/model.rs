@@ -68,6 +68,9 @@ pub struct Update {
     pub valid: bool,
     /// Nodes that have seen it (bitset).
     seen: Vec<u64>,
+    /// Nodes a first copy is on its way to, through their CPU (bitset): later copies are
+    /// duplicates that gossipsub drops by message id, at no CPU cost.
+    queued: Vec<u64>,
     /// Nodes holding it as their current version of the subject.
     pub holders: u32,
 }
@@ -616,6 +619,7 @@ impl Model {
             at: now,
             valid,
             seen: vec![0; n.div_ceil(64)],
+            queued: vec![0; n.div_ceil(64)],
             holders: 0,
         });
         if valid {
@@ -698,8 +702,12 @@ impl Model {
         if let Some(at) = self.net.send(from, to, bytes, now, &mut self.rng) {
             // A copy for a node that has already seen the update is a duplicate whatever
             // happens next: its bytes and link time are accounted above; it needs no event.
-            if self.updates[u as usize].valid && bit(&self.updates[u as usize].seen, to) {
+            let upd = &mut self.updates[u as usize];
+            if upd.valid && (bit(&upd.seen, to) || bit(&upd.queued, to)) {
                 return;
+            }
+            if upd.valid {
+                set_bit(&mut upd.queued, to);
             }
             let at = self.on_shared_cpu(at);
             let at = at.plus_us((self.sc.network.validate_ms * 1000.0) as u64);
@@ -801,6 +809,11 @@ impl Model {
     }
 
     fn on_deliver(&mut self, to: u32, from: u32, u: u32, gossip: bool, now: SimTime) {
+        // The copy is no longer on its way: if it is dropped here, another may take its place.
+        let queued = &mut self.updates[u as usize].queued;
+        if let Some(w) = queued.get_mut((to / 64) as usize) {
+            *w &= !(1 << (to % 64));
+        }
         if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
             return;
         }

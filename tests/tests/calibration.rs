@@ -33,6 +33,10 @@ use gaiamesh_sim::{scenario::Scenario, simulate};
 struct Real {
     nodes: u32,
     p50: f64,
+    /// The 99th percentile and the largest of the pooled delays (the last node to have an
+    /// update: the federation's convergence time for it).
+    p99: f64,
+    max: f64,
     ingest_ms: f64,
     publish_ms: f64,
     peers: f64,
@@ -58,9 +62,19 @@ fn devnet(root: &Path, nodes: u32, attempt: usize) -> Real {
     let real: serde_json::Value = serde_json::from_str(&out).unwrap();
     let p = &real["propagation"];
     eprintln!("devnet {nodes} nodes, propagation step: {p}");
+    let mut delays: Vec<f64> = p["delays_ms"]
+        .as_array()
+        .expect("delays")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let at = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
     let r = Real {
         nodes,
         p50: p["p50"].as_f64().expect("propagation"),
+        p99: at(0.99),
+        max: at(1.0),
         ingest_ms: p["ingest_p50_ms"].as_f64().expect("ingest time"),
         // The publisher cannot have sent later than the first receiver stored the update;
         // `gossip_after_ms` (node0's own timing) has read 2–45 ms on the same code, more
@@ -77,6 +91,11 @@ fn devnet(root: &Path, nodes: u32, attempt: usize) -> Real {
 
 /// The simulated median propagation of `real`'s federation with `cpu_ms` per receiver.
 fn simulated(root: &Path, real: &Real, cores: usize, cpu_ms: f64) -> f64 {
+    simulated_quantiles(root, real, cores, cpu_ms)[0]
+}
+
+/// The simulated p50, p99 and largest propagation delay.
+fn simulated_quantiles(root: &Path, real: &Real, cores: usize, cpu_ms: f64) -> [f64; 3] {
     let text = format!(
         "name = \"calibration\"\nnodes = {}\nduration = \"2m\"\n\
          [placement]\nlatency_csv = \"loopback.csv\"\nregions = {{ loopback = 1.0 }}\n\
@@ -92,10 +111,8 @@ fn simulated(root: &Path, real: &Real, cores: usize, cpu_ms: f64) -> f64 {
     );
     let sc = Scenario::parse(&text, &root.join("calibration.toml")).unwrap();
     let matrix = sc.latency(root).unwrap();
-    simulate(sc, 1, matrix, |_, _| {})
-        .unwrap()
-        .propagation_ms
-        .quantile(0.5)
+    let h = simulate(sc, 1, matrix, |_, _| {}).unwrap().propagation_ms;
+    [h.quantile(0.5), h.quantile(0.99), h.quantile(1.0)]
 }
 
 /// The `cpu_ms` at which the simulated median equals the real one (bisection; the median
@@ -126,12 +143,13 @@ fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
         ));
     }
     let large = devnet(root, 32, n);
-    let sim_p50 = simulated(root, &large, cores, cpu_ms);
+    let [sim_p50, sim_p99, sim_max] = simulated_quantiles(root, &large, cores, cpu_ms);
     let summary = format!(
         "fitted {cpu_ms:.2} ms per receiver on {cores} shared cores at 16 nodes \
-         (real p50 {} ms); 32 nodes: real p50 {} ms, simulated p50 {sim_p50:.2} ms \
+         (real p50 {} ms); 32 nodes: real p50 {} ms, simulated p50 {sim_p50:.2} ms; \
+         real p99 {} ms, simulated {sim_p99:.2} ms; real max {} ms, simulated {sim_max:.2} ms \
          (ingest {:.2} ms per hop, publish {:.2} ms, {:.1} peers per node)",
-        small.p50, large.p50, large.ingest_ms, large.publish_ms, large.peers
+        small.p50, large.p50, large.p99, large.max, large.ingest_ms, large.publish_ms, large.peers
     );
     let tolerance = (0.5 * large.p50).max(3.0);
     if (sim_p50 - large.p50).abs() <= tolerance {
