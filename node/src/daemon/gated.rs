@@ -46,7 +46,8 @@ pub(crate) struct Gated<B> {
     /// Peers known to have admitted this node too (the wrapped protocol runs).
     started: HashSet<PeerId>,
     connections: HashMap<PeerId, HashSet<ConnectionId>>,
-    notices: VecDeque<(PeerId, ConnectionId, GateIn<()>)>,
+    /// (peer, connection, start): gate events to deliver (`false`: open only).
+    notices: VecDeque<(PeerId, ConnectionId, bool)>,
 }
 
 impl<B> Gated<B> {
@@ -65,7 +66,7 @@ impl<B> Gated<B> {
     /// connection it has and will have.
     pub(crate) fn open(&mut self, peer: PeerId) {
         if self.admitted.insert(peer) {
-            self.notify(peer, GateIn::Open);
+            self.notify(peer, false);
         }
     }
 
@@ -73,18 +74,14 @@ impl<B> Gated<B> {
     pub(crate) fn start(&mut self, peer: PeerId) {
         self.admitted.insert(peer);
         if self.started.insert(peer) {
-            self.notify(peer, GateIn::Start);
+            self.notify(peer, true);
         }
     }
 
-    fn notify(&mut self, peer: PeerId, what: GateIn<()>) {
+    fn notify(&mut self, peer: PeerId, start: bool) {
         for c in self.connections.get(&peer).into_iter().flatten() {
             if self.notices.len() < MAX_PENDING_OPENS {
-                let what = match what {
-                    GateIn::Start => GateIn::Start,
-                    _ => GateIn::Open,
-                };
-                self.notices.push_back((peer, *c, what));
+                self.notices.push_back((peer, *c, start));
             }
         }
     }
@@ -225,15 +222,11 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        if let Some((peer_id, c, what)) = self.notices.pop_front() {
-            let event = match what {
-                GateIn::Start => GateIn::Start,
-                _ => GateIn::Open,
-            };
+        if let Some((peer_id, c, start)) = self.notices.pop_front() {
             return Poll::Ready(ToSwarm::NotifyHandler {
                 peer_id,
                 handler: NotifyHandler::One(c),
-                event,
+                event: if start { GateIn::Start } else { GateIn::Open },
             });
         }
         self.inner.poll(cx).map(|e| e.map_in(GateIn::Inner))

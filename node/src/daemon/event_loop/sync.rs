@@ -144,15 +144,11 @@ impl EventLoop {
                         .filter_map(|id| set.find_short(id))
                         .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
                         .collect();
-                    match self.loaded.reserve() {
-                        true => {
-                            self.spawn_load(keys, move |r| Loaded::Answer(channel, r));
-                            return;
-                        }
-                        false => DirectoryResponse::Refused(
-                            "busy: too many reads in flight; retry".into(),
-                        ),
+                    if self.loaded.reserve() {
+                        self.spawn_load(keys, move |r| Loaded::Answer(channel, r));
+                        return;
                     }
+                    DirectoryResponse::Refused("busy: too many reads in flight; retry".into())
                 }
                 DirectoryRequest::Push(records) => {
                     // Acknowledged once durable (`stored.rs`).
