@@ -22,6 +22,10 @@ pub enum AdmissionRefusal {
     /// It sent none, and the federation requires membership.
     #[error("no membership credential")]
     NoCredential,
+    /// A refusal replayed from a recorded trace ([`crate::node::trace`]), with the reason as
+    /// it was recorded.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 /// The verdict on `peer` (its key), which presented `msg`, at `now`.

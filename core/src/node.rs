@@ -14,6 +14,10 @@ use rand::Rng;
 
 use crate::{Params, admission::AdmissionRefusal};
 
+pub mod trace;
+
+use trace::{Entry, Input, Start, Trace};
+
 /// After the number of admitted peers reaches a power of two, the node re-announces its DHT
 /// records this long later (plus up to 2 s at random), once for a burst of joins.
 pub const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
@@ -75,6 +79,8 @@ pub struct NodeState<P> {
     announce_at: Option<Duration>,
     admitted_total: u64,
     actions: VecDeque<Action<P>>,
+    /// Only when [`NodeState::traced`].
+    trace: Option<Box<Trace<P>>>,
 }
 
 impl<P: Copy + Ord> NodeState<P> {
@@ -99,6 +105,7 @@ impl<P: Copy + Ord> NodeState<P> {
             announce_at: None,
             admitted_total: 0,
             actions: VecDeque::new(),
+            trace: None,
         }
     }
 
@@ -108,10 +115,68 @@ impl<P: Copy + Ord> NodeState<P> {
         self
     }
 
+    /// Records every input and the decisions that followed from here on (see [`trace`]),
+    /// continuing `earlier` (a restarted node's trace), up to [`trace::LIMIT`] entries.
+    pub fn traced(mut self, earlier: Vec<Entry<P>>) -> Self {
+        let mut t = Trace::new(earlier);
+        t.push(Entry::Start(self.start()));
+        self.trace = Some(Box::new(t));
+        self
+    }
+
+    /// The recorded entries so far (emptied; recording goes on), or `None` when the node is
+    /// not traced.
+    pub fn take_trace(&mut self) -> Option<Vec<Entry<P>>> {
+        self.trace.as_mut().map(|t| t.take())
+    }
+
+    /// Stops recording (the driver could not keep the trace) and drops what was held.
+    pub fn stop_trace(&mut self) {
+        self.trace = None;
+    }
+
+    fn start(&self) -> Start {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Start {
+            light: self.light,
+            presence: self.presence,
+            admission_ns: ns(self.every.admission),
+            reconcile_ns: ns(self.every.reconcile),
+            presence_ns: ns(self.every.presence),
+            republish_ns: ns(self.every.republish),
+            next_reconcile_ns: ns(self.next_reconcile),
+            next_presence_ns: ns(self.next_presence),
+            next_republish_ns: ns(self.next_republish),
+        }
+    }
+
+    /// The state a trace's [`Start`] describes.
+    fn from_start(s: &Start) -> Self {
+        let d = Duration::from_nanos;
+        Self {
+            every: Intervals {
+                admission: d(s.admission_ns),
+                reconcile: d(s.reconcile_ns),
+                presence: d(s.presence_ns),
+                republish: d(s.republish_ns),
+            },
+            light: s.light,
+            presence: s.presence,
+            peers: Vec::new(),
+            next_reconcile: d(s.next_reconcile_ns),
+            next_presence: d(s.next_presence_ns),
+            next_republish: d(s.next_republish_ns),
+            announce_at: None,
+            admitted_total: 0,
+            actions: VecDeque::new(),
+            trace: None,
+        }
+    }
+
     /// `peer` was admitted before the period the driver looks at (a simulation that starts
     /// from a formed federation): no action follows.
     pub fn assume_admitted(&mut self, peer: P) {
-        self.set(peer, Peer::Admitted { reconciling: false });
+        self.step(None, Input::AssumeAdmitted(peer));
     }
 
     fn get(&self, peer: &P) -> Option<&Peer> {
@@ -163,33 +228,23 @@ impl<P: Copy + Ord> NodeState<P> {
     /// The first connection to `peer` is up: admission starts (a peer already admitted on
     /// another connection stays admitted).
     pub fn handle_connected(&mut self, now: Duration, peer: P) {
-        if self.get(&peer).is_some() {
-            return;
-        }
-        self.set(peer, Peer::Pending(now));
-        self.actions.push_back(Action::RequestAdmission(peer));
+        self.step(Some(now), Input::Connected(peer));
     }
 
     /// The last connection to `peer` closed (or it was dropped): it must pass admission
     /// again when it returns.
     pub fn handle_disconnected(&mut self, peer: &P) {
-        self.remove(peer);
+        self.step(None, Input::Disconnected(*peer));
     }
 
     /// A request to `peer` failed under the admission handshake, on a connection that is
     /// still up (`connected`): ask again; otherwise admission starts afresh when it returns.
     pub fn handle_admission_failure(&mut self, peer: P, connected: bool) {
-        if !self.is_pending(&peer) {
-            return;
-        }
-        if connected {
-            self.actions.push_back(Action::RequestAdmission(peer));
-        } else {
-            self.remove(&peer);
-        }
+        self.step(None, Input::AdmissionFailure { peer, connected });
     }
 
-    /// The admission verdict on `peer` (from [`crate::admission::verdict`]).
+    /// The admission verdict on `peer` (from [`crate::admission::verdict`]). One number is
+    /// drawn from `rng` (the re-announcement's jitter).
     pub fn handle_admission(
         &mut self,
         now: Duration,
@@ -197,27 +252,29 @@ impl<P: Copy + Ord> NodeState<P> {
         verdict: Result<(), AdmissionRefusal>,
         rng: &mut impl Rng,
     ) {
+        let entropy = rng.next_u64();
         match verdict {
+            Ok(()) => self.step(
+                Some(now),
+                Input::Admission {
+                    peer,
+                    refused: None,
+                    entropy,
+                },
+            ),
             Err(refusal) => {
-                self.remove(&peer);
-                self.actions.push_back(Action::Deny(peer, refusal));
-            }
-            Ok(()) if self.is_admitted(&peer) => {}
-            Ok(()) => {
-                self.set(peer, Peer::Admitted { reconciling: false });
-                self.admitted_total += 1;
-                if self.admitted_total.is_power_of_two() && self.announce_at.is_none() {
-                    // Coalesced: a burst of joins (a federation starting) triggers one
-                    // re-announcement a few seconds later, not one per doubling.
-                    let jitter = Duration::from_millis(rng.gen_range(0..2000));
-                    self.announce_at = Some(now + ANNOUNCE_DELAY + jitter);
-                }
-                self.actions.push_back(Action::Admit(peer));
-                if self.light {
-                    self.actions.push_back(Action::PushOwnRecord(peer));
-                } else {
-                    self.start_reconcile(peer);
-                }
+                // The reason travels as text in a trace (the decision does not depend on it).
+                let reason = self.trace.is_some().then(|| refusal.to_string());
+                self.record(
+                    Some(now),
+                    Input::Admission {
+                        peer,
+                        refused: Some(reason.unwrap_or_default()),
+                        entropy,
+                    },
+                );
+                self.refuse(peer, refusal);
+                self.record_decisions();
             }
         }
     }
@@ -225,18 +282,7 @@ impl<P: Copy + Ord> NodeState<P> {
     /// A reconciliation with `peer` started by the driver (the peer asked, or the driver
     /// chose it) or ended.
     pub fn set_reconciling(&mut self, peer: &P, on: bool) {
-        if let Some(Peer::Admitted { reconciling }) = self.get_mut(peer) {
-            *reconciling = on;
-        }
-    }
-
-    fn start_reconcile(&mut self, peer: P) {
-        if let Some(Peer::Admitted { reconciling }) = self.get_mut(&peer)
-            && !*reconciling
-        {
-            *reconciling = true;
-            self.actions.push_back(Action::Reconcile(peer));
-        }
+        self.step(None, Input::Reconciling { peer: *peer, on });
     }
 
     /// Whether a coalesced re-announcement is still to come.
@@ -246,48 +292,15 @@ impl<P: Copy + Ord> NodeState<P> {
 
     /// Re-announce the DHT records soon (the node's document changed).
     pub fn announce_soon(&mut self, now: Duration) {
-        self.announce_at.get_or_insert(now);
+        self.step(Some(now), Input::AnnounceSoon);
     }
 
     /// Everything due at `now`: admissions that ran out of time, a reconciliation with a
-    /// random admitted peer not reconciling already, presence, re-publication.
+    /// random admitted peer not reconciling already, presence, re-publication. One number is
+    /// drawn from `rng` (which idle peer to reconcile with).
     pub fn handle_timeout(&mut self, now: Duration, rng: &mut impl Rng) {
-        let timeout = self.every.admission;
-        let late: Vec<P> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| matches!(s, Peer::Pending(t) if now.saturating_sub(*t) > timeout))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in late {
-            self.remove(&p);
-            self.actions.push_back(Action::DropLate(p));
-        }
-        let every = self.every.reconcile;
-        if !every.is_zero() && now >= self.next_reconcile {
-            self.next_reconcile = now + every;
-            if !self.light {
-                let idle: Vec<P> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, s)| matches!(s, Peer::Admitted { reconciling: false }))
-                    .map(|(p, _)| *p)
-                    .collect();
-                if !idle.is_empty() {
-                    let p = idle[rng.gen_range(0..idle.len())];
-                    self.start_reconcile(p);
-                }
-            }
-        }
-        if self.presence && now >= self.next_presence {
-            self.next_presence = now + self.every.presence;
-            self.actions.push_back(Action::Presence);
-        }
-        if self.announce_at.is_some_and(|t| now >= t) || now >= self.next_republish {
-            self.announce_at = None;
-            self.next_republish = now + self.every.republish;
-            self.actions.push_back(Action::Republish);
-        }
+        let entropy = rng.next_u64();
+        self.step(Some(now), Input::Timeout { entropy });
     }
 
     /// The next action to carry out.
@@ -320,6 +333,148 @@ impl<P: Copy + Ord> NodeState<P> {
         .min()
         .unwrap_or(self.next_republish)
     }
+
+    // ------------------------------------------------------------------ the decisions
+
+    /// Records `input`, decides, and records the decisions.
+    fn step(&mut self, now: Option<Duration>, input: Input<P>) {
+        self.record(now, input.clone());
+        self.apply(now.unwrap_or_default(), input);
+        self.record_decisions();
+    }
+
+    fn record(&mut self, now: Option<Duration>, input: Input<P>) {
+        if let Some(t) = &mut self.trace {
+            t.input(now, input, self.actions.len());
+        }
+    }
+
+    fn record_decisions(&mut self) {
+        if let Some(t) = &mut self.trace {
+            t.decisions(&self.actions);
+        }
+    }
+
+    /// What follows from one input; a trace replays exactly this.
+    fn apply(&mut self, now: Duration, input: Input<P>) {
+        match input {
+            Input::AssumeAdmitted(peer) => self.set(peer, Peer::Admitted { reconciling: false }),
+            Input::Connected(peer) => {
+                if self.get(&peer).is_none() {
+                    self.set(peer, Peer::Pending(now));
+                    self.actions.push_back(Action::RequestAdmission(peer));
+                }
+            }
+            Input::Disconnected(peer) => self.remove(&peer),
+            Input::AdmissionFailure { peer, connected } => {
+                if self.is_pending(&peer) {
+                    if connected {
+                        self.actions.push_back(Action::RequestAdmission(peer));
+                    } else {
+                        self.remove(&peer);
+                    }
+                }
+            }
+            Input::Admission {
+                peer,
+                refused: Some(reason),
+                ..
+            } => self.refuse(peer, AdmissionRefusal::Recorded(reason)),
+            Input::Admission {
+                peer,
+                refused: None,
+                entropy,
+            } => self.admit(now, peer, entropy),
+            Input::Reconciling { peer, on } => {
+                if let Some(Peer::Admitted { reconciling }) = self.get_mut(&peer) {
+                    *reconciling = on;
+                }
+            }
+            Input::AnnounceSoon => {
+                self.announce_at.get_or_insert(now);
+            }
+            Input::Timeout { entropy } => self.timeout(now, entropy),
+        }
+    }
+
+    fn refuse(&mut self, peer: P, refusal: AdmissionRefusal) {
+        self.remove(&peer);
+        self.actions.push_back(Action::Deny(peer, refusal));
+    }
+
+    fn admit(&mut self, now: Duration, peer: P, entropy: u64) {
+        if self.is_admitted(&peer) {
+            return;
+        }
+        self.set(peer, Peer::Admitted { reconciling: false });
+        self.admitted_total += 1;
+        if self.admitted_total.is_power_of_two() && self.announce_at.is_none() {
+            // Coalesced: a burst of joins (a federation starting) triggers one
+            // re-announcement a few seconds later, not one per doubling.
+            let jitter = Duration::from_millis(pick(entropy, 2000) as u64);
+            self.announce_at = Some(now + ANNOUNCE_DELAY + jitter);
+        }
+        self.actions.push_back(Action::Admit(peer));
+        if self.light {
+            self.actions.push_back(Action::PushOwnRecord(peer));
+        } else {
+            self.start_reconcile(peer);
+        }
+    }
+
+    fn start_reconcile(&mut self, peer: P) {
+        if let Some(Peer::Admitted { reconciling }) = self.get_mut(&peer)
+            && !*reconciling
+        {
+            *reconciling = true;
+            self.actions.push_back(Action::Reconcile(peer));
+        }
+    }
+
+    fn timeout(&mut self, now: Duration, entropy: u64) {
+        let timeout = self.every.admission;
+        let late: Vec<P> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| matches!(s, Peer::Pending(t) if now.saturating_sub(*t) > timeout))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in late {
+            self.remove(&p);
+            self.actions.push_back(Action::DropLate(p));
+        }
+        let every = self.every.reconcile;
+        if !every.is_zero() && now >= self.next_reconcile {
+            self.next_reconcile = now + every;
+            if !self.light {
+                let idle: Vec<P> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Peer::Admitted { reconciling: false }))
+                    .map(|(p, _)| *p)
+                    .collect();
+                if !idle.is_empty() {
+                    let p = idle[pick(entropy, idle.len())];
+                    self.start_reconcile(p);
+                }
+            }
+        }
+        if self.presence && now >= self.next_presence {
+            self.next_presence = now + self.every.presence;
+            self.actions.push_back(Action::Presence);
+        }
+        if self.announce_at.is_some_and(|t| now >= t) || now >= self.next_republish {
+            self.announce_at = None;
+            self.next_republish = now + self.every.republish;
+            self.actions.push_back(Action::Republish);
+        }
+    }
+}
+
+/// An index below `n` from a uniformly random `entropy` (multiply-shift, no modulo bias
+/// worth the name for the small `n` here).
+fn pick(entropy: u64, n: usize) -> usize {
+    ((u128::from(entropy) * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]

@@ -542,6 +542,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
     let (stored_tx, stored) = tokio::sync::mpsc::channel(storage::MAX_QUEUED_JOBS);
     let storage = storage::Storage::start(catalogue.clone(), stored_tx, crate::now)
         .context("starting the storage writer")?;
+    let core_trace = event_loop::core_trace::CoreTrace::from_env(dir.root());
     let ev = event_loop::EventLoop {
         swarm,
         commands: rx,
@@ -561,8 +562,16 @@ pub async fn run(dir: DataDir) -> Result<()> {
         validity_ms: u64::try_from(config.sd.validity.as_millis()).unwrap_or(u64::MAX),
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
             .unwrap_or(u64::MAX),
-        node: gaiamesh_core::node::NodeState::new(&params, Duration::ZERO, light),
+        node: {
+            let node = gaiamesh_core::node::NodeState::new(&params, Duration::ZERO, light);
+            if core_trace.is_some() {
+                node.traced(Vec::new())
+            } else {
+                node
+            }
+        },
         origin: std::time::Instant::now(),
+        core_trace,
         loaded: event_loop::sync::Loads::new(),
         sessions: HashMap::new(),
         revocations_pushed: HashMap::new(),

@@ -35,6 +35,7 @@ pub mod providers;
 pub mod scenario;
 pub mod stats;
 pub mod swarm;
+pub mod trace;
 
 use std::path::Path;
 

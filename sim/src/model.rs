@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use gaiamesh_core::{
     ingest::GossipVerdict,
-    node::{Action as NodeAction, NodeState},
+    node::{Action as NodeAction, NodeState, trace::Entry},
 };
 use gaiamesh_directory::{
     merge::{MergeOutcome, Version, decide},
@@ -183,6 +183,8 @@ pub struct Results {
     pub provider_hops: Vec<u64>,
     /// Latency of successful provider lookups, ms.
     pub provider_ms: LogHistogram,
+    /// The core trace of the scenario's `trace_node`, over its restarts.
+    pub core_trace: Vec<Entry<u32>>,
 }
 
 /// A whole simulated federation.
@@ -353,6 +355,7 @@ impl Model {
             provider_found: 0,
             provider_hops: Vec::new(),
             provider_ms: LogHistogram::default(),
+            core_trace: Vec::new(),
         };
         let swarm = Swarm::new(
             sc.repository.clone(),
@@ -427,6 +430,9 @@ impl Model {
             let phase = if ae > 0 { self.rng.gen_range(0..ae) } else { 0 };
             let mut node =
                 NodeState::new(&params, Duration::from_micros(phase), false).without_presence();
+            if self.sc.trace_node == Some(i) {
+                node = node.traced(Vec::new());
+            }
             for &p in &self.peers[i as usize] {
                 node.assume_admitted(p);
             }
@@ -502,6 +508,9 @@ impl Model {
         self.res.provider_found = self.providers.found;
         self.res.provider_hops = std::mem::take(&mut self.providers.hops);
         self.res.provider_ms = std::mem::take(&mut self.providers.latency_ms);
+        if let Some(i) = self.sc.trace_node {
+            self.res.core_trace = self.nodes[i as usize].take_trace().unwrap_or_default();
+        }
         for (i, _) in std::mem::take(&mut self.heals) {
             let at = self.sc.faults[i].at.as_secs_f64();
             self.res.heal_convergence.push((at, None));
@@ -1289,7 +1298,12 @@ impl Model {
         // A restarted node: a fresh core; its connections come back and pass admission,
         // and the core decides what follows (each side reconciles with the other at once).
         let t = Duration::from_micros(now.0);
-        self.nodes[i as usize] = NodeState::new(&self.sc.params(), t, false).without_presence();
+        let earlier = self.nodes[i as usize].take_trace();
+        let mut fresh = NodeState::new(&self.sc.params(), t, false).without_presence();
+        if let Some(earlier) = earlier {
+            fresh = fresh.traced(earlier);
+        }
+        self.nodes[i as usize] = fresh;
         self.timer_at[i as usize] = u64::MAX;
         let peers: Vec<u32> = self.peers[i as usize]
             .iter()

@@ -359,6 +359,9 @@ pub fn file_names(r: &Results) -> Vec<String> {
     if !r.releases.is_empty() {
         v.push("repository_completion.csv".to_owned());
     }
+    if !r.core_trace.is_empty() {
+        v.push("core-trace.jsonl".to_owned());
+    }
     let mut charts = vec!["propagation_cdf", "convergence", "lookup_hops", "bandwidth"];
     if !r.releases.is_empty() {
         charts.push("repository_completion");
@@ -396,6 +399,12 @@ fn write_data(dir: &Path, r: &Results) -> std::io::Result<()> {
         let _ = writeln!(ts, "{t:.3},{up},{c:.6},{b}");
     }
     std::fs::write(dir.join("timeseries.csv"), ts)?;
+    if !r.core_trace.is_empty() {
+        std::fs::write(
+            dir.join("core-trace.jsonl"),
+            crate::trace::to_jsonl(&r.core_trace),
+        )?;
+    }
     let cdf = r.propagation_ms.cdf();
     let mut c = String::from("delay_ms,fraction\n");
     for (x, f) in &cdf {

@@ -88,6 +88,11 @@ pub struct Scenario {
     /// Sampling of the time series.
     #[serde(default = "default_sample", with = "humantime_serde")]
     pub sample_every: Duration,
+    /// Record this node's core trace (every input its [`gaiamesh_core::node::NodeState`]
+    /// got and what it decided; `core-trace.jsonl` in the output), as `GAIAMESH_CORE_TRACE`
+    /// does for a daemon.
+    #[serde(default)]
+    pub trace_node: Option<u32>,
 }
 
 fn default_seed() -> u64 {
@@ -510,6 +515,10 @@ impl Scenario {
             "nodes: must be between 2 and 2000000",
         );
         check(!self.duration.is_zero(), "duration: must be positive");
+        check(
+            self.trace_node.is_none_or(|i| i < self.nodes),
+            "trace_node: must name a node below `nodes`",
+        );
         let prob = |x: f64| (0.0..=1.0).contains(&x);
         check(
             prob(self.network.jitter),

@@ -291,10 +291,20 @@ pub mod mesh {
     impl Node {
         /// Starts the daemon on `dir` and waits until its API answers.
         pub fn start(dir: &Path) -> Self {
+            Self::start_env(dir, &[])
+        }
+
+        /// [`Self::start`] with extra environment variables; the log is appended to.
+        pub fn start_env(dir: &Path, env: &[(&str, &str)]) -> Self {
             let _ = std::fs::remove_file(dir.join("api.json"));
-            let log = std::fs::File::create(dir.join("node.log")).unwrap();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("node.log"))
+                .unwrap();
             let child = gaiamesh()
                 .args(["run", "--data-dir", dir.to_str().unwrap()])
+                .envs(env.iter().copied())
                 .env("RUST_LOG", "info")
                 .stdout(Stdio::null())
                 .stderr(log)

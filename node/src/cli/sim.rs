@@ -1,4 +1,5 @@
-//! `gaiamesh sim run`: the deterministic simulator on a scenario file.
+//! `gaiamesh sim run`: the deterministic simulator on a scenario file; `gaiamesh sim
+//! replay`: a recorded core trace fed back to the node core.
 
 use std::{io::Write, path::PathBuf, time::Instant};
 
@@ -10,6 +11,18 @@ pub enum SimCommand {
     /// Run a scenario (see config/examples/sim/) and write summary.json, CSV series, SVG
     /// plots and manifest.json into --out. Same scenario and seed: byte-identical outputs.
     Run(RunArgs),
+    /// Replay a core trace through the node core and check it decides the same at every
+    /// step. Traces come from a daemon run with GAIAMESH_CORE_TRACE=1
+    /// (DATADIR/core-trace.jsonl) or from a scenario's `trace_node` (OUT/core-trace.jsonl).
+    /// Exit status 1 and the first divergence when the decisions differ.
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `gaiamesh sim replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The trace (JSON lines).
+    trace: PathBuf,
 }
 
 /// Arguments of `gaiamesh sim run`.
@@ -29,7 +42,26 @@ pub struct RunArgs {
 }
 
 pub(super) fn run(cmd: SimCommand) -> Result<()> {
-    let SimCommand::Run(a) = cmd;
+    match cmd {
+        SimCommand::Run(a) => run_scenario(a),
+        SimCommand::Replay(a) => replay(&a),
+    }
+}
+
+fn replay(a: &ReplayArgs) -> Result<()> {
+    let entries = gaiamesh_sim::trace::load(&a.trace)?;
+    let done = gaiamesh_sim::trace::check(&entries, &a.trace.display().to_string())?;
+    println!(
+        "{}: {} inputs to {} core start(s) replayed, the same {} decisions",
+        a.trace.display(),
+        done.steps,
+        done.starts,
+        done.decisions
+    );
+    Ok(())
+}
+
+fn run_scenario(a: RunArgs) -> Result<()> {
     let started = Instant::now();
     let quiet = a.quiet;
     let mut last_draw = Instant::now();

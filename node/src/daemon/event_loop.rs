@@ -29,6 +29,7 @@ use super::{
 use crate::{datadir::DataDir, now};
 
 mod admission;
+pub(crate) mod core_trace;
 mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
@@ -70,6 +71,8 @@ pub(crate) struct EventLoop {
     pub(crate) node: NodeState<PeerId>,
     /// The origin of the core's clock.
     pub(crate) origin: Instant,
+    /// Where the core's trace goes, when `GAIAMESH_CORE_TRACE` asks for one.
+    pub(crate) core_trace: Option<core_trace::CoreTrace>,
     pub(crate) sessions: HashMap<PeerId, Initiator>,
     /// The revocation-list version last pushed to each connected peer.
     pub(crate) revocations_pushed: HashMap<PeerId, u64>,
@@ -152,6 +155,7 @@ impl EventLoop {
                     let now = self.core_now();
                     self.node.handle_timeout(now, &mut self.rng);
                     self.run_node_actions();
+                    self.write_core_trace();
                     self.redial_bootstrap();
                     self.expire_light_queries();
                     self.expire_blob_lookups();
@@ -170,6 +174,10 @@ impl EventLoop {
         // The writer finishes what is queued (and may find nobody listening) before the
         // node exits.
         self.stored.close();
+        self.write_core_trace();
+        if let Some(t) = self.core_trace.take() {
+            let _ = tokio::task::spawn_blocking(move || t.finish()).await;
+        }
         info!("event loop stopped");
     }
 
@@ -180,6 +188,17 @@ impl EventLoop {
     /// The core's clock: time since the event loop started.
     fn core_now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// Hands what the core recorded since the last tick to the trace's writer.
+    fn write_core_trace(&mut self) {
+        if let Some(t) = &self.core_trace
+            && let Some(entries) = self.node.take_trace()
+            && !t.write(entries)
+        {
+            self.core_trace = None;
+            self.node.stop_trace();
+        }
     }
 
     /// Carries out what the node core decided.
