@@ -73,6 +73,10 @@ pub struct Update {
     queued: Vec<u64>,
     /// Nodes holding it as their current version of the subject.
     pub holders: u32,
+    /// Nodes other than the subject it reached, and when the last of them did (µs after
+    /// publication, at their merge step).
+    reached: u32,
+    last_us: u64,
 }
 
 /// Events.
@@ -137,6 +141,9 @@ enum Ev {
 pub struct Results {
     /// First receipt of a valid honest update at a node, ms after publication.
     pub propagation_ms: LogHistogram,
+    /// Per valid honest update that reached every other node: when the last one had it,
+    /// ms after publication (the federation's convergence time for the update).
+    pub update_convergence_ms: LogHistogram,
     /// Lookup hop counts (index = hops).
     pub hops: Vec<u64>,
     /// Lookup latency, ms.
@@ -332,6 +339,7 @@ impl Model {
         };
         let res = Results {
             propagation_ms: LogHistogram::default(),
+            update_convergence_ms: LogHistogram::default(),
             hops: vec![0; 32],
             lookup_ms: LogHistogram::default(),
             lookups_exact: 0,
@@ -502,6 +510,14 @@ impl Model {
         progress(1.0, self.q.processed());
         self.res.events = self.q.processed();
         self.res.final_convergence = self.convergence();
+        let others = self.net.len().saturating_sub(1) as u32;
+        for u in &self.updates {
+            if u.valid && u.reached == others && self.role[u.subject as usize] == Role::Honest {
+                self.res
+                    .update_convergence_ms
+                    .add(u.last_us as f64 / 1000.0);
+            }
+        }
         self.res.sent_bytes = std::mem::take(&mut self.net.sent_bytes);
         self.res.releases = self.swarm.results(self.net.len());
         self.res.provider_lookups = self.providers.lookups;
@@ -630,6 +646,8 @@ impl Model {
             seen: vec![0; n.div_ceil(64)],
             queued: vec![0; n.div_ceil(64)],
             holders: 0,
+            reached: 0,
+            last_us: 0,
         });
         if valid {
             self.by_subject.entry(subject).or_default().push(id);
@@ -640,7 +658,10 @@ impl Model {
     fn on_publish(&mut self, now: SimTime) {
         let stop = SimTime(us(self.sc.updates_stop()));
         let mean = 1e6 / self.sc.workload.updates_per_second;
-        let next = exp_us(&mut self.rng, mean);
+        let next = match self.sc.workload.arrivals {
+            crate::scenario::Arrivals::Poisson => exp_us(&mut self.rng, mean),
+            crate::scenario::Arrivals::Periodic => mean as u64,
+        };
         if now.plus_us(next) <= stop {
             self.q.after(next, Ev::Publish);
         }
@@ -795,6 +816,9 @@ impl Model {
                 .saturating_sub(self.updates[u as usize].at.0)
                 .saturating_sub(validate);
             self.res.propagation_ms.add(delay as f64 / 1000.0);
+            let upd = &mut self.updates[u as usize];
+            upd.reached += 1;
+            upd.last_us = upd.last_us.max(delay);
         }
         outcome
     }

@@ -29,6 +29,8 @@ pub struct Summary {
     pub updates: u64,
     /// Propagation of updates: ms from publication to first receipt at each node.
     pub propagation_ms: Quantiles,
+    /// Per update that reached every other node, when the last one had it, ms.
+    pub update_convergence_ms: Quantiles,
     /// Fraction of nodes holding the newest version of every updated subject, at the end.
     pub final_convergence: f64,
     /// Time after each heal until every node held every newest version again.
@@ -193,6 +195,7 @@ impl Summary {
             events: r.events,
             updates: r.updates,
             propagation_ms: r.propagation_ms.summary(),
+            update_convergence_ms: r.update_convergence_ms.summary(),
             final_convergence: round3(r.final_convergence * 1000.0) / 1000.0,
             heals: r
                 .heal_convergence

@@ -275,6 +275,20 @@ pub struct Workload {
     pub stop: Option<Duration>,
     /// Bytes of one signed self-description on the wire.
     pub sd_bytes: u32,
+    /// How updates arrive: `poisson` (independent publishers, the default) or `periodic`
+    /// (one every 1/updates_per_second, as `gaiamesh devnet` measures one at a time).
+    pub arrivals: Arrivals,
+}
+
+/// How updates arrive in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrivals {
+    /// Exponential gaps: independent publishers.
+    #[default]
+    Poisson,
+    /// Equal gaps.
+    Periodic,
 }
 
 impl Default for Workload {
@@ -284,6 +298,7 @@ impl Default for Workload {
             start: Duration::from_secs(5),
             stop: None,
             sd_bytes: 4096,
+            arrivals: Arrivals::Poisson,
         }
     }
 }

@@ -343,28 +343,44 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let t2 = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let counts: Vec<u64> = dirs
+        // `None`: the node's API did not answer.
+        let counts: Vec<Option<u64>> = dirs
             .iter()
             .map(|d| {
                 api_get(&DataDir::new(d), "/api/v1/status")
                     .ok()
                     .and_then(|s| s["directory_entries"].as_u64())
-                    .unwrap_or(0)
             })
             .collect();
-        let done = counts.iter().filter(|c| **c as usize == n).count();
+        let done = counts.iter().filter(|c| **c == Some(n as u64)).count();
         if done == n {
             break;
         }
+        let silent: Vec<String> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_none())
+            .map(|(i, _)| format!("node{i}"))
+            .collect();
+        let silent = if silent.is_empty() {
+            String::new()
+        } else {
+            format!("; not answering: {}", silent.join(", "))
+        };
         if t2.elapsed() > a.timeout {
+            let shown: Vec<String> = counts
+                .iter()
+                .map(|c| c.map_or_else(|| "-".to_owned(), |c| c.to_string()))
+                .collect();
             bail!(
-                "not converged after {:.0?}: {done}/{n} nodes have all {n} entries; entries per node: {counts:?} (logs: DIR/node*/node.log)",
-                a.timeout
+                "not converged after {:.0?}: {done}/{n} nodes have all {n} entries; entries per node: [{}]{silent} (logs: DIR/node*/node.log)",
+                a.timeout,
+                shown.join(", ")
             );
         }
         if last_report.elapsed() > Duration::from_secs(2) {
-            let least = counts.iter().min().copied().unwrap_or(0);
-            eprintln!("  {done}/{n} nodes have all {n} entries (fewest: {least})");
+            let least = counts.iter().flatten().min().copied().unwrap_or(0);
+            eprintln!("  {done}/{n} nodes have all {n} entries (fewest: {least}){silent}");
             last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -532,11 +548,13 @@ fn print_summary(
     );
     if let Some(p) = propagation {
         println!(
-            "  update propagation to {} nodes      p50 {} ms, p99 {} ms, max {} ms",
+            "  update propagation to {} nodes      p50 {} ms, p99 {} ms, max {} ms; all nodes \
+             have it after {} ms (median over updates)",
             n - 1,
             p.p50,
             p.p99,
-            p.max
+            p.max,
+            p.convergence_p50
         );
         if let Some(ms) = p.ingest_p50_ms {
             println!(

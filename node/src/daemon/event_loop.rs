@@ -361,12 +361,20 @@ impl EventLoop {
     }
 
     fn status(&self) -> Status {
+        // One read guard, dropped here. Two in one struct expression would both live to its
+        // end: with the storage writer waiting for the write lock between them, the second
+        // waits behind the writer and the writer behind the first — the event loop hangs
+        // (std's RwLock lets no new reader in while a writer waits). A 32-node devnet hit it.
+        let (federation, directory_entries) = {
+            let cat = self.catalogue.read();
+            (cat.trust().id().to_string(), cat.len())
+        };
         Status {
             peer_id: self.swarm.local_peer_id().to_string(),
-            federation: self.catalogue.read().trust().id().to_string(),
+            federation,
             connected_peers: self.swarm.connected_peers().count(),
             admitted_peers: self.node.admitted().count(),
-            directory_entries: self.catalogue.read().len(),
+            directory_entries,
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
             mode: if self.light { "light" } else { "full" }.into(),

@@ -21,7 +21,7 @@ use crate::datadir::DataDir;
 /// How long the CPU is sampled from each publication on.
 const CPU_WINDOW: Duration = Duration::from_secs(1);
 /// Publications measured; the delays of all are pooled, the CPU figures are medians.
-const UPDATES: usize = 5;
+const UPDATES: usize = 10;
 /// Idle slices of 250 ms for the background CPU rate.
 const BACKGROUND_SLICES: usize = 12;
 
@@ -36,6 +36,11 @@ pub(super) struct Propagation {
     pub(super) max: u64,
     /// Every receiver's delay, sorted, ms.
     pub(super) delays_ms: Vec<u64>,
+    /// Per update, when the last receiver had it (the federation's convergence time for
+    /// it), in publication order, ms.
+    pub(super) convergence_ms: Vec<u64>,
+    /// The median of `convergence_ms`.
+    pub(super) convergence_p50: u64,
     /// node0: from issuing the version to handing it to gossip, ms.
     pub(super) gossip_after_ms: f64,
     /// Median over the receivers of the time their gossip handler spent on the update
@@ -79,6 +84,7 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
     let background = background_ns_per_s(&pids);
 
     let mut delays_ms = Vec::with_capacity(UPDATES * (dirs.len() - 1));
+    let mut convergence_ms = Vec::with_capacity(UPDATES);
     let (mut gossip_after, mut ingest, mut per_receiver, mut copies_sum) =
         (Vec::new(), Vec::new(), Vec::new(), 0.0);
     let (mut before_merge, mut after_merge) = (Vec::new(), Vec::new());
@@ -133,14 +139,19 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
             before_merge.push(pre_ms);
             after_merge.push((each - pre_ms).max(0.0));
         }
+        convergence_ms.push(these.iter().copied().max().unwrap_or(0));
         delays_ms.extend(these);
     }
     delays_ms.sort_unstable();
+    let mut sorted = convergence_ms.clone();
+    sorted.sort_unstable();
     let pick = |p: f64| delays_ms[((delays_ms.len() - 1) as f64 * p).round() as usize];
     Ok(Some(Propagation {
         p50: pick(0.5),
         p99: pick(0.99),
         max: delays_ms[delays_ms.len() - 1],
+        convergence_p50: sorted[sorted.len() / 2],
+        convergence_ms,
         gossip_after_ms: median(gossip_after).unwrap_or(0.0),
         ingest_p50_ms: median(ingest),
         cpu_ms_per_receiver: median(per_receiver),
