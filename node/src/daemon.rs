@@ -576,7 +576,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         sessions: HashMap::new(),
         revocations_pushed: HashMap::new(),
         revocation_list,
-        recon_cache: None,
+        recon: event_loop::recon_snapshot::ReconSnapshot::default(),
         listen_addrs: Vec::new(),
         own: None,
         rng: event_loop::seeded_rng(),

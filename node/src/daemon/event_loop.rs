@@ -8,7 +8,7 @@ use std::{
 
 use futures::StreamExt;
 use gaiamesh_core::node::{Action as NodeAction, NodeState};
-use gaiamesh_directory::reconcile::{Initiator, ReconcileSet};
+use gaiamesh_directory::reconcile::Initiator;
 use gaiamesh_protocol::{
     federation::MembershipCredential,
     identity::{Keypair, PublicKey},
@@ -30,6 +30,7 @@ use crate::{datadir::DataDir, now};
 
 mod admission;
 pub(crate) mod core_trace;
+pub(crate) mod recon_snapshot;
 mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
@@ -78,7 +79,8 @@ pub(crate) struct EventLoop {
     pub(crate) revocations_pushed: HashMap<PeerId, u64>,
     /// The revocation list in force, as received (for anti-entropy pushes).
     pub(crate) revocation_list: Option<gaiamesh_protocol::federation::RevocationList>,
-    pub(crate) recon_cache: Option<std::sync::Arc<ReconcileSet>>,
+    /// The catalogue's reconciliation set, built off the loop.
+    pub(crate) recon: recon_snapshot::ReconSnapshot,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) own: Option<SignedSelfDescription>,
     pub(crate) rng: rand_chacha::ChaCha8Rng,

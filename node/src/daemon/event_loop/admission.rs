@@ -19,7 +19,7 @@ impl EventLoop {
         list: &gaiamesh_protocol::federation::RevocationList,
         removed: usize,
     ) {
-        self.recon_cache = None;
+        self.recon.invalidate();
         let trust = self.catalogue.read().trust().clone();
         self.swarm
             .behaviour_mut()

@@ -182,7 +182,7 @@ impl EventLoop {
             Done::Revoked { tag, list, result } => self.revoked(tag, &list, result),
             Done::Swept(Ok(0)) => {}
             Done::Swept(Ok(n)) => {
-                self.recon_cache = None;
+                self.recon.invalidate();
                 info!(removed = n, "swept expired or revoked entries");
             }
             Done::Swept(Err(e)) => warn!(error = %e, "sweep failed"),
@@ -215,7 +215,7 @@ impl EventLoop {
 
     fn merged(&mut self, tag: Tag, versions: &[(PublicKey, u64)], outcomes: Vec<MergeOutcome>) {
         if outcomes.iter().any(MergeOutcome::changed) {
-            self.recon_cache = None;
+            self.recon.invalidate();
         }
         let peer = match &tag {
             Tag::Gossip { source, .. } | Tag::Peer(source) | Tag::Pushed { peer: source, .. } => {

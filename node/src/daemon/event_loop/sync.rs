@@ -13,7 +13,11 @@ use libp2p::{
 };
 use tracing::{debug, warn};
 
-use super::{EventLoop, stored::Tag};
+use super::{
+    EventLoop,
+    recon_snapshot::{Use, Waiting},
+    stored::Tag,
+};
 
 impl EventLoop {
     /// Anti-entropy for revocations: after a reconciliation round, hands the peer our list
@@ -40,24 +44,91 @@ impl EventLoop {
         self.revocations_pushed.insert(peer, version);
     }
 
-    /// The catalogue's reconciliation snapshot, shared by every session until the catalogue
-    /// changes (sessions hold an `Arc`, not a copy of up to a million items each).
-    pub(super) fn recon_set(&mut self) -> std::sync::Arc<ReconcileSet> {
-        self.recon_cache
-            .get_or_insert_with(|| std::sync::Arc::new(self.catalogue.read().reconcile_set()))
-            .clone()
+    /// Runs `user` with the catalogue's reconciliation set: now if it is current, or once
+    /// a build on a blocking thread finishes (`recon_snapshot.rs`).
+    fn with_recon_set(&mut self, user: Waiting) {
+        match self.recon.get(user) {
+            Use::Now(set, user) => self.use_recon_set(&set, user),
+            Use::Build(generation) => {
+                let catalogue = self.catalogue.clone();
+                let tx = self.loaded.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let set = std::sync::Arc::new(catalogue.read().reconcile_set());
+                    let _ = tx.blocking_send(Loaded::ReconSet(generation, set));
+                });
+            }
+            Use::Queued => {}
+            Use::Full(user) => {
+                debug!("too many wait for the reconciliation set; refused");
+                self.refuse_waiting(user);
+            }
+        }
+    }
+
+    /// A reconciliation set is built: everyone who waited for it uses it.
+    fn on_recon_set(&mut self, generation: u64, set: std::sync::Arc<ReconcileSet>) {
+        let (set, waiting) = self.recon.built(generation, set);
+        for user in waiting {
+            self.use_recon_set(&set, user);
+        }
+    }
+
+    fn use_recon_set(&mut self, set: &std::sync::Arc<ReconcileSet>, user: Waiting) {
+        match user {
+            Waiting::Start(peer) => {
+                if self.sessions.contains_key(&peer) {
+                    return;
+                }
+                let (init, msg) = Initiator::start(set.clone());
+                self.sessions.insert(peer, init);
+                self.swarm
+                    .behaviour_mut()
+                    .directory
+                    .send_request(&peer, DirectoryRequest::Reconcile(msg));
+            }
+            Waiting::Answer(DirectoryRequest::Reconcile(msg), channel) => {
+                let response = match respond(set, &msg) {
+                    Ok(reply) => DirectoryResponse::Reconcile(reply),
+                    Err(e) => DirectoryResponse::Refused(e.to_string()),
+                };
+                self.answer_directory(channel, response);
+            }
+            Waiting::Answer(DirectoryRequest::Fetch(ids), channel) => {
+                // Looked up in memory here, read from the store on a blocking thread
+                // (`on_loaded` answers).
+                let keys: Vec<PublicKey> = ids
+                    .iter()
+                    .filter_map(|id| set.find_short(id))
+                    .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
+                    .collect();
+                if self.loaded.reserve() {
+                    self.spawn_load(keys, move |r| Loaded::Answer(channel, r));
+                } else {
+                    let busy = "busy: too many reads in flight; retry".into();
+                    self.answer_directory(channel, DirectoryResponse::Refused(busy));
+                }
+            }
+            // Only the two above wait for the set.
+            Waiting::Answer(..) => {}
+        }
+    }
+
+    /// A user the set's queue had no room for.
+    fn refuse_waiting(&mut self, user: Waiting) {
+        match user {
+            // The core picks the peer again at a later round.
+            Waiting::Start(peer) => self.node.set_reconciling(&peer, false),
+            Waiting::Answer(_, channel) => {
+                let busy = "busy: too many reconciliations; retry".into();
+                self.answer_directory(channel, DirectoryResponse::Refused(busy));
+            }
+        }
     }
 
     pub(super) fn start_reconcile(&mut self, peer: PeerId) {
-        if self.sessions.contains_key(&peer) {
-            return;
+        if !self.sessions.contains_key(&peer) {
+            self.with_recon_set(Waiting::Start(peer));
         }
-        let (init, msg) = Initiator::start(self.recon_set());
-        self.sessions.insert(peer, init);
-        self.swarm
-            .behaviour_mut()
-            .directory
-            .send_request(&peer, DirectoryRequest::Reconcile(msg));
     }
 
     pub(super) fn on_reconcile_reply(
@@ -130,25 +201,11 @@ impl EventLoop {
                     // The responder hands over its revocation list too, so a node that only
                     // ever initiates (one peer) still learns about revocations.
                     self.push_revocations(peer);
-                    match respond(&self.recon_set(), &msg) {
-                        Ok(reply) => DirectoryResponse::Reconcile(reply),
-                        Err(e) => DirectoryResponse::Refused(e.to_string()),
-                    }
+                    let req = DirectoryRequest::Reconcile(msg);
+                    return self.with_recon_set(Waiting::Answer(req, channel));
                 }
-                DirectoryRequest::Fetch(ids) => {
-                    // Looked up in memory here, read from the store on a blocking thread
-                    // (`on_loaded` answers).
-                    let set = self.recon_set();
-                    let keys: Vec<PublicKey> = ids
-                        .iter()
-                        .filter_map(|id| set.find_short(id))
-                        .filter_map(|item| PublicKey::from_bytes(&item.key).ok())
-                        .collect();
-                    if self.loaded.reserve() {
-                        self.spawn_load(keys, move |r| Loaded::Answer(channel, r));
-                        return;
-                    }
-                    DirectoryResponse::Refused("busy: too many reads in flight; retry".into())
+                req @ DirectoryRequest::Fetch(_) => {
+                    return self.with_recon_set(Waiting::Answer(req, channel));
                 }
                 DirectoryRequest::Push(records) => {
                     // Acknowledged once durable (`stored.rs`).
@@ -284,6 +341,9 @@ pub(crate) enum Loaded {
     ),
     /// The records a reconciliation found the peer lacks.
     Push(PeerId, Vec<SignedSelfDescription>),
+    /// The catalogue's reconciliation set, built at this generation (not a read of
+    /// records: takes no read slot).
+    ReconSet(u64, std::sync::Arc<ReconcileSet>),
 }
 
 /// The channel on which reads come back, and how many run.
@@ -352,6 +412,9 @@ impl EventLoop {
 
     /// A read is back: answers the fetch or pushes the records.
     pub(super) fn on_loaded(&mut self, loaded: Loaded) {
+        if let Loaded::ReconSet(generation, set) = loaded {
+            return self.on_recon_set(generation, set);
+        }
         self.loaded.in_flight = self.loaded.in_flight.saturating_sub(1);
         match loaded {
             Loaded::Answer(channel, records) => {
@@ -365,6 +428,7 @@ impl EventLoop {
                         .send_request(&peer, DirectoryRequest::Push(chunk.to_vec()));
                 }
             }
+            Loaded::ReconSet(..) => {}
         }
     }
 }
