@@ -1,8 +1,7 @@
 //! # gaiamesh-core
 //!
 //! The node core: what a gaiamesh node decides, with no I/O, so that the daemon (`node/`)
-//! and the simulator (`sim/`) run the same decisions (DESIGN §9). This crate is being built
-//! up in steps (issue 17); it holds today:
+//! and the simulator (`sim/`) run the same decisions (DESIGN §9). It holds:
 //!
 //! - [`Params`]: every protocol parameter the daemon and the simulator share — gossip mesh
 //!   degrees and heartbeat, anti-entropy and presence intervals, admission deadline and bans,
@@ -19,7 +18,8 @@
 //! - [`node::NodeState`]: the node's peers and periodic work — admission deadlines, what
 //!   follows an admission, anti-entropy (when, and with whom), presence, DHT re-publication
 //!   and the coalesced re-announcement — as actions for the daemon's event loop and the
-//!   simulator to carry out.
+//!   simulator to carry out. [`node::trace`] records what a core was told and decided and
+//!   replays it: a daemon's trace replays to the same decisions in the simulator's core.
 //! - [`pieces`]: the repository's piece scheduler (which segment from which provider,
 //!   hedging, strikes, busy backoff) and super-seeding. The daemon's multi-source download
 //!   and the simulator's swarm both run it.
