@@ -1,0 +1,161 @@
+//! Network namespaces, through `ip netns` (iproute2): create, enter from a thread, run a
+//! program inside, and delete — with the processes still in them.
+
+use std::{
+    os::fd::AsFd,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use crate::TestbedError;
+
+/// Every namespace the testbed creates starts with this (`testbed clean` removes them all).
+pub const PREFIX: &str = "gmtb";
+
+/// Runs `ip ARGS`; the error names the command and what it said.
+fn ip(args: &[&str]) -> Result<String, TestbedError> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| TestbedError::Command {
+            command: format!("ip {}", args.join(" ")),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(TestbedError::Command {
+            command: format!("ip {}", args.join(" ")),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether this process may create namespaces: root, and `ip netns` works. The error says
+/// which is missing.
+pub fn check() -> Result<(), TestbedError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(TestbedError::NotRoot);
+    }
+    let probe = format!("{PREFIX}-probe-{}", std::process::id());
+    ip(&["netns", "add", &probe]).map_err(|e| TestbedError::NoNamespaces(e.to_string()))?;
+    let _ = ip(&["netns", "del", &probe]);
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Err(TestbedError::NoNamespaces(
+            "/dev/net/tun is missing (modprobe tun)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One network namespace (deleted by [`Namespace::delete`], or by `testbed clean`).
+#[derive(Clone, Debug)]
+pub struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    /// Creates `name` with its loopback up.
+    pub fn create(name: &str) -> Result<Self, TestbedError> {
+        ip(&["netns", "add", name])?;
+        let ns = Self {
+            name: name.to_owned(),
+        };
+        ip(&["-n", name, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from("/var/run/netns").join(&self.name)
+    }
+
+    /// Runs `f` on a thread inside the namespace (its sockets are the namespace's; file
+    /// descriptors it creates stay usable from anywhere).
+    pub fn enter<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, TestbedError> {
+        let path = self.path();
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).map_err(|e| TestbedError::Enter {
+                namespace: name.clone(),
+                message: e.to_string(),
+            })?;
+            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                TestbedError::Enter {
+                    namespace: name,
+                    message: e.to_string(),
+                }
+            })?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| TestbedError::Enter {
+            namespace: self.name.clone(),
+            message: "the thread panicked".into(),
+        })?
+    }
+
+    /// `program` run inside the namespace, killed if this process dies (`setpriv
+    /// --pdeathsig KILL`: no node outlives a testbed killed with SIGKILL).
+    pub fn command(&self, program: &std::path::Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.name,
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+        ])
+        .arg(program);
+        c
+    }
+
+    /// Kills what still runs in it and deletes it.
+    pub fn delete(&self) -> Result<(), TestbedError> {
+        kill_all(&self.name);
+        ip(&["netns", "del", &self.name]).map(|_| ())
+    }
+}
+
+/// SIGKILLs every process in namespace `name`.
+fn kill_all(name: &str) {
+    if let Ok(pids) = ip(&["netns", "pids", name]) {
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// The testbed's namespaces that exist (names starting with [`PREFIX`]).
+pub fn leftovers() -> Result<Vec<String>, TestbedError> {
+    Ok(ip(&["netns", "list"])?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(PREFIX))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Removes every testbed namespace and kills what runs in it; returns their names.
+pub fn clean() -> Result<Vec<String>, TestbedError> {
+    let names = leftovers()?;
+    for n in &names {
+        kill_all(n);
+        ip(&["netns", "del", n])?;
+    }
+    Ok(names)
+}

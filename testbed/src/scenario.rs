@@ -1,0 +1,333 @@
+//! Testbed scenario files (TOML; examples in `config/examples/testbed/`).
+//!
+//! ```toml
+//! name = "eu-8"
+//! nodes = 8
+//! [placement]
+//! latency_csv = "eu-cities.csv"   # the simulator's format; default: its built-in matrix
+//! regions = ["frankfurt", "paris"] # node i in regions[i % len]; default: every region in turn
+//! [links]
+//! jitter = 0.1                     # each delay × (1 ± jitter)
+//! loss = 0.0
+//! [[steps]]
+//! publish = { updates = 20, every = "2s", from = 0 }
+//! [[steps]]
+//! partition = "halves"             # or [[0, 1, 2], [3, 4, 5]]
+//! [[steps]]
+//! wait = "30s"
+//! [[steps]]
+//! heal = true
+//! ```
+
+use std::{path::Path, time::Duration};
+
+use gaiamesh_sim::net::LatencyMatrix;
+use serde::Deserialize;
+
+use crate::TestbedError;
+
+/// Most nodes a testbed runs (one address block; each node is a real process).
+pub const MAX_NODES: usize = 250;
+
+/// A scenario.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name (in the summary).
+    pub name: String,
+    /// Nodes (members of one federation).
+    pub nodes: usize,
+    /// Seed of jitter and loss.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Where the nodes are.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Link properties.
+    #[serde(default)]
+    pub links: Links,
+    /// Node settings that differ from the defaults.
+    #[serde(default)]
+    pub node: NodeSettings,
+    /// What happens, in order.
+    pub steps: Vec<Step>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Regions and their round-trip times.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// A latency matrix in the simulator's CSV format, relative to the scenario file.
+    pub latency_csv: Option<String>,
+    /// Node i is in `regions[i % len]`; empty: every region of the matrix in turn.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+/// Link properties.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Links {
+    /// Each one-way delay × (1 ± jitter), uniform.
+    pub jitter: f64,
+    /// Probability that a packet is lost.
+    pub loss: f64,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Self {
+            jitter: 0.1,
+            loss: 0.0,
+        }
+    }
+}
+
+/// Node configuration the scenario sets.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// `directory.reconcile_interval` (default: the node's).
+    #[serde(default, with = "humantime_serde::option")]
+    pub reconcile_interval: Option<Duration>,
+}
+
+/// One step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Let time pass.
+    Wait(#[serde(with = "humantime_serde")] Duration),
+    /// A node re-publishes its self-description, and every node's receipt is measured.
+    Publish(Publish),
+    /// Split the federation: `"halves"`, or lists of node indices (one per side; nodes in
+    /// none form a side of their own).
+    Partition(PartitionSpec),
+    /// Remove the partition and measure how long until every node holds every update.
+    Heal(bool),
+    /// SIGKILL these nodes.
+    Kill(Vec<usize>),
+    /// Start these (killed) nodes again on their data dirs.
+    Restart(Vec<usize>),
+}
+
+/// Updates to publish.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// How many.
+    pub updates: u32,
+    /// Time between them (the next is not published before every node has the last, or
+    /// the wait for it ended).
+    #[serde(default = "two_seconds", with = "humantime_serde")]
+    pub every: Duration,
+    /// The publishing node.
+    #[serde(default)]
+    pub from: usize,
+    /// How long to wait for every node to have each update (a partition keeps some from
+    /// it: they are then counted as not reached).
+    #[serde(default = "ten_seconds", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn two_seconds() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// How to split.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PartitionSpec {
+    /// `"halves"`: the first half of the nodes against the second.
+    Named(String),
+    /// Explicit sides.
+    Groups(Vec<Vec<usize>>),
+}
+
+impl PartitionSpec {
+    /// The sides for `n` nodes.
+    pub fn groups(&self, n: usize) -> Vec<Vec<usize>> {
+        match self {
+            Self::Named(_) => vec![(0..n / 2).collect(), (n / 2..n).collect()],
+            Self::Groups(g) => g.clone(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks the scenario at `path`.
+    pub fn load(path: &Path) -> Result<Self, TestbedError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TestbedError::Scenario {
+            path: path.display().to_string(),
+            problems: vec![e.to_string()],
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks `text` (from `path`, named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, TestbedError> {
+        let bad = |problems| TestbedError::Scenario {
+            path: path.display().to_string(),
+            problems,
+        };
+        let sc: Self = toml::from_str(text).map_err(|e| bad(vec![e.to_string()]))?;
+        let problems = sc.problems();
+        if problems.is_empty() {
+            Ok(sc)
+        } else {
+            Err(bad(problems))
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let n = self.nodes;
+        if !(2..=MAX_NODES).contains(&n) {
+            p.push(format!("nodes: must be between 2 and {MAX_NODES}"));
+        }
+        if !(0.0..=1.0).contains(&self.links.jitter) {
+            p.push("links.jitter: must be in [0, 1]".into());
+        }
+        if !(0.0..1.0).contains(&self.links.loss) {
+            p.push("links.loss: must be in [0, 1)".into());
+        }
+        let node = |what: String, i: usize, p: &mut Vec<String>| {
+            if i >= n {
+                p.push(format!("{what}: node {i} does not exist (nodes = {n})"));
+            }
+        };
+        for (k, step) in self.steps.iter().enumerate() {
+            let at = format!("steps[{k}]");
+            match step {
+                Step::Publish(x) => {
+                    node(format!("{at}.publish.from"), x.from, &mut p);
+                    if x.updates == 0 {
+                        p.push(format!("{at}.publish.updates: must be at least 1"));
+                    }
+                }
+                Step::Partition(PartitionSpec::Named(s)) if s != "halves" => {
+                    p.push(format!(
+                        "{at}.partition: \"{s}\" is not \"halves\" or a list of sides"
+                    ));
+                }
+                Step::Partition(PartitionSpec::Groups(g)) => {
+                    for &i in g.iter().flatten() {
+                        node(format!("{at}.partition"), i, &mut p);
+                    }
+                }
+                Step::Kill(v) | Step::Restart(v) => {
+                    for &i in v {
+                        node(format!("{at}"), i, &mut p);
+                    }
+                }
+                Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
+                _ => {}
+            }
+        }
+        if self.steps.is_empty() {
+            p.push("steps: at least one".into());
+        }
+        p
+    }
+
+    /// The latency matrix (`base`: the scenario file's directory).
+    pub fn matrix(&self, base: &Path) -> Result<LatencyMatrix, TestbedError> {
+        match &self.placement.latency_csv {
+            None => Ok(LatencyMatrix::default_eu()),
+            Some(f) => {
+                let path = base.join(f);
+                let text = std::fs::read_to_string(&path).map_err(|e| TestbedError::Scenario {
+                    path: path.display().to_string(),
+                    problems: vec![e.to_string()],
+                })?;
+                LatencyMatrix::from_csv(&text).map_err(|e| TestbedError::Scenario {
+                    path: path.display().to_string(),
+                    problems: vec![e.to_string()],
+                })
+            }
+        }
+    }
+
+    /// Each node's region (an index into `matrix.regions`).
+    pub fn regions(&self, matrix: &LatencyMatrix) -> Result<Vec<usize>, TestbedError> {
+        let names: Vec<usize> = if self.placement.regions.is_empty() {
+            (0..matrix.regions.len()).collect()
+        } else {
+            self.placement
+                .regions
+                .iter()
+                .map(|r| {
+                    matrix.index(r).ok_or_else(|| TestbedError::Scenario {
+                        path: "placement.regions".into(),
+                        problems: vec![format!(
+                            "unknown region {r:?}; the matrix has {}",
+                            matrix.regions.join(", ")
+                        )],
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        Ok((0..self.nodes).map(|i| names[i % names.len()]).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, TestbedError> {
+        Scenario::parse(text, Path::new("t.toml"))
+    }
+
+    #[test]
+    fn a_scenario_with_every_step_parses() {
+        let sc = parse(
+            "name = \"t\"\nnodes = 4\n[links]\nloss = 0.01\n[node]\nreconcile_interval = \"5s\"\n\
+             [[steps]]\nwait = \"1s\"\n[[steps]]\npublish = { updates = 3, from = 1 }\n\
+             [[steps]]\npartition = \"halves\"\n[[steps]]\npartition = [[0], [1, 2]]\n\
+             [[steps]]\nheal = true\n[[steps]]\nkill = [3]\n[[steps]]\nrestart = [3]\n",
+        )
+        .unwrap();
+        assert_eq!(sc.steps.len(), 7);
+        assert!(
+            matches!(&sc.steps[1], Step::Publish(p) if p.updates == 3 && p.every == two_seconds())
+        );
+        let Step::Partition(h) = &sc.steps[2] else {
+            panic!()
+        };
+        assert_eq!(h.groups(4), vec![vec![0, 1], vec![2, 3]]);
+        assert_eq!(sc.node.reconcile_interval, Some(Duration::from_secs(5)));
+        let m = sc.matrix(Path::new(".")).unwrap();
+        let r = sc.regions(&m).unwrap();
+        assert_eq!(r, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn every_bad_value_is_named() {
+        let e = parse(
+            "name = \"t\"\nnodes = 3\n[links]\njitter = 2.0\n[[steps]]\nkill = [5]\n\
+             [[steps]]\npartition = \"thirds\"\n[[steps]]\npublish = { updates = 0, from = 9 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "links.jitter",
+            "steps[0]: node 5 does not exist",
+            "steps[1].partition: \"thirds\"",
+            "steps[2].publish.from: node 9",
+            "steps[2].publish.updates",
+        ] {
+            assert!(e.contains(want), "{want} in {e}");
+        }
+        let e = parse("name = \"t\"\nnodes = 3\nsteps = []\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+}
