@@ -14,6 +14,7 @@ mod repo;
 mod run;
 mod sd;
 mod sim;
+mod testbed;
 
 pub(crate) use crate::datadir::read_document;
 
@@ -71,6 +72,10 @@ pub enum Command {
     /// Simulate a federation at scale (deterministic; see config/examples/sim/).
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The real-network testbed: every node in a network namespace of its own, European
+    /// latencies, partitions, kills and restarts emulated between them (needs root).
+    #[command(subcommand)]
+    Testbed(testbed::TestbedCommand),
     /// The federation's software repository: signing keys, threshold-signed releases.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
@@ -102,6 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Peers(args) => run::peers(args),
         Command::Revocations(cmd) => run::revocations(cmd),
         Command::Sim(cmd) => sim::run(cmd),
+        Command::Testbed(cmd) => testbed::run(cmd),
         Command::Gaiax(cmd) => gaiax::run(cmd),
         Command::Asset(cmd) => asset::run(cmd),
         Command::Exchange(cmd) => exchange::run(cmd),

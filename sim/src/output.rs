@@ -250,8 +250,9 @@ impl Summary {
     }
 }
 
-/// A line or bar chart as SVG (no dependencies, deterministic text).
-fn svg_chart(
+/// A line or bar chart as SVG (no dependencies, deterministic text). The testbed draws its
+/// figures with it too.
+pub fn svg_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -389,11 +390,16 @@ pub fn write_all(
     std::fs::write(dir.join("manifest.json"), pretty(manifest))?;
     write_data(dir, r)?;
     for (name, svg) in charts(r, summary.simulated_seconds) {
-        let png = crate::png::render(&svg).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(format!("{name}.svg")), svg)?;
-        std::fs::write(dir.join(format!("{name}.png")), png)?;
+        write_chart(dir, name, &svg)?;
     }
     Ok(())
+}
+
+/// Writes `svg` as `dir/name.svg` and `dir/name.png`.
+pub fn write_chart(dir: &Path, name: &str, svg: &str) -> std::io::Result<()> {
+    let png = crate::png::render(svg).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(format!("{name}.svg")), svg)?;
+    std::fs::write(dir.join(format!("{name}.png")), png)
 }
 
 fn write_data(dir: &Path, r: &Results) -> std::io::Result<()> {

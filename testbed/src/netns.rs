@@ -65,6 +65,13 @@ impl Namespace {
         Ok(ns)
     }
 
+    /// A namespace that exists already (to delete it).
+    pub fn existing(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name

@@ -85,11 +85,11 @@ impl Drop for Nodes {
     }
 }
 
-fn me() -> Result<PathBuf> {
+pub(super) fn me() -> Result<PathBuf> {
     std::env::current_exe().context("cannot locate the gaiamesh binary")
 }
 
-fn sub(args: &[&str]) -> Result<String> {
+pub(super) fn sub(args: &[&str]) -> Result<String> {
     let out = Command::new(me()?).args(args).output()?;
     if !out.status.success() {
         bail!(
@@ -101,7 +101,7 @@ fn sub(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn path_str(p: &Path) -> Result<&str> {
+pub(super) fn path_str(p: &Path) -> Result<&str> {
     p.to_str()
         .with_context(|| format!("{} is not UTF-8", p.display()))
 }
@@ -122,8 +122,32 @@ fn document(i: usize) -> Result<String> {
     Ok(doc.to_toml()?)
 }
 
-/// Creates and admits the data dir `dir` with the document of node `i`.
-fn create_node(dir: &Path, fed: &str, genesis: &str, i: usize) -> Result<()> {
+/// Creates a federation named `name` in `root/federation`; returns its directory, its
+/// genesis file and what `federation init --json` printed.
+pub(super) fn federation(root: &Path, name: &str) -> Result<(String, String, serde_json::Value)> {
+    let fed = root.join("federation");
+    let fed_s = path_str(&fed)?.to_owned();
+    let fed_id = sub(&[
+        "federation",
+        "init",
+        "--name",
+        name,
+        "--out",
+        &fed_s,
+        "--json",
+    ])?;
+    let fed_id: serde_json::Value = serde_json::from_str(&fed_id)?;
+    eprintln!(
+        "federation {} in {}",
+        fed_id["federation_id"].as_str().unwrap_or("?"),
+        fed.display()
+    );
+    let genesis = path_str(&fed.join("genesis.toml"))?.to_owned();
+    Ok((fed_s, genesis, fed_id))
+}
+
+/// Creates and admits the data dir `dir` with the document of node `i`; returns its PeerId.
+pub(super) fn create_node(dir: &Path, fed: &str, genesis: &str, i: usize) -> Result<String> {
     let d = path_str(dir)?.to_owned();
     let peer = sub(&["init", "--data-dir", &d, "--genesis", genesis])?;
     std::fs::write(dir.join("sd.toml"), document(i)?)?;
@@ -151,7 +175,7 @@ fn create_node(dir: &Path, fed: &str, genesis: &str, i: usize) -> Result<()> {
         "--credential",
         &cred_s,
     ])?;
-    Ok(())
+    Ok(peer)
 }
 
 fn write_config(dir: &Path, bootstrap: Option<&str>, light: bool, upload_kib_s: u64) -> Result<()> {
@@ -180,7 +204,7 @@ fn start(dir: &Path) -> Result<Child> {
         .spawn()?)
 }
 
-fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
+pub(super) fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
     let start = Instant::now();
     loop {
         if let Ok(s) = api_get(&DataDir::new(dir), "/api/v1/status") {
@@ -281,24 +305,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.dir)?;
     let t0 = Instant::now();
-    let fed = a.dir.join("federation");
-    let fed_s = path_str(&fed)?.to_owned();
-    let fed_id = sub(&[
-        "federation",
-        "init",
-        "--name",
-        "gaiamesh devnet",
-        "--out",
-        &fed_s,
-        "--json",
-    ])?;
-    let fed_id: serde_json::Value = serde_json::from_str(&fed_id)?;
-    eprintln!(
-        "federation {} in {}",
-        fed_id["federation_id"].as_str().unwrap_or("?"),
-        fed.display()
-    );
-    let genesis = path_str(&fed.join("genesis.toml"))?.to_owned();
+    let (fed_s, genesis, fed_id) = federation(&a.dir, "gaiamesh devnet")?;
     let mut dirs = Vec::with_capacity(n);
     for i in 0..n {
         let dir = a.dir.join(format!("node{i}"));

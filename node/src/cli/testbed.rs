@@ -1,0 +1,408 @@
+//! `gaiamesh testbed run|clean`: a federation of real nodes, each in a network namespace of
+//! its own, joined through the userspace router of `gaiamesh-testbed` (European latencies,
+//! jitter, loss, partitions), driven through a scenario's steps and measured. See
+//! docs/testbed.md.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use gaiamesh_testbed::{
+    link::LinkModel,
+    netns::{self, Namespace},
+    router::{self, Router},
+    scenario::{Scenario, Step},
+};
+
+use super::devnet::{create_node, federation, me, path_str};
+use crate::{
+    api_client::{api_get, api_request},
+    datadir::DataDir,
+};
+
+mod measure;
+mod output;
+
+use measure::{Heal, PublishStep};
+
+/// `gaiamesh testbed` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum TestbedCommand {
+    /// Run a scenario (config/examples/testbed/): one network namespace per node, the real
+    /// daemon in each, links emulated in user space. Writes summary.json, CSVs and plots
+    /// into --out. Needs root. Everything it creates is removed on exit, on Ctrl-C and on
+    /// a crash (node processes die with it; `testbed clean` removes namespaces a SIGKILL
+    /// left behind).
+    Run(RunArgs),
+    /// Remove every testbed namespace (`gmtb-*`) and kill what runs in them.
+    Clean,
+}
+
+/// Arguments of `gaiamesh testbed run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Output directory: node data dirs, logs, summary.json, CSVs, plots. Must be empty or
+    /// absent.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(super) fn run(cmd: TestbedCommand) -> Result<()> {
+    match cmd {
+        TestbedCommand::Run(a) => run_scenario(&a),
+        TestbedCommand::Clean => {
+            netns::check()?;
+            let removed = netns::clean()?;
+            if removed.is_empty() {
+                println!("no testbed namespaces");
+            } else {
+                println!("removed {}: {}", removed.len(), removed.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One node of the bed.
+struct Member {
+    ns: Namespace,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// Everything the run created; dropping it stops the nodes and removes the namespaces.
+struct Bed {
+    members: Vec<Member>,
+    router: Option<Router>,
+    exe: PathBuf,
+}
+
+impl Bed {
+    /// Runs `f` on node `i`'s data dir from inside its namespace (its API listens on the
+    /// namespace's loopback).
+    fn on<T: Send + 'static>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&DataDir) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let dir = DataDir::new(&self.members[i].dir);
+        self.members[i].ns.enter(move || f(&dir))?
+    }
+
+    fn get(&self, i: usize, path: &str) -> Result<serde_json::Value> {
+        let path = path.to_owned();
+        self.on(i, move |d| api_get(d, &path))
+    }
+
+    fn start(&mut self, i: usize) -> Result<()> {
+        let m = &mut self.members[i];
+        let _ = std::fs::remove_file(m.dir.join("api.json"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.dir.join("node.log"))?;
+        let child =
+            m.ns.command(&self.exe)
+                .args(["run", "--data-dir", path_str(&m.dir)?])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting node{i} in {}", m.ns.name()))?;
+        m.child = Some(child);
+        Ok(())
+    }
+
+    fn wait_api(&self, i: usize, timeout: Duration) -> Result<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = self.get(i, "/api/v1/status") {
+                return Ok(s);
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "node{i} did not start; see {}",
+                    self.members[i].dir.join("node.log").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn up(&self, i: usize) -> bool {
+        self.members[i].child.is_some()
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            if let Some(c) = &m.child {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for m in &mut self.members {
+            if let Some(mut c) = m.child.take() {
+                while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        self.router = None;
+        for m in &self.members {
+            if let Err(e) = m.ns.delete() {
+                eprintln!("testbed: {e}");
+            }
+        }
+    }
+}
+
+fn prefix() -> String {
+    format!("{}-{}", netns::PREFIX, std::process::id())
+}
+
+fn run_scenario(a: &RunArgs) -> Result<()> {
+    let sc = Scenario::load(&a.scenario)?;
+    netns::check()?;
+    let base = a.scenario.parent().unwrap_or(Path::new("."));
+    let matrix = sc.matrix(base)?;
+    let regions = sc.regions(&matrix)?;
+    if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() {
+        bail!(
+            "{} exists and is not empty; choose another --out",
+            a.out.display()
+        );
+    }
+    std::fs::create_dir_all(&a.out)?;
+    let out = std::fs::canonicalize(&a.out)?;
+    let n = sc.nodes;
+    let t0 = Instant::now();
+
+    // Ctrl-C or SIGTERM: remove this run's namespaces (the nodes die with this process).
+    let own = prefix();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\ntestbed: interrupted; removing the namespaces");
+        if let Ok(names) = netns::leftovers() {
+            for name in names.iter().filter(|x| x.starts_with(&own)) {
+                let _ = Namespace::existing(name).delete();
+            }
+        }
+        std::process::exit(130);
+    });
+
+    let (fed, genesis, _) = federation(&out, &format!("testbed {}", sc.name))?;
+    let mut peers = Vec::with_capacity(n);
+    let mut members = Vec::with_capacity(n);
+    let mut bed_namespaces = Vec::with_capacity(n);
+    for i in 0..n {
+        let dir = out.join(format!("node{i}"));
+        peers.push(create_node(&dir, &fed, &genesis, i)?);
+        members.push(dir);
+    }
+    eprintln!("created {n} admitted nodes in {:.1?}", t0.elapsed());
+    for i in 0..n {
+        bed_namespaces.push(Namespace::create(&format!("{}-{i}", prefix()))?);
+    }
+    let mut bed = Bed {
+        members: members
+            .into_iter()
+            .zip(bed_namespaces)
+            .map(|(dir, ns)| Member {
+                ns,
+                dir,
+                child: None,
+            })
+            .collect(),
+        router: None,
+        exe: me()?,
+    };
+    let mut devices = Vec::with_capacity(n);
+    for (i, m) in bed.members.iter().enumerate() {
+        devices.push(m.ns.enter(move || router::device(i))??);
+    }
+    let model = LinkModel::new(&matrix.rtt_ms, &regions, sc.links.jitter, sc.links.loss);
+    bed.router = Some(Router::start(devices, model, sc.seed)?);
+    let boot = format!(
+        "/ip4/{}/udp/{PORT}/quic-v1/p2p/{}",
+        router::address(0),
+        peers[0]
+    );
+    for i in 0..n {
+        write_config(
+            &bed.members[i].dir,
+            i,
+            (i > 0).then_some(boot.as_str()),
+            &sc,
+        )?;
+        bed.start(i)?;
+    }
+    for i in 0..n {
+        bed.wait_api(i, Duration::from_secs(30))?;
+    }
+    let t1 = Instant::now();
+    wait_admitted(&bed, n, Duration::from_secs(120))?;
+    let formed = t1.elapsed();
+    eprintln!(
+        "{n} nodes in {} regions admitted each other in {formed:.1?}",
+        regions
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+
+    let mut publishes: Vec<PublishStep> = Vec::new();
+    let mut heals: Vec<Heal> = Vec::new();
+    // The newest seq of each subject published, to check convergence against.
+    let mut newest: BTreeMap<usize, (String, u64)> = BTreeMap::new();
+    for (k, step) in sc.steps.iter().enumerate() {
+        eprintln!("step {k}: {}", describe(step));
+        match step {
+            Step::Wait(d) => std::thread::sleep(*d),
+            Step::Publish(p) => {
+                let r = measure::publish(&bed, p, &mut newest)?;
+                eprintln!("  {}", r.line());
+                publishes.push(r);
+            }
+            Step::Partition(spec) => {
+                if let Some(r) = &bed.router {
+                    r.partition(&spec.groups(n));
+                }
+            }
+            Step::Heal(_) => {
+                if let Some(r) = &bed.router {
+                    r.heal();
+                }
+                let h = measure::heal(&bed, &newest, Duration::from_secs(120))?;
+                eprintln!("  {}", h.line());
+                heals.push(h);
+            }
+            Step::Kill(v) => {
+                for &i in v {
+                    bed.kill(i);
+                }
+            }
+            Step::Restart(v) => {
+                for &i in v {
+                    if !bed.up(i) {
+                        bed.start(i)?;
+                    }
+                }
+                for &i in v {
+                    bed.wait_api(i, Duration::from_secs(30))?;
+                }
+            }
+        }
+    }
+    let counts = bed.router.as_ref().map(Router::counts).unwrap_or_default();
+    let summary = output::Summary::new(
+        &sc,
+        &matrix,
+        &regions,
+        formed,
+        &publishes,
+        &heals,
+        counts,
+        t0.elapsed(),
+    );
+    output::write(&out, &summary, &publishes, &matrix, &regions)?;
+    drop(bed);
+    let left = netns::leftovers()?
+        .into_iter()
+        .filter(|x| x.starts_with(&prefix()))
+        .count();
+    if left > 0 {
+        bail!("{left} namespaces of this run are still there; run `gaiamesh testbed clean`");
+    }
+    println!("{}", summary.text());
+    println!("outputs in {}", out.display());
+    Ok(())
+}
+
+/// The port every node listens on (each has its own address).
+const PORT: u16 = 4001;
+
+fn write_config(dir: &Path, i: usize, bootstrap: Option<&str>, sc: &Scenario) -> Result<()> {
+    let addr = router::address(i);
+    let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
+    let reconcile = sc
+        .node
+        .reconcile_interval
+        .map(|d| {
+            format!(
+                "reconcile_interval = \"{}\"\n",
+                humantime::format_duration(d)
+            )
+        })
+        .unwrap_or_default();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "# written by gaiamesh testbed: node{i} in its own namespace at {addr}\n\
+             [network]\nlisten = [\"/ip4/{addr}/udp/{PORT}/quic-v1\", \"/ip4/{addr}/tcp/{PORT}\"]\n\
+             bootstrap = [{boot}]\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\n{reconcile}"
+        ),
+    )?;
+    Ok(())
+}
+
+fn wait_admitted(bed: &Bed, n: usize, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let admitted: Vec<u64> = (0..n)
+            .map(|i| {
+                bed.get(i, "/api/v1/status")
+                    .ok()
+                    .and_then(|s| s["admitted_peers"].as_u64())
+                    .unwrap_or(0)
+            })
+            .collect();
+        if admitted.iter().all(|a| *a as usize == n - 1) {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            bail!("the mesh did not form in {timeout:?}: admitted peers per node {admitted:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Wait(d) => format!("wait {d:?}"),
+        Step::Publish(p) => format!(
+            "node{} publishes {} updates, one every {:?}",
+            p.from, p.updates, p.every
+        ),
+        Step::Partition(_) => "partition".into(),
+        Step::Heal(_) => "heal".into(),
+        Step::Kill(v) => format!("kill {v:?}"),
+        Step::Restart(v) => format!("restart {v:?}"),
+    }
+}
+
+/// Publishes node `from`'s document again; returns the new seq.
+fn republish(bed: &Bed, from: usize) -> Result<u64> {
+    let published = bed.on(from, |d| api_request(d, "POST", "/api/v1/sd", Some("")))?;
+    published["seq"]
+        .as_u64()
+        .context("publishing returned no seq")
+}
