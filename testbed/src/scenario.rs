@@ -225,7 +225,7 @@ impl Scenario {
                 }
                 Step::Kill(v) | Step::Restart(v) => {
                     for &i in v {
-                        node(format!("{at}"), i, &mut p);
+                        node(at.clone(), i, &mut p);
                     }
                 }
                 Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
