@@ -109,6 +109,19 @@ impl<P: Copy + Ord> NodeState<P> {
         }
     }
 
+    /// The first anti-entropy round at a random point of the first interval (`entropy`: a
+    /// uniformly random number) instead of one whole interval after the start: nodes
+    /// started together would otherwise reconcile in lockstep for ever. Call it before
+    /// [`Self::traced`].
+    pub fn reconcile_phase(mut self, entropy: u64) -> Self {
+        let every = self.every.reconcile;
+        let start = self.next_reconcile.saturating_sub(every);
+        let ns = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
+        let offset = ((u128::from(entropy) * u128::from(ns)) >> 64) as u64;
+        self.next_reconcile = start + Duration::from_nanos(offset);
+        self
+    }
+
     /// Without presence heartbeats (for a driver that does not model presence).
     pub fn without_presence(mut self) -> Self {
         self.presence = false;
@@ -589,6 +602,38 @@ mod tests {
         assert_eq!(drain(&mut n), vec!["Republish"]);
         n.handle_timeout(presence, &mut rng);
         assert_eq!(drain(&mut n), vec!["Presence"]);
+    }
+
+    #[test]
+    fn the_first_round_falls_at_a_random_point_of_the_interval() {
+        let p = Params::default();
+        let every = p.sync.reconcile_interval;
+        // Without presence (due at once) the first deadline is the first round.
+        let first = |e| {
+            NodeState::<u8>::new(&p, S(100), false)
+                .without_presence()
+                .reconcile_phase(e)
+                .poll_timeout()
+        };
+        assert_eq!(first(0), S(100));
+        let half = first(u64::MAX / 2);
+        assert!(
+            (S(100) + every / 2).abs_diff(half) < Duration::from_micros(1),
+            "{half:?}"
+        );
+        assert!(first(u64::MAX) < S(100) + every);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut n = NodeState::new(&p, S(0), false)
+            .without_presence()
+            .reconcile_phase(u64::MAX / 4);
+        n.handle_admission(S(0), 1, Ok(()), &mut rng);
+        n.set_reconciling(&1, false);
+        drain(&mut n);
+        let early = (every / 4).saturating_sub(Duration::from_millis(1));
+        n.handle_timeout(early, &mut rng);
+        assert!(!drain(&mut n).contains(&"Reconcile(1)".to_owned()));
+        n.handle_timeout(every / 4, &mut rng);
+        assert!(drain(&mut n).contains(&"Reconcile(1)".to_owned()));
     }
 
     #[test]

@@ -563,7 +563,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         republish_before_ms: u64::try_from(config.sd.republish_before_expiry.as_millis())
             .unwrap_or(u64::MAX),
         node: {
-            let node = gaiamesh_core::node::NodeState::new(&params, Duration::ZERO, light);
+            let node = gaiamesh_core::node::NodeState::new(&params, Duration::ZERO, light)
+                .reconcile_phase(rand::random());
             if core_trace.is_some() {
                 node.traced(Vec::new())
             } else {

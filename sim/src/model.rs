@@ -433,11 +433,10 @@ impl Model {
         // Every node runs the node's core from a formed federation: its connections are
         // admitted already, and its anti-entropy runs at a random phase.
         let params = self.sc.params();
-        let ae = us(self.sc.anti_entropy.interval);
         for i in 0..n {
-            let phase = if ae > 0 { self.rng.gen_range(0..ae) } else { 0 };
-            let mut node =
-                NodeState::new(&params, Duration::from_micros(phase), false).without_presence();
+            let mut node = NodeState::new(&params, Duration::ZERO, false)
+                .without_presence()
+                .reconcile_phase(self.rng.r#gen::<u64>());
             if self.sc.trace_node == Some(i) {
                 node = node.traced(Vec::new());
             }
@@ -1323,7 +1322,9 @@ impl Model {
         // and the core decides what follows (each side reconciles with the other at once).
         let t = Duration::from_micros(now.0);
         let earlier = self.nodes[i as usize].take_trace();
-        let mut fresh = NodeState::new(&self.sc.params(), t, false).without_presence();
+        let mut fresh = NodeState::new(&self.sc.params(), t, false)
+            .without_presence()
+            .reconcile_phase(self.rng.r#gen::<u64>());
         if let Some(earlier) = earlier {
             fresh = fresh.traced(earlier);
         }
