@@ -636,6 +636,31 @@ mod tests {
         assert!(drain(&mut n).contains(&"Reconcile(1)".to_owned()));
     }
 
+    /// The contract every driver's timer loop relies on: once the deadline
+    /// [`NodeState::poll_timeout`] named has been handled, the next one lies later (a driver
+    /// that fires at an unchanged deadline again would spin for ever).
+    #[test]
+    fn a_handled_deadline_is_never_asked_for_again() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for e in [1u64, 12_345_678_901, u64::MAX / 3, u64::MAX - 7] {
+            let mut n = NodeState::new(&Params::default(), MS(7), false)
+                .without_presence()
+                .reconcile_phase(e);
+            n.handle_connected(MS(8), 1);
+            n.handle_connected(MS(9), 2);
+            n.handle_admission(MS(9), 2, Ok(()), &mut rng);
+            n.set_reconciling(&2, false);
+            let mut at = Duration::ZERO;
+            for _ in 0..50 {
+                let next = n.poll_timeout();
+                assert!(next > at, "{next:?} after {at:?} (entropy {e})");
+                n.handle_timeout(next, &mut rng);
+                drain(&mut n);
+                at = next;
+            }
+        }
+    }
+
     #[test]
     fn the_same_inputs_and_seed_give_the_same_actions() {
         let run = |seed| {

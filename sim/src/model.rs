@@ -1055,10 +1055,17 @@ impl Model {
             .collect()
     }
 
-    /// Schedules node `i`'s timer at what its core asks.
+    /// Schedules node `i`'s timer at what its core asks, rounded *up* to the simulator's
+    /// microsecond clock: rounded down, a deadline with a nanosecond part would fire before
+    /// it is due, the core would do nothing and ask for the same instant again, for ever.
     fn arm_timer(&mut self, i: u32) {
-        let at =
-            u64::try_from(self.nodes[i as usize].poll_timeout().as_micros()).unwrap_or(u64::MAX);
+        let at = u64::try_from(
+            self.nodes[i as usize]
+                .poll_timeout()
+                .as_nanos()
+                .div_ceil(1000),
+        )
+        .unwrap_or(u64::MAX);
         let at = at.max(self.q.now().0);
         if self.timer_at[i as usize] != at {
             self.timer_at[i as usize] = at;

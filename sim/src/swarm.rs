@@ -203,9 +203,10 @@ fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// `d` as a simulated time.
+/// Deadline `d` as a simulated time, rounded up to the microsecond so that it never fires
+/// before it is due.
 fn sim_time(d: Duration) -> SimTime {
-    SimTime(us(d))
+    SimTime(u64::try_from(d.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX))
 }
 
 /// A simulated time as the scheduler's.

@@ -125,9 +125,12 @@ fn provider_lookups_find_records_and_churn_loses_them_between_republications() {
                  downtime_mean = \"10m\"\n";
     let k20 = provider_run(&format!("provider_republish = \"1h\"\n{churn}"));
     assert!(k20.provider_found as f64 / k20.provider_lookups as f64 > 0.999);
-    // With k = 3 the holders of a key can all be gone until the records are re-published.
-    let rare = provider_run(&format!("k = 3\nprovider_republish = \"1h\"\n{churn}"));
-    let often = provider_run(&format!("k = 3\nprovider_republish = \"1m\"\n{churn}"));
+    // With k = 2 the holders of a key can all be gone until the records are re-published.
+    // (At k = 3 this churn costs lookups about 8% through routing tables that know too few
+    // live nodes whatever the re-publication does, which hides its effect: 0.914 vs 0.919
+    // over seeds 1–6, one seed reversed. At k = 2: 0.65 vs 0.69, every seed ≥ 2 points.)
+    let rare = provider_run(&format!("k = 2\nprovider_republish = \"1h\"\n{churn}"));
+    let often = provider_run(&format!("k = 2\nprovider_republish = \"1m\"\n{churn}"));
     let frac =
         |r: &gaiamesh_sim::model::Results| r.provider_found as f64 / r.provider_lookups as f64;
     assert!(
