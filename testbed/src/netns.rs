@@ -12,23 +12,29 @@ use crate::TestbedError;
 /// Every namespace the testbed creates starts with this (`testbed clean` removes them all).
 pub const PREFIX: &str = "gmtb";
 
-/// Runs `ip ARGS`; the error names the command and what it said.
-fn ip(args: &[&str]) -> Result<String, TestbedError> {
-    let out = Command::new("ip")
+/// Runs `program ARGS`; the error names the command and what it said.
+fn run(program: &str, args: &[&str]) -> Result<String, TestbedError> {
+    let command = || format!("{program} {}", args.join(" "));
+    let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| TestbedError::Command {
-            command: format!("ip {}", args.join(" ")),
+            command: command(),
             message: e.to_string(),
         })?;
     if !out.status.success() {
         return Err(TestbedError::Command {
-            command: format!("ip {}", args.join(" ")),
+            command: command(),
             message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `ip ARGS`.
+fn ip(args: &[&str]) -> Result<String, TestbedError> {
+    run("ip", args)
 }
 
 /// Whether this process may create namespaces: root, and `ip netns` works. The error says
@@ -63,6 +69,22 @@ impl Namespace {
         };
         ip(&["-n", name, "link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// Caps what leaves `device` in this namespace at `mbps` Mbit/s with a token bucket
+    /// (`tc qdisc … tbf`): the node's uplink. The bucket holds 10 ms at that rate (at least
+    /// two full-size packets), and packets queue up to 200 ms before they are dropped.
+    pub fn cap_uplink(&self, device: &str, mbps: f64) -> Result<(), TestbedError> {
+        let rate = format!("{}kbit", (mbps * 1000.0).round() as u64);
+        let burst = format!("{}", ((mbps * 1e6 / 8.0 * 0.010) as u64).max(3200));
+        run(
+            "tc",
+            &[
+                "-n", &self.name, "qdisc", "replace", "dev", device, "root", "tbf", "rate", &rate,
+                "burst", &burst, "latency", "200ms",
+            ],
+        )
+        .map(|_| ())
     }
 
     /// A namespace that exists already (to delete it).
@@ -165,4 +187,40 @@ pub fn clean() -> Result<Vec<String>, TestbedError> {
         ip(&["netns", "del", n])?;
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uplink_cap_is_a_token_bucket_at_the_rate_asked() {
+        if let Err(e) = check() {
+            eprintln!("SKIPPED: needs root and network namespaces: {e}");
+            return;
+        }
+        // "probe" in the name: the e2e test that counts testbed namespaces ignores it.
+        let ns = Namespace::create(&format!("{PREFIX}-probe-cap-{}", std::process::id())).unwrap();
+        let shown = ip(&[
+            "-n",
+            ns.name(),
+            "link",
+            "add",
+            "d0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "d1",
+        ])
+        .and_then(|_| ns.cap_uplink("d0", 20.0))
+        .and_then(|()| run("tc", &["-n", ns.name(), "qdisc", "show", "dev", "d0"]));
+        ns.delete().unwrap();
+        let shown = shown.unwrap();
+        assert!(
+            shown.contains("tbf") && shown.contains("rate 20Mbit"),
+            "{shown}"
+        );
+        assert!(!leftovers().unwrap().contains(&ns.name().to_owned()));
+    }
 }

@@ -9,6 +9,7 @@
 //! [links]
 //! jitter = 0.1                     # each delay × (1 ± jitter)
 //! loss = 0.0
+//! up_mbps = 20                     # each node's uplink (tbf on its device); default: none
 //! [[steps]]
 //! publish = { updates = 20, every = "2s", from = 0 }
 //! [[steps]]
@@ -17,6 +18,8 @@
 //! wait = "30s"
 //! [[steps]]
 //! heal = true
+//! [[steps]]
+//! churn = { fraction = 0.2, every = "30s", rounds = 10, publish_every = "2s" }
 //! ```
 
 use std::{path::Path, time::Duration};
@@ -76,6 +79,8 @@ pub struct Links {
     pub jitter: f64,
     /// Probability that a packet is lost.
     pub loss: f64,
+    /// Each node's uplink in Mbit/s (a `tbf` qdisc on its device); `None`: uncapped.
+    pub up_mbps: Option<f64>,
 }
 
 impl Default for Links {
@@ -83,6 +88,7 @@ impl Default for Links {
         Self {
             jitter: 0.1,
             loss: 0.0,
+            up_mbps: None,
         }
     }
 }
@@ -113,6 +119,45 @@ pub enum Step {
     Kill(Vec<usize>),
     /// Start these (killed) nodes again on their data dirs.
     Restart(Vec<usize>),
+    /// Kill -9 and restart a share of the nodes, round after round, while node0 publishes;
+    /// then measure how long until every node holds every acknowledged update.
+    Churn(Churn),
+}
+
+/// Churn: every `every`, the nodes killed in the previous round are restarted and
+/// `fraction` of the others (never node0, the bootstrap and publisher) each publish an update
+/// and are killed with SIGKILL as soon as it is acknowledged.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Share of the nodes killed per round.
+    pub fraction: f64,
+    /// Length of a round.
+    #[serde(default = "thirty_seconds", with = "humantime_serde")]
+    pub every: Duration,
+    /// Rounds.
+    pub rounds: u32,
+    /// node0 publishes an update this often meanwhile.
+    #[serde(default = "two_seconds", with = "humantime_serde")]
+    pub publish_every: Duration,
+    /// How long to wait for convergence after the last restart.
+    #[serde(default = "two_minutes", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Churn {
+    /// Nodes killed per round among `n`.
+    pub fn victims(&self, n: usize) -> usize {
+        ((n as f64 * self.fraction).round() as usize).clamp(1, n.saturating_sub(1).max(1))
+    }
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
 }
 
 /// Updates to publish.
@@ -199,6 +244,13 @@ impl Scenario {
         if !(0.0..1.0).contains(&self.links.loss) {
             p.push("links.loss: must be in [0, 1)".into());
         }
+        if self
+            .links
+            .up_mbps
+            .is_some_and(|m| !(m.is_finite() && (0.1..=100_000.0).contains(&m)))
+        {
+            p.push("links.up_mbps: must be between 0.1 and 100000".into());
+        }
         let node = |what: String, i: usize, p: &mut Vec<String>| {
             if i >= n {
                 p.push(format!("{what}: node {i} does not exist (nodes = {n})"));
@@ -229,6 +281,22 @@ impl Scenario {
                     }
                 }
                 Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
+                Step::Churn(c) => {
+                    if !(c.fraction > 0.0 && c.fraction < 1.0) {
+                        p.push(format!("{at}.churn.fraction: must be in (0, 1)"));
+                    }
+                    if c.rounds == 0 {
+                        p.push(format!("{at}.churn.rounds: must be at least 1"));
+                    }
+                    if c.every < Duration::from_secs(5) {
+                        p.push(format!(
+                            "{at}.churn.every: at least 5s (killed nodes restart each round)"
+                        ));
+                    }
+                    if c.publish_every.is_zero() {
+                        p.push(format!("{at}.churn.publish_every: must be positive"));
+                    }
+                }
                 _ => {}
             }
         }
@@ -293,10 +361,15 @@ mod tests {
             "name = \"t\"\nnodes = 4\n[links]\nloss = 0.01\n[node]\nreconcile_interval = \"5s\"\n\
              [[steps]]\nwait = \"1s\"\n[[steps]]\npublish = { updates = 3, from = 1 }\n\
              [[steps]]\npartition = \"halves\"\n[[steps]]\npartition = [[0], [1, 2]]\n\
-             [[steps]]\nheal = true\n[[steps]]\nkill = [3]\n[[steps]]\nrestart = [3]\n",
+             [[steps]]\nheal = true\n[[steps]]\nkill = [3]\n[[steps]]\nrestart = [3]\n\
+             [[steps]]\nchurn = { fraction = 0.25, rounds = 2 }\n",
         )
         .unwrap();
-        assert_eq!(sc.steps.len(), 7);
+        assert_eq!(sc.steps.len(), 8);
+        let Step::Churn(c) = &sc.steps[7] else {
+            panic!()
+        };
+        assert_eq!((c.every, c.victims(4)), (Duration::from_secs(30), 1));
         assert!(
             matches!(&sc.steps[1], Step::Publish(p) if p.updates == 3 && p.every == two_seconds())
         );
@@ -313,8 +386,9 @@ mod tests {
     #[test]
     fn every_bad_value_is_named() {
         let e = parse(
-            "name = \"t\"\nnodes = 3\n[links]\njitter = 2.0\n[[steps]]\nkill = [5]\n\
-             [[steps]]\npartition = \"thirds\"\n[[steps]]\npublish = { updates = 0, from = 9 }\n",
+            "name = \"t\"\nnodes = 3\n[links]\njitter = 2.0\nup_mbps = 0.0\n[[steps]]\nkill = [5]\n\
+             [[steps]]\npartition = \"thirds\"\n[[steps]]\npublish = { updates = 0, from = 9 }\n\
+             [[steps]]\nchurn = { fraction = 1.5, rounds = 0, every = \"1s\" }\n",
         )
         .unwrap_err()
         .to_string();
@@ -324,6 +398,10 @@ mod tests {
             "steps[1].partition: \"thirds\"",
             "steps[2].publish.from: node 9",
             "steps[2].publish.updates",
+            "links.up_mbps",
+            "steps[3].churn.fraction",
+            "steps[3].churn.rounds",
+            "steps[3].churn.every",
         ] {
             assert!(e.contains(want), "{want} in {e}");
         }

@@ -1,6 +1,6 @@
 //! The real-network testbed (`gaiamesh testbed run`): six real nodes in network namespaces
 //! of their own, joined by the userspace router with the simulator's European latencies, a
-//! 50/50 partition with updates on both sides, the heal. Needs root and network namespaces:
+//! 50/50 partition with updates on both sides, the heal, churn. Needs root and network namespaces:
 //! skips with the reason otherwise (CI runs as root).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -95,6 +95,15 @@ fn partition_and_heal_across_emulated_european_links() {
         .as_f64()
         .expect("converged");
     assert!(healed < 30.0, "{healed}");
+    // Churn: two rounds, two nodes killed each (each right after its update was
+    // acknowledged), node0 publishing meanwhile; afterwards nobody misses an acknowledged
+    // update.
+    let churn = &s["churn"][0];
+    assert_eq!(churn["kills"], 4, "{s}");
+    assert!(churn["acknowledged"].as_u64().unwrap() >= 4 + 8, "{s}");
+    assert!(churn["converged_s"].as_f64().is_some(), "{s}");
+    assert_eq!(churn["missing"], serde_json::json!([]), "{s}");
+    assert_eq!(s["up_mbps"], 100.0, "{s}");
     for f in [
         "propagation.csv",
         "propagation_cdf.svg",

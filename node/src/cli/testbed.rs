@@ -24,6 +24,7 @@ use crate::{
     datadir::DataDir,
 };
 
+mod churn;
 mod measure;
 mod output;
 
@@ -237,6 +238,9 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     let mut devices = Vec::with_capacity(n);
     for (i, m) in bed.members.iter().enumerate() {
         devices.push(m.ns.enter(move || router::device(i))??);
+        if let Some(mbps) = sc.links.up_mbps {
+            m.ns.cap_uplink(router::DEVICE, mbps)?;
+        }
     }
     let model = LinkModel::new(&matrix.rtt_ms, &regions, sc.links.jitter, sc.links.loss);
     bed.router = Some(Router::start(devices, model, sc.seed)?);
@@ -258,10 +262,11 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         bed.wait_api(i, Duration::from_secs(30))?;
     }
     let t1 = Instant::now();
-    wait_admitted(&bed, n, Duration::from_secs(120))?;
+    wait_settled(&bed, n, Duration::from_secs(120))?;
     let formed = t1.elapsed();
     eprintln!(
-        "{n} nodes in {} regions admitted each other in {formed:.1?}",
+        "{n} nodes in {} regions admitted each other, hold every node's self-description and \
+         announced it in the DHT in {formed:.1?}",
         regions
             .iter()
             .collect::<std::collections::BTreeSet<_>>()
@@ -270,6 +275,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
 
     let mut publishes: Vec<PublishStep> = Vec::new();
     let mut heals: Vec<Heal> = Vec::new();
+    let mut churns: Vec<churn::ChurnFigures> = Vec::new();
     // The newest seq of each subject published, to check convergence against.
     let mut newest: BTreeMap<usize, (String, u64)> = BTreeMap::new();
     for (k, step) in sc.steps.iter().enumerate() {
@@ -299,6 +305,11 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
                     bed.kill(i);
                 }
             }
+            Step::Churn(c) => {
+                let r = churn::run(&mut bed, c, sc.seed, &mut newest)?;
+                eprintln!("  {}", r.line());
+                churns.push(r);
+            }
             Step::Restart(v) => {
                 for &i in v {
                     if !bed.up(i) {
@@ -319,6 +330,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         formed,
         &publishes,
         &heals,
+        churns,
         counts,
         t0.elapsed(),
     );
@@ -364,22 +376,40 @@ fn write_config(dir: &Path, i: usize, bootstrap: Option<&str>, sc: &Scenario) ->
     Ok(())
 }
 
-fn wait_admitted(bed: &Bed, n: usize, timeout: Duration) -> Result<()> {
+/// Waits until the federation has settled: every node admitted every other, holds every
+/// node's self-description and has announced its own in the DHT — so that the start-up work
+/// (admissions, first reconciliations, DHT puts) is over before anything is measured.
+fn wait_settled(bed: &Bed, n: usize, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
-        let admitted: Vec<u64> = (0..n)
+        let status: Vec<(u64, u64, bool)> = (0..n)
             .map(|i| {
                 bed.get(i, "/api/v1/status")
                     .ok()
-                    .and_then(|s| s["admitted_peers"].as_u64())
-                    .unwrap_or(0)
+                    .map_or((0, 0, false), |s| {
+                        (
+                            s["admitted_peers"].as_u64().unwrap_or(0),
+                            s["directory_entries"].as_u64().unwrap_or(0),
+                            s["dht_announced"].as_bool().unwrap_or(false),
+                        )
+                    })
             })
             .collect();
-        if admitted.iter().all(|a| *a as usize == n - 1) {
+        let all = n as u64;
+        if status
+            .iter()
+            .all(|&(a, e, d)| a == all - 1 && e >= all && d)
+        {
             return Ok(());
         }
         if start.elapsed() > timeout {
-            bail!("the mesh did not form in {timeout:?}: admitted peers per node {admitted:?}");
+            let admitted: Vec<u64> = status.iter().map(|s| s.0).collect();
+            let entries: Vec<u64> = status.iter().map(|s| s.1).collect();
+            let unannounced: Vec<usize> = (0..n).filter(|&i| !status[i].2).collect();
+            bail!(
+                "the mesh did not settle in {timeout:?}: admitted peers per node {admitted:?}, \
+                 directory entries {entries:?}, not announced in the DHT: {unannounced:?}"
+            );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -396,6 +426,13 @@ fn describe(step: &Step) -> String {
         Step::Heal(_) => "heal".into(),
         Step::Kill(v) => format!("kill {v:?}"),
         Step::Restart(v) => format!("restart {v:?}"),
+        Step::Churn(c) => format!(
+            "churn: {} rounds of {:?}, killing {:.0}% each, node0 publishing every {:?}",
+            c.rounds,
+            c.every,
+            c.fraction * 100.0,
+            c.publish_every
+        ),
     }
 }
 

@@ -8,7 +8,10 @@ use gaiamesh_sim::net::LatencyMatrix;
 use gaiamesh_testbed::{router::Counts, scenario::Scenario};
 use serde::Serialize;
 
-use super::measure::{Heal, PublishStep, quantile};
+use super::{
+    churn::ChurnFigures,
+    measure::{Heal, PublishStep, quantile},
+};
 
 /// One node's figures in a publish step.
 #[derive(Debug, Serialize)]
@@ -40,10 +43,12 @@ pub(super) struct Summary {
     regions: Vec<String>,
     jitter: f64,
     loss: f64,
+    up_mbps: Option<f64>,
     mesh_formed_s: f64,
     publish: Vec<PublishFigures>,
     heals: Vec<&'static str>,
     convergence_after_heal_s: Vec<Option<f64>>,
+    churn: Vec<ChurnFigures>,
     packets: Counts,
     wall_s: f64,
 }
@@ -57,6 +62,7 @@ impl Summary {
         formed: Duration,
         publishes: &[PublishStep],
         heals: &[Heal],
+        churn: Vec<ChurnFigures>,
         packets: Counts,
         wall: Duration,
     ) -> Self {
@@ -95,10 +101,12 @@ impl Summary {
             regions: (0..sc.nodes).map(name).collect(),
             jitter: sc.links.jitter,
             loss: sc.links.loss,
+            up_mbps: sc.links.up_mbps,
             mesh_formed_s: formed.as_secs_f64(),
             publish,
             heals: heals.iter().map(|_| "heal").collect(),
             convergence_after_heal_s: heals.iter().map(|h| h.converged_s).collect(),
+            churn,
             packets,
             wall_s: wall.as_secs_f64(),
         }
@@ -132,6 +140,9 @@ impl Summary {
                     "every node holds every update after {c:.1} s"
                 ))
             );
+        }
+        for c in &self.churn {
+            let _ = write!(s, "\n  churn: {}", c.line());
         }
         let _ = write!(
             s,
