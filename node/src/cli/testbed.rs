@@ -25,6 +25,7 @@ use crate::{
 };
 
 mod churn;
+mod compare;
 mod measure;
 mod output;
 
@@ -41,6 +42,21 @@ pub enum TestbedCommand {
     Run(RunArgs),
     /// Remove every testbed namespace (`gmtb-*`) and kill what runs in them.
     Clean,
+    /// Hold a testbed run against simulator runs of the same scenario: propagation p50/p99
+    /// and per-update convergence (from simulator runs without faults), convergence after
+    /// the heal (from runs with one). Prints a Markdown table with the ratios.
+    Compare(CompareArgs),
+}
+
+/// Arguments of `gaiamesh testbed compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// A `testbed run --out` directory.
+    testbed: PathBuf,
+    /// `sim run --out` directories of the same scenario (e.g. one without faults, one with
+    /// the partition and heal).
+    #[arg(required = true)]
+    sim: Vec<PathBuf>,
 }
 
 /// Arguments of `gaiamesh testbed run`.
@@ -57,6 +73,11 @@ pub struct RunArgs {
 pub(super) fn run(cmd: TestbedCommand) -> Result<()> {
     match cmd {
         TestbedCommand::Run(a) => run_scenario(&a),
+        TestbedCommand::Compare(a) => {
+            let sims: Vec<&Path> = a.sim.iter().map(PathBuf::as_path).collect();
+            print!("{}", compare::table(&compare::rows(&a.testbed, &sims)?));
+            Ok(())
+        }
         TestbedCommand::Clean => {
             netns::check()?;
             let removed = netns::clean()?;

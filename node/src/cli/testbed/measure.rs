@@ -59,6 +59,25 @@ impl PublishStep {
         (expected, self.delays().len())
     }
 
+    /// For each update every other node received: when the last one had it (ms), sorted.
+    pub(super) fn convergence(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .updates
+            .iter()
+            .filter_map(|u| {
+                let others = u
+                    .delays_ms
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != self.from);
+                others.map(|(_, d)| *d).collect::<Option<Vec<u64>>>()
+            })
+            .filter_map(|d| d.into_iter().max())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Node `i`'s delays, sorted.
     pub(super) fn node_delays(&self, i: usize) -> Vec<u64> {
         let mut v: Vec<u64> = self

@@ -32,6 +32,8 @@ pub(super) struct PublishFigures {
     p50_ms: Option<u64>,
     p99_ms: Option<u64>,
     max_ms: Option<u64>,
+    /// Median over the updates that reached every node of when the last node had it.
+    convergence_p50_ms: Option<u64>,
     per_node: Vec<NodeFigures>,
 }
 
@@ -80,6 +82,7 @@ impl Summary {
                     p50_ms: quantile(&d, 0.5),
                     p99_ms: quantile(&d, 0.99),
                     max_ms: d.last().copied(),
+                    convergence_p50_ms: quantile(&p.convergence(), 0.5),
                     per_node: (0..sc.nodes)
                         .filter(|&i| i != p.from)
                         .map(|i| {
