@@ -11,7 +11,7 @@
 //! loss = 0.0
 //! up_mbps = 20                     # each node's uplink (tbf on its device); default: none
 //! [[steps]]
-//! publish = { updates = 20, every = "2s", from = 0 }
+//! publish = { updates = 20, every = "2s", from = 0, warmup = 2 }
 //! [[steps]]
 //! partition = "halves"             # or [[0, 1, 2], [3, 4, 5]]
 //! [[steps]]
@@ -173,6 +173,11 @@ pub struct Publish {
     /// The publishing node.
     #[serde(default)]
     pub from: usize,
+    /// Updates published first and waited for, but not measured: the first updates after
+    /// start-up open gossip streams to peers outside the publisher's mesh (flood publishing),
+    /// which steady-state figures should not include.
+    #[serde(default)]
+    pub warmup: u32,
     /// How long to wait for every node to have each update (a partition keeps some from
     /// it: they are then counted as not reached).
     #[serde(default = "ten_seconds", with = "humantime_serde")]
@@ -359,7 +364,7 @@ mod tests {
     fn a_scenario_with_every_step_parses() {
         let sc = parse(
             "name = \"t\"\nnodes = 4\n[links]\nloss = 0.01\n[node]\nreconcile_interval = \"5s\"\n\
-             [[steps]]\nwait = \"1s\"\n[[steps]]\npublish = { updates = 3, from = 1 }\n\
+             [[steps]]\nwait = \"1s\"\n[[steps]]\npublish = { updates = 3, from = 1, warmup = 1 }\n\
              [[steps]]\npartition = \"halves\"\n[[steps]]\npartition = [[0], [1, 2]]\n\
              [[steps]]\nheal = true\n[[steps]]\nkill = [3]\n[[steps]]\nrestart = [3]\n\
              [[steps]]\nchurn = { fraction = 0.25, rounds = 2 }\n",
@@ -371,7 +376,7 @@ mod tests {
         };
         assert_eq!((c.every, c.victims(4)), (Duration::from_secs(30), 1));
         assert!(
-            matches!(&sc.steps[1], Step::Publish(p) if p.updates == 3 && p.every == two_seconds())
+            matches!(&sc.steps[1], Step::Publish(p) if p.updates == 3 && p.warmup == 1 && p.every == two_seconds())
         );
         let Step::Partition(h) = &sc.steps[2] else {
             panic!()

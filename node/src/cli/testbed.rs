@@ -440,8 +440,15 @@ fn describe(step: &Step) -> String {
     match step {
         Step::Wait(d) => format!("wait {d:?}"),
         Step::Publish(p) => format!(
-            "node{} publishes {} updates, one every {:?}",
-            p.from, p.updates, p.every
+            "node{} publishes {} updates, one every {:?}{}",
+            p.from,
+            p.updates,
+            p.every,
+            if p.warmup > 0 {
+                format!(", after {} not measured", p.warmup)
+            } else {
+                String::new()
+            }
         ),
         Step::Partition(_) => "partition".into(),
         Step::Heal(_) => "heal".into(),

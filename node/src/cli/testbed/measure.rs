@@ -121,7 +121,7 @@ pub(super) fn publish(
         .unwrap_or_default()
         .to_owned();
     let mut updates = Vec::with_capacity(p.updates as usize);
-    for _ in 0..p.updates {
+    for k in 0..p.warmup + p.updates {
         let started = Instant::now();
         let seq = super::republish(bed, p.from)?;
         newest.insert(p.from, (subject.clone(), seq));
@@ -148,7 +148,9 @@ pub(super) fn publish(
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        updates.push(Update { seq, delays_ms });
+        if k >= p.warmup {
+            updates.push(Update { seq, delays_ms });
+        }
         if let Some(rest) = p.every.checked_sub(started.elapsed()) {
             std::thread::sleep(rest);
         }
