@@ -1,8 +1,8 @@
 //! [`NodeState`]: the node's own bookkeeping of its peers and its periodic work, sans-IO.
 //! It decides who is waiting for admission and until when, what follows an admission or a
 //! refusal, when to reconcile and with whom, when to send presence and re-publish the DHT
-//! records (with the coalesced re-announcement after the federation grows), and hands those
-//! decisions out as [`Action`]s. The daemon's event loop feeds it swarm events and its timer
+//! records (with the coalesced re-announcement after the federation grows), when to dial a
+//! member whose connection was lost, and hands those decisions out as [`Action`]s. The daemon's event loop feeds it swarm events and its timer
 //! and carries the actions out over libp2p; the simulator feeds it simulated connections and
 //! time and carries them out over its network model.
 //!
@@ -21,6 +21,26 @@ use trace::{Entry, Input, Start, Trace};
 /// After the number of admitted peers reaches a power of two, the node re-announces its DHT
 /// records this long later (plus up to 2 s at random), once for a burst of joins.
 pub const ANNOUNCE_DELAY: Duration = Duration::from_secs(3);
+
+/// A member whose last connection closed is dialled again this long after, the wait
+/// doubling per attempt up to [`REDIAL_MAX`], for [`REDIAL_FOR`] at most. A partition that
+/// outlasts the connections' idle timeout closes every connection across it; without this,
+/// nothing would dial them again and the two sides would stay apart after the heal (they
+/// would only meet through a restart or a fresh bootstrap).
+pub const REDIAL_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two dials of a lost member (bounds how long after a heal the
+/// sides reconnect).
+pub const REDIAL_MAX: Duration = Duration::from_secs(10);
+/// A member lost for this long is given up (it left; it dials in again if it returns).
+pub const REDIAL_FOR: Duration = Duration::from_secs(30 * 60);
+/// Lost members remembered at most (the oldest is forgotten first).
+pub const MAX_LOST: usize = 256;
+/// An admission starts a reconciliation with the new peer at most this often: a node that
+/// admits dozens of peers at once (a federation starting, a partition healing) reconciles
+/// with the first and leaves the rest to anti-entropy, instead of running one full
+/// reconciliation per peer at the same moment (a reconnection storm after a heal that kept
+/// 2,000 simulated nodes from converging).
+pub const ADMISSION_RECONCILE_GAP: Duration = Duration::from_secs(2);
 
 /// What the node does next.
 #[derive(Debug)]
@@ -43,6 +63,9 @@ pub enum Action<P> {
     Presence,
     /// Re-publish the node's DHT records and provider announcements.
     Republish,
+    /// Dial the member again: its last connection closed (a partition, a restart, a link
+    /// down) and it has not come back.
+    Redial(P),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +74,14 @@ enum Peer {
     Pending(Duration),
     /// Admitted; `true` while a reconciliation with it runs.
     Admitted { reconciling: bool },
+}
+
+/// A member whose connection was lost, and when to dial it.
+#[derive(Clone, Copy, Debug)]
+struct Lost {
+    since: Duration,
+    next: Duration,
+    wait: Duration,
 }
 
 /// The intervals a [`NodeState`] keeps of [`Params`] (a simulator holds one state per
@@ -78,6 +109,10 @@ pub struct NodeState<P> {
     next_republish: Duration,
     announce_at: Option<Duration>,
     admitted_total: u64,
+    /// Members whose last connection closed, sorted by peer, at most [`MAX_LOST`].
+    lost: Vec<(P, Lost)>,
+    /// When an admission last started a reconciliation (see [`ADMISSION_RECONCILE_GAP`]).
+    admission_reconciled: Option<Duration>,
     actions: VecDeque<Action<P>>,
     /// Only when [`NodeState::traced`].
     trace: Option<Box<Trace<P>>>,
@@ -104,6 +139,8 @@ impl<P: Copy + Ord> NodeState<P> {
             peers: Vec::new(),
             announce_at: None,
             admitted_total: 0,
+            lost: Vec::new(),
+            admission_reconciled: None,
             actions: VecDeque::new(),
             trace: None,
         }
@@ -181,6 +218,8 @@ impl<P: Copy + Ord> NodeState<P> {
             next_republish: d(s.next_republish_ns),
             announce_at: None,
             admitted_total: 0,
+            lost: Vec::new(),
+            admission_reconciled: None,
             actions: VecDeque::new(),
             trace: None,
         }
@@ -244,10 +283,21 @@ impl<P: Copy + Ord> NodeState<P> {
         self.step(Some(now), Input::Connected(peer));
     }
 
-    /// The last connection to `peer` closed (or it was dropped): it must pass admission
-    /// again when it returns.
-    pub fn handle_disconnected(&mut self, peer: &P) {
-        self.step(None, Input::Disconnected(*peer));
+    /// The last connection to `peer` closed: it must pass admission again when it returns,
+    /// and a member is dialled again until it does (see [`REDIAL_FIRST`]).
+    pub fn handle_disconnected(&mut self, now: Duration, peer: &P) {
+        self.step(Some(now), Input::Disconnected(*peer));
+    }
+
+    /// The driver dropped `peer` (it failed admission, or was refused): forgotten, never
+    /// dialled again by the core.
+    pub fn handle_dropped(&mut self, peer: &P) {
+        self.step(None, Input::Dropped(*peer));
+    }
+
+    /// Members whose connection was lost and who are still being dialled.
+    pub fn lost(&self) -> impl Iterator<Item = P> + '_ {
+        self.lost.iter().map(|(p, _)| *p)
     }
 
     /// A request to `peer` failed under the admission handshake, on a connection that is
@@ -334,8 +384,10 @@ impl<P: Copy + Ord> NodeState<P> {
             .min();
         let reconcile =
             (!self.every.reconcile.is_zero() && !self.light).then_some(self.next_reconcile);
+        let redial = self.lost.iter().map(|(_, l)| l.next).min();
         [
             reconcile,
+            redial,
             self.presence.then_some(self.next_presence),
             Some(self.next_republish),
             self.announce_at,
@@ -378,7 +430,16 @@ impl<P: Copy + Ord> NodeState<P> {
                     self.actions.push_back(Action::RequestAdmission(peer));
                 }
             }
-            Input::Disconnected(peer) => self.remove(&peer),
+            Input::Disconnected(peer) => {
+                if self.is_admitted(&peer) {
+                    self.lose(now, peer);
+                }
+                self.remove(&peer);
+            }
+            Input::Dropped(peer) => {
+                self.found(&peer);
+                self.remove(&peer);
+            }
             Input::AdmissionFailure { peer, connected } => {
                 if self.is_pending(&peer) {
                     if connected {
@@ -411,6 +472,7 @@ impl<P: Copy + Ord> NodeState<P> {
     }
 
     fn refuse(&mut self, peer: P, refusal: AdmissionRefusal) {
+        self.found(&peer);
         self.remove(&peer);
         self.actions.push_back(Action::Deny(peer, refusal));
     }
@@ -419,6 +481,7 @@ impl<P: Copy + Ord> NodeState<P> {
         if self.is_admitted(&peer) {
             return;
         }
+        self.found(&peer);
         self.set(peer, Peer::Admitted { reconciling: false });
         self.admitted_total += 1;
         if self.admitted_total.is_power_of_two() && self.announce_at.is_none() {
@@ -430,8 +493,57 @@ impl<P: Copy + Ord> NodeState<P> {
         self.actions.push_back(Action::Admit(peer));
         if self.light {
             self.actions.push_back(Action::PushOwnRecord(peer));
-        } else {
+        } else if self
+            .admission_reconciled
+            .is_none_or(|t| now.saturating_sub(t) >= ADMISSION_RECONCILE_GAP)
+        {
+            self.admission_reconciled = Some(now);
             self.start_reconcile(peer);
+        }
+    }
+
+    /// Starts dialling `peer` again (its last connection closed at `now`).
+    fn lose(&mut self, now: Duration, peer: P) {
+        let lost = Lost {
+            since: now,
+            next: now + REDIAL_FIRST,
+            wait: REDIAL_FIRST,
+        };
+        match self.lost.binary_search_by(|(p, _)| p.cmp(&peer)) {
+            Ok(i) => self.lost[i].1 = lost,
+            Err(i) => {
+                self.lost.insert(i, (peer, lost));
+                if self.lost.len() > MAX_LOST
+                    && let Some(oldest) = self
+                        .lost
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, l))| l.since)
+                        .map(|(k, _)| k)
+                {
+                    self.lost.remove(oldest);
+                }
+            }
+        }
+    }
+
+    /// `peer` is back (admitted), or refused or dropped on purpose: no more dialling.
+    fn found(&mut self, peer: &P) {
+        if let Ok(i) = self.lost.binary_search_by(|(p, _)| p.cmp(peer)) {
+            self.lost.remove(i);
+        }
+    }
+
+    /// Dials the lost members that are due, and gives up on those lost too long.
+    fn redial(&mut self, now: Duration) {
+        self.lost
+            .retain(|(_, l)| now.saturating_sub(l.since) < REDIAL_FOR || now < l.next);
+        for (peer, l) in &mut self.lost {
+            if now >= l.next {
+                l.wait = (l.wait * 2).min(REDIAL_MAX);
+                l.next = now + l.wait;
+                self.actions.push_back(Action::Redial(*peer));
+            }
         }
     }
 
@@ -456,6 +568,7 @@ impl<P: Copy + Ord> NodeState<P> {
             self.remove(&p);
             self.actions.push_back(Action::DropLate(p));
         }
+        self.redial(now);
         let every = self.every.reconcile;
         if !every.is_zero() && now >= self.next_reconcile {
             self.next_reconcile = now + every;
@@ -565,9 +678,11 @@ mod tests {
             n.handle_admission(S(0), peer, Ok(()), &mut rng);
         }
         drain(&mut n);
-        // Peers 1 and 2 finished their first reconciliation; 3 is still reconciling.
+        // Peers 1 and 2 finished their first reconciliation; 3 is still reconciling (one
+        // it asked for: admitted at the same instant as 1, it was not reconciled at once).
         n.set_reconciling(&1, false);
         n.set_reconciling(&2, false);
+        n.set_reconciling(&3, true);
         let mut picked = std::collections::BTreeSet::new();
         for k in 1..=20 {
             n.handle_timeout(every * k, &mut rng);
@@ -580,6 +695,79 @@ mod tests {
             }
         }
         assert_eq!(picked.into_iter().collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn admissions_in_a_burst_reconcile_with_the_first_only() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut n = NodeState::new(&Params::default(), S(0), false).without_presence();
+        for peer in 1..=5 {
+            n.handle_admission(S(10) + MS(u64::from(peer) * 100), peer, Ok(()), &mut rng);
+        }
+        let reconciled: Vec<String> = drain(&mut n)
+            .into_iter()
+            .filter(|a| a.starts_with("Reconcile"))
+            .collect();
+        assert_eq!(reconciled, vec!["Reconcile(1)"]);
+        // Past the gap, the next admission reconciles again.
+        n.handle_admission(S(12) + MS(100), 6, Ok(()), &mut rng);
+        assert!(drain(&mut n).contains(&"Reconcile(6)".to_owned()));
+    }
+
+    #[test]
+    fn a_lost_member_is_dialled_again_with_backoff_until_it_is_back() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let mut n = NodeState::new(&Params::default(), S(0), false).without_presence();
+        n.handle_connected(S(1), 1);
+        n.handle_admission(S(1), 1, Ok(()), &mut rng);
+        // A peer still in admission is not a member: not dialled when it goes.
+        n.handle_connected(S(1), 2);
+        drain(&mut n);
+        n.handle_disconnected(S(10), &1);
+        n.handle_disconnected(S(10), &2);
+        assert_eq!(n.lost().collect::<Vec<_>>(), vec![1]);
+        let mut dialled = Vec::new();
+        while dialled.len() < 7 {
+            let at = n.poll_timeout();
+            n.handle_timeout(at, &mut rng);
+            if drain(&mut n).contains(&"Redial(1)".to_owned()) {
+                dialled.push(at.as_secs());
+            }
+        }
+        // 1 s, doubling to 10 s.
+        assert_eq!(dialled, vec![11, 13, 17, 25, 35, 45, 55]);
+        // It is back: admitted again, no more dialling.
+        n.handle_connected(S(56), 1);
+        n.handle_admission(S(56), 1, Ok(()), &mut rng);
+        assert_eq!(n.lost().count(), 0);
+        n.handle_timeout(S(70), &mut rng);
+        assert!(!drain(&mut n).iter().any(|a| a.starts_with("Redial")));
+    }
+
+    #[test]
+    fn lost_members_are_given_up_after_a_while_dropped_ones_at_once_and_bounded() {
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        let mut n: NodeState<u16> =
+            NodeState::new(&Params::default(), S(0), false).without_presence();
+        n.handle_admission(S(0), 1, Ok(()), &mut rng);
+        n.handle_admission(S(0), 2, Ok(()), &mut rng);
+        n.handle_disconnected(S(1), &1);
+        // Dropped by the driver's decision: never dialled.
+        n.handle_dropped(&2);
+        assert_eq!(n.lost().collect::<Vec<_>>(), vec![1]);
+        n.handle_timeout(S(1) + REDIAL_FOR + S(20), &mut rng);
+        assert_eq!(n.lost().count(), 0, "given up after REDIAL_FOR");
+        // A partition losing more members than MAX_LOST keeps the newest.
+        let many = u16::try_from(MAX_LOST).unwrap() + 10;
+        for peer in 100..100 + many {
+            n.handle_admission(S(5000), peer, Ok(()), &mut rng);
+        }
+        for (k, peer) in (100..100 + many).enumerate() {
+            n.handle_disconnected(S(5001) + MS(k as u64), &peer);
+        }
+        let lost: Vec<u16> = n.lost().collect();
+        assert_eq!(lost.len(), MAX_LOST);
+        assert_eq!(lost[0], 110, "the oldest ten were forgotten");
     }
 
     #[test]

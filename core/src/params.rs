@@ -46,6 +46,10 @@ pub struct SyncParams {
     pub reconcile_interval: Duration,
     /// A signed presence heartbeat this often.
     pub presence_interval: Duration,
+    /// A connection that carried nothing for this long is closed (QUIC's idle timeout, with
+    /// keep-alives at half of it): a partition that lasts longer closes the connections
+    /// across it, and the node redials its lost members (see [`crate::node::REDIAL_FIRST`]).
+    pub idle_timeout: Duration,
 }
 
 /// Admission of peers.
@@ -112,6 +116,7 @@ impl Default for Params {
             sync: SyncParams {
                 reconcile_interval: Duration::from_secs(30),
                 presence_interval: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(10),
             },
             admission: AdmissionParams {
                 timeout: Duration::from_millis(1500),
@@ -145,7 +150,7 @@ impl Params {
         let r = &self.repository;
         format!(
             "params: gossip D={} D_lo={} D_hi={} D_out={} D_lazy={} heartbeat={}ms; \
-             reconcile every {}s, presence every {}s; admission within {}ms; \
+             reconcile every {}s, presence every {}s, idle connections closed after {}s; admission within {}ms; \
              kademlia k={} alpha={}; repository segments {} KiB, {} in flight ({} per peer), \
              hedge after {}",
             g.mesh_n,
@@ -156,6 +161,7 @@ impl Params {
             g.heartbeat.as_millis(),
             self.sync.reconcile_interval.as_secs(),
             self.sync.presence_interval.as_secs(),
+            self.sync.idle_timeout.as_secs(),
             self.admission.timeout.as_millis(),
             self.kademlia.k,
             self.kademlia.alpha,

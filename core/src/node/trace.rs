@@ -28,8 +28,10 @@ pub enum Input<P> {
     AssumeAdmitted(P),
     /// First connection up.
     Connected(P),
-    /// Last connection closed, or dropped by the driver.
+    /// Last connection closed.
     Disconnected(P),
+    /// Dropped by the driver (refused, or late in admission).
+    Dropped(P),
     /// The admission request failed; `connected`: another connection is up.
     AdmissionFailure {
         /// The peer.
@@ -82,6 +84,8 @@ pub enum Decision<P> {
     Presence,
     /// [`Action::Republish`].
     Republish,
+    /// [`Action::Redial`].
+    Redial(P),
 }
 
 impl<P: Copy> Decision<P> {
@@ -95,6 +99,7 @@ impl<P: Copy> Decision<P> {
             Action::PushOwnRecord(p) => Self::PushOwnRecord(*p),
             Action::Presence => Self::Presence,
             Action::Republish => Self::Republish,
+            Action::Redial(p) => Self::Redial(*p),
         }
     }
 }
@@ -140,6 +145,7 @@ impl<P> Entry<P> {
             Input::AssumeAdmitted(p) => Input::AssumeAdmitted(f(p)),
             Input::Connected(p) => Input::Connected(f(p)),
             Input::Disconnected(p) => Input::Disconnected(f(p)),
+            Input::Dropped(p) => Input::Dropped(f(p)),
             Input::AdmissionFailure { peer, connected } => Input::AdmissionFailure {
                 peer: f(peer),
                 connected,
@@ -176,6 +182,7 @@ impl<P> Entry<P> {
                         Decision::PushOwnRecord(p) => Decision::PushOwnRecord(f(p)),
                         Decision::Presence => Decision::Presence,
                         Decision::Republish => Decision::Republish,
+                        Decision::Redial(p) => Decision::Redial(f(p)),
                     })
                     .collect();
                 Entry::Step {
@@ -345,7 +352,8 @@ mod tests {
             }
             if k == 6 {
                 n.announce_soon(now);
-                n.handle_disconnected(&2);
+                n.handle_disconnected(now, &2);
+                n.handle_dropped(&6);
             }
         }
         let earlier = n.take_trace().unwrap();
@@ -371,6 +379,7 @@ mod tests {
         };
         // The run made every kind of decision worth checking.
         assert!(decided(|d| matches!(d, Decision::Reconcile(_))) >= 4);
+        assert!(decided(|d| matches!(d, Decision::Redial(2))) >= 3);
         assert_eq!(
             decided(|d| matches!(d, Decision::Deny(5, r) if r == "no membership credential")),
             1
