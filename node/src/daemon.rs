@@ -401,7 +401,14 @@ pub async fn run(dir: DataDir) -> Result<()> {
     }
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(libp2p_key)
         .with_tokio()
-        .with_quic()
+        .with_quic_config(|mut c| {
+            // The idle timeout the simulator models (a partition longer than it closes the
+            // connections across it, and the core redials); keep-alives at half of it.
+            let idle = params.sync.idle_timeout;
+            c.max_idle_timeout = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX);
+            c.keep_alive_interval = idle / 2;
+            c
+        })
         .with_other_transport(|key| transport::tcp(key, psk))?
         .with_behaviour(|k| {
             behaviour::Behaviour::new(

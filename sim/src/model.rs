@@ -85,8 +85,10 @@ enum Ev {
     Publish,
     Lookup,
     Heartbeat(u32),
-    /// Node `i`'s core asked to be woken now (anti-entropy).
+    /// Node `i`'s core asked to be woken now (anti-entropy, redials).
     NodeTimer(u32),
+    /// The idle timeout after a partition began: connections across it still cut close.
+    PartitionIdle,
     Deliver {
         to: u32,
         from: u32,
@@ -168,6 +170,10 @@ pub struct Results {
     pub anti_entropy: u64,
     /// Exchanges that ran the real reconciliation.
     pub reconciliations: u64,
+    /// Connections closed by the idle timeout across a partition.
+    pub connections_closed: u64,
+    /// Connections a node's core dialled again and got back.
+    pub redialled: u64,
     /// Their round trips.
     pub reconcile_rounds: LogHistogram,
     /// Updates published (valid, honest).
@@ -351,6 +357,8 @@ impl Model {
             forged_accepted: 0,
             sybils_admitted: 0,
             anti_entropy: 0,
+            connections_closed: 0,
+            redialled: 0,
             reconciliations: 0,
             reconcile_rounds: LogHistogram::default(),
             updates: 0,
@@ -572,7 +580,8 @@ impl Model {
                 }
                 self.advance_lookup(lookup, now);
             }
-            Ev::Down(i) => self.on_down(i),
+            Ev::Down(i) => self.on_down(i, now),
+            Ev::PartitionIdle => self.on_partition_idle(now),
             Ev::Up(i) => self.on_up(i, now),
             Ev::Fault(i) => self.on_fault(i, now),
             Ev::Sybil => {
@@ -1088,11 +1097,34 @@ impl Model {
     /// re-publication is the provider model's, and members' admissions are given.
     fn run_node_actions(&mut self, i: u32, now: SimTime) {
         while let Some(action) = self.nodes[i as usize].poll_action() {
-            if let NodeAction::Reconcile(p) = action {
-                self.reconcile(i, p, now);
-                self.nodes[i as usize].set_reconciling(&p, false);
+            match action {
+                NodeAction::Reconcile(p) => {
+                    self.reconcile(i, p, now);
+                    self.nodes[i as usize].set_reconciling(&p, false);
+                }
+                // The dial gets through only if the peer is reachable; otherwise the core
+                // tries again after its backoff.
+                NodeAction::Redial(p) if self.net.reachable(i, p) => {
+                    self.res.redialled += 1;
+                    self.connect(i, p, now);
+                    self.arm_timer(p);
+                }
+                _ => {}
             }
         }
+    }
+
+    /// A connection between `i` and `p` comes up: both cores admit each other (members'
+    /// admissions are given) and decide what follows; `i`'s actions are left to its caller.
+    fn connect(&mut self, i: u32, p: u32, now: SimTime) {
+        self.net.reopen(i, p);
+        let t = Duration::from_micros(now.0);
+        for (a, b) in [(i, p), (p, i)] {
+            let node = &mut self.nodes[a as usize];
+            node.handle_connected(t, b);
+            node.handle_admission(t, b, Ok(()), &mut self.rng);
+        }
+        self.run_node_actions(p, now);
     }
 
     /// One anti-entropy exchange between `a` (initiator) and `b`.
@@ -1303,18 +1335,50 @@ impl Model {
 
     // ------------------------------------------------------------------ churn and faults
 
-    fn on_down(&mut self, i: u32) {
+    fn on_down(&mut self, i: u32, now: SimTime) {
         if !self.net.up[i as usize] {
             return;
         }
-        self.net.up[i as usize] = false;
-        for k in 0..self.peers[i as usize].len() {
-            let p = self.peers[i as usize][k];
-            self.nodes[p as usize].handle_disconnected(&i);
-        }
+        self.take_down(i, now);
         if let Some(c) = &self.sc.churn {
             let down = exp_us(&mut self.rng, c.downtime_mean.as_micros() as f64);
             self.q.after(down, Ev::Up(i));
+        }
+    }
+
+    /// Node `i` stops: its peers' connections to it close (their cores dial it again).
+    fn take_down(&mut self, i: u32, now: SimTime) {
+        self.net.up[i as usize] = false;
+        let t = Duration::from_micros(now.0);
+        for k in 0..self.peers[i as usize].len() {
+            let p = self.peers[i as usize][k];
+            if self.net.up[p as usize] {
+                self.nodes[p as usize].handle_disconnected(t, &i);
+                self.arm_timer(p);
+            }
+        }
+    }
+
+    /// A partition that outlasted the idle timeout: every connection across it closes, and
+    /// each side's cores dial the members they lost (which gets through after the heal).
+    fn on_partition_idle(&mut self, now: SimTime) {
+        let t = Duration::from_micros(now.0);
+        for i in 0..self.net.len() as u32 {
+            for k in 0..self.peers[i as usize].len() {
+                let p = self.peers[i as usize][k];
+                if i < p
+                    && self.net.up[i as usize]
+                    && self.net.up[p as usize]
+                    && !self.net.reachable(i, p)
+                {
+                    self.net.close(i, p);
+                    self.res.connections_closed += 1;
+                    for (a, b) in [(i, p), (p, i)] {
+                        self.nodes[a as usize].handle_disconnected(t, &b);
+                    }
+                }
+            }
+            self.arm_timer(i);
         }
     }
 
@@ -1337,18 +1401,15 @@ impl Model {
         }
         self.nodes[i as usize] = fresh;
         self.timer_at[i as usize] = u64::MAX;
+        // Those it cannot reach (across a partition) dial it again after the heal.
         let peers: Vec<u32> = self.peers[i as usize]
             .iter()
             .copied()
-            .filter(|p| self.net.up[*p as usize])
+            .filter(|p| self.net.reachable(i, *p))
             .collect();
         for p in peers {
-            for (a, b) in [(i, p), (p, i)] {
-                let node = &mut self.nodes[a as usize];
-                node.handle_connected(t, b);
-                node.handle_admission(t, b, Ok(()), &mut self.rng);
-            }
-            self.run_node_actions(p, now);
+            self.connect(i, p, now);
+            self.arm_timer(p);
         }
         self.run_node_actions(i, now);
         self.arm_timer(i);
@@ -1380,6 +1441,8 @@ impl Model {
                     }
                 }
             }
+            let idle = self.sc.params().sync.idle_timeout;
+            self.q.after(us(idle), Ev::PartitionIdle);
         }
         if f.heal {
             self.net.side.iter_mut().for_each(|s| *s = 0);
@@ -1392,7 +1455,7 @@ impl Model {
         if let Some(c) = &f.crash {
             for x in 0..n as u32 {
                 if self.net.up[x as usize] && self.rng.r#gen::<f64>() < c.fraction {
-                    self.net.up[x as usize] = false;
+                    self.take_down(x, now);
                     if let Some(r) = c.restart_after {
                         self.q.after(us(r), Ev::Up(x));
                     }

@@ -162,6 +162,10 @@ pub enum PlacementError {
     TooManyRegions(usize),
 }
 
+fn pair(a: u32, b: u32) -> (u32, u32) {
+    (a.min(b), a.max(b))
+}
+
 /// The live network: where nodes are, which are up, partitions and link queues.
 pub struct Network {
     matrix: LatencyMatrix,
@@ -183,6 +187,9 @@ pub struct Network {
     down_free: Vec<SimTime>,
     /// Bytes sent per node.
     pub sent_bytes: Vec<u64>,
+    /// Connections closed while both ends were up (a partition outlasted the idle
+    /// timeout), as `(lower, higher)` node pairs; they carry nothing until redialled.
+    closed: std::collections::HashSet<(u32, u32)>,
 }
 
 impl Network {
@@ -259,6 +266,7 @@ impl Network {
             up_free: vec![SimTime(0); n],
             down_free: vec![SimTime(0); n],
             sent_bytes: vec![0; n],
+            closed: std::collections::HashSet::new(),
         })
     }
 
@@ -282,10 +290,28 @@ impl Network {
         self.up_free[a as usize].0.saturating_sub(now.0)
     }
 
-    /// Whether `a` and `b` can talk now (both up, same partition side).
+    /// Whether `a` and `b` can talk now (both up, same partition side, their connection
+    /// not closed).
     pub fn linked(&self, a: u32, b: u32) -> bool {
+        self.reachable(a, b) && (self.closed.is_empty() || !self.closed.contains(&pair(a, b)))
+    }
+
+    /// Whether a dial from `a` to `b` would get through (both up, same partition side).
+    pub fn reachable(&self, a: u32, b: u32) -> bool {
         let (a, b) = (a as usize, b as usize);
         self.up[a] && self.up[b] && self.side[a] == self.side[b]
+    }
+
+    /// The connection between `a` and `b` closed (both ends stay up).
+    pub fn close(&mut self, a: u32, b: u32) {
+        self.closed.insert(pair(a, b));
+    }
+
+    /// A connection between `a` and `b` is up again.
+    pub fn reopen(&mut self, a: u32, b: u32) {
+        if !self.closed.is_empty() {
+            self.closed.remove(&pair(a, b));
+        }
     }
 
     /// Sends `bytes` from `a` to `b` at `now`: the arrival time, or `None` when the message

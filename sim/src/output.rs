@@ -161,6 +161,10 @@ pub struct AntiEntropySummary {
     pub reconciliations: u64,
     /// Their rounds (round trips).
     pub rounds: Quantiles,
+    /// Connections closed by the idle timeout across a partition.
+    pub connections_closed: u64,
+    /// Connections the nodes dialled again and got back (lost members).
+    pub redialled: u64,
 }
 
 /// Adversary figures.
@@ -229,6 +233,8 @@ impl Summary {
                 exchanges: r.anti_entropy,
                 reconciliations: r.reconciliations,
                 rounds: r.reconcile_rounds.summary(),
+                connections_closed: r.connections_closed,
+                redialled: r.redialled,
             },
             adversaries: AdversarySummary {
                 forged_rejected: r.rejected,

@@ -188,6 +188,44 @@ fn a_healed_partition_converges_completely() {
     assert!(r.final_convergence > 0.999_999, "{}", r.final_convergence);
 }
 
+/// A partition shorter than the idle timeout leaves the connections up; a longer one closes
+/// every connection across it, and the nodes' cores dial their lost members until the heal
+/// lets them through. Without the redials (the connections staying closed) the sides would
+/// never converge.
+#[test]
+fn connections_outlasted_by_a_partition_close_and_are_dialled_again() {
+    let run = |secs: u64| {
+        let sc = scenario(&format!(
+            "name = \"cut\"\nnodes = 300\nduration = \"2m\"\n\
+             [workload]\nupdates_per_second = 2.0\nstop = \"60s\"\n\
+             [kademlia]\nlookups_per_second = 0.0\n[anti_entropy]\ninterval = \"10s\"\n\
+             [[faults]]\nat = \"10s\"\npartition = {{ fraction = 0.5 }}\n\
+             [[faults]]\nat = \"{}s\"\nheal = true\n",
+            10 + secs
+        ));
+        simulate(sc, 5, LatencyMatrix::default_eu(), |_, _| {}).unwrap()
+    };
+    let short = run(5);
+    assert_eq!(short.connections_closed, 0);
+    assert_eq!(short.redialled, 0);
+    let long = run(30);
+    assert!(long.connections_closed > 100, "{}", long.connections_closed);
+    // Each closed connection comes back through a redial from one side or the other.
+    assert_eq!(long.redialled, long.connections_closed);
+    for r in [&short, &long] {
+        let after = r.heal_convergence[0].1.expect("converged after the heal");
+        assert!(after < 60.0, "{after}");
+        assert!(r.final_convergence > 0.999_999, "{}", r.final_convergence);
+    }
+    eprintln!(
+        "closed {}, redialled {}; converged {:.1} s after a 5 s partition, {:.1} s after a 30 s one",
+        long.connections_closed,
+        long.redialled,
+        short.heal_convergence[0].1.unwrap_or(f64::NAN),
+        long.heal_convergence[0].1.unwrap_or(f64::NAN),
+    );
+}
+
 /// What containment means, as a list of the ways it failed (empty: contained).
 fn breaches(r: &gaiamesh_sim::model::Results) -> Vec<String> {
     let mut out = Vec::new();

@@ -230,6 +230,7 @@ impl EventLoop {
                 }
                 NodeAction::Presence => self.heartbeat(),
                 NodeAction::Republish => self.republish_dht(),
+                NodeAction::Redial(peer) => self.redial_member(peer),
                 _ => {}
             }
         }
@@ -512,11 +513,19 @@ impl EventLoop {
                 num_established: 0,
                 ..
             } => {
-                self.node.handle_disconnected(&peer_id);
+                let now = self.core_now();
+                let member = self.node.is_admitted(&peer_id);
+                self.node.handle_disconnected(now, &peer_id);
                 self.sync_admitted();
                 self.sessions.remove(&peer_id);
                 self.revocations_pushed.remove(&peer_id);
-                self.peer_addrs.remove(&peer_id);
+                let addrs = self.peer_addrs.remove(&peer_id);
+                if member {
+                    // Kept for the core's redials (`NodeAction::Redial`).
+                    self.bootstrap
+                        .keep_member(peer_id, addrs.unwrap_or_default());
+                }
+                self.run_node_actions();
                 self.pending_dht.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(ev)) => self.on_admission(ev),

@@ -78,6 +78,7 @@ impl EventLoop {
     /// protocols, lifts any ban, and tells every part of the node.
     pub(super) fn admit(&mut self, peer: PeerId) {
         info!(%peer, "peer admitted");
+        self.bootstrap.forget_member(&peer);
         self.swarm.behaviour_mut().gate.lift(&peer);
         // Kademlia and identify answer it from now on (they run once its answer to our
         // admission request shows that it admitted us too: `on_admission`).
@@ -131,7 +132,7 @@ impl EventLoop {
             peer_id: peer.to_string(),
             reason: reason.to_owned(),
         });
-        self.node.handle_disconnected(&peer);
+        self.node.handle_dropped(&peer);
         self.sync_admitted();
         let b = self.swarm.behaviour_mut();
         b.kad.close(&peer);

@@ -1,4 +1,4 @@
-//! Redialling the bootstrap peers while the node is alone.
+//! Redialling: the bootstrap peers while the node is alone, and lost members.
 //!
 //! A node dials its bootstrap addresses once at start-up. If that connection is lost — the
 //! peer restarted, or the admission handshake ran past its 2 s deadline on a loaded
@@ -6,10 +6,21 @@
 //! node would sit outside its federation until restarted. While it has no connection, it
 //! dials the bootstrap addresses again with exponential backoff (1 s doubling to 60 s),
 //! reset as soon as a peer is admitted.
+//!
+//! A member whose last connection closed (a partition longer than QUIC's idle timeout, a
+//! restart, a link down) is dialled again when the node core decides so
+//! ([`gaiamesh_core::node::Action::Redial`], its backoff and its bound); this module keeps the
+//! addresses the member announced, so the dial does not depend on what Kademlia still holds.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
-use libp2p::Multiaddr;
+use libp2p::{
+    Multiaddr, PeerId,
+    swarm::dial_opts::{DialOpts, PeerCondition},
+};
 use tracing::info;
 
 use super::EventLoop;
@@ -17,12 +28,14 @@ use super::EventLoop;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// The bootstrap addresses and when to dial them next.
+/// The bootstrap addresses and when to dial them next, and the addresses of lost members.
 #[derive(Debug)]
 pub(crate) struct Redial {
     addrs: Vec<Multiaddr>,
     backoff: Duration,
     next: Instant,
+    /// Lost members' announced addresses, at most [`gaiamesh_core::node::MAX_LOST`].
+    members: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl Redial {
@@ -31,7 +44,26 @@ impl Redial {
             addrs,
             backoff: FIRST_BACKOFF,
             next: Instant::now() + FIRST_BACKOFF,
+            members: HashMap::new(),
         }
+    }
+
+    /// Keeps a lost member's addresses for its redials (an arbitrary one goes when full: the
+    /// core gives up on the oldest likewise, and a dial without addresses still asks
+    /// Kademlia's routing table).
+    pub(crate) fn keep_member(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if !self.members.contains_key(&peer)
+            && self.members.len() >= gaiamesh_core::node::MAX_LOST
+            && let Some(any) = self.members.keys().next().copied()
+        {
+            self.members.remove(&any);
+        }
+        self.members.insert(peer, addrs);
+    }
+
+    /// The member is back.
+    pub(crate) fn forget_member(&mut self, peer: &PeerId) {
+        self.members.remove(peer);
     }
 
     /// Whether to dial now (the node being alone); schedules the next attempt.
@@ -51,6 +83,26 @@ impl Redial {
 }
 
 impl EventLoop {
+    /// Dials a lost member again (the core's decision), at the addresses it announced and
+    /// those the behaviours know; nothing when a connection or a dial to it is under way.
+    pub(super) fn redial_member(&mut self, peer: PeerId) {
+        let addrs = self
+            .bootstrap
+            .members
+            .get(&peer)
+            .cloned()
+            .unwrap_or_default();
+        info!(%peer, addrs = addrs.len(), "dialling a lost member again");
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(addrs)
+            .extend_addresses_through_behaviour()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, error = %e, "redial of a lost member failed");
+        }
+    }
+
     /// Dials the bootstrap addresses again when the node has no connection and none is
     /// being set up.
     pub(super) fn redial_bootstrap(&mut self) {
@@ -93,6 +145,22 @@ mod tests {
         assert!(!r.due(false, t2 + Duration::from_secs(3)));
         assert_eq!(r.backoff, FIRST_BACKOFF);
         assert!(r.due(true, t2 + Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn lost_members_addresses_are_bounded() {
+        let mut r = Redial::new(vec![]);
+        let addr: Multiaddr = "/ip4/127.0.0.1/udp/1/quic-v1".parse().unwrap();
+        let first = PeerId::random();
+        r.keep_member(first, vec![addr.clone()]);
+        for _ in 0..gaiamesh_core::node::MAX_LOST + 10 {
+            r.keep_member(PeerId::random(), vec![addr.clone()]);
+        }
+        assert_eq!(r.members.len(), gaiamesh_core::node::MAX_LOST);
+        let p = PeerId::random();
+        r.keep_member(p, vec![]);
+        r.forget_member(&p);
+        assert!(!r.members.contains_key(&p));
     }
 
     #[test]
