@@ -17,9 +17,9 @@
 //! first receiver's delay, since node0 cannot have sent later than that) and the mean
 //! number of connections per node. Loopback latency is 0.1 ms round trip; the gossip
 //! parameters are the node's (D = 6, D_lo = 4, D_hi = 12, 500 ms heartbeat, flood
-//! publishing). Tolerance: the simulated median lies within ±50% of the real one, or within
+//! publishing). Tolerance: the simulated p50, p99 and per-update convergence each lie within ±25% of the real ones, or within
 //! 3 ms (received_at_ms has 1 ms resolution). Each devnet median pools five updates; a
-//! second attempt (two fresh devnets) runs when the first one misses.
+//! further attempt (two fresh devnets each, three at most) runs when one misses.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -185,9 +185,12 @@ fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
     }
 }
 
-/// Two attempts at most: the real medians are measured on a shared, noisy machine (the
-/// 32-node median varies 19–33 ms between runs of the same code); a model error shows in
-/// both attempts, noise rarely does.
+/// Three attempts at most: the real figures are measured on a shared, noisy machine (the
+/// 32-node median varies 19–33 ms between runs of the same code, and the p99 is about the
+/// third-largest of some 300 delays, so one stall moves it: a full test run in session 16
+/// failed two attempts at p99 −32% and −33%, the same code alone passed at −12%, and CI
+/// in session 15 needed its second attempt). A model error shows in every attempt, noise
+/// rarely does.
 #[test]
 fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
     let root = tempfile::tempdir().unwrap();
@@ -198,7 +201,7 @@ fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
     .unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut failures = Vec::new();
-    for n in 1..=2 {
+    for n in 1..=3 {
         match attempt(root.path(), cores, n) {
             Ok(summary) => {
                 eprintln!("calibration (attempt {n}): {summary}");
@@ -211,7 +214,7 @@ fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
         }
     }
     panic!(
-        "simulated and real median propagation disagree in both attempts:\n{}",
+        "simulated and real median propagation disagree in every attempt:\n{}",
         failures.join("\n")
     );
 }
