@@ -187,7 +187,7 @@ fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
 
 /// Three attempts at most: the real figures are measured on a shared, noisy machine (the
 /// 32-node median varies 19–33 ms between runs of the same code, and the p99 is about the
-/// third-largest of some 300 delays, so one stall moves it: a full test run in session 16
+/// second-largest of some 150 delays, so one stall moves it: a full test run in session 16
 /// failed two attempts at p99 −32% and −33%, the same code alone passed at −12%, and CI
 /// in session 15 needed its second attempt). A model error shows in every attempt, noise
 /// rarely does.
