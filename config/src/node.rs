@@ -40,6 +40,16 @@ pub struct NetworkSection {
     /// Refuse new connections while the process uses more than this much memory (MiB).
     /// Default: 1024.
     pub max_memory_mib: u64,
+    /// Serve as a circuit relay (libp2p relay v2) for members behind NAT: they reserve a
+    /// slot here and are reachable through this node until hole punching connects them
+    /// directly. Only admitted members may reserve or open circuits. Default: false.
+    pub relay_server: bool,
+    /// Relays to be reachable through when this node is behind NAT: addresses of members
+    /// with `relay_server = true`, ending in `/p2p/<peer id>`. The node reserves a slot at
+    /// each once it has admitted that relay, and again after losing it. Default: none.
+    pub relays: Vec<String>,
+    /// Upgrade relayed connections to direct ones by hole punching (DCUtR). Default: true.
+    pub hole_punching: bool,
 }
 
 impl Default for NetworkSection {
@@ -54,6 +64,9 @@ impl Default for NetworkSection {
             max_connections_per_peer: 2,
             idle_connection_timeout: Duration::from_secs(60),
             max_memory_mib: 1024,
+            relay_server: false,
+            relays: vec![],
+            hole_punching: true,
         }
     }
 }
@@ -360,6 +373,7 @@ impl NodeConfigFile {
         for (key, list) in [
             ("network.listen", &n.listen),
             ("network.bootstrap", &n.bootstrap),
+            ("network.relays", &n.relays),
         ] {
             for (i, a) in list.iter().enumerate() {
                 if !a.starts_with('/') {
@@ -367,6 +381,18 @@ impl NodeConfigFile {
                         "{key}[{i}]: {a:?} is not a multiaddr (e.g. /ip4/0.0.0.0/udp/7400/quic-v1)"
                     ));
                 }
+            }
+        }
+        for (i, a) in n.relays.iter().enumerate() {
+            if a.starts_with('/') && !a.contains("/p2p/") {
+                errors.push(format!(
+                    "network.relays[{i}]: {a:?} names no peer; end it with /p2p/<the relay's peer id>"
+                ));
+            }
+            if a.contains("/p2p-circuit") {
+                errors.push(format!(
+                    "network.relays[{i}]: {a:?} is a circuit address; give the relay's own address"
+                ));
             }
         }
         if !(1..=100_000).contains(&n.max_connections) {
@@ -580,6 +606,31 @@ mod tests {
         assert!(errors[2].starts_with("api.listen: 0.0.0.0:7300 is not a loopback address"));
         assert!(errors[3].starts_with("repository.requests_in_flight: 0 is outside 1–64"));
         assert!(errors[4].starts_with("sd.validity: 8days"));
+    }
+
+    #[test]
+    fn relays_must_name_their_peer_and_not_be_circuits() {
+        let c = NodeConfig::from_toml_str("", "x.toml").unwrap();
+        assert!(!c.network.relay_server && c.network.relays.is_empty());
+        assert!(c.network.hole_punching);
+        let text = r#"
+            [network]
+            relay_server = true
+            relays = [
+                "/ip4/10.0.0.1/udp/7400/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+                "/ip4/10.0.0.1/udp/7400/quic-v1",
+                "/ip4/10.0.0.1/udp/7400/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit",
+                "10.0.0.1:7400",
+            ]
+        "#;
+        let err = NodeConfig::from_toml_str(text, "node.toml").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("network.relays[3]: \"10.0.0.1:7400\" is not a multiaddr"));
+        assert!(errors[1].starts_with("network.relays[1]:") && errors[1].contains("names no peer"));
+        assert!(errors[2].starts_with("network.relays[2]:") && errors[2].contains("circuit"));
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub struct Status {
     /// Kademlia queries running.
     #[serde(default)]
     pub kad_queries: usize,
+    /// Relays and hole punching.
+    #[serde(default)]
+    pub nat: event_loop::nat::NatStatus,
 }
 
 /// One entry of `GET /api/v1/peers`.
@@ -410,13 +413,17 @@ pub async fn run(dir: DataDir) -> Result<()> {
             c
         })
         .with_other_transport(|key| transport::tcp(key, psk))?
-        .with_behaviour(|k| {
+        // Relayed connections (`/p2p-circuit`) run noise and yamux inside a stream of the
+        // connection to the relay, which is itself a member's (QUIC, or TCP with the PSK).
+        .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)?
+        .with_behaviour(|k, relay_client| {
             behaviour::Behaviour::new(
                 k,
                 &params,
                 &trust.id().to_string(),
                 store,
                 &config.network,
+                relay_client,
                 &mut registry,
             )
             .map_err(|e| e.into())
@@ -469,6 +476,10 @@ pub async fn run(dir: DataDir) -> Result<()> {
             }
             Err(e) => tracing::warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
         }
+    }
+    let nat = event_loop::nat::Nat::new(&config.network.relays)?;
+    if config.network.relay_server {
+        info!("relaying for admitted members behind NAT (network.relay_server)");
     }
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = tokio::sync::broadcast::channel(events::EVENT_BUFFER);
@@ -597,6 +608,8 @@ pub async fn run(dir: DataDir) -> Result<()> {
         pending_dht: HashMap::new(),
         lights: event_loop::dht::LightQueries::default(),
         repo: repo_state,
+        nat,
+        relay_server: config.network.relay_server,
     };
     let loop_task = tokio::spawn(ev.run(document));
     let api = api::serve(

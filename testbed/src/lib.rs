@@ -12,6 +12,7 @@
 //! named `gmtb-…`; `gaiamesh testbed clean` removes any a killed run left behind.
 
 pub mod link;
+pub mod nat;
 pub mod netns;
 pub mod router;
 pub mod scenario;

@@ -13,16 +13,41 @@ use crate::TestbedError;
 pub const PREFIX: &str = "gmtb";
 
 /// Runs `program ARGS`; the error names the command and what it said.
-fn run(program: &str, args: &[&str]) -> Result<String, TestbedError> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, TestbedError> {
+    run_with_input(program, args, None)
+}
+
+/// Runs `program ARGS` with `input` on its standard input (none: `/dev/null`).
+pub(crate) fn run_with_input(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<String, TestbedError> {
+    use std::io::Write as _;
     let command = || format!("{program} {}", args.join(" "));
-    let out = Command::new(program)
+    let failed = |e: std::io::Error| TestbedError::Command {
+        command: command(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{program} is not installed")
+        } else {
+            e.to_string()
+        },
+    };
+    let mut child = Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| TestbedError::Command {
-            command: command(),
-            message: e.to_string(),
-        })?;
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).map_err(failed)?;
+    }
+    let out = child.wait_with_output().map_err(failed)?;
     if !out.status.success() {
         return Err(TestbedError::Command {
             command: command(),
@@ -33,7 +58,7 @@ fn run(program: &str, args: &[&str]) -> Result<String, TestbedError> {
 }
 
 /// Runs `ip ARGS`.
-fn ip(args: &[&str]) -> Result<String, TestbedError> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, TestbedError> {
     run("ip", args)
 }
 

@@ -10,9 +10,11 @@ use gaiamesh_protocol::wire::{
     ADMISSION_PROTOCOL, Admission, DIRECTORY_PROTOCOL, DirectoryRequest, DirectoryResponse,
 };
 use libp2p::{
-    StreamProtocol, connection_limits, gossipsub, identify, identity::Keypair, kad,
-    memory_connection_limits, ping, request_response, request_response::ProtocolSupport,
-    swarm::NetworkBehaviour,
+    StreamProtocol, connection_limits, dcutr, gossipsub, identify,
+    identity::Keypair,
+    kad, memory_connection_limits, ping, relay, request_response,
+    request_response::ProtocolSupport,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
 use super::{codec::PostcardCodec, dht_store::DhtStore};
@@ -45,6 +47,31 @@ pub(crate) struct Behaviour {
         request_response::Behaviour<PostcardCodec<DirectoryRequest, DirectoryResponse>>,
     /// Raw streams for repository transfers (`/gaiamesh/blobs/1`).
     pub(crate) stream: libp2p_stream::Behaviour,
+    /// Circuit relay v2 server (`network.relay_server`), for admitted members only: a
+    /// non-member can neither reserve a slot nor open a circuit.
+    pub(crate) relay: Toggle<super::gated::Gated<relay::Behaviour>>,
+    /// Listening and dialling through relays (`network.relays`, and `/p2p-circuit`
+    /// addresses learnt from peers).
+    pub(crate) relay_client: relay::client::Behaviour,
+    /// Hole punching on relayed connections (`network.hole_punching`), with admitted
+    /// members only (a non-member learns none of our addresses).
+    pub(crate) dcutr: Toggle<super::gated::Gated<dcutr::Behaviour>>,
+}
+
+/// What a relay grants one member (members only reach it, so the limits are generous next
+/// to libp2p's public-relay defaults of 2 minutes and 128 KiB: a relayed connection must
+/// carry admission, reconciliation and a transfer when hole punching fails).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: 1024,
+        max_reservations_per_peer: 4,
+        reservation_duration: Duration::from_secs(3600),
+        max_circuits: 256,
+        max_circuits_per_peer: 16,
+        max_circuit_duration: Duration::from_secs(30 * 60),
+        max_circuit_bytes: 1 << 30,
+        ..relay::Config::default()
+    }
 }
 
 /// An application score that graylists a connected peer until it passes admission: gossipsub
@@ -80,8 +107,20 @@ impl Behaviour {
         federation: &str,
         store: DhtStore,
         network: &gaiamesh_config::NetworkConfig,
+        relay_client: relay::client::Behaviour,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
+        let local = key.public().to_peer_id();
+        let relay = network.relay_server.then(|| {
+            let mut r = relay::Behaviour::new(local, relay_config());
+            // The operator says this node is reachable: serve without waiting for an
+            // external address to be confirmed (nothing here confirms one).
+            r.set_status(Some(relay::Status::Enable));
+            super::gated::Gated::new(r)
+        });
+        let dcutr = network
+            .hole_punching
+            .then(|| super::gated::Gated::new(dcutr::Behaviour::new(local)));
         let (max_connections, per_peer) =
             (network.max_connections, network.max_connections_per_peer);
         let max_memory_bytes = usize::try_from(network.max_memory_mib.saturating_mul(1024 * 1024))
@@ -187,6 +226,9 @@ impl Behaviour {
                 rr(Duration::from_secs(30)),
             ),
             stream: libp2p_stream::Behaviour::new(),
+            relay: relay.into(),
+            relay_client,
+            dcutr: dcutr.into(),
         })
     }
 }

@@ -30,6 +30,7 @@ use crate::{datadir::DataDir, now};
 
 mod admission;
 pub(crate) mod core_trace;
+pub(crate) mod nat;
 pub(crate) mod recon_snapshot;
 mod redial;
 pub(crate) use redial::Redial;
@@ -97,6 +98,10 @@ pub(crate) struct EventLoop {
     pub(crate) pending_dht: HashMap<PeerId, Vec<dht::PendingDht>>,
     pub(crate) lights: dht::LightQueries,
     pub(crate) repo: repo::RepoState,
+    pub(crate) nat: nat::Nat,
+    /// `network.relay_server`: this node's listen addresses are its external addresses
+    /// (a relay's reservations hand them out).
+    pub(crate) relay_server: bool,
 }
 
 /// Peer addresses kept per connected peer at most.
@@ -383,6 +388,7 @@ impl EventLoop {
             mode: if self.light { "light" } else { "full" }.into(),
             dht_announced: self.node.admitted_total() > 0 && !self.node.announce_pending(),
             kad_queries: self.swarm.behaviour().kad.iter_queries().count(),
+            nat: self.nat.status(),
         }
     }
 
@@ -492,21 +498,33 @@ impl EventLoop {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
+                if self.relay_server && !nat::is_circuit(&address) {
+                    // A relay's reservations hand out its external addresses.
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listen_addrs.push(address);
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. } => {
+                self.on_listener_closed(listener_id);
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
-            } if num_established.get() == 1 && !self.node.is_admitted(&peer_id) => {
-                // Graylisted in gossipsub until admitted: never in a mesh before that.
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .set_application_score(&peer_id, PENDING_ADMISSION_SCORE);
-                let now = self.core_now();
-                self.node.handle_connected(now, peer_id);
-                self.run_node_actions();
+            } => {
+                self.nat
+                    .on_connection(peer_id, endpoint.is_relayed(), Instant::now());
+                if num_established.get() == 1 && !self.node.is_admitted(&peer_id) {
+                    // Graylisted in gossipsub until admitted: never in a mesh before that.
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer_id, PENDING_ADMISSION_SCORE);
+                    let now = self.core_now();
+                    self.node.handle_connected(now, peer_id);
+                    self.run_node_actions();
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -558,6 +576,9 @@ impl EventLoop {
                 self.on_kad(ev);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => self.metrics.libp2p.record(&ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(ev)) => self.on_relay_server(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => self.on_relay_client(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => self.on_dcutr(ev),
             _ => {}
         }
     }

@@ -28,6 +28,11 @@ pub(crate) enum NodeEvent {
     PeerAdmitted { peer_id: String },
     /// A peer was refused or disconnected (revoked, no credential, timeout).
     PeerRefused { peer_id: String, reason: String },
+    /// A relay accepted this node's reservation: it is reachable through it.
+    RelayReservation { relay: String },
+    /// A relayed connection was upgraded to a direct one (`ms` from the relayed
+    /// connection, when known).
+    HolePunched { peer_id: String, ms: Option<u64> },
     /// A newer revocation list is in force.
     Revocations {
         version: u64,
@@ -48,6 +53,8 @@ impl NodeEvent {
             NodeEvent::Published { .. } => "published",
             NodeEvent::PeerAdmitted { .. } => "peer_admitted",
             NodeEvent::PeerRefused { .. } => "peer_refused",
+            NodeEvent::RelayReservation { .. } => "relay_reservation",
+            NodeEvent::HolePunched { .. } => "hole_punched",
             NodeEvent::Revocations { .. } => "revocations",
             NodeEvent::RepoRelease { .. } => "repo_release",
             NodeEvent::BlobPeerPenalised { .. } => "blob_peer_penalised",

@@ -93,6 +93,7 @@ pub(crate) struct Metrics {
     pub(crate) merges: Family<Outcome, Counter>,
     pub(crate) gossip: Family<Outcome, Counter>,
     pub(crate) admissions: Family<Outcome, Counter>,
+    pub(crate) hole_punches: Family<Outcome, Counter>,
     pub(crate) dht_refused: Counter,
     pub(crate) kad_queries: Family<QueryKind, Histogram>,
     pub(crate) light_queries: Counter,
@@ -128,6 +129,7 @@ impl Metrics {
             merges: Family::default(),
             gossip: Family::default(),
             admissions: Family::default(),
+            hole_punches: Family::default(),
             dht_refused: Counter::default(),
             kad_queries: Family::new_with_constructor(latency_histogram),
             light_queries: Counter::default(),
@@ -152,6 +154,11 @@ impl Metrics {
             "admissions",
             "Peer admission decisions, by outcome",
             m.admissions.clone(),
+        );
+        g.register(
+            "hole_punches",
+            "Relayed connections upgraded to direct ones by hole punching (DCUtR), by outcome",
+            m.hole_punches.clone(),
         );
         g.register(
             "dht_refused",

@@ -85,6 +85,7 @@ impl EventLoop {
         let b = self.swarm.behaviour_mut();
         b.kad.open(peer);
         b.identify.open(peer);
+        self.open_nat_protocols(peer);
         self.sync_admitted();
         self.fetch_bundle_from(peer);
         self.swarm
@@ -187,6 +188,7 @@ impl EventLoop {
                     let b = self.swarm.behaviour_mut();
                     b.kad.start(peer);
                     b.identify.start(peer);
+                    self.start_nat_protocols(peer);
                 }
             }
             request_response::Event::OutboundFailure {
