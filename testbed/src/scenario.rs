@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Node settings that differ from the defaults.
     #[serde(default)]
     pub node: NodeSettings,
+    /// Nodes behind NAT, and the relays they are reachable through.
+    #[serde(default)]
+    pub nat: Nat,
     /// What happens, in order.
     pub steps: Vec<Step>,
 }
@@ -100,6 +103,31 @@ pub struct NodeSettings {
     /// `directory.reconcile_interval` (default: the node's).
     #[serde(default, with = "humantime_serde::option")]
     pub reconcile_interval: Option<Duration>,
+}
+
+/// Nodes behind NAT (each in a namespace of its own behind a gateway that masquerades and
+/// lets nothing unsolicited in: [`crate::nat`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nat {
+    /// The nodes behind NAT.
+    #[serde(default)]
+    pub behind: Vec<usize>,
+    /// The nodes that relay for them (`network.relay_server`); default, when some node is
+    /// behind NAT: node 0.
+    #[serde(default)]
+    pub relays: Vec<usize>,
+}
+
+impl Nat {
+    /// The relays in use: as written, or node 0 when nodes are behind NAT.
+    pub fn relays(&self) -> Vec<usize> {
+        if self.relays.is_empty() && !self.behind.is_empty() {
+            vec![0]
+        } else {
+            self.relays.clone()
+        }
+    }
 }
 
 /// One step.
@@ -261,6 +289,23 @@ impl Scenario {
                 p.push(format!("{what}: node {i} does not exist (nodes = {n})"));
             }
         };
+        for &i in &self.nat.behind {
+            node("nat.behind".into(), i, &mut p);
+        }
+        for &i in &self.nat.relays() {
+            node("nat.relays".into(), i, &mut p);
+            if self.nat.behind.contains(&i) {
+                p.push(format!(
+                    "nat.relays: node {i} is behind NAT (a relay must be reachable)"
+                ));
+            }
+        }
+        if self.nat.behind.contains(&0) {
+            p.push(
+                "nat.behind: node 0 publishes and is everyone's bootstrap; it cannot be behind NAT"
+                    .into(),
+            );
+        }
         for (k, step) in self.steps.iter().enumerate() {
             let at = format!("steps[{k}]");
             match step {
@@ -410,6 +455,21 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} in {e}");
         }
+        let e = parse(
+            "name = \"t\"\nnodes = 3\n[nat]\nbehind = [0, 2, 7]\nrelays = [2]\n[[steps]]\nwait = \"1s\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "nat.behind: node 7 does not exist",
+            "nat.relays: node 2 is behind NAT",
+            "nat.behind: node 0",
+        ] {
+            assert!(e.contains(want), "{want} in {e}");
+        }
+        let ok = parse("name = \"t\"\nnodes = 3\n[nat]\nbehind = [2]\n[[steps]]\nwait = \"1s\"\n")
+            .unwrap();
+        assert_eq!(ok.nat.relays(), vec![0], "node 0 relays by default");
         let e = parse("name = \"t\"\nnodes = 3\nsteps = []\nbogus = 1\n").unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
     }

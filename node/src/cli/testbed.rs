@@ -13,6 +13,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use gaiamesh_testbed::{
     link::LinkModel,
+    nat as natns,
     netns::{self, Namespace},
     router::{self, Router},
     scenario::{Scenario, Step},
@@ -27,6 +28,7 @@ use crate::{
 mod churn;
 mod compare;
 mod measure;
+mod nat;
 mod output;
 
 use measure::{Heal, PublishStep};
@@ -93,7 +95,10 @@ pub(super) fn run(cmd: TestbedCommand) -> Result<()> {
 
 /// One node of the bed.
 struct Member {
+    /// Where the node runs.
     ns: Namespace,
+    /// A node behind NAT: the gateway namespace that holds its link to the router.
+    gateway: Option<Namespace>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -190,8 +195,10 @@ impl Drop for Bed {
         }
         self.router = None;
         for m in &self.members {
-            if let Err(e) = m.ns.delete() {
-                eprintln!("testbed: {e}");
+            for ns in std::iter::once(&m.ns).chain(&m.gateway) {
+                if let Err(e) = ns.delete() {
+                    eprintln!("testbed: {e}");
+                }
             }
         }
     }
@@ -240,15 +247,26 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         members.push(dir);
     }
     eprintln!("created {n} admitted nodes in {:.1?}", t0.elapsed());
+    // A node behind NAT runs in a namespace of its own behind its gateway's.
     for i in 0..n {
-        bed_namespaces.push(Namespace::create(&format!("{}-{i}", prefix()))?);
+        let link = Namespace::create(&format!("{}-{i}", prefix()))?;
+        let nat = sc.nat.behind.contains(&i);
+        bed_namespaces.push(if nat {
+            (
+                Namespace::create(&format!("{}-{i}-nat", prefix()))?,
+                Some(link),
+            )
+        } else {
+            (link, None)
+        });
     }
     let mut bed = Bed {
         members: members
             .into_iter()
             .zip(bed_namespaces)
-            .map(|(dir, ns)| Member {
+            .map(|(dir, (ns, gateway))| Member {
                 ns,
+                gateway,
                 dir,
                 child: None,
             })
@@ -258,10 +276,21 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     };
     let mut devices = Vec::with_capacity(n);
     for (i, m) in bed.members.iter().enumerate() {
-        devices.push(m.ns.enter(move || router::device(i))??);
+        let link = m.gateway.as_ref().unwrap_or(&m.ns);
+        devices.push(link.enter(move || router::device(i))??);
         if let Some(mbps) = sc.links.up_mbps {
-            m.ns.cap_uplink(router::DEVICE, mbps)?;
+            link.cap_uplink(router::DEVICE, mbps)?;
         }
+        if let Some(gw) = &m.gateway {
+            natns::put_behind(&m.ns, gw, i, router::DEVICE)?;
+        }
+    }
+    if !sc.nat.behind.is_empty() {
+        eprintln!(
+            "nodes {:?} behind NAT (masquerade, nothing unsolicited in), relays {:?}",
+            sc.nat.behind,
+            sc.nat.relays()
+        );
     }
     let model = LinkModel::new(&matrix.rtt_ms, &regions, sc.links.jitter, sc.links.loss);
     bed.router = Some(Router::start(devices, model, sc.seed)?);
@@ -270,12 +299,25 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         router::address(0),
         peers[0]
     );
+    let relay_addrs: Vec<String> = sc
+        .nat
+        .relays()
+        .iter()
+        .map(|&r| {
+            format!(
+                "/ip4/{}/udp/{PORT}/quic-v1/p2p/{}",
+                router::address(r),
+                peers[r]
+            )
+        })
+        .collect();
     for i in 0..n {
         write_config(
             &bed.members[i].dir,
             i,
             (i > 0).then_some(boot.as_str()),
             &sc,
+            &relay_addrs,
         )?;
         bed.start(i)?;
     }
@@ -343,6 +385,8 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
             }
         }
     }
+    let nat = (!sc.nat.behind.is_empty())
+        .then(|| nat::NatFigures::collect(&bed, &peers, &sc.nat.behind, &sc.nat.relays()));
     let counts = bed.router.as_ref().map(Router::counts).unwrap_or_default();
     let summary = output::Summary::new(
         &sc,
@@ -352,6 +396,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         &publishes,
         &heals,
         churns,
+        nat,
         counts,
         t0.elapsed(),
     );
@@ -372,8 +417,34 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
 /// The port every node listens on (each has its own address).
 const PORT: u16 = 4001;
 
-fn write_config(dir: &Path, i: usize, bootstrap: Option<&str>, sc: &Scenario) -> Result<()> {
-    let addr = router::address(i);
+fn write_config(
+    dir: &Path,
+    i: usize,
+    bootstrap: Option<&str>,
+    sc: &Scenario,
+    relays: &[String],
+) -> Result<()> {
+    let behind = sc.nat.behind.contains(&i);
+    // Behind NAT the node listens on its private address (which nothing else routes to).
+    let addr = if behind {
+        natns::host_address(i)
+    } else {
+        router::address(i)
+    };
+    let nat = if behind {
+        format!(
+            "relays = [{}]\n",
+            relays
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else if sc.nat.relays().contains(&i) {
+        "relay_server = true\n".to_owned()
+    } else {
+        String::new()
+    };
     let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
     let reconcile = sc
         .node
@@ -390,7 +461,7 @@ fn write_config(dir: &Path, i: usize, bootstrap: Option<&str>, sc: &Scenario) ->
         format!(
             "# written by gaiamesh testbed: node{i} in its own namespace at {addr}\n\
              [network]\nlisten = [\"/ip4/{addr}/udp/{PORT}/quic-v1\", \"/ip4/{addr}/tcp/{PORT}\"]\n\
-             bootstrap = [{boot}]\n\
+             bootstrap = [{boot}]\n{nat}\
              [api]\nlisten = \"127.0.0.1:0\"\n[directory]\n{reconcile}"
         ),
     )?;

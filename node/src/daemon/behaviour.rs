@@ -203,10 +203,12 @@ impl Behaviour {
             memory: memory_connection_limits::Behaviour::with_max_bytes(max_memory_bytes),
             kad: super::gated::Gated::new(kad),
             limits: connection_limits::Behaviour::new(limits),
-            identify: super::gated::Gated::new(identify::Behaviour::new(identify::Config::new(
-                "/gaiamesh/id/1".into(),
-                key.public(),
-            ))),
+            // Listen address changes are pushed: a node behind NAT gains its circuit address
+            // after it first met its peers, and they must learn it to reach it.
+            identify: super::gated::Gated::new(identify::Behaviour::new(
+                identify::Config::new("/gaiamesh/id/1".into(), key.public())
+                    .with_push_listen_addr_updates(true),
+            )),
             ping: ping::Behaviour::new(ping::Config::new()),
             gossipsub,
             admission: request_response::Behaviour::with_codec(

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{
     churn::ChurnFigures,
     measure::{Heal, PublishStep, quantile},
+    nat::NatFigures,
 };
 
 /// One node's figures in a publish step.
@@ -51,6 +52,8 @@ pub(super) struct Summary {
     heals: Vec<&'static str>,
     convergence_after_heal_s: Vec<Option<f64>>,
     churn: Vec<ChurnFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nat: Option<NatFigures>,
     packets: Counts,
     wall_s: f64,
 }
@@ -65,6 +68,7 @@ impl Summary {
         publishes: &[PublishStep],
         heals: &[Heal],
         churn: Vec<ChurnFigures>,
+        nat: Option<NatFigures>,
         packets: Counts,
         wall: Duration,
     ) -> Self {
@@ -110,6 +114,7 @@ impl Summary {
             heals: heals.iter().map(|_| "heal").collect(),
             convergence_after_heal_s: heals.iter().map(|h| h.converged_s).collect(),
             churn,
+            nat,
             packets,
             wall_s: wall.as_secs_f64(),
         }
@@ -146,6 +151,9 @@ impl Summary {
         }
         for c in &self.churn {
             let _ = write!(s, "\n  churn: {}", c.line());
+        }
+        if let Some(n) = &self.nat {
+            let _ = write!(s, "\n  NAT: {}", n.line());
         }
         let _ = write!(
             s,

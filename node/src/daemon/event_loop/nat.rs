@@ -15,7 +15,7 @@
 //! successful one took from the relayed connection's establishment.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     time::Instant,
 };
 
@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use super::EventLoop;
 use crate::daemon::events::NodeEvent;
 
-/// Hole-punch durations kept for the status (the newest).
+/// Hole-punch durations, and peers punched or not, kept for the status (the newest).
 const MAX_PUNCH_TIMES: usize = 256;
 /// Relayed connections whose start is remembered at most (the oldest goes first).
 const MAX_RELAYED: usize = 1024;
@@ -45,8 +45,16 @@ pub struct NatStatus {
     pub relayed_connections: u64,
     /// Hole punches that ended in a direct connection.
     pub hole_punched: u64,
-    /// Hole punches that failed (every attempt).
+    /// Hole punches that failed (every attempt). A pair with two relayed connections (each
+    /// side dialled the other through the relay) punches on both; the second fails when
+    /// the first already connected them directly, so count peers, below, not attempts.
     pub hole_punch_failed: u64,
+    /// Peers this node punched a direct connection to (at most 256).
+    #[serde(default)]
+    pub punched_peers: Vec<String>,
+    /// Peers every punch with failed, and none succeeded (at most 256).
+    #[serde(default)]
+    pub unpunched_peers: Vec<String>,
     /// How long the successful ones took from the relayed connection (ms, newest last, at
     /// most 256).
     pub hole_punch_ms: Vec<u64>,
@@ -67,6 +75,8 @@ pub(crate) struct Nat {
     punched: u64,
     failed: u64,
     punch_ms: VecDeque<u64>,
+    punched_peers: BTreeSet<PeerId>,
+    unpunched_peers: BTreeSet<PeerId>,
 }
 
 /// A relay address in `network.relays` that cannot be used.
@@ -112,6 +122,8 @@ impl Nat {
             punched: 0,
             failed: 0,
             punch_ms: VecDeque::new(),
+            punched_peers: BTreeSet::new(),
+            unpunched_peers: BTreeSet::new(),
         })
     }
 
@@ -144,6 +156,10 @@ impl Nat {
     /// from the relayed connection, if that is known.
     fn punched(&mut self, peer: &PeerId, now: Instant) -> Option<u64> {
         self.punched += 1;
+        self.unpunched_peers.remove(peer);
+        if self.punched_peers.len() < MAX_PUNCH_TIMES {
+            self.punched_peers.insert(*peer);
+        }
         let i = self.relayed_since.iter().position(|(p, _)| p == peer)?;
         let (_, since) = self.relayed_since.remove(i)?;
         let ms =
@@ -167,6 +183,14 @@ impl Nat {
         Some(relay)
     }
 
+    /// Every attempt to punch through to `peer` failed.
+    fn failed(&mut self, peer: &PeerId) {
+        self.failed += 1;
+        if !self.punched_peers.contains(peer) && self.unpunched_peers.len() < MAX_PUNCH_TIMES {
+            self.unpunched_peers.insert(*peer);
+        }
+    }
+
     pub(crate) fn status(&self) -> NatStatus {
         NatStatus {
             relays: self.relays.len(),
@@ -174,6 +198,12 @@ impl Nat {
             relayed_connections: self.relayed,
             hole_punched: self.punched,
             hole_punch_failed: self.failed,
+            punched_peers: self.punched_peers.iter().map(ToString::to_string).collect(),
+            unpunched_peers: self
+                .unpunched_peers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             hole_punch_ms: self.punch_ms.iter().copied().collect(),
         }
     }
@@ -271,7 +301,7 @@ impl EventLoop {
                 });
             }
             Err(e) => {
-                self.nat.failed += 1;
+                self.nat.failed(&peer);
                 warn!(%peer, error = %e, "hole punching failed; staying relayed");
                 crate::daemon::metrics::Metrics::count(&self.metrics.hole_punches, "failed");
             }
@@ -339,9 +369,17 @@ mod tests {
         );
         // No relayed connection known: counted, no duration.
         assert_eq!(nat.punched(&b, t0), None);
+        // A second relayed connection's punch fails once the pair is direct: the peer
+        // stays punched.
+        nat.failed(&a);
+        let c = PeerId::random();
+        nat.failed(&c);
         let s = nat.status();
         assert_eq!((s.relayed_connections, s.hole_punched), (1, 2));
         assert_eq!(s.hole_punch_ms, vec![340]);
+        assert_eq!(s.hole_punch_failed, 2);
+        assert_eq!(s.punched_peers.len(), 2);
+        assert_eq!(s.unpunched_peers, vec![c.to_string()]);
         for _ in 0..MAX_RELAYED + 5 {
             nat.on_connection(PeerId::random(), true, t0);
         }
