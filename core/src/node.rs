@@ -35,12 +35,15 @@ pub const REDIAL_MAX: Duration = Duration::from_secs(10);
 pub const REDIAL_FOR: Duration = Duration::from_secs(30 * 60);
 /// Lost members remembered at most (the oldest is forgotten first).
 pub const MAX_LOST: usize = 256;
-/// An admission starts a reconciliation with the new peer at most this often: a node that
+/// Admissions start reconciliations with the new peers at most this often: a node that
 /// admits dozens of peers at once (a federation starting, a partition healing) reconciles
-/// with the first and leaves the rest to anti-entropy, instead of running one full
+/// with the first at once and with the others one per interval, instead of running one full
 /// reconciliation per peer at the same moment (a reconnection storm after a heal that kept
 /// 2,000 simulated nodes from converging).
 pub const ADMISSION_RECONCILE_GAP: Duration = Duration::from_secs(2);
+/// Admitted peers waiting for their admission's reconciliation, at most (beyond, the rest
+/// are left to anti-entropy).
+pub const MAX_OWED: usize = 256;
 
 /// What the node does next.
 #[derive(Debug)]
@@ -113,6 +116,8 @@ pub struct NodeState<P> {
     lost: Vec<(P, Lost)>,
     /// When an admission last started a reconciliation (see [`ADMISSION_RECONCILE_GAP`]).
     admission_reconciled: Option<Duration>,
+    /// Admitted peers whose admission's reconciliation waits for the gap, oldest first.
+    owed: VecDeque<P>,
     actions: VecDeque<Action<P>>,
     /// Only when [`NodeState::traced`].
     trace: Option<Box<Trace<P>>>,
@@ -141,6 +146,7 @@ impl<P: Copy + Ord> NodeState<P> {
             admitted_total: 0,
             lost: Vec::new(),
             admission_reconciled: None,
+            owed: VecDeque::new(),
             actions: VecDeque::new(),
             trace: None,
         }
@@ -220,6 +226,7 @@ impl<P: Copy + Ord> NodeState<P> {
             admitted_total: 0,
             lost: Vec::new(),
             admission_reconciled: None,
+            owed: VecDeque::new(),
             actions: VecDeque::new(),
             trace: None,
         }
@@ -385,9 +392,14 @@ impl<P: Copy + Ord> NodeState<P> {
         let reconcile =
             (!self.every.reconcile.is_zero() && !self.light).then_some(self.next_reconcile);
         let redial = self.lost.iter().map(|(_, l)| l.next).min();
+        let owed = self
+            .admission_reconciled
+            .filter(|_| !self.owed.is_empty())
+            .map(|t| t + ADMISSION_RECONCILE_GAP);
         [
             reconcile,
             redial,
+            owed,
             self.presence.then_some(self.next_presence),
             Some(self.next_republish),
             self.announce_at,
@@ -493,12 +505,31 @@ impl<P: Copy + Ord> NodeState<P> {
         self.actions.push_back(Action::Admit(peer));
         if self.light {
             self.actions.push_back(Action::PushOwnRecord(peer));
-        } else if self
-            .admission_reconciled
-            .is_none_or(|t| now.saturating_sub(t) >= ADMISSION_RECONCILE_GAP)
-        {
+        } else if self.gap_passed(now) {
             self.admission_reconciled = Some(now);
             self.start_reconcile(peer);
+        } else if self.owed.len() < MAX_OWED {
+            self.owed.push_back(peer);
+        }
+    }
+
+    fn gap_passed(&self, now: Duration) -> bool {
+        self.admission_reconciled
+            .is_none_or(|t| now.saturating_sub(t) >= ADMISSION_RECONCILE_GAP)
+    }
+
+    /// Starts the oldest owed admission reconciliation, once the gap has passed (peers gone
+    /// or already reconciling meanwhile are struck off).
+    fn pay_owed(&mut self, now: Duration) {
+        if !self.gap_passed(now) {
+            return;
+        }
+        while let Some(peer) = self.owed.pop_front() {
+            if matches!(self.get(&peer), Some(Peer::Admitted { reconciling: false })) {
+                self.admission_reconciled = Some(now);
+                self.start_reconcile(peer);
+                return;
+            }
         }
     }
 
@@ -569,6 +600,7 @@ impl<P: Copy + Ord> NodeState<P> {
             self.actions.push_back(Action::DropLate(p));
         }
         self.redial(now);
+        self.pay_owed(now);
         let every = self.every.reconcile;
         if !every.is_zero() && now >= self.next_reconcile {
             self.next_reconcile = now + every;
@@ -698,20 +730,41 @@ mod tests {
     }
 
     #[test]
-    fn admissions_in_a_burst_reconcile_with_the_first_only() {
+    fn admissions_in_a_burst_reconcile_one_per_gap_in_order() {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let mut n = NodeState::new(&Params::default(), S(0), false).without_presence();
         for peer in 1..=5 {
             n.handle_admission(S(10) + MS(u64::from(peer) * 100), peer, Ok(()), &mut rng);
         }
-        let reconciled: Vec<String> = drain(&mut n)
-            .into_iter()
-            .filter(|a| a.starts_with("Reconcile"))
-            .collect();
-        assert_eq!(reconciled, vec!["Reconcile(1)"]);
-        // Past the gap, the next admission reconciles again.
-        n.handle_admission(S(12) + MS(100), 6, Ok(()), &mut rng);
-        assert!(drain(&mut n).contains(&"Reconcile(6)".to_owned()));
+        let reconciles = |n: &mut NodeState<u8>| -> Vec<String> {
+            drain(n)
+                .into_iter()
+                .filter(|a| a.starts_with("Reconcile"))
+                .collect()
+        };
+        assert_eq!(reconciles(&mut n), vec!["Reconcile(1)"]);
+        // Peer 3 left, peer 4 is reconciling already (it asked): both struck off.
+        n.handle_dropped(&3);
+        n.set_reconciling(&4, true);
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let at = n.poll_timeout();
+            assert!(
+                at <= S(10) + MS(100) + 3 * ADMISSION_RECONCILE_GAP,
+                "{at:?}"
+            );
+            n.handle_timeout(at, &mut rng);
+            order.extend(reconciles(&mut n).into_iter().map(|r| (at, r)));
+        }
+        assert_eq!(
+            order,
+            vec![
+                (S(12) + MS(100), "Reconcile(2)".to_owned()),
+                (S(14) + MS(100), "Reconcile(5)".to_owned())
+            ]
+        );
+        // Nothing owed: the next deadline is not the gap's.
+        assert!(n.poll_timeout() > S(20));
     }
 
     #[test]

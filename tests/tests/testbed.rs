@@ -1,6 +1,7 @@
 //! The real-network testbed (`gaiamesh testbed run`): six real nodes in network namespaces
 //! of their own, joined by the userspace router with the simulator's European latencies, a
-//! 50/50 partition with updates on both sides, the heal, churn. Needs root and network namespaces:
+//! 50/50 partition with updates on both sides, the heal, churn; and five nodes, two behind
+//! NAT, joining through a relay. Needs root and network namespaces (and `nft` for NAT):
 //! skips with the reason otherwise (CI runs as root).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -150,4 +151,53 @@ fn a_bad_scenario_is_refused_with_its_keys_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("steps[0]: node 7 does not exist"), "{err}");
     assert!(err.contains("steps[1].partition"), "{err}");
+}
+
+/// Two of five nodes behind NAT (nftables masquerade, nothing unsolicited in), node 0
+/// relaying: both reserve a slot at the relay, every node admits every other (the pair
+/// behind NAT reaches each other only through the relay, or a punched hole), and updates
+/// reach everyone from a public node and from a node behind NAT.
+#[test]
+fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED: the testbed needs root and network namespaces: {why}");
+        return;
+    }
+    if !Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("SKIPPED: the NAT scenario needs nft (Debian package nftables)");
+        return;
+    }
+    let before = testbed_namespaces();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("tb");
+    let run = gaiamesh()
+        .args(["testbed", "run"])
+        .arg(example("testbed/ci-nat.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for p in s["publish"].as_array().unwrap() {
+        assert_eq!(p["receipts"], p["expected"], "{s}");
+        assert_eq!(p["expected"], 12, "{s}");
+    }
+    let nat = &s["nat"];
+    assert_eq!(nat["behind"], serde_json::json!([3, 4]), "{s}");
+    for n in nat["nodes"].as_array().unwrap() {
+        assert_eq!(n["reservations"], 1, "a reservation at the relay: {s}");
+        assert_eq!(n["admitted_peers"], 4, "every other node admitted: {s}");
+        assert!(n["relayed_connections"].as_u64().unwrap() >= 1, "{s}");
+    }
+    // 3 and 4 cannot dial each other: they met through the relay, and tried to punch.
+    assert!(nat["pairs_attempted"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(testbed_namespaces(), before, "namespaces left behind");
 }

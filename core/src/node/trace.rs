@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn a_replay_finds_a_decision_the_inputs_do_not_explain() {
-        let mut t = traced_run(8);
+        let t = traced_run(8);
         // A reconciliation the core never chose (as a driver deciding on its own would
         // record it), and a changed random draw.
         let i = t
@@ -421,14 +421,27 @@ mod tests {
         let d = replay(&forged).unwrap_err();
         assert_eq!(d.index, i);
         assert!(d.to_string().contains("Presence"), "{d}");
-        if let Entry::Step {
-            input: Input::Timeout { entropy },
-            ..
-        } = &mut t[i]
-        {
-            *entropy = entropy.wrapping_add(u64::MAX / 3);
-        }
-        assert_eq!(replay(&t).unwrap_err().index, i);
+        // A changed random draw: some anti-entropy round (one with a choice of peers; an
+        // owed admission reconciliation draws nothing) then picks another peer.
+        let diverged = (0..t.len()).find_map(|k| {
+            let mut changed = t.clone();
+            match &mut changed[k] {
+                Entry::Step {
+                    input: Input::Timeout { entropy },
+                    decisions,
+                    ..
+                } if decisions
+                    .iter()
+                    .any(|d| matches!(d, Decision::Reconcile(_))) =>
+                {
+                    *entropy = entropy.wrapping_add(u64::MAX / 3);
+                }
+                _ => return None,
+            }
+            replay(&changed).err().map(|d| (k, d.index))
+        });
+        let (k, at) = diverged.expect("a changed draw changes a decision");
+        assert_eq!(at, k, "the divergence is found at the changed step");
     }
 
     #[test]
