@@ -87,8 +87,8 @@ enum Ev {
     Heartbeat(u32),
     /// Node `i`'s core asked to be woken now (anti-entropy, redials).
     NodeTimer(u32),
-    /// The idle timeout after a partition began: connections across it still cut close.
-    PartitionIdle,
+    /// The idle timeout after a partition began, for node `i`'s connections across it.
+    PartitionIdle(u32),
     Deliver {
         to: u32,
         from: u32,
@@ -581,7 +581,7 @@ impl Model {
                 self.advance_lookup(lookup, now);
             }
             Ev::Down(i) => self.on_down(i, now),
-            Ev::PartitionIdle => self.on_partition_idle(now),
+            Ev::PartitionIdle(i) => self.on_partition_idle(i, now),
             Ev::Up(i) => self.on_up(i, now),
             Ev::Fault(i) => self.on_fault(i, now),
             Ev::Sybil => {
@@ -1359,27 +1359,27 @@ impl Model {
         }
     }
 
-    /// A partition that outlasted the idle timeout: every connection across it closes, and
-    /// each side's cores dial the members they lost (which gets through after the heal).
-    fn on_partition_idle(&mut self, now: SimTime) {
+    /// A partition outlasted node `i`'s idle timeout: its connections across it close (the
+    /// other ends too), and both cores dial the members they lost — which gets through once
+    /// the sides can reach each other again.
+    fn on_partition_idle(&mut self, i: u32, now: SimTime) {
         let t = Duration::from_micros(now.0);
-        for i in 0..self.net.len() as u32 {
-            for k in 0..self.peers[i as usize].len() {
-                let p = self.peers[i as usize][k];
-                if i < p
-                    && self.net.up[i as usize]
-                    && self.net.up[p as usize]
-                    && !self.net.reachable(i, p)
-                {
-                    self.net.close(i, p);
-                    self.res.connections_closed += 1;
-                    for (a, b) in [(i, p), (p, i)] {
-                        self.nodes[a as usize].handle_disconnected(t, &b);
-                    }
+        for k in 0..self.peers[i as usize].len() {
+            let p = self.peers[i as usize][k];
+            if self.net.up[i as usize]
+                && self.net.up[p as usize]
+                && !self.net.reachable(i, p)
+                && !self.net.is_closed(i, p)
+            {
+                self.net.close(i, p);
+                self.res.connections_closed += 1;
+                for (a, b) in [(i, p), (p, i)] {
+                    self.nodes[a as usize].handle_disconnected(t, &b);
                 }
+                self.arm_timer(p);
             }
-            self.arm_timer(i);
         }
+        self.arm_timer(i);
     }
 
     fn on_up(&mut self, i: u32, now: SimTime) {
@@ -1441,8 +1441,15 @@ impl Model {
                     }
                 }
             }
-            let idle = self.sc.params().sync.idle_timeout;
-            self.q.after(us(idle), Ev::PartitionIdle);
+            // A connection's idle timer runs from the last packet it received: with
+            // keep-alives every half timeout, that fell anywhere in the half timeout before
+            // the cut, so each node's connections close between half and all of the
+            // timeout after it (node by node, not all at one instant).
+            let idle = us(self.sc.params().sync.idle_timeout);
+            for x in 0..n as u32 {
+                let early = self.rng.gen_range(0..=idle / 2);
+                self.q.after(idle - early, Ev::PartitionIdle(x));
+            }
         }
         if f.heal {
             self.net.side.iter_mut().for_each(|s| *s = 0);

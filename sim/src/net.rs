@@ -307,6 +307,11 @@ impl Network {
         self.closed.insert(pair(a, b));
     }
 
+    /// Whether the connection between `a` and `b` was closed (and not reopened).
+    pub fn is_closed(&self, a: u32, b: u32) -> bool {
+        !self.closed.is_empty() && self.closed.contains(&pair(a, b))
+    }
+
     /// A connection between `a` and `b` is up again.
     pub fn reopen(&mut self, a: u32, b: u32) {
         if !self.closed.is_empty() {

@@ -55,6 +55,9 @@ pub struct Scenario {
     /// Nodes behind NAT, and the relays they are reachable through.
     #[serde(default)]
     pub nat: Nat,
+    /// Data assets offered before the nodes start (for `fetch` steps).
+    #[serde(default)]
+    pub assets: Vec<Asset>,
     /// What happens, in order.
     pub steps: Vec<Step>,
 }
@@ -150,6 +153,39 @@ pub enum Step {
     /// Kill -9 and restart a share of the nodes, round after round, while node0 publishes;
     /// then measure how long until every node holds every acknowledged update.
     Churn(Churn),
+    /// A consumer negotiates a contract for a provider's asset and fetches it directly.
+    Fetch(Fetch),
+}
+
+/// An asset a node offers: `mib` MiB of seeded random bytes under the id `asset-<node>`,
+/// with a policy that lets any member use it for any purpose.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    /// The providing node.
+    pub node: usize,
+    /// Its size in MiB (1–1024).
+    pub mib: u32,
+}
+
+impl Asset {
+    /// Its id.
+    pub fn id(node: usize) -> String {
+        format!("asset-{node}")
+    }
+}
+
+/// A fetch: negotiation and transfer, measured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fetch {
+    /// The fetching node.
+    pub consumer: usize,
+    /// The node offering the asset (one of `[[assets]]`).
+    pub provider: usize,
+    /// Give up after this long.
+    #[serde(default = "two_minutes", with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 /// Churn: every `every`, the nodes killed in the previous round are restarted and
@@ -306,6 +342,12 @@ impl Scenario {
                     .into(),
             );
         }
+        for (k, a) in self.assets.iter().enumerate() {
+            node(format!("assets[{k}].node"), a.node, &mut p);
+            if !(1..=1024).contains(&a.mib) {
+                p.push(format!("assets[{k}].mib: must be between 1 and 1024"));
+            }
+        }
         for (k, step) in self.steps.iter().enumerate() {
             let at = format!("steps[{k}]");
             match step {
@@ -331,6 +373,19 @@ impl Scenario {
                     }
                 }
                 Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
+                Step::Fetch(f) => {
+                    node(format!("{at}.fetch.consumer"), f.consumer, &mut p);
+                    node(format!("{at}.fetch.provider"), f.provider, &mut p);
+                    if f.provider < n && !self.assets.iter().any(|a| a.node == f.provider) {
+                        p.push(format!(
+                            "{at}.fetch.provider: node {} offers no asset (add [[assets]] node = {})",
+                            f.provider, f.provider
+                        ));
+                    }
+                    if f.consumer == f.provider {
+                        p.push(format!("{at}.fetch: a node cannot fetch from itself"));
+                    }
+                }
                 Step::Churn(c) => {
                     if !(c.fraction > 0.0 && c.fraction < 1.0) {
                         p.push(format!("{at}.churn.fraction: must be in (0, 1)"));
@@ -456,7 +511,8 @@ mod tests {
             assert!(e.contains(want), "{want} in {e}");
         }
         let e = parse(
-            "name = \"t\"\nnodes = 3\n[nat]\nbehind = [0, 2, 7]\nrelays = [2]\n[[steps]]\nwait = \"1s\"\n",
+            "name = \"t\"\nnodes = 3\n[nat]\nbehind = [0, 2, 7]\nrelays = [2]\n[[assets]]\nnode = 1\nmib = 0\n\
+             [[steps]]\nfetch = { consumer = 1, provider = 2 }\n[[steps]]\nfetch = { consumer = 1, provider = 1 }\n",
         )
         .unwrap_err()
         .to_string();
@@ -464,6 +520,9 @@ mod tests {
             "nat.behind: node 7 does not exist",
             "nat.relays: node 2 is behind NAT",
             "nat.behind: node 0",
+            "assets[0].mib",
+            "steps[0].fetch.provider: node 2 offers no asset",
+            "steps[1].fetch: a node cannot fetch from itself",
         ] {
             assert!(e.contains(want), "{want} in {e}");
         }

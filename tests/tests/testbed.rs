@@ -155,8 +155,9 @@ fn a_bad_scenario_is_refused_with_its_keys_named() {
 
 /// Two of five nodes behind NAT (nftables masquerade, nothing unsolicited in), node 0
 /// relaying: both reserve a slot at the relay, every node admits every other (the pair
-/// behind NAT reaches each other only through the relay, or a punched hole), and updates
-/// reach everyone from a public node and from a node behind NAT.
+/// behind NAT reaches each other only through the relay, or a punched hole), updates reach
+/// everyone from a public node and from a node behind NAT, and assets are fetched between,
+/// from and to nodes behind NAT.
 #[test]
 fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
     if let Some(why) = unavailable() {
@@ -199,5 +200,13 @@ fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
     }
     // 3 and 4 cannot dial each other: they met through the relay, and tried to punch.
     assert!(nat["pairs_attempted"].as_u64().unwrap() >= 1, "{s}");
+    // Exchanges between, from and to nodes behind NAT deliver the provider's bytes.
+    let fetches = s["fetch"].as_array().unwrap();
+    assert_eq!(fetches.len(), 3, "{s}");
+    for f in fetches {
+        assert_eq!(f["state"], "completed", "{f}");
+        assert_eq!(f["identical"], true, "{f}");
+        assert_eq!(f["bytes"], 4 * 1024 * 1024, "{f}");
+    }
     assert_eq!(testbed_namespaces(), before, "namespaces left behind");
 }

@@ -27,6 +27,7 @@ use crate::{
 
 mod churn;
 mod compare;
+mod fetch;
 mod measure;
 mod nat;
 mod output;
@@ -246,6 +247,9 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         peers.push(create_node(&dir, &fed, &genesis, i)?);
         members.push(dir);
     }
+    for a in &sc.assets {
+        fetch::offer(&members[a.node], a)?;
+    }
     eprintln!("created {n} admitted nodes in {:.1?}", t0.elapsed());
     // A node behind NAT runs in a namespace of its own behind its gateway's.
     for i in 0..n {
@@ -339,6 +343,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     let mut publishes: Vec<PublishStep> = Vec::new();
     let mut heals: Vec<Heal> = Vec::new();
     let mut churns: Vec<churn::ChurnFigures> = Vec::new();
+    let mut fetches: Vec<fetch::FetchFigures> = Vec::new();
     // The newest seq of each subject published, to check convergence against.
     let mut newest: BTreeMap<usize, (String, u64)> = BTreeMap::new();
     for (k, step) in sc.steps.iter().enumerate() {
@@ -373,6 +378,11 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
                 eprintln!("  {}", r.line());
                 churns.push(r);
             }
+            Step::Fetch(f) => {
+                let r = fetch::run(&bed, f, &peers, k)?;
+                eprintln!("  {}", r.line());
+                fetches.push(r);
+            }
             Step::Restart(v) => {
                 for &i in v {
                     if !bed.up(i) {
@@ -396,6 +406,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         &publishes,
         &heals,
         churns,
+        fetches,
         nat,
         counts,
         t0.elapsed(),
@@ -531,6 +542,10 @@ fn describe(step: &Step) -> String {
             c.every,
             c.fraction * 100.0,
             c.publish_every
+        ),
+        Step::Fetch(f) => format!(
+            "node{} fetches node{}'s asset (contract, then a direct transfer)",
+            f.consumer, f.provider
         ),
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{
     churn::ChurnFigures,
+    fetch::FetchFigures,
     measure::{Heal, PublishStep, quantile},
     nat::NatFigures,
 };
@@ -52,6 +53,8 @@ pub(super) struct Summary {
     heals: Vec<&'static str>,
     convergence_after_heal_s: Vec<Option<f64>>,
     churn: Vec<ChurnFigures>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fetch: Vec<FetchFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nat: Option<NatFigures>,
     packets: Counts,
@@ -68,6 +71,7 @@ impl Summary {
         publishes: &[PublishStep],
         heals: &[Heal],
         churn: Vec<ChurnFigures>,
+        fetch: Vec<FetchFigures>,
         nat: Option<NatFigures>,
         packets: Counts,
         wall: Duration,
@@ -114,6 +118,7 @@ impl Summary {
             heals: heals.iter().map(|_| "heal").collect(),
             convergence_after_heal_s: heals.iter().map(|h| h.converged_s).collect(),
             churn,
+            fetch,
             nat,
             packets,
             wall_s: wall.as_secs_f64(),
@@ -151,6 +156,9 @@ impl Summary {
         }
         for c in &self.churn {
             let _ = write!(s, "\n  churn: {}", c.line());
+        }
+        for f in &self.fetch {
+            let _ = write!(s, "\n  fetch: {}", f.line());
         }
         if let Some(n) = &self.nat {
             let _ = write!(s, "\n  NAT: {}", n.line());
