@@ -119,7 +119,9 @@ pub(super) fn run(bed: &Bed, f: &Fetch, peers: &[String], step: usize) -> Result
     };
     let state = status["state"].as_str().unwrap_or("unknown").to_owned();
     let bytes = status["bytes"].as_u64().unwrap_or(0);
-    let transfer_ms = status["transfer_ms"].as_u64();
+    // The job reports milliseconds as floats.
+    let ms = |k: &str| status[k].as_f64().map(|x| x.round() as u64);
+    let transfer_ms = ms("transfer_ms");
     let original = bed.members[f.provider].dir.join(format!("{id}.bin"));
     let identical = state == "completed"
         && std::fs::read(&out)
@@ -137,7 +139,7 @@ pub(super) fn run(bed: &Bed, f: &Fetch, peers: &[String], step: usize) -> Result
         },
         state,
         bytes,
-        negotiation_ms: status["negotiation_ms"].as_u64(),
+        negotiation_ms: ms("negotiation_ms"),
         mbit_s: transfer_ms
             .filter(|ms| *ms > 0)
             .map(|ms| bytes as f64 * 8.0 / 1e6 / (ms as f64 / 1e3)),
