@@ -29,7 +29,10 @@ fn gateway_address(i: usize) -> Ipv4Addr {
 }
 
 /// The gateway's rules: masquerade what leaves by `outward`, forward what the host opened
-/// and its replies, drop every other forwarded packet (nothing unsolicited gets in).
+/// and its replies, drop every other forwarded packet (nothing unsolicited gets in), and drop
+/// what is addressed to the gateway itself from outside, as home routers do (silently,
+/// rather than answering with ICMP port unreachable; a dropped packet also leaves no
+/// confirmed conntrack entry that could push a later mapping of ours to another port).
 fn ruleset(outward: &str) -> String {
     format!(
         "table ip gmnat {{\n\
@@ -37,6 +40,10 @@ fn ruleset(outward: &str) -> String {
          \tchain gm_through {{ type filter hook forward priority filter; policy drop;\n\
          \t\tct state established,related accept\n\
          \t\tiifname \"{GATEWAY_DEV}\" oifname \"{outward}\" accept\n\
+         \t}}\n\
+         \tchain gm_in {{ type filter hook input priority filter; policy drop;\n\
+         \t\tct state established,related accept\n\
+         \t\tiifname {{ \"lo\", \"{GATEWAY_DEV}\" }} accept\n\
          \t}}\n\
          }}\n"
     )
@@ -118,6 +125,7 @@ mod tests {
         assert!(r.contains("oifname \"gm0\" masquerade"));
         assert!(r.contains("policy drop"));
         assert!(r.contains("ct state established,related accept"));
+        assert!(r.contains("hook input priority filter; policy drop"));
     }
 
     /// Host → outside works and the outside sees the gateway's address (masqueraded); the
