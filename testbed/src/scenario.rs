@@ -155,6 +155,24 @@ pub enum Step {
     Churn(Churn),
     /// A consumer negotiates a contract for a provider's asset and fetches it directly.
     Fetch(Fetch),
+    /// node0 publishes a mandatory repository component of `mib` MiB (threshold-signed
+    /// with the federation's repository keys); every node fetches it from the mesh.
+    Release(Release),
+}
+
+/// A repository release, measured until every node holds a verified copy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// Its size in MiB (1–4096).
+    pub mib: u32,
+    /// Give up after this long.
+    #[serde(default = "ten_minutes", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn ten_minutes() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// An asset a node offers: `mib` MiB of seeded random bytes under the id `asset-<node>`,
@@ -373,6 +391,9 @@ impl Scenario {
                     }
                 }
                 Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
+                Step::Release(r) if !(1..=4096).contains(&r.mib) => {
+                    p.push(format!("{at}.release.mib: must be between 1 and 4096"));
+                }
                 Step::Fetch(f) => {
                     node(format!("{at}.fetch.consumer"), f.consumer, &mut p);
                     node(format!("{at}.fetch.provider"), f.provider, &mut p);
@@ -467,10 +488,16 @@ mod tests {
              [[steps]]\nwait = \"1s\"\n[[steps]]\npublish = { updates = 3, from = 1, warmup = 1 }\n\
              [[steps]]\npartition = \"halves\"\n[[steps]]\npartition = [[0], [1, 2]]\n\
              [[steps]]\nheal = true\n[[steps]]\nkill = [3]\n[[steps]]\nrestart = [3]\n\
-             [[steps]]\nchurn = { fraction = 0.25, rounds = 2 }\n",
+             [[steps]]\nchurn = { fraction = 0.25, rounds = 2 }\n\
+             [[assets]]\nnode = 2\nmib = 1\n[[steps]]\nfetch = { consumer = 1, provider = 2 }\n\
+             [[steps]]\nrelease = { mib = 8 }\n",
         )
         .unwrap();
-        assert_eq!(sc.steps.len(), 8);
+        assert_eq!(sc.steps.len(), 10);
+        assert!(matches!(&sc.steps[8], Step::Fetch(f) if f.consumer == 1 && f.provider == 2));
+        assert!(
+            matches!(&sc.steps[9], Step::Release(r) if r.mib == 8 && r.timeout == ten_minutes())
+        );
         let Step::Churn(c) = &sc.steps[7] else {
             panic!()
         };
@@ -512,7 +539,7 @@ mod tests {
         }
         let e = parse(
             "name = \"t\"\nnodes = 3\n[nat]\nbehind = [0, 2, 7]\nrelays = [2]\n[[assets]]\nnode = 1\nmib = 0\n\
-             [[steps]]\nfetch = { consumer = 1, provider = 2 }\n[[steps]]\nfetch = { consumer = 1, provider = 1 }\n",
+             [[steps]]\nfetch = { consumer = 1, provider = 2 }\n[[steps]]\nfetch = { consumer = 1, provider = 1 }\n[[steps]]\nrelease = { mib = 0 }\n",
         )
         .unwrap_err()
         .to_string();
@@ -523,6 +550,7 @@ mod tests {
             "assets[0].mib",
             "steps[0].fetch.provider: node 2 offers no asset",
             "steps[1].fetch: a node cannot fetch from itself",
+            "steps[2].release.mib",
         ] {
             assert!(e.contains(want), "{want} in {e}");
         }

@@ -13,7 +13,7 @@ use super::run::{api_get, url_encode};
 
 mod exchange;
 mod propagation;
-mod replication;
+pub(crate) mod replication;
 use crate::datadir::DataDir;
 
 /// Arguments of `gaiamesh devnet`.

@@ -31,6 +31,7 @@ mod fetch;
 mod measure;
 mod nat;
 mod output;
+mod release;
 
 use measure::{Heal, PublishStep};
 
@@ -344,6 +345,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     let mut heals: Vec<Heal> = Vec::new();
     let mut churns: Vec<churn::ChurnFigures> = Vec::new();
     let mut fetches: Vec<fetch::FetchFigures> = Vec::new();
+    let mut releases: Vec<release::ReleaseFigures> = Vec::new();
     // The newest seq of each subject published, to check convergence against.
     let mut newest: BTreeMap<usize, (String, u64)> = BTreeMap::new();
     for (k, step) in sc.steps.iter().enumerate() {
@@ -383,6 +385,11 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
                 eprintln!("  {}", r.line());
                 fetches.push(r);
             }
+            Step::Release(r) => {
+                let r = release::run(&bed, &out, r, sc.links.up_mbps)?;
+                eprintln!("  {}", r.line());
+                releases.push(r);
+            }
             Step::Restart(v) => {
                 for &i in v {
                     if !bed.up(i) {
@@ -407,6 +414,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         &heals,
         churns,
         fetches,
+        releases,
         nat,
         counts,
         t0.elapsed(),
@@ -547,6 +555,7 @@ fn describe(step: &Step) -> String {
             "node{} fetches node{}'s asset (contract, then a direct transfer)",
             f.consumer, f.provider
         ),
+        Step::Release(r) => release::describe(r),
     }
 }
 

@@ -1,5 +1,7 @@
-//! The devnet's repository step: node0 publishes a mandatory component and every node
-//! fetches it from the mesh by itself; the step reports how long that took per node.
+//! The repository step of the devnet and the testbed: node0 publishes a mandatory
+//! component and every node fetches it from the mesh by itself; the step reports how long
+//! that took per node. The caller says how to reach the nodes ([`Nodes`]): the devnet's
+//! share this machine's loopback, the testbed's each sit in a namespace of their own.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,29 +14,50 @@ use super::{path_str, sub};
 use crate::{api_client::api_get, datadir::DataDir};
 
 /// The component the devnet publishes.
-pub(super) const TARGET_NAME: &str = "identity/devnet-bridge";
+pub(crate) const TARGET_NAME: &str = "identity/devnet-bridge";
 
 /// What the step measured.
 #[derive(Debug, serde::Serialize)]
-pub(super) struct Replication {
-    pub(super) target: String,
-    pub(super) bytes: u64,
+pub(crate) struct Replication {
+    pub(crate) target: String,
+    pub(crate) bytes: u64,
     /// From the end of `repo publish` until the last node held a verified copy.
-    pub(super) replicated_ms: u64,
+    pub(crate) replicated_ms: u64,
     /// Per node (node0 first, 0), sorted by node.
-    pub(super) per_node_ms: Vec<u64>,
+    pub(crate) per_node_ms: Vec<u64>,
 }
 
-fn complete(dir: &Path, target: &str) -> bool {
-    api_get(&DataDir::new(dir), "/api/v1/repo")
-        .ok()
-        .and_then(|s| {
-            s["targets"].as_array().map(|ts| {
-                ts.iter()
-                    .any(|t| t["target"] == target && t["local"] == "complete")
-            })
-        })
-        .unwrap_or(false)
+/// Whether a node's `GET /api/v1/repo` answer shows `target` complete.
+fn complete(repo: &serde_json::Value, target: &str) -> bool {
+    repo["targets"].as_array().is_some_and(|ts| {
+        ts.iter()
+            .any(|t| t["target"] == target && t["local"] == "complete")
+    })
+}
+
+/// How the step reaches the nodes.
+pub(crate) trait Nodes {
+    /// How many.
+    fn len(&self) -> usize;
+    /// `GET /api/v1/repo` on node `i`.
+    fn repo(&self, i: usize) -> Result<serde_json::Value>;
+    /// Runs `gaiamesh ARGS` against node 0 (its API must be reachable); its stdout.
+    fn on_node0(&self, args: &[&str]) -> Result<String>;
+}
+
+/// The devnet's nodes: data dirs on this machine's loopback.
+struct Local<'a>(&'a [PathBuf]);
+
+impl Nodes for Local<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn repo(&self, i: usize) -> Result<serde_json::Value> {
+        api_get(&DataDir::new(&self.0[i]), "/api/v1/repo")
+    }
+    fn on_node0(&self, args: &[&str]) -> Result<String> {
+        sub(args)
+    }
 }
 
 /// Publishes `mib` MiB as a mandatory component on node0 and waits until every node in
@@ -42,6 +65,18 @@ fn complete(dir: &Path, target: &str) -> bool {
 pub(super) fn run(
     root: &Path,
     dirs: &[PathBuf],
+    mib: u64,
+    timeout: Duration,
+) -> Result<Replication> {
+    run_on(&Local(dirs), root, &dirs[0], mib, timeout)
+}
+
+/// The step on any [`Nodes`]: `root` holds the federation (its repository keys), `node0`
+/// is node 0's data dir.
+pub(crate) fn run_on(
+    nodes: &impl Nodes,
+    root: &Path,
+    node0: &Path,
     mib: u64,
     timeout: Duration,
 ) -> Result<Replication> {
@@ -60,7 +95,7 @@ pub(super) fn run(
     eprintln!(
         "publishing a {mib} MiB mandatory component on node0; every node fetches it from the mesh"
     );
-    let published = sub(&[
+    let published = nodes.on_node0(&[
         "repo",
         "publish",
         path_str(&file)?,
@@ -75,30 +110,31 @@ pub(super) fn run(
         "--key",
         path_str(&k1)?,
         "--data-dir",
-        path_str(&dirs[0])?,
+        path_str(node0)?,
         "--json",
     ])?;
     let published: serde_json::Value = serde_json::from_str(&published)?;
     let target = published["target"].as_str().unwrap_or_default().to_owned();
     let t0 = Instant::now();
-    let mut done: Vec<Option<u64>> = vec![None; dirs.len()];
+    let n = nodes.len();
+    let mut done: Vec<Option<u64>> = vec![None; n];
     done[0] = Some(0);
     let mut last_report = Instant::now();
     while done.iter().any(Option::is_none) {
-        for (i, d) in dirs.iter().enumerate() {
-            if done[i].is_none() && complete(d, &target) {
-                done[i] = Some(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX));
+        for (i, d) in done.iter_mut().enumerate() {
+            if d.is_none() && nodes.repo(i).is_ok_and(|r| complete(&r, &target)) {
+                *d = Some(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX));
             }
         }
         if t0.elapsed() > timeout {
-            let missing: Vec<usize> = (0..dirs.len()).filter(|i| done[*i].is_none()).collect();
+            let missing: Vec<usize> = (0..n).filter(|i| done[*i].is_none()).collect();
             bail!(
                 "{target} did not reach nodes {missing:?} within {timeout:?} (logs: DIR/node*/node.log)"
             );
         }
         if last_report.elapsed() > Duration::from_secs(2) {
-            let n = done.iter().filter(|d| d.is_some()).count();
-            eprintln!("  {n}/{} nodes hold {target}", dirs.len());
+            let have = done.iter().filter(|d| d.is_some()).count();
+            eprintln!("  {have}/{n} nodes hold {target}");
             last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -13,6 +13,7 @@ use super::{
     fetch::FetchFigures,
     measure::{Heal, PublishStep, quantile},
     nat::NatFigures,
+    release::ReleaseFigures,
 };
 
 /// One node's figures in a publish step.
@@ -55,6 +56,8 @@ pub(super) struct Summary {
     churn: Vec<ChurnFigures>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fetch: Vec<FetchFigures>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    release: Vec<ReleaseFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nat: Option<NatFigures>,
     packets: Counts,
@@ -72,6 +75,7 @@ impl Summary {
         heals: &[Heal],
         churn: Vec<ChurnFigures>,
         fetch: Vec<FetchFigures>,
+        release: Vec<ReleaseFigures>,
         nat: Option<NatFigures>,
         packets: Counts,
         wall: Duration,
@@ -119,6 +123,7 @@ impl Summary {
             convergence_after_heal_s: heals.iter().map(|h| h.converged_s).collect(),
             churn,
             fetch,
+            release,
             nat,
             packets,
             wall_s: wall.as_secs_f64(),
@@ -159,6 +164,9 @@ impl Summary {
         }
         for f in &self.fetch {
             let _ = write!(s, "\n  fetch: {}", f.line());
+        }
+        for r in &self.release {
+            let _ = write!(s, "\n  release: {}", r.line());
         }
         if let Some(n) = &self.nat {
             let _ = write!(s, "\n  NAT: {}", n.line());
