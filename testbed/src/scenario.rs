@@ -482,6 +482,22 @@ mod tests {
     }
 
     #[test]
+    fn every_example_scenario_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/testbed");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let m = sc.matrix(&dir).unwrap();
+                sc.regions(&m).unwrap();
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6, "{seen} example scenarios");
+    }
+
+    #[test]
     fn a_scenario_with_every_step_parses() {
         let sc = parse(
             "name = \"t\"\nnodes = 4\n[links]\nloss = 0.01\n[node]\nreconcile_interval = \"5s\"\n\

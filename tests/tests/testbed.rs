@@ -156,8 +156,8 @@ fn a_bad_scenario_is_refused_with_its_keys_named() {
 /// Two of five nodes behind NAT (nftables masquerade, nothing unsolicited in), node 0
 /// relaying: both reserve a slot at the relay, every node admits every other (the pair
 /// behind NAT reaches each other only through the relay, or a punched hole), updates reach
-/// everyone from a public node and from a node behind NAT, and assets are fetched between,
-/// from and to nodes behind NAT.
+/// everyone from a public node and from a node behind NAT, assets are fetched between, from
+/// and to nodes behind NAT, and a repository release reaches them.
 #[test]
 fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
     if let Some(why) = unavailable() {
@@ -208,5 +208,9 @@ fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
         assert_eq!(f["identical"], true, "{f}");
         assert_eq!(f["bytes"], 4 * 1024 * 1024, "{f}");
     }
+    // A repository release reaches every node, those behind NAT included.
+    let release = &s["release"][0];
+    assert_eq!(release["per_node_ms"].as_array().unwrap().len(), 5, "{s}");
+    assert_eq!(release["bytes"], 4 * 1024 * 1024, "{s}");
     assert_eq!(testbed_namespaces(), before, "namespaces left behind");
 }
