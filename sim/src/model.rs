@@ -1446,12 +1446,26 @@ impl Model {
             // the cut, so each node's connections close between half and all of the
             // timeout after it (node by node, not all at one instant).
             let idle = us(self.sc.params().sync.idle_timeout);
+            let mut closes = Vec::with_capacity(n);
             for x in 0..n as u32 {
                 let early = self.rng.gen_range(0..=idle / 2);
                 self.q.after(idle - early, Ev::PartitionIdle(x));
+                closes.push(now.plus_us(idle - early));
             }
+            // What is sent across it on a connection still open at the heal arrives after
+            // the heal (the faults are known in advance, so the heal time is too).
+            let heal = self
+                .sc
+                .faults
+                .iter()
+                .filter(|g| g.heal && g.at >= f.at)
+                .map(|g| SimTime(us(g.at)))
+                .min();
+            self.net
+                .set_hold(heal.map(|heal| crate::net::Hold { heal, closes }));
         }
         if f.heal {
+            self.net.set_hold(None);
             self.net.side.iter_mut().for_each(|s| *s = 0);
             self.heals.push((i, now));
             for x in 0..n as u32 {

@@ -190,6 +190,19 @@ pub struct Network {
     /// Connections closed while both ends were up (a partition outlasted the idle
     /// timeout), as `(lower, higher)` node pairs; they carry nothing until redialled.
     closed: std::collections::HashSet<(u32, u32)>,
+    /// The partition in force, when a heal follows it: what is sent across it is held.
+    hold: Option<Hold>,
+}
+
+/// A partition that heals: a message sent across it on a connection that is still open at
+/// the heal is delivered after the heal (QUIC retransmits it once packets get through),
+/// as if sent then; one sent on a connection that closes first is lost.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    /// When the partition heals.
+    pub heal: SimTime,
+    /// When each node's connections across it close (its idle timeout).
+    pub closes: Vec<SimTime>,
 }
 
 impl Network {
@@ -267,6 +280,7 @@ impl Network {
             down_free: vec![SimTime(0); n],
             sent_bytes: vec![0; n],
             closed: std::collections::HashSet::new(),
+            hold: None,
         })
     }
 
@@ -305,6 +319,25 @@ impl Network {
     /// The connection between `a` and `b` closed (both ends stay up).
     pub fn close(&mut self, a: u32, b: u32) {
         self.closed.insert(pair(a, b));
+    }
+
+    /// Holds what is sent across the partition in force until `hold.heal` (see [`Hold`]);
+    /// `None`: it is lost (no heal follows, or the partition healed).
+    pub fn set_hold(&mut self, hold: Option<Hold>) {
+        self.hold = hold;
+    }
+
+    /// When a message from `a` to `b`, cut off by the partition, gets through: at the heal,
+    /// if their connection is still open then.
+    fn held_until(&self, a: u32, b: u32) -> Option<SimTime> {
+        let h = self.hold.as_ref()?;
+        let (ai, bi) = (a as usize, b as usize);
+        (self.up[ai]
+            && self.up[bi]
+            && self.side[ai] != self.side[bi]
+            && !self.is_closed(a, b)
+            && h.heal < h.closes[ai].min(h.closes[bi]))
+        .then_some(h.heal)
     }
 
     /// Whether the connection between `a` and `b` was closed (and not reopened).
@@ -357,7 +390,12 @@ impl Network {
     ) -> Option<SimTime> {
         let (ai, bi) = (a as usize, b as usize);
         self.sent_bytes[ai] += u64::from(bytes);
-        if !self.linked(a, b) || (self.loss > 0.0 && rng.r#gen::<f64>() < self.loss) {
+        let now = if self.linked(a, b) {
+            now
+        } else {
+            self.held_until(a, b)?.max(now)
+        };
+        if self.loss > 0.0 && rng.r#gen::<f64>() < self.loss {
             return None;
         }
         let transmit = (f64::from(bytes) * self.up_us_per_byte) as u64;
