@@ -69,6 +69,9 @@ pub enum Action<P> {
     /// Dial the member again: its last connection closed (a partition, a restart, a link
     /// down) and it has not come back.
     Redial(P),
+    /// The member misbehaves on gossip (its score fell below
+    /// [`crate::GossipParams::disconnect_below_score`]): ban it and disconnect.
+    Penalise(P, i64),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +94,8 @@ struct Lost {
 /// node, so it keeps no more).
 #[derive(Clone, Copy, Debug)]
 struct Intervals {
+    /// [`crate::GossipParams::disconnect_below_score`].
+    disconnect_below_score: i64,
     admission: Duration,
     reconcile: Duration,
     presence: Duration,
@@ -129,6 +134,7 @@ impl<P: Copy + Ord> NodeState<P> {
     /// later.
     pub fn new(params: &Params, now: Duration, light: bool) -> Self {
         let every = Intervals {
+            disconnect_below_score: params.gossip.disconnect_below_score,
             admission: params.admission.timeout,
             reconcile: params.sync.reconcile_interval,
             presence: params.sync.presence_interval,
@@ -194,6 +200,7 @@ impl<P: Copy + Ord> NodeState<P> {
     fn start(&self) -> Start {
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Start {
+            disconnect_below_score: self.every.disconnect_below_score,
             light: self.light,
             presence: self.presence,
             admission_ns: ns(self.every.admission),
@@ -211,6 +218,7 @@ impl<P: Copy + Ord> NodeState<P> {
         let d = Duration::from_nanos;
         Self {
             every: Intervals {
+                disconnect_below_score: s.disconnect_below_score,
                 admission: d(s.admission_ns),
                 reconcile: d(s.reconcile_ns),
                 presence: d(s.presence_ns),
@@ -294,6 +302,13 @@ impl<P: Copy + Ord> NodeState<P> {
     /// and a member is dialled again until it does (see [`REDIAL_FIRST`]).
     pub fn handle_disconnected(&mut self, now: Duration, peer: &P) {
         self.step(Some(now), Input::Disconnected(*peer));
+    }
+
+    /// `peer`'s gossip score, when it is negative (a driver feeds no other: honest peers
+    /// stay at or above 0, so nothing is recorded for them). Below
+    /// [`crate::GossipParams::disconnect_below_score`] an admitted peer is penalised.
+    pub fn handle_gossip_score(&mut self, peer: P, score: i64) {
+        self.step(None, Input::GossipScore { peer, score });
     }
 
     /// The driver dropped `peer` (it failed admission, or was refused): forgotten, never
@@ -451,6 +466,13 @@ impl<P: Copy + Ord> NodeState<P> {
             Input::Dropped(peer) => {
                 self.found(&peer);
                 self.remove(&peer);
+            }
+            Input::GossipScore { peer, score } => {
+                if score < self.every.disconnect_below_score && self.is_admitted(&peer) {
+                    self.found(&peer);
+                    self.remove(&peer);
+                    self.actions.push_back(Action::Penalise(peer, score));
+                }
             }
             Input::AdmissionFailure { peer, connected } => {
                 if self.is_pending(&peer) {
@@ -821,6 +843,34 @@ mod tests {
         let lost: Vec<u16> = n.lost().collect();
         assert_eq!(lost.len(), MAX_LOST);
         assert_eq!(lost[0], 110, "the oldest ten were forgotten");
+    }
+
+    #[test]
+    fn a_member_whose_gossip_score_sinks_is_penalised_once_and_not_redialled() {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        let p = Params::default();
+        let floor = p.gossip.disconnect_below_score;
+        let mut n = NodeState::new(&p, S(0), false).without_presence();
+        n.handle_admission(S(1), 1, Ok(()), &mut rng);
+        n.handle_admission(S(1), 2, Ok(()), &mut rng);
+        drain(&mut n);
+        // Slightly negative (a late or duplicate message): nothing.
+        n.handle_gossip_score(1, -5);
+        n.handle_gossip_score(1, floor);
+        assert!(drain(&mut n).is_empty());
+        n.handle_gossip_score(1, floor - 1);
+        assert_eq!(drain(&mut n), vec![format!("Penalise(1, {})", floor - 1)]);
+        assert!(!n.is_admitted(&1));
+        // Once: the next score of the same peer finds it gone; and it is not redialled.
+        n.handle_gossip_score(1, floor * 2);
+        n.handle_disconnected(S(2), &1);
+        assert!(drain(&mut n).is_empty());
+        assert_eq!(n.lost().count(), 0);
+        // A peer still in admission is not judged by its score (it is graylisted).
+        n.handle_connected(S(3), 3);
+        drain(&mut n);
+        n.handle_gossip_score(3, floor * 10);
+        assert!(drain(&mut n).is_empty());
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct GossipParams {
     pub history_gossip: u32,
     /// A publisher sends its own message to every connected peer, not only its mesh.
     pub flood_publish: bool,
+    /// An admitted peer whose gossipsub score falls below this is disconnected and banned
+    /// (invalid messages weigh −100 each, squared: a member past a few is misbehaving; an
+    /// honest one stays near 0).
+    pub disconnect_below_score: i64,
 }
 
 /// Anti-entropy and presence.
@@ -112,6 +116,7 @@ impl Default for Params {
                 heartbeat: Duration::from_millis(500),
                 history_gossip: 3,
                 flood_publish: true,
+                disconnect_below_score: -1000,
             },
             sync: SyncParams {
                 reconcile_interval: Duration::from_secs(30),

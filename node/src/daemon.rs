@@ -118,6 +118,12 @@ pub(crate) enum Command {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    /// Fault injection: publish `per_second` invalid messages a second for `seconds`.
+    Flood {
+        per_second: u32,
+        seconds: u32,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
     Shutdown,
 }
 
@@ -151,6 +157,10 @@ pub struct Status {
     /// Relays and hole punching.
     #[serde(default)]
     pub nat: event_loop::nat::NatStatus,
+    /// Fault injection: invalid messages this node published in a flood (`POST
+    /// /api/v1/debug/flood`), and whether one is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood: Option<event_loop::flood::FloodStatus>,
 }
 
 /// One entry of `GET /api/v1/peers`.
@@ -254,6 +264,15 @@ impl Client {
     pub(crate) async fn raw_gossip(&self, bytes: Vec<u8>) -> Result<(), CommandError> {
         self.try_ask(|reply| Command::RawGossip { bytes, reply })
             .await
+    }
+
+    pub(crate) async fn flood(&self, per_second: u32, seconds: u32) -> Result<(), CommandError> {
+        self.try_ask(|reply| Command::Flood {
+            per_second,
+            seconds,
+            reply,
+        })
+        .await
     }
 
     pub(crate) async fn repo_status(&self) -> Result<serde_json::Value, CommandError> {
@@ -610,6 +629,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         repo: repo_state,
         nat,
         relay_server: config.network.relay_server,
+        flood: None,
     };
     let loop_task = tokio::spawn(ev.run(document));
     let api = api::serve(

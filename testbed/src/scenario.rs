@@ -158,6 +158,29 @@ pub enum Step {
     /// node0 publishes a mandatory repository component of `mib` MiB (threshold-signed
     /// with the federation's repository keys); every node fetches it from the mesh.
     Release(Release),
+    /// A member floods the directory topic with invalid messages while node0 publishes
+    /// and the API of another node is probed.
+    Flood(Flood),
+}
+
+/// A flooding member (its API gets `fault_injection = true`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flood {
+    /// The misbehaving member (not node0, which publishes meanwhile).
+    pub from: usize,
+    /// Invalid messages a second (1–100000).
+    pub per_second: u32,
+    /// For how long (1 s to 1 h).
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// The node whose API health is probed every 100 ms meanwhile.
+    #[serde(default = "one_node")]
+    pub probe: usize,
+}
+
+fn one_node() -> usize {
+    1
 }
 
 /// A repository release, measured until every node holds a verified copy.
@@ -391,6 +414,23 @@ impl Scenario {
                     }
                 }
                 Step::Heal(false) => p.push(format!("{at}.heal: write `heal = true`")),
+                Step::Flood(f) => {
+                    node(format!("{at}.flood.from"), f.from, &mut p);
+                    node(format!("{at}.flood.probe"), f.probe, &mut p);
+                    if f.from == 0 {
+                        p.push(format!(
+                            "{at}.flood.from: node0 publishes meanwhile; pick another"
+                        ));
+                    }
+                    if !(1..=100_000).contains(&f.per_second) {
+                        p.push(format!(
+                            "{at}.flood.per_second: must be between 1 and 100000"
+                        ));
+                    }
+                    if !(1..=3600).contains(&f.duration.as_secs()) {
+                        p.push(format!("{at}.flood.duration: must be between 1s and 1h"));
+                    }
+                }
                 Step::Release(r) if !(1..=4096).contains(&r.mib) => {
                     p.push(format!("{at}.release.mib: must be between 1 and 4096"));
                 }

@@ -41,6 +41,25 @@ fn testbed_namespaces() -> Vec<String> {
         .collect()
 }
 
+/// Runs an example scenario into `root/tb` and returns its `summary.json` and the output
+/// directory; the run must succeed.
+fn run_example(root: &std::path::Path, scenario: &str) -> (serde_json::Value, std::path::PathBuf) {
+    let out = root.join("tb");
+    let run = gaiamesh()
+        .args(["testbed", "run"])
+        .arg(example(scenario))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
+    let s =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    (s, out)
+}
+
 #[test]
 fn partition_and_heal_across_emulated_european_links() {
     if let Some(why) = unavailable() {
@@ -49,20 +68,7 @@ fn partition_and_heal_across_emulated_european_links() {
     }
     let before = testbed_namespaces();
     let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("tb");
-    let scenario = example("testbed/ci-partition.toml");
-    let run = gaiamesh()
-        .args(["testbed", "run"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
+    let (s, out) = run_example(root.path(), "testbed/ci-partition.toml");
     let p = s["publish"].as_array().unwrap();
     // Before the partition every node has every update.
     assert_eq!(p[0]["receipts"], p[0]["expected"], "{s}");
@@ -174,19 +180,7 @@ fn nodes_behind_nat_join_through_the_relay_and_are_reached() {
     }
     let before = testbed_namespaces();
     let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("tb");
-    let run = gaiamesh()
-        .args(["testbed", "run"])
-        .arg(example("testbed/ci-nat.toml"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
-    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let (s, _) = run_example(root.path(), "testbed/ci-nat.toml");
     for p in s["publish"].as_array().unwrap() {
         assert_eq!(p["receipts"], p["expected"], "{s}");
         assert_eq!(p["expected"], 12, "{s}");

@@ -32,6 +32,13 @@ pub enum Input<P> {
     Disconnected(P),
     /// Dropped by the driver (refused, or late in admission).
     Dropped(P),
+    /// A negative gossip score.
+    GossipScore {
+        /// The peer.
+        peer: P,
+        /// Its score.
+        score: i64,
+    },
     /// The admission request failed; `connected`: another connection is up.
     AdmissionFailure {
         /// The peer.
@@ -86,6 +93,8 @@ pub enum Decision<P> {
     Republish,
     /// [`Action::Redial`].
     Redial(P),
+    /// [`Action::Penalise`].
+    Penalise(P, i64),
 }
 
 impl<P: Copy> Decision<P> {
@@ -100,6 +109,7 @@ impl<P: Copy> Decision<P> {
             Action::Presence => Self::Presence,
             Action::Republish => Self::Republish,
             Action::Redial(p) => Self::Redial(*p),
+            Action::Penalise(p, s) => Self::Penalise(*p, *s),
         }
     }
 }
@@ -108,6 +118,9 @@ impl<P: Copy> Decision<P> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
 pub struct Start {
+    /// Absent in traces written before it existed: the default threshold.
+    #[serde(default = "default_disconnect_below_score")]
+    pub disconnect_below_score: i64,
     pub light: bool,
     pub presence: bool,
     pub admission_ns: u64,
@@ -117,6 +130,10 @@ pub struct Start {
     pub next_reconcile_ns: u64,
     pub next_presence_ns: u64,
     pub next_republish_ns: u64,
+}
+
+fn default_disconnect_below_score() -> i64 {
+    crate::Params::default().gossip.disconnect_below_score
 }
 
 /// One line of a trace.
@@ -146,6 +163,10 @@ impl<P> Entry<P> {
             Input::Connected(p) => Input::Connected(f(p)),
             Input::Disconnected(p) => Input::Disconnected(f(p)),
             Input::Dropped(p) => Input::Dropped(f(p)),
+            Input::GossipScore { peer, score } => Input::GossipScore {
+                peer: f(peer),
+                score,
+            },
             Input::AdmissionFailure { peer, connected } => Input::AdmissionFailure {
                 peer: f(peer),
                 connected,
@@ -183,6 +204,7 @@ impl<P> Entry<P> {
                         Decision::Presence => Decision::Presence,
                         Decision::Republish => Decision::Republish,
                         Decision::Redial(p) => Decision::Redial(f(p)),
+                        Decision::Penalise(p, s) => Decision::Penalise(f(p), s),
                     })
                     .collect();
                 Entry::Step {
@@ -354,6 +376,7 @@ mod tests {
                 n.announce_soon(now);
                 n.handle_disconnected(now, &2);
                 n.handle_dropped(&6);
+                n.handle_gossip_score(4, -50_000);
             }
         }
         let earlier = n.take_trace().unwrap();
@@ -380,6 +403,7 @@ mod tests {
         // The run made every kind of decision worth checking.
         assert!(decided(|d| matches!(d, Decision::Reconcile(_))) >= 4);
         assert!(decided(|d| matches!(d, Decision::Redial(2))) >= 3);
+        assert_eq!(decided(|d| matches!(d, Decision::Penalise(4, -50_000))), 1);
         assert_eq!(
             decided(|d| matches!(d, Decision::Deny(5, r) if r == "no membership credential")),
             1

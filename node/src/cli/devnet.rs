@@ -90,13 +90,16 @@ pub(super) fn me() -> Result<PathBuf> {
 }
 
 pub(super) fn sub(args: &[&str]) -> Result<String> {
-    let out = Command::new(me()?).args(args).output()?;
+    let mut c = Command::new(me()?);
+    c.args(args);
+    output_of(c, &format!("gaiamesh {}", args.join(" ")))
+}
+
+/// Runs `c` (`what` names it in the error): its trimmed stdout, or an error with its stderr.
+pub(crate) fn output_of(mut c: Command, what: &str) -> Result<String> {
+    let out = c.output()?;
     if !out.status.success() {
-        bail!(
-            "gaiamesh {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("{what}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

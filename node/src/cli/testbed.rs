@@ -28,6 +28,7 @@ use crate::{
 mod churn;
 mod compare;
 mod fetch;
+mod flood;
 mod measure;
 mod nat;
 mod output;
@@ -346,6 +347,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     let mut churns: Vec<churn::ChurnFigures> = Vec::new();
     let mut fetches: Vec<fetch::FetchFigures> = Vec::new();
     let mut releases: Vec<release::ReleaseFigures> = Vec::new();
+    let mut floods: Vec<flood::FloodFigures> = Vec::new();
     // The newest seq of each subject published, to check convergence against.
     let mut newest: BTreeMap<usize, (String, u64)> = BTreeMap::new();
     for (k, step) in sc.steps.iter().enumerate() {
@@ -390,6 +392,11 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
                 eprintln!("  {}", r.line());
                 releases.push(r);
             }
+            Step::Flood(f) => {
+                let r = flood::run(&bed, f, &peers, &mut newest)?;
+                eprintln!("  {}", r.line());
+                floods.push(r);
+            }
             Step::Restart(v) => {
                 for &i in v {
                     if !bed.up(i) {
@@ -415,6 +422,7 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
         churns,
         fetches,
         releases,
+        floods,
         nat,
         counts,
         t0.elapsed(),
@@ -464,6 +472,16 @@ fn write_config(
     } else {
         String::new()
     };
+    // A flooding member needs fault injection on its API.
+    let fault = if sc
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Flood(f) if f.from == i))
+    {
+        "fault_injection = true\n"
+    } else {
+        ""
+    };
     let boot = bootstrap.map(|b| format!("{b:?}")).unwrap_or_default();
     let reconcile = sc
         .node
@@ -481,7 +499,7 @@ fn write_config(
             "# written by gaiamesh testbed: node{i} in its own namespace at {addr}\n\
              [network]\nlisten = [\"/ip4/{addr}/udp/{PORT}/quic-v1\", \"/ip4/{addr}/tcp/{PORT}\"]\n\
              bootstrap = [{boot}]\n{nat}\
-             [api]\nlisten = \"127.0.0.1:0\"\n[directory]\n{reconcile}"
+             [api]\nlisten = \"127.0.0.1:0\"\n{fault}[directory]\n{reconcile}"
         ),
     )?;
     Ok(())
@@ -556,6 +574,10 @@ fn describe(step: &Step) -> String {
             f.consumer, f.provider
         ),
         Step::Release(r) => release::describe(r),
+        Step::Flood(f) => format!(
+            "node{} floods the directory topic with {} invalid messages a second for {:?}; node0 publishes, node{}'s API is probed",
+            f.from, f.per_second, f.duration, f.probe
+        ),
     }
 }
 

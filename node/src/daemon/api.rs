@@ -167,6 +167,10 @@ pub(crate) async fn serve(
                 post_limited(raw_gossip, body_limits::GOSSIP),
             )
             .route(
+                "/api/v1/debug/flood",
+                post_limited(flood, body_limits::SMALL),
+            )
+            .route(
                 "/api/v1/debug/corrupt-blobs",
                 post_limited(set_corrupt_blobs, body_limits::SMALL),
             )
@@ -583,6 +587,32 @@ async fn events(State(s): State<AppState>) -> Response {
 async fn raw_gossip(State(s): State<AppState>, body: Bytes) -> Response {
     match s.client.raw_gossip(body.to_vec()).await {
         Ok(()) => Json(serde_json::json!({ "published": body.len() })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloodBody {
+    per_second: u32,
+    seconds: u32,
+}
+
+/// Fault injection: floods the directory topic with invalid messages.
+async fn flood(State(s): State<AppState>, body: String) -> Response {
+    let b: FloodBody = match serde_json::from_str(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+    };
+    if !(1..=100_000).contains(&b.per_second) || !(1..=3600).contains(&b.seconds) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "per_second must be 1–100000 and seconds 1–3600",
+        );
+    }
+    match s.client.flood(b.per_second, b.seconds).await {
+        Ok(()) => Json(serde_json::json!({ "flooding": b.per_second, "seconds": b.seconds }))
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

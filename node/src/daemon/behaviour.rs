@@ -156,8 +156,18 @@ impl Behaviour {
             std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
             std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
         ]);
+        // Gossipsub stops reading a peer's messages below the graylist threshold. Ours is
+        // twice as deep as the score at which the node core disconnects and bans a member
+        // (`GossipParams::disconnect_below_score`, −1000: four invalid messages, at −100
+        // each, squared), so the invalid messages that lead there are counted instead of
+        // dropped unseen — with gossipsub's −80 the first invalid message graylisted the
+        // sender, its score hovered near −100 and a flooder was never disconnected.
+        let thresholds = gossipsub::PeerScoreThresholds {
+            graylist_threshold: 2.0 * params.gossip.disconnect_below_score as f64,
+            ..Default::default()
+        };
         gossipsub
-            .with_peer_score(score, gossipsub::PeerScoreThresholds::default())
+            .with_peer_score(score, thresholds)
             .map_err(|e| anyhow::anyhow!("gossipsub scoring: {e}"))?;
         let banned = prometheus_client::metrics::counter::Counter::default();
         registry.register(

@@ -30,6 +30,7 @@ use crate::{datadir::DataDir, now};
 
 mod admission;
 pub(crate) mod core_trace;
+pub(crate) mod flood;
 pub(crate) mod nat;
 pub(crate) mod recon_snapshot;
 mod redial;
@@ -99,6 +100,8 @@ pub(crate) struct EventLoop {
     pub(crate) lights: dht::LightQueries,
     pub(crate) repo: repo::RepoState,
     pub(crate) nat: nat::Nat,
+    /// Fault injection: the flood this node sends, if any.
+    pub(crate) flood: Option<flood::Flood>,
     /// `network.relay_server`: this node's listen addresses are its external addresses
     /// (a relay's reservations hand them out).
     pub(crate) relay_server: bool,
@@ -161,6 +164,8 @@ impl EventLoop {
                     // core's to decide (`core::node`); the actions are carried out here.
                     let now = self.core_now();
                     self.node.handle_timeout(now, &mut self.rng);
+                    self.feed_gossip_scores();
+                    self.flood_tick();
                     self.run_node_actions();
                     self.write_core_trace();
                     self.redial_bootstrap();
@@ -208,6 +213,22 @@ impl EventLoop {
         }
     }
 
+    /// Hands the core the admitted peers' negative gossip scores (it decides whom to
+    /// penalise; honest peers stay at or above 0 and cost nothing here).
+    fn feed_gossip_scores(&mut self) {
+        let low: Vec<(PeerId, i64)> = self
+            .node
+            .admitted()
+            .filter_map(|p| {
+                let s = self.swarm.behaviour().gossipsub.peer_score(&p)?;
+                (s < 0.0).then_some((p, s.floor() as i64))
+            })
+            .collect();
+        for (peer, score) in low {
+            self.node.handle_gossip_score(peer, score);
+        }
+    }
+
     /// Carries out what the node core decided.
     fn run_node_actions(&mut self) {
         while let Some(action) = self.node.poll_action() {
@@ -236,6 +257,16 @@ impl EventLoop {
                 NodeAction::Presence => self.heartbeat(),
                 NodeAction::Republish => self.republish_dht(),
                 NodeAction::Redial(peer) => self.redial_member(peer),
+                NodeAction::Penalise(peer, score) => {
+                    crate::daemon::metrics::Metrics::count(&self.metrics.admissions, "penalised");
+                    self.deny(
+                        peer,
+                        &format!(
+                            "gossip score {score} below {}: misbehaving on gossip",
+                            self.params.gossip.disconnect_below_score
+                        ),
+                    );
+                }
                 _ => {}
             }
         }
@@ -316,6 +347,18 @@ impl EventLoop {
                     }
                 }
             }
+            Command::Flood {
+                per_second,
+                seconds,
+                reply,
+            } => {
+                warn!(
+                    per_second,
+                    seconds, "fault injection: flooding the directory topic"
+                );
+                self.flood = Some(flood::Flood::new(per_second, seconds, Instant::now()));
+                let _ = reply.send(Ok(()));
+            }
             Command::RawGossip { bytes, reply } => {
                 warn!(
                     bytes = bytes.len(),
@@ -389,6 +432,7 @@ impl EventLoop {
             dht_announced: self.node.admitted_total() > 0 && !self.node.announce_pending(),
             kad_queries: self.swarm.behaviour().kad.iter_queries().count(),
             nat: self.nat.status(),
+            flood: self.flood.as_ref().map(flood::Flood::status),
         }
     }
 

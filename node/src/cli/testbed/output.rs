@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::{
     churn::ChurnFigures,
     fetch::FetchFigures,
+    flood::FloodFigures,
     measure::{Heal, PublishStep, quantile},
     nat::NatFigures,
     release::ReleaseFigures,
@@ -58,6 +59,8 @@ pub(super) struct Summary {
     fetch: Vec<FetchFigures>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     release: Vec<ReleaseFigures>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    flood: Vec<FloodFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nat: Option<NatFigures>,
     packets: Counts,
@@ -76,6 +79,7 @@ impl Summary {
         churn: Vec<ChurnFigures>,
         fetch: Vec<FetchFigures>,
         release: Vec<ReleaseFigures>,
+        flood: Vec<FloodFigures>,
         nat: Option<NatFigures>,
         packets: Counts,
         wall: Duration,
@@ -124,6 +128,7 @@ impl Summary {
             churn,
             fetch,
             release,
+            flood,
             nat,
             packets,
             wall_s: wall.as_secs_f64(),
@@ -167,6 +172,9 @@ impl Summary {
         }
         for r in &self.release {
             let _ = write!(s, "\n  release: {}", r.line());
+        }
+        for f in &self.flood {
+            let _ = write!(s, "\n  flood: {}", f.line());
         }
         if let Some(n) = &self.nat {
             let _ = write!(s, "\n  NAT: {}", n.line());

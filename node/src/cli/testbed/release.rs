@@ -5,12 +5,15 @@
 
 use std::{process::Stdio, time::Duration};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use gaiamesh_testbed::scenario::Release;
 use serde::Serialize;
 
 use super::{Bed, measure::quantile};
-use crate::cli::devnet::replication::{self, Nodes};
+use crate::cli::devnet::{
+    output_of,
+    replication::{self, Nodes},
+};
 
 impl Nodes for Bed {
     fn len(&self) -> usize {
@@ -22,20 +25,12 @@ impl Nodes for Bed {
     }
 
     fn on_node0(&self, args: &[&str]) -> Result<String> {
-        let out = self.members[0]
-            .ns
-            .command(&self.exe)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "gaiamesh {} (in node0's namespace): {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        let mut c = self.members[0].ns.command(&self.exe);
+        c.args(args).stdin(Stdio::null());
+        output_of(
+            c,
+            &format!("gaiamesh {} (in node0's namespace)", args.join(" ")),
+        )
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) const PATHS: [&str; 23] = [
     "/api/v1/sd",
     "/api/v1/revocations",
     "/api/v1/debug/gossip",
+    "/api/v1/debug/flood",
     "/api/v1/health",
     "/api/v1/repo",
     "/api/v1/repo/bundle",
@@ -290,6 +291,20 @@ pub(crate) fn document() -> Value {
                     "200": json_response("the provider's answer", json!({"type": "object"})),
                     "401": error_response("missing or wrong token"),
                     "404": {"description": "fault injection is off"}
+                }}},
+            "/api/v1/debug/flood": {"post": {
+                "summary": "Testing only, routed when [api] fault_injection = true: publish \
+                    per_second invalid messages a second on the directory topic for seconds \
+                    (JSON {per_second: 1–100000, seconds: 1–3600}); peers penalise and then \
+                    disconnect this node. Progress in status.flood",
+                "security": bearer,
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": {
+                    "200": json_response("started", json!({"type": "object"})),
+                    "400": error_response("malformed JSON"),
+                    "401": error_response("missing or wrong token"),
+                    "404": {"description": "fault injection is off"},
+                    "422": error_response("a value out of range")
                 }}},
             "/api/v1/debug/gossip": {"post": {
                 "summary": "Testing only, routed when [api] fault_injection = true: publish \

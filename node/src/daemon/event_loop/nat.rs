@@ -218,13 +218,7 @@ impl EventLoop {
     /// `peer` and this node admitted each other: open the gated relay and hole-punching
     /// protocols to it, and if it is one of our relays, reserve a slot there.
     pub(super) fn start_nat_protocols(&mut self, peer: PeerId) {
-        let b = self.swarm.behaviour_mut();
-        if let Some(r) = b.relay.as_mut() {
-            r.start(peer);
-        }
-        if let Some(d) = b.dcutr.as_mut() {
-            d.start(peer);
-        }
+        self.nat_gates(peer, true);
         if let Some(circuit) = self.nat.circuit_to_open(&peer) {
             match self.swarm.listen_on(circuit.clone()) {
                 Ok(id) => {
@@ -238,12 +232,17 @@ impl EventLoop {
 
     /// This node admitted `peer`: its relay and hole-punching streams are accepted.
     pub(super) fn open_nat_protocols(&mut self, peer: PeerId) {
+        self.nat_gates(peer, false);
+    }
+
+    /// Opens (or, with `start`, starts) the relay server's and DCUtR's gates to `peer`.
+    fn nat_gates(&mut self, peer: PeerId, start: bool) {
         let b = self.swarm.behaviour_mut();
         if let Some(r) = b.relay.as_mut() {
-            r.open(peer);
+            if start { r.start(peer) } else { r.open(peer) }
         }
         if let Some(d) = b.dcutr.as_mut() {
-            d.open(peer);
+            if start { d.start(peer) } else { d.open(peer) }
         }
     }
 
