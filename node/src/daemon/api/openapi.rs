@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 23] = [
+pub(crate) const PATHS: [&str; 24] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
