@@ -144,8 +144,7 @@ mod tests {
         let id = std::process::id();
         let ns = |s: &str| Namespace::create(&format!("{PREFIX}-probe-nat{s}-{id}")).unwrap();
         let (host, gw, outside) = (ns("h"), ns("g"), ns("o"));
-        let result = (|| -> Result<(), String> {
-            let e = |e: TestbedError| e.to_string();
+        let result = (|| -> Result<(), Box<dyn std::error::Error>> {
             // gateway ⇄ outside: 10.99.0.1 / 10.99.0.2 on a veth standing in for the router.
             ip(&[
                 "-n",
@@ -160,52 +159,34 @@ mod tests {
                 "gmo1",
                 "netns",
                 outside.name(),
-            ])
-            .map_err(e)?;
+            ])?;
             for (n, dev, a) in [
                 (&gw, "gmo0", "10.99.0.1/16"),
                 (&outside, "gmo1", "10.99.0.2/16"),
             ] {
-                ip(&["-n", n.name(), "addr", "add", a, "dev", dev]).map_err(e)?;
-                ip(&["-n", n.name(), "link", "set", dev, "up"]).map_err(e)?;
+                ip(&["-n", n.name(), "addr", "add", a, "dev", dev])?;
+                ip(&["-n", n.name(), "link", "set", dev, "up"])?;
             }
-            let private = put_behind(&host, &gw, 7, "gmo0").map_err(e)?;
+            let private = put_behind(&host, &gw, 7, "gmo0")?;
             assert_eq!(private, Ipv4Addr::new(192, 168, 7, 2));
-            let server = outside
-                .enter(|| UdpSocket::bind("10.99.0.2:9000"))
-                .map_err(e)?
-                .map_err(|x| x.to_string())?;
-            server
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .map_err(|x| x.to_string())?;
-            let client = host
-                .enter(move || UdpSocket::bind((private, 4001)))
-                .map_err(e)?
-                .map_err(|x| x.to_string())?;
-            client
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .map_err(|x| x.to_string())?;
-            client
-                .send_to(b"out", "10.99.0.2:9000")
-                .map_err(|x| x.to_string())?;
+            let server = outside.enter(|| UdpSocket::bind("10.99.0.2:9000"))??;
+            server.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let client = host.enter(move || UdpSocket::bind((private, 4001)))??;
+            client.set_read_timeout(Some(Duration::from_secs(2)))?;
+            client.send_to(b"out", "10.99.0.2:9000")?;
             let mut buf = [0u8; 16];
-            let (n, from) = server.recv_from(&mut buf).map_err(|x| x.to_string())?;
+            let (n, from) = server.recv_from(&mut buf)?;
             assert_eq!(&buf[..n], b"out");
             assert_eq!(from.ip().to_string(), "10.99.0.1", "masqueraded");
-            server.send_to(b"back", from).map_err(|x| x.to_string())?;
-            let (n, _) = client.recv_from(&mut buf).map_err(|x| x.to_string())?;
+            server.send_to(b"back", from)?;
+            let (n, _) = client.recv_from(&mut buf)?;
             assert_eq!(&buf[..n], b"back", "the reply comes back");
             // Unsolicited: another port of the outside sending to the very mapping the host
             // opened gets nothing through (the mapping filters by address and port, which
             // is why hole punching needs both sides to send).
-            let stranger = outside
-                .enter(|| UdpSocket::bind("10.99.0.2:9001"))
-                .map_err(e)?
-                .map_err(|x| x.to_string())?;
-            stranger.send_to(b"in", from).map_err(|x| x.to_string())?;
-            client
-                .set_read_timeout(Some(Duration::from_millis(500)))
-                .map_err(|x| x.to_string())?;
+            let stranger = outside.enter(|| UdpSocket::bind("10.99.0.2:9001"))??;
+            stranger.send_to(b"in", from)?;
+            client.set_read_timeout(Some(Duration::from_millis(500)))?;
             assert!(client.recv_from(&mut buf).is_err(), "nothing gets in");
             Ok(())
         })();
