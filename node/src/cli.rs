@@ -3,6 +3,7 @@
 
 mod asset;
 mod audit;
+mod completions;
 mod devnet;
 mod directory;
 mod exchange;
@@ -91,6 +92,10 @@ pub enum Command {
     /// Gaia-X Trust Framework credentials: import them as a self-description, export one.
     #[command(subcommand)]
     Gaiax(gaiax::GaiaxCommand),
+    /// Print a shell completion script: `gaiamesh completions bash > /etc/bash_completion.d/gaiamesh`.
+    Completions(completions::CompletionsArgs),
+    /// Write man pages for every command: `gaiamesh man --out /usr/share/man/man1`.
+    Man(completions::ManArgs),
 }
 
 /// Runs a parsed command line.
@@ -113,6 +118,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Exchange(cmd) => exchange::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
 
