@@ -15,7 +15,7 @@
 //! successful one took from the relayed connection's establishment.
 
 use std::{
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
     time::Instant,
 };
 
@@ -68,7 +68,7 @@ pub(crate) struct Nat {
     /// Circuit listeners opened, by relay.
     listening: HashMap<PeerId, ListenerId>,
     /// Relays that accepted a reservation (cleared when its listener closes).
-    reserved: HashMap<PeerId, ListenerId>,
+    reserved: HashSet<PeerId>,
     /// When the relayed connection to a peer came up (for the hole punch's duration).
     relayed_since: VecDeque<(PeerId, Instant)>,
     relayed: u64,
@@ -116,7 +116,7 @@ impl Nat {
         Ok(Self {
             relays,
             listening: HashMap::new(),
-            reserved: HashMap::new(),
+            reserved: HashSet::new(),
             relayed_since: VecDeque::new(),
             relayed: 0,
             punched: 0,
@@ -256,8 +256,8 @@ impl EventLoop {
                 if !renewal {
                     info!(relay = %relay_peer_id, "reachable through the relay");
                 }
-                if let Some(id) = self.nat.listening.get(&relay_peer_id).copied() {
-                    self.nat.reserved.insert(relay_peer_id, id);
+                if self.nat.listening.contains_key(&relay_peer_id) {
+                    self.nat.reserved.insert(relay_peer_id);
                 }
                 self.emit(NodeEvent::RelayReservation {
                     relay: relay_peer_id.to_string(),
@@ -347,7 +347,7 @@ mod tests {
         let relay: PeerId = RELAY.parse().unwrap();
         let id = ListenerId::next();
         nat.listening.insert(relay, id);
-        nat.reserved.insert(relay, id);
+        nat.reserved.insert(relay);
         assert_eq!(nat.status().reservations, 1);
         assert_eq!(nat.on_listener_closed(ListenerId::next()), None);
         assert_eq!(nat.on_listener_closed(id), Some(relay));
