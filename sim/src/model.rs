@@ -1107,7 +1107,6 @@ impl Model {
                 NodeAction::Redial(p) if self.net.reachable(i, p) => {
                     self.res.redialled += 1;
                     self.connect(i, p, now);
-                    self.arm_timer(p);
                 }
                 _ => {}
             }
@@ -1115,7 +1114,8 @@ impl Model {
     }
 
     /// A connection between `i` and `p` comes up: both cores admit each other (members'
-    /// admissions are given) and decide what follows; `i`'s actions are left to its caller.
+    /// admissions are given) and decide what follows; `i`'s actions and timer are left to
+    /// its caller.
     fn connect(&mut self, i: u32, p: u32, now: SimTime) {
         self.net.reopen(i, p);
         let t = Duration::from_micros(now.0);
@@ -1125,6 +1125,7 @@ impl Model {
             node.handle_admission(t, b, Ok(()), &mut self.rng);
         }
         self.run_node_actions(p, now);
+        self.arm_timer(p);
     }
 
     /// One anti-entropy exchange between `a` (initiator) and `b`.
@@ -1409,7 +1410,6 @@ impl Model {
             .collect();
         for p in peers {
             self.connect(i, p, now);
-            self.arm_timer(p);
         }
         self.run_node_actions(i, now);
         self.arm_timer(i);

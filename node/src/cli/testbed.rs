@@ -300,23 +300,16 @@ fn run_scenario(a: &RunArgs) -> Result<()> {
     }
     let model = LinkModel::new(&matrix.rtt_ms, &regions, sc.links.jitter, sc.links.loss);
     bed.router = Some(Router::start(devices, model, sc.seed)?);
-    let boot = format!(
-        "/ip4/{}/udp/{PORT}/quic-v1/p2p/{}",
-        router::address(0),
-        peers[0]
-    );
-    let relay_addrs: Vec<String> = sc
-        .nat
-        .relays()
-        .iter()
-        .map(|&r| {
-            format!(
-                "/ip4/{}/udp/{PORT}/quic-v1/p2p/{}",
-                router::address(r),
-                peers[r]
-            )
-        })
-        .collect();
+    // Node i's public QUIC address (its router link), with its peer id.
+    let dial = |i: usize| {
+        format!(
+            "/ip4/{}/udp/{PORT}/quic-v1/p2p/{}",
+            router::address(i),
+            peers[i]
+        )
+    };
+    let boot = dial(0);
+    let relay_addrs: Vec<String> = sc.nat.relays().into_iter().map(dial).collect();
     for i in 0..n {
         write_config(
             &bed.members[i].dir,
