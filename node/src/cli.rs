@@ -24,6 +24,17 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// `gaiamesh --version`: the crate version, the git revision and the build profile
+/// (`0.1.0 (rev 1a2b3c4d5e6f, release)`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("GAIAMESH_GIT_REV"),
+    ", ",
+    env!("GAIAMESH_BUILD_PROFILE"),
+    ")"
+);
+
 /// gaiamesh: a peer-to-peer mesh for federated data infrastructure.
 ///
 /// Every provider node runs one daemon; the daemons gossip signed self-descriptions into a
@@ -32,7 +43,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "gaiamesh",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]

@@ -504,3 +504,41 @@ fn keys_are_private_and_usage_errors_exit_2() {
         "{help}"
     );
 }
+
+/// A reader that goes away (`gaiamesh … | head -1`) ends the command like SIGPIPE would
+/// (exit 141), with no panic message — for output printed line by line and for output
+/// written in one piece (completion scripts).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let sd = example("sd").join("01-nordwolke-de-nuernberg.toml");
+    assert!(sd.exists(), "{}", sd.display());
+    for args in [
+        vec!["sd", "check", sd.to_str().unwrap()],
+        vec!["completions", "bash"],
+    ] {
+        // The read end is closed before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = gaiamesh_e2e::gaiamesh()
+            .current_dir(d.path())
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// `--version` names the git revision and the build profile.
+#[test]
+fn version_names_revision_and_profile() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ok(d.path(), &["--version"]);
+    assert!(out.starts_with("gaiamesh 0."), "{out}");
+    assert!(out.contains("(rev "), "{out}");
+    assert!(out.contains("debug") || out.contains("release"), "{out}");
+}

@@ -28,7 +28,12 @@ pub struct ManArgs {
 /// Prints the completion script for `args.shell` on stdout.
 pub(super) fn completions(args: &CompletionsArgs) -> Result<()> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "gaiamesh", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics on a write error, and a closed pipe
+    // (`gaiamesh completions bash | head`) is an error to return, not a bug.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "gaiamesh", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
+        .context("writing the completion script")?;
     Ok(())
 }
 
