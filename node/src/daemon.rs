@@ -16,6 +16,7 @@ mod metrics;
 mod mirror;
 mod pipe;
 mod repo;
+mod service;
 pub mod storage;
 mod transport;
 
@@ -359,7 +360,11 @@ impl Client {
 const COMMAND_QUEUE: usize = 256;
 
 /// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(dir: DataDir) -> Result<()> {
+pub use service::LogFilter;
+
+/// Runs the node on `dir` until SIGTERM or SIGINT. `log` lets a SIGHUP change the log filter
+/// (see `service::reload`); without it the filter is fixed.
+pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
     // Held until the process ends: tells a live node from a stale api.json (kill -9).
     let _lock = dir.lock_node()?;
     let config = dir.config()?;
@@ -630,6 +635,7 @@ pub async fn run(dir: DataDir) -> Result<()> {
         nat,
         relay_server: config.network.relay_server,
         flood: None,
+        watchdog: service::Watchdog::from_env(),
     };
     let loop_task = tokio::spawn(ev.run(document));
     let api = api::serve(
@@ -642,27 +648,77 @@ pub async fn run(dir: DataDir) -> Result<()> {
         api_metrics,
     )
     .await?;
-    info!(api = %api.addr, "node ready");
-    shutdown_signal().await;
+    let notifier = service::Notifier;
+    let listening = wait_listening(&client, !config.network.listen.is_empty()).await;
+    info!(api = %api.addr, swarm = ?listening, "node ready");
+    notifier.ready(&format!("API on {}", api.addr));
+    let mut config = config;
+    signals(&dir, &mut config, log.as_ref(), notifier).await;
     info!("shutting down");
+    notifier.stopping();
     api.stop().await;
     let _ = client.tx.send(Command::Shutdown).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), loop_task).await;
+    match tokio::time::timeout(SHUTDOWN_GRACE, loop_task).await {
+        Ok(_) => info!("records flushed; stopped"),
+        Err(_) => tracing::warn!(grace = ?SHUTDOWN_GRACE, "the event loop did not stop in time"),
+    }
     let _ = std::fs::remove_file(dir.root().join("api.json"));
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// How long the event loop may take to drain the storage writer on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Waits (up to 30 s) until the swarm listens on an address, when it was asked to listen on
+/// any: readiness means peers can reach the node. Returns the addresses.
+async fn wait_listening(client: &Client, expected: bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.status().await {
+            Ok(st) if !st.listen_addrs.is_empty() || !expected => return st.listen_addrs,
+            Ok(_) | Err(_) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!("the swarm listens on no address after 30 s; ready anyway");
+                return Vec::new();
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
+    }
+}
+
+/// Until SIGTERM or SIGINT: SIGHUP re-reads the configuration (`service::reload`).
+async fn signals(
+    dir: &DataDir,
+    config: &mut gaiamesh_config::NodeConfig,
+    log: Option<&LogFilter>,
+    notifier: service::Notifier,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => {
+                notifier.reloading();
+                match service::reload(dir, config, log) {
+                    Ok(r) => info!(
+                        applied = ?r.applied,
+                        at_restart = ?r.at_restart,
+                        "config reloaded (SIGHUP)"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "config not reloaded; the node keeps its configuration"
+                    ),
+                }
+                notifier.ready("config reloaded");
+            }
+        }
     }
 }

@@ -18,6 +18,8 @@ use crate::keystore;
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    /// `config.toml` elsewhere than in the data dir (`gaiamesh run --config`).
+    config: Option<PathBuf>,
 }
 
 /// A running node's hold on its data dir ([`DataDir::lock_node`]).
@@ -29,7 +31,17 @@ pub struct NodeLock {
 impl DataDir {
     /// The data dir at `root` (not created).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            config: None,
+        }
+    }
+
+    /// The same data dir with its configuration read from `path` (a packaged node keeps it
+    /// in `/etc/gaiamesh/config.toml`).
+    pub fn with_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config = Some(path.into());
+        self
     }
 
     /// Takes the data dir's lock (`node.lock`) for a running node, for as long as the
@@ -126,7 +138,9 @@ impl DataDir {
 
     /// The node configuration.
     pub fn config_path(&self) -> PathBuf {
-        self.root.join("config.toml")
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.root.join("config.toml"))
     }
 
     /// The federation genesis.

@@ -19,16 +19,16 @@ const BROKEN_PIPE_EXIT: u8 = 141;
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = gaiamesh_node::cli::Cli::parse();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| gaiamesh_node::cli::run(cli))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gaiamesh_node::cli::run(cli)
+    })) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) if is_broken_pipe(&e) => ExitCode::from(BROKEN_PIPE_EXIT),
         Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-        Err(payload) if panic_is_broken_pipe(payload.as_ref()) => {
-            ExitCode::from(BROKEN_PIPE_EXIT)
-        }
+        Err(payload) if panic_is_broken_pipe(payload.as_ref()) => ExitCode::from(BROKEN_PIPE_EXIT),
         Err(_) => ExitCode::from(101),
     }
 }

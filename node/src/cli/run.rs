@@ -13,10 +13,20 @@ pub struct RunArgs {
     /// Log format: human or json (overrides log.format of config.toml).
     #[arg(long)]
     log_format: Option<String>,
+    /// Read the configuration from FILE instead of DIR/config.toml (the Debian package uses
+    /// /etc/gaiamesh/config.toml). SIGHUP re-reads it.
+    #[arg(long, env = "GAIAMESH_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
 pub(super) fn run(a: RunArgs) -> Result<()> {
-    let dir = DataDir::new(&a.data_dir.data_dir);
+    let mut dir = DataDir::new(&a.data_dir.data_dir);
+    if let Some(path) = &a.config {
+        if !path.exists() {
+            bail!("--config {}: no such file", path.display());
+        }
+        dir = dir.with_config(path);
+    }
     let config = dir.config()?;
     let json = match a.log_format.as_deref() {
         Some("json") => true,
@@ -25,7 +35,8 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
         None => config.log.format == gaiamesh_config::LogFormat::Json,
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.filter))
+        .with_context(|| format!("log.filter {:?}", config.log.filter))?;
     // Colours only on a terminal, and never with NO_COLOR set (https://no-color.org).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -33,15 +44,22 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    // SIGHUP may set another filter (daemon::service::reload).
+    let log: daemon::LogFilter = if json {
+        let b = builder.json().with_filter_reloading();
+        let handle = b.reload_handle();
+        b.init();
+        Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
     } else {
-        builder.init();
-    }
+        let b = builder.with_filter_reloading();
+        let handle = b.reload_handle();
+        b.init();
+        Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run(dir))
+    rt.block_on(daemon::run(dir, Some(log)))
 }
 
 pub(crate) use crate::api_client::{api_get, api_get_text, api_request, node_running, url_encode};

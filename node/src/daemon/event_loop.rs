@@ -102,6 +102,8 @@ pub(crate) struct EventLoop {
     pub(crate) nat: nat::Nat,
     /// Fault injection: the flood this node sends, if any.
     pub(crate) flood: Option<flood::Flood>,
+    /// systemd's watchdog, kept alive from the tick.
+    pub(crate) watchdog: super::service::Watchdog,
     /// `network.relay_server`: this node's listen addresses are its external addresses
     /// (a relay's reservations hand them out).
     pub(crate) relay_server: bool,
@@ -172,6 +174,7 @@ impl EventLoop {
                     self.expire_light_queries();
                     self.expire_blob_lookups();
                     self.update_gauges();
+                    self.watchdog.tick(Instant::now());
                     if last_repo_sync.elapsed() >= self.params.sync.reconcile_interval {
                         last_repo_sync = Instant::now();
                         self.repo_anti_entropy();
