@@ -542,3 +542,26 @@ fn version_names_revision_and_profile() {
     assert!(out.contains("(rev "), "{out}");
     assert!(out.contains("debug") || out.contains("release"), "{out}");
 }
+
+/// `init --key` installs a key made ahead of time, and never replaces a node's key.
+#[test]
+fn init_takes_a_prepared_key_and_keeps_an_existing_one() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let a = ok(p, &["init", "--data-dir", "a"]).trim().to_owned();
+    let b = ok(p, &["init", "--data-dir", "b", "--key", "a/key"])
+        .trim()
+        .to_owned();
+    assert_eq!(a, b, "the prepared key's PeerId");
+    // Again with the same key: nothing changes.
+    ok(p, &["init", "--data-dir", "b", "--key", "a/key"]);
+    let c = ok(p, &["init", "--data-dir", "c"]).trim().to_owned();
+    let out = fails(p, &["init", "--data-dir", "b", "--key", "c/key"]);
+    assert!(
+        out.contains("already holds the key") && out.contains(&c),
+        "{out}"
+    );
+    let out = fails(p, &["init", "--data-dir", "e", "--key", "missing.key"]);
+    assert!(out.contains("missing.key"), "{out}");
+    assert!(!p.join("e").join("key").exists());
+}

@@ -24,6 +24,11 @@ pub struct InitArgs {
     /// The membership credential the federation issued for this node.
     #[arg(long, value_name = "FILE")]
     credential: Option<PathBuf>,
+    /// Use this node key (a key file written by `gaiamesh init`) instead of generating one:
+    /// for nodes whose keys are made ahead of admission, as the Kubernetes manifests do.
+    /// Refused when the data dir already holds another key.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -42,13 +47,31 @@ pub(super) fn run(args: InitArgs) -> Result<()> {
     let dir = DataDir::new(&args.data_dir);
     fs::create_dir_all(dir.root())
         .with_context(|| format!("cannot create {}", dir.root().display()))?;
+    let given = match &args.key {
+        Some(path) => {
+            Some(keystore::read(path).with_context(|| format!("--key {}", path.display()))?)
+        }
+        None => None,
+    };
     let key_created = !dir.key_path().exists();
     let key = if key_created {
-        let k = Keypair::generate();
+        let k = given.unwrap_or_else(Keypair::generate);
         keystore::write_new(&dir.key_path(), &k)?;
         k
     } else {
-        dir.key()?
+        let k = dir.key()?;
+        if let Some(g) = &given
+            && g.public() != k.public()
+        {
+            bail!(
+                "{} already holds the key of {}, not the one in --key ({}); \
+                 a node keeps its key for life",
+                dir.root().display(),
+                k.public(),
+                g.public()
+            );
+        }
+        k
     };
     if !dir.config_path().exists() {
         datadir::write_atomic(&dir.config_path(), DEFAULT_CONFIG.as_bytes())?;
