@@ -555,6 +555,20 @@ impl NodeConfigFile {
 mod tests {
     use super::*;
 
+    /// The configurations shipped for deployment (the Debian package's /etc/gaiamesh, the
+    /// Kubernetes ConfigMap) are valid.
+    #[test]
+    fn deployed_configs_are_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for rel in ["config/examples/node.toml", "deploy/k8s/base/config.toml"] {
+            let c = NodeConfig::load(&root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            if rel.starts_with("deploy/k8s") {
+                assert!(!c.api.listen.ip().is_loopback(), "{rel}: probes need the API");
+                assert_eq!(c.log.format, LogFormat::Json, "{rel}");
+            }
+        }
+    }
+
     #[test]
     fn empty_file_gives_documented_defaults() {
         let c = NodeConfig::from_toml_str("", "x.toml").unwrap();

@@ -32,5 +32,5 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions fish > "$assets/completions/gaiamesh.fish"
 
 echo "== cargo deb"
-cargo deb -p gaiamesh-node --no-build --locked
-ls -l "$target"/debian/gaiamesh_*.deb
+cargo deb -p gaiamesh-node --no-build --locked --dbgsym
+ls -l "$target"/debian/gaiamesh_*.deb "$target"/debian/gaiamesh-dbgsym_*.ddeb

@@ -30,6 +30,7 @@ pub mod model;
 pub mod net;
 pub mod output;
 mod outsiders;
+#[cfg(feature = "png")]
 mod png;
 pub mod providers;
 pub mod scenario;

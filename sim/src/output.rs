@@ -401,11 +401,15 @@ pub fn write_all(
     Ok(())
 }
 
-/// Writes `svg` as `dir/name.svg` and `dir/name.png`.
+/// Writes `svg` as `dir/name.svg` and, with the `png` feature, `dir/name.png`.
 pub fn write_chart(dir: &Path, name: &str, svg: &str) -> std::io::Result<()> {
-    let png = crate::png::render(svg).map_err(std::io::Error::other)?;
     std::fs::write(dir.join(format!("{name}.svg")), svg)?;
-    std::fs::write(dir.join(format!("{name}.png")), png)
+    #[cfg(feature = "png")]
+    {
+        let png = crate::png::render(svg).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(format!("{name}.png")), png)?;
+    }
+    Ok(())
 }
 
 fn write_data(dir: &Path, r: &Results) -> std::io::Result<()> {

@@ -35,16 +35,30 @@ fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
         .clone()
 }
 
+/// Why a chart could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChartError {
+    /// The SVG did not parse.
+    #[error("chart SVG: {0}")]
+    Svg(#[from] resvg::usvg::Error),
+    /// The SVG's size has no pixels.
+    #[error("chart size {0}x{1} has no pixels")]
+    Size(u32, u32),
+    /// PNG encoding failed.
+    #[error("PNG encoding: {0}")]
+    Png(String),
+}
+
 /// Renders `svg` (one of our charts) to PNG bytes.
-pub(crate) fn render(svg: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn render(svg: &str) -> Result<Vec<u8>, ChartError> {
     let opts = resvg::usvg::Options {
         fontdb: fonts(),
         ..Default::default()
     };
-    let tree = resvg::usvg::Tree::from_str(svg, &opts).map_err(|e| format!("chart SVG: {e}"))?;
+    let tree = resvg::usvg::Tree::from_str(svg, &opts)?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or_else(|| format!("chart size {}x{}", size.width(), size.height()))?;
+        .ok_or_else(|| ChartError::Size(size.width(), size.height()))?;
     resvg::render(
         &tree,
         resvg::tiny_skia::Transform::default(),
@@ -52,7 +66,7 @@ pub(crate) fn render(svg: &str) -> Result<Vec<u8>, String> {
     );
     pixmap
         .encode_png()
-        .map_err(|e| format!("PNG encoding: {e}"))
+        .map_err(|e| ChartError::Png(e.to_string()))
 }
 
 #[cfg(test)]
