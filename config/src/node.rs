@@ -563,7 +563,10 @@ mod tests {
         for rel in ["config/examples/node.toml", "deploy/k8s/base/config.toml"] {
             let c = NodeConfig::load(&root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
             if rel.starts_with("deploy/k8s") {
-                assert!(!c.api.listen.ip().is_loopback(), "{rel}: probes need the API");
+                assert!(
+                    !c.api.listen.ip().is_loopback(),
+                    "{rel}: probes need the API"
+                );
                 assert_eq!(c.log.format, LogFormat::Json, "{rel}");
             }
         }

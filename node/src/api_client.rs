@@ -37,7 +37,14 @@ pub fn url_encode(s: &str) -> String {
 
 /// GETs `path` and returns the body as text (for `/metrics`); fails unless 200.
 pub fn api_get_text(dir: &DataDir, path: &str) -> Result<String> {
-    let (status, body) = raw_request(dir, "GET", path, "text/plain", None)?;
+    let (status, body) = raw_request(
+        dir,
+        "GET",
+        path,
+        "text/plain",
+        None,
+        Duration::from_secs(10),
+    )?;
     if status != "200" {
         bail!("GET {path}: HTTP {status}: {body}");
     }
@@ -67,7 +74,27 @@ pub fn api_request_as(
     content_type: &str,
     body: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let (status, body) = raw_request(dir, method, path, content_type, body)?;
+    api_request_within(
+        dir,
+        method,
+        path,
+        content_type,
+        body,
+        Duration::from_secs(10),
+    )
+}
+
+/// [`api_request_as`] for requests whose answer takes long (a backup): `timeout` for the
+/// answer instead of 10 s.
+pub fn api_request_within(
+    dir: &DataDir,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    let (status, body) = raw_request(dir, method, path, content_type, body, timeout)?;
     let value: serde_json::Value =
         serde_json::from_str(&body).with_context(|| format!("unexpected response: {body}"))?;
     if status != "200" {
@@ -88,6 +115,7 @@ fn raw_request(
     path: &str,
     content_type: &str,
     body: Option<&str>,
+    timeout: Duration,
 ) -> Result<(String, String)> {
     let info_path = dir.root().join("api.json");
     if info_path.exists() && !dir.node_alive() {
@@ -111,7 +139,7 @@ fn raw_request(
         .context("api.json address is not http://")?;
     let mut stream = TcpStream::connect(hostport)
         .with_context(|| format!("cannot reach the node at {address}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(timeout))?;
     let token = info["token"].as_str().unwrap_or_default();
     let body = body.unwrap_or("");
     write!(

@@ -3,6 +3,7 @@
 
 mod asset;
 mod audit;
+mod backup;
 mod completions;
 mod devnet;
 mod directory;
@@ -103,6 +104,11 @@ pub enum Command {
     /// Gaia-X Trust Framework credentials: import them as a self-description, export one.
     #[command(subcommand)]
     Gaiax(gaiax::GaiaxCommand),
+    /// Back up a node's data dir (key, configuration, catalogue, audit log) into one archive;
+    /// a running node snapshots itself while it keeps running.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data dir (same PeerId, same directory) and check it.
+    Restore(backup::RestoreArgs),
     /// Print a shell completion script: `gaiamesh completions bash > /etc/bash_completion.d/gaiamesh`.
     Completions(completions::CompletionsArgs),
     /// Write man pages for every command: `gaiamesh man --out /usr/share/man/man1`.
@@ -129,6 +135,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Exchange(cmd) => exchange::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
     }

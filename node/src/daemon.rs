@@ -581,6 +581,7 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
         lookups: HashMap::new(),
     };
     let catalogue = storage::SharedCatalogue::new(catalogue);
+    let backup_store = catalogue.read().store().clone();
     let (stored_tx, stored) = tokio::sync::mpsc::channel(storage::MAX_QUEUED_JOBS);
     let storage = storage::Storage::start(catalogue.clone(), stored_tx, crate::now)
         .context("starting the storage writer")?;
@@ -641,11 +642,14 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
     let api = api::serve(
         &dir,
         &config.api,
-        client.clone(),
-        std::sync::Arc::new(registry),
-        corrupt_blobs,
-        exchange,
-        api_metrics,
+        api::Parts {
+            client: client.clone(),
+            registry: std::sync::Arc::new(registry),
+            corrupt_blobs,
+            exchange,
+            api_metrics,
+            catalogue: backup_store,
+        },
     )
     .await?;
     let notifier = service::Notifier;

@@ -15,6 +15,7 @@
 //! - [`daemon`]: `gaiamesh run` — the libp2p swarm, its event loop and the HTTP API.
 
 pub mod api_client;
+pub mod backup;
 pub mod blobs;
 pub mod cli;
 pub mod cpu;

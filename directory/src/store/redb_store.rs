@@ -35,6 +35,36 @@ impl RedbStore {
         txn.commit().map_err(db_err)?;
         Ok(Self { db: db.into() })
     }
+
+    /// Writes a consistent copy of the store, as of one read transaction, to a new database
+    /// at `path` (a backup of a running node: writers go on meanwhile). Returns the number of
+    /// entries copied.
+    pub fn snapshot_to(&self, path: &Path) -> Result<u64, StoreError> {
+        let read = self.db.begin_read().map_err(db_err)?;
+        let out = Database::create(path).map_err(db_err)?;
+        let write = out.begin_write().map_err(db_err)?;
+        let entries = copy_table(&read, &write, ENTRIES)?;
+        copy_table(&read, &write, EVIDENCE)?;
+        write.commit().map_err(db_err)?;
+        Ok(entries)
+    }
+}
+
+/// Copies every row of `def` from `read` into `write`; returns how many.
+fn copy_table(
+    read: &redb::ReadTransaction,
+    write: &redb::WriteTransaction,
+    def: TableDefinition<'_, &[u8], &[u8]>,
+) -> Result<u64, StoreError> {
+    let from = read.open_table(def).map_err(db_err)?;
+    let mut to = write.open_table(def).map_err(db_err)?;
+    let mut n = 0;
+    for row in from.iter().map_err(db_err)? {
+        let (k, v) = row.map_err(db_err)?;
+        to.insert(k.value(), v.value()).map_err(db_err)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 impl Store for RedbStore {

@@ -60,6 +60,8 @@ struct AppState {
     corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
     exchange: super::exchange::Exchange,
     subscribers: Arc<subscribers::Subscribers>,
+    dir: DataDir,
+    catalogue: gaiamesh_directory::store::RedbStore,
 }
 
 pub(crate) struct ApiHandle {
@@ -103,15 +105,27 @@ where
     post(handler).layer(RequestBodyLimitLayer::new(limit))
 }
 
-pub(crate) async fn serve(
-    dir: &DataDir,
-    config: &ApiConfig,
-    client: Client,
-    registry: Arc<Registry>,
-    corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
-    exchange: super::exchange::Exchange,
-    api_metrics: super::metrics::ApiMetrics,
-) -> Result<ApiHandle> {
+/// What the API serves from: the node's parts it reads and commands.
+pub(crate) struct Parts {
+    pub(crate) client: Client,
+    pub(crate) registry: Arc<Registry>,
+    /// Fault injection: the blob server corrupts what it sends.
+    pub(crate) corrupt_blobs: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) exchange: super::exchange::Exchange,
+    pub(crate) api_metrics: super::metrics::ApiMetrics,
+    /// The catalogue's database, for backups (read in one transaction, off the event loop).
+    pub(crate) catalogue: gaiamesh_directory::store::RedbStore,
+}
+
+pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Result<ApiHandle> {
+    let Parts {
+        client,
+        registry,
+        corrupt_blobs,
+        exchange,
+        api_metrics,
+        catalogue,
+    } = parts;
     let listen = config.listen;
     let token = hex::encode(rand::random::<[u8; 32]>());
     let state = AppState {
@@ -119,6 +133,8 @@ pub(crate) async fn serve(
         registry,
         corrupt_blobs,
         exchange,
+        dir: dir.clone(),
+        catalogue,
         subscribers: subscribers::Subscribers::new(
             config.max_event_subscribers,
             api_metrics.event_subscribers.clone(),
@@ -158,7 +174,8 @@ pub(crate) async fn serve(
         )
         .route("/api/v1/exchange/fetch/{job}", get(exchange_job))
         .route("/api/v1/audit", get(audit_list))
-        .route("/api/v1/audit/verify", get(audit_verify));
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/backup", post_limited(backup, body_limits::SMALL));
     if config.fault_injection {
         tracing::warn!("fault injection is on: POST /api/v1/debug/gossip publishes raw bytes");
         app = app
@@ -508,6 +525,34 @@ async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> 
             "entries": entries.iter().map(gaiamesh_exchange::audit::Entry::to_json).collect::<Vec<_>>(),
         }))
         .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /api/v1/backup` (token): a consistent backup of the data dir, written into
+/// `DATA_DIR/backups/` (where a hardened service may write); the answer names the file.
+async fn backup(State(s): State<AppState>) -> Response {
+    let dir = s.dir.clone();
+    let catalogue = s.catalogue.clone();
+    let audit = s.exchange.audit.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let now = crate::now().0;
+        let backups = dir.root().join("backups");
+        std::fs::create_dir_all(&backups).map_err(|source| crate::backup::BackupError::Io {
+            path: backups.clone(),
+            source,
+        })?;
+        let path = backups.join(format!("backup-{now}.tar"));
+        let manifest = crate::backup::write(&dir, &catalogue, &audit, &path, now)?;
+        Ok::<_, crate::backup::BackupError>((path, manifest))
+    })
+    .await;
+    match r {
+        Ok(Ok((path, manifest))) => {
+            tracing::info!(path = %path.display(), entries = manifest.directory_entries, "backup written");
+            Json(serde_json::json!({ "path": path, "manifest": manifest })).into_response()
+        }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

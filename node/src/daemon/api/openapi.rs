@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 24] = [
+pub(crate) const PATHS: [&str; 25] = [
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -30,6 +30,7 @@ pub(crate) const PATHS: [&str; 24] = [
     "/api/v1/audit",
     "/api/v1/audit/verify",
     "/api/v1/debug/spoiled-agreement",
+    "/api/v1/backup",
 ];
 
 fn error_response(description: &str) -> Value {
@@ -269,6 +270,16 @@ pub(crate) fn document() -> Value {
                     "401": error_response("missing or wrong token"),
                     "200": json_response("intact", json!({"type": "object"})),
                     "409": error_response("broken: names the first bad entry")
+                }}},
+            "/api/v1/backup": {"post": {
+                "summary": "Write a consistent backup of the data dir (key, configuration, \
+                    catalogue and audit log snapshots) to DATA_DIR/backups/; answers its path \
+                    and manifest. `gaiamesh backup` calls it and moves the file",
+                "security": bearer,
+                "responses": {
+                    "200": json_response("written", json!({"type": "object"})),
+                    "401": error_response("missing or wrong token"),
+                    "500": error_response("the backup could not be written")
                 }}},
             "/api/v1/debug/corrupt-blobs": {"post": {
                 "summary": "Testing only, routed when [api] fault_injection = true: `on` \
