@@ -9,7 +9,7 @@ use gaiamesh_protocol::{
     identity::PublicKey,
 };
 pub use memory::MemoryStore;
-pub use redb_store::RedbStore;
+pub use redb_store::{RedbStore, copy_table};
 
 use crate::entry::{Entry, Evidence};
 

@@ -14,6 +14,7 @@ use gaiamesh_protocol::{
     identity::{Domain, Keypair, PublicKey, Signature},
     time::UnixMillis,
 };
+use gaiamesh_directory::store::copy_table;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -268,22 +269,6 @@ where
     })
 }
 
-/// Copies every row of `def` from `read` into `write`; returns how many.
-fn copy_rows<K: redb::Key + 'static, V: redb::Value + 'static>(
-    read: &redb::ReadTransaction,
-    write: &redb::WriteTransaction,
-    def: TableDefinition<'_, K, V>,
-) -> Result<u64, AuditError> {
-    let from = read.open_table(def).map_err(db_err)?;
-    let mut to = write.open_table(def).map_err(db_err)?;
-    let mut n = 0;
-    for row in from.iter().map_err(db_err)? {
-        let (k, v) = row.map_err(db_err)?;
-        to.insert(k.value(), v.value()).map_err(db_err)?;
-        n += 1;
-    }
-    Ok(n)
-}
 
 /// The audit log of one node.
 pub struct AuditLog {
@@ -306,10 +291,10 @@ impl AuditLog {
         let read = self.db.begin_read().map_err(db_err)?;
         let out = Database::create(path).map_err(db_err)?;
         let write = out.begin_write().map_err(db_err)?;
-        let entries = copy_rows(&read, &write, ENTRIES)?;
-        copy_rows(&read, &write, META)?;
-        copy_rows(&read, &write, AGREEMENTS)?;
-        copy_rows(&read, &write, COUNTS)?;
+        let entries = copy_table(&read, &write, ENTRIES).map_err(db_err)?;
+        copy_table(&read, &write, META).map_err(db_err)?;
+        copy_table(&read, &write, AGREEMENTS).map_err(db_err)?;
+        copy_table(&read, &write, COUNTS).map_err(db_err)?;
         write.commit().map_err(db_err)?;
         Ok(entries)
     }

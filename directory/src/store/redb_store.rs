@@ -43,25 +43,26 @@ impl RedbStore {
         let read = self.db.begin_read().map_err(db_err)?;
         let out = Database::create(path).map_err(db_err)?;
         let write = out.begin_write().map_err(db_err)?;
-        let entries = copy_table(&read, &write, ENTRIES)?;
-        copy_table(&read, &write, EVIDENCE)?;
+        let entries = copy_table(&read, &write, ENTRIES).map_err(db_err)?;
+        copy_table(&read, &write, EVIDENCE).map_err(db_err)?;
         write.commit().map_err(db_err)?;
         Ok(entries)
     }
 }
 
-/// Copies every row of `def` from `read` into `write`; returns how many.
-fn copy_table(
+/// Copies every row of `def` from `read` into `write`; returns how many. A consistent copy
+/// of a table as of `read`'s snapshot, for backups of a running node's databases.
+pub fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     read: &redb::ReadTransaction,
     write: &redb::WriteTransaction,
-    def: TableDefinition<'_, &[u8], &[u8]>,
-) -> Result<u64, StoreError> {
-    let from = read.open_table(def).map_err(db_err)?;
-    let mut to = write.open_table(def).map_err(db_err)?;
+    def: TableDefinition<'_, K, V>,
+) -> Result<u64, redb::Error> {
+    let from = read.open_table(def)?;
+    let mut to = write.open_table(def)?;
     let mut n = 0;
-    for row in from.iter().map_err(db_err)? {
-        let (k, v) = row.map_err(db_err)?;
-        to.insert(k.value(), v.value()).map_err(db_err)?;
+    for row in from.iter()? {
+        let (k, v) = row?;
+        to.insert(k.value(), v.value())?;
         n += 1;
     }
     Ok(n)
