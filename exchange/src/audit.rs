@@ -9,12 +9,12 @@
 
 use std::{path::Path, sync::Mutex};
 
+use gaiamesh_directory::store::copy_table;
 use gaiamesh_protocol::{
     codec,
     identity::{Domain, Keypair, PublicKey, Signature},
     time::UnixMillis,
 };
-use gaiamesh_directory::store::copy_table;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -268,7 +268,6 @@ where
         },
     })
 }
-
 
 /// The audit log of one node.
 pub struct AuditLog {
