@@ -7,9 +7,16 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=GAIAMESH_GIT_REV");
-    // A new commit changes HEAD's target; a checkout changes HEAD itself.
-    for path in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
-        if std::path::Path::new(path).exists() {
+    // A new commit changes HEAD's target; a checkout changes HEAD itself. Asked of git, so
+    // that worktrees (whose .git is a file) are followed too.
+    for name in ["HEAD", "refs/heads", "packed-refs"] {
+        let path = Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", "--git-path", name])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if let Some(path) = path.filter(|p| std::path::Path::new(p).exists()) {
             println!("cargo:rerun-if-changed={path}");
         }
     }
