@@ -359,7 +359,6 @@ impl Client {
 /// Commands queued for the event loop at most; senders wait beyond that.
 const COMMAND_QUEUE: usize = 256;
 
-/// Runs the daemon until SIGINT or SIGTERM.
 pub use service::LogFilter;
 
 /// Runs the node on `dir` until SIGTERM or SIGINT. `log` lets a SIGHUP change the log filter

@@ -49,17 +49,24 @@ pub(super) fn run(a: RunArgs) -> Result<()> {
         let b = builder.json().with_filter_reloading();
         let handle = b.reload_handle();
         b.init();
-        Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
+        filter_setter(handle)
     } else {
         let b = builder.with_filter_reloading();
         let handle = b.reload_handle();
         b.init();
-        Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
+        filter_setter(handle)
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(daemon::run(dir, Some(log)))
+}
+
+/// The daemon's way to set another log filter through the subscriber's reload handle.
+fn filter_setter<S: 'static>(
+    handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+) -> daemon::LogFilter {
+    Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
 }
 
 pub(crate) use crate::api_client::{api_get, api_get_text, api_request, node_running, url_encode};
