@@ -50,6 +50,8 @@ pub struct QueryOptions {
     pub sort: Option<Sort>,
     /// At most this many matches.
     pub limit: Option<usize>,
+    /// Skip this many matches first (after sorting): a page starts here.
+    pub offset: usize,
 }
 
 /// One (node, service) match.
@@ -70,7 +72,7 @@ pub struct QueryOutput {
     pub plan: QueryPlan,
     /// Matches after sort and limit.
     pub matches: Vec<Match>,
-    /// Matches before the limit.
+    /// Matches before the offset and limit.
     pub total: usize,
     /// Nodes examined.
     pub examined: usize,
@@ -458,6 +460,7 @@ impl<S: Store> Catalogue<S> {
         let total = rows.len();
         let matches = rows
             .into_iter()
+            .skip(opts.offset)
             .take(opts.limit.unwrap_or(usize::MAX))
             .map(|(m, _)| m)
             .collect();

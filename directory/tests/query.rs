@@ -109,6 +109,7 @@ fn sort_and_limit() {
     let opts = QueryOptions {
         sort: Some("service.price.amount".parse().unwrap()),
         limit: Some(3),
+        offset: 0,
     };
     let cheapest = names(&c, "service.kind = storage.object", opts);
     assert_eq!(
@@ -122,6 +123,7 @@ fn sort_and_limit() {
     let opts = QueryOptions {
         sort: Some("node.energy.renewable_pct:desc".parse().unwrap()),
         limit: Some(1),
+        offset: 0,
     };
     let greenest = names(&c, "node.kind = hpc", opts);
     assert_eq!(greenest.len(), 1);
@@ -131,6 +133,26 @@ fn sort_and_limit() {
     );
     assert!("nope".parse::<query::Sort>().is_err());
     assert!("service.kind:sideways".parse::<query::Sort>().is_err());
+}
+
+#[test]
+fn pages_follow_one_another_in_sort_order() {
+    let (c, _) = examples();
+    let page = |offset, limit| {
+        let opts = QueryOptions {
+            sort: Some("service.price.amount".parse().unwrap()),
+            limit: Some(limit),
+            offset,
+        };
+        names(&c, "service.kind = storage.object", opts)
+    };
+    let all = page(0, 1000);
+    assert!(all.len() > 4, "{all:?}");
+    let mut paged = page(0, 3);
+    paged.extend(page(3, 3));
+    paged.extend(page(6, 1000));
+    assert_eq!(paged, all);
+    assert!(page(all.len(), 10).is_empty(), "a page past the end is empty");
 }
 
 #[test]

@@ -61,6 +61,10 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerView>>,
     },
+    /// `GET /api/v1/federation`.
+    Federation {
+        reply: oneshot::Sender<event_loop::federation::FederationView>,
+    },
     Revoke {
         list: Box<gaiamesh_protocol::federation::RevocationList>,
         reply: oneshot::Sender<Result<usize, CommandError>>,
@@ -145,6 +149,12 @@ pub struct Status {
     pub listen_addrs: Vec<String>,
     /// Seq of the node's own published self-description.
     pub own_seq: Option<u64>,
+    /// The daemon's version (`gaiamesh --version`).
+    #[serde(default)]
+    pub version: String,
+    /// Milliseconds since the node's event loop started.
+    #[serde(default)]
+    pub uptime_ms: u64,
     /// Directory mode: `full` or `light`.
     #[serde(default)]
     pub mode: String,
@@ -199,6 +209,8 @@ pub(crate) struct EntryView {
     pub(crate) from: Option<String>,
     pub(crate) last_seen_ms: Option<u64>,
     pub(crate) document: serde_json::Value,
+    /// Who signed what, checked again when asked.
+    pub(crate) proofs: event_loop::proofs::Proofs,
 }
 
 /// A cloneable handle to the event loop.
@@ -229,6 +241,11 @@ impl Client {
         self.ask(make).await?
     }
 
+    /// Sends `event` to every subscriber of `/events` (none listening is fine).
+    pub(crate) fn emit(&self, event: events::NodeEvent) {
+        let _ = self.events.send(event);
+    }
+
     /// A new subscription to the node's events (`/events`).
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<events::NodeEvent> {
         self.events.subscribe()
@@ -249,6 +266,12 @@ impl Client {
 
     pub(crate) async fn peers(&self) -> Result<Vec<PeerView>, CommandError> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    pub(crate) async fn federation(
+        &self,
+    ) -> Result<event_loop::federation::FederationView, CommandError> {
+        self.ask(|reply| Command::Federation { reply }).await
     }
 
     pub(crate) async fn revoke(

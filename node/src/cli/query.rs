@@ -46,6 +46,7 @@ fn offline(
         QueryOptions {
             sort,
             limit: Some(limit),
+            offset: 0,
         },
         now(),
     );

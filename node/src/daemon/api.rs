@@ -13,6 +13,7 @@ mod openapi;
 mod problem;
 mod server;
 mod subscribers;
+mod ui;
 
 use std::{
     convert::Infallible, io::Write, net::SocketAddr, os::unix::fs::OpenOptionsExt, sync::Arc,
@@ -141,12 +142,17 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
         ),
     };
     let mut app = Router::new()
+        .route("/", get(ui::redirect))
+        .route("/ui", get(ui::redirect))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::file))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", get(events))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
+        .route("/api/v1/federation", get(federation))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
         .route("/api/v1/sd", post_limited(publish, body_limits::SD))
@@ -288,11 +294,20 @@ async fn peers(State(s): State<AppState>) -> Response {
     }
 }
 
+async fn federation(State(s): State<AppState>) -> Response {
+    match s.client.federation().await {
+        Ok(f) => Json(f).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 struct DirectoryParams {
     q: String,
     sort: Option<String>,
     limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
 }
 
 async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) -> Response {
@@ -315,6 +330,7 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
     let opts = QueryOptions {
         sort,
         limit: Some(p.limit.unwrap_or(100).min(10_000)),
+        offset: p.offset,
     };
     match s.client.query(expr, opts).await {
         Ok(r) => Json(r).into_response(),

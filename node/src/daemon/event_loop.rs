@@ -32,10 +32,12 @@ mod admission;
 pub(crate) mod core_trace;
 pub(crate) mod flood;
 pub(crate) mod nat;
+pub(crate) mod proofs;
 pub(crate) mod recon_snapshot;
 mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
+pub(crate) mod federation;
 pub(crate) mod repo;
 pub(crate) mod stored;
 pub(crate) mod sync;
@@ -303,9 +305,11 @@ impl EventLoop {
             }
             Command::Show { subject, reply } => {
                 let cat = self.catalogue.clone();
+                let now = self.now();
                 tokio::task::spawn_blocking(move || {
                     let cat = cat.read();
                     let view = cat.get(&subject).ok().flatten().map(|e| EntryView {
+                        proofs: proofs::of(&e, cat.trust(), now),
                         subject: e.subject().to_string(),
                         seq: e.seq(),
                         received_at_ms: e.received_at.0,
@@ -315,6 +319,10 @@ impl EventLoop {
                     });
                     let _ = reply.send(view);
                 });
+            }
+            Command::Federation { reply } => {
+                let view = federation::view(self.catalogue.read().trust());
+                let _ = reply.send(view);
             }
             Command::Peers { reply } => {
                 let cat = self.catalogue.read();
@@ -431,6 +439,8 @@ impl EventLoop {
             directory_entries,
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
+            version: crate::cli::VERSION.to_owned(),
+            uptime_ms: u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX),
             mode: if self.light { "light" } else { "full" }.into(),
             dht_announced: self.node.admitted_total() > 0 && !self.node.announce_pending(),
             kad_queries: self.swarm.behaviour().kad.iter_queries().count(),

@@ -42,6 +42,10 @@ pub(crate) enum NodeEvent {
     RepoRelease { targets_version: u64 },
     /// A peer sent blob data that failed verification.
     BlobPeerPenalised { peer_id: String },
+    /// A fetch job changed state (`job`) or the audit log grew (`job` absent). Carries no
+    /// details: jobs and the audit log are operator-only reads, so a subscriber with the
+    /// token reads them again.
+    ExchangeChanged { job: Option<u64> },
 }
 
 impl NodeEvent {
@@ -58,6 +62,7 @@ impl NodeEvent {
             NodeEvent::Revocations { .. } => "revocations",
             NodeEvent::RepoRelease { .. } => "repo_release",
             NodeEvent::BlobPeerPenalised { .. } => "blob_peer_penalised",
+            NodeEvent::ExchangeChanged { .. } => "exchange_changed",
         }
     }
 }

@@ -181,7 +181,9 @@ impl Exchange {
         let kind = event.kind();
         let r = tokio::task::spawn_blocking(move || audit.append(event, crate::now())).await;
         match r {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => self
+                .client
+                .emit(super::events::NodeEvent::ExchangeChanged { job: None }),
             Ok(Err(e)) => tracing::error!(kind, error = %e, "cannot append to the audit log"),
             Err(e) => tracing::error!(kind, error = %e, "audit task failed"),
         }
@@ -251,10 +253,15 @@ impl Jobs {
         self.list.iter().cloned().collect()
     }
 
-    fn update(&mut self, id: u64, f: impl FnOnce(&mut JobView)) {
-        if let Some(j) = self.list.iter_mut().find(|j| j.id == id) {
-            f(j);
-        }
+    /// Applies `f` to job `id`; whether its state changed (progress alone is not a change).
+    fn update(&mut self, id: u64, f: impl FnOnce(&mut JobView)) -> bool {
+        let Some(j) = self.list.iter_mut().find(|j| j.id == id) else {
+            return false;
+        };
+        let before = std::mem::take(&mut j.state);
+        j.state.clone_from(&before);
+        f(j);
+        j.state != before
     }
 }
 

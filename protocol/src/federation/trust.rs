@@ -46,6 +46,11 @@ impl FederationTrust {
         self.revocations.as_ref().map_or(0, |r| r.version)
     }
 
+    /// The revocation list in force, if any.
+    pub fn revocations(&self) -> Option<&RevocationBody> {
+        self.revocations.as_ref()
+    }
+
     /// The revocation of `peer`, if it was revoked.
     pub fn revocation(&self, peer: &PublicKey) -> Option<&Revocation> {
         self.revocations.as_ref().and_then(|r| r.find(peer))

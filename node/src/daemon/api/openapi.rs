@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 25] = [
+pub(crate) const PATHS: [&str; 26] = [
+    "/api/v1/federation",
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -137,6 +138,9 @@ pub(crate) fn document() -> Value {
             "/api/v1/peers": {"get": {"summary": "Connected peers",
                 "responses": {"200": json_response("peers",
                     json!({"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}))}}},
+            "/api/v1/federation": {"get": {"summary": "The genesis this node trusts and the revocations in force (never the pre-shared key)",
+                "responses": {"200": json_response("federation", json!({"type": "object",
+                    "required": ["id", "name", "authorities", "repository", "revocation_version", "revoked"]}))}}},
             "/api/v1/directory": {"get": {
                 "summary": "Query the directory (docs/query.md); a light node answers \
                     through the DHT and needs an equality on an announced attribute",
@@ -145,7 +149,10 @@ pub(crate) fn document() -> Value {
                     {"name": "sort", "in": "query", "schema": {"type": "string"},
                         "description": "FIELD or -FIELD"},
                     {"name": "limit", "in": "query",
-                        "schema": {"type": "integer", "default": 100, "maximum": 10000}}
+                        "schema": {"type": "integer", "default": 100, "maximum": 10000}},
+                    {"name": "offset", "in": "query",
+                        "schema": {"type": "integer", "default": 0},
+                        "description": "skip this many matches (after sorting): paging"}
                 ],
                 "responses": {
                     "200": json_response("matches",

@@ -155,13 +155,20 @@ impl Exchange {
                     "{MAX_JOBS} fetches are running; start another when one has finished"
                 ))
             })?;
+        self.client
+            .emit(super::super::events::NodeEvent::ExchangeChanged { job: Some(id) });
         tokio::spawn(self.clone().run_fetch(id, req));
         Ok(id)
     }
 
     fn update(&self, id: u64, f: impl FnOnce(&mut JobView)) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.update(id, f);
+        let changed = self
+            .jobs
+            .lock()
+            .is_ok_and(|mut jobs| jobs.update(id, f));
+        if changed {
+            self.client
+                .emit(super::super::events::NodeEvent::ExchangeChanged { job: Some(id) });
         }
     }
 
@@ -230,6 +237,7 @@ impl Exchange {
         let opts = QueryOptions {
             sort: None,
             limit: Some(200),
+            offset: 0,
         };
         let reply = self
             .client
