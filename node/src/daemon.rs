@@ -61,6 +61,12 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerView>>,
     },
+    /// `GET /api/v1/updates`.
+    Updates {
+        subject: Option<String>,
+        limit: usize,
+        reply: oneshot::Sender<event_loop::recent::UpdatesView>,
+    },
     /// `GET /api/v1/federation`.
     Federation {
         reply: oneshot::Sender<event_loop::federation::FederationView>,
@@ -272,6 +278,19 @@ impl Client {
         &self,
     ) -> Result<event_loop::federation::FederationView, CommandError> {
         self.ask(|reply| Command::Federation { reply }).await
+    }
+
+    pub(crate) async fn updates(
+        &self,
+        subject: Option<String>,
+        limit: usize,
+    ) -> Result<event_loop::recent::UpdatesView, CommandError> {
+        self.ask(|reply| Command::Updates {
+            subject,
+            limit,
+            reply,
+        })
+        .await
     }
 
     pub(crate) async fn revoke(
@@ -649,6 +668,7 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
         light,
         metrics,
         events,
+        recent: event_loop::recent::Recent::default(),
         peer_addrs: HashMap::new(),
         provided_keys: HashSet::new(),
         kad_bootstrapped: false,

@@ -153,8 +153,10 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/federation", get(federation))
+        .route("/api/v1/updates", get(updates))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/directory/{peer}", get(show))
+        .route("/api/v1/directory/{peer}/gaiax", get(show_gaiax))
         .route("/api/v1/sd", post_limited(publish, body_limits::SD))
         .route(
             "/api/v1/revocations",
@@ -302,6 +304,21 @@ async fn federation(State(s): State<AppState>) -> Response {
 }
 
 #[derive(Deserialize)]
+struct UpdatesParams {
+    subject: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/updates`: the last directory updates, newest first.
+async fn updates(State(s): State<AppState>, Query(p): Query<UpdatesParams>) -> Response {
+    let limit = p.limit.unwrap_or(50).min(super::event_loop::recent::CAPACITY);
+    match s.client.updates(p.subject, limit).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
 struct DirectoryParams {
     q: String,
     sort: Option<String>,
@@ -354,6 +371,57 @@ async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
             format!("{peer} is not in the directory"),
         ),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/directory/{peer}/gaiax`: the entry's self-description as unsigned Gaia-X
+/// (Loire) JSON-LD credentials in a presentation, issued by the subject's `did:key` — the
+/// same mapping as `gaiamesh gaiax export` (docs/gaiax.md), for a download link.
+async fn show_gaiax(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
+    let subject: PublicKey = match peer.parse() {
+        Ok(k) => k,
+        Err(e) => {
+            return Problem::new(StatusCode::BAD_REQUEST, format!("{peer:?}: {e}"))
+                .parameter("peer")
+                .into_response();
+        }
+    };
+    let entry = match s.client.show(subject).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("{peer} is not in the directory"),
+            );
+        }
+        Err(e) => return e.into_response(),
+    };
+    let doc: gaiamesh_protocol::sd::SdDocument = match serde_json::from_value(entry.document) {
+        Ok(d) => d,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{peer}: the stored document does not read back: {e}"),
+            );
+        }
+    };
+    let now = crate::now();
+    match gaiamesh_gaiax::export(
+        &doc,
+        &subject.to_bytes(),
+        gaiamesh_gaiax::ExportFormat::JsonLd,
+        None,
+        now,
+    ) {
+        Ok(vp) => {
+            let mut r = Json(vp).into_response();
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/ld+json"),
+            );
+            r
+        }
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, format!("{peer}: {e}")),
     }
 }
 

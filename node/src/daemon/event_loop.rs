@@ -34,6 +34,7 @@ pub(crate) mod flood;
 pub(crate) mod nat;
 pub(crate) mod proofs;
 pub(crate) mod recon_snapshot;
+pub(crate) mod recent;
 mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
@@ -92,6 +93,8 @@ pub(crate) struct EventLoop {
     pub(crate) light: bool,
     pub(crate) metrics: Metrics,
     pub(crate) events: tokio::sync::broadcast::Sender<NodeEvent>,
+    /// The last directory updates, for `GET /api/v1/updates`.
+    pub(crate) recent: recent::Recent,
     /// Listen addresses connected peers announced (identify), for the routing table.
     pub(crate) peer_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Attribute keys this node currently provides.
@@ -319,6 +322,13 @@ impl EventLoop {
                     });
                     let _ = reply.send(view);
                 });
+            }
+            Command::Updates {
+                subject,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.recent.view(subject.as_deref(), limit));
             }
             Command::Federation { reply } => {
                 let view = federation::view(self.catalogue.read().trust());
@@ -644,6 +654,22 @@ impl EventLoop {
 impl EventLoop {
     /// Sends an event to `/events` subscribers (none listening is fine).
     pub(super) fn emit(&self, event: NodeEvent) {
+        if let NodeEvent::SdStored {
+            subject,
+            seq,
+            outcome,
+            from,
+            received_at_ms,
+        } = &event
+        {
+            self.recent.push(recent::Update {
+                subject: subject.clone(),
+                seq: *seq,
+                outcome,
+                from: from.clone(),
+                received_at_ms: *received_at_ms,
+            });
+        }
         let _ = self.events.send(event);
     }
 

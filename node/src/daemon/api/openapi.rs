@@ -5,8 +5,10 @@ use serde_json::{Value, json};
 
 /// Every path the API serves (fault injection included, though only routed when enabled).
 #[cfg(test)]
-pub(crate) const PATHS: [&str; 26] = [
+pub(crate) const PATHS: [&str; 28] = [
     "/api/v1/federation",
+    "/api/v1/updates",
+    "/api/v1/directory/{peer}/gaiax",
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/events",
@@ -169,6 +171,28 @@ pub(crate) fn document() -> Value {
                     "400": error_response("not a PeerId"),
                     "404": error_response("not in the directory")
                 }}},
+            "/api/v1/directory/{peer}/gaiax": {"get": {
+                "summary": "The entry's self-description as unsigned Gaia-X (Loire) JSON-LD \
+                    credentials in a presentation (docs/gaiax.md)",
+                "parameters": [{"name": "peer", "in": "path", "required": true,
+                    "schema": {"type": "string"}, "description": "PeerId of the subject"}],
+                "responses": {
+                    "200": {"description": "a verifiable presentation",
+                        "content": {"application/ld+json": {"schema": {"type": "object"}}}},
+                    "400": error_response("not a PeerId"),
+                    "404": error_response("not in the directory")
+                }}},
+            "/api/v1/updates": {"get": {
+                "summary": "The last directory updates this node stored (at most 1024 kept, \
+                    not persisted), newest first",
+                "parameters": [
+                    {"name": "subject", "in": "query", "schema": {"type": "string"},
+                        "description": "only this subject's versions"},
+                    {"name": "limit", "in": "query",
+                        "schema": {"type": "integer", "default": 50, "maximum": 1024}}
+                ],
+                "responses": {"200": json_response("updates", json!({"type": "object",
+                    "required": ["updates", "capacity"]}))}}},
             "/api/v1/sd": {"post": {
                 "summary": "Sign and publish a self-description document (TOML or JSON); \
                     an empty body re-publishes the current one with seq + 1",
