@@ -108,6 +108,34 @@ pub fn api_request_within(
     Ok(value)
 }
 
+/// The running node's `api.json` (address and token).
+fn api_info(dir: &DataDir) -> Result<serde_json::Value> {
+    let info_path = dir.root().join("api.json");
+    if info_path.exists() && !dir.node_alive() {
+        bail!(
+            "no node is running on {} (its api.json is left from a node that did not stop cleanly)",
+            dir.root().display()
+        );
+    }
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(&info_path).with_context(|| {
+            format!(
+                "no node is running on {} (no api.json)",
+                dir.root().display()
+            )
+        })?,
+    )?)
+}
+
+/// The dashboard of the node running on `dir`: `http://ADDRESS/ui/` (docs/dashboard.md).
+pub fn dashboard_url(dir: &DataDir) -> Result<String> {
+    let info = api_info(dir)?;
+    let address = info["address"]
+        .as_str()
+        .context("api.json has no address")?;
+    Ok(format!("{}/ui/", address.trim_end_matches('/')))
+}
+
 /// One HTTP/1.1 request: (status code, body).
 fn raw_request(
     dir: &DataDir,
@@ -117,20 +145,7 @@ fn raw_request(
     body: Option<&str>,
     timeout: Duration,
 ) -> Result<(String, String)> {
-    let info_path = dir.root().join("api.json");
-    if info_path.exists() && !dir.node_alive() {
-        bail!(
-            "no node is running on {} (its api.json is left from a node that did not stop cleanly)",
-            dir.root().display()
-        );
-    }
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&info_path).with_context(|| {
-            format!(
-                "no node is running on {} (no api.json)",
-                dir.root().display()
-            )
-        })?)?;
+    let info = api_info(dir)?;
     let address = info["address"]
         .as_str()
         .context("api.json has no address")?;

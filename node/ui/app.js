@@ -4,6 +4,7 @@
 "use strict";
 
 const PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 500;
 const TOKEN_KEY = "gaiamesh.token";
 
 // ---------------------------------------------------------------------------------------
@@ -21,7 +22,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -376,6 +377,7 @@ function parseParams(search) {
     q: p.get("q") || "", cert: p.get("cert") || "", renew: p.get("renew") || "",
     price: p.get("price") || "", sort: p.get("sort") || "",
     offset: Math.max(0, Number(p.get("offset")) || 0),
+    limit: Math.min(MAX_PAGE_SIZE, Math.max(1, Number(p.get("limit")) || PAGE_SIZE)),
   };
 }
 
@@ -416,6 +418,7 @@ async function pageDirectory(search) {
         [["", "relevance (index order)"], ["participant.legal_name", "provider"], ["service.price.amount", "price ↑"],
           ["service.price.amount:desc", "price ↓"], ["node.energy.renewable_pct:desc", "renewable ↓"], ["seq:desc", "newest"]]
           .map(([v, t]) => h("option", { value: v, selected: v === p.sort }, t)))),
+      h("label", {}, "Rows per page", h("input", { name: "limit", id: "limit", type: "number", min: 1, max: MAX_PAGE_SIZE, value: p.limit })),
       h("button", { type: "submit", id: "search" }, "Search"),
       h("button", { type: "button", class: "secondary", onclick: () => { location.hash = "#/directory"; } }, "Clear")));
   form.addEventListener("submit", (e) => {
@@ -430,7 +433,7 @@ async function pageDirectory(search) {
 
   async function render() {
     let reply;
-    const url = `/api/v1/directory?q=${encodeURIComponent(q)}&limit=${PAGE_SIZE}&offset=${p.offset}` +
+    const url = `/api/v1/directory?q=${encodeURIComponent(q)}&limit=${p.limit}&offset=${p.offset}` +
       (p.sort ? `&sort=${encodeURIComponent(p.sort)}` : "");
     try {
       reply = await api(url);
@@ -451,7 +454,7 @@ async function pageDirectory(search) {
     const pager = h("div", { class: "pager" },
       h("span", { id: "total", "data-total": reply.total },
         `rows ${from}–${to} of ${reply.total} (node, service) matches`),
-      p.offset > 0 ? h("a", { href: pageLink(Math.max(0, p.offset - PAGE_SIZE)), id: "prev" }, "← previous") : null,
+      p.offset > 0 ? h("a", { href: pageLink(Math.max(0, p.offset - p.limit)), id: "prev" }, "← previous") : null,
       to < reply.total ? h("a", { href: pageLink(to), id: "next" }, "next →") : null,
       h("span", { class: "muted" }, `examined ${reply.examined} · ${reply.source}`));
     const body = rows.map((r) => {

@@ -459,6 +459,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         )?;
         query_results.push((q, r, t.elapsed()));
     }
+    let dashboard = crate::api_client::dashboard_url(&DataDir::new(&dirs[0]))?;
     if a.json {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let summary = serde_json::json!({
@@ -482,6 +483,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             "repository": repo,
             "exchange": exchange,
             "dir": a.dir.display().to_string(),
+            "dashboard": dashboard,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -496,6 +498,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             repo.as_ref(),
             exchange.as_ref(),
         );
+        println!("dashboard of node0: {dashboard}");
     }
     if a.once {
         return Ok(());

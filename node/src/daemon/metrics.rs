@@ -16,6 +16,13 @@ pub(crate) struct Outcome {
     pub(crate) outcome: &'static str,
 }
 
+/// Label of the reconciliation difference counter: records this node `needs` from the
+/// peer or `has` for it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Direction {
+    pub(crate) direction: &'static str,
+}
+
 /// Label of a Kademlia query histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct QueryKind {
@@ -98,6 +105,9 @@ pub(crate) struct Metrics {
     pub(crate) kad_queries: Family<QueryKind, Histogram>,
     pub(crate) light_queries: Counter,
     pub(crate) sd_ingest: Histogram,
+    pub(crate) sd_propagation: Histogram,
+    pub(crate) reconciliations: Family<Outcome, Counter>,
+    pub(crate) reconciliation_differences: Family<Direction, Counter>,
     pub(crate) repo: RepoMetrics,
     pub(crate) directory_entries: Gauge,
     pub(crate) sd_stored_cpu: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -134,6 +144,9 @@ impl Metrics {
             kad_queries: Family::new_with_constructor(latency_histogram),
             light_queries: Counter::default(),
             sd_ingest: ingest_histogram(),
+            sd_propagation: latency_histogram(),
+            reconciliations: Family::default(),
+            reconciliation_differences: Family::default(),
             repo: RepoMetrics::default(),
             directory_entries: Gauge::default(),
             sd_stored_cpu: Gauge::default(),
@@ -179,6 +192,22 @@ impl Metrics {
             "sd_ingest_seconds",
             "Time to decode, verify, merge and commit one gossiped self-description",
             m.sd_ingest.clone(),
+        );
+        g.register(
+            "sd_propagation_seconds",
+            "Time from a peer's signature of a self-description to this node storing it, over \
+             every hop (across machines' clocks)",
+            m.sd_propagation.clone(),
+        );
+        g.register(
+            "reconciliations",
+            "Reconciliation sessions this node started, by outcome (done, failed)",
+            m.reconciliations.clone(),
+        );
+        g.register(
+            "reconciliation_differences",
+            "Records found different by reconciliation: needed from the peer or had for it",
+            m.reconciliation_differences.clone(),
         );
         g.register(
             "sd_stored_cpu_seconds",

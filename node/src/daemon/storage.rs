@@ -107,8 +107,8 @@ pub enum Done<T> {
     Merged {
         /// The job's tag.
         tag: T,
-        /// (subject, seq) per record, in order.
-        versions: Vec<(PublicKey, u64)>,
+        /// The version of each record, in order.
+        versions: Vec<Version>,
         /// One outcome per record, or why the batch was not written.
         result: Result<Vec<MergeOutcome>, Arc<StoreError>>,
     },
@@ -243,12 +243,23 @@ enum Step<T> {
     Other(Job<T>, SyncSender<()>),
 }
 
+/// Which version of whose self-description a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// The subject.
+    pub subject: PublicKey,
+    /// Its sequence number.
+    pub seq: u64,
+    /// When the subject signed it (its clock).
+    pub issued_at: UnixMillis,
+}
+
 /// A group of merge jobs, checked.
 struct CheckedBatch<T> {
     now: UnixMillis,
     staged: Vec<(Staged, Option<PublicKey>)>,
-    /// (subject, seq) per record, in order.
-    versions: Vec<(PublicKey, u64)>,
+    /// The version of each record, in order.
+    versions: Vec<Version>,
     /// Records per job, and the jobs' tags.
     jobs: Vec<(usize, T)>,
 }
@@ -335,7 +346,11 @@ impl Checker {
             for (records, tag) in jobs {
                 sizes.push((records.len(), tag));
                 for (r, from) in records {
-                    versions.push((r.sd.subject, r.sd.seq));
+                    versions.push(Version {
+                        subject: r.sd.subject,
+                        seq: r.sd.seq,
+                        issued_at: r.sd.issued_at,
+                    });
                     froms.push(from);
                     triaged.push(cat.triage(r));
                 }

@@ -22,7 +22,7 @@ use crate::daemon::{
     CommandError, Published,
     events::NodeEvent,
     metrics::Metrics,
-    storage::{Done, Job, SubmitError},
+    storage::{Done, Job, SubmitError, Version},
 };
 
 /// Who is waiting for a storage job, and for what.
@@ -213,7 +213,7 @@ impl EventLoop {
         }
     }
 
-    fn merged(&mut self, tag: Tag, versions: &[(PublicKey, u64)], outcomes: Vec<MergeOutcome>) {
+    fn merged(&mut self, tag: Tag, versions: &[Version], outcomes: Vec<MergeOutcome>) {
         if outcomes.iter().any(MergeOutcome::changed) {
             self.recon.invalidate();
         }
@@ -224,7 +224,8 @@ impl EventLoop {
             _ => None,
         };
         if let Some(peer) = peer {
-            for (o, (subject, seq)) in outcomes.iter().zip(versions) {
+            let now = self.now();
+            for (o, v) in outcomes.iter().zip(versions) {
                 Metrics::count(&self.metrics.merges, outcome_name(o));
                 if o.penalise() {
                     warn!(%peer, outcome = ?o, "peer sent an invalid record");
@@ -237,12 +238,17 @@ impl EventLoop {
                     });
                 }
                 if o.changed() {
+                    // From the subject's signature to this node's commit, across every hop
+                    // (clocks of different machines: only as good as their synchronisation).
+                    self.metrics
+                        .sd_propagation
+                        .observe(now.0.saturating_sub(v.issued_at.0) as f64 / 1e3);
                     self.emit(NodeEvent::SdStored {
-                        subject: subject.to_string(),
-                        seq: *seq,
+                        subject: v.subject.to_string(),
+                        seq: v.seq,
                         outcome: outcome_name(o),
                         from: Some(peer.to_string()),
-                        received_at_ms: self.now().0,
+                        received_at_ms: now.0,
                     });
                 }
             }
@@ -258,7 +264,7 @@ impl EventLoop {
                     .observe(received.elapsed().as_secs_f64());
                 let from_subject = versions
                     .first()
-                    .is_some_and(|(s, _)| PublicKey::from_peer_id(&source).ok() == Some(*s));
+                    .is_some_and(|v| PublicKey::from_peer_id(&source).ok() == Some(v.subject));
                 let verdict = outcomes.first().map_or(GossipVerdict::Ignore, |o| {
                     GossipVerdict::of(o, from_subject)
                 });

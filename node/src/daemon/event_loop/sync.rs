@@ -13,6 +13,8 @@ use libp2p::{
 };
 use tracing::{debug, warn};
 
+use crate::daemon::metrics::{Direction, Outcome};
+
 use super::{
     EventLoop,
     recon_snapshot::{Use, Waiting},
@@ -164,6 +166,15 @@ impl EventLoop {
                 let need: Vec<ShortId> = init.need().copied().collect();
                 let have: Vec<[u8; 32]> = init.have().copied().collect();
                 debug!(%peer, need = need.len(), have = have.len(), rounds = init.rounds(), "reconciled");
+                let m = &self.metrics;
+                m.reconciliations
+                    .get_or_create(&Outcome { outcome: "done" })
+                    .inc();
+                for (direction, n) in [("need", need.len()), ("have", have.len())] {
+                    m.reconciliation_differences
+                        .get_or_create(&Direction { direction })
+                        .inc_by(n as u64);
+                }
                 for chunk in need.chunks(MAX_RECORDS_PER_MESSAGE) {
                     self.swarm
                         .behaviour_mut()
@@ -179,7 +190,13 @@ impl EventLoop {
                     debug!(%peer, "too many reads in flight; the next reconciliation pushes");
                 }
             }
-            Err(e) => warn!(%peer, error = %e, "reconciliation failed"),
+            Err(e) => {
+                warn!(%peer, error = %e, "reconciliation failed");
+                self.metrics
+                    .reconciliations
+                    .get_or_create(&Outcome { outcome: "failed" })
+                    .inc();
+            }
         }
     }
 
