@@ -20,6 +20,7 @@ pub const MAX_FILES: usize = 100_000;
 
 /// One file of an asset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssetFile {
     /// Path relative to the asset's root (`/`-separated); empty for a single-file asset.
     pub path: String,
@@ -31,10 +32,12 @@ pub struct AssetFile {
 
 /// A registered asset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Asset {
     /// Its id (also the id of its `data.resource` service).
     pub id: String,
-    /// Where it is (absolute).
+    /// Where it is (absolute). The API shows it only to the operator (with the token).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub path: PathBuf,
     /// Whether `path` is a directory.
     pub directory: bool,
@@ -47,6 +50,7 @@ pub struct Asset {
     /// The usage policy.
     pub policy: Policy,
     /// When it was registered.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub added_at: UnixMillis,
 }
 

@@ -27,6 +27,7 @@ pub const MAX_ENTRY: usize = 128;
 
 /// A usage policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Permitted participants: `kind:value` registration numbers (`vatID:DE123456789`) or
@@ -45,9 +46,11 @@ pub struct Policy {
     pub jurisdiction: Vec<String>,
     /// Not before.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub valid_from: Option<UnixMillis>,
     /// Not after.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub valid_until: Option<UnixMillis>,
     /// Most transfers of the asset to one consumer.
     #[serde(default)]

@@ -82,7 +82,7 @@ pub(crate) enum Command {
     },
     /// `GET /api/v1/repo`.
     RepoStatus {
-        reply: oneshot::Sender<serde_json::Value>,
+        reply: oneshot::Sender<event_loop::repo::RepoStatus>,
     },
     /// `GET /api/v1/repo/bundle`: the encoded trusted state.
     RepoBundle {
@@ -93,18 +93,18 @@ pub(crate) enum Command {
     RepoRelease {
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
+        reply: oneshot::Sender<Result<event_loop::repo::ReleaseReply, CommandError>>,
     },
     /// `POST /api/v1/repo/fetch`: fetch a target (NAME or NAME@VERSION).
     RepoFetch {
         target: String,
-        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
+        reply: oneshot::Sender<Result<event_loop::repo::FetchStarted, CommandError>>,
     },
     /// A release whose blob is imported: trust the bundle if it names `hash`.
     RepoApplyLocal {
         bundle: Vec<u8>,
         hash: gaiamesh_protocol::repository::BlobHash,
-        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
+        reply: oneshot::Sender<Result<event_loop::repo::ReleaseApplied, CommandError>>,
     },
     /// A bundle fetched from a peer (after its admission or a gossiped timestamp).
     RepoOffer {
@@ -318,7 +318,7 @@ impl Client {
         .await
     }
 
-    pub(crate) async fn repo_status(&self) -> Result<serde_json::Value, CommandError> {
+    pub(crate) async fn repo_status(&self) -> Result<event_loop::repo::RepoStatus, CommandError> {
         self.ask(|reply| Command::RepoStatus { reply }).await
     }
 
@@ -330,7 +330,7 @@ impl Client {
         &self,
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-    ) -> Result<serde_json::Value, CommandError> {
+    ) -> Result<event_loop::repo::ReleaseReply, CommandError> {
         self.try_ask(|reply| Command::RepoRelease {
             bundle,
             file,
@@ -342,7 +342,7 @@ impl Client {
     pub(crate) async fn repo_fetch(
         &self,
         target: String,
-    ) -> Result<serde_json::Value, CommandError> {
+    ) -> Result<event_loop::repo::FetchStarted, CommandError> {
         self.try_ask(|reply| Command::RepoFetch { target, reply })
             .await
     }
@@ -369,7 +369,7 @@ impl Client {
         &self,
         bundle: Vec<u8>,
         hash: gaiamesh_protocol::repository::BlobHash,
-    ) -> Result<serde_json::Value, CommandError> {
+    ) -> Result<event_loop::repo::ReleaseApplied, CommandError> {
         self.try_ask(|reply| Command::RepoApplyLocal {
             bundle,
             hash,

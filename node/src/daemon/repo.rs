@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 pub(crate) use bucket::UploadLimits;
-pub(crate) use fetch::Fetcher;
+pub(crate) use fetch::{FetchProgress, Fetcher};
 
 use gaiamesh_core::pieces::SuperSeed;
 

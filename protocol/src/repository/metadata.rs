@@ -116,6 +116,7 @@ impl Root {
 
 /// Whether nodes fetch a component as soon as it is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     /// Fetched and pinned by every node as soon as it is released.

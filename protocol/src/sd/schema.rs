@@ -11,6 +11,7 @@ pub const SCHEMA_VERSION: u16 = 1;
 
 /// The body of a self-description: participant, node, services.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SdDocument {
     /// The legal entity operating the node.
@@ -27,6 +28,7 @@ pub struct SdDocument {
 
 /// A legal person (Gaia-X `LegalParticipant` / `LegalPerson`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Participant {
     /// Registered legal name.
@@ -42,6 +44,7 @@ pub struct Participant {
 
 /// A registration number of a participant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     /// Which register the number is from.
@@ -52,6 +55,7 @@ pub struct Registration {
 
 /// Kinds of registration numbers accepted by the Gaia-X Trust Framework.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum RegistrationKind {
     /// EU VAT identification number, e.g. `DE123456789`.
@@ -76,6 +80,7 @@ pub enum RegistrationKind {
 
 /// A postal address reduced to what the federation queries on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     /// ISO 3166-1 alpha-2 country code.
@@ -90,6 +95,7 @@ pub struct Address {
 
 /// The node: what it is, where it runs, what it runs on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NodeInfo {
     /// What kind of infrastructure this node is.
@@ -118,6 +124,7 @@ pub struct NodeInfo {
 
 /// Kinds of nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum NodeKind {
@@ -137,6 +144,7 @@ pub enum NodeKind {
 
 /// Geographic location of a node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Location {
     /// ISO 3166-1 alpha-2 country code.
@@ -154,6 +162,7 @@ pub struct Location {
 
 /// WGS84 latitude and longitude in degrees.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Coordinates {
     /// Latitude, −90 to 90.
@@ -164,6 +173,7 @@ pub struct Coordinates {
 
 /// Software identification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Software {
     /// Product name.
@@ -177,6 +187,7 @@ pub struct Software {
 
 /// Hardware capacity of a node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Hardware {
     /// CPU architecture, e.g. `x86_64`, `aarch64`.
@@ -198,6 +209,7 @@ pub struct Hardware {
 
 /// A GPU model and how many of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Gpu {
     /// Model name, e.g. `NVIDIA H100`.
@@ -208,6 +220,7 @@ pub struct Gpu {
 
 /// Network capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Uplink bandwidth in Gbit/s.
@@ -216,6 +229,7 @@ pub struct Network {
 
 /// Energy figures of the site.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Energy {
     /// Power usage effectiveness (≥ 1.0).
@@ -237,6 +251,7 @@ pub struct Energy {
 
 /// Latency characteristics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Realtime {
     /// The latency class the node guarantees.
@@ -248,6 +263,7 @@ pub struct Realtime {
 
 /// Latency classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LatencyClass {
@@ -263,6 +279,7 @@ pub enum LatencyClass {
 
 /// A service offered by the node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Identifier, unique within the self-description.
@@ -335,6 +352,7 @@ impl Service {
 
 /// Kinds of services; the string forms are the query values (`service.kind = storage.object`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub enum ServiceKind {
     /// Virtual machines.
@@ -412,6 +430,7 @@ impl NodeKind {
 /// A certification claim. It counts as *attested* only when an attestation from a certifier
 /// of the federation backs it; otherwise it is shown as *self-declared*.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Certification {
     /// Scheme, e.g. `C5`, `ISO27001`, `SecNumCloud`, `EUCS-high`.
@@ -426,6 +445,7 @@ pub struct Certification {
 
 /// Gaia-X label levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProtectionLevel {
@@ -439,6 +459,7 @@ pub enum ProtectionLevel {
 
 /// How a service is consumed and billed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ConsumptionModel {
@@ -452,6 +473,7 @@ pub enum ConsumptionModel {
 
 /// A price: decimal amount in a currency per unit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// ISO 4217 currency code.
@@ -464,6 +486,7 @@ pub struct Price {
 
 /// Terms and conditions, pinned by hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Terms {
     /// Where the terms are published.
@@ -474,6 +497,7 @@ pub struct Terms {
 
 /// How customer data can be exported (Gaia-X `dataAccountExport`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DataExport {
     /// How to request the export: `API`, `email`, `webform`, `unregisteredLetter`,

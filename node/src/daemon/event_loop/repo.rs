@@ -10,7 +10,8 @@ use gaiamesh_protocol::repository::{
     metadata::{Bundle, Category, Signed, Timestamp},
 };
 use libp2p::{PeerId, gossipsub, kad::RecordKey};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -42,6 +43,71 @@ pub(crate) type BlobLookup = (
 
 /// A provider lookup answers after this long with the providers found so far.
 const PROVIDER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET /api/v1/repo`: the trusted release and what this node holds of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RepoStatus {
+    pub(crate) root_version: u64,
+    pub(crate) timestamp_version: Option<u64>,
+    pub(crate) targets_version: Option<u64>,
+    /// Whether the metadata verifies and has not expired.
+    pub(crate) valid: bool,
+    /// Why not, when it does not.
+    pub(crate) error: Option<String>,
+    pub(crate) targets: Vec<TargetStatus>,
+}
+
+/// One target of the release.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TargetStatus {
+    /// `NAME@VERSION`.
+    pub(crate) target: String,
+    pub(crate) category: Category,
+    pub(crate) platform: Option<String>,
+    pub(crate) length: u64,
+    /// BLAKE3 of the blob, hex.
+    pub(crate) blake3: String,
+    /// `complete`, `partial` or `missing` on this node.
+    pub(crate) local: &'static str,
+    /// Bytes verified on this node.
+    pub(crate) verified: u64,
+    /// The running or last fetch of it.
+    pub(crate) fetch: Option<crate::daemon::repo::FetchProgress>,
+}
+
+/// `POST /api/v1/repo/fetch`: the fetch started.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FetchStarted {
+    pub(crate) target: String,
+    pub(crate) blake3: String,
+    pub(crate) length: u64,
+}
+
+/// A bundle applied (from a release or a peer).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BundleApplied {
+    /// Whether it changed what the node trusts.
+    pub(crate) changed: bool,
+    pub(crate) root_version: u64,
+    pub(crate) targets_version: Option<u64>,
+}
+
+/// `POST /api/v1/repo/release`: the release this node now serves.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReleaseApplied {
+    /// The target the file is.
+    pub(crate) target: String,
+    pub(crate) blake3: String,
+    pub(crate) result: BundleApplied,
+}
+
+/// `POST /api/v1/repo/release`: a component released, or new metadata only (a key rotation).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ReleaseReply {
+    Component(ReleaseApplied),
+    Metadata(BundleApplied),
+}
 
 /// The DHT provider key of a blob.
 pub(crate) fn blob_key(hash: &BlobHash) -> Vec<u8> {
@@ -103,7 +169,7 @@ impl EventLoop {
         &mut self,
         bytes: &[u8],
         from: Option<PeerId>,
-    ) -> Result<serde_json::Value, CommandError> {
+    ) -> Result<BundleApplied, CommandError> {
         let bundle = Bundle::decode(bytes).map_err(CommandError::invalid)?;
         let mut next = self.repo.trusted.clone();
         let applied = next
@@ -119,11 +185,11 @@ impl EventLoop {
             );
             self.repo_changed(from.is_none());
         }
-        Ok(json!({
-            "changed": applied.changed(),
-            "root_version": self.repo.trusted.root_version(),
-            "targets_version": self.repo.trusted.trusted_targets().map(|t| t.body().version),
-        }))
+        Ok(BundleApplied {
+            changed: applied.changed(),
+            root_version: self.repo.trusted.root_version(),
+            targets_version: self.repo.trusted.trusted_targets().map(|t| t.body().version),
+        })
     }
 
     /// After a change: persist, refresh what the server hands out, announce (when the
@@ -336,11 +402,11 @@ impl EventLoop {
     }
 
     /// `GET /api/v1/repo`.
-    pub(super) fn repo_status(&self) -> serde_json::Value {
+    pub(super) fn repo_status(&self) -> RepoStatus {
         let now = self.now();
         let fetches = self.repo.fetcher.snapshot();
         let t = self.repo.trusted.trusted_targets();
-        let targets: Vec<serde_json::Value> = t
+        let targets: Vec<TargetStatus> = t
             .map(|t| {
                 t.body()
                     .targets
@@ -358,32 +424,32 @@ impl EventLoop {
                             Some(_) => "partial",
                             None => "missing",
                         };
-                        json!({
-                            "target": name.to_string(),
-                            "category": info.custom.category,
-                            "platform": info.custom.platform,
-                            "length": info.length,
-                            "blake3": info.custom.blake3.to_string(),
-                            "local": local,
-                            "verified": rec.map_or(0, |r| r.verified_bytes()),
-                            "fetch": fetches.get(&info.custom.blake3),
-                        })
+                        TargetStatus {
+                            target: name.to_string(),
+                            category: info.custom.category,
+                            platform: info.custom.platform.clone(),
+                            length: info.length,
+                            blake3: info.custom.blake3.to_string(),
+                            local,
+                            verified: rec.map_or(0, |r| r.verified_bytes()),
+                            fetch: fetches.get(&info.custom.blake3).cloned(),
+                        }
                     })
                     .collect()
             })
             .unwrap_or_default();
-        json!({
-            "root_version": self.repo.trusted.root_version(),
-            "timestamp_version": self.repo.trusted.timestamp().map(|t| t.body().version),
-            "targets_version": t.map(|t| t.body().version),
-            "valid": self.repo.trusted.targets(now).is_ok(),
-            "error": self.repo.trusted.targets(now).err().map(|e| e.to_string()),
-            "targets": targets,
-        })
+        RepoStatus {
+            root_version: self.repo.trusted.root_version(),
+            timestamp_version: self.repo.trusted.timestamp().map(|t| t.body().version),
+            targets_version: t.map(|t| t.body().version),
+            valid: self.repo.trusted.targets(now).is_ok(),
+            error: self.repo.trusted.targets(now).err().map(|e| e.to_string()),
+            targets,
+        }
     }
 
     /// `POST /api/v1/repo/fetch`: NAME@VERSION, or NAME for its newest version.
-    pub(super) fn repo_fetch(&mut self, target: &str) -> Result<serde_json::Value, CommandError> {
+    pub(super) fn repo_fetch(&mut self, target: &str) -> Result<FetchStarted, CommandError> {
         let targets = self
             .repo
             .trusted
@@ -398,7 +464,11 @@ impl EventLoop {
         let (name, hash, length) = (name.to_string(), info.custom.blake3, info.length);
         let pin = info.custom.category == Category::Mandatory;
         self.repo.fetcher.start(name.clone(), hash, length, pin);
-        Ok(json!({"target": name, "blake3": hash.to_string(), "length": length}))
+        Ok(FetchStarted {
+            target: name,
+            blake3: hash.to_string(),
+            length,
+        })
     }
 
     /// `POST /api/v1/repo/release`: imports `file` off the event loop, then applies the
@@ -407,11 +477,11 @@ impl EventLoop {
         &mut self,
         bundle: Vec<u8>,
         file: Option<std::path::PathBuf>,
-        reply: oneshot::Sender<Result<serde_json::Value, CommandError>>,
+        reply: oneshot::Sender<Result<ReleaseReply, CommandError>>,
     ) {
         let Some(file) = file else {
             // No new blob (a key rotation): trust and announce the bundle.
-            let _ = reply.send(self.apply_bundle(&bundle, None));
+            let _ = reply.send(self.apply_bundle(&bundle, None).map(ReleaseReply::Metadata));
             return;
         };
         let store = self.repo.fetcher.store.clone();
@@ -429,7 +499,10 @@ impl EventLoop {
             .map_err(|e| CommandError::internal("importing the file", e))
             .and_then(|r| r);
             let result = match imported {
-                Ok((hash, _)) => client.apply_local_release(bundle, hash).await,
+                Ok((hash, _)) => client
+                    .apply_local_release(bundle, hash)
+                    .await
+                    .map(ReleaseReply::Component),
                 Err(e) => Err(e),
             };
             let _ = reply.send(result);
@@ -441,7 +514,7 @@ impl EventLoop {
         &mut self,
         bundle: &[u8],
         hash: BlobHash,
-    ) -> Result<serde_json::Value, CommandError> {
+    ) -> Result<ReleaseApplied, CommandError> {
         let decoded = Bundle::decode(bundle).map_err(CommandError::invalid)?;
         let mut check = self.repo.trusted.clone();
         check
@@ -467,6 +540,10 @@ impl EventLoop {
             s.published(hash);
         }
         self.provide_blob(hash);
-        Ok(json!({"target": named.0.to_string(), "blake3": hash.to_string(), "result": out}))
+        Ok(ReleaseApplied {
+            target: named.0.to_string(),
+            blake3: hash.to_string(),
+            result: out,
+        })
     }
 }
