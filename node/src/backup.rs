@@ -45,7 +45,7 @@ const AUDIT: &str = "audit.redb";
 const SMALL_FILE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// What a backup holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Manifest {
     /// [`FORMAT`].
     pub format: u32,

@@ -34,7 +34,7 @@ use crate::datadir::DataDir;
 pub(crate) use error::CommandError;
 
 /// What a publication of the node's own self-description did.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Published {
     /// The new version's seq.
     pub(crate) seq: u64,
@@ -139,7 +139,7 @@ pub(crate) enum Command {
 }
 
 /// `GET /api/v1/status`.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// This node.
     pub peer_id: String,
@@ -181,7 +181,7 @@ pub struct Status {
 }
 
 /// One entry of `GET /api/v1/peers`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PeerView {
     pub(crate) peer_id: String,
     pub(crate) admitted: bool,
@@ -191,7 +191,7 @@ pub(crate) struct PeerView {
 }
 
 /// `GET /api/v1/directory`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct QueryReply {
     /// `replica` (the local catalogue) or `dht` (a light node's DHT lookup).
     pub(crate) source: &'static str,
@@ -203,17 +203,32 @@ pub(crate) struct QueryReply {
     pub(crate) plan: String,
     pub(crate) total: usize,
     pub(crate) examined: usize,
-    pub(crate) matches: Vec<serde_json::Value>,
+    pub(crate) matches: Vec<MatchView>,
+}
+
+/// One (node, service) row of a query answer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MatchView {
+    /// The node (PeerId).
+    pub(crate) subject: String,
+    pub(crate) seq: u64,
+    pub(crate) legal_name: String,
+    /// Where the node is (ISO 3166-1).
+    pub(crate) country: String,
+    /// The matching service (`null` for a node without services).
+    pub(crate) service: Option<gaiamesh_protocol::sd::Service>,
 }
 
 /// `GET /api/v1/directory/{peer}`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EntryView {
     pub(crate) subject: String,
     pub(crate) seq: u64,
     pub(crate) received_at_ms: u64,
     pub(crate) from: Option<String>,
     pub(crate) last_seen_ms: Option<u64>,
+    /// The self-description document as the subject signed it.
+    #[schema(value_type = gaiamesh_protocol::sd::SdDocument)]
     pub(crate) document: serde_json::Value,
     /// Who signed what, checked again when asked.
     pub(crate) proofs: event_loop::proofs::Proofs,

@@ -14,8 +14,6 @@
 //!   (bao, 16 KiB chunk groups), resumable downloads, pinning and garbage collection.
 //! - [`daemon`]: `gaiamesh run` — the libp2p swarm, its event loop and the HTTP API.
 
-// The hand-written OpenAPI document is one large `json!` (until it is generated).
-#![recursion_limit = "256"]
 pub mod api_client;
 pub mod backup;
 pub mod blobs;

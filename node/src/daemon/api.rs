@@ -8,6 +8,7 @@
 //! timeout (408), and [`guard::check`] (head size, `Host`/`Origin`, token) before any body
 //! byte is read; then the route's own body limit. Connections are bounded by [`server`].
 
+mod answers;
 mod guard;
 mod openapi;
 mod problem;
@@ -275,6 +276,15 @@ async fn not_found() -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "node",
+    summary = "This node: identity, peers, directory size, version, uptime, NAT",
+    responses(
+        (status = 200, body = super::Status)
+    )
+)]
 async fn status(State(s): State<AppState>) -> Response {
     match s.client.status().await {
         Ok(st) => Json(st).into_response(),
@@ -282,13 +292,32 @@ async fn status(State(s): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "node",
+    summary = "Whether the event loop answers",
+    responses(
+        (status = 200, body = answers::Health),
+        (status = 503, description = "the node is stopping or overloaded", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn health(State(s): State<AppState>) -> Response {
     match s.client.status().await {
-        Ok(_) => Json(serde_json::json!({ "ok": true })).into_response(),
+        Ok(_) => Json(answers::Health { ok: true }).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/peers",
+    tag = "node",
+    summary = "Connected peers",
+    responses(
+        (status = 200, body = Vec<super::PeerView>)
+    )
+)]
 async fn peers(State(s): State<AppState>) -> Response {
     match s.client.peers().await {
         Ok(p) => Json(p).into_response(),
@@ -296,6 +325,15 @@ async fn peers(State(s): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/federation",
+    tag = "federation",
+    summary = "The genesis this node trusts and the revocations in force (never the pre-shared key)",
+    responses(
+        (status = 200, body = super::event_loop::federation::FederationView)
+    )
+)]
 async fn federation(State(s): State<AppState>) -> Response {
     match s.client.federation().await {
         Ok(f) => Json(f).into_response(),
@@ -303,13 +341,27 @@ async fn federation(State(s): State<AppState>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UpdatesParams {
+    /// Only this subject's versions (PeerId).
     subject: Option<String>,
+    /// At most this many (default 50, at most 1024).
+    #[param(maximum = 1024)]
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/updates`: the last directory updates, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/updates",
+    tag = "directory",
+    summary = "The last directory updates this node stored (1024 kept, not persisted), newest first",
+    params(UpdatesParams),
+    responses(
+        (status = 200, body = super::event_loop::recent::UpdatesView)
+    )
+)]
 async fn updates(State(s): State<AppState>, Query(p): Query<UpdatesParams>) -> Response {
     let limit = p.limit.unwrap_or(50).min(super::event_loop::recent::CAPACITY);
     match s.client.updates(p.subject, limit).await {
@@ -318,15 +370,34 @@ async fn updates(State(s): State<AppState>, Query(p): Query<UpdatesParams>) -> R
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DirectoryParams {
+    /// The query (docs/query.md), e.g. `node.location.country = DE`.
     q: String,
+    /// `FIELD` or `FIELD:desc`.
     sort: Option<String>,
+    /// Rows at most (default 100, at most 10000).
+    #[param(maximum = 10000)]
     limit: Option<usize>,
+    /// Rows to skip after sorting: paging (`total` counts them all).
     #[serde(default)]
     offset: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/directory",
+    tag = "directory",
+    summary = "Query the directory (docs/query.md); a light node answers through the DHT",
+    params(DirectoryParams),
+    responses(
+        (status = 200, body = super::QueryReply),
+        (status = 400, description = "the query does not parse (the detail shows the column)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "a light node cannot answer this query through the DHT", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "too many light queries running; retry", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) -> Response {
     let expr = match query::parse(&p.q) {
         Ok(e) => e,
@@ -355,6 +426,18 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/directory/{peer}",
+    tag = "directory",
+    summary = "One directory entry, its proofs checked again",
+    params(("peer" = String, Path, description = "PeerId of the subject")),
+    responses(
+        (status = 200, body = super::EntryView),
+        (status = 400, description = "not a PeerId", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not in the directory", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
     let subject: PublicKey = match peer.parse() {
         Ok(k) => k,
@@ -377,6 +460,18 @@ async fn show(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
 /// `GET /api/v1/directory/{peer}/gaiax`: the entry's self-description as unsigned Gaia-X
 /// (Loire) JSON-LD credentials in a presentation, issued by the subject's `did:key` — the
 /// same mapping as `gaiamesh gaiax export` (docs/gaiax.md), for a download link.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directory/{peer}/gaiax",
+    tag = "directory",
+    summary = "The entry as unsigned Gaia-X (Loire) JSON-LD credentials in a presentation",
+    params(("peer" = String, Path, description = "PeerId of the subject")),
+    responses(
+        (status = 200, description = "a verifiable presentation", body = Object, content_type = "application/ld+json"),
+        (status = 400, description = "not a PeerId", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not in the directory", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn show_gaiax(State(s): State<AppState>, Path(peer): Path<String>) -> Response {
     let subject: PublicKey = match peer.parse() {
         Ok(k) => k,
@@ -425,17 +520,48 @@ async fn show_gaiax(State(s): State<AppState>, Path(peer): Path<String>) -> Resp
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/revocations",
+    tag = "federation",
+    summary = "Apply a revocation list (TOML) if newer; it is gossiped and revoked peers disconnected",
+    request_body(content = String, content_type = "application/toml", description = "a revocation list signed by the authorities"),
+    responses(
+        (status = 200, body = answers::RevokedAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "not a valid revocation list", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn revoke(State(s): State<AppState>, body: String) -> Response {
     let list = match gaiamesh_protocol::federation::RevocationList::from_toml(&body) {
         Ok(l) => l,
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     };
     match s.client.revoke(list).await {
-        Ok(removed) => Json(serde_json::json!({ "removed_entries": removed })).into_response(),
+        Ok(removed) => Json(answers::RevokedAnswer {
+            removed_entries: removed,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sd",
+    tag = "directory",
+    summary = "Sign and publish a self-description (TOML or JSON); an empty body re-publishes the current one with seq + 1",
+    request_body(content((gaiamesh_protocol::sd::SdDocument = "application/json"), (String = "application/toml")), description = "the document (docs/operator-guide.md)"),
+    responses(
+        (status = 200, body = super::Published),
+        (status = 400, description = "not UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "not TOML or JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the document is invalid (the detail names the field)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     // An empty body re-publishes the current document with seq + 1.
     let doc = if body.iter().all(u8::is_ascii_whitespace) {
@@ -460,11 +586,7 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         }
     };
     match s.client.publish(doc).await {
-        Ok(p) => Json(serde_json::json!({
-            "seq": p.seq,
-            "gossip_after_ms": p.gossip_after_ms,
-        }))
-        .into_response(),
+        Ok(p) => Json(p).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -498,6 +620,15 @@ fn body_format(headers: &HeaderMap) -> Result<DocumentFormat, Problem> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/repo",
+    tag = "repository",
+    summary = "The trusted release and what this node holds of it",
+    responses(
+        (status = 200, body = super::event_loop::repo::RepoStatus)
+    )
+)]
 async fn repo_status(State(s): State<AppState>) -> Response {
     match s.client.repo_status().await {
         Ok(v) => Json(v).into_response(),
@@ -505,21 +636,49 @@ async fn repo_status(State(s): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/repo/bundle",
+    tag = "repository",
+    summary = "The trusted metadata, encoded",
+    responses(
+        (status = 200, body = answers::BundleAnswer)
+    )
+)]
 async fn repo_bundle(State(s): State<AppState>) -> Response {
     match s.client.repo_bundle().await {
-        Ok(b) => Json(serde_json::json!({ "bundle": hex::encode(b) })).into_response(),
+        Ok(b) => Json(answers::BundleAnswer {
+            bundle: hex::encode(b),
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 struct ReleaseBody {
+    /// The signed metadata bundle (what `gaiamesh repo publish` makes), hex.
     bundle: String,
-    /// The component's file; absent for a bundle without a new blob (a key rotation).
+    /// The component's file on the node's machine; absent for a bundle without a new blob
+    /// (a key rotation).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     file: Option<std::path::PathBuf>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/repo/release",
+    tag = "repository",
+    summary = "Import a component and trust the release that names it (what `gaiamesh repo publish` sends)",
+    request_body = ReleaseBody,
+    responses(
+        (status = 200, body = super::event_loop::repo::ReleaseReply),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the bundle does not verify or does not name the file", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn repo_release(State(s): State<AppState>, body: String) -> Response {
     let parsed: ReleaseBody = match serde_json::from_str(&body) {
         Ok(b) => b,
@@ -534,6 +693,20 @@ async fn repo_release(State(s): State<AppState>, body: String) -> Response {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/repo/fetch",
+    tag = "repository",
+    summary = "Fetch a target (NAME@VERSION, or NAME for its newest version); progress in /api/v1/repo",
+    request_body(content = String, content_type = "text/plain", description = "NAME@VERSION or NAME"),
+    responses(
+        (status = 200, body = super::event_loop::repo::FetchStarted),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not in the release", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "no valid release", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn repo_fetch(State(s): State<AppState>, body: String) -> Response {
     match s.client.repo_fetch(body.trim().to_owned()).await {
         Ok(v) => Json(v).into_response(),
@@ -542,6 +715,15 @@ async fn repo_fetch(State(s): State<AppState>, body: String) -> Response {
 }
 
 /// The registered assets; their local paths only with the token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/assets",
+    tag = "exchange",
+    summary = "Registered assets; their local path only with the token",
+    responses(
+        (status = 200, body = Vec<gaiamesh_exchange::asset::Asset>)
+    )
+)]
 async fn assets(State(s): State<AppState>, Extension(auth): Extension<Authorized>) -> Response {
     let exchange = s.exchange.clone();
     let r = tokio::task::spawn_blocking(move || exchange.registry()).await;
@@ -566,17 +748,43 @@ async fn assets(State(s): State<AppState>, Extension(auth): Extension<Authorized
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/exchange/fetch",
+    tag = "exchange",
+    summary = "Negotiate a contract and fetch an asset (a job; follow it at /api/v1/exchange/fetch/{job})",
+    request_body = super::exchange::FetchRequest,
+    responses(
+        (status = 200, body = answers::JobStarted),
+        (status = 400, description = "not a fetch request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn exchange_fetch(State(s): State<AppState>, body: String) -> Response {
     let req: super::exchange::FetchRequest = match serde_json::from_str(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("fetch request: {e}")),
     };
     match s.exchange.start_fetch(req) {
-        Ok(job) => Json(serde_json::json!({ "job": job })).into_response(),
+        Ok(job) => Json(answers::JobStarted { job }).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/exchange/fetch/{job}",
+    tag = "exchange",
+    summary = "One fetch job",
+    params(("job" = u64, Path, description = "the job id")),
+    responses(
+        (status = 200, body = super::exchange::JobView),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such job", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn exchange_job(State(s): State<AppState>, Path(job): Path<u64>) -> Response {
     match s.exchange.jobs.lock().ok().and_then(|j| j.get(job)) {
         Some(v) => Json(v).into_response(),
@@ -584,18 +792,44 @@ async fn exchange_job(State(s): State<AppState>, Path(job): Path<u64>) -> Respon
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/exchange",
+    tag = "exchange",
+    summary = "Fetch jobs",
+    responses(
+        (status = 200, body = answers::JobsAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn exchange_jobs(State(s): State<AppState>) -> Response {
     let jobs = s.exchange.jobs.lock().map(|j| j.all()).unwrap_or_default();
-    Json(serde_json::json!({ "jobs": jobs })).into_response()
+    Json(answers::JobsAnswer { jobs }).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
+    /// First entry (seq).
     #[serde(default)]
     from: u64,
+    /// Entries at most (default 1000).
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "exchange",
+    summary = "The audit log",
+    params(AuditParams),
+    responses(
+        (status = 200, body = answers::AuditList),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> Response {
     let audit = s.exchange.audit.clone();
     let limit = p.limit.unwrap_or(1000);
@@ -604,11 +838,16 @@ async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> 
     })
     .await;
     match r {
-        Ok(Ok((entries, total))) => Json(serde_json::json!({
-            "total": total,
-            "entries": entries.iter().map(gaiamesh_exchange::audit::Entry::to_json).collect::<Vec<_>>(),
-        }))
-        .into_response(),
+        Ok(Ok((entries, total))) => {
+            let entries: Result<Vec<answers::AuditEntryView>, _> = entries
+                .iter()
+                .map(|e| serde_json::from_value(e.to_json()))
+                .collect();
+            match entries {
+                Ok(entries) => Json(answers::AuditList { total, entries }).into_response(),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -616,6 +855,17 @@ async fn audit_list(State(s): State<AppState>, Query(p): Query<AuditParams>) -> 
 
 /// `POST /api/v1/backup` (token): a consistent backup of the data dir, written into
 /// `DATA_DIR/backups/` (where a hardened service may write); the answer names the file.
+#[utoipa::path(
+    post,
+    path = "/api/v1/backup",
+    tag = "node",
+    summary = "A consistent backup of the data dir, written to DATA_DIR/backups/",
+    responses(
+        (status = 200, body = answers::BackupAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn backup(State(s): State<AppState>) -> Response {
     let dir = s.dir.clone();
     let catalogue = s.catalogue.clone();
@@ -635,13 +885,25 @@ async fn backup(State(s): State<AppState>) -> Response {
     match r {
         Ok(Ok((path, manifest))) => {
             tracing::info!(path = %path.display(), entries = manifest.directory_entries, "backup written");
-            Json(serde_json::json!({ "path": path, "manifest": manifest })).into_response()
+            Json(answers::BackupAnswer { path, manifest }).into_response()
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    tag = "exchange",
+    summary = "Check the audit log hash chain and its signatures",
+    responses(
+        (status = 200, body = gaiamesh_exchange::audit::Verified),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the chain is broken (the detail says where)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn audit_verify(State(s): State<AppState>) -> Response {
     let audit = s.exchange.audit.clone();
     let key = s.exchange.key.public();
@@ -652,6 +914,15 @@ async fn audit_verify(State(s): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    summary = "Prometheus / OpenMetrics text (docs/operator-guide.md lists the metrics)",
+    responses(
+        (status = 200, description = "metrics", body = String, content_type = "application/openmetrics-text")
+    )
+)]
 async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
@@ -663,6 +934,15 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "node",
+    summary = "This description (OpenAPI 3.1)",
+    responses(
+        (status = 200, description = "the OpenAPI document", body = Object)
+    )
+)]
 async fn openapi() -> Response {
     Json(openapi::document()).into_response()
 }
@@ -670,6 +950,16 @@ async fn openapi() -> Response {
 /// Server-sent events: one `data:` JSON object per node event, named by its type. At most
 /// `[api] max_event_subscribers` streams: a new one closes the oldest (its last event is
 /// `closed`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "node",
+    summary = "Server-sent events: one JSON object per node event, named by its type",
+    responses(
+        (status = 200, description = "an event stream", body = String, content_type = "text/event-stream"),
+        (status = 503, description = "event streams are disabled", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn events(State(s): State<AppState>) -> Response {
     let Some(sub) = s.subscribers.join() else {
         return error(
@@ -713,14 +1003,29 @@ async fn events(State(s): State<AppState>) -> Response {
 }
 
 /// Fault injection (only routed with `[api] fault_injection = true`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/debug/gossip",
+    tag = "fault injection",
+    summary = "Only with [api] fault_injection: publish raw bytes on the directory topic",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, body = answers::GossipPublished),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn raw_gossip(State(s): State<AppState>, body: Bytes) -> Response {
     match s.client.raw_gossip(body.to_vec()).await {
-        Ok(()) => Json(serde_json::json!({ "published": body.len() })).into_response(),
+        Ok(()) => Json(answers::GossipPublished {
+            published: body.len(),
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FloodBody {
     per_second: u32,
@@ -728,6 +1033,19 @@ struct FloodBody {
 }
 
 /// Fault injection: floods the directory topic with invalid messages.
+#[utoipa::path(
+    post,
+    path = "/api/v1/debug/flood",
+    tag = "fault injection",
+    summary = "Only with [api] fault_injection: flood the directory topic with invalid messages",
+    request_body = FloodBody,
+    responses(
+        (status = 200, body = answers::FloodStarted),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rate or duration out of range", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn flood(State(s): State<AppState>, body: String) -> Response {
     let b: FloodBody = match serde_json::from_str(&body) {
         Ok(b) => b,
@@ -740,13 +1058,16 @@ async fn flood(State(s): State<AppState>, body: String) -> Response {
         );
     }
     match s.client.flood(b.per_second, b.seconds).await {
-        Ok(()) => Json(serde_json::json!({ "flooding": b.per_second, "seconds": b.seconds }))
-            .into_response(),
+        Ok(()) => Json(answers::FloodStarted {
+            flooding: b.per_second,
+            seconds: b.seconds,
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SpoilBody {
     provider: String,
     how: super::exchange::Spoil,
@@ -754,6 +1075,19 @@ struct SpoilBody {
 
 /// Fault injection: presents a spoiled copy of this node's latest agreement with a
 /// provider to it; the provider must refuse it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/debug/spoiled-agreement",
+    tag = "fault injection",
+    summary = "Only with [api] fault_injection: present a spoiled copy of the latest agreement to a provider",
+    request_body = SpoilBody,
+    responses(
+        (status = 200, body = answers::ProbeAnswer),
+        (status = 400, description = "not a probe request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn spoiled_agreement(State(s): State<AppState>, body: String) -> Response {
     let b: SpoilBody = match serde_json::from_str(&body) {
         Ok(b) => b,
@@ -763,13 +1097,26 @@ async fn spoiled_agreement(State(s): State<AppState>, body: String) -> Response 
         return error(StatusCode::BAD_REQUEST, "provider is not a peer id");
     };
     match s.exchange.probe_agreement(provider, b.how).await {
-        Ok(answer) => Json(serde_json::json!({ "answer": answer })).into_response(),
+        Ok(answer) => Json(answers::ProbeAnswer { answer }).into_response(),
         Err(e) => Problem::from(super::CommandError::from(e)).into_response(),
     }
 }
 
 /// Fault injection: `on` makes this node serve blob data with a flipped byte (peers must
 /// detect it, penalise this node and fetch elsewhere); `off` stops it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/debug/corrupt-blobs",
+    tag = "fault injection",
+    summary = "Only with [api] fault_injection: serve blob data with a flipped byte (on/off)",
+    request_body(content = String, content_type = "text/plain", description = "on or off"),
+    responses(
+        (status = 200, body = answers::CorruptAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "neither on nor off", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
 async fn set_corrupt_blobs(State(s): State<AppState>, body: String) -> Response {
     let on = match body.trim() {
         "on" => true,
@@ -784,5 +1131,5 @@ async fn set_corrupt_blobs(State(s): State<AppState>, body: String) -> Response 
     s.corrupt_blobs
         .store(on, std::sync::atomic::Ordering::Relaxed);
     tracing::warn!(on, "fault injection: corrupting served blob data");
-    Json(serde_json::json!({ "corrupt": on })).into_response()
+    Json(answers::CorruptAnswer { corrupt: on }).into_response()
 }

@@ -128,13 +128,16 @@ pub(super) fn query_reply(
         .filter_map(|m| {
             let e = get(&m.subject)?;
             let doc = &e.record.sd.document;
-            Some(serde_json::json!({
-                "subject": m.subject.to_string(),
-                "seq": m.seq,
-                "legal_name": doc.participant.legal_name,
-                "country": doc.node.location.country,
-                "service": m.service_index.and_then(|i| doc.services.get(i)),
-            }))
+            Some(super::MatchView {
+                subject: m.subject.to_string(),
+                seq: m.seq,
+                legal_name: doc.participant.legal_name.clone(),
+                country: doc.node.location.country.clone(),
+                service: m
+                    .service_index
+                    .and_then(|i| doc.services.get(i))
+                    .cloned(),
+            })
         })
         .collect();
     QueryReply {

@@ -197,7 +197,7 @@ pub(crate) type FileStamp = (u64, std::time::SystemTime);
 pub(crate) type CachedRegistry = (FileStamp, Arc<Registry>);
 
 /// The state of one `POST /api/v1/exchange/fetch`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub(crate) struct JobView {
     pub(crate) id: u64,
     /// `negotiating`, `transferring`, `completed` or `failed`.
@@ -210,12 +210,20 @@ pub(crate) struct JobView {
     /// Where a resumed transfer started.
     pub(crate) resumed_from: u64,
     /// Providers tried before the current one, with why they failed.
-    pub(crate) attempts: Vec<serde_json::Value>,
+    pub(crate) attempts: Vec<Attempt>,
     pub(crate) agreement: Option<String>,
     pub(crate) negotiation_ms: Option<f64>,
     pub(crate) transfer_ms: Option<f64>,
     pub(crate) out: String,
     pub(crate) error: Option<String>,
+}
+
+/// A provider that failed a fetch job, and why.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Attempt {
+    pub(crate) provider: String,
+    pub(crate) asset: String,
+    pub(crate) error: String,
 }
 
 impl JobView {

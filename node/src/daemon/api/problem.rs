@@ -20,9 +20,10 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 /// Longest error text kept from a rewritten response.
 const MAX_DETAIL_BYTES: usize = 4096;
 
-/// An error answer.
-#[derive(Clone, Debug, Serialize)]
+/// An error answer (RFC 9457, `application/problem+json`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     kind: &'static str,
     title: String,
@@ -32,6 +33,7 @@ pub(crate) struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     parameter: Option<String>,
     #[serde(skip)]
+    #[schema(ignore)]
     retry_after: Option<u32>,
 }
 

@@ -6,7 +6,7 @@ use gaiamesh_protocol::federation::{FederationTrust, KeySet};
 use serde::Serialize;
 
 /// The federation as this node knows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FederationView {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -25,7 +25,7 @@ pub(crate) struct FederationView {
 }
 
 /// A key set and its threshold.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct KeysView {
     pub(crate) keys: Vec<String>,
     pub(crate) threshold: u8,
@@ -41,7 +41,7 @@ impl From<&KeySet> for KeysView {
 }
 
 /// One revoked peer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RevokedView {
     pub(crate) peer: String,
     pub(crate) reason: String,

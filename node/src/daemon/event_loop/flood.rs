@@ -24,7 +24,7 @@ pub(crate) struct Flood {
 }
 
 /// `flood` in `GET /api/v1/status`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FloodStatus {
     /// Messages handed to gossipsub.
     pub sent: u64,

@@ -35,7 +35,7 @@ const MAX_PUNCH_TIMES: usize = 256;
 const MAX_RELAYED: usize = 1024;
 
 /// `nat` in `GET /api/v1/status`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NatStatus {
     /// Relays configured (`network.relays`).
     pub relays: usize,

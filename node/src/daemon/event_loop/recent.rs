@@ -11,7 +11,7 @@ use serde::Serialize;
 pub(crate) const CAPACITY: usize = 1024;
 
 /// One stored version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct Update {
     pub(crate) subject: String,
     pub(crate) seq: u64,
@@ -23,7 +23,7 @@ pub(crate) struct Update {
 }
 
 /// The answer: newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct UpdatesView {
     pub(crate) updates: Vec<Update>,
     /// Updates this node keeps in all (older ones are gone).

@@ -39,7 +39,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `POST /api/v1/exchange/fetch`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FetchRequest {
     /// One provider (peer id) …
@@ -57,6 +57,7 @@ pub(crate) struct FetchRequest {
     #[serde(default)]
     pub(crate) onward_transfer: bool,
     /// Where the asset goes (absolute).
+    #[schema(value_type = String)]
     pub(crate) out: PathBuf,
     /// Attempts per provider, each resuming where the last one stopped.
     #[serde(default = "three")]
@@ -207,11 +208,11 @@ impl Exchange {
                 Err(Failure::Provider(e) | Failure::Retry(e)) => {
                     warn!(%provider, %asset, error = %e, "provider failed; trying the next");
                     self.update(id, |j| {
-                        j.attempts.push(serde_json::json!({
-                            "provider": provider.to_string(),
-                            "asset": asset,
-                            "error": e.to_string(),
-                        }));
+                        j.attempts.push(super::Attempt {
+                            provider: provider.to_string(),
+                            asset: asset.clone(),
+                            error: e.to_string(),
+                        });
                     });
                     last = Some(e);
                 }
@@ -247,16 +248,14 @@ impl Exchange {
         let me = self.key.public().to_peer_id();
         let mut out: Vec<(PeerId, String)> = Vec::new();
         for m in &reply.matches {
-            let Some(peer) = m["subject"]
-                .as_str()
-                .and_then(|s| s.parse::<PublicKey>().ok())
-                .map(|k| k.to_peer_id())
-            else {
+            let Ok(peer) = m.subject.parse::<PublicKey>().map(|k| k.to_peer_id()) else {
                 continue;
             };
-            let service_asset = (m["service"]["kind"] == "data.resource")
-                .then(|| m["service"]["id"].as_str().map(str::to_owned))
-                .flatten();
+            let service_asset = m
+                .service
+                .as_ref()
+                .filter(|s| s.kind == gaiamesh_protocol::sd::ServiceKind::DataResource)
+                .map(|s| s.id.clone());
             let Some(asset) = req.asset.clone().or(service_asset) else {
                 continue;
             };
@@ -676,7 +675,7 @@ async fn read_reply(s: &mut libp2p::Stream) -> std::io::Result<Reply> {
 }
 
 /// How a fault-injection probe spoils the consumer's latest agreement with a provider.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Spoil {
     /// Both signatures kept, the purpose changed.

@@ -1,0 +1,100 @@
+//! The API's answers that are not views of the node's own types: small envelopes, typed so
+//! that the OpenAPI description (`/api/v1/openapi.json`) is generated from what is sent.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /api/v1/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// True while the event loop answers.
+    pub(crate) ok: bool,
+}
+
+/// `GET /api/v1/repo/bundle`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BundleAnswer {
+    /// The trusted metadata (root chain, timestamp, snapshot, targets), postcard, hex.
+    pub(crate) bundle: String,
+}
+
+/// `POST /api/v1/revocations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RevokedAnswer {
+    /// Directory entries removed because their subjects are revoked.
+    pub(crate) removed_entries: usize,
+}
+
+/// `POST /api/v1/exchange/fetch`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobStarted {
+    /// Follow it at `/api/v1/exchange/fetch/{job}`.
+    pub(crate) job: u64,
+}
+
+/// `GET /api/v1/exchange`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobsAnswer {
+    pub(crate) jobs: Vec<crate::daemon::exchange::JobView>,
+}
+
+/// `GET /api/v1/audit`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditList {
+    /// Entries in the log.
+    pub(crate) total: u64,
+    pub(crate) entries: Vec<AuditEntryView>,
+}
+
+/// One audit log entry (docs/exchange.md, "Audit log").
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AuditEntryView {
+    pub(crate) seq: u64,
+    /// When it was appended (RFC 3339).
+    pub(crate) at: String,
+    /// BLAKE3 of the previous entry, hex (zeros for the first).
+    pub(crate) prev: String,
+    /// `agreement`, `refusal`, `transfer` or `receipt`.
+    pub(crate) kind: String,
+    /// `{KIND: {…}}`: the agreement signed by both, the refusal and its reason, the transfer
+    /// (file, offset, bytes, outcome) or the consumer's signed receipt.
+    #[schema(value_type = Object)]
+    pub(crate) event: serde_json::Value,
+}
+
+/// `POST /api/v1/backup`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BackupAnswer {
+    /// The archive, under `DATA_DIR/backups/`.
+    #[schema(value_type = String)]
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) manifest: crate::backup::Manifest,
+}
+
+/// `POST /api/v1/debug/gossip`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct GossipPublished {
+    /// Bytes published.
+    pub(crate) published: usize,
+}
+
+/// `POST /api/v1/debug/flood`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FloodStarted {
+    /// Messages per second.
+    pub(crate) flooding: u32,
+    pub(crate) seconds: u32,
+}
+
+/// `POST /api/v1/debug/spoiled-agreement`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProbeAnswer {
+    /// The provider's answer: `ok` or `refused: REASON`.
+    pub(crate) answer: String,
+}
+
+/// `POST /api/v1/debug/corrupt-blobs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CorruptAnswer {
+    pub(crate) corrupt: bool,
+}
