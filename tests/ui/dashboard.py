@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import sync_playwright
@@ -89,6 +90,41 @@ def stop(proc):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def save_answers(out, n0, n1, subject):
+    """Saves the OpenAPI document and answers of the running nodes (success and error) for
+    deploy/ci/check_openapi.py, which checks each against its declared schema."""
+    d = os.path.join(out, "api")
+    os.makedirs(d, exist_ok=True)
+    with urllib.request.urlopen(n0.base + "/api/v1/openapi.json", timeout=10) as r:
+        open(os.path.join(out, "openapi.json"), "wb").write(r.read())
+    calls = [
+        (n0, "/api/v1/status", False), (n0, "/api/v1/health", False), (n0, "/api/v1/peers", False),
+        (n0, "/api/v1/federation", False), (n0, "/api/v1/updates?limit=5", False),
+        (n0, "/api/v1/directory?q=seq%20%3E%3D%200&limit=20", False),
+        (n0, f"/api/v1/directory/{subject}", False), (n0, "/api/v1/repo", False),
+        (n0, "/api/v1/repo/bundle", False), (n0, "/api/v1/assets", False), (n0, "/api/v1/assets", True),
+        (n1, "/api/v1/exchange", True), (n1, "/api/v1/exchange/fetch/1", True),
+        (n1, "/api/v1/audit?from=0&limit=50", True), (n1, "/api/v1/audit/verify", True),
+        (n0, "/api/v1/audit", True),
+        # Errors: problem documents.
+        (n0, "/api/v1/directory?q=node.location.country%20%3D", False),
+        (n0, "/api/v1/directory/not-a-peer", False), (n0, "/api/v1/exchange", False),
+        (n1, "/api/v1/exchange/fetch/999", True),
+    ]
+    for i, (node, path, auth) in enumerate(calls):
+        req = urllib.request.Request(node.base + path)
+        if auth:
+            req.add_header("Authorization", f"Bearer {node.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        json.dump({"method": "GET", "path": path, "status": status, "body": json.loads(body)},
+                  open(os.path.join(d, f"{i:02d}.json"), "w"), indent=1)
+    log(f"saved {len(calls)} API answers for the schema check")
 
 
 def expected_markers(rows, anchors):
@@ -307,6 +343,7 @@ def run(args):
             check("intact" in p.inner_text("#audit-verify"), "the audit log verifies, grown live")
             b.shot(p, "exchanges")
 
+            save_answers(args.out, n0, n1, subject)
             # The live metric names, for deploy/ci/check_grafana.py (after the exchange, so
             # labelled families have series too).
             for node, name in ((n0, "node0"), (n1, "node1")):
