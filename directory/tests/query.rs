@@ -152,7 +152,10 @@ fn pages_follow_one_another_in_sort_order() {
     paged.extend(page(3, 3));
     paged.extend(page(6, 1000));
     assert_eq!(paged, all);
-    assert!(page(all.len(), 10).is_empty(), "a page past the end is empty");
+    assert!(
+        page(all.len(), 10).is_empty(),
+        "a page past the end is empty"
+    );
 }
 
 #[test]

@@ -11,12 +11,15 @@ mod exchange;
 mod federation;
 mod gaiax;
 mod init;
+mod progress;
 mod query;
 mod repo;
 mod run;
 mod sd;
 mod sim;
 mod testbed;
+
+use progress::ProgressLine;
 
 pub(crate) use crate::datadir::read_document;
 
@@ -187,48 +190,4 @@ fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// A progress line on stderr: a bar redrawn in place on a terminal, a plain line every two
-/// seconds otherwise (logs, CI).
-struct ProgressLine {
-    interactive: bool,
-    last: std::time::Instant,
-    drawn: bool,
-}
-
-impl ProgressLine {
-    fn new() -> Self {
-        Self {
-            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            last: std::time::Instant::now(),
-            drawn: false,
-        }
-    }
-
-    /// Shows `done` of `total` bytes for `label` with a free-form `note`.
-    fn draw(&mut self, label: &str, note: &str, done: u64, total: u64) {
-        use std::io::Write;
-        let pct = done as f64 / total.max(1) as f64 * 100.0;
-        if self.interactive {
-            let filled = ((pct / 5.0) as usize).min(20);
-            eprint!(
-                "\r  {label} [{}{}] {pct:5.1}%  {note}   ",
-                "#".repeat(filled),
-                ".".repeat(20 - filled)
-            );
-            let _ = std::io::stderr().flush();
-            self.drawn = true;
-        } else if self.last.elapsed() > std::time::Duration::from_secs(2) {
-            eprintln!("  {label}: {done} of {total} bytes ({pct:.1}%) {note}");
-            self.last = std::time::Instant::now();
-        }
-    }
-
-    /// Ends the line.
-    fn done(&self) {
-        if self.drawn {
-            eprintln!();
-        }
-    }
 }

@@ -341,9 +341,12 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
         write_config(dir, Some(&boot), false, a.upload_limit_kib_s)?;
         nodes.0.push((dir.clone(), start(dir)?));
     }
-    for dir in &dirs {
+    let bar = super::ProgressLine::count(n as u64, "API ready", a.json);
+    for (i, dir) in dirs.iter().enumerate() {
         wait_api(dir, Duration::from_secs(20))?;
+        bar.set_count(i as u64 + 1);
     }
+    bar.done();
     let started = t1.elapsed();
     eprintln!(
         "started {n} nodes in {:.1?}; waiting for the directory to converge",
@@ -352,6 +355,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
 
     let t2 = Instant::now();
     let mut last_report = Instant::now();
+    let bar = super::ProgressLine::count(n as u64, "converged", a.json);
     loop {
         // `None`: the node's API did not answer.
         let counts: Vec<Option<u64>> = dirs
@@ -363,7 +367,9 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             })
             .collect();
         let done = counts.iter().filter(|c| **c == Some(n as u64)).count();
+        bar.set_count(done as u64);
         if done == n {
+            bar.done();
             break;
         }
         let silent: Vec<String> = counts
@@ -388,7 +394,8 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
                 shown.join(", ")
             );
         }
-        if last_report.elapsed() > Duration::from_secs(2) {
+        // On a terminal the bar shows it; in logs, a line every 2 s.
+        if bar.is_hidden() && last_report.elapsed() > Duration::from_secs(2) {
             let least = counts.iter().flatten().min().copied().unwrap_or(0);
             eprintln!("  {done}/{n} nodes have all {n} entries (fewest: {least}){silent}");
             last_report = Instant::now();

@@ -93,7 +93,7 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
         .as_u64()
         .context("the node returned no job id")?;
     let t0 = Instant::now();
-    let mut progress = ProgressLine::new();
+    let mut progress = ProgressLine::bytes(a.json);
     let view = loop {
         let v = api_get(&dir, &format!("/api/v1/exchange/fetch/{job}"))?;
         let state = v["state"].as_str().unwrap_or("?");

@@ -399,7 +399,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
         };
     }
     let t0 = std::time::Instant::now();
-    let mut progress = super::ProgressLine::new();
+    let mut progress = super::ProgressLine::bytes(a.json);
     let row = loop {
         let status = api_get(&dir, "/api/v1/repo")?;
         let row = status["targets"]

@@ -1,7 +1,7 @@
 //! `gaiamesh sim run`: the deterministic simulator on a scenario file; `gaiamesh sim
 //! replay`: a recorded core trace fed back to the node core.
 
-use std::{io::Write, path::PathBuf, time::Instant};
+use std::{path::PathBuf, time::Instant};
 
 use anyhow::{Context, Result};
 
@@ -63,25 +63,13 @@ fn replay(a: &ReplayArgs) -> Result<()> {
 
 fn run_scenario(a: RunArgs) -> Result<()> {
     let started = Instant::now();
-    let quiet = a.quiet;
-    let mut last_draw = Instant::now();
+    let bar = super::ProgressLine::fraction(a.quiet);
     let progress = |f: f64, events: u64| {
-        if quiet || (f < 1.0 && last_draw.elapsed().as_millis() < 200) {
-            return;
-        }
-        last_draw = Instant::now();
-        let width = 40;
-        let filled = ((f * width as f64) as usize).min(width);
         let secs = started.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r[{}{}] {:>5.1}%  {} events  {:.0} events/s ",
-            "#".repeat(filled),
-            " ".repeat(width - filled),
-            f * 100.0,
-            events,
-            events as f64 / secs
+        bar.set_fraction(
+            f,
+            format!("{events} events  {:.0} events/s", events as f64 / secs),
         );
-        let _ = std::io::stderr().flush();
     };
     // The same line `gaiamesh devnet` prints for its nodes (an unreadable scenario is
     // reported by run_file below).
@@ -92,9 +80,7 @@ fn run_scenario(a: RunArgs) -> Result<()> {
     }
     let summary = gaiamesh_sim::run_file(&a.scenario, a.seed, &a.out, progress)
         .with_context(|| format!("simulation of {}", a.scenario.display()))?;
-    if !quiet {
-        eprintln!();
-    }
+    bar.done();
     let wall = started.elapsed();
     let timing = serde_json::json!({
         "wall_seconds": wall.as_secs_f64(),

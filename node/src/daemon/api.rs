@@ -363,7 +363,10 @@ struct UpdatesParams {
     )
 )]
 async fn updates(State(s): State<AppState>, Query(p): Query<UpdatesParams>) -> Response {
-    let limit = p.limit.unwrap_or(50).min(super::event_loop::recent::CAPACITY);
+    let limit = p
+        .limit
+        .unwrap_or(50)
+        .min(super::event_loop::recent::CAPACITY);
     match s.client.updates(p.subject, limit).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),

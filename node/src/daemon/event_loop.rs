@@ -33,8 +33,8 @@ pub(crate) mod core_trace;
 pub(crate) mod flood;
 pub(crate) mod nat;
 pub(crate) mod proofs;
-pub(crate) mod recon_snapshot;
 pub(crate) mod recent;
+pub(crate) mod recon_snapshot;
 mod redial;
 pub(crate) use redial::Redial;
 pub(crate) mod dht;
@@ -133,10 +133,7 @@ pub(super) fn query_reply(
                 seq: m.seq,
                 legal_name: doc.participant.legal_name.clone(),
                 country: doc.node.location.country.clone(),
-                service: m
-                    .service_index
-                    .and_then(|i| doc.services.get(i))
-                    .cloned(),
+                service: m.service_index.and_then(|i| doc.services.get(i)).cloned(),
             })
         })
         .collect();

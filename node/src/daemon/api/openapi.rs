@@ -84,7 +84,8 @@ mod tests {
     #[test]
     fn describes_exactly_the_served_paths() {
         let doc = serde_json::to_value(document()).unwrap();
-        let mut described: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let mut described: Vec<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
         described.sort_unstable();
         let routed = routed();
         assert!(routed.len() >= 28, "{routed:?}");
@@ -96,13 +97,25 @@ mod tests {
     fn responses_have_real_schemas_and_errors_are_problems() {
         let doc = serde_json::to_value(document()).unwrap();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for name in ["Status", "QueryReply", "MatchView", "EntryView", "Proofs", "SdDocument",
-            "Service", "FederationView", "RepoStatus", "JobView", "AuditList", "Problem"]
-        {
+        for name in [
+            "Status",
+            "QueryReply",
+            "MatchView",
+            "EntryView",
+            "Proofs",
+            "SdDocument",
+            "Service",
+            "FederationView",
+            "RepoStatus",
+            "JobView",
+            "AuditList",
+            "Problem",
+        ] {
             assert!(schemas.contains_key(name), "no schema {name}");
         }
         assert_eq!(
-            doc["paths"]["/api/v1/status"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            doc["paths"]["/api/v1/status"]["get"]["responses"]["200"]["content"]["application/json"]
+                ["schema"]["$ref"],
             "#/components/schemas/Status"
         );
         let q = &doc["paths"]["/api/v1/directory"]["get"];

@@ -141,18 +141,29 @@ mod tests {
         assert_eq!(p.attestations.len(), 1);
         assert!(p.attestations[0].check.ok);
         assert!(p.attestations[0].counted);
-        assert_eq!(p.attestations[0].certifier, fed.certifier.public().to_string());
+        assert_eq!(
+            p.attestations[0].certifier,
+            fed.certifier.public().to_string()
+        );
 
         e.record.sd.document.participant.legal_name.push('X');
         let p = of(&e, &fed.trust, NOW);
         assert!(!p.signature.ok);
-        assert!(p.signature.detail.contains("signature"), "{}", p.signature.detail);
+        assert!(
+            p.signature.detail.contains("signature"),
+            "{}",
+            p.signature.detail
+        );
 
         e.record.sd.document.participant.legal_name.pop();
         let later = UnixMillis(e.record.sd.expires_at.0 + 1);
         let p = of(&e, &fed.trust, later);
         assert!(!p.signature.ok);
-        assert!(p.signature.detail.contains("expire"), "{}", p.signature.detail);
+        assert!(
+            p.signature.detail.contains("expire"),
+            "{}",
+            p.signature.detail
+        );
     }
 
     #[test]

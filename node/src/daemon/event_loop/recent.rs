@@ -87,10 +87,21 @@ mod tests {
         let all = r.view(None, usize::MAX);
         assert_eq!(all.updates.len(), CAPACITY);
         assert_eq!(all.updates[0].seq, CAPACITY as u64 + 9);
-        assert_eq!(all.updates.last().unwrap().seq, 10, "the oldest ten are gone");
+        assert_eq!(
+            all.updates.last().unwrap().seq,
+            10,
+            "the oldest ten are gone"
+        );
         let a = r.view(Some("a"), 3);
         let seqs: Vec<u64> = a.updates.iter().map(|u| u.seq).collect();
-        assert_eq!(seqs, [CAPACITY as u64 + 8, CAPACITY as u64 + 6, CAPACITY as u64 + 4]);
+        assert_eq!(
+            seqs,
+            [
+                CAPACITY as u64 + 8,
+                CAPACITY as u64 + 6,
+                CAPACITY as u64 + 4
+            ]
+        );
         assert!(r.view(Some("c"), 10).updates.is_empty());
     }
 }

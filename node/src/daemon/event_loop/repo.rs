@@ -11,9 +11,9 @@ use gaiamesh_protocol::repository::{
 };
 use libp2p::{PeerId, gossipsub, kad::RecordKey};
 use serde::Serialize;
-use utoipa::ToSchema;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
+use utoipa::ToSchema;
 
 use super::EventLoop;
 use crate::daemon::{
@@ -188,7 +188,11 @@ impl EventLoop {
         Ok(BundleApplied {
             changed: applied.changed(),
             root_version: self.repo.trusted.root_version(),
-            targets_version: self.repo.trusted.trusted_targets().map(|t| t.body().version),
+            targets_version: self
+                .repo
+                .trusted
+                .trusted_targets()
+                .map(|t| t.body().version),
         })
     }
 

@@ -163,10 +163,7 @@ impl Exchange {
     }
 
     fn update(&self, id: u64, f: impl FnOnce(&mut JobView)) {
-        let changed = self
-            .jobs
-            .lock()
-            .is_ok_and(|mut jobs| jobs.update(id, f));
+        let changed = self.jobs.lock().is_ok_and(|mut jobs| jobs.update(id, f));
         if changed {
             self.client
                 .emit(super::super::events::NodeEvent::ExchangeChanged { job: Some(id) });
