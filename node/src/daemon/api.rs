@@ -79,6 +79,14 @@ impl ApiHandle {
     }
 }
 
+/// A command's answer as JSON, or its error as a problem document.
+fn answer<T: serde::Serialize>(r: Result<T, super::CommandError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// An error answer (`application/problem+json`).
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     Problem::new(status, message).into_response()
@@ -286,10 +294,7 @@ async fn not_found() -> Response {
     )
 )]
 async fn status(State(s): State<AppState>) -> Response {
-    match s.client.status().await {
-        Ok(st) => Json(st).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.status().await)
 }
 
 #[utoipa::path(
@@ -319,10 +324,7 @@ async fn health(State(s): State<AppState>) -> Response {
     )
 )]
 async fn peers(State(s): State<AppState>) -> Response {
-    match s.client.peers().await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.peers().await)
 }
 
 #[utoipa::path(
@@ -335,10 +337,7 @@ async fn peers(State(s): State<AppState>) -> Response {
     )
 )]
 async fn federation(State(s): State<AppState>) -> Response {
-    match s.client.federation().await {
-        Ok(f) => Json(f).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.federation().await)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -367,10 +366,7 @@ async fn updates(State(s): State<AppState>, Query(p): Query<UpdatesParams>) -> R
         .limit
         .unwrap_or(50)
         .min(super::event_loop::recent::CAPACITY);
-    match s.client.updates(p.subject, limit).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.updates(p.subject, limit).await)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -423,10 +419,7 @@ async fn directory(State(s): State<AppState>, Query(p): Query<DirectoryParams>) 
         limit: Some(p.limit.unwrap_or(100).min(10_000)),
         offset: p.offset,
     };
-    match s.client.query(expr, opts).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.query(expr, opts).await)
 }
 
 #[utoipa::path(
@@ -588,10 +581,7 @@ async fn publish(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
             }
         }
     };
-    match s.client.publish(doc).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.publish(doc).await)
 }
 
 /// The format of a self-description body, from its `Content-Type`.
@@ -633,10 +623,7 @@ fn body_format(headers: &HeaderMap) -> Result<DocumentFormat, Problem> {
     )
 )]
 async fn repo_status(State(s): State<AppState>) -> Response {
-    match s.client.repo_status().await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.repo_status().await)
 }
 
 #[utoipa::path(
@@ -690,10 +677,7 @@ async fn repo_release(State(s): State<AppState>, body: String) -> Response {
     let Ok(bundle) = hex::decode(parsed.bundle.trim()) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "bundle: not hex");
     };
-    match s.client.repo_release(bundle, parsed.file).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(s.client.repo_release(bundle, parsed.file).await)
 }
 
 #[utoipa::path(
