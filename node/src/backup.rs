@@ -130,7 +130,7 @@ pub fn write(
         format: FORMAT,
         peer_id: key.public().to_peer_id().to_string(),
         created_at_ms: now_ms,
-        version: crate::cli::VERSION.to_owned(),
+        version: crate::VERSION.to_owned(),
         files,
         directory_entries,
         audit_entries,

@@ -28,16 +28,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// `gaiamesh --version`: the crate version, the git revision and the build profile
-/// (`0.1.0 (rev 1a2b3c4d5e6f, release)`; see `build.rs`).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (rev ",
-    env!("GAIAMESH_GIT_REV"),
-    ", ",
-    env!("GAIAMESH_BUILD_PROFILE"),
-    ")"
-);
+pub use crate::VERSION;
 
 /// gaiamesh: a peer-to-peer mesh for federated data infrastructure.
 ///

@@ -14,6 +14,17 @@
 //!   (bao, 16 KiB chunk groups), resumable downloads, pinning and garbage collection.
 //! - [`daemon`]: `gaiamesh run` — the libp2p swarm, its event loop and the HTTP API.
 
+/// `gaiamesh --version` and the API's `status.version`: the crate version, the git revision
+/// and the build profile (`0.1.0 (rev 1a2b3c4d5e6f, release)`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("GAIAMESH_GIT_REV"),
+    ", ",
+    env!("GAIAMESH_BUILD_PROFILE"),
+    ")"
+);
+
 pub mod api_client;
 pub mod backup;
 pub mod blobs;

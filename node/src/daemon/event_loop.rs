@@ -449,7 +449,7 @@ impl EventLoop {
             directory_entries,
             listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
             own_seq: self.own.as_ref().map(|o| o.sd.seq),
-            version: crate::cli::VERSION.to_owned(),
+            version: crate::VERSION.to_owned(),
             uptime_ms: u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX),
             mode: if self.light { "light" } else { "full" }.into(),
             dht_announced: self.node.admitted_total() > 0 && !self.node.announce_pending(),
