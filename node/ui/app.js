@@ -618,6 +618,14 @@ async function pageRepository() {
   const body = h("div");
   el.append(body);
   let timer = null;
+  // Who holds what: DHT lookups, so asked once per visit (and after a release), not every second.
+  let holders = {};
+  async function loadHolders() {
+    try {
+      const answer = await api("/api/v1/repo/holders");
+      holders = Object.fromEntries(answer.targets.map((t) => [t.target, t.holders]));
+    } catch (_) { holders = {}; }
+  }
   async function render() {
     const r = await api("/api/v1/repo");
     const rows = r.targets.map((t) => {
@@ -629,6 +637,11 @@ async function pageRepository() {
         h("td", {}, h("span", { class: t.local === "complete" ? "ok" : t.local === "partial" ? "warn" : "muted" }, t.local)),
         h("td", {}, progress(t.verified, t.length), `${fmtBytes(t.verified)} verified`),
         h("td", {}, f ? `${f.state}; ${f.providers} provider(s), ${f.penalised_peers} penalised, ${(f.elapsed_ms / 1000).toFixed(1)} s` : "–"),
+        h("td", { class: "holders", "data-holders": (holders[t.target] || []).length },
+          (holders[t.target] || []).length
+            ? h("details", {}, h("summary", {}, `${holders[t.target].length} node(s)`),
+              (holders[t.target] || []).map((p) => h("div", {}, peerLink(p))))
+            : "–"),
         h("td", { class: "mono", title: t.blake3 }, short(t.blake3, 16)));
     });
     body.replaceChildren(
@@ -638,14 +651,19 @@ async function pageRepository() {
       ])),
       h("h2", {}, `Targets (${r.targets.length})`),
       r.targets.length
-        ? table(["Target", "Category", "Platform", "Size", "Here", "Progress", "Fetch", "BLAKE3"], rows, { id: "targets" })
+        ? table(["Target", "Category", "Platform", "Size", "Here", "Progress", "Fetch", "Held by", "BLAKE3"], rows, { id: "targets" })
         : h("p", { class: "muted" }, "No release is trusted yet."));
     const busy = r.targets.some((t) => t.local !== "complete" && t.fetch && t.fetch.state === "fetching");
     clearTimeout(timer);
     if (busy) timer = setTimeout(() => render().catch(() => {}), 1000);
   }
+  await loadHolders();
   await render();
-  return { el, onEvent: (e) => { if (e.type === "repo_release") render().catch(() => {}); }, stop: () => clearTimeout(timer) };
+  return {
+    el,
+    onEvent: (e) => { if (e.type === "repo_release") loadHolders().then(render).catch(() => {}); },
+    stop: () => clearTimeout(timer),
+  };
 }
 
 // --- Exchanges -------------------------------------------------------------------------

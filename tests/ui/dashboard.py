@@ -104,7 +104,7 @@ def save_answers(out, n0, n1, subject):
         (n0, "/api/v1/federation", False), (n0, "/api/v1/updates?limit=5", False),
         (n0, "/api/v1/directory?q=seq%20%3E%3D%200&limit=20", False),
         (n0, f"/api/v1/directory/{subject}", False), (n0, "/api/v1/repo", False),
-        (n0, "/api/v1/repo/bundle", False), (n0, "/api/v1/assets", False), (n0, "/api/v1/assets", True),
+        (n0, "/api/v1/repo/bundle", False), (n0, "/api/v1/repo/holders", False), (n0, "/api/v1/assets", False), (n0, "/api/v1/assets", True),
         (n1, "/api/v1/exchange", True), (n1, "/api/v1/exchange/fetch/1", True),
         (n1, "/api/v1/audit?from=0&limit=50", True), (n1, "/api/v1/audit/verify", True),
         (n0, "/api/v1/audit", True),
@@ -311,6 +311,10 @@ def run(args):
             p.wait_for_selector("#targets")
             check(p.locator("#targets tbody tr").count() == len(repo["targets"]), "the repository page lists every target")
             check("complete" in p.inner_text("#targets"), "node0 holds the released component")
+            holders = n0.get("/api/v1/repo/holders")["targets"][0]["holders"]
+            shown = int(p.get_attribute("#targets tbody tr td.holders", "data-holders"))
+            check(status["peer_id"] in holders and shown == len(holders),
+                  f"the page shows the {len(holders)} node(s) holding the component, node0 among them")
             b.shot(p, "repository")
 
             # Exchanges on node1 (the consumer): the token, then a fetch appears live.

@@ -173,6 +173,7 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
         )
         .route("/api/v1/repo", get(repo_status))
         .route("/api/v1/repo/bundle", get(repo_bundle))
+        .route("/api/v1/repo/holders", get(repo_holders))
         .route(
             "/api/v1/repo/release",
             // One release at a time: its body is the largest the API takes.
@@ -643,6 +644,59 @@ async fn repo_bundle(State(s): State<AppState>) -> Response {
         .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/repo/holders",
+    tag = "repository",
+    summary = "Which nodes hold each target of the release: this node when it has the whole \
+        blob, and the providers the DHT names (one lookup per target, at most 0.5 s each, \
+        run together)",
+    responses(
+        (status = 200, body = answers::HoldersAnswer)
+    )
+)]
+async fn repo_holders(State(s): State<AppState>) -> Response {
+    let status = match s.client.repo_status().await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let me = s.exchange.key.public().to_peer_id();
+    let lookups = status.targets.iter().map(|t| {
+        let client = s.client.clone();
+        let hash = t.blake3.parse::<gaiamesh_protocol::repository::BlobHash>();
+        async move {
+            match hash {
+                Ok(h) => client.blob_providers(h).await,
+                Err(_) => Vec::new(),
+            }
+        }
+    });
+    let found = futures::future::join_all(lookups).await;
+    let targets = status
+        .targets
+        .into_iter()
+        .zip(found)
+        .map(|(t, providers)| {
+            let mut holders: Vec<String> = Vec::new();
+            if t.local == "complete" {
+                holders.push(me.to_string());
+            }
+            for p in providers {
+                let p = p.to_string();
+                if !holders.contains(&p) {
+                    holders.push(p);
+                }
+            }
+            answers::TargetHolders {
+                target: t.target,
+                blake3: t.blake3,
+                holders,
+            }
+        })
+        .collect();
+    Json(answers::HoldersAnswer { targets }).into_response()
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

@@ -18,6 +18,22 @@ pub(crate) struct BundleAnswer {
     pub(crate) bundle: String,
 }
 
+/// `GET /api/v1/repo/holders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HoldersAnswer {
+    pub(crate) targets: Vec<TargetHolders>,
+}
+
+/// The nodes that hold one target's blob.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TargetHolders {
+    /// `NAME@VERSION`.
+    pub(crate) target: String,
+    pub(crate) blake3: String,
+    /// PeerIds: this node first when it holds the whole blob, then the DHT's providers.
+    pub(crate) holders: Vec<String>,
+}
+
 /// `POST /api/v1/revocations`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RevokedAnswer {
