@@ -190,7 +190,7 @@ fn db_err(e: impl Into<redb::Error>) -> AuditError {
 }
 
 /// What [`verify_chain`] found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verified {
     /// Entries checked.

@@ -23,10 +23,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use gaiamesh_node::{
-    api_client::{api_get, api_request},
-    datadir::DataDir,
-};
+use gaiamesh_node::{api_client::NodeApi, datadir::DataDir};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -50,22 +47,7 @@ fn replaced_total(dirs: &[PathBuf]) -> u64 {
 }
 
 fn metrics(dir: &Path) -> Result<String> {
-    use std::io::{Read, Write};
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("api.json"))?)?;
-    let host = info["address"]
-        .as_str()
-        .context("address")?
-        .trim_start_matches("http://")
-        .to_owned();
-    let mut s = std::net::TcpStream::connect(&host)?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    Ok(NodeApi::of(&DataDir::new(dir))?.metrics()?)
 }
 
 fn main() -> Result<()> {
@@ -101,11 +83,10 @@ fn main() -> Result<()> {
     }
     let dirs: Vec<PathBuf> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
     let data: Vec<DataDir> = dirs.iter().map(DataDir::new).collect();
+    let apis: Vec<NodeApi> = data.iter().map(NodeApi::of).collect::<Result<_, _>>()?;
     let subjects: Vec<String> = data
         .iter()
-        .map(|d| {
-            api_get(d, "/api/v1/status").map(|s| s["peer_id"].as_str().unwrap_or("").to_owned())
-        })
+        .map(|d| Ok(NodeApi::of(d)?.status()?.peer_id))
         .collect::<Result<_>>()?;
 
     println!(
@@ -121,10 +102,10 @@ fn main() -> Result<()> {
         let before = replaced_total(&dirs);
         let start = Instant::now();
         let last: HashMap<usize, u64> = std::thread::scope(|scope| {
-            let handles: Vec<_> = data
+            let handles: Vec<_> = apis
                 .iter()
                 .enumerate()
-                .map(|(i, d)| {
+                .map(|(i, api)| {
                     scope.spawn(move || -> Result<(usize, u64)> {
                         let mut seq = 0;
                         for k in 0..per_node {
@@ -133,7 +114,7 @@ fn main() -> Result<()> {
                             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                                 std::thread::sleep(wait);
                             }
-                            let r = api_request(d, "POST", "/api/v1/sd", Some(""))?;
+                            let r: serde_json::Value = api.post_empty("/api/v1/sd")?;
                             seq = r["seq"].as_u64().context("no seq")?;
                         }
                         Ok((i, seq))
@@ -148,14 +129,13 @@ fn main() -> Result<()> {
         let load = start.elapsed();
         let drain_start = Instant::now();
         // Nodes still behind; one query per node and pass returns every subject's seq there.
-        let everything = format!(
-            "/api/v1/directory?q={}&limit=10000",
-            gaiamesh_node::api_client::url_encode("alive = true or alive = false")
-        );
+        let everything = [("q", "alive = true or alive = false"), ("limit", "10000")];
         let mut behind: Vec<usize> = (0..n).collect();
         while !behind.is_empty() && drain_start.elapsed() < Duration::from_secs(60) {
             behind.retain(|d| {
-                let Ok(reply) = api_get(&data[*d], &everything) else {
+                let Ok(reply) =
+                    apis[*d].get_with::<serde_json::Value>("/api/v1/directory", &everything)
+                else {
                     return true;
                 };
                 let mut seqs: HashMap<&str, u64> = HashMap::new();

@@ -31,10 +31,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::datadir::DataDir;
+pub(crate) use api::{FloodBody, Problem, ReleaseBody, answers};
 pub(crate) use error::CommandError;
+pub(crate) use event_loop::repo::{FetchStarted, LocalState, ReleaseReply, RepoStatus};
+pub(crate) use exchange::{FetchRequest, JobView};
 
 /// What a publication of the node's own self-description did.
-#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct Published {
     /// The new version's seq.
     pub(crate) seq: u64,
@@ -181,7 +184,7 @@ pub struct Status {
 }
 
 /// One entry of `GET /api/v1/peers`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct PeerView {
     pub(crate) peer_id: String,
     pub(crate) admitted: bool,
@@ -191,10 +194,9 @@ pub(crate) struct PeerView {
 }
 
 /// `GET /api/v1/directory`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct QueryReply {
-    /// `replica` (the local catalogue) or `dht` (a light node's DHT lookup).
-    pub(crate) source: &'static str,
+    pub(crate) source: QuerySource,
     /// Providers found for the plan's attribute keys (`dht` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) providers: Option<usize>,
@@ -206,8 +208,18 @@ pub(crate) struct QueryReply {
     pub(crate) matches: Vec<MatchView>,
 }
 
+/// Where a query was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum QuerySource {
+    /// The local catalogue (a full node).
+    Replica,
+    /// A light node's DHT lookup.
+    Dht,
+}
+
 /// One (node, service) row of a query answer.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct MatchView {
     /// The node (PeerId).
     pub(crate) subject: String,
@@ -220,7 +232,7 @@ pub(crate) struct MatchView {
 }
 
 /// `GET /api/v1/directory/{peer}`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct EntryView {
     pub(crate) subject: String,
     pub(crate) seq: u64,

@@ -14,7 +14,7 @@ use gaiamesh_protocol::sd::{SdDocument, Service, ServiceKind};
 
 use super::{DataDirArg, StatusArgs, print_json};
 use crate::{
-    api_client::node_running,
+    api_client::{NodeApi, node_running},
     datadir::{self, DataDir},
     now,
 };
@@ -95,14 +95,8 @@ fn store_document(dir: &DataDir, path: &std::path::Path, doc: &SdDocument) -> Re
     std::fs::write(&tmp, &toml).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     if node_running(dir) {
-        let out = crate::api_client::api_request_as(
-            dir,
-            "POST",
-            "/api/v1/sd",
-            "application/toml",
-            Some(&toml),
-        )?;
-        eprintln!("self-description re-published (seq {})", out["seq"]);
+        let out = NodeApi::of(dir)?.publish(Some(("application/toml", &toml)))?;
+        eprintln!("self-description re-published (seq {})", out.seq);
     } else {
         eprintln!("self-description updated; the node publishes it when it starts");
     }

@@ -7,7 +7,7 @@ use gaiamesh_exchange::audit::{AuditLog, Entry};
 
 use super::{DataDirArg, StatusArgs, print_json};
 use crate::{
-    api_client::{api_get, node_running},
+    api_client::{NodeApi, node_running},
     datadir::DataDir,
 };
 
@@ -114,10 +114,8 @@ pub(super) fn run(cmd: AuditCommand) -> Result<()> {
         AuditCommand::List(a) => {
             let dir = DataDir::new(&a.data_dir.data_dir);
             let reply = if node_running(&dir) {
-                api_get(
-                    &dir,
-                    &format!("/api/v1/audit?from={}&limit={}", a.from, a.limit),
-                )?
+                // Decoded as the API declares it, then printed like the offline answer.
+                serde_json::to_value(NodeApi::of(&dir)?.audit(a.from, a.limit)?)?
             } else {
                 let log = open(&dir)?;
                 let entries = log.list(a.from, a.limit)?;
@@ -139,18 +137,17 @@ pub(super) fn run(cmd: AuditCommand) -> Result<()> {
         AuditCommand::Verify(a) => {
             let dir = DataDir::new(&a.data_dir.data_dir);
             let verified = if node_running(&dir) {
-                api_get(&dir, "/api/v1/audit/verify")?
+                NodeApi::of(&dir)?.audit_verify()?
             } else {
                 let key = dir.key()?.public();
-                serde_json::to_value(open(&dir)?.verify(&key)?)?
+                open(&dir)?.verify(&key)?
             };
             if a.json {
                 return print_json(&verified);
             }
             println!(
                 "audit log intact: {} entries, head {}",
-                verified["entries"],
-                verified["head"].as_str().unwrap_or("")
+                verified.entries, verified.head
             );
             Ok(())
         }

@@ -42,22 +42,11 @@ pub(super) fn backup(a: BackupArgs) -> Result<()> {
     }
     let manifest = if api_client::node_running(&dir) {
         eprintln!("asking the running node for a snapshot…");
-        let answer = api_client::api_request_within(
-            &dir,
-            "POST",
-            "/api/v1/backup",
-            "application/json",
-            Some("{}"),
-            std::time::Duration::from_secs(600),
-        )?;
-        let written = PathBuf::from(
-            answer["path"]
-                .as_str()
-                .context("the node's answer names no backup file")?,
-        );
-        move_file(&written, &a.out)?;
-        serde_json::from_value::<backup::Manifest>(answer["manifest"].clone())
-            .context("the node's answer has no manifest")?
+        let answer = api_client::NodeApi::of(&dir)?
+            .timeout(std::time::Duration::from_secs(600))
+            .backup()?;
+        move_file(&answer.path, &a.out)?;
+        answer.manifest
     } else {
         backup::write_offline(&dir, &a.out, crate::now().0)
             .with_context(|| format!("backing up {}", dir.root().display()))?

@@ -9,12 +9,14 @@ use std::{
 use anyhow::{Context, Result, bail};
 use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
 
-use super::run::{api_get, url_encode};
-
 mod exchange;
 mod propagation;
 pub(crate) mod replication;
-use crate::datadir::DataDir;
+use crate::{
+    api_client::NodeApi,
+    daemon::{QueryReply, Status},
+    datadir::DataDir,
+};
 
 /// Arguments of `gaiamesh devnet`.
 #[derive(Debug, clap::Args)]
@@ -207,11 +209,14 @@ fn start(dir: &Path) -> Result<Child> {
         .spawn()?)
 }
 
-pub(super) fn wait_api(dir: &Path, timeout: Duration) -> Result<serde_json::Value> {
+/// Waits until the node on `dir` answers: its API and status.
+pub(super) fn wait_api(dir: &Path, timeout: Duration) -> Result<(NodeApi, Status)> {
     let start = Instant::now();
     loop {
-        if let Ok(s) = api_get(&DataDir::new(dir), "/api/v1/status") {
-            return Ok(s);
+        if let Ok(api) = NodeApi::of(&DataDir::new(dir))
+            && let Ok(s) = api.status()
+        {
+            return Ok((api, s));
         }
         if start.elapsed() > timeout {
             bail!(
@@ -241,26 +246,22 @@ struct LightTimes {
     p99_ms: u64,
 }
 
-fn subjects(reply: &serde_json::Value) -> std::collections::BTreeSet<String> {
-    reply["matches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["subject"].as_str().map(str::to_owned))
-        .collect()
+fn subjects(reply: &QueryReply) -> std::collections::BTreeSet<String> {
+    reply.matches.iter().map(|m| m.subject.clone()).collect()
 }
 
 /// Waits until the light node answers [`LIGHT_QUERIES`] like the full node `full` (its DHT
 /// announcements may still be in flight right after start), then times 5 rounds of them.
 fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTimes> {
-    let (full, light) = (DataDir::new(full), DataDir::new(light));
-    let path = |q: &str| format!("/api/v1/directory?q={}&limit=10000", url_encode(q));
+    let full = NodeApi::of(&DataDir::new(full))?;
+    let light = NodeApi::of(&DataDir::new(light))?;
+    let ask = |api: &NodeApi, q: &str| api.directory(q, None, 10_000);
     let start = Instant::now();
     let mut matching = 0;
     for q in LIGHT_QUERIES {
-        let expected = subjects(&api_get(&full, &path(q))?);
+        let expected = subjects(&ask(&full, q)?);
         loop {
-            let got = api_get(&light, &path(q)).map(|r| subjects(&r)).ok();
+            let got = ask(&light, q).map(|r| subjects(&r)).ok();
             if got.as_ref() == Some(&expected) {
                 matching += 1;
                 break;
@@ -279,7 +280,7 @@ fn measure_light(full: &Path, light: &Path, timeout: Duration) -> Result<LightTi
     for _ in 0..5 {
         for q in LIGHT_QUERIES {
             let t = Instant::now();
-            api_get(&light, &path(q))?;
+            ask(&light, q)?;
             times.push(u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
         }
     }
@@ -326,24 +327,21 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let mut nodes = Nodes(Vec::with_capacity(n));
     write_config(&dirs[0], None, false, a.upload_limit_kib_s)?;
     nodes.0.push((dirs[0].clone(), start(&dirs[0])?));
-    let s0 = wait_api(&dirs[0], Duration::from_secs(20))?;
-    let quic = s0["listen_addrs"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .find(|x| x.contains("quic"))
-        })
-        .context("node0 has no QUIC address")?
-        .to_owned();
-    let boot = format!("{quic}/p2p/{}", s0["peer_id"].as_str().unwrap_or_default());
+    let (_, s0) = wait_api(&dirs[0], Duration::from_secs(20))?;
+    let quic = s0
+        .listen_addrs
+        .iter()
+        .find(|x| x.contains("quic"))
+        .context("node0 has no QUIC address")?;
+    let boot = format!("{quic}/p2p/{}", s0.peer_id);
     for dir in &dirs[1..] {
         write_config(dir, Some(&boot), false, a.upload_limit_kib_s)?;
         nodes.0.push((dir.clone(), start(dir)?));
     }
     let bar = super::ProgressLine::count(n as u64, "API ready", a.json);
+    let mut apis = Vec::with_capacity(n);
     for (i, dir) in dirs.iter().enumerate() {
-        wait_api(dir, Duration::from_secs(20))?;
+        apis.push(wait_api(dir, Duration::from_secs(20))?.0);
         bar.set_count(i as u64 + 1);
     }
     bar.done();
@@ -358,13 +356,9 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let bar = super::ProgressLine::count(n as u64, "converged", a.json);
     loop {
         // `None`: the node's API did not answer.
-        let counts: Vec<Option<u64>> = dirs
+        let counts: Vec<Option<u64>> = apis
             .iter()
-            .map(|d| {
-                api_get(&DataDir::new(d), "/api/v1/status")
-                    .ok()
-                    .and_then(|s| s["directory_entries"].as_u64())
-            })
+            .map(|api| api.status().ok().map(|s| s.directory_entries as u64))
             .collect();
         let done = counts.iter().filter(|c| **c == Some(n as u64)).count();
         bar.set_count(done as u64);
@@ -407,10 +401,9 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     // its Kademlia queries have finished (they compete with gossip for the CPU).
     let t3 = Instant::now();
     let settled = loop {
-        let quiet = dirs.iter().all(|d| {
-            api_get(&DataDir::new(d), "/api/v1/status")
-                .ok()
-                .is_some_and(|s| s["dht_announced"] == true && s["kad_queries"] == 0)
+        let quiet = apis.iter().all(|api| {
+            api.status()
+                .is_ok_and(|s| s.dht_announced && s.kad_queries == 0)
         });
         if quiet || t3.elapsed() > Duration::from_secs(60) {
             break t3.elapsed();
@@ -460,13 +453,10 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     let mut query_results = Vec::new();
     for q in QUERIES {
         let t = Instant::now();
-        let r = api_get(
-            &DataDir::new(&dirs[0]),
-            &format!("/api/v1/directory?q={}&limit=5", url_encode(q)),
-        )?;
+        let r = apis[0].directory(q, None, 5)?;
         query_results.push((q, r, t.elapsed()));
     }
-    let dashboard = crate::api_client::dashboard_url(&DataDir::new(&dirs[0]))?;
+    let dashboard = apis[0].dashboard_url();
     if a.json {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let summary = serde_json::json!({
@@ -485,7 +475,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
                 "p99_ms": light.p99_ms,
             })),
             "queries": query_results.iter().map(|(q, r, t)| serde_json::json!({
-                "query": q, "total": r["total"], "ms": ms(*t),
+                "query": q, "total": r.total, "ms": ms(*t),
             })).collect::<Vec<_>>(),
             "repository": repo,
             "exchange": exchange,
@@ -548,7 +538,7 @@ fn print_summary(
     [setup, started, converged, settled]: [Duration; 4],
     propagation: Option<&propagation::Propagation>,
     light: Option<&LightTimes>,
-    queries: &[(&str, serde_json::Value, Duration)],
+    queries: &[(&str, QueryReply, Duration)],
     repo: Option<&replication::Replication>,
     exchange: Option<&exchange::ExchangeRun>,
 ) {
@@ -619,13 +609,13 @@ fn print_summary(
     }
     println!("\nexample queries on node0:");
     for (q, r, t) in queries {
-        println!("  {q}\n    {} match(es) in {t:.1?}", r["total"]);
-        for m in r["matches"].as_array().into_iter().flatten() {
+        println!("  {q}\n    {} match(es) in {t:.1?}", r.total);
+        for m in &r.matches {
             println!(
                 "      {:<34} {}  {}",
-                m["legal_name"].as_str().unwrap_or("?"),
-                m["country"].as_str().unwrap_or("?"),
-                m["service"]["id"].as_str().unwrap_or("-")
+                m.legal_name,
+                m.country,
+                m.service.as_ref().map_or("-", |s| s.id.as_str())
             );
         }
     }

@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 
 use super::{DataDirArg, ProgressLine, parse_duration, print_json};
 use crate::{
-    api_client::{api_get, api_request, node_running},
+    api_client::{NodeApi, node_running},
+    daemon::FetchRequest,
     datadir::DataDir,
 };
 
@@ -73,94 +74,81 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
     }
     let out = std::path::absolute(&a.out)
         .with_context(|| format!("cannot resolve {}", a.out.display()))?;
-    let body = serde_json::json!({
-        "provider": a.provider,
-        "query": a.query,
-        "asset": a.asset,
-        "purpose": a.purpose,
-        "onward_transfer": a.onward_transfer,
-        "out": out,
-        "attempts": a.attempts,
-        "overwrite": a.overwrite,
-    });
-    let started = api_request(
-        &dir,
-        "POST",
-        "/api/v1/exchange/fetch",
-        Some(&body.to_string()),
-    )?;
-    let job = started["job"]
-        .as_u64()
-        .context("the node returned no job id")?;
+    let request = FetchRequest {
+        provider: a.provider,
+        query: a.query,
+        asset: a.asset,
+        purpose: a.purpose,
+        onward_transfer: a.onward_transfer,
+        out: out.clone(),
+        attempts: a.attempts,
+        overwrite: a.overwrite,
+    };
+    let api = NodeApi::of(&dir)?;
+    let job = api.exchange_fetch(&request)?;
     let t0 = Instant::now();
     let mut progress = ProgressLine::bytes(a.json);
     let view = loop {
-        let v = api_get(&dir, &format!("/api/v1/exchange/fetch/{job}"))?;
-        let state = v["state"].as_str().unwrap_or("?");
-        if state == "completed" || state == "failed" {
+        let v = api.exchange_job(job)?;
+        if v.finished() {
             break v;
         }
         if t0.elapsed() > a.timeout {
             bail!(
                 "not complete after {:?} ({} of {} bytes); the node goes on — run the same command again to follow or resume",
                 a.timeout,
-                v["bytes"],
-                v["total"]
+                v.bytes,
+                v.total
             );
         }
         let label = format!(
             "{} from {}",
-            v["asset"].as_str().unwrap_or("?"),
-            short(v["provider"].as_str().unwrap_or("…"))
+            v.asset,
+            short(v.provider.as_deref().unwrap_or("…"))
         );
-        progress.draw(
-            &label,
-            state,
-            v["bytes"].as_u64().unwrap_or(0),
-            v["total"].as_u64().unwrap_or(0),
-        );
+        progress.draw(&label, &v.state, v.bytes, v.total);
         std::thread::sleep(Duration::from_millis(200));
     };
     progress.done();
-    for attempt in view["attempts"].as_array().into_iter().flatten() {
+    for attempt in &view.attempts {
         eprintln!(
             "  {} ({}): {}",
-            short(attempt["provider"].as_str().unwrap_or("?")),
-            attempt["asset"].as_str().unwrap_or("?"),
-            attempt["error"].as_str().unwrap_or("?")
+            short(&attempt.provider),
+            attempt.asset,
+            attempt.error
         );
     }
-    if view["state"] == "failed" {
+    if view.state == "failed" {
         bail!(
             "fetch failed: {}",
-            view["error"].as_str().unwrap_or("unknown error")
+            view.error.as_deref().unwrap_or("unknown error")
         );
     }
     if a.json {
         return print_json(&view);
     }
-    let secs = view["transfer_ms"].as_f64().unwrap_or(0.0) / 1e3;
-    let bytes = view["bytes"].as_u64().unwrap_or(0);
+    let secs = view.transfer_ms.unwrap_or(0.0) / 1e3;
+    let bytes = view.bytes;
     println!(
         "fetched {} ({bytes} bytes, BLAKE3 verified) from {} into {}",
-        view["asset"].as_str().unwrap_or("?"),
-        view["provider"].as_str().unwrap_or("?"),
+        view.asset,
+        view.provider.as_deref().unwrap_or("?"),
         out.display()
     );
     println!(
         "  negotiation {}, transfer {secs:.2} s ({:.1} MB/s){}",
-        view["negotiation_ms"]
-            .as_f64()
+        view.negotiation_ms
             .map_or("reused a kept agreement".to_owned(), |ms| format!(
                 "{ms:.1} ms"
             )),
         bytes as f64 / secs.max(1e-9) / 1e6,
-        match view["resumed_from"].as_u64() {
-            Some(n) if n > 0 => format!(", resumed from byte {n}"),
-            _ => String::new(),
+        if view.resumed_from > 0 {
+            format!(", resumed from byte {}", view.resumed_from)
+        } else {
+            String::new()
         }
     );
-    println!("  agreement {}", view["agreement"].as_str().unwrap_or("?"));
+    println!("  agreement {}", view.agreement.as_deref().unwrap_or("?"));
     Ok(())
 }
 

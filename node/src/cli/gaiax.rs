@@ -13,7 +13,7 @@ use libp2p::PeerId;
 
 use super::{print_json, read_limited};
 use crate::{
-    api_client::{api_get, node_running},
+    api_client::{NodeApi, node_running},
     datadir::DataDir,
     now,
 };
@@ -197,8 +197,8 @@ fn export(a: ExportArgs) -> Result<()> {
                 }
                 None => key.public(),
             };
-            let entry = api_get(&dir, &format!("/api/v1/directory/{subject}"))?;
-            let text = entry["document"].to_string();
+            let entry = NodeApi::of(&dir)?.entry(&subject.to_string())?;
+            let text = entry.document.to_string();
             (
                 SdDocument::parse(&text, DocumentFormat::Json)
                     .with_context(|| format!("{subject}: the directory's document"))?,

@@ -6,11 +6,8 @@ use gaiamesh_directory::{
     query::{self, Sort},
 };
 
-use super::{
-    DataDirArg, print_json,
-    run::{api_get, node_running, url_encode},
-};
-use crate::{datadir::DataDir, now};
+use super::{DataDirArg, print_json, run::node_running};
+use crate::{api_client::NodeApi, datadir::DataDir, now};
 
 /// Arguments of `gaiamesh query`.
 #[derive(Debug, clap::Args)]
@@ -81,15 +78,9 @@ pub(super) fn run(a: QueryArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
     let started = std::time::Instant::now();
     let result = if node_running(&dir) {
-        let mut path = format!(
-            "/api/v1/directory?q={}&limit={}",
-            url_encode(&a.expr),
-            a.limit
-        );
-        if let Some(s) = &a.sort {
-            path.push_str(&format!("&sort={}", url_encode(s)));
-        }
-        api_get(&dir, &path)?
+        // Decoded as the API declares it, then printed like the offline answer.
+        let reply = NodeApi::of(&dir)?.directory(&a.expr, a.sort.as_deref(), a.limit)?;
+        serde_json::to_value(reply)?
     } else {
         offline(&dir, &expr, sort, a.limit)?
     };

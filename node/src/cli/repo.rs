@@ -24,8 +24,9 @@ use serde::Serialize;
 
 use super::{DataDirArg, StatusArgs, duration_ms, parse_duration, print_json};
 use crate::{
-    api_client::{api_get, api_request, node_running},
+    api_client::{NodeApi, node_running},
     blobs::BlobStore,
+    daemon::{LocalState, ReleaseBody},
     datadir::DataDir,
     keystore, now,
 };
@@ -154,9 +155,7 @@ fn current(dir: &DataDir) -> Result<TrustedRepository> {
     if !node_running(dir) {
         return load(dir);
     }
-    let reply = api_get(dir, "/api/v1/repo/bundle")?;
-    let bytes = hex::decode(reply["bundle"].as_str().unwrap_or_default())
-        .context("the node sent a bundle that is not hex")?;
+    let bytes = NodeApi::of(dir)?.repo_bundle()?;
     let mut repo = TrustedRepository::new(dir.trust()?.genesis());
     repo.load(&Bundle::decode(&bytes)?)?;
     Ok(repo)
@@ -174,11 +173,10 @@ fn hand_over(
         return save(dir, repo);
     }
     let file = file.map(std::fs::canonicalize).transpose()?;
-    let body = serde_json::json!({
-        "bundle": hex::encode(bundle.encode()?),
-        "file": file,
-    });
-    api_request(dir, "POST", "/api/v1/repo/release", Some(&body.to_string()))?;
+    NodeApi::of(dir)?.repo_release(&ReleaseBody {
+        bundle: hex::encode(bundle.encode()?),
+        file,
+    })?;
     Ok(())
 }
 
@@ -298,37 +296,34 @@ struct Listed {
 fn list(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
     if node_running(&dir) {
-        let status = api_get(&dir, "/api/v1/repo")?;
+        let status = NodeApi::of(&dir)?.repo()?;
         if a.json {
-            return print_json(&status["targets"]);
+            return print_json(&status.targets);
         }
         println!(
             "release: targets v{}, root v{} ({})",
-            status["targets_version"],
-            status["root_version"],
-            status["error"]
-                .as_str()
+            status
+                .targets_version
+                .map_or("-".to_owned(), |v| v.to_string()),
+            status.root_version,
+            status
+                .error
+                .as_deref()
                 .map_or("valid".to_owned(), |e| format!("NOT TRUSTED NOW: {e}"))
         );
-        for t in status["targets"].as_array().into_iter().flatten() {
-            let fetch = &t["fetch"];
-            let progress = if fetch.is_null() {
-                String::new()
-            } else {
+        for t in &status.targets {
+            let progress = t.fetch.as_ref().map_or(String::new(), |f| {
                 format!(
                     "  [{}: {} of {} bytes, {} providers]",
-                    fetch["state"].as_str().unwrap_or("?"),
-                    fetch["verified"],
-                    fetch["length"],
-                    fetch["providers"]
+                    f.state, f.verified, f.length, f.providers
                 )
-            };
+            });
             println!(
                 "  {:<40} {:<9} {:>12} bytes  {}{progress}",
-                t["target"].as_str().unwrap_or("?"),
-                t["category"].as_str().unwrap_or("?"),
-                t["length"],
-                t["local"].as_str().unwrap_or("?")
+                t.target,
+                t.category,
+                t.length,
+                t.local.as_str()
             );
         }
         return Ok(());
@@ -387,50 +382,58 @@ fn fetch(a: FetchArgs) -> Result<()> {
             dir.root().display()
         );
     }
-    let started = api_request(&dir, "POST", "/api/v1/repo/fetch", Some(&a.target))?;
-    let blake3 = started["blake3"].as_str().unwrap_or_default().to_owned();
-    let target = started["target"].as_str().unwrap_or_default().to_owned();
+    let api = NodeApi::of(&dir)?;
+    let started = api.repo_fetch(&a.target)?;
+    let target = started.target.clone();
     if a.no_wait {
         return if a.json {
             print_json(&started)
         } else {
-            println!("fetching {target} ({blake3})");
+            println!("fetching {target} ({})", started.blake3);
             Ok(())
         };
     }
     let t0 = std::time::Instant::now();
     let mut progress = super::ProgressLine::bytes(a.json);
     let row = loop {
-        let status = api_get(&dir, "/api/v1/repo")?;
-        let row = status["targets"]
-            .as_array()
+        let row = api
+            .repo()?
+            .targets
             .into_iter()
-            .flatten()
-            .find(|t| t["blake3"] == blake3.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let length = row["length"].as_u64().unwrap_or(0).max(1);
-        let verified = row["verified"].as_u64().unwrap_or(0);
-        let state = row["fetch"]["state"].as_str().unwrap_or("").to_owned();
-        if row["local"] == "complete" {
+            .find(|t| t.blake3 == started.blake3);
+        let Some(row) = row else {
+            bail!("{target} is no longer in the node's release");
+        };
+        if row.local == LocalState::Complete {
             break row;
         }
-        if let Some(reason) = state.strip_prefix("failed: ") {
+        let length = row.length.max(1);
+        if let Some(reason) = row
+            .fetch
+            .as_ref()
+            .and_then(|f| f.state.strip_prefix("failed: "))
+        {
             bail!("fetching {target} failed: {reason}");
         }
         if t0.elapsed() > a.timeout {
             bail!(
-                "{target} not complete after {:?} ({verified} of {length} bytes)",
-                a.timeout
+                "{target} not complete after {:?} ({} of {length} bytes)",
+                a.timeout,
+                row.verified
             );
         }
-        let note = format!("{} providers", row["fetch"]["providers"]);
-        progress.draw(&target, &note, verified, length);
+        let providers = row.fetch.as_ref().map_or(0, |f| f.providers);
+        progress.draw(
+            &target,
+            &format!("{providers} providers"),
+            row.verified,
+            length,
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     progress.done();
     if let Some(out) = &a.out {
-        let hash: BlobHash = blake3.parse()?;
+        let hash: BlobHash = started.blake3.parse()?;
         // The node holds the store open; the blob's data file is complete and verified.
         let src = dir.root().join("blobs").join(format!("{hash}.data"));
         std::fs::copy(&src, out).with_context(|| format!("cannot write {}", out.display()))?;
@@ -440,7 +443,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
     } else {
         println!(
             "{target}: complete ({} bytes) in {:.1?}",
-            row["length"],
+            row.length,
             t0.elapsed()
         );
         Ok(())

@@ -69,42 +69,37 @@ fn filter_setter<S: 'static>(
     Box::new(move |f| Ok(handle.reload(tracing_subscriber::EnvFilter::try_new(f)?)?))
 }
 
-pub(crate) use crate::api_client::{api_get, api_get_text, api_request, node_running, url_encode};
+use crate::api_client::NodeApi;
+pub(crate) use crate::api_client::node_running;
 
 pub(super) fn status(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
-    let st = api_get(&dir, "/api/v1/status")?;
+    let st = NodeApi::of(&dir)?.status()?;
     if a.json {
         return print_json(&st);
     }
-    println!("peer       {}", st["peer_id"].as_str().unwrap_or("?"));
-    println!("federation {}", st["federation"].as_str().unwrap_or("?"));
+    println!("peer       {}", st.peer_id);
+    println!("federation {}", st.federation);
     println!(
         "peers      {} connected, {} admitted",
-        st["connected_peers"], st["admitted_peers"]
+        st.connected_peers, st.admitted_peers
     );
-    println!("directory  {} entries", st["directory_entries"]);
-    if let Some(addrs) = st["listen_addrs"].as_array() {
-        for a in addrs {
-            println!("listening  {}", a.as_str().unwrap_or("?"));
-        }
+    println!("directory  {} entries", st.directory_entries);
+    for a in &st.listen_addrs {
+        println!("listening  {a}");
     }
     Ok(())
 }
 
 pub(super) fn peers(a: StatusArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
-    let peers = api_get(&dir, "/api/v1/peers")?;
+    let peers = NodeApi::of(&dir)?.peers()?;
     if a.json {
         return print_json(&peers);
     }
-    for p in peers.as_array().into_iter().flatten() {
-        let admitted = if p["admitted"].as_bool() == Some(true) {
-            "admitted"
-        } else {
-            "pending"
-        };
-        println!("{}  {admitted}", p["peer_id"].as_str().unwrap_or("?"));
+    for p in &peers {
+        let admitted = if p.admitted { "admitted" } else { "pending" };
+        println!("{}  {admitted}", p.peer_id);
     }
     Ok(())
 }
@@ -129,10 +124,10 @@ pub(super) fn revocations(cmd: RevocationsCommand) -> Result<()> {
     let list = gaiamesh_protocol::federation::RevocationList::from_toml(&text)
         .with_context(|| format!("{}", file.display()))?;
     if node_running(&dir) {
-        let out = api_request(&dir, "POST", "/api/v1/revocations", Some(&text))?;
+        let out = NodeApi::of(&dir)?.revoke(&text)?;
         println!(
             "revocation list version {} in force; {} entries removed",
-            list.body.version, out["removed_entries"]
+            list.body.version, out.removed_entries
         );
         return Ok(());
     }

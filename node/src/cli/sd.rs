@@ -143,16 +143,16 @@ fn publish(a: PublishArgs) -> Result<()> {
         }
         None => (String::new(), "application/toml"),
     };
-    let out =
-        crate::api_client::api_request_as(&dir, "POST", "/api/v1/sd", content_type, Some(&body))?;
-    println!("published seq {}", out["seq"]);
+    let document = (!body.is_empty()).then_some((content_type, body.as_str()));
+    let out = crate::api_client::NodeApi::of(&dir)?.publish(document)?;
+    println!("published seq {}", out.seq);
     Ok(())
 }
 
 fn show(a: ShowArgs) -> Result<()> {
     let dir = DataDir::new(&a.data_dir.data_dir);
     let entry = if super::run::node_running(&dir) {
-        super::run::api_get(&dir, &format!("/api/v1/directory/{}", a.peer))?
+        serde_json::to_value(crate::api_client::NodeApi::of(&dir)?.entry(&a.peer.to_string())?)?
     } else {
         let cat = dir.catalogue()?;
         let e = cat

@@ -20,10 +20,7 @@ use gaiamesh_testbed::{
 };
 
 use super::devnet::{create_node, federation, me, path_str};
-use crate::{
-    api_client::{api_get, api_request},
-    datadir::DataDir,
-};
+use crate::{api_client::NodeApi, daemon::Status, datadir::DataDir};
 
 mod churn;
 mod compare;
@@ -114,20 +111,32 @@ struct Bed {
 }
 
 impl Bed {
-    /// Runs `f` on node `i`'s data dir from inside its namespace (its API listens on the
+    /// Runs `f` with node `i`'s API from inside its namespace (the API listens on the
     /// namespace's loopback).
     fn on<T: Send + 'static>(
         &self,
         i: usize,
-        f: impl FnOnce(&DataDir) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&NodeApi) -> Result<T, crate::api_client::ApiClientError> + Send + 'static,
     ) -> Result<T> {
         let dir = DataDir::new(&self.members[i].dir);
-        self.members[i].ns.enter(move || f(&dir))?
+        Ok(self.members[i]
+            .ns
+            .enter(move || NodeApi::of(&dir).and_then(|api| f(&api)))??)
     }
 
-    fn get(&self, i: usize, path: &str) -> Result<serde_json::Value> {
+    /// `GET path` on node `i`, decoded as `T`.
+    fn get<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        i: usize,
+        path: &str,
+    ) -> Result<T> {
         let path = path.to_owned();
-        self.on(i, move |d| api_get(d, &path))
+        self.on(i, move |api| api.get(&path))
+    }
+
+    /// `GET /api/v1/status` on node `i`.
+    fn status(&self, i: usize) -> Result<Status> {
+        self.on(i, |api| api.status())
     }
 
     fn start(&mut self, i: usize) -> Result<()> {
@@ -149,10 +158,10 @@ impl Bed {
         Ok(())
     }
 
-    fn wait_api(&self, i: usize, timeout: Duration) -> Result<serde_json::Value> {
+    fn wait_api(&self, i: usize, timeout: Duration) -> Result<Status> {
         let start = Instant::now();
         loop {
-            if let Ok(s) = self.get(i, "/api/v1/status") {
+            if let Ok(s) = self.status(i) {
                 return Ok(s);
             }
             if start.elapsed() > timeout {
@@ -506,15 +515,13 @@ fn wait_settled(bed: &Bed, n: usize, timeout: Duration) -> Result<()> {
     loop {
         let status: Vec<(u64, u64, bool)> = (0..n)
             .map(|i| {
-                bed.get(i, "/api/v1/status")
-                    .ok()
-                    .map_or((0, 0, false), |s| {
-                        (
-                            s["admitted_peers"].as_u64().unwrap_or(0),
-                            s["directory_entries"].as_u64().unwrap_or(0),
-                            s["dht_announced"].as_bool().unwrap_or(false),
-                        )
-                    })
+                bed.status(i).ok().map_or((0, 0, false), |s| {
+                    (
+                        s.admitted_peers as u64,
+                        s.directory_entries as u64,
+                        s.dht_announced,
+                    )
+                })
             })
             .collect();
         let all = n as u64;
@@ -576,8 +583,5 @@ fn describe(step: &Step) -> String {
 
 /// Publishes node `from`'s document again; returns the new seq.
 fn republish(bed: &Bed, from: usize) -> Result<u64> {
-    let published = bed.on(from, |d| api_request(d, "POST", "/api/v1/sd", Some("")))?;
-    published["seq"]
-        .as_u64()
-        .context("publishing returned no seq")
+    Ok(bed.on(from, |api| api.publish(None))?.seq)
 }

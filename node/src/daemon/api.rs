@@ -8,7 +8,7 @@
 //! timeout (408), and [`guard::check`] (head size, `Host`/`Origin`, token) before any body
 //! byte is read; then the route's own body limit. Connections are bounded by [`server`].
 
-mod answers;
+pub(crate) mod answers;
 mod guard;
 mod openapi;
 mod problem;
@@ -43,7 +43,7 @@ use gaiamesh_protocol::{
     sd::{DocumentFormat, SdDocument},
 };
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, watch};
 use tower::ServiceBuilder;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
@@ -680,7 +680,7 @@ async fn repo_holders(State(s): State<AppState>) -> Response {
         .zip(found)
         .map(|(t, providers)| {
             let mut holders: Vec<String> = Vec::new();
-            if t.local == "complete" {
+            if t.local == super::event_loop::repo::LocalState::Complete {
                 holders.push(me.to_string());
             }
             for p in providers {
@@ -699,15 +699,16 @@ async fn repo_holders(State(s): State<AppState>) -> Response {
     Json(answers::HoldersAnswer { targets }).into_response()
 }
 
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-struct ReleaseBody {
+/// `POST /api/v1/repo/release`.
+#[derive(Debug, serde::Deserialize, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReleaseBody {
     /// The signed metadata bundle (what `gaiamesh repo publish` makes), hex.
-    bundle: String,
+    pub(crate) bundle: String,
     /// The component's file on the node's machine; absent for a bundle without a new blob
     /// (a key rotation).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    file: Option<std::path::PathBuf>,
+    pub(crate) file: Option<std::path::PathBuf>,
 }
 
 #[utoipa::path(
@@ -1066,11 +1067,12 @@ async fn raw_gossip(State(s): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// `POST /api/v1/debug/flood`.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FloodBody {
-    per_second: u32,
-    seconds: u32,
+pub(crate) struct FloodBody {
+    pub(crate) per_second: u32,
+    pub(crate) seconds: u32,
 }
 
 /// Fault injection: floods the directory topic with invalid messages.

@@ -138,7 +138,7 @@ pub(super) fn query_reply(
         })
         .collect();
     QueryReply {
-        source: "replica",
+        source: super::QuerySource::Replica,
         providers: None,
         truncated: false,
         plan: out.plan.to_string(),

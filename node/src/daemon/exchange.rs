@@ -197,7 +197,7 @@ pub(crate) type FileStamp = (u64, std::time::SystemTime);
 pub(crate) type CachedRegistry = (FileStamp, Arc<Registry>);
 
 /// The state of one `POST /api/v1/exchange/fetch`.
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct JobView {
     pub(crate) id: u64,
     /// `negotiating`, `transferring`, `completed` or `failed`.
@@ -219,7 +219,7 @@ pub(crate) struct JobView {
 }
 
 /// A provider that failed a fetch job, and why.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct Attempt {
     pub(crate) provider: String,
     pub(crate) asset: String,

@@ -8,13 +8,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{path_str, sub};
-use crate::{
-    api_client::{api_get, api_request},
-    datadir::DataDir,
-};
+use crate::{api_client::NodeApi, daemon::FetchRequest, datadir::DataDir};
 
 /// The asset id the devnet registers.
 pub(super) const ASSET: &str = "devnet-dataset";
@@ -87,40 +84,31 @@ pub(super) fn run(
         path_str(provider_dir)?,
     ])?;
     let (p, c) = (DataDir::new(provider_dir), DataDir::new(consumer_dir));
-    let provider = api_get(&p, "/api/v1/status")?["peer_id"]
-        .as_str()
-        .context("node0 has no peer id")?
-        .to_owned();
-    let consumer = api_get(&c, "/api/v1/status")?["peer_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (p, c) = (NodeApi::of(&p)?, NodeApi::of(&c)?);
+    let provider = p.status()?.peer_id;
+    let consumer = c.status()?.peer_id;
     let out = std::path::absolute(root.join("received").join(format!("{ASSET}.bin")))?;
     eprintln!(
         "exchange: node1 negotiates for {ASSET} ({mib} MiB, purpose research.climate) and fetches it from node0"
     );
-    let body = serde_json::json!({
-        "provider": provider,
-        "asset": ASSET,
-        "purpose": "research.climate",
-        "out": out,
-    });
-    let job = api_request(
-        &c,
-        "POST",
-        "/api/v1/exchange/fetch",
-        Some(&body.to_string()),
-    )?["job"]
-        .as_u64()
-        .context("no job id")?;
+    let job = c.exchange_fetch(&FetchRequest {
+        provider: Some(provider.clone()),
+        query: None,
+        asset: Some(ASSET.to_owned()),
+        purpose: "research.climate".to_owned(),
+        onward_transfer: false,
+        out,
+        attempts: 3,
+        overwrite: false,
+    })?;
     let t0 = Instant::now();
     let view = loop {
-        let v = api_get(&c, &format!("/api/v1/exchange/fetch/{job}"))?;
-        match v["state"].as_str() {
-            Some("completed") => break v,
-            Some("failed") => bail!(
+        let v = c.exchange_job(job)?;
+        match v.state.as_str() {
+            "completed" => break v,
+            "failed" => bail!(
                 "the devnet exchange failed: {}",
-                v["error"].as_str().unwrap_or("?")
+                v.error.as_deref().unwrap_or("?")
             ),
             _ if t0.elapsed() > timeout => {
                 bail!("the devnet exchange did not finish in {timeout:?}")
@@ -133,8 +121,7 @@ pub(super) fn run(
         // The provider records the receipt just after the consumer finishes.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let v = api_get(d, "/api/v1/audit/verify")?;
-            let n = v["entries"].as_u64().unwrap_or(0);
+            let n = d.audit_verify()?.entries;
             if n >= 3 || Instant::now() > deadline {
                 audit_entries[i] = n;
                 break;
@@ -142,14 +129,14 @@ pub(super) fn run(
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let transfer_ms = view["transfer_ms"].as_f64().unwrap_or(0.0);
+    let transfer_ms = view.transfer_ms.unwrap_or(0.0);
     Ok(ExchangeRun {
         asset: ASSET.into(),
         bytes,
         provider,
         consumer,
-        agreement: view["agreement"].as_str().unwrap_or_default().to_owned(),
-        negotiation_ms: view["negotiation_ms"].as_f64().unwrap_or(0.0),
+        agreement: view.agreement.unwrap_or_default(),
+        negotiation_ms: view.negotiation_ms.unwrap_or(0.0),
         transfer_ms,
         mb_per_s: bytes as f64 / (transfer_ms / 1e3).max(1e-9) / 1e6,
         audit_entries,

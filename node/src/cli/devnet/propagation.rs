@@ -12,11 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::super::run::{api_get, api_get_text, api_request};
-use crate::datadir::DataDir;
+use crate::{api_client::NodeApi, datadir::DataDir};
 
 /// How long the CPU is sampled from each publication on.
 const CPU_WINDOW: Duration = Duration::from_secs(1);
@@ -70,13 +69,13 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
     if nodes.len() < 2 {
         return Ok(None);
     }
-    let dirs: Vec<DataDir> = nodes.iter().map(|(d, _)| DataDir::new(d)).collect();
+    let dirs: Vec<NodeApi> = nodes
+        .iter()
+        .map(|(d, _)| NodeApi::of(&DataDir::new(d)))
+        .collect::<Result<_, _>>()?;
     let pids: Vec<u32> = nodes.iter().map(|(_, p)| *p).collect();
     let node0 = &dirs[0];
-    let subject = api_get(node0, "/api/v1/status")?["peer_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let subject = node0.status()?.peer_id;
     let mean_connected_peers = mean_peers(&dirs);
     let receivers = (nodes.len() - 1) as f64;
     // What the idle nodes burn (heartbeats, presence): the median of short slices, so a
@@ -97,7 +96,7 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
             .collect();
         let t = Instant::now();
         let cpu_before = per_process.iter().copied().sum::<Option<u64>>();
-        let published = api_request(node0, "POST", "/api/v1/sd", Some(""))?;
+        let published = node0.publish(None)?;
         std::thread::sleep(CPU_WINDOW.saturating_sub(t.elapsed()));
         let cpu_after = crate::cpu::processes_cpu_ns(&pids);
         let window = t.elapsed().as_secs_f64();
@@ -114,11 +113,9 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
             }
             _ => None,
         };
-        gossip_after.push(published["gossip_after_ms"].as_f64().unwrap_or(0.0));
+        gossip_after.push(published.gossip_after_ms);
         ingest.extend(ingest_median_ms(&before, &after));
-        let seq = published["seq"]
-            .as_u64()
-            .context("publish returned no seq")?;
+        let seq = published.seq;
         let these = delays(&dirs, nodes, &subject, seq, timeout)?;
         // Each receiver's own CPU from the publication to its merge step, its share of the
         // idle rate over that time subtracted.
@@ -166,24 +163,20 @@ pub(super) fn measure(nodes: &[(PathBuf, u32)], timeout: Duration) -> Result<Opt
 
 /// Every receiver's delay for node0's version `seq`, ms after node0 stored it.
 fn delays(
-    dirs: &[DataDir],
+    dirs: &[NodeApi],
     nodes: &[(PathBuf, u32)],
     subject: &str,
     seq: u64,
     timeout: Duration,
 ) -> Result<Vec<u64>> {
-    let path = format!("/api/v1/directory/{subject}");
-    let origin = api_get(&dirs[0], &path)?["received_at_ms"]
-        .as_u64()
-        .unwrap_or(0);
+    let origin = dirs[0].entry(subject)?.received_at_ms;
     let start = Instant::now();
     let mut out = Vec::with_capacity(dirs.len() - 1);
     for (d, (dir, _)) in dirs[1..].iter().zip(&nodes[1..]) {
         loop {
-            let e = api_get(d, &path).ok();
-            if let Some(e) = e.filter(|e| e["seq"].as_u64() == Some(seq)) {
-                let at = e["received_at_ms"].as_u64().unwrap_or(0);
-                out.push(at.saturating_sub(origin));
+            let e = d.entry(subject).ok();
+            if let Some(e) = e.filter(|e| e.seq == seq) {
+                out.push(e.received_at_ms.saturating_sub(origin));
                 break;
             }
             if start.elapsed() > timeout {
@@ -232,10 +225,10 @@ struct Counters {
     ingest_count: f64,
 }
 
-fn counters(dirs: &[DataDir]) -> Result<Vec<Counters>> {
+fn counters(dirs: &[NodeApi]) -> Result<Vec<Counters>> {
     let mut out = Vec::with_capacity(dirs.len());
     for d in dirs {
-        out.push(parse_counters(&api_get_text(d, "/metrics")?));
+        out.push(parse_counters(&d.metrics()?));
     }
     Ok(out)
 }
@@ -283,14 +276,10 @@ fn ingest_median_ms(before: &[Counters], after: &[Counters]) -> Option<f64> {
 }
 
 /// Mean number of connected peers over the nodes.
-fn mean_peers(dirs: &[DataDir]) -> f64 {
+fn mean_peers(dirs: &[NodeApi]) -> f64 {
     let peers: Vec<f64> = dirs
         .iter()
-        .filter_map(|d| {
-            api_get(d, "/api/v1/status")
-                .ok()
-                .and_then(|s| s["connected_peers"].as_f64())
-        })
+        .filter_map(|d| d.status().ok().map(|s| s.connected_peers as f64))
         .collect();
     peers.iter().sum::<f64>() / peers.len().max(1) as f64
 }

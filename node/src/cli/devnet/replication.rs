@@ -11,7 +11,11 @@ use std::{
 use anyhow::{Result, bail};
 
 use super::{path_str, sub};
-use crate::{api_client::api_get, datadir::DataDir};
+use crate::{
+    api_client::NodeApi,
+    daemon::{LocalState, RepoStatus},
+    datadir::DataDir,
+};
 
 /// The component the devnet publishes.
 pub(crate) const TARGET_NAME: &str = "identity/devnet-bridge";
@@ -28,11 +32,10 @@ pub(crate) struct Replication {
 }
 
 /// Whether a node's `GET /api/v1/repo` answer shows `target` complete.
-fn complete(repo: &serde_json::Value, target: &str) -> bool {
-    repo["targets"].as_array().is_some_and(|ts| {
-        ts.iter()
-            .any(|t| t["target"] == target && t["local"] == "complete")
-    })
+fn complete(repo: &RepoStatus, target: &str) -> bool {
+    repo.targets
+        .iter()
+        .any(|t| t.target == target && t.local == LocalState::Complete)
 }
 
 /// How the step reaches the nodes.
@@ -40,7 +43,7 @@ pub(crate) trait Nodes {
     /// How many.
     fn len(&self) -> usize;
     /// `GET /api/v1/repo` on node `i`.
-    fn repo(&self, i: usize) -> Result<serde_json::Value>;
+    fn repo(&self, i: usize) -> Result<RepoStatus>;
     /// Runs `gaiamesh ARGS` against node 0 (its API must be reachable); its stdout.
     fn on_node0(&self, args: &[&str]) -> Result<String>;
 }
@@ -52,8 +55,8 @@ impl Nodes for Local<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn repo(&self, i: usize) -> Result<serde_json::Value> {
-        api_get(&DataDir::new(&self.0[i]), "/api/v1/repo")
+    fn repo(&self, i: usize) -> Result<RepoStatus> {
+        Ok(NodeApi::of(&DataDir::new(&self.0[i]))?.repo()?)
     }
     fn on_node0(&self, args: &[&str]) -> Result<String> {
         sub(args)

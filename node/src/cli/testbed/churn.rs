@@ -55,12 +55,7 @@ pub(super) fn run(
     let n = bed.members.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let subjects: Vec<String> = (0..n)
-        .map(|i| {
-            bed.get(i, "/api/v1/status")
-                .ok()
-                .and_then(|s| s["peer_id"].as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
+        .map(|i| bed.status(i).map(|s| s.peer_id).unwrap_or_default())
         .collect();
     let (mut kills, mut acknowledged) = (0, 0);
     let mut down: Vec<usize> = Vec::new();

@@ -7,15 +7,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use gaiamesh_testbed::scenario::{Asset, Fetch};
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
 use super::Bed;
 use crate::{
-    api_client::{api_get, api_request},
     cli::devnet::{path_str, sub},
+    daemon::FetchRequest,
 };
 
 /// Writes `asset`'s bytes (seeded by the node, so a run is repeatable) into the node's data
@@ -93,35 +93,30 @@ pub(super) fn run(bed: &Bed, f: &Fetch, peers: &[String], step: usize) -> Result
     let out = bed.members[f.consumer]
         .dir
         .join(format!("fetched-{id}-step{step}.bin"));
-    let body = serde_json::json!({
-        "provider": peers[f.provider],
-        "asset": id,
-        "purpose": "research.testbed",
-        "out": out,
-    })
-    .to_string();
-    let started = bed.on(f.consumer, move |d| {
-        api_request(d, "POST", "/api/v1/exchange/fetch", Some(&body))
-    })?;
-    let Some(job) = started["job"].as_u64() else {
-        bail!("the consumer did not start a fetch: {started}");
+    let request = FetchRequest {
+        provider: Some(peers[f.provider].clone()),
+        query: None,
+        asset: Some(id.clone()),
+        purpose: "research.testbed".to_owned(),
+        onward_transfer: false,
+        out: out.clone(),
+        attempts: 3,
+        overwrite: false,
     };
+    let job = bed.on(f.consumer, move |api| api.exchange_fetch(&request))?;
     let begun = Instant::now();
-    let path = format!("/api/v1/exchange/fetch/{job}");
     let status = loop {
-        let p = path.clone();
-        let s = bed.on(f.consumer, move |d| api_get(d, &p))?;
-        let state = s["state"].as_str().unwrap_or_default().to_owned();
-        if state == "completed" || state == "failed" || begun.elapsed() > f.timeout {
+        let s = bed.on(f.consumer, move |api| api.exchange_job(job))?;
+        if s.finished() || begun.elapsed() > f.timeout {
             break s;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let state = status["state"].as_str().unwrap_or("unknown").to_owned();
-    let bytes = status["bytes"].as_u64().unwrap_or(0);
+    let state = status.state.clone();
+    let bytes = status.bytes;
     // The job reports milliseconds as floats.
-    let ms = |k: &str| status[k].as_f64().map(|x| x.round() as u64);
-    let transfer_ms = ms("transfer_ms");
+    let ms = |x: Option<f64>| x.map(|x| x.round() as u64);
+    let transfer_ms = ms(status.transfer_ms);
     let original = bed.members[f.provider].dir.join(format!("{id}.bin"));
     let identical = state == "completed"
         && std::fs::read(&out)
@@ -133,13 +128,13 @@ pub(super) fn run(bed: &Bed, f: &Fetch, peers: &[String], step: usize) -> Result
         error: if state == "completed" {
             None
         } else if state == "failed" {
-            Some(status["error"].to_string())
+            Some(status.error.clone().unwrap_or_default())
         } else {
             Some(format!("still {state} after {:?}", f.timeout))
         },
         state,
         bytes,
-        negotiation_ms: ms("negotiation_ms"),
+        negotiation_ms: ms(status.negotiation_ms),
         mbit_s: transfer_ms
             .filter(|ms| *ms > 0)
             .map(|ms| bytes as f64 * 8.0 / 1e6 / (ms as f64 / 1e3)),

@@ -16,10 +16,7 @@ use gaiamesh_testbed::scenario::{Flood, Publish};
 use serde::Serialize;
 
 use super::{Bed, measure, measure::quantile};
-use crate::{
-    api_client::{api_get, api_request},
-    datadir::DataDir,
-};
+use crate::{api_client::NodeApi, daemon::FloodBody, datadir::DataDir};
 
 /// A flood step's figures.
 #[derive(Debug, Serialize)]
@@ -86,7 +83,7 @@ fn health_probe(dir: &DataDir, done: impl Fn() -> bool) -> (Vec<u64>, usize) {
     let (mut took, mut failed) = (Vec::new(), 0);
     while !done() {
         let t = Instant::now();
-        match api_get(dir, "/api/v1/health") {
+        match NodeApi::of(dir).and_then(|api| api.health()) {
             Ok(_) => took.push(u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)),
             Err(_) => failed += 1,
         }
@@ -105,10 +102,11 @@ pub(super) fn run(
     let seconds = f.duration.as_secs();
     // The probe: its own thread, inside the probed node's namespace; 5 s calm first.
     let calm = probe(bed, f.probe, Duration::from_secs(5));
-    let body = serde_json::json!({ "per_second": f.per_second, "seconds": seconds }).to_string();
-    bed.on(f.from, move |d| {
-        api_request(d, "POST", "/api/v1/debug/flood", Some(&body))
-    })?;
+    let body = FloodBody {
+        per_second: f.per_second,
+        seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+    };
+    bed.on(f.from, move |api| api.flood(&body))?;
     // The probe: its own thread, inside the probed node's namespace.
     let stop = Arc::new(AtomicBool::new(false));
     let prober = {
@@ -134,20 +132,18 @@ pub(super) fn run(
     // Let the flood run out, then read what it did and who still admits the flooder.
     let end = Instant::now() + Duration::from_secs(seconds + 10);
     let flood = loop {
-        let s = bed.get(f.from, "/api/v1/status")?;
-        if s["flood"]["running"] != true || Instant::now() > end {
-            break s["flood"].clone();
+        let s = bed.status(f.from)?;
+        if !s.flood.as_ref().is_some_and(|f| f.running) || Instant::now() > end {
+            break s.flood;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
     let still_admitted_by = (0..bed.members.len())
         .filter(|&i| i != f.from && bed.up(i))
         .filter(|&i| {
-            bed.get(i, "/api/v1/peers").ok().is_some_and(|p| {
-                p.as_array().into_iter().flatten().any(|e| {
-                    e["peer_id"].as_str() == Some(peers[f.from].as_str()) && e["admitted"] == true
-                })
-            })
+            bed.on(i, |api| api.peers())
+                .ok()
+                .is_some_and(|p| p.iter().any(|e| e.peer_id == peers[f.from] && e.admitted))
         })
         .collect();
     took.sort_unstable();
@@ -163,8 +159,8 @@ pub(super) fn run(
         from: f.from,
         per_second: f.per_second,
         seconds,
-        sent: flood["sent"].as_u64().unwrap_or(0),
-        refused: flood["refused"].as_u64().unwrap_or(0),
+        sent: flood.as_ref().map_or(0, |f| f.sent),
+        refused: flood.as_ref().map_or(0, |f| f.refused),
         still_admitted_by,
         receipts,
         expected,

@@ -105,8 +105,9 @@ impl PublishStep {
 
 /// The stored seq and `received_at_ms` of `subject` at node `i`, if it has an entry.
 fn entry(bed: &Bed, i: usize, subject: &str) -> Option<(u64, u64)> {
-    let e = bed.get(i, &format!("/api/v1/directory/{subject}")).ok()?;
-    Some((e["seq"].as_u64()?, e["received_at_ms"].as_u64()?))
+    let subject = subject.to_owned();
+    let e = bed.on(i, move |api| api.entry(&subject)).ok()?;
+    Some((e.seq, e.received_at_ms))
 }
 
 /// Runs a publish step; `newest` learns the publisher's new seq.
@@ -116,10 +117,7 @@ pub(super) fn publish(
     newest: &mut BTreeMap<usize, (String, u64)>,
 ) -> Result<PublishStep> {
     let n = bed.members.len();
-    let subject = bed.get(p.from, "/api/v1/status")?["peer_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let subject = bed.status(p.from)?.peer_id;
     let mut updates = Vec::with_capacity(p.updates as usize);
     for k in 0..p.warmup + p.updates {
         let started = Instant::now();

@@ -14,14 +14,15 @@ use crate::cli::devnet::{
     output_of,
     replication::{self, Nodes},
 };
+use crate::daemon::RepoStatus;
 
 impl Nodes for Bed {
     fn len(&self) -> usize {
         self.members.len()
     }
 
-    fn repo(&self, i: usize) -> Result<serde_json::Value> {
-        self.get(i, "/api/v1/repo")
+    fn repo(&self, i: usize) -> Result<RepoStatus> {
+        self.on(i, |api| api.repo())
     }
 
     fn on_node0(&self, args: &[&str]) -> Result<String> {

@@ -5,27 +5,27 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `GET /api/v1/health`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Health {
     /// True while the event loop answers.
     pub(crate) ok: bool,
 }
 
 /// `GET /api/v1/repo/bundle`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct BundleAnswer {
     /// The trusted metadata (root chain, timestamp, snapshot, targets), postcard, hex.
     pub(crate) bundle: String,
 }
 
 /// `GET /api/v1/repo/holders`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct HoldersAnswer {
     pub(crate) targets: Vec<TargetHolders>,
 }
 
 /// The nodes that hold one target's blob.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct TargetHolders {
     /// `NAME@VERSION`.
     pub(crate) target: String,
@@ -35,27 +35,27 @@ pub(crate) struct TargetHolders {
 }
 
 /// `POST /api/v1/revocations`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct RevokedAnswer {
     /// Directory entries removed because their subjects are revoked.
     pub(crate) removed_entries: usize,
 }
 
 /// `POST /api/v1/exchange/fetch`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct JobStarted {
     /// Follow it at `/api/v1/exchange/fetch/{job}`.
     pub(crate) job: u64,
 }
 
 /// `GET /api/v1/exchange`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct JobsAnswer {
     pub(crate) jobs: Vec<crate::daemon::exchange::JobView>,
 }
 
 /// `GET /api/v1/audit`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct AuditList {
     /// Entries in the log.
     pub(crate) total: u64,
@@ -79,7 +79,7 @@ pub(crate) struct AuditEntryView {
 }
 
 /// `POST /api/v1/backup`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct BackupAnswer {
     /// The archive, under `DATA_DIR/backups/`.
     #[schema(value_type = String)]
@@ -88,14 +88,14 @@ pub(crate) struct BackupAnswer {
 }
 
 /// `POST /api/v1/debug/gossip`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct GossipPublished {
     /// Bytes published.
     pub(crate) published: usize,
 }
 
 /// `POST /api/v1/debug/flood`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct FloodStarted {
     /// Messages per second.
     pub(crate) flooding: u32,
@@ -103,14 +103,14 @@ pub(crate) struct FloodStarted {
 }
 
 /// `POST /api/v1/debug/spoiled-agreement`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ProbeAnswer {
     /// The provider's answer: `ok` or `refused: REASON`.
     pub(crate) answer: String,
 }
 
 /// `POST /api/v1/debug/corrupt-blobs`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct CorruptAnswer {
     pub(crate) corrupt: bool,
 }

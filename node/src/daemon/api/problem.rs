@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::daemon::CommandError;
 
@@ -21,16 +21,16 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 const MAX_DETAIL_BYTES: usize = 4096;
 
 /// An error answer (RFC 9457, `application/problem+json`).
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Problem {
     /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: String,
     title: String,
     status: u16,
     detail: String,
     /// The query parameter, path segment or body field at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     parameter: Option<String>,
     #[serde(skip)]
     #[schema(ignore)]
@@ -41,13 +41,28 @@ impl Problem {
     /// A problem with `status` and a human `detail`.
     pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
-            kind: "about:blank",
+            kind: "about:blank".to_owned(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
             parameter: None,
             retry_after: None,
         }
+    }
+
+    /// The HTTP status it was sent with.
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// What was wrong, for people.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The parameter or field at fault, when one is.
+    pub(crate) fn parameter_name(&self) -> Option<&str> {
+        self.parameter.as_deref()
     }
 
     /// Names the parameter or field at fault.

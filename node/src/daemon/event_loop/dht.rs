@@ -321,7 +321,7 @@ impl EventLoop {
             .map_err(|e| CommandError::internal("answering through the DHT", e))
             .map(|(out, cat)| {
                 let mut reply = super::query_reply(&out, |s| cat.get(s).ok().flatten());
-                reply.source = "dht";
+                reply.source = crate::daemon::QuerySource::Dht;
                 reply.providers = Some(providers);
                 reply.truncated = q.truncated || !q.pending.is_empty();
                 reply

@@ -7,10 +7,10 @@
 
 use gaiamesh_directory::entry::Entry;
 use gaiamesh_protocol::{federation::FederationTrust, time::UnixMillis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of one check: `ok`, or why not.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Check {
     pub(crate) ok: bool,
     /// `valid`, or the reason it is not.
@@ -33,7 +33,7 @@ impl Check {
 }
 
 /// The proofs of one entry.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Proofs {
     /// BLAKE3 of the record's canonical encoding, hex.
     pub(crate) hash: String,
@@ -47,7 +47,7 @@ pub(crate) struct Proofs {
 }
 
 /// A membership credential: whom it admits and which authorities signed it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Membership {
     pub(crate) check: Check,
     pub(crate) legal_name: String,
@@ -60,7 +60,7 @@ pub(crate) struct Membership {
 }
 
 /// An attestation backing a certification.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AttestationView {
     pub(crate) check: Check,
     /// The service it covers; `None`: every service of the node.

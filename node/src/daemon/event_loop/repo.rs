@@ -10,7 +10,7 @@ use gaiamesh_protocol::repository::{
     metadata::{Bundle, Category, Signed, Timestamp},
 };
 use libp2p::{PeerId, gossipsub, kad::RecordKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 use utoipa::ToSchema;
@@ -45,7 +45,7 @@ pub(crate) type BlobLookup = (
 const PROVIDER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `GET /api/v1/repo`: the trusted release and what this node holds of it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct RepoStatus {
     pub(crate) root_version: u64,
     pub(crate) timestamp_version: Option<u64>,
@@ -58,7 +58,7 @@ pub(crate) struct RepoStatus {
 }
 
 /// One target of the release.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct TargetStatus {
     /// `NAME@VERSION`.
     pub(crate) target: String,
@@ -67,16 +67,38 @@ pub(crate) struct TargetStatus {
     pub(crate) length: u64,
     /// BLAKE3 of the blob, hex.
     pub(crate) blake3: String,
-    /// `complete`, `partial` or `missing` on this node.
-    pub(crate) local: &'static str,
+    pub(crate) local: LocalState,
     /// Bytes verified on this node.
     pub(crate) verified: u64,
     /// The running or last fetch of it.
     pub(crate) fetch: Option<crate::daemon::repo::FetchProgress>,
 }
 
+/// How much of a target's blob this node holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LocalState {
+    /// The whole blob, verified.
+    Complete,
+    /// Some verified chunks.
+    Partial,
+    /// Nothing yet.
+    Missing,
+}
+
+impl LocalState {
+    /// `complete`, `partial` or `missing`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Partial => "partial",
+            Self::Missing => "missing",
+        }
+    }
+}
+
 /// `POST /api/v1/repo/fetch`: the fetch started.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct FetchStarted {
     pub(crate) target: String,
     pub(crate) blake3: String,
@@ -84,7 +106,7 @@ pub(crate) struct FetchStarted {
 }
 
 /// A bundle applied (from a release or a peer).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct BundleApplied {
     /// Whether it changed what the node trusts.
     pub(crate) changed: bool,
@@ -93,7 +115,7 @@ pub(crate) struct BundleApplied {
 }
 
 /// `POST /api/v1/repo/release`: the release this node now serves.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ReleaseApplied {
     /// The target the file is.
     pub(crate) target: String,
@@ -102,7 +124,7 @@ pub(crate) struct ReleaseApplied {
 }
 
 /// `POST /api/v1/repo/release`: a component released, or new metadata only (a key rotation).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum ReleaseReply {
     Component(ReleaseApplied),
@@ -424,9 +446,9 @@ impl EventLoop {
                             .ok()
                             .flatten();
                         let local = match &rec {
-                            Some(r) if r.complete => "complete",
-                            Some(_) => "partial",
-                            None => "missing",
+                            Some(r) if r.complete => LocalState::Complete,
+                            Some(_) => LocalState::Partial,
+                            None => LocalState::Missing,
                         };
                         TargetStatus {
                             target: name.to_string(),

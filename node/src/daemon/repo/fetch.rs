@@ -55,7 +55,7 @@ const MAX_ROUNDS: u32 = 40;
 const MAX_TRACKED: usize = 256;
 
 /// The state of one fetch, for `GET /api/v1/repo`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct FetchProgress {
     pub(crate) target: String,
     pub(crate) length: u64,
