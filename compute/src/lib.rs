@@ -13,20 +13,17 @@
 //!   number for the same algorithm and input on any machine), wall time, peak linear memory,
 //!   bytes read and written.
 //!
-//! - **Price** ([`price::charge`]): the usage priced with the provider's self-described
-//!   price model, in exact decimal arithmetic.
-//!
 //! The [`Sandbox`] holds the engine (one compiled-code cache and one epoch ticker per node);
 //! [`Sandbox::run`] is blocking and meant for a worker thread.
 
 mod error;
 mod limits;
-pub mod price;
 mod sandbox;
 mod stdio;
 mod usage;
 
 pub use error::ComputeError;
+pub use gaiamesh_exchange::metering::Usage;
 pub use limits::Limits;
 pub use sandbox::{Algorithm, Sandbox};
-pub use usage::{Report, StopReason, Usage};
+pub use usage::{Report, StopReason};

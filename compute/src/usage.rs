@@ -1,22 +1,7 @@
 //! What a job used and how it ended.
 
+use gaiamesh_exchange::metering::Usage;
 use serde::{Deserialize, Serialize};
-
-/// What one job used, in standard units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Fuel consumed (≈ WebAssembly instructions executed); deterministic for the same
-    /// algorithm and input.
-    pub fuel: u64,
-    /// Wall time, microseconds.
-    pub wall_us: u64,
-    /// The largest linear memory the algorithm held, bytes.
-    pub peak_memory_bytes: u64,
-    /// Dataset bytes the algorithm read.
-    pub bytes_read: u64,
-    /// Result bytes it wrote (standard output).
-    pub bytes_written: u64,
-}
 
 /// Why a job ended without a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

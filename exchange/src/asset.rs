@@ -176,6 +176,11 @@ pub fn manifest_hash(files: &[AssetFile]) -> String {
 }
 
 impl Asset {
+    /// Whether its policy offers it for computation only (never transferred).
+    pub fn compute_only(&self) -> bool {
+        self.policy.compute.as_ref().is_some_and(|c| c.only)
+    }
+
     /// Hashes `path` (a file, or a directory walked recursively without following links)
     /// into an asset.
     pub fn scan(

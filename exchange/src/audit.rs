@@ -90,6 +90,14 @@ pub enum Event {
         /// The receipt.
         receipt: Box<Receipt>,
     },
+    /// A compute job's usage record, signed by the provider and countersigned by the
+    /// consumer (appended last so that older logs decode unchanged).
+    Usage {
+        /// This node's side.
+        role: Role,
+        /// The record.
+        record: Box<crate::compute::UsageRecord>,
+    },
 }
 
 impl Event {
@@ -100,6 +108,7 @@ impl Event {
             Event::Refusal { .. } => "refusal",
             Event::Transfer { .. } => "transfer",
             Event::Receipt { .. } => "receipt",
+            Event::Usage { .. } => "usage",
         }
     }
 }

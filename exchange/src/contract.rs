@@ -266,6 +266,9 @@ pub enum ContractError {
     /// A field differs from what it must be.
     #[error("{0} does not match")]
     Mismatch(&'static str),
+    /// Something required is absent.
+    #[error("{0} is missing")]
+    Missing(&'static str),
     /// Encoding.
     #[error(transparent)]
     Encode(#[from] codec::EncodeError),

@@ -8,14 +8,19 @@
 //!   both sides;
 //! - [`transfer`]: the transfer messages, the provider's authorization check and the
 //!   consumer's verified, resumable staging on disk;
-//! - [`audit`]: the hash-chained, signed audit log in redb.
+//! - [`audit`]: the hash-chained, signed audit log in redb;
+//! - [`compute`]: compute-to-data terms (the policy's `[compute]` table, job requests,
+//!   usage records signed by both parties);
+//! - [`metering`]: what a compute job used and its price from the provider's price model.
 //!
 //! The node (`gaiamesh-node`) carries these over `/gaiamesh/negotiate/1` and
 //! `/gaiamesh/transfer/1`.
 
 pub mod asset;
 pub mod audit;
+pub mod compute;
 pub mod contract;
+pub mod metering;
 pub mod negotiation;
 pub mod policy;
 pub mod transfer;

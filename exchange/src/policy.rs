@@ -58,6 +58,10 @@ pub struct Policy {
     /// Whether the consumer may pass the data on. Default: yes.
     #[serde(default = "yes")]
     pub onward_transfer: bool,
+    /// Offered for computation: which algorithms may run on it (docs/exchange.md,
+    /// "Compute-to-data"). Absent: offered for transfer only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<crate::compute::ComputePolicy>,
 }
 
 fn yes() -> bool {
@@ -242,6 +246,9 @@ impl Policy {
         if self.max_transfers == Some(0) {
             errors.push("max_transfers: 0 would permit nothing; omit the asset instead".into());
         }
+        if let Some(c) = &self.compute {
+            errors.extend(c.problems());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -276,6 +283,11 @@ impl Policy {
         }
         if let Some(u) = self.valid_until {
             parts.push(format!("until {u}"));
+        }
+        match &self.compute {
+            Some(c) if c.only => parts.push("computation only".into()),
+            Some(_) => parts.push("computation or transfer".into()),
+            None => {}
         }
         if parts.is_empty() {
             "any member, any purpose".into()

@@ -49,6 +49,15 @@ pub enum TransferRequest {
         /// The receipt.
         receipt: Box<Receipt>,
     },
+    /// Run an algorithm on the asset; the provider answers with [`Reply::Ok`] and `len`
+    /// bytes of an encoded [`crate::compute::UsageRecord`] followed by the result (its
+    /// length in the record), or [`Reply::Refused`].
+    Compute(Box<crate::compute::JobRequest>),
+    /// The consumer's countersigned usage record of a job.
+    Usage {
+        /// The record, signed by both.
+        record: Box<crate::compute::UsageRecord>,
+    },
 }
 
 impl TransferRequest {

@@ -6,7 +6,9 @@
 
 use gaiamesh_exchange::{
     asset::{Asset, AssetFile, manifest_hash},
+    compute::{AlgorithmRef, UsageBody, UsageRecord},
     contract::ContractError,
+    metering::Usage,
     negotiation::{
         ConsumerNegotiation, Message, NegotiationError, ProviderInputs, ProviderNegotiation, State,
         Step,
@@ -405,4 +407,122 @@ fn messages_out_of_order_terminate() {
         )
         .unwrap_err();
     assert_eq!(e, NegotiationError::Terminated("maintenance".into()));
+}
+
+fn compute_asset(algorithms: &[&str]) -> Asset {
+    let text = format!(
+        "purposes = [\"research\"]\n[compute]\nalgorithms = {algorithms:?}\nmax_output_bytes = 4096\n"
+    );
+    asset(Policy::parse(&text).unwrap())
+}
+
+fn usage_body(agreement: &gaiamesh_exchange::contract::Agreement, result: &[u8]) -> UsageBody {
+    UsageBody {
+        agreement: agreement.body.id().unwrap(),
+        provider: agreement.body.provider.clone(),
+        consumer: agreement.body.consumer.clone(),
+        asset: agreement.body.asset.clone(),
+        algorithm: "column-stats@1.0.0".into(),
+        algorithm_blake3: "ab".repeat(32),
+        args: vec!["temperature".into()],
+        outcome: "completed".into(),
+        result_blake3: blake3::hash(result).to_hex().to_string(),
+        usage: Usage {
+            fuel: 1_000_000,
+            wall_us: 2_000,
+            peak_memory_bytes: 1 << 20,
+            bytes_read: 3,
+            bytes_written: result.len() as u64,
+        },
+        charge: None,
+        started_at: NOW,
+        finished_at: NOW,
+    }
+}
+
+#[test]
+fn a_compute_offer_names_its_algorithms_and_is_negotiated_like_any_asset() {
+    let w = world();
+    let a = compute_asset(&["column-stats@1.0.0", &format!("blake3:{}", "cd".repeat(32))]);
+    assert!(a.compute_only());
+    assert!(a.policy.summary().contains("computation only"));
+    let c = a.policy.compute.as_ref().unwrap();
+    assert_eq!(c.output_limit(), 4096);
+    let released = |target, blake3| AlgorithmRef { target, blake3 };
+    let (ab, cd, ef) = ("ab".repeat(32), "cd".repeat(32), "ef".repeat(32));
+    assert!(c.permits(&released("column-stats@1.0.0", &ab)).is_ok());
+    assert!(c.permits(&released("anything@2.0.0", &cd)).is_ok());
+    let refused = c.permits(&released("column-stats@2.0.0", &ef)).unwrap_err();
+    assert!(
+        refused.contains("column-stats@2.0.0") && refused.contains("not among"),
+        "{refused}"
+    );
+    // Any version by name; an empty list: any released algorithm.
+    let by_name = compute_asset(&["column-stats"]);
+    let by_name = by_name.policy.compute.as_ref().unwrap();
+    assert!(
+        by_name
+            .permits(&released("column-stats@2.0.0", "00"))
+            .is_ok()
+    );
+    assert!(
+        compute_asset(&[])
+            .policy
+            .compute
+            .unwrap()
+            .permits(&released("x@1", "00"))
+            .is_ok()
+    );
+    assert!(negotiate(&w, &a, "research.climate").is_ok());
+}
+
+#[test]
+fn bad_compute_tables_are_refused_with_their_fields() {
+    let e = Policy::parse("[compute]\nalgorithms = [\"\", \"blake3:xyz\"]\nmax_output_bytes = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("compute.algorithms[0]"), "{e}");
+    assert!(e.contains("compute.algorithms[1]"), "{e}");
+    assert!(e.contains("compute.max_output_bytes"), "{e}");
+    let e = Policy::parse("[compute]\nreview = true\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("review"), "{e}");
+    let big = Policy::parse("[compute]\nmax_output_bytes = 2000000000\n").unwrap_err();
+    assert!(big.to_string().contains("maximum"), "{big}");
+}
+
+#[test]
+fn a_usage_record_binds_the_agreement_and_the_result_and_needs_both_signatures() {
+    let w = world();
+    let a = compute_asset(&[]);
+    let agreement = negotiate(&w, &a, "research").unwrap();
+    let result = br#"{"mean":10}"#;
+    let record = UsageRecord::sign(usage_body(&agreement, result), &w.provider).unwrap();
+    record.verify_provider(&agreement, Some(result)).unwrap();
+    // Another result, another agreement's id, a forged provider: refused with the field.
+    assert_eq!(
+        record.verify_provider(&agreement, Some(b"{}")),
+        Err(ContractError::Mismatch("usage.result_blake3"))
+    );
+    let mut altered = record.clone();
+    altered.body.usage.fuel = 1;
+    assert_eq!(
+        altered.verify_provider(&agreement, Some(result)),
+        Err(ContractError::BadSignature("usage record (provider)"))
+    );
+    let forged = UsageRecord::sign(usage_body(&agreement, result), &w.consumer).unwrap();
+    assert!(forged.verify_provider(&agreement, Some(result)).is_err());
+    // Countersigned by the consumer: both verify; not countersigned, or by someone else: no.
+    assert_eq!(
+        record.verify_both(),
+        Err(ContractError::Missing("the consumer's countersignature"))
+    );
+    let both = record.clone().countersign(&w.consumer).unwrap();
+    both.verify_both().unwrap();
+    let wrong = record.countersign(&key(9)).unwrap();
+    assert_eq!(
+        wrong.verify_both(),
+        Err(ContractError::BadSignature("usage record (consumer)"))
+    );
 }

@@ -39,6 +39,7 @@ fn strict() -> Policy {
         valid_until: Some(UnixMillis(T0 + DAY)),
         max_transfers: Some(3),
         onward_transfer: false,
+        compute: None,
     }
 }
 

@@ -16,8 +16,8 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use self::error::ApiClientError;
 use crate::{
     daemon::{
-        FetchRequest, FetchStarted, FloodBody, JobView, PeerView, Problem, Published, QueryReply,
-        ReleaseBody, ReleaseReply, RepoStatus, Status, answers,
+        ComputeJobView, ComputeRequest, FetchRequest, FetchStarted, FloodBody, JobView, PeerView,
+        Problem, Published, QueryReply, ReleaseBody, ReleaseReply, RepoStatus, Status, answers,
     },
     datadir::DataDir,
 };
@@ -400,6 +400,17 @@ impl NodeApi {
     /// `GET /api/v1/exchange/fetch/{job}`.
     pub(crate) fn exchange_job(&self, job: u64) -> Result<JobView, ApiClientError> {
         self.get(&format!("/api/v1/exchange/fetch/{job}"))
+    }
+
+    /// `POST /api/v1/compute`: the job's id.
+    pub(crate) fn compute_start(&self, request: &ComputeRequest) -> Result<u64, ApiClientError> {
+        self.post_json::<_, answers::JobStarted>("/api/v1/compute", request)
+            .map(|j| j.job)
+    }
+
+    /// `GET /api/v1/compute/{job}`.
+    pub(crate) fn compute_job(&self, job: u64) -> Result<ComputeJobView, ApiClientError> {
+        self.get(&format!("/api/v1/compute/{job}"))
     }
 
     /// `GET /api/v1/audit`: `limit` entries from seq `from`.

@@ -5,6 +5,7 @@ mod asset;
 mod audit;
 mod backup;
 mod completions;
+mod compute;
 mod devnet;
 mod directory;
 mod exchange;
@@ -92,6 +93,10 @@ pub enum Command {
     /// Data exchange: negotiate a contract and fetch an asset directly from its provider.
     #[command(subcommand)]
     Exchange(exchange::ExchangeCommand),
+    /// Compute-to-data: run a released WebAssembly algorithm on a provider's data, next to
+    /// it; only the result comes back, metered and priced.
+    #[command(subcommand)]
+    Compute(compute::ComputeCommand),
     /// The node's tamper-evident log of agreements, transfers, receipts and refusals.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -127,6 +132,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gaiax(cmd) => gaiax::run(cmd),
         Command::Asset(cmd) => asset::run(cmd),
         Command::Exchange(cmd) => exchange::run(cmd),
+        Command::Compute(cmd) => compute::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Repo(cmd) => repo::run(cmd),
         Command::Backup(args) => backup::backup(args),

@@ -34,7 +34,7 @@ use crate::datadir::DataDir;
 pub(crate) use api::{FloodBody, Problem, ReleaseBody, answers};
 pub(crate) use error::CommandError;
 pub(crate) use event_loop::repo::{FetchStarted, LocalState, ReleaseReply, RepoStatus};
-pub(crate) use exchange::{FetchRequest, JobView};
+pub(crate) use exchange::{ComputeJobView, ComputeRequest, FetchRequest, JobView};
 
 /// What a publication of the node's own self-description did.
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -614,6 +614,9 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
         client: client.clone(),
         metrics: metrics::ExchangeMetrics::new(&mut registry),
         jobs: Default::default(),
+        compute: std::sync::Arc::new(
+            exchange::ComputeRuntime::new().context("starting the compute sandbox")?,
+        ),
         assets: Default::default(),
     };
     tokio::spawn(exchange.clone().serve());

@@ -48,6 +48,10 @@ pub struct AddArgs {
     /// A description for the service.
     #[arg(long)]
     description: Option<String>,
+    /// The service's price, `AMOUNT CURRENCY/UNIT`, e.g. `0.05 EUR/Gfuel` for computation
+    /// (units: docs/exchange.md, "Metering and price") or `0.02 EUR/GB`.
+    #[arg(long, value_parser = parse_price)]
+    price: Option<gaiamesh_protocol::sd::Price>,
     #[command(flatten)]
     data_dir: DataDirArg,
     /// Print the asset as JSON.
@@ -62,6 +66,21 @@ pub struct RemoveArgs {
     id: String,
     #[command(flatten)]
     data_dir: DataDirArg,
+}
+
+/// `AMOUNT CURRENCY/UNIT` → a price (the self-description's validation checks the codes).
+fn parse_price(s: &str) -> Result<gaiamesh_protocol::sd::Price, String> {
+    let bad = || format!("{s:?} is not AMOUNT CURRENCY/UNIT, e.g. \"0.05 EUR/Gfuel\"");
+    let (amount, rest) = s.trim().split_once(' ').ok_or_else(bad)?;
+    let (currency, unit) = rest.trim().split_once('/').ok_or_else(bad)?;
+    if amount.is_empty() || currency.is_empty() || unit.is_empty() {
+        return Err(bad());
+    }
+    Ok(gaiamesh_protocol::sd::Price {
+        currency: currency.to_owned(),
+        amount: amount.to_owned(),
+        unit: unit.to_owned(),
+    })
 }
 
 pub(super) fn run(cmd: AssetCommand) -> Result<()> {
@@ -135,6 +154,7 @@ fn add(a: AddArgs) -> Result<()> {
     service.description = a.description.clone();
     service.data_location = vec![doc.node.location.country.clone()];
     service.usage_policy = Some(asset.policy.summary());
+    service.price = a.price.clone();
     doc.services.push(service);
     // The document is checked before anything is stored.
     gaiamesh_protocol::sd::validate_document(&doc)

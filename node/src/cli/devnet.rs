@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use gaiamesh_protocol::sd::{DocumentFormat, SdDocument};
 
+mod compute;
 mod exchange;
 mod propagation;
 pub(crate) mod replication;
@@ -47,6 +48,9 @@ pub struct DevnetArgs {
     /// the step (so does a single-node devnet).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=16384))]
     exchange_mib: u64,
+    /// Skip the compute-to-data step (node1 runs the example algorithm on node0's data).
+    #[arg(long)]
+    no_compute: bool,
     /// Skip the light node (benchmarks that time transfers between the N nodes alone: the
     /// light node fetches mandatory components too).
     #[arg(long)]
@@ -449,6 +453,15 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
     } else {
         None
     };
+    let compute = if !a.no_compute && n >= 2 {
+        Some(compute::run(
+            &a.dir,
+            &dirs,
+            a.timeout.max(Duration::from_secs(120)),
+        )?)
+    } else {
+        None
+    };
 
     let mut query_results = Vec::new();
     for q in QUERIES {
@@ -479,6 +492,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
             "repository": repo,
             "exchange": exchange,
+            "compute": compute,
             "dir": a.dir.display().to_string(),
             "dashboard": dashboard,
         });
@@ -494,6 +508,7 @@ pub(super) fn run(a: DevnetArgs) -> Result<()> {
             &query_results,
             repo.as_ref(),
             exchange.as_ref(),
+            compute.as_ref(),
         );
         println!("dashboard of node0: {dashboard}");
     }
@@ -541,6 +556,7 @@ fn print_summary(
     queries: &[(&str, QueryReply, Duration)],
     repo: Option<&replication::Replication>,
     exchange: Option<&exchange::ExchangeRun>,
+    compute: Option<&compute::ComputeRun>,
 ) {
     println!(
         "\ngaiamesh devnet: {n} nodes, federation {}",
@@ -606,6 +622,21 @@ fn print_summary(
             x.audit_entries[0],
             x.audit_entries[1]
         );
+    }
+    if let Some(c) = compute {
+        println!(
+            "  compute: node1 ran {} on node0's {} ({} bytes stayed there): {} result bytes, {} fuel in {:.1} ms, price {}; usage records signed by both, {} / {} in the audit logs",
+            c.algorithm,
+            c.asset,
+            c.dataset_bytes,
+            c.result_bytes,
+            c.fuel,
+            c.wall_ms,
+            c.price.as_deref().unwrap_or("none"),
+            c.usage_records[0],
+            c.usage_records[1]
+        );
+        println!("    result: {}", c.result.trim_end());
     }
     println!("\nexample queries on node0:");
     for (q, r, t) in queries {

@@ -191,6 +191,11 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
             post_limited(exchange_fetch, body_limits::SMALL),
         )
         .route("/api/v1/exchange/fetch/{job}", get(exchange_job))
+        .route(
+            "/api/v1/compute",
+            get(compute_jobs).merge(post_limited(compute_start, body_limits::SMALL)),
+        )
+        .route("/api/v1/compute/{job}", get(compute_job))
         .route("/api/v1/audit", get(audit_list))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/backup", post_limited(backup, body_limits::SMALL));
@@ -832,6 +837,73 @@ async fn exchange_job(State(s): State<AppState>, Path(job): Path<u64>) -> Respon
         Some(v) => Json(v).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no fetch job {job}")),
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/compute",
+    tag = "exchange",
+    summary = "Run a released algorithm on a provider's asset offered for computation (a job; follow it at /api/v1/compute/{job})",
+    request_body = super::exchange::ComputeRequest,
+    responses(
+        (status = 200, body = answers::JobStarted),
+        (status = 400, description = "not a compute request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "the request is invalid (the detail says why)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_start(State(s): State<AppState>, body: String) -> Response {
+    let req: super::exchange::ComputeRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("compute request: {e}")),
+    };
+    match s.exchange.start_compute(req) {
+        Ok(job) => Json(answers::JobStarted { job }).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/compute/{job}",
+    tag = "exchange",
+    summary = "One compute job: its state, result, signed usage and price",
+    params(("job" = u64, Path, description = "the job id")),
+    responses(
+        (status = 200, body = super::exchange::ComputeJobView),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such job", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_job(State(s): State<AppState>, Path(job): Path<u64>) -> Response {
+    match s.exchange.compute.jobs.lock().ok().and_then(|j| j.get(job)) {
+        Some(v) => Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no compute job {job}")),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/compute",
+    tag = "exchange",
+    summary = "Compute jobs this node asked for",
+    responses(
+        (status = 200, body = answers::ComputeJobsAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_jobs(State(s): State<AppState>) -> Response {
+    let jobs = s
+        .exchange
+        .compute
+        .jobs
+        .lock()
+        .map(|j| j.all())
+        .unwrap_or_default();
+    Json(answers::ComputeJobsAnswer { jobs }).into_response()
 }
 
 #[utoipa::path(

@@ -6,6 +6,7 @@
 //!
 //! Streams only ever run on direct connections: the node has no relay transport.
 
+mod compute;
 mod fetch;
 mod serve;
 
@@ -24,6 +25,7 @@ use gaiamesh_protocol::{federation::FederationTrust, identity::Keypair};
 use libp2p::{PeerId, StreamProtocol};
 use serde::Serialize;
 
+pub(crate) use compute::{ComputeJobView, ComputeRequest, ComputeRuntime};
 pub(crate) use fetch::{FetchRequest, Spoil};
 
 use super::{Client, metrics::ExchangeMetrics, repo::UploadLimits};
@@ -110,6 +112,12 @@ pub(crate) enum ExchangeError {
     /// A number out of its range (a file index beyond u32).
     #[error("{0}")]
     Range(#[from] std::num::TryFromIntError),
+    /// A compute job cannot run (the asset, the algorithm, the policy, the sandbox).
+    #[error("{0}")]
+    Compute(String),
+    /// The asset is offered for computation only.
+    #[error("asset {0:?} is offered for computation only, never transferred")]
+    ComputeOnly(String),
 }
 
 impl From<ExchangeError> for super::CommandError {
@@ -144,7 +152,9 @@ pub(crate) struct Exchange {
     pub(crate) control: libp2p_stream::Control,
     pub(crate) client: Client,
     pub(crate) metrics: ExchangeMetrics,
-    pub(crate) jobs: Arc<Mutex<Jobs>>,
+    pub(crate) jobs: Arc<Mutex<Jobs<JobView>>>,
+    /// Compute-to-data: the sandbox and the compute jobs this node asked for.
+    pub(crate) compute: Arc<ComputeRuntime>,
     /// The asset registry as last read, with its file's inode and modification time.
     pub(crate) assets: Arc<Mutex<Option<CachedRegistry>>>,
 }
@@ -228,48 +238,79 @@ pub(crate) struct Attempt {
 
 impl JobView {
     pub(crate) fn finished(&self) -> bool {
-        self.state == "completed" || self.state == "failed"
+        JobState::finished(self)
     }
 }
 
-/// Recent fetch jobs.
-#[derive(Debug, Default)]
-pub(crate) struct Jobs {
-    next: u64,
-    list: VecDeque<JobView>,
+/// What [`Jobs`] needs of a job's view.
+pub(crate) trait JobState: Clone {
+    fn id(&self) -> u64;
+    fn set_id(&mut self, id: u64);
+    fn state(&self) -> &str;
+    /// `completed` or `failed`.
+    fn finished(&self) -> bool {
+        matches!(self.state(), "completed" | "failed")
+    }
 }
 
-impl Jobs {
+impl JobState for JobView {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+    fn state(&self) -> &str {
+        &self.state
+    }
+}
+
+/// Recent jobs (fetches, compute jobs), bounded.
+#[derive(Debug)]
+pub(crate) struct Jobs<V> {
+    next: u64,
+    list: VecDeque<V>,
+}
+
+impl<V> Default for Jobs<V> {
+    fn default() -> Self {
+        Self {
+            next: 0,
+            list: VecDeque::new(),
+        }
+    }
+}
+
+impl<V: JobState> Jobs<V> {
     /// Lists a new job, making room by forgetting the oldest finished one; `None` when
     /// [`MAX_JOBS`] are all still running (a running job never drops out of view).
-    fn start(&mut self, mut view: JobView) -> Option<u64> {
+    fn start(&mut self, mut view: V) -> Option<u64> {
         if self.list.len() >= MAX_JOBS {
-            let old = self.list.iter().position(JobView::finished)?;
+            let old = self.list.iter().position(V::finished)?;
             self.list.remove(old);
         }
         self.next += 1;
-        view.id = self.next;
+        view.set_id(self.next);
         self.list.push_back(view);
         Some(self.next)
     }
 
-    pub(crate) fn get(&self, id: u64) -> Option<JobView> {
-        self.list.iter().find(|j| j.id == id).cloned()
+    pub(crate) fn get(&self, id: u64) -> Option<V> {
+        self.list.iter().find(|j| j.id() == id).cloned()
     }
 
-    pub(crate) fn all(&self) -> Vec<JobView> {
+    pub(crate) fn all(&self) -> Vec<V> {
         self.list.iter().cloned().collect()
     }
 
     /// Applies `f` to job `id`; whether its state changed (progress alone is not a change).
-    fn update(&mut self, id: u64, f: impl FnOnce(&mut JobView)) -> bool {
-        let Some(j) = self.list.iter_mut().find(|j| j.id == id) else {
+    fn update(&mut self, id: u64, f: impl FnOnce(&mut V)) -> bool {
+        let Some(j) = self.list.iter_mut().find(|j| j.id() == id) else {
             return false;
         };
-        let before = std::mem::take(&mut j.state);
-        j.state.clone_from(&before);
+        let before = j.state().to_owned();
         f(j);
-        j.state != before
+        j.state() != before
     }
 }
 

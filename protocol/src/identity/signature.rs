@@ -33,6 +33,9 @@ pub enum Domain {
     TransferReceipt,
     /// An entry (or the head) of a node's audit log, signed by the node key.
     AuditEntry,
+    /// A compute job's usage record, signed by the provider and countersigned by the
+    /// consumer.
+    UsageRecord,
     /// Free-form test messages.
     Test,
 }
@@ -51,6 +54,7 @@ impl Domain {
             Domain::ContractAgreement => b"gaiamesh/v1/contract-agreement\0",
             Domain::TransferReceipt => b"gaiamesh/v1/transfer-receipt\0",
             Domain::AuditEntry => b"gaiamesh/v1/audit-entry\0",
+            Domain::UsageRecord => b"gaiamesh/v1/usage-record\0",
             Domain::Test => b"gaiamesh/v1/test\0",
         }
     }

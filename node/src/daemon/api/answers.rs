@@ -48,6 +48,12 @@ pub(crate) struct JobStarted {
     pub(crate) job: u64,
 }
 
+/// `GET /api/v1/compute`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ComputeJobsAnswer {
+    pub(crate) jobs: Vec<crate::daemon::exchange::ComputeJobView>,
+}
+
 /// `GET /api/v1/exchange`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct JobsAnswer {

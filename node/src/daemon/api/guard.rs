@@ -55,7 +55,7 @@ pub(super) fn needs_token(method: &Method, path: &str) -> bool {
     if method != Method::GET && method != Method::HEAD {
         return true;
     }
-    ["/api/v1/exchange", "/api/v1/audit"]
+    ["/api/v1/exchange", "/api/v1/compute", "/api/v1/audit"]
         .iter()
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
@@ -205,6 +205,7 @@ mod tests {
         assert!(needs_token(&Method::POST, "/api/v1/sd"));
         assert!(needs_token(&Method::DELETE, "/api/v1/status"));
         assert!(needs_token(&Method::GET, "/api/v1/exchange"));
+        assert!(needs_token(&Method::GET, "/api/v1/compute/3"));
         assert!(needs_token(&Method::GET, "/api/v1/exchange/fetch/3"));
         assert!(needs_token(&Method::GET, "/api/v1/audit/verify"));
         assert!(!needs_token(&Method::GET, "/api/v1/status"));

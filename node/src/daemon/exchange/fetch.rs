@@ -280,20 +280,21 @@ impl Exchange {
     }
 
     /// REQUESTED → … → FINALIZED with `provider`.
-    async fn negotiate_with(
+    pub(super) async fn negotiate_with(
         &self,
         provider: PeerId,
         provider_key: PublicKey,
         asset: &str,
-        req: &FetchRequest,
+        purpose: &str,
+        onward_transfer: bool,
     ) -> Result<Agreement, ExchangeError> {
         let mut s = self.open(provider, NEGOTIATE).await?;
         let mut c = ConsumerNegotiation::new(
             &self.key,
             provider_key,
             asset,
-            &req.purpose,
-            req.onward_transfer,
+            purpose,
+            onward_transfer,
             self.credential.to_vec(),
             crate::now(),
         );
@@ -333,7 +334,7 @@ impl Exchange {
                     role: Role::Consumer,
                     peer: provider.to_string(),
                     asset: asset.to_owned(),
-                    purpose: req.purpose.clone(),
+                    purpose: purpose.to_owned(),
                     reason: e.reason(),
                 })
                 .await;
@@ -359,7 +360,13 @@ impl Exchange {
             None => {
                 let t = Instant::now();
                 let a = self
-                    .negotiate_with(provider, provider_key, asset, req)
+                    .negotiate_with(
+                        provider,
+                        provider_key,
+                        asset,
+                        &req.purpose,
+                        req.onward_transfer,
+                    )
                     .await
                     .map_err(Failure::Provider)?;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -456,7 +463,7 @@ impl Exchange {
     /// Opens a transfer stream to `provider`, sends the encoded request and reads the reply
     /// header; the stream stays open for the bytes that follow. Every error here (not
     /// reachable, dropped, silent) is one a retry may get past.
-    async fn ask(
+    pub(super) async fn ask(
         &self,
         provider: PeerId,
         request: &[u8],

@@ -181,8 +181,22 @@ impl Exchange {
         }
     }
 
-    /// Checks a transfer request's agreement (and that its asset is unchanged).
+    /// Checks a transfer request's agreement (and that its asset is unchanged and may be
+    /// transferred).
     async fn authorized(
+        &self,
+        peer: PeerId,
+        agreement: &Agreement,
+    ) -> Result<(Asset, AgreementId), ExchangeError> {
+        let (asset, id) = self.authorized_any(peer, agreement).await?;
+        if asset.compute_only() {
+            return Err(ExchangeError::ComputeOnly(asset.id));
+        }
+        Ok((asset, id))
+    }
+
+    /// Checks an agreement for a transfer or a compute job (and that its asset is unchanged).
+    pub(super) async fn authorized_any(
         &self,
         peer: PeerId,
         agreement: &Agreement,
@@ -284,6 +298,8 @@ impl Exchange {
                         .await
                 }
             },
+            TransferRequest::Compute(job) => self.serve_compute(peer, s, *job).await,
+            TransferRequest::Usage { record } => self.accept_usage(peer, s, *record).await,
             TransferRequest::Receipt { receipt } => {
                 let id = receipt.body.agreement;
                 let recorded = self.recorded(id).await?;
@@ -397,6 +413,6 @@ pub(super) async fn recv(s: &mut libp2p::Stream) -> std::io::Result<Message> {
     Message::decode(&bytes).map_err(other)
 }
 
-async fn reply(s: &mut libp2p::Stream, r: &Reply) -> std::io::Result<()> {
+pub(super) async fn reply(s: &mut libp2p::Stream, r: &Reply) -> std::io::Result<()> {
     write_bytes(s, &r.encode().map_err(other)?).await
 }

@@ -1,5 +1,6 @@
-//! The price of a job from the provider's self-described price model (`service.price`:
-//! a decimal amount in a currency per unit), in exact decimal arithmetic.
+//! Metering: what a compute job used ([`Usage`], in standard units) and its price from the
+//! provider's self-described price model (`service.price`: a decimal amount in a currency per
+//! unit), in exact decimal arithmetic ([`charge`]).
 //!
 //! Metered units: `Gfuel` / `Mfuel` (10^9 / 10^6 fuel), `second` / `vCPU-second` and
 //! `hour` / `vCPU-hour` (wall time), `GB-read` / `MB-read` (dataset bytes read),
@@ -7,13 +8,29 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Usage;
+/// What one compute job used, in standard units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Usage {
+    /// Fuel consumed (≈ WebAssembly instructions executed); deterministic for the same
+    /// algorithm and input.
+    pub fuel: u64,
+    /// Wall time, microseconds.
+    pub wall_us: u64,
+    /// The largest linear memory the algorithm held, bytes.
+    pub peak_memory_bytes: u64,
+    /// Dataset bytes the algorithm read.
+    pub bytes_read: u64,
+    /// Result bytes it wrote.
+    pub bytes_written: u64,
+}
 
 /// Decimal places kept (nano-units of the currency).
 const SCALE: u32 = 9;
 
 /// A job's price.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Charge {
     /// ISO 4217 code from the price model.
     pub currency: String,

@@ -1,0 +1,605 @@
+//! Compute-to-data on the node. The consumer negotiates an agreement for an asset offered
+//! for computation, then asks the provider to run a released repository algorithm on it
+//! ([`Exchange::start_compute`]); the provider checks the agreement, the policy's algorithm
+//! list and the algorithm's hash against the threshold-signed release, runs it in the
+//! sandbox (`gaiamesh-compute`) next to the data, and sends back only the result with a
+//! usage record it signed; the consumer verifies record and result, countersigns, and both
+//! append the record to their audit logs.
+
+use std::{
+    collections::VecDeque,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError, atomic::AtomicBool},
+    time::Instant,
+};
+
+use gaiamesh_compute::{Algorithm, Limits, Sandbox};
+use gaiamesh_exchange::{
+    audit::{Event, Role},
+    compute::{AlgorithmRef, JobRequest, UsageBody, UsageRecord},
+    metering::{Charge, Usage, charge},
+    transfer::{Reply, TransferRequest},
+};
+use gaiamesh_protocol::{identity::PublicKey, sd::SdDocument};
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{Exchange, ExchangeError, Jobs, MAX_JOBS, serve::reply};
+use crate::daemon::{
+    CommandError, LocalState,
+    codec::{read_bytes, write_bytes},
+};
+
+/// Jobs this node runs at once as a provider; more wait for a slot.
+const CONCURRENT_JOBS: usize = 2;
+/// Jobs waiting for a slot; more are refused.
+const MAX_QUEUED: usize = 16;
+/// The largest algorithm component loaded.
+const MAX_ALGORITHM_BYTES: u64 = 64 << 20;
+/// Compiled algorithms kept.
+const COMPILED_KEPT: usize = 16;
+/// The largest encoded usage record read.
+const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// The node's compute side: the sandbox, its slots, the compiled algorithms, and the jobs
+/// this node asked others to run.
+pub(crate) struct ComputeRuntime {
+    sandbox: Sandbox,
+    slots: tokio::sync::Semaphore,
+    queued: std::sync::atomic::AtomicUsize,
+    compiled: Mutex<VecDeque<(String, Algorithm)>>,
+    pub(crate) jobs: Mutex<Jobs<ComputeJobView>>,
+}
+
+impl std::fmt::Debug for ComputeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeRuntime").finish_non_exhaustive()
+    }
+}
+
+impl ComputeRuntime {
+    pub(crate) fn new() -> Result<Self, gaiamesh_compute::ComputeError> {
+        Ok(Self {
+            sandbox: Sandbox::new()?,
+            slots: tokio::sync::Semaphore::new(CONCURRENT_JOBS),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            compiled: Mutex::new(VecDeque::new()),
+            jobs: Mutex::new(Jobs::default()),
+        })
+    }
+
+    /// The compiled algorithm with `hash`, compiling `bytes` on a miss.
+    fn algorithm(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<Algorithm, gaiamesh_compute::ComputeError> {
+        let mut kept = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, a)) = kept.iter().find(|(h, _)| h == hash) {
+            return Ok(a.clone());
+        }
+        drop(kept);
+        let a = self.sandbox.load(bytes)?;
+        kept = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= COMPILED_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((hash.to_owned(), a.clone()));
+        Ok(a)
+    }
+}
+
+/// `POST /api/v1/compute`.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ComputeRequest {
+    /// The provider (peer id).
+    pub(crate) provider: String,
+    /// The asset offered for computation.
+    pub(crate) asset: String,
+    /// The algorithm: a released repository target `NAME@VERSION`, or `NAME` for its newest
+    /// released version.
+    pub(crate) algorithm: String,
+    /// The stated purpose.
+    pub(crate) purpose: String,
+    /// The algorithm's arguments.
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    /// Where to write the result on this node (absolute); it is also in the job's view.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// The state of one compute job this node asked for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ComputeJobView {
+    pub(crate) id: u64,
+    /// `negotiating`, `running`, `completed` or `failed`.
+    pub(crate) state: String,
+    pub(crate) provider: String,
+    pub(crate) asset: String,
+    /// `NAME@VERSION`.
+    pub(crate) algorithm: String,
+    pub(crate) algorithm_blake3: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) agreement: Option<String>,
+    /// The result as text (lossy UTF-8; the bytes are in `out` when given).
+    pub(crate) result: Option<String>,
+    pub(crate) result_blake3: Option<String>,
+    pub(crate) out: Option<String>,
+    /// What the job used, as the provider signed it.
+    pub(crate) usage: Option<Usage>,
+    /// Its price from the provider's price model.
+    pub(crate) charge: Option<Charge>,
+    /// How it ended on the provider: `completed` or why it stopped.
+    pub(crate) outcome: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+impl super::JobState for ComputeJobView {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+    fn state(&self) -> &str {
+        &self.state
+    }
+}
+
+/// A released algorithm: its target and hash from the trusted release.
+#[derive(Clone, Debug)]
+struct Released {
+    target: String,
+    blake3: String,
+    complete_here: bool,
+}
+
+impl Exchange {
+    /// The release's algorithm `name` (`NAME@VERSION`, or `NAME` for its newest version).
+    async fn released(&self, name: &str) -> Result<Released, ExchangeError> {
+        let status = self
+            .client
+            .repo_status()
+            .await
+            .map_err(|e| ExchangeError::Compute(format!("the repository: {e}")))?;
+        if !status.valid {
+            return Err(ExchangeError::Compute(format!(
+                "no trusted release: {}",
+                status.error.unwrap_or_default()
+            )));
+        }
+        let mut matches: Vec<_> = status
+            .targets
+            .into_iter()
+            .filter(|t| {
+                t.target == name || t.target.split_once('@').is_some_and(|(n, _)| n == name)
+            })
+            .collect();
+        // Newest version last (targets are NAME@VERSION; compare versions numerically).
+        matches.sort_by(|a, b| version_key(&a.target).cmp(&version_key(&b.target)));
+        let t = matches.pop().ok_or_else(|| {
+            ExchangeError::Compute(format!("{name} is not a released repository target"))
+        })?;
+        Ok(Released {
+            complete_here: t.local == LocalState::Complete,
+            target: t.target,
+            blake3: t.blake3,
+        })
+    }
+
+    /// Validates `req` and starts the job in the background; returns its id.
+    pub(crate) fn start_compute(&self, req: ComputeRequest) -> Result<u64, CommandError> {
+        let invalid = |m: String| CommandError::Invalid(m);
+        let provider: PeerId = req
+            .provider
+            .parse()
+            .map_err(|e| invalid(format!("provider {:?} is not a peer id: {e}", req.provider)))?;
+        if req.purpose.trim().is_empty() {
+            return Err(invalid("purpose must not be empty".into()));
+        }
+        if req.asset.trim().is_empty() || req.algorithm.trim().is_empty() {
+            return Err(invalid("asset and algorithm are required".into()));
+        }
+        if let Some(out) = &req.out
+            && !out.is_absolute()
+        {
+            return Err(invalid(format!(
+                "out must be an absolute path, not {}",
+                out.display()
+            )));
+        }
+        let view = ComputeJobView {
+            state: "negotiating".into(),
+            provider: req.provider.clone(),
+            asset: req.asset.clone(),
+            algorithm: req.algorithm.clone(),
+            args: req.args.clone(),
+            out: req.out.as_ref().map(|p| p.display().to_string()),
+            ..ComputeJobView::default()
+        };
+        let id = self
+            .compute
+            .jobs
+            .lock()
+            .map_err(|_| CommandError::Internal("the job table is poisoned".into()))?
+            .start(view)
+            .ok_or_else(|| {
+                CommandError::Busy(format!(
+                    "{MAX_JOBS} compute jobs are running; start another when one has finished"
+                ))
+            })?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            let r = me.run_compute(id, provider, req).await;
+            if let Err(e) = r {
+                warn!(job = id, error = %e, "compute job failed");
+                me.update_compute(id, |v| {
+                    v.state = "failed".into();
+                    v.error = Some(e.to_string());
+                });
+            }
+        });
+        Ok(id)
+    }
+
+    fn update_compute(&self, id: u64, f: impl FnOnce(&mut ComputeJobView)) {
+        let changed = self
+            .compute
+            .jobs
+            .lock()
+            .is_ok_and(|mut jobs| jobs.update(id, f));
+        if changed {
+            self.client
+                .emit(crate::daemon::events::NodeEvent::ExchangeChanged { job: Some(id) });
+        }
+    }
+
+    /// The consumer's side of one job.
+    async fn run_compute(
+        &self,
+        id: u64,
+        provider: PeerId,
+        req: ComputeRequest,
+    ) -> Result<(), ExchangeError> {
+        let released = self.released(&req.algorithm).await?;
+        self.update_compute(id, |v| {
+            v.algorithm.clone_from(&released.target);
+            v.algorithm_blake3.clone_from(&released.blake3);
+        });
+        let provider_key = PublicKey::from_peer_id(&provider)?;
+        let agreement = self
+            .negotiate_with(provider, provider_key, &req.asset, &req.purpose, false)
+            .await?;
+        let agreement_id = agreement.body.id()?;
+        self.update_compute(id, |v| {
+            v.state = "running".into();
+            v.agreement = Some(agreement_id.to_string());
+        });
+        let request = TransferRequest::Compute(Box::new(JobRequest {
+            agreement: Box::new(agreement.clone()),
+            algorithm: released.target.clone(),
+            blake3: released.blake3.clone(),
+            args: req.args.clone(),
+        }));
+        let (mut s, answer) = self.ask(provider, &request.encode()?).await?;
+        if let Reply::Refused { reason } = answer {
+            return Err(ExchangeError::Refused(reason));
+        }
+        let record_bytes = read_bytes(&mut s, MAX_RECORD_BYTES).await?;
+        let record: UsageRecord =
+            gaiamesh_protocol::codec::decode("usage record", &record_bytes, MAX_RECORD_BYTES)?;
+        let completed = record.body.outcome == "completed";
+        // At most what the provider says the algorithm wrote, and never above the maximum.
+        let limit = record
+            .body
+            .usage
+            .bytes_written
+            .min(gaiamesh_exchange::compute::MAX_OUTPUT_LIMIT);
+        let result = if completed {
+            read_bytes(&mut s, usize::try_from(limit).unwrap_or(usize::MAX)).await?
+        } else {
+            Vec::new()
+        };
+        record.verify_provider(&agreement, completed.then_some(result.as_slice()))?;
+        if record.body.algorithm_blake3 != released.blake3 {
+            return Err(ExchangeError::Compute(format!(
+                "the provider ran {} instead of the released {}",
+                record.body.algorithm_blake3, released.blake3
+            )));
+        }
+        let countersigned = record.countersign(&self.key)?;
+        self.record(Event::Usage {
+            role: Role::Consumer,
+            record: Box::new(countersigned.clone()),
+        })
+        .await;
+        if let Some(out) = &req.out {
+            let (out, bytes) = (out.clone(), result.clone());
+            tokio::task::spawn_blocking(move || std::fs::write(&out, bytes))
+                .await?
+                .map_err(ExchangeError::Stream)?;
+        }
+        let body = countersigned.body.clone();
+        let back = TransferRequest::Usage {
+            record: Box::new(countersigned),
+        };
+        match self.ask(provider, &back.encode()?).await {
+            Ok((_, Reply::Ok { .. })) => {}
+            Ok((_, Reply::Refused { reason })) => {
+                warn!(%provider, %reason, "the provider refused the countersigned usage record");
+            }
+            Err(e) => warn!(%provider, error = %e, "the countersigned usage record did not arrive"),
+        }
+        info!(%provider, asset = %req.asset, algorithm = %released.target, outcome = %body.outcome, fuel = body.usage.fuel, "compute job done");
+        self.update_compute(id, |v| {
+            v.state = if completed { "completed" } else { "failed" }.into();
+            v.result = completed.then(|| String::from_utf8_lossy(&result).into_owned());
+            v.result_blake3 = completed.then(|| body.result_blake3.clone());
+            v.usage = Some(body.usage);
+            v.charge.clone_from(&body.charge);
+            v.outcome = Some(body.outcome.clone());
+            if !completed {
+                v.error = Some(format!(
+                    "the provider stopped the algorithm: {}",
+                    body.outcome
+                ));
+            }
+        });
+        Ok(())
+    }
+
+    /// The provider's side of a job request: checks, runs, answers.
+    pub(super) async fn serve_compute(
+        &self,
+        peer: PeerId,
+        mut s: libp2p::Stream,
+        job: JobRequest,
+    ) -> std::io::Result<()> {
+        let checked = self.check_job(peer, &job).await;
+        let (asset, blob, limit) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                info!(%peer, asset = %job.agreement.body.asset, algorithm = %job.algorithm, reason = %e, "compute job refused");
+                self.record(Event::Refusal {
+                    role: Role::Provider,
+                    peer: peer.to_string(),
+                    asset: job.agreement.body.asset.clone(),
+                    purpose: job.agreement.body.purpose.clone(),
+                    reason: e.to_string(),
+                })
+                .await;
+                return reply(
+                    &mut s,
+                    &Reply::Refused {
+                        reason: e.to_string(),
+                    },
+                )
+                .await;
+            }
+        };
+        let record = match self.run_job(&job, asset, blob, limit).await {
+            Ok(r) => r,
+            Err(e) => {
+                return reply(
+                    &mut s,
+                    &Reply::Refused {
+                        reason: e.to_string(),
+                    },
+                )
+                .await;
+            }
+        };
+        let (record, result) = record;
+        self.record(Event::Usage {
+            role: Role::Provider,
+            record: Box::new(record.clone()),
+        })
+        .await;
+        let bytes = gaiamesh_protocol::codec::encode("usage record", &record, MAX_RECORD_BYTES)
+            .map_err(std::io::Error::other)?;
+        reply(
+            &mut s,
+            &Reply::Ok {
+                len: bytes.len() as u64,
+            },
+        )
+        .await?;
+        write_bytes(&mut s, &bytes).await?;
+        if record.body.outcome == "completed" {
+            write_bytes(&mut s, &result).await?;
+        }
+        futures::AsyncWriteExt::close(&mut s).await
+    }
+
+    /// Everything that must hold before a job runs: the agreement, an asset offered for
+    /// computation, the arguments, a released algorithm with the asked hash that the policy
+    /// permits and this node holds. Returns the asset, the algorithm's bytes and the result
+    /// limit.
+    async fn check_job(
+        &self,
+        peer: PeerId,
+        job: &JobRequest,
+    ) -> Result<(gaiamesh_exchange::asset::Asset, Vec<u8>, u64), ExchangeError> {
+        let (asset, _) = self.authorized_any(peer, &job.agreement).await?;
+        let policy = asset.policy.compute.clone().ok_or_else(|| {
+            ExchangeError::Compute(format!(
+                "asset {:?} is not offered for computation",
+                asset.id
+            ))
+        })?;
+        job.check_args().map_err(ExchangeError::Compute)?;
+        let released = self.released(&job.algorithm).await?;
+        if released.target != job.algorithm {
+            return Err(ExchangeError::Compute(format!(
+                "{} is not a released target (the release has {})",
+                job.algorithm, released.target
+            )));
+        }
+        if !released.blake3.eq_ignore_ascii_case(&job.blake3) {
+            return Err(ExchangeError::Compute(format!(
+                "{} has hash {} in the release, not {}",
+                job.algorithm, released.blake3, job.blake3
+            )));
+        }
+        policy
+            .permits(&AlgorithmRef {
+                target: &released.target,
+                blake3: &released.blake3,
+            })
+            .map_err(ExchangeError::Compute)?;
+        if !released.complete_here {
+            return Err(ExchangeError::Compute(format!(
+                "this provider does not hold {} yet (gaiamesh repo fetch {})",
+                released.target, released.target
+            )));
+        }
+        let path = self
+            .root
+            .join("blobs")
+            .join(format!("{}.data", released.blake3));
+        let expected = released.blake3.clone();
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+            if len > MAX_ALGORITHM_BYTES {
+                return Err(format!("{len} bytes, more than {MAX_ALGORITHM_BYTES}"));
+            }
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            if blake3::hash(&bytes).to_hex().as_str() != expected {
+                return Err("the stored blob does not match its hash".into());
+            }
+            Ok(bytes)
+        })
+        .await?
+        .map_err(|e| ExchangeError::Compute(format!("the algorithm {}: {e}", released.target)))?;
+        Ok((asset, bytes, policy.output_limit()))
+    }
+
+    /// Runs a checked job in a slot; the signed record and the result.
+    async fn run_job(
+        &self,
+        job: &JobRequest,
+        asset: gaiamesh_exchange::asset::Asset,
+        blob: Vec<u8>,
+        output_limit: u64,
+    ) -> Result<(UsageRecord, Vec<u8>), ExchangeError> {
+        use std::sync::atomic::Ordering;
+        if self.compute.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED + CONCURRENT_JOBS {
+            self.compute.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(ExchangeError::Compute(
+                "too many compute jobs queued; try again later".into(),
+            ));
+        }
+        let permit = self.compute.slots.acquire().await;
+        self.compute.queued.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.map_err(|_| ExchangeError::Compute("the node is stopping".into()))?;
+        if asset.directory {
+            return Err(ExchangeError::Compute(format!(
+                "asset {:?} is a directory; computation runs on single-file assets",
+                asset.id
+            )));
+        }
+        let started_at = crate::now();
+        let me = self.clone();
+        let (path, args, hash) = (asset.path.clone(), job.args.clone(), job.blake3.clone());
+        let limits = Limits {
+            output_bytes: output_limit,
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let report = tokio::task::spawn_blocking(move || {
+            let algorithm = me.compute.algorithm(&hash, &blob)?;
+            me.compute.sandbox.run(
+                &algorithm,
+                &path,
+                &args,
+                limits,
+                Arc::new(AtomicBool::new(false)),
+            )
+        })
+        .await?
+        .map_err(|e| ExchangeError::Compute(e.to_string()))?;
+        let outcome = match &report.stopped {
+            None => "completed".to_owned(),
+            Some(r) => r.to_string(),
+        };
+        info!(asset = %asset.id, algorithm = %job.algorithm, %outcome, fuel = report.usage.fuel, ms = t0.elapsed().as_millis() as u64, "compute job ran");
+        let price = self.own_price(&asset.id).await;
+        let charge = price.and_then(|p| {
+            charge(&report.usage, &p.currency, &p.amount, &p.unit)
+                .map_err(|e| warn!(asset = %asset.id, error = %e, "the asset's price cannot price a job"))
+                .ok()
+        });
+        let body = UsageBody {
+            agreement: job.agreement.body.id()?,
+            provider: self.key.public(),
+            consumer: job.agreement.body.consumer.clone(),
+            asset: asset.id.clone(),
+            algorithm: job.algorithm.clone(),
+            algorithm_blake3: job.blake3.clone(),
+            args: job.args.clone(),
+            outcome,
+            result_blake3: if report.completed() {
+                blake3::hash(&report.output).to_hex().to_string()
+            } else {
+                String::new()
+            },
+            usage: report.usage,
+            charge,
+            started_at,
+            finished_at: crate::now(),
+        };
+        Ok((UsageRecord::sign(body, &self.key)?, report.output))
+    }
+
+    /// The price of the service this node publishes for `asset`, if it has one.
+    async fn own_price(&self, asset: &str) -> Option<gaiamesh_protocol::sd::Price> {
+        let entry = self.client.show(self.key.public()).await.ok().flatten()?;
+        let doc: SdDocument = serde_json::from_value(entry.document).ok()?;
+        doc.services.into_iter().find(|s| s.id == asset)?.price
+    }
+
+    /// The provider's side of a countersigned usage record.
+    pub(super) async fn accept_usage(
+        &self,
+        peer: PeerId,
+        mut s: libp2p::Stream,
+        record: UsageRecord,
+    ) -> std::io::Result<()> {
+        let checked = if record.body.consumer.to_peer_id() != peer {
+            Err("the record is another consumer's".to_owned())
+        } else if record.body.provider != self.key.public() {
+            Err("the record is another provider's".to_owned())
+        } else {
+            record.verify_both().map_err(|e| e.to_string())
+        };
+        match checked {
+            Ok(()) => {
+                self.record(Event::Usage {
+                    role: Role::Provider,
+                    record: Box::new(record),
+                })
+                .await;
+                reply(&mut s, &Reply::Ok { len: 0 }).await?;
+            }
+            Err(reason) => {
+                warn!(%peer, %reason, "usage record refused");
+                reply(&mut s, &Reply::Refused { reason }).await?;
+            }
+        }
+        futures::AsyncWriteExt::close(&mut s).await
+    }
+}
+
+/// `NAME@1.10.0` sorts after `NAME@1.9.0`.
+fn version_key(target: &str) -> Vec<u64> {
+    target
+        .split_once('@')
+        .map_or("", |(_, v)| v)
+        .split(['.', '-', '+'])
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
