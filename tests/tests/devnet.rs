@@ -26,6 +26,14 @@ fn devnet_converges_queries_and_stops() {
         std::fs::read(root.path().join("net/received/devnet-dataset.bin")).unwrap(),
         std::fs::read(root.path().join("net/assets/devnet-dataset.bin")).unwrap()
     );
+    // node1 ran the example algorithm on node0's data: the aggregates came back, priced,
+    // with the usage record in both audit logs (node0: as signed, then countersigned).
+    assert!(
+        out.contains("compute: node1 ran column-stats@1.0.0 on node0's devnet-weather"),
+        "{out}"
+    );
+    assert!(out.contains("usage records signed by both, 2 / 1"), "{out}");
+    assert!(out.contains("\"rows\":10000"), "{out}");
     // After the devnet stopped, both audit logs verify offline.
     for node in ["net/node0", "net/node1"] {
         let v = ok(root.path(), &["audit", "verify", "--data-dir", node]);

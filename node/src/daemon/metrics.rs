@@ -47,6 +47,12 @@ pub(crate) struct ExchangeMetrics {
     pub(crate) bytes_sent: Counter,
     pub(crate) bytes_received: Counter,
     pub(crate) negotiation_seconds: Histogram,
+    /// Compute jobs run as provider (completed or stopped).
+    pub(crate) compute_jobs: Counter,
+    /// Result bytes those jobs returned: all that left the provider for them.
+    pub(crate) compute_result_bytes: Counter,
+    /// Fuel they consumed.
+    pub(crate) compute_fuel: Counter,
 }
 
 impl ExchangeMetrics {
@@ -60,6 +66,9 @@ impl ExchangeMetrics {
             bytes_sent: Counter::default(),
             bytes_received: Counter::default(),
             negotiation_seconds: latency_histogram(),
+            compute_jobs: Counter::default(),
+            compute_result_bytes: Counter::default(),
+            compute_fuel: Counter::default(),
         };
         let g = registry.sub_registry_with_prefix("gaiamesh_exchange");
         let counters = [
@@ -81,6 +90,21 @@ impl ExchangeMetrics {
             ),
             ("sent_bytes", "Asset bytes sent", &m.bytes_sent),
             ("received_bytes", "Asset bytes received", &m.bytes_received),
+            (
+                "compute_jobs",
+                "Compute jobs run as provider (completed or stopped)",
+                &m.compute_jobs,
+            ),
+            (
+                "compute_result_bytes",
+                "Result bytes compute jobs returned (all that left for them)",
+                &m.compute_result_bytes,
+            ),
+            (
+                "compute_fuel",
+                "Fuel compute jobs consumed",
+                &m.compute_fuel,
+            ),
         ];
         for (name, help, c) in counters {
             g.register(name, help, c.clone());

@@ -364,6 +364,7 @@ impl Exchange {
             Ok(c) => c,
             Err(e) => {
                 info!(%peer, asset = %job.agreement.body.asset, algorithm = %job.algorithm, reason = %e, "compute job refused");
+                self.metrics.refused.inc();
                 self.record(Event::Refusal {
                     role: Role::Provider,
                     peer: peer.to_string(),
@@ -409,8 +410,13 @@ impl Exchange {
         )
         .await?;
         write_bytes(&mut s, &bytes).await?;
+        self.metrics.compute_jobs.inc();
+        self.metrics.compute_fuel.inc_by(record.body.usage.fuel);
         if record.body.outcome == "completed" {
             write_bytes(&mut s, &result).await?;
+            self.metrics
+                .compute_result_bytes
+                .inc_by(result.len() as u64);
         }
         futures::AsyncWriteExt::close(&mut s).await
     }
