@@ -419,8 +419,8 @@ fn compute_asset(algorithms: &[&str]) -> Asset {
 fn usage_body(agreement: &gaiamesh_exchange::contract::Agreement, result: &[u8]) -> UsageBody {
     UsageBody {
         agreement: agreement.body.id().unwrap(),
-        provider: agreement.body.provider.clone(),
-        consumer: agreement.body.consumer.clone(),
+        provider: agreement.body.provider,
+        consumer: agreement.body.consumer,
         asset: agreement.body.asset.clone(),
         algorithm: "column-stats@1.0.0".into(),
         algorithm_blake3: "ab".repeat(32),

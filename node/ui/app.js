@@ -681,6 +681,14 @@ function auditSummary(e) {
       const b = (inner.receipt || {}).body || {};
       return `${short(b.agreement, 8)} ${fmtBytes(b.bytes)} signed by ${short(b.consumer, 16)}`;
     }
+    case "usage": {
+      const r = inner.record || {};
+      const b = r.body || {};
+      const u = b.usage || {};
+      const price = b.charge ? `, ${b.charge.amount} ${b.charge.currency}` : "";
+      const signed = r.consumer_signature ? "signed by both" : "signed by the provider";
+      return `${b.algorithm} on ${b.asset}: ${b.outcome}, ${u.fuel} fuel, read ${fmtBytes(u.bytes_read)}, result ${fmtBytes(u.bytes_written)}${price} (${signed})`;
+    }
     default: return JSON.stringify(inner).slice(0, 200);
   }
 }

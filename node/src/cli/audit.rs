@@ -77,6 +77,30 @@ fn summary(e: &serde_json::Value) -> String {
             inner["bytes"],
             inner["outcome"].as_str().unwrap_or("?")
         ),
+        "usage" => {
+            let r = &inner["record"];
+            let b = &r["body"];
+            format!(
+                "{} on {}: {}, {} fuel, read {} bytes, result {} bytes{} ({})",
+                b["algorithm"].as_str().unwrap_or("?"),
+                b["asset"].as_str().unwrap_or("?"),
+                b["outcome"].as_str().unwrap_or("?"),
+                b["usage"]["fuel"],
+                b["usage"]["bytes_read"],
+                b["usage"]["bytes_written"],
+                b["charge"]["amount"]
+                    .as_str()
+                    .map_or(String::new(), |a| format!(
+                        ", {a} {}",
+                        b["charge"]["currency"].as_str().unwrap_or("")
+                    )),
+                if r["consumer_signature"].is_null() {
+                    "signed by the provider"
+                } else {
+                    "signed by both"
+                }
+            )
+        }
         "receipt" => {
             let b = &inner["receipt"]["body"];
             format!(

@@ -180,7 +180,7 @@ impl Exchange {
             })
             .collect();
         // Newest version last (targets are NAME@VERSION; compare versions numerically).
-        matches.sort_by(|a, b| version_key(&a.target).cmp(&version_key(&b.target)));
+        matches.sort_by_key(|t| version_key(&t.target));
         let t = matches.pop().ok_or_else(|| {
             ExchangeError::Compute(format!("{name} is not a released repository target"))
         })?;
@@ -542,7 +542,7 @@ impl Exchange {
         let body = UsageBody {
             agreement: job.agreement.body.id()?,
             provider: self.key.public(),
-            consumer: job.agreement.body.consumer.clone(),
+            consumer: job.agreement.body.consumer,
             asset: asset.id.clone(),
             algorithm: job.algorithm.clone(),
             algorithm_blake3: job.blake3.clone(),
