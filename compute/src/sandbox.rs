@@ -46,7 +46,69 @@ const NO_NETWORK: &[&str] = &["wasi:sockets/", "wasi:http/"];
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<JobState>,
-    ticker: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
+}
+
+/// Advances the engine's epoch every [`EPOCH`] while at least one job runs, and sleeps
+/// otherwise (an idle node does not wake 100 times a second).
+#[derive(Default)]
+struct Ticker {
+    /// Jobs running, and whether the sandbox still exists.
+    state: std::sync::Mutex<(usize, bool)>,
+    wake: std::sync::Condvar,
+}
+
+impl Ticker {
+    fn run(&self, engine: &Engine) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if !state.1 {
+                return;
+            }
+            if state.0 == 0 {
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            drop(state);
+            std::thread::sleep(EPOCH);
+            engine.increment_epoch();
+            state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state);
+        self.wake.notify_all();
+    }
+}
+
+/// Counts a job as running for the ticker until dropped.
+struct Running<'a>(&'a Ticker);
+
+impl<'a> Running<'a> {
+    fn new(ticker: &'a Ticker) -> Self {
+        ticker.update(|s| s.0 += 1);
+        Self(ticker)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| s.0 = s.0.saturating_sub(1));
+    }
 }
 
 /// A checked, compiled algorithm, ready to run any number of times.
@@ -121,17 +183,13 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| ComputeError::Engine(e.to_string()))?;
-        let ticker = Arc::new(AtomicBool::new(true));
+        let ticker = Arc::new(Ticker::default());
+        ticker.update(|s| s.1 = true);
         {
-            let (engine, running) = (engine.clone(), ticker.clone());
+            let (engine, ticker) = (engine.clone(), ticker.clone());
             std::thread::Builder::new()
                 .name("compute-epoch".into())
-                .spawn(move || {
-                    while running.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH);
-                        engine.increment_epoch();
-                    }
-                })
+                .spawn(move || ticker.run(&engine))
                 .map_err(|e| ComputeError::Engine(format!("epoch thread: {e}")))?;
         }
         Ok(Self {
@@ -207,6 +265,7 @@ impl Sandbox {
         store
             .set_fuel(limits.fuel)
             .map_err(|e| ComputeError::Engine(e.to_string()))?;
+        let _running = Running::new(&self.ticker);
         let started = Instant::now();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
@@ -266,7 +325,7 @@ impl std::fmt::Debug for Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.ticker.store(false, Ordering::Relaxed);
+        self.ticker.update(|s| s.1 = false);
     }
 }
 

@@ -17,8 +17,9 @@ mod node;
 pub use examples::EXAMPLE_SDS;
 
 pub use node::{
-    ApiConfig, ConfigError, DirectoryConfig, DirectoryMode, LogConfig, LogFormat, NetworkConfig,
-    NodeConfig, NodeConfigFile, RepositoryConfig, RepositorySection, SdConfig,
+    ApiConfig, ComputeConfig, ComputeSection, ConfigError, DirectoryConfig, DirectoryMode,
+    LogConfig, LogFormat, NetworkConfig, NodeConfig, NodeConfigFile, RepositoryConfig,
+    RepositorySection, SdConfig,
 };
 
 /// Where the example documents live, relative to the workspace root.

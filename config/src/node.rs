@@ -20,6 +20,42 @@ pub struct NodeConfigFile {
     pub log: LogSection,
     /// `[repository]`: software repository transfers.
     pub repository: RepositorySection,
+    /// `[compute]`: compute-to-data jobs this node runs as a provider.
+    pub compute: ComputeSection,
+}
+
+/// `[compute]` as written: what this node lets algorithms use when it runs them next to its
+/// data (docs/exchange.md, "Compute-to-data").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeSection {
+    /// Run compute jobs at all (assets offered for computation are refused when off).
+    /// Default: true.
+    pub enabled: bool,
+    /// Jobs run at once. Default: 2.
+    pub concurrent_jobs: u32,
+    /// Jobs waiting for a slot; more are refused. Default: 16.
+    pub queued_jobs: u32,
+    /// Linear memory per job (MiB). Default: 256.
+    pub memory_mib: u64,
+    /// Fuel per job (≈ WebAssembly instructions). Default: 100000000000.
+    pub fuel: u64,
+    /// Wall-clock time per job. Default: 60s.
+    #[serde(with = "humantime_serde")]
+    pub wall: Duration,
+}
+
+impl Default for ComputeSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrent_jobs: 2,
+            queued_jobs: 16,
+            memory_mib: 256,
+            fuel: 100_000_000_000,
+            wall: Duration::from_secs(60),
+        }
+    }
 }
 
 /// `[network]` as written.
@@ -260,6 +296,8 @@ pub struct NodeConfig {
     pub log: LogConfig,
     /// Repository settings.
     pub repository: RepositoryConfig,
+    /// Compute-to-data settings.
+    pub compute: ComputeConfig,
 }
 
 /// Validated `[network]`.
@@ -272,6 +310,8 @@ pub type SdConfig = SdSection;
 pub type LogConfig = LogSection;
 /// Validated `[repository]`.
 pub type RepositoryConfig = RepositorySection;
+/// Validated `[compute]`.
+pub type ComputeConfig = ComputeSection;
 
 /// Validated `[api]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -517,6 +557,34 @@ impl NodeConfigFile {
         if s.document.as_os_str().is_empty() {
             errors.push("sd.document: must name a file".to_owned());
         }
+        let c = &self.compute;
+        if !(1..=64).contains(&c.concurrent_jobs) {
+            errors.push(format!(
+                "compute.concurrent_jobs: {} is outside 1–64",
+                c.concurrent_jobs
+            ));
+        }
+        if c.queued_jobs > 10_000 {
+            errors.push(format!(
+                "compute.queued_jobs: {} is above 10000",
+                c.queued_jobs
+            ));
+        }
+        if !(1..=65_536).contains(&c.memory_mib) {
+            errors.push(format!(
+                "compute.memory_mib: {} is outside 1–65536",
+                c.memory_mib
+            ));
+        }
+        if c.fuel < 1_000_000 {
+            errors.push(format!("compute.fuel: {} is below 1000000", c.fuel));
+        }
+        if c.wall < Duration::from_millis(100) || c.wall > Duration::from_secs(24 * 3600) {
+            errors.push(format!(
+                "compute.wall: {} is outside 100ms–24h",
+                humantime::format_duration(c.wall)
+            ));
+        }
         if self.log.filter.trim().is_empty() {
             errors.push("log.filter: must not be empty (e.g. \"info\")".to_owned());
         }
@@ -542,6 +610,7 @@ impl NodeConfigFile {
                 sd: self.sd,
                 log: self.log,
                 repository: self.repository,
+                compute: self.compute,
             }),
             _ => Err(ConfigError::Invalid {
                 file: file.into(),
@@ -648,6 +717,29 @@ mod tests {
         assert!(errors[0].starts_with("network.relays[3]: \"10.0.0.1:7400\" is not a multiaddr"));
         assert!(errors[1].starts_with("network.relays[1]:") && errors[1].contains("names no peer"));
         assert!(errors[2].starts_with("network.relays[2]:") && errors[2].contains("circuit"));
+    }
+
+    #[test]
+    fn compute_limits_have_defaults_and_bad_ones_are_named() {
+        let c = NodeConfig::from_toml_str("", "x.toml").unwrap();
+        assert_eq!(c.compute, ComputeSection::default());
+        assert!(c.compute.enabled && c.compute.concurrent_jobs == 2);
+        let text = r#"
+            [compute]
+            concurrent_jobs = 0
+            memory_mib = 0
+            fuel = 5
+            wall = "2d"
+        "#;
+        let err = NodeConfig::from_toml_str(text, "x.toml").unwrap_err().to_string();
+        for key in [
+            "compute.concurrent_jobs",
+            "compute.memory_mib",
+            "compute.fuel",
+            "compute.wall",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
     }
 
     #[test]

@@ -614,9 +614,7 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
         client: client.clone(),
         metrics: metrics::ExchangeMetrics::new(&mut registry),
         jobs: Default::default(),
-        compute: std::sync::Arc::new(
-            exchange::ComputeRuntime::new().context("starting the compute sandbox")?,
-        ),
+        compute: std::sync::Arc::new(exchange::ComputeRuntime::new(config.compute.clone())),
         assets: Default::default(),
     };
     tokio::spawn(exchange.clone().serve());

@@ -31,10 +31,6 @@ use crate::daemon::{
     codec::{read_bytes, write_bytes},
 };
 
-/// Jobs this node runs at once as a provider; more wait for a slot.
-const CONCURRENT_JOBS: usize = 2;
-/// Jobs waiting for a slot; more are refused.
-const MAX_QUEUED: usize = 16;
 /// The largest algorithm component loaded.
 const MAX_ALGORITHM_BYTES: u64 = 64 << 20;
 /// Compiled algorithms kept.
@@ -45,7 +41,9 @@ const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// The node's compute side: the sandbox, its slots, the compiled algorithms, and the jobs
 /// this node asked others to run.
 pub(crate) struct ComputeRuntime {
-    sandbox: Sandbox,
+    /// Created by the first job: an idle node holds no engine.
+    sandbox: Mutex<Option<Arc<Sandbox>>>,
+    config: gaiamesh_config::ComputeConfig,
     slots: tokio::sync::Semaphore,
     queued: std::sync::atomic::AtomicUsize,
     compiled: Mutex<VecDeque<(String, Algorithm)>>,
@@ -59,14 +57,38 @@ impl std::fmt::Debug for ComputeRuntime {
 }
 
 impl ComputeRuntime {
-    pub(crate) fn new() -> Result<Self, gaiamesh_compute::ComputeError> {
-        Ok(Self {
-            sandbox: Sandbox::new()?,
-            slots: tokio::sync::Semaphore::new(CONCURRENT_JOBS),
+    /// `[compute]` of the node's configuration.
+    pub(crate) fn new(config: gaiamesh_config::ComputeConfig) -> Self {
+        Self {
+            sandbox: Mutex::new(None),
+            slots: tokio::sync::Semaphore::new(config.concurrent_jobs as usize),
+            config,
             queued: std::sync::atomic::AtomicUsize::new(0),
             compiled: Mutex::new(VecDeque::new()),
             jobs: Mutex::new(Jobs::default()),
-        })
+        }
+    }
+
+    /// The sandbox, created on first use (blocking: call it on a worker thread).
+    fn sandbox(&self) -> Result<Arc<Sandbox>, gaiamesh_compute::ComputeError> {
+        let mut s = self.sandbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = s.as_ref() {
+            return Ok(s.clone());
+        }
+        let created = Arc::new(Sandbox::new()?);
+        *s = Some(created.clone());
+        Ok(created)
+    }
+
+    /// A job's limits: the node's, with the policy's result limit.
+    fn limits(&self, output_bytes: u64) -> Limits {
+        Limits {
+            memory_bytes: self.config.memory_mib.saturating_mul(1024 * 1024),
+            fuel: self.config.fuel,
+            wall: self.config.wall,
+            output_bytes,
+            ..Limits::default()
+        }
     }
 
     /// The compiled algorithm with `hash`, compiling `bytes` on a miss.
@@ -80,7 +102,7 @@ impl ComputeRuntime {
             return Ok(a.clone());
         }
         drop(kept);
-        let a = self.sandbox.load(bytes)?;
+        let a = self.sandbox()?.load(bytes)?;
         kept = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.len() >= COMPILED_KEPT {
             kept.pop_front();
@@ -430,6 +452,11 @@ impl Exchange {
         peer: PeerId,
         job: &JobRequest,
     ) -> Result<(gaiamesh_exchange::asset::Asset, Vec<u8>, u64), ExchangeError> {
+        if !self.compute.config.enabled {
+            return Err(ExchangeError::Compute(
+                "this node runs no compute jobs ([compute] enabled = false)".into(),
+            ));
+        }
         let (asset, _) = self.authorized_any(peer, &job.agreement).await?;
         let policy = asset.policy.compute.clone().ok_or_else(|| {
             ExchangeError::Compute(format!(
@@ -493,7 +520,8 @@ impl Exchange {
         output_limit: u64,
     ) -> Result<(UsageRecord, Vec<u8>), ExchangeError> {
         use std::sync::atomic::Ordering;
-        if self.compute.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED + CONCURRENT_JOBS {
+        let most = (self.compute.config.queued_jobs + self.compute.config.concurrent_jobs) as usize;
+        if self.compute.queued.fetch_add(1, Ordering::Relaxed) >= most {
             self.compute.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(ExchangeError::Compute(
                 "too many compute jobs queued; try again later".into(),
@@ -511,14 +539,11 @@ impl Exchange {
         let started_at = crate::now();
         let me = self.clone();
         let (path, args, hash) = (asset.path.clone(), job.args.clone(), job.blake3.clone());
-        let limits = Limits {
-            output_bytes: output_limit,
-            ..Limits::default()
-        };
+        let limits = self.compute.limits(output_limit);
         let t0 = Instant::now();
         let report = tokio::task::spawn_blocking(move || {
             let algorithm = me.compute.algorithm(&hash, &blob)?;
-            me.compute.sandbox.run(
+            me.compute.sandbox()?.run(
                 &algorithm,
                 &path,
                 &args,
