@@ -9,59 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
-    path::{Path, PathBuf},
-    process::Command,
+    path::Path,
     sync::{Arc, OnceLock, atomic::AtomicBool},
     time::Duration,
 };
 
 use gaiamesh_compute::{ComputeError, Limits, Sandbox, StopReason};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The directory holding the built guests, or `None` (with the reason printed) when the
-/// wasm32-wasip2 target is missing and not required.
-fn guests() -> Option<&'static Path> {
-    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| workspace().join("target"), PathBuf::from)
-                .join("wasm-guests");
-            for manifest in [
-                workspace().join("compute/tests/guests/Cargo.toml"),
-                workspace().join("config/examples/algorithms/column-stats/Cargo.toml"),
-            ] {
-                let out = Command::new(env!("CARGO"))
-                    .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
-                    .arg("--manifest-path")
-                    .arg(&manifest)
-                    .arg("--target-dir")
-                    .arg(&target_dir)
-                    .env_remove("RUSTFLAGS")
-                    .output()
-                    .expect("cargo runs");
-                if !out.status.success() {
-                    let why = String::from_utf8_lossy(&out.stderr);
-                    if std::env::var("GAIAMESH_REQUIRE_WASM").as_deref() == Ok("1") {
-                        panic!(
-                            "building {} for wasm32-wasip2 failed:\n{why}",
-                            manifest.display()
-                        );
-                    }
-                    eprintln!(
-                        "SKIPPED: cannot build the test algorithms for wasm32-wasip2 \
-                         (rustup target add wasm32-wasip2):\n{why}"
-                    );
-                    return None;
-                }
-            }
-            Some(target_dir.join("wasm32-wasip2/release"))
-        })
-        .as_deref()
-}
+use gaiamesh_e2e::wasm::guests;
 
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();

@@ -731,7 +731,9 @@ mod tests {
             fuel = 5
             wall = "2d"
         "#;
-        let err = NodeConfig::from_toml_str(text, "x.toml").unwrap_err().to_string();
+        let err = NodeConfig::from_toml_str(text, "x.toml")
+            .unwrap_err()
+            .to_string();
         for key in [
             "compute.concurrent_jobs",
             "compute.memory_mib",

@@ -408,6 +408,11 @@ impl NodeApi {
             .map(|j| j.job)
     }
 
+    /// `POST /api/v1/compute/{job}/cancel`.
+    pub(crate) fn compute_cancel(&self, job: u64) -> Result<ComputeJobView, ApiClientError> {
+        self.post_empty(&format!("/api/v1/compute/{job}/cancel"))
+    }
+
     /// `GET /api/v1/compute/{job}`.
     pub(crate) fn compute_job(&self, job: u64) -> Result<ComputeJobView, ApiClientError> {
         self.get(&format!("/api/v1/compute/{job}"))

@@ -104,6 +104,63 @@ pub fn example(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// WebAssembly algorithms for the compute-to-data tests, built from source.
+pub mod wasm {
+    use std::{
+        path::{Path, PathBuf},
+        process::Command,
+        sync::OnceLock,
+    };
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// The directory holding the test guests (`compute/tests/guests/`: echo, spin, hog,
+    /// flood, escape, net, fail, panic) and the example `column-stats`, built for
+    /// wasm32-wasip2 on first use; `None` (with the reason printed) when that target is
+    /// missing, unless `GAIAMESH_REQUIRE_WASM=1` (CI), which makes it a failure.
+    pub fn guests() -> Option<&'static Path> {
+        static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+        BUILT
+            .get_or_init(|| {
+                let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| workspace().join("target"), PathBuf::from)
+                    .join("wasm-guests");
+                for manifest in [
+                    workspace().join("compute/tests/guests/Cargo.toml"),
+                    workspace().join("config/examples/algorithms/column-stats/Cargo.toml"),
+                ] {
+                    let out =
+                        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                            .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
+                            .arg("--manifest-path")
+                            .arg(&manifest)
+                            .arg("--target-dir")
+                            .arg(&target_dir)
+                            .env_remove("RUSTFLAGS")
+                            .output()
+                            .expect("cargo runs");
+                    if !out.status.success() {
+                        let why = String::from_utf8_lossy(&out.stderr);
+                        assert!(
+                            std::env::var("GAIAMESH_REQUIRE_WASM").as_deref() != Ok("1"),
+                            "building {} for wasm32-wasip2 failed:\n{why}",
+                            manifest.display()
+                        );
+                        eprintln!(
+                            "SKIPPED: cannot build the test algorithms for wasm32-wasip2 \
+                             (rustup target add wasm32-wasip2):\n{why}"
+                        );
+                        return None;
+                    }
+                }
+                Some(target_dir.join("wasm32-wasip2/release"))
+            })
+            .as_deref()
+    }
+}
+
 /// A federation directory and nodes admitted into it, for multi-process tests on loopback.
 pub mod mesh {
     use std::{

@@ -208,3 +208,139 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
         assert!(ok(r, &["audit", "verify", "--data-dir", node]).contains("intact"));
     }
 }
+
+#[test]
+fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provider() {
+    let Some(guests) = gaiamesh_e2e::wasm::guests() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // node0 gives each job 2 s of wall clock.
+    let dirs = mesh::federation(r, 2);
+    mesh::configure_with(&dirs[0], &[], "", "[compute]\nwall = \"2s\"");
+    let n0 = mesh::Node::start(&dirs[0]);
+    mesh::configure_with(&dirs[1], &[n0.address()], "", "");
+    let n1 = mesh::Node::start(&dirs[1]);
+    for n in [&n0, &n1] {
+        n.wait_for("admission", Duration::from_secs(30), |x| {
+            x.status()["admitted_peers"].as_u64().unwrap_or(0) >= 1
+        });
+    }
+    let provider = n0.status()["peer_id"].as_str().unwrap().to_owned();
+    std::fs::write(r.join("data.csv"), "a,b\n1,2\n").unwrap();
+    // Any released algorithm may run.
+    std::fs::write(r.join("any.toml"), "[compute]\n").unwrap();
+    ok(
+        r,
+        &[
+            "asset",
+            "add",
+            "data.csv",
+            "--id",
+            "data",
+            "--policy",
+            "any.toml",
+            "--data-dir",
+            "node0",
+        ],
+    );
+    let spin = guests.join("spin.wasm");
+    ok(
+        r,
+        &[
+            "repo",
+            "publish",
+            spin.to_str().unwrap(),
+            "--name",
+            "spin",
+            "--version",
+            "1.0.0",
+            "--category",
+            "optional",
+            "--key",
+            "fed/keys/repository-root-0.key",
+            "--key",
+            "fed/keys/repository-root-1.key",
+            "--data-dir",
+            "node0",
+        ],
+    );
+    n1.wait_for("the release", Duration::from_secs(30), |_| {
+        ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("spin@1.0.0")
+    });
+    let err = fails(
+        r,
+        &[
+            "compute",
+            "run",
+            "--data-dir",
+            "node1",
+            "--provider",
+            &provider,
+            "--asset",
+            "data",
+            "--algorithm",
+            "spin",
+            "--purpose",
+            "research",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert!(
+        err.contains("wall-clock limit: still running after 2000 ms"),
+        "{err}"
+    );
+    // The provider is healthy and answers at once.
+    assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
+
+    // A job cancelled by the consumer is stopped by the provider, well before its 2 s.
+    let body = format!(
+        r#"{{"provider":"{provider}","asset":"data","algorithm":"spin","purpose":"research"}}"#
+    );
+    let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
+    let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
+        .as_u64()
+        .unwrap();
+    let job_path = format!("/api/v1/compute/{job}");
+    n1.wait_for("the job to run", Duration::from_secs(30), |n| {
+        let (_, v) = mesh::http(&n.dir, "GET", &job_path, b"");
+        serde_json::from_slice::<serde_json::Value>(&v).unwrap()["state"] == "running"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ok(
+        r,
+        &[
+            "compute",
+            "cancel",
+            &job.to_string(),
+            "--data-dir",
+            "node1",
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "failed");
+    assert_eq!(v["error"], "cancelled by this node");
+    let err = fails(
+        r,
+        &["compute", "cancel", &job.to_string(), "--data-dir", "node1"],
+    );
+    assert!(err.contains("already failed"), "{err}");
+    n0.wait_for(
+        "the provider's record of the cancelled run",
+        Duration::from_secs(10),
+        |_| {
+            let v: serde_json::Value =
+                serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", "node0", "--json"]))
+                    .unwrap();
+            v["entries"].as_array().unwrap().iter().any(|e| {
+                e["kind"] == "usage"
+                    && e["event"]["usage"]["record"]["body"]["outcome"] == "cancelled"
+            })
+        },
+    );
+    assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
+}

@@ -21,6 +21,8 @@ pub enum ComputeCommand {
     Run(RunArgs),
     /// A compute job this node asked for.
     Status(StatusArgs),
+    /// Cancel a running compute job; the provider stops the algorithm.
+    Cancel(StatusArgs),
 }
 
 /// Arguments of `compute run`.
@@ -71,6 +73,14 @@ pub struct StatusArgs {
 pub(super) fn run(cmd: ComputeCommand) -> Result<()> {
     match cmd {
         ComputeCommand::Run(a) => run_job(a),
+        ComputeCommand::Cancel(a) => {
+            let view = api(&a.data_dir)?.compute_cancel(a.job)?;
+            if a.json {
+                return print_json(&view);
+            }
+            print_view(&view);
+            Ok(())
+        }
         ComputeCommand::Status(a) => {
             let view = api(&a.data_dir)?.compute_job(a.job)?;
             if a.json {

@@ -196,6 +196,10 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
             get(compute_jobs).merge(post_limited(compute_start, body_limits::SMALL)),
         )
         .route("/api/v1/compute/{job}", get(compute_job))
+        .route(
+            "/api/v1/compute/{job}/cancel",
+            post_limited(compute_cancel, body_limits::SMALL),
+        )
         .route("/api/v1/audit", get(audit_list))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/backup", post_limited(backup, body_limits::SMALL));
@@ -882,6 +886,24 @@ async fn compute_job(State(s): State<AppState>, Path(job): Path<u64>) -> Respons
         Some(v) => Json(v).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no compute job {job}")),
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/compute/{job}/cancel",
+    tag = "exchange",
+    summary = "Cancel a running compute job (the provider stops the algorithm)",
+    params(("job" = u64, Path, description = "the job id")),
+    responses(
+        (status = 200, body = super::exchange::ComputeJobView),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the job has already finished", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_cancel(State(s): State<AppState>, Path(job): Path<u64>) -> Response {
+    answer(s.exchange.cancel_compute(job))
 }
 
 #[utoipa::path(

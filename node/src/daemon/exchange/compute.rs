@@ -48,6 +48,8 @@ pub(crate) struct ComputeRuntime {
     queued: std::sync::atomic::AtomicUsize,
     compiled: Mutex<VecDeque<(String, Algorithm)>>,
     pub(crate) jobs: Mutex<Jobs<ComputeJobView>>,
+    /// The tasks of this node's running jobs, to cancel them.
+    running: Mutex<std::collections::HashMap<u64, tokio::task::AbortHandle>>,
 }
 
 impl std::fmt::Debug for ComputeRuntime {
@@ -66,6 +68,7 @@ impl ComputeRuntime {
             queued: std::sync::atomic::AtomicUsize::new(0),
             compiled: Mutex::new(VecDeque::new()),
             jobs: Mutex::new(Jobs::default()),
+            running: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -255,7 +258,7 @@ impl Exchange {
                 ))
             })?;
         let me = self.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let r = me.run_compute(id, provider, req).await;
             if let Err(e) = r {
                 warn!(job = id, error = %e, "compute job failed");
@@ -264,8 +267,59 @@ impl Exchange {
                     v.error = Some(e.to_string());
                 });
             }
+            me.compute
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
         });
+        let mut running = self
+            .compute
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !task.is_finished() {
+            running.insert(id, task.abort_handle());
+        }
         Ok(id)
+    }
+
+    /// Cancels job `id`: its task stops, which closes the stream; the provider sees that and
+    /// stops the algorithm at its next epoch (it keeps its own usage record of the run).
+    pub(crate) fn cancel_compute(&self, id: u64) -> Result<ComputeJobView, CommandError> {
+        let view = self
+            .compute
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.get(id))
+            .ok_or_else(|| CommandError::NotFound(format!("no compute job {id}")))?;
+        if super::JobState::finished(&view) {
+            return Err(CommandError::Conflict(format!(
+                "compute job {id} already {}",
+                view.state
+            )));
+        }
+        if let Some(task) = self
+            .compute
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+        {
+            task.abort();
+        }
+        info!(job = id, "compute job cancelled");
+        self.update_compute(id, |v| {
+            v.state = "failed".into();
+            v.error = Some("cancelled by this node".into());
+        });
+        self.compute
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.get(id))
+            .ok_or_else(|| CommandError::NotFound(format!("no compute job {id}")))
     }
 
     fn update_compute(&self, id: u64, f: impl FnOnce(&mut ComputeJobView)) {
@@ -404,43 +458,56 @@ impl Exchange {
                 .await;
             }
         };
-        let record = match self.run_job(&job, asset, blob, limit).await {
-            Ok(r) => r,
-            Err(e) => {
-                return reply(
-                    &mut s,
-                    &Reply::Refused {
-                        reason: e.to_string(),
-                    },
-                )
-                .await;
+        // The consumer sends nothing more: a read that ends means it went away (cancelled,
+        // stopped), and the job is stopped at the next epoch.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (mut reader, mut writer) = futures::AsyncReadExt::split(s);
+        let watch = {
+            let cancel = cancel.clone();
+            async move {
+                let mut byte = [0u8; 1];
+                let _ = futures::AsyncReadExt::read(&mut reader, &mut byte).await;
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                std::future::pending::<()>().await;
             }
         };
-        let (record, result) = record;
+        let run = self.run_job(&job, asset, blob, limit, cancel);
+        tokio::pin!(run);
+        let ran = tokio::select! {
+            r = &mut run => r,
+            () = watch => unreachable!("the watcher never ends"),
+        };
+        let encode = |r: &Reply| r.encode().map_err(std::io::Error::other);
+        let (record, result) = match ran {
+            Ok(r) => r,
+            Err(e) => {
+                let refused = Reply::Refused {
+                    reason: e.to_string(),
+                };
+                return write_bytes(&mut writer, &encode(&refused)?).await;
+            }
+        };
         self.record(Event::Usage {
             role: Role::Provider,
             record: Box::new(record.clone()),
         })
         .await;
-        let bytes = gaiamesh_protocol::codec::encode("usage record", &record, MAX_RECORD_BYTES)
-            .map_err(std::io::Error::other)?;
-        reply(
-            &mut s,
-            &Reply::Ok {
-                len: bytes.len() as u64,
-            },
-        )
-        .await?;
-        write_bytes(&mut s, &bytes).await?;
         self.metrics.compute_jobs.inc();
         self.metrics.compute_fuel.inc_by(record.body.usage.fuel);
+        let bytes = gaiamesh_protocol::codec::encode("usage record", &record, MAX_RECORD_BYTES)
+            .map_err(std::io::Error::other)?;
+        let ok = Reply::Ok {
+            len: bytes.len() as u64,
+        };
+        write_bytes(&mut writer, &encode(&ok)?).await?;
+        write_bytes(&mut writer, &bytes).await?;
         if record.body.outcome == "completed" {
-            write_bytes(&mut s, &result).await?;
+            write_bytes(&mut writer, &result).await?;
             self.metrics
                 .compute_result_bytes
                 .inc_by(result.len() as u64);
         }
-        futures::AsyncWriteExt::close(&mut s).await
+        futures::AsyncWriteExt::close(&mut writer).await
     }
 
     /// Everything that must hold before a job runs: the agreement, an asset offered for
@@ -518,6 +585,7 @@ impl Exchange {
         asset: gaiamesh_exchange::asset::Asset,
         blob: Vec<u8>,
         output_limit: u64,
+        cancel: Arc<AtomicBool>,
     ) -> Result<(UsageRecord, Vec<u8>), ExchangeError> {
         use std::sync::atomic::Ordering;
         let most = (self.compute.config.queued_jobs + self.compute.config.concurrent_jobs) as usize;
@@ -543,13 +611,9 @@ impl Exchange {
         let t0 = Instant::now();
         let report = tokio::task::spawn_blocking(move || {
             let algorithm = me.compute.algorithm(&hash, &blob)?;
-            me.compute.sandbox()?.run(
-                &algorithm,
-                &path,
-                &args,
-                limits,
-                Arc::new(AtomicBool::new(false)),
-            )
+            me.compute
+                .sandbox()?
+                .run(&algorithm, &path, &args, limits, cancel)
         })
         .await?
         .map_err(|e| ExchangeError::Compute(e.to_string()))?;
