@@ -19,6 +19,31 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Releases `wasm` as `NAME@1.0.0` (optional) through node0, signed by the federation's
+/// repository keys.
+fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str) {
+    ok(
+        r,
+        &[
+            "repo",
+            "publish",
+            wasm.to_str().unwrap(),
+            "--name",
+            name,
+            "--version",
+            "1.0.0",
+            "--category",
+            "optional",
+            "--key",
+            "fed/keys/repository-root-0.key",
+            "--key",
+            "fed/keys/repository-root-1.key",
+            "--data-dir",
+            "node0",
+        ],
+    );
+}
+
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -62,26 +87,7 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     );
     let wasm = example("algorithms/column-stats.wasm");
     for name in ["column-stats", "other-stats"] {
-        ok(
-            r,
-            &[
-                "repo",
-                "publish",
-                wasm.to_str().unwrap(),
-                "--name",
-                name,
-                "--version",
-                "1.0.0",
-                "--category",
-                "optional",
-                "--key",
-                "fed/keys/repository-root-0.key",
-                "--key",
-                "fed/keys/repository-root-1.key",
-                "--data-dir",
-                "node0",
-            ],
-        );
+        release(r, &wasm, name);
     }
     nodes[1].wait_for("the release", Duration::from_secs(30), |_| {
         ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("other-stats@1.0.0")
@@ -245,27 +251,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
             "node0",
         ],
     );
-    let spin = guests.join("spin.wasm");
-    ok(
-        r,
-        &[
-            "repo",
-            "publish",
-            spin.to_str().unwrap(),
-            "--name",
-            "spin",
-            "--version",
-            "1.0.0",
-            "--category",
-            "optional",
-            "--key",
-            "fed/keys/repository-root-0.key",
-            "--key",
-            "fed/keys/repository-root-1.key",
-            "--data-dir",
-            "node0",
-        ],
-    );
+    release(r, &guests.join("spin.wasm"), "spin");
     n1.wait_for("the release", Duration::from_secs(30), |_| {
         ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("spin@1.0.0")
     });

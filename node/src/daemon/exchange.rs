@@ -184,6 +184,35 @@ impl Exchange {
         Ok(reg)
     }
 
+    /// Lists `view` in `jobs`; `Busy` naming `what` when [`MAX_JOBS`] are all running.
+    fn start_job<V: JobState>(
+        &self,
+        jobs: &Mutex<Jobs<V>>,
+        view: V,
+        what: &str,
+    ) -> Result<u64, super::CommandError> {
+        let id = jobs
+            .lock()
+            .map_err(|_| super::CommandError::Internal("the job table is poisoned".into()))?
+            .start(view)
+            .ok_or_else(|| {
+                super::CommandError::Busy(format!(
+                    "{MAX_JOBS} {what} are running; start another when one has finished"
+                ))
+            })?;
+        self.client
+            .emit(super::events::NodeEvent::ExchangeChanged { job: Some(id) });
+        Ok(id)
+    }
+
+    /// Applies `f` to job `id` of `jobs`; tells the event stream when its state changed.
+    fn update_job<V: JobState>(&self, jobs: &Mutex<Jobs<V>>, id: u64, f: impl FnOnce(&mut V)) {
+        if jobs.lock().is_ok_and(|mut jobs| jobs.update(id, f)) {
+            self.client
+                .emit(super::events::NodeEvent::ExchangeChanged { job: Some(id) });
+        }
+    }
+
     /// Appends to the audit log off the async threads; a failure is logged, not fatal (the
     /// exchange it records already happened).
     pub(crate) async fn record(&self, event: Event) {

@@ -25,7 +25,7 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Exchange, ExchangeError, Jobs, MAX_JOBS, serve::reply};
+use super::{Exchange, ExchangeError, Jobs, serve::reply};
 use crate::daemon::{
     CommandError, LocalState,
     codec::{read_bytes, write_bytes},
@@ -246,17 +246,7 @@ impl Exchange {
             out: req.out.as_ref().map(|p| p.display().to_string()),
             ..ComputeJobView::default()
         };
-        let id = self
-            .compute
-            .jobs
-            .lock()
-            .map_err(|_| CommandError::Internal("the job table is poisoned".into()))?
-            .start(view)
-            .ok_or_else(|| {
-                CommandError::Busy(format!(
-                    "{MAX_JOBS} compute jobs are running; start another when one has finished"
-                ))
-            })?;
+        let id = self.start_job(&self.compute.jobs, view, "compute jobs")?;
         let me = self.clone();
         let task = tokio::spawn(async move {
             let r = me.run_compute(id, provider, req).await;
@@ -323,15 +313,7 @@ impl Exchange {
     }
 
     fn update_compute(&self, id: u64, f: impl FnOnce(&mut ComputeJobView)) {
-        let changed = self
-            .compute
-            .jobs
-            .lock()
-            .is_ok_and(|mut jobs| jobs.update(id, f));
-        if changed {
-            self.client
-                .emit(crate::daemon::events::NodeEvent::ExchangeChanged { job: Some(id) });
-        }
+        self.update_job(&self.compute.jobs, id, f);
     }
 
     /// The consumer's side of one job.

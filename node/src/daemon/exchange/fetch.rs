@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{
-    Exchange, ExchangeError, JobView, MAX_JOBS, NEGOTIATE, TRANSFER,
+    Exchange, ExchangeError, JobView, NEGOTIATE, TRANSFER,
     serve::{AHEAD, PIECE, recv, send},
 };
 use crate::daemon::{
@@ -146,28 +146,13 @@ impl Exchange {
             out: req.out.display().to_string(),
             ..JobView::default()
         };
-        let id = self
-            .jobs
-            .lock()
-            .map_err(|_| CommandError::Internal("the job table is poisoned".into()))?
-            .start(view)
-            .ok_or_else(|| {
-                CommandError::Busy(format!(
-                    "{MAX_JOBS} fetches are running; start another when one has finished"
-                ))
-            })?;
-        self.client
-            .emit(super::super::events::NodeEvent::ExchangeChanged { job: Some(id) });
+        let id = self.start_job(&self.jobs, view, "fetches")?;
         tokio::spawn(self.clone().run_fetch(id, req));
         Ok(id)
     }
 
     fn update(&self, id: u64, f: impl FnOnce(&mut JobView)) {
-        let changed = self.jobs.lock().is_ok_and(|mut jobs| jobs.update(id, f));
-        if changed {
-            self.client
-                .emit(super::super::events::NodeEvent::ExchangeChanged { job: Some(id) });
-        }
+        self.update_job(&self.jobs, id, f);
     }
 
     async fn run_fetch(self, id: u64, req: FetchRequest) {
