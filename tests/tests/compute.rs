@@ -52,7 +52,8 @@ fn args(v: &[String]) -> Vec<&str> {
 fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    let nodes = mesh::start(r, 2);
+    // node0 and node2 both offer "weather"; node2's policy refuses research.
+    let nodes = mesh::start(r, 3);
     let provider = nodes[0].status()["peer_id"].as_str().unwrap().to_owned();
 
     let mut csv = String::from("station,temperature,humidity\n");
@@ -149,15 +150,76 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     assert!(err.contains("marketing"), "{err}");
 
     // The permitted one: only its aggregates come back.
-    let mut good = run("column-stats", "research.climate");
-    good.extend([
-        "--json".to_owned(),
-        "--out".to_owned(),
-        "stats.json".to_owned(),
-    ]);
+    std::fs::write(
+        r.join("marketing.toml"),
+        "purposes = [\"marketing\"]\n[compute]\n",
+    )
+    .unwrap();
+    ok(
+        r,
+        &[
+            "asset",
+            "add",
+            "weather.csv",
+            "--id",
+            "weather",
+            "--policy",
+            "marketing.toml",
+            "--data-dir",
+            "node2",
+        ],
+    );
+    nodes[1].wait_for(
+        "both offers in the directory",
+        Duration::from_secs(30),
+        |_| {
+            let q = ok(
+                r,
+                &[
+                    "query",
+                    "service.id = weather",
+                    "--data-dir",
+                    "node1",
+                    "--json",
+                ],
+            );
+            serde_json::from_str::<serde_json::Value>(&q).unwrap()["total"] == 2
+        },
+    );
+    // The permitted one, found by a query: node2 refuses (if tried first), node0 runs it, and
+    // only its aggregates come back.
+    let good: Vec<String> = [
+        "compute",
+        "run",
+        "--data-dir",
+        "node1",
+        "--query",
+        "service.id = weather",
+        "--algorithm",
+        "column-stats",
+        "--purpose",
+        "research.climate",
+        "--arg",
+        "temperature",
+        "--timeout",
+        "60s",
+        "--json",
+        "--out",
+        "stats.json",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     let out = ok(r, &args(&good));
     let job: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["provider"], provider.as_str(), "{job}");
+    for attempt in job["attempts"].as_array().unwrap() {
+        assert!(
+            attempt["error"].as_str().unwrap().contains("research"),
+            "{attempt}"
+        );
+    }
     let result = job["result"].as_str().unwrap();
     let stats: serde_json::Value = serde_json::from_str(result).unwrap();
     assert_eq!(stats["rows"], 2000);

@@ -31,11 +31,16 @@ pub struct RunArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
     /// The provider's peer id.
+    #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+    provider: Option<String>,
+    /// A directory query; its matching providers are tried in order until one runs the
+    /// job (failover), e.g. `service.kind = data.resource and service.id = weather`.
     #[arg(long)]
-    provider: String,
-    /// The asset id (offered for computation by the provider's policy).
-    #[arg(long)]
-    asset: String,
+    query: Option<String>,
+    /// The asset id, offered for computation by the provider's policy (required with
+    /// --provider; with --query, defaults to each matching data resource's id).
+    #[arg(long, required_unless_present = "query")]
+    asset: Option<String>,
     /// The algorithm: a released repository target NAME@VERSION, or NAME for its newest
     /// version (e.g. column-stats@1.0.0).
     #[arg(long)]
@@ -113,6 +118,7 @@ fn run_job(a: RunArgs) -> Result<()> {
         .context("cannot resolve --out")?;
     let job = api.compute_start(&ComputeRequest {
         provider: a.provider,
+        query: a.query,
         asset: a.asset,
         algorithm: a.algorithm,
         purpose: a.purpose,
@@ -179,6 +185,9 @@ fn print_view(v: &ComputeJobView) {
         ),
         None if v.usage.is_some() => println!("price: the provider publishes no price for it"),
         None => {}
+    }
+    for t in &v.attempts {
+        println!("tried {} ({}): {}", t.provider, t.asset, t.error);
     }
     if let Some(a) = &v.agreement {
         println!("agreement {a}; usage record signed by both, in both audit logs");

@@ -125,8 +125,9 @@ pub(super) fn run(root: &Path, dirs: &[PathBuf], timeout: Duration) -> Result<Co
         csv.len()
     );
     let job = c.compute_start(&ComputeRequest {
-        provider: p.status()?.peer_id,
-        asset: ASSET.to_owned(),
+        provider: Some(p.status()?.peer_id),
+        query: None,
+        asset: Some(ASSET.to_owned()),
         algorithm: "column-stats".to_owned(),
         purpose: "research.climate".to_owned(),
         args: vec!["temperature".to_owned()],

@@ -119,10 +119,17 @@ impl ComputeRuntime {
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ComputeRequest {
-    /// The provider (peer id).
-    pub(crate) provider: String,
-    /// The asset offered for computation.
-    pub(crate) asset: String,
+    /// One provider (peer id) …
+    #[serde(default)]
+    pub(crate) provider: Option<String>,
+    /// … or a directory query whose matching providers are tried in order until one runs
+    /// the job (failover).
+    #[serde(default)]
+    pub(crate) query: Option<String>,
+    /// The asset offered for computation (with `query`, defaults to each matching data
+    /// resource's id).
+    #[serde(default)]
+    pub(crate) asset: Option<String>,
     /// The algorithm: a released repository target `NAME@VERSION`, or `NAME` for its newest
     /// released version.
     pub(crate) algorithm: String,
@@ -143,8 +150,11 @@ pub(crate) struct ComputeJobView {
     pub(crate) id: u64,
     /// `negotiating`, `running`, `completed` or `failed`.
     pub(crate) state: String,
+    /// The provider being tried (or that ran it).
     pub(crate) provider: String,
     pub(crate) asset: String,
+    /// Providers tried before, with why they failed.
+    pub(crate) attempts: Vec<super::Attempt>,
     /// `NAME@VERSION`.
     pub(crate) algorithm: String,
     pub(crate) algorithm_blake3: String,
@@ -219,15 +229,24 @@ impl Exchange {
     /// Validates `req` and starts the job in the background; returns its id.
     pub(crate) fn start_compute(&self, req: ComputeRequest) -> Result<u64, CommandError> {
         let invalid = |m: String| CommandError::Invalid(m);
-        let provider: PeerId = req
-            .provider
-            .parse()
-            .map_err(|e| invalid(format!("provider {:?} is not a peer id: {e}", req.provider)))?;
+        match (&req.provider, &req.query) {
+            (Some(p), None) => {
+                p.parse::<PeerId>()
+                    .map_err(|e| invalid(format!("provider {p:?} is not a peer id: {e}")))?;
+                if req.asset.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                    return Err(invalid("asset is required with provider".into()));
+                }
+            }
+            (None, Some(q)) => {
+                gaiamesh_directory::query::parse(q).map_err(|e| invalid(e.render(q)))?;
+            }
+            _ => return Err(invalid("give exactly one of provider and query".into())),
+        }
         if req.purpose.trim().is_empty() {
             return Err(invalid("purpose must not be empty".into()));
         }
-        if req.asset.trim().is_empty() || req.algorithm.trim().is_empty() {
-            return Err(invalid("asset and algorithm are required".into()));
+        if req.algorithm.trim().is_empty() {
+            return Err(invalid("algorithm is required".into()));
         }
         if let Some(out) = &req.out
             && !out.is_absolute()
@@ -239,8 +258,8 @@ impl Exchange {
         }
         let view = ComputeJobView {
             state: "negotiating".into(),
-            provider: req.provider.clone(),
-            asset: req.asset.clone(),
+            provider: req.provider.clone().unwrap_or_default(),
+            asset: req.asset.clone().unwrap_or_default(),
             algorithm: req.algorithm.clone(),
             args: req.args.clone(),
             out: req.out.as_ref().map(|p| p.display().to_string()),
@@ -249,7 +268,7 @@ impl Exchange {
         let id = self.start_job(&self.compute.jobs, view, "compute jobs")?;
         let me = self.clone();
         let task = tokio::spawn(async move {
-            let r = me.run_compute(id, provider, req).await;
+            let r = me.run_compute(id, req).await;
             if let Err(e) = r {
                 warn!(job = id, error = %e, "compute job failed");
                 me.update_compute(id, |v| {
@@ -316,21 +335,59 @@ impl Exchange {
         self.update_job(&self.compute.jobs, id, f);
     }
 
-    /// The consumer's side of one job.
-    async fn run_compute(
-        &self,
-        id: u64,
-        provider: PeerId,
-        req: ComputeRequest,
-    ) -> Result<(), ExchangeError> {
+    /// The consumer's side of one job: each candidate provider in turn until one runs it.
+    async fn run_compute(&self, id: u64, req: ComputeRequest) -> Result<(), ExchangeError> {
         let released = self.released(&req.algorithm).await?;
         self.update_compute(id, |v| {
             v.algorithm.clone_from(&released.target);
             v.algorithm_blake3.clone_from(&released.blake3);
         });
+        let candidates = self
+            .candidates(
+                req.provider.as_deref(),
+                req.query.as_deref(),
+                req.asset.as_deref(),
+            )
+            .await?;
+        let mut last = ExchangeError::Query("no provider offers a matching asset".into());
+        for (provider, asset) in candidates {
+            self.update_compute(id, |v| {
+                v.provider = provider.to_string();
+                v.asset.clone_from(&asset);
+            });
+            match self
+                .compute_with(id, provider, &asset, &req, &released)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    info!(job = id, %provider, %asset, error = %e, "compute provider failed; trying the next");
+                    self.update_compute(id, |v| {
+                        v.attempts.push(super::Attempt {
+                            provider: provider.to_string(),
+                            asset: asset.clone(),
+                            error: e.to_string(),
+                        });
+                    });
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// One provider's attempt at the job.
+    async fn compute_with(
+        &self,
+        id: u64,
+        provider: PeerId,
+        asset: &str,
+        req: &ComputeRequest,
+        released: &Released,
+    ) -> Result<(), ExchangeError> {
         let provider_key = PublicKey::from_peer_id(&provider)?;
         let agreement = self
-            .negotiate_with(provider, provider_key, &req.asset, &req.purpose, false)
+            .negotiate_with(provider, provider_key, asset, &req.purpose, false)
             .await?;
         let agreement_id = agreement.body.id()?;
         self.update_compute(id, |v| {
@@ -392,7 +449,7 @@ impl Exchange {
             }
             Err(e) => warn!(%provider, error = %e, "the countersigned usage record did not arrive"),
         }
-        info!(%provider, asset = %req.asset, algorithm = %released.target, outcome = %body.outcome, fuel = body.usage.fuel, "compute job done");
+        info!(%provider, %asset, algorithm = %released.target, outcome = %body.outcome, fuel = body.usage.fuel, "compute job done");
         self.update_compute(id, |v| {
             v.state = if completed { "completed" } else { "failed" }.into();
             v.result = completed.then(|| String::from_utf8_lossy(&result).into_owned());

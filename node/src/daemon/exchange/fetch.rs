@@ -156,7 +156,14 @@ impl Exchange {
     }
 
     async fn run_fetch(self, id: u64, req: FetchRequest) {
-        let candidates = match self.candidates(&req).await {
+        let candidates = match self
+            .candidates(
+                req.provider.as_deref(),
+                req.query.as_deref(),
+                req.asset.as_deref(),
+            )
+            .await
+        {
             Ok(c) if c.is_empty() => Err(ExchangeError::Query("no provider matches".to_owned())),
             r => r,
         };
@@ -207,15 +214,21 @@ impl Exchange {
         });
     }
 
-    /// (provider, asset) pairs to try, in order.
-    async fn candidates(&self, req: &FetchRequest) -> Result<Vec<(PeerId, String)>, ExchangeError> {
-        if let (Some(p), Some(asset)) = (&req.provider, &req.asset) {
+    /// (provider, asset) pairs to try, in order: `provider` with `asset`, or the data
+    /// resources `query` matches (`asset`, when given, instead of each service's id).
+    pub(super) async fn candidates(
+        &self,
+        provider: Option<&str>,
+        query: Option<&str>,
+        asset: Option<&str>,
+    ) -> Result<Vec<(PeerId, String)>, ExchangeError> {
+        if let (Some(p), Some(asset)) = (provider, asset) {
             let peer = p
                 .parse()
                 .map_err(|e| ExchangeError::Query(format!("provider {p:?}: {e}")))?;
-            return Ok(vec![(peer, asset.clone())]);
+            return Ok(vec![(peer, asset.to_owned())]);
         }
-        let q = req.query.as_deref().unwrap_or_default();
+        let q = query.unwrap_or_default();
         let expr = query::parse(q).map_err(|e| ExchangeError::Query(e.render(q)))?;
         let opts = QueryOptions {
             sort: None,
@@ -238,7 +251,7 @@ impl Exchange {
                 .as_ref()
                 .filter(|s| s.kind == gaiamesh_protocol::sd::ServiceKind::DataResource)
                 .map(|s| s.id.clone());
-            let Some(asset) = req.asset.clone().or(service_asset) else {
+            let Some(asset) = asset.map(str::to_owned).or(service_asset) else {
                 continue;
             };
             if peer != me && !out.contains(&(peer, asset.clone())) && out.len() < MAX_CANDIDATES {
