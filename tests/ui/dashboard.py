@@ -106,12 +106,13 @@ def save_answers(out, n0, n1, subject):
         (n0, f"/api/v1/directory/{subject}", False), (n0, "/api/v1/repo", False),
         (n0, "/api/v1/repo/bundle", False), (n0, "/api/v1/repo/holders", False), (n0, "/api/v1/assets", False), (n0, "/api/v1/assets", True),
         (n1, "/api/v1/exchange", True), (n1, "/api/v1/exchange/fetch/1", True),
+        (n1, "/api/v1/compute", True), (n1, "/api/v1/compute/1", True),
         (n1, "/api/v1/audit?from=0&limit=50", True), (n1, "/api/v1/audit/verify", True),
         (n0, "/api/v1/audit", True),
         # Errors: problem documents.
         (n0, "/api/v1/directory?q=node.location.country%20%3D", False),
         (n0, "/api/v1/directory/not-a-peer", False), (n0, "/api/v1/exchange", False),
-        (n1, "/api/v1/exchange/fetch/999", True),
+        (n1, "/api/v1/exchange/fetch/999", True), (n1, "/api/v1/compute/999", True),
     ]
     for i, (node, path, auth) in enumerate(calls):
         req = urllib.request.Request(node.base + path)
