@@ -737,3 +737,15 @@ fn version_key(target: &str) -> Vec<u64> {
         .map(|p| p.parse().unwrap_or(0))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::version_key;
+
+    #[test]
+    fn versions_sort_numerically_so_name_alone_means_the_newest() {
+        let mut targets = vec!["a@1.10.0", "a@1.9.2", "a@2.0.0-rc1", "a@1.9.10"];
+        targets.sort_by_key(|t| version_key(t));
+        assert_eq!(targets, ["a@1.9.2", "a@1.9.10", "a@1.10.0", "a@2.0.0-rc1"]);
+    }
+}
