@@ -102,7 +102,7 @@ impl ComputePolicy {
     }
 
     /// Whether `algorithm` may run: `Err` names the permitted list.
-    pub fn permits(&self, algorithm: &AlgorithmRef<'_>) -> Result<(), String> {
+    pub fn permits(&self, algorithm: &AlgorithmRef<'_>) -> Result<(), JobRefusal> {
         if self.algorithms.is_empty() {
             return Ok(());
         }
@@ -120,12 +120,34 @@ impl ComputePolicy {
         if permitted {
             Ok(())
         } else {
-            Err(format!(
-                "algorithm {} ({}) is not among the permitted {:?}",
-                algorithm.target, algorithm.blake3, self.algorithms
-            ))
+            Err(JobRefusal::NotPermitted {
+                algorithm: algorithm.target.to_owned(),
+                blake3: algorithm.blake3.to_owned(),
+                permitted: self.algorithms.clone(),
+            })
         }
     }
+}
+
+/// Why a job request is refused by its terms (before anything runs).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JobRefusal {
+    /// The policy names other algorithms.
+    #[error("algorithm {algorithm} ({blake3}) is not among the permitted {permitted:?}")]
+    NotPermitted {
+        /// The algorithm asked for.
+        algorithm: String,
+        /// Its hash.
+        blake3: String,
+        /// What the policy permits.
+        permitted: Vec<String>,
+    },
+    /// Too many arguments.
+    #[error("{0} arguments, at most {MAX_ARGS}")]
+    TooManyArgs(usize),
+    /// An argument too long.
+    #[error("an argument of {0} bytes, at most {MAX_ARG_BYTES}")]
+    ArgTooLong(usize),
 }
 
 /// A compute job asked for under an agreement (on `/gaiamesh/transfer/1`).
@@ -143,15 +165,12 @@ pub struct JobRequest {
 
 impl JobRequest {
     /// Problems with the arguments.
-    pub fn check_args(&self) -> Result<(), String> {
+    pub fn check_args(&self) -> Result<(), JobRefusal> {
         if self.args.len() > MAX_ARGS {
-            return Err(format!("{} arguments, at most {MAX_ARGS}", self.args.len()));
+            return Err(JobRefusal::TooManyArgs(self.args.len()));
         }
         if let Some(a) = self.args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
-            return Err(format!(
-                "an argument of {} bytes, at most {MAX_ARG_BYTES}",
-                a.len()
-            ));
+            return Err(JobRefusal::ArgTooLong(a.len()));
         }
         Ok(())
     }

@@ -30,17 +30,10 @@ pub enum ComputeCommand {
 pub struct RunArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
-    /// The provider's peer id.
-    #[arg(long, conflicts_with = "query", required_unless_present = "query")]
-    provider: Option<String>,
-    /// A directory query; its matching providers are tried in order until one runs the
-    /// job (failover), e.g. `service.kind = data.resource and service.id = weather`.
-    #[arg(long)]
-    query: Option<String>,
-    /// The asset id, offered for computation by the provider's policy (required with
-    /// --provider; with --query, defaults to each matching data resource's id).
-    #[arg(long, required_unless_present = "query")]
-    asset: Option<String>,
+    /// The provider, or a query whose providers are tried in order until one runs the job,
+    /// and the asset offered for computation.
+    #[command(flatten)]
+    providers: super::exchange::ProviderArgs,
     /// The algorithm: a released repository target NAME@VERSION, or NAME for its newest
     /// version (e.g. column-stats@1.0.0).
     #[arg(long)]
@@ -117,9 +110,9 @@ fn run_job(a: RunArgs) -> Result<()> {
         .transpose()
         .context("cannot resolve --out")?;
     let job = api.compute_start(&ComputeRequest {
-        provider: a.provider,
-        query: a.query,
-        asset: a.asset,
+        provider: a.providers.provider,
+        query: a.providers.query,
+        asset: a.providers.asset,
         algorithm: a.algorithm,
         purpose: a.purpose,
         args: a.args,

@@ -21,22 +21,29 @@ pub enum ExchangeCommand {
     Fetch(FetchArgs),
 }
 
+/// Which providers a fetch or a compute job goes to (`exchange fetch`, `compute run`).
+#[derive(Debug, clap::Args)]
+pub(super) struct ProviderArgs {
+    /// The provider's peer id.
+    #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+    pub(super) provider: Option<String>,
+    /// A directory query; its matching providers are tried in order (failover), e.g.
+    /// `service.kind = data.resource and service.id = weather-2026`.
+    #[arg(long)]
+    pub(super) query: Option<String>,
+    /// The asset id (required with --provider; with --query, defaults to each matching
+    /// data resource's id).
+    #[arg(long, required_unless_present = "query")]
+    pub(super) asset: Option<String>,
+}
+
 /// Arguments of `exchange fetch`.
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
-    /// The provider's peer id.
-    #[arg(long, conflicts_with = "query", required_unless_present = "query")]
-    provider: Option<String>,
-    /// A directory query; its matching providers are tried in order (failover), e.g.
-    /// `service.kind = data.resource and service.id = weather-2026`.
-    #[arg(long)]
-    query: Option<String>,
-    /// The asset id (required with --provider; with --query, defaults to each matching
-    /// data resource's id).
-    #[arg(long, required_unless_present = "query")]
-    asset: Option<String>,
+    #[command(flatten)]
+    providers: ProviderArgs,
     /// The purpose the data will be used for (checked against the usage policy),
     /// e.g. `research.climate`.
     #[arg(long)]
@@ -75,9 +82,9 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
     let out = std::path::absolute(&a.out)
         .with_context(|| format!("cannot resolve {}", a.out.display()))?;
     let request = FetchRequest {
-        provider: a.provider,
-        query: a.query,
-        asset: a.asset,
+        provider: a.providers.provider,
+        query: a.providers.query,
+        asset: a.providers.asset,
         purpose: a.purpose,
         onward_transfer: a.onward_transfer,
         out: out.clone(),

@@ -112,9 +112,12 @@ pub(crate) enum ExchangeError {
     /// A number out of its range (a file index beyond u32).
     #[error("{0}")]
     Range(#[from] std::num::TryFromIntError),
-    /// A compute job cannot run (the asset, the algorithm, the policy, the sandbox).
+    /// A compute job cannot run (the asset, the algorithm, the sandbox).
     #[error("{0}")]
     Compute(String),
+    /// A compute job's terms refuse it (the policy's algorithms, the arguments).
+    #[error(transparent)]
+    JobRefused(#[from] gaiamesh_exchange::compute::JobRefusal),
     /// The asset is offered for computation only.
     #[error("asset {0:?} is offered for computation only, never transferred")]
     ComputeOnly(String),
@@ -132,6 +135,30 @@ impl From<ExchangeError> for super::CommandError {
             _ => Self::Invalid(e.to_string()),
         }
     }
+}
+
+/// Checks how a fetch or compute job names its providers: one `provider` (a peer id) with
+/// its `asset`, or a directory `query` (with an optional `asset`).
+fn check_providers(
+    provider: Option<&str>,
+    query: Option<&str>,
+    asset: Option<&str>,
+) -> Result<(), super::CommandError> {
+    let invalid = |m: String| super::CommandError::Invalid(m);
+    match (provider, query) {
+        (Some(p), None) => {
+            p.parse::<PeerId>()
+                .map_err(|e| invalid(format!("provider {p:?} is not a peer id: {e}")))?;
+            if asset.is_none_or(|a| a.trim().is_empty()) {
+                return Err(invalid("asset is required with provider".into()));
+            }
+        }
+        (None, Some(q)) => {
+            gaiamesh_directory::query::parse(q).map_err(|e| invalid(e.render(q)))?;
+        }
+        _ => return Err(invalid("give exactly one of provider and query".into())),
+    }
+    Ok(())
 }
 
 /// Fetch jobs remembered (finished ones are dropped first).

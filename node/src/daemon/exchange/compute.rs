@@ -229,19 +229,11 @@ impl Exchange {
     /// Validates `req` and starts the job in the background; returns its id.
     pub(crate) fn start_compute(&self, req: ComputeRequest) -> Result<u64, CommandError> {
         let invalid = |m: String| CommandError::Invalid(m);
-        match (&req.provider, &req.query) {
-            (Some(p), None) => {
-                p.parse::<PeerId>()
-                    .map_err(|e| invalid(format!("provider {p:?} is not a peer id: {e}")))?;
-                if req.asset.as_deref().is_none_or(|a| a.trim().is_empty()) {
-                    return Err(invalid("asset is required with provider".into()));
-                }
-            }
-            (None, Some(q)) => {
-                gaiamesh_directory::query::parse(q).map_err(|e| invalid(e.render(q)))?;
-            }
-            _ => return Err(invalid("give exactly one of provider and query".into())),
-        }
+        super::check_providers(
+            req.provider.as_deref(),
+            req.query.as_deref(),
+            req.asset.as_deref(),
+        )?;
         if req.purpose.trim().is_empty() {
             return Err(invalid("purpose must not be empty".into()));
         }
@@ -570,7 +562,7 @@ impl Exchange {
                 asset.id
             ))
         })?;
-        job.check_args().map_err(ExchangeError::Compute)?;
+        job.check_args()?;
         let released = self.released(&job.algorithm).await?;
         if released.target != job.algorithm {
             return Err(ExchangeError::Compute(format!(
@@ -584,12 +576,10 @@ impl Exchange {
                 job.algorithm, released.blake3, job.blake3
             )));
         }
-        policy
-            .permits(&AlgorithmRef {
-                target: &released.target,
-                blake3: &released.blake3,
-            })
-            .map_err(ExchangeError::Compute)?;
+        policy.permits(&AlgorithmRef {
+            target: &released.target,
+            blake3: &released.blake3,
+        })?;
         if !released.complete_here {
             return Err(ExchangeError::Compute(format!(
                 "this provider does not hold {} yet (gaiamesh repo fetch {})",

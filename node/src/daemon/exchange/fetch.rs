@@ -108,19 +108,11 @@ impl Exchange {
         if req.purpose.trim().is_empty() {
             return Err(invalid("purpose must not be empty".into()));
         }
-        match (&req.provider, &req.query) {
-            (Some(p), None) => {
-                p.parse::<PeerId>()
-                    .map_err(|e| invalid(format!("provider {p:?} is not a peer id: {e}")))?;
-                if req.asset.is_none() {
-                    return Err(invalid("asset is required with provider".into()));
-                }
-            }
-            (None, Some(q)) => {
-                query::parse(q).map_err(|e| invalid(e.render(q)))?;
-            }
-            _ => return Err(invalid("give exactly one of provider and query".into())),
-        }
+        super::check_providers(
+            req.provider.as_deref(),
+            req.query.as_deref(),
+            req.asset.as_deref(),
+        )?;
         if req.attempts == 0 || req.attempts > 100 {
             return Err(invalid("attempts must be 1–100".into()));
         }
