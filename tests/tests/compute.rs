@@ -19,9 +19,9 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Releases `wasm` as `NAME@1.0.0` (optional) through node0, signed by the federation's
-/// repository keys.
-fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str) {
+/// Releases `wasm` as `NAME@1.0.0` (optional, for `platform`) through node0, signed by the
+/// federation's repository keys.
+fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str, platform: &str) {
     ok(
         r,
         &[
@@ -34,6 +34,8 @@ fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str) {
             "1.0.0",
             "--category",
             "optional",
+            "--platform",
+            platform,
             "--key",
             "fed/keys/repository-root-0.key",
             "--key",
@@ -88,7 +90,7 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     );
     let wasm = example("algorithms/column-stats.wasm");
     for name in ["column-stats", "other-stats"] {
-        release(r, &wasm, name);
+        release(r, &wasm, name, "wasm32-wasip2");
     }
     nodes[1].wait_for("the release", Duration::from_secs(30), |_| {
         ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("other-stats@1.0.0")
@@ -313,9 +315,11 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
             "node0",
         ],
     );
-    release(r, &guests.join("spin.wasm"), "spin");
+    release(r, &guests.join("spin.wasm"), "spin", "wasm32-wasip2");
+    // The same bytes released as a native component are not an algorithm.
+    release(r, &guests.join("spin.wasm"), "native-tool", "linux-x86_64");
     n1.wait_for("the release", Duration::from_secs(30), |_| {
-        ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("spin@1.0.0")
+        ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("native-tool@1.0.0")
     });
     let err = fails(
         r,
@@ -340,6 +344,26 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         err.contains("wall-clock limit: still running after 2000 ms"),
         "{err}"
     );
+    let err = fails(
+        r,
+        &[
+            "compute",
+            "run",
+            "--data-dir",
+            "node1",
+            "--provider",
+            &provider,
+            "--asset",
+            "data",
+            "--algorithm",
+            "native-tool",
+            "--purpose",
+            "research",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert!(err.contains("released for linux-x86_64"), "{err}");
     // The provider is healthy and answers at once.
     assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
 

@@ -96,6 +96,8 @@ pub(super) fn run(root: &Path, dirs: &[PathBuf], timeout: Duration) -> Result<Co
         "1.0.0",
         "--category",
         "optional",
+        "--platform",
+        "wasm32-wasip2",
         "--key",
         path_str(&keys.join("repository-root-0.key"))?,
         "--key",

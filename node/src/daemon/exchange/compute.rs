@@ -190,8 +190,13 @@ impl super::JobState for ComputeJobView {
 struct Released {
     target: String,
     blake3: String,
+    /// The platform the release declares (`wasm32-wasip2` for algorithms; none: any).
+    platform: Option<String>,
     complete_here: bool,
 }
+
+/// The platform an algorithm target declares (`repo publish --platform wasm32-wasip2`).
+const ALGORITHM_PLATFORM: &str = "wasm32-wasip2";
 
 impl Exchange {
     /// The release's algorithm `name` (`NAME@VERSION`, or `NAME` for its newest version).
@@ -221,6 +226,7 @@ impl Exchange {
         })?;
         Ok(Released {
             complete_here: t.local == LocalState::Complete,
+            platform: t.platform,
             target: t.target,
             blake3: t.blake3,
         })
@@ -580,6 +586,14 @@ impl Exchange {
             target: &released.target,
             blake3: &released.blake3,
         })?;
+        if let Some(p) = released.platform.as_deref()
+            && p != ALGORITHM_PLATFORM
+        {
+            return Err(ExchangeError::Compute(format!(
+                "{} is released for {p}, not as a {ALGORITHM_PLATFORM} algorithm",
+                released.target
+            )));
+        }
         if !released.complete_here {
             return Err(ExchangeError::Compute(format!(
                 "this provider does not hold {} yet (gaiamesh repo fetch {})",
