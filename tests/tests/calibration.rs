@@ -61,8 +61,13 @@ fn devnet(root: &Path, nodes: u32, attempt: usize) -> Real {
         "--json",
         "--timeout",
         "300s",
+        // Only the propagation step is compared: the other steps only add time.
         "--repo-mib",
         "0",
+        "--exchange-mib",
+        "0",
+        "--no-compute",
+        "--no-light",
     ];
     let out = ok(root, &args);
     let real: serde_json::Value = serde_json::from_str(&out).unwrap();
