@@ -321,48 +321,33 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
     n1.wait_for("the release", Duration::from_secs(30), |_| {
         ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("native-tool@1.0.0")
     });
-    let err = fails(
-        r,
-        &[
-            "compute",
-            "run",
-            "--data-dir",
-            "node1",
-            "--provider",
-            &provider,
-            "--asset",
-            "data",
-            "--algorithm",
-            "spin",
-            "--purpose",
-            "research",
-            "--timeout",
-            "60s",
-        ],
-    );
+    let refused = |algorithm: &str| {
+        fails(
+            r,
+            &[
+                "compute",
+                "run",
+                "--data-dir",
+                "node1",
+                "--provider",
+                &provider,
+                "--asset",
+                "data",
+                "--algorithm",
+                algorithm,
+                "--purpose",
+                "research",
+                "--timeout",
+                "60s",
+            ],
+        )
+    };
+    let err = refused("spin");
     assert!(
         err.contains("wall-clock limit: still running after 2000 ms"),
         "{err}"
     );
-    let err = fails(
-        r,
-        &[
-            "compute",
-            "run",
-            "--data-dir",
-            "node1",
-            "--provider",
-            &provider,
-            "--asset",
-            "data",
-            "--algorithm",
-            "native-tool",
-            "--purpose",
-            "research",
-            "--timeout",
-            "60s",
-        ],
-    );
+    let err = refused("native-tool");
     assert!(err.contains("released for linux-x86_64"), "{err}");
     // The provider is healthy and answers at once.
     assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
