@@ -35,6 +35,9 @@ use crate::daemon::{
 const MAX_ALGORITHM_BYTES: u64 = 64 << 20;
 /// Compiled algorithms kept.
 const COMPILED_KEPT: usize = 16;
+/// How long a consumer waits for a job's answer: longer than any provider's wall-clock limit
+/// (`[compute] wall`, at most 24 h).
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25 * 3600);
 /// The largest encoded usage record read.
 const MAX_RECORD_BYTES: usize = 64 * 1024;
 
@@ -398,7 +401,17 @@ impl Exchange {
             blake3: released.blake3.clone(),
             args: req.args.clone(),
         }));
-        let (mut s, answer) = self.ask(provider, &request.encode()?).await?;
+        // The provider answers when the job has run: up to its wall-clock limit (at most 24 h
+        // by its configuration) after waiting for a slot, not within a transfer's 30 s.
+        let mut s = self.open(provider, super::TRANSFER).await?;
+        write_bytes(&mut s, &request.encode()?).await?;
+        let header = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            read_bytes(&mut s, gaiamesh_exchange::transfer::MAX_REPLY_BYTES),
+        )
+        .await
+        .map_err(|_| ExchangeError::Compute("the provider did not answer within 25 h".into()))??;
+        let answer = Reply::decode(&header)?;
         if let Reply::Refused { reason } = answer {
             return Err(ExchangeError::Refused(reason));
         }

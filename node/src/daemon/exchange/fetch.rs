@@ -253,7 +253,7 @@ impl Exchange {
         Ok(out)
     }
 
-    async fn open(
+    pub(super) async fn open(
         &self,
         peer: PeerId,
         p: libp2p::StreamProtocol,
