@@ -19,6 +19,26 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Registers `file` on `node` as asset `id` under the policy `policy` (TOML), with `extra`
+/// arguments of `asset add`.
+fn offer(r: &std::path::Path, node: &str, file: &str, id: &str, policy: &str, extra: &[&str]) {
+    let policy_file = format!("{node}-{id}.policy.toml");
+    std::fs::write(r.join(&policy_file), policy).unwrap();
+    let mut args = vec![
+        "asset",
+        "add",
+        file,
+        "--id",
+        id,
+        "--policy",
+        &policy_file,
+        "--data-dir",
+        node,
+    ];
+    args.extend_from_slice(extra);
+    ok(r, &args);
+}
+
 /// Releases `wasm` as `NAME@1.0.0` (optional, for `platform`) through node0, signed by the
 /// federation's repository keys.
 fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str, platform: &str) {
@@ -67,26 +87,13 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
         ));
     }
     std::fs::write(r.join("weather.csv"), &csv).unwrap();
-    std::fs::write(
-        r.join("compute.toml"),
-        "purposes = [\"research\"]\n[compute]\nalgorithms = [\"column-stats\"]\nmax_output_bytes = 4096\n",
-    )
-    .unwrap();
-    ok(
+    offer(
         r,
-        &[
-            "asset",
-            "add",
-            "weather.csv",
-            "--id",
-            "weather",
-            "--policy",
-            "compute.toml",
-            "--price",
-            "0.05 EUR/Gfuel",
-            "--data-dir",
-            "node0",
-        ],
+        "node0",
+        "weather.csv",
+        "weather",
+        "purposes = [\"research\"]\n[compute]\nalgorithms = [\"column-stats\"]\nmax_output_bytes = 4096\n",
+        &["--price", "0.05 EUR/Gfuel"],
     );
     let wasm = example("algorithms/column-stats.wasm");
     for name in ["column-stats", "other-stats"] {
@@ -151,25 +158,14 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     let err = fails(r, &args(&run("column-stats", "marketing")));
     assert!(err.contains("marketing"), "{err}");
 
-    // The permitted one: only its aggregates come back.
-    std::fs::write(
-        r.join("marketing.toml"),
-        "purposes = [\"marketing\"]\n[compute]\n",
-    )
-    .unwrap();
-    ok(
+    // node2 offers the same asset under a policy that refuses research.
+    offer(
         r,
-        &[
-            "asset",
-            "add",
-            "weather.csv",
-            "--id",
-            "weather",
-            "--policy",
-            "marketing.toml",
-            "--data-dir",
-            "node2",
-        ],
+        "node2",
+        "weather.csv",
+        "weather",
+        "purposes = [\"marketing\"]\n[compute]\n",
+        &[],
     );
     nodes[1].wait_for(
         "both offers in the directory",
@@ -300,21 +296,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
     let provider = n0.status()["peer_id"].as_str().unwrap().to_owned();
     std::fs::write(r.join("data.csv"), "a,b\n1,2\n").unwrap();
     // Any released algorithm may run.
-    std::fs::write(r.join("any.toml"), "[compute]\n").unwrap();
-    ok(
-        r,
-        &[
-            "asset",
-            "add",
-            "data.csv",
-            "--id",
-            "data",
-            "--policy",
-            "any.toml",
-            "--data-dir",
-            "node0",
-        ],
-    );
+    offer(r, "node0", "data.csv", "data", "[compute]\n", &[]);
     release(r, &guests.join("spin.wasm"), "spin", "wasm32-wasip2");
     // The same bytes released as a native component are not an algorithm.
     release(r, &guests.join("spin.wasm"), "native-tool", "linux-x86_64");

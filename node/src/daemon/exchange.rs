@@ -309,17 +309,25 @@ pub(crate) trait JobState: Clone {
     }
 }
 
-impl JobState for JobView {
-    fn id(&self) -> u64 {
-        self.id
-    }
-    fn set_id(&mut self, id: u64) {
-        self.id = id;
-    }
-    fn state(&self) -> &str {
-        &self.state
-    }
+/// [`JobState`] for a view with `id: u64` and `state: String` fields.
+macro_rules! job_state {
+    ($view:ty) => {
+        impl JobState for $view {
+            fn id(&self) -> u64 {
+                self.id
+            }
+            fn set_id(&mut self, id: u64) {
+                self.id = id;
+            }
+            fn state(&self) -> &str {
+                &self.state
+            }
+        }
+    };
 }
+
+job_state!(JobView);
+job_state!(ComputeJobView);
 
 /// Recent jobs (fetches, compute jobs), bounded.
 #[derive(Debug)]

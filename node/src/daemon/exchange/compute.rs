@@ -176,18 +176,6 @@ pub(crate) struct ComputeJobView {
     pub(crate) error: Option<String>,
 }
 
-impl super::JobState for ComputeJobView {
-    fn id(&self) -> u64 {
-        self.id
-    }
-    fn set_id(&mut self, id: u64) {
-        self.id = id;
-    }
-    fn state(&self) -> &str {
-        &self.state
-    }
-}
-
 /// A released algorithm: its target and hash from the trusted release.
 #[derive(Clone, Debug)]
 struct Released {
