@@ -18,6 +18,7 @@
 
 mod error;
 mod limits;
+pub mod manifest;
 mod sandbox;
 mod stdio;
 mod usage;
@@ -25,5 +26,6 @@ mod usage;
 pub use error::ComputeError;
 pub use gaiamesh_exchange::metering::Usage;
 pub use limits::Limits;
+pub use manifest::Manifest;
 pub use sandbox::{Algorithm, Sandbox};
 pub use usage::{Report, StopReason};

@@ -293,3 +293,62 @@ fn what_is_not_a_component_is_refused_with_the_reason() {
     );
     assert!(matches!(missing, Err(ComputeError::Dataset { .. })));
 }
+
+#[test]
+fn the_committed_example_carries_its_manifest_and_a_fresh_build_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/algorithms");
+    let declared = std::fs::read_to_string(root.join("column-stats/algorithm.toml")).unwrap();
+    let declared = gaiamesh_compute::Manifest::parse(&declared).unwrap();
+    let committed = std::fs::read(root.join("column-stats.wasm")).unwrap();
+    assert_eq!(
+        gaiamesh_compute::Manifest::require(&committed).unwrap(),
+        declared
+    );
+    assert_eq!(declared.output.max_bytes, Some(4096));
+    let Some(built) = wasm("column-stats") else {
+        return;
+    };
+    assert_eq!(
+        gaiamesh_compute::Manifest::require(&built).unwrap(),
+        declared
+    );
+}
+
+#[test]
+fn a_manifest_embedded_afterwards_leaves_the_component_runnable() {
+    let Some(bytes) = wasm("echo") else {
+        return;
+    };
+    assert!(matches!(
+        gaiamesh_compute::Manifest::require(&bytes).unwrap_err(),
+        gaiamesh_compute::manifest::ManifestError::Missing
+    ));
+    let manifest = gaiamesh_compute::Manifest::parse("[output]\nmax_bytes = 5\n").unwrap();
+    let declared = manifest.embed(&bytes).unwrap();
+    assert_eq!(
+        gaiamesh_compute::Manifest::require(&declared).unwrap(),
+        manifest
+    );
+    let algorithm = sandbox().load(&declared).unwrap();
+    let data = dataset(b"hello, world");
+    // the declared bound stops a result longer than it said
+    let report = sandbox()
+        .run(
+            &algorithm,
+            data.path(),
+            &[],
+            manifest.bound(Limits::default()),
+            no_cancel(),
+        )
+        .unwrap();
+    assert!(
+        matches!(report.stopped, Some(StopReason::Output { .. })),
+        "{report:?}"
+    );
+    assert!(report.output.is_empty());
+    let report = sandbox()
+        .run(&algorithm, data.path(), &[], Limits::default(), no_cancel())
+        .unwrap();
+    assert!(report.completed(), "{report:?}");
+    assert!(!report.output.is_empty());
+}

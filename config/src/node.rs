@@ -43,6 +43,10 @@ pub struct ComputeSection {
     /// Wall-clock time per job. Default: 60s.
     #[serde(with = "humantime_serde")]
     pub wall: Duration,
+    /// How long a result that the asset's policy holds for review waits for the operator's
+    /// decision (`gaiamesh compute review`) before it is withheld. Default: 24h.
+    #[serde(with = "humantime_serde")]
+    pub review_wait: Duration,
 }
 
 impl Default for ComputeSection {
@@ -54,6 +58,7 @@ impl Default for ComputeSection {
             memory_mib: 256,
             fuel: 100_000_000_000,
             wall: Duration::from_secs(60),
+            review_wait: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -585,6 +590,13 @@ impl NodeConfigFile {
                 humantime::format_duration(c.wall)
             ));
         }
+        if c.review_wait < Duration::from_secs(1) || c.review_wait > Duration::from_secs(24 * 3600)
+        {
+            errors.push(format!(
+                "compute.review_wait: {} is outside 1s–24h",
+                humantime::format_duration(c.review_wait)
+            ));
+        }
         if self.log.filter.trim().is_empty() {
             errors.push("log.filter: must not be empty (e.g. \"info\")".to_owned());
         }
@@ -730,6 +742,7 @@ mod tests {
             memory_mib = 0
             fuel = 5
             wall = "2d"
+            review_wait = "0s"
         "#;
         let err = NodeConfig::from_toml_str(text, "x.toml")
             .unwrap_err()
@@ -739,6 +752,7 @@ mod tests {
             "compute.memory_mib",
             "compute.fuel",
             "compute.wall",
+            "compute.review_wait",
         ] {
             assert!(err.contains(key), "{key} missing from {err}");
         }

@@ -9,6 +9,8 @@
 //! only = true                                  # never transferred, only computed on (default)
 //! algorithms = ["column-stats@1.0.0", "blake3:9f2c…"]  # repository targets or hashes; empty: any released algorithm
 //! max_output_bytes = 1048576                   # the largest result (default 16 MiB)
+//! review = true                                # the provider's operator sees each result
+//!                                              # before it leaves (default: no)
 //! ```
 
 use gaiamesh_protocol::{
@@ -49,6 +51,11 @@ pub struct ComputePolicy {
     /// The largest result, bytes.
     #[serde(default)]
     pub max_output_bytes: Option<u64>,
+    /// Results are held until the provider's operator approves them (`gaiamesh compute
+    /// review`); a rejected or unreviewed one never leaves. Default: no (and then not
+    /// written, so the policy's JSON form, and its hash in agreements, stay as before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub review: bool,
 }
 
 fn yes() -> bool {

@@ -289,6 +289,9 @@ impl Policy {
             Some(_) => parts.push("computation or transfer".into()),
             None => {}
         }
+        if self.compute.as_ref().is_some_and(|c| c.review) {
+            parts.push("results reviewed by the provider".into());
+        }
         if parts.is_empty() {
             "any member, any purpose".into()
         } else {

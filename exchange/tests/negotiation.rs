@@ -480,6 +480,28 @@ fn a_compute_offer_names_its_algorithms_and_is_negotiated_like_any_asset() {
 }
 
 #[test]
+fn a_review_is_part_of_the_terms_and_no_review_keeps_the_policy_hash_as_before() {
+    let reviewed = Policy::parse("[compute]\nreview = true\n").unwrap();
+    assert!(reviewed.compute.as_ref().unwrap().review);
+    assert!(
+        reviewed
+            .summary()
+            .contains("results reviewed by the provider")
+    );
+    let plain = Policy::parse("[compute]\n").unwrap();
+    assert!(!plain.compute.as_ref().unwrap().review);
+    assert!(!plain.summary().contains("reviewed"));
+    // Not written when off: the JSON form (hashed into agreements) is what it was.
+    let json = serde_json::to_string(&plain).unwrap();
+    assert!(!json.contains("review"), "{json}");
+    assert!(
+        serde_json::to_string(&reviewed)
+            .unwrap()
+            .contains("\"review\":true")
+    );
+}
+
+#[test]
 fn bad_compute_tables_are_refused_with_their_fields() {
     let e = Policy::parse("[compute]\nalgorithms = [\"\", \"blake3:xyz\"]\nmax_output_bytes = 0\n")
         .unwrap_err()
@@ -487,10 +509,10 @@ fn bad_compute_tables_are_refused_with_their_fields() {
     assert!(e.contains("compute.algorithms[0]"), "{e}");
     assert!(e.contains("compute.algorithms[1]"), "{e}");
     assert!(e.contains("compute.max_output_bytes"), "{e}");
-    let e = Policy::parse("[compute]\nreview = true\n")
+    let e = Policy::parse("[compute]\nreveiw = true\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("review"), "{e}");
+    assert!(e.contains("reveiw"), "{e}");
     let big = Policy::parse("[compute]\nmax_output_bytes = 2000000000\n").unwrap_err();
     assert!(big.to_string().contains("maximum"), "{big}");
 }

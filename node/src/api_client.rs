@@ -17,7 +17,8 @@ pub use self::error::ApiClientError;
 use crate::{
     daemon::{
         ComputeJobView, ComputeRequest, FetchRequest, FetchStarted, FloodBody, JobView, PeerView,
-        Problem, Published, QueryReply, ReleaseBody, ReleaseReply, RepoStatus, Status, answers,
+        Problem, Published, QueryReply, ReleaseBody, ReleaseReply, RepoStatus, ReviewDecision,
+        ReviewView, ReviewsAnswer, Status, answers,
     },
     datadir::DataDir,
 };
@@ -411,6 +412,26 @@ impl NodeApi {
     /// `POST /api/v1/compute/{job}/cancel`.
     pub(crate) fn compute_cancel(&self, job: u64) -> Result<ComputeJobView, ApiClientError> {
         self.post_empty(&format!("/api/v1/compute/{job}/cancel"))
+    }
+
+    /// `GET /api/v1/compute/reviews`.
+    pub(crate) fn compute_reviews(&self) -> Result<Vec<ReviewView>, ApiClientError> {
+        self.get::<ReviewsAnswer>("/api/v1/compute/reviews")
+            .map(|a| a.reviews)
+    }
+
+    /// `GET /api/v1/compute/reviews/{id}`.
+    pub(crate) fn compute_review(&self, id: u64) -> Result<ReviewView, ApiClientError> {
+        self.get(&format!("/api/v1/compute/reviews/{id}"))
+    }
+
+    /// `POST /api/v1/compute/reviews/{id}`.
+    pub(crate) fn compute_decide(
+        &self,
+        id: u64,
+        decision: &ReviewDecision,
+    ) -> Result<ReviewView, ApiClientError> {
+        self.post_json(&format!("/api/v1/compute/reviews/{id}"), decision)
     }
 
     /// `GET /api/v1/compute/{job}`.

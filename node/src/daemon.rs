@@ -34,7 +34,10 @@ use crate::datadir::DataDir;
 pub(crate) use api::{FloodBody, Problem, ReleaseBody, answers};
 pub(crate) use error::CommandError;
 pub(crate) use event_loop::repo::{FetchStarted, LocalState, ReleaseReply, RepoStatus};
-pub(crate) use exchange::{ComputeJobView, ComputeRequest, FetchRequest, JobView};
+pub(crate) use exchange::{
+    ComputeJobView, ComputeRequest, FetchRequest, JobView, ReviewDecision, ReviewView,
+    ReviewsAnswer,
+};
 
 /// What a publication of the node's own self-description did.
 #[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]

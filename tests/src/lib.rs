@@ -418,7 +418,7 @@ pub mod mesh {
         }
 
         /// Polls `cond` every 200 ms until it holds or `timeout` passes (then panics).
-        pub fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&Self) -> bool) {
+        pub fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) {
             let start = Instant::now();
             while !cond(self) {
                 assert!(

@@ -39,31 +39,36 @@ fn offer(r: &std::path::Path, node: &str, file: &str, id: &str, policy: &str, ex
     ok(r, &args);
 }
 
-/// Releases `wasm` as `NAME@1.0.0` (optional, for `platform`) through node0, signed by the
-/// federation's repository keys.
+/// The arguments that release `wasm` as `NAME@1.0.0` (optional, for `platform`) through
+/// node0, signed by the federation's repository keys.
+fn release_args(wasm: &std::path::Path, name: &str, platform: &str) -> Vec<String> {
+    [
+        "repo",
+        "publish",
+        wasm.to_str().unwrap(),
+        "--name",
+        name,
+        "--version",
+        "1.0.0",
+        "--category",
+        "optional",
+        "--platform",
+        platform,
+        "--key",
+        "fed/keys/repository-root-0.key",
+        "--key",
+        "fed/keys/repository-root-1.key",
+        "--data-dir",
+        "node0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// Releases `wasm` as `NAME@1.0.0` for `platform`.
 fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str, platform: &str) {
-    ok(
-        r,
-        &[
-            "repo",
-            "publish",
-            wasm.to_str().unwrap(),
-            "--name",
-            name,
-            "--version",
-            "1.0.0",
-            "--category",
-            "optional",
-            "--platform",
-            platform,
-            "--key",
-            "fed/keys/repository-root-0.key",
-            "--key",
-            "fed/keys/repository-root-1.key",
-            "--data-dir",
-            "node0",
-        ],
-    );
+    ok(r, &args(&release_args(wasm, name, platform)));
 }
 
 fn args(v: &[String]) -> Vec<&str> {
@@ -297,7 +302,35 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
     std::fs::write(r.join("data.csv"), "a,b\n1,2\n").unwrap();
     // Any released algorithm may run.
     offer(r, "node0", "data.csv", "data", "[compute]\n", &[]);
-    release(r, &guests.join("spin.wasm"), "spin", "wasm32-wasip2");
+    // An algorithm must declare what it reads, writes and needs: spin as built does not.
+    let spin = guests.join("spin.wasm");
+    let err = fails(r, &args(&release_args(&spin, "spin", "wasm32-wasip2")));
+    assert!(err.contains("declares no manifest"), "{err}");
+    std::fs::write(
+        r.join("spin.toml"),
+        "description = \"loops forever\"\n[resources]\nwall = \"1s\"\n",
+    )
+    .unwrap();
+    std::fs::write(r.join("greedy.toml"), "[resources]\nmemory_mib = 4096\n").unwrap();
+    for name in ["spin", "greedy"] {
+        let manifest = format!("{name}.toml");
+        let out = format!("{name}.wasm");
+        let embedded = [
+            "compute",
+            "embed",
+            spin.to_str().unwrap(),
+            "--manifest",
+            &manifest,
+            "--out",
+            &out,
+        ];
+        ok(r, &embedded);
+        release(r, &r.join(&out), name, "wasm32-wasip2");
+    }
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(r, &["compute", "inspect", "spin.wasm", "--json"])).unwrap();
+    assert_eq!(inspected["manifest"]["resources"]["wall"], "1s");
+    assert_eq!(inspected["manifest"]["description"], "loops forever");
     // The same bytes released as a native component are not an algorithm.
     release(r, &guests.join("spin.wasm"), "native-tool", "linux-x86_64");
     n1.wait_for("the release", Duration::from_secs(30), |_| {
@@ -329,6 +362,9 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         err.contains("wall-clock limit: still running after 2000 ms"),
         "{err}"
     );
+    // One that needs more memory than node0 gives a job is refused before it starts.
+    let err = refused("greedy");
+    assert!(err.contains("4096 MiB of memory, 256 MiB allowed"), "{err}");
     let err = refused("native-tool");
     assert!(err.contains("released for linux-x86_64"), "{err}");
     // The provider is healthy and answers at once.
@@ -382,4 +418,90 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         },
     );
     assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
+
+    // Results of an asset under review wait for node0's operator: a rejected one never
+    // leaves (the consumer gets the signed record with the reason), an approved one does.
+    offer(
+        r,
+        "node0",
+        "data.csv",
+        "reviewed",
+        "[compute]\nreview = true\n",
+        &[],
+    );
+    // (an algorithm that copies its input out: exactly what a reviewer is there to stop)
+    std::fs::write(r.join("echo.toml"), "description = \"copies its input\"\n").unwrap();
+    let echo = guests.join("echo.wasm");
+    let embedded = [
+        "compute",
+        "embed",
+        echo.to_str().unwrap(),
+        "--manifest",
+        "echo.toml",
+        "--out",
+        "echo.wasm",
+    ];
+    ok(r, &embedded);
+    release(r, &r.join("echo.wasm"), "echo", "wasm32-wasip2");
+    n1.wait_for("the release", Duration::from_secs(30), |_| {
+        ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("echo@1.0.0")
+    });
+    let held = |decision: &[&str]| -> serde_json::Value {
+        let body = format!(
+            r#"{{"provider":"{provider}","asset":"reviewed","algorithm":"echo","purpose":"research"}}"#
+        );
+        let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
+        let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
+            .as_u64()
+            .unwrap();
+        let mut waiting = serde_json::Value::Null;
+        n0.wait_for("a result held for review", Duration::from_secs(30), |_| {
+            let v: serde_json::Value = serde_json::from_str(&ok(
+                r,
+                &["compute", "reviews", "--data-dir", "node0", "--json"],
+            ))
+            .unwrap();
+            waiting = v[0].clone();
+            !waiting.is_null()
+        });
+        assert_eq!(waiting["asset"], "reviewed");
+        assert_eq!(waiting["algorithm"], "echo@1.0.0");
+        assert_eq!(waiting["result"], "a,b\n1,2\n", "{waiting}");
+        // held: the consumer has nothing yet
+        let (_, v) = mesh::http(&n1.dir, "GET", &format!("/api/v1/compute/{job}"), b"");
+        let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        assert_eq!(v["state"], "running", "{v}");
+        let id = waiting["id"].as_u64().unwrap().to_string();
+        let mut args = vec!["compute", "review", &id, "--data-dir", "node0"];
+        args.extend_from_slice(decision);
+        ok(r, &args);
+        let mut done = serde_json::Value::Null;
+        n1.wait_for(
+            "the decision to reach the consumer",
+            Duration::from_secs(30),
+            |n| {
+                let (_, v) = mesh::http(&n.dir, "GET", &format!("/api/v1/compute/{job}"), b"");
+                done = serde_json::from_slice(&v).unwrap();
+                done["state"] == "completed" || done["state"] == "failed"
+            },
+        );
+        done
+    };
+    let rejected = held(&["--reject", "names a station"]);
+    assert_eq!(rejected["state"], "failed", "{rejected}");
+    assert!(rejected["result"].is_null(), "{rejected}");
+    assert_eq!(
+        rejected["outcome"],
+        "withheld by the provider's review: names a station"
+    );
+    let approved = held(&["--approve"]);
+    assert_eq!(approved["state"], "completed", "{approved}");
+    assert_eq!(approved["result"], "a,b\n1,2\n", "{approved}");
+    // Nothing waits any more; a decision on a result that no longer waits is refused.
+    let err = fails(
+        r,
+        &["compute", "review", "1", "--approve", "--data-dir", "node0"],
+    );
+    assert!(err.contains("no result 1 waits for review"), "{err}");
 }

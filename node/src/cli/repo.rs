@@ -95,7 +95,8 @@ pub struct PublishArgs {
     /// `mandatory` (every node fetches and pins it) or `optional` (on demand).
     #[arg(long, default_value = "optional")]
     category: Category,
-    /// Platform the component is for (e.g. `linux-x86_64`); default: any.
+    /// Platform the component is for (e.g. `linux-x86_64`); default: any. A compute-to-data
+    /// algorithm is `wasm32-wasip2` and must carry its manifest (`gaiamesh compute embed`).
     #[arg(long)]
     platform: Option<String>,
     /// Signing keys (repeat; a threshold of the repository's keys must sign). The first
@@ -201,6 +202,9 @@ fn publish_release(a: PublishArgs) -> Result<()> {
     let keys = read_keys(&a.keys)?;
     let signers: Vec<&Keypair> = keys.iter().collect();
     let now = now();
+    if a.platform.as_deref() == Some(gaiamesh_compute::manifest::PLATFORM) {
+        check_algorithm(&a.file)?;
+    }
     let running = node_running(&dir);
     let mut repo = current(&dir)?;
     if repo.root().is_none() {
@@ -280,6 +284,21 @@ fn publish_release(a: PublishArgs) -> Result<()> {
         );
         Ok(())
     }
+}
+
+/// A compute-to-data algorithm must declare what it reads, writes and needs: providers
+/// refuse one without a valid manifest, so publishing it would release something no one
+/// can run.
+fn check_algorithm(file: &std::path::Path) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    gaiamesh_compute::Manifest::require(&bytes).with_context(|| {
+        format!(
+            "{} is not a publishable {} algorithm",
+            file.display(),
+            gaiamesh_compute::manifest::PLATFORM
+        )
+    })?;
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -195,6 +195,11 @@ pub(crate) async fn serve(dir: &DataDir, config: &ApiConfig, parts: Parts) -> Re
             "/api/v1/compute",
             get(compute_jobs).merge(post_limited(compute_start, body_limits::SMALL)),
         )
+        .route("/api/v1/compute/reviews", get(compute_reviews))
+        .route(
+            "/api/v1/compute/reviews/{id}",
+            get(compute_review).merge(post_limited(compute_decide, body_limits::SMALL)),
+        )
         .route("/api/v1/compute/{job}", get(compute_job))
         .route(
             "/api/v1/compute/{job}/cancel",
@@ -904,6 +909,64 @@ async fn compute_job(State(s): State<AppState>, Path(job): Path<u64>) -> Respons
 )]
 async fn compute_cancel(State(s): State<AppState>, Path(job): Path<u64>) -> Response {
     answer(s.exchange.cancel_compute(job))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/compute/reviews",
+    tag = "exchange",
+    summary = "Results of jobs run here that wait for this operator's review (policies with review = true)",
+    responses(
+        (status = 200, body = super::exchange::ReviewsAnswer),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_reviews(State(s): State<AppState>) -> Response {
+    let reviews = s.exchange.compute.reviews.list();
+    Json(super::exchange::ReviewsAnswer { reviews }).into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/compute/reviews/{id}",
+    tag = "exchange",
+    summary = "One result waiting for review, all of it",
+    params(("id" = u64, Path, description = "the review id")),
+    responses(
+        (status = 200, body = super::exchange::ReviewView),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such result waits", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_review(State(s): State<AppState>, Path(id): Path<u64>) -> Response {
+    answer(s.exchange.compute.reviews.get(id))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/compute/reviews/{id}",
+    tag = "exchange",
+    summary = "Approve a result (it goes to the consumer) or reject it with a reason (only the usage record goes)",
+    params(("id" = u64, Path, description = "the review id")),
+    request_body = super::exchange::ReviewDecision,
+    responses(
+        (status = 200, body = super::exchange::ReviewView),
+        (status = 400, description = "not a decision", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "no or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such result waits", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the job ended before the decision arrived", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a rejection without a reason, or an approval with one", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("token" = []))
+)]
+async fn compute_decide(State(s): State<AppState>, Path(id): Path<u64>, body: String) -> Response {
+    let decision: super::exchange::ReviewDecision = match serde_json::from_str(&body) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("review decision: {e}")),
+    };
+    answer(s.exchange.compute.reviews.decide(id, &decision))
 }
 
 #[utoipa::path(

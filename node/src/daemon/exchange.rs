@@ -8,6 +8,7 @@
 
 mod compute;
 mod fetch;
+mod review;
 mod serve;
 
 use std::{
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 pub(crate) use compute::{ComputeJobView, ComputeRequest, ComputeRuntime};
 pub(crate) use fetch::{FetchRequest, Spoil};
+pub(crate) use review::{ReviewDecision, ReviewView, ReviewsAnswer};
 
 use super::{Client, metrics::ExchangeMetrics, repo::UploadLimits};
 

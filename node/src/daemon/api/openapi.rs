@@ -22,7 +22,7 @@ use super::*;
     paths(
         metrics, events, openapi, health, status, peers, federation, updates, directory, show,
         show_gaiax, publish, revoke, repo_status, repo_bundle, repo_holders, repo_release, repo_fetch, assets,
-        exchange_jobs, exchange_fetch, exchange_job, compute_jobs, compute_start, compute_job, compute_cancel, audit_list, audit_verify, backup,
+        exchange_jobs, exchange_fetch, exchange_job, compute_jobs, compute_start, compute_job, compute_cancel, compute_reviews, compute_review, compute_decide, audit_list, audit_verify, backup,
         raw_gossip, flood, set_corrupt_blobs, spoiled_agreement
     ),
     components(schemas(Problem)),

@@ -13,7 +13,7 @@ use std::{
     time::Instant,
 };
 
-use gaiamesh_compute::{Algorithm, Limits, Sandbox};
+use gaiamesh_compute::{Algorithm, Limits, Manifest, Sandbox};
 use gaiamesh_exchange::{
     audit::{Event, Role},
     compute::{AlgorithmRef, JobRequest, UsageBody, UsageRecord},
@@ -25,7 +25,11 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Exchange, ExchangeError, Jobs, serve::reply};
+use super::{
+    Exchange, ExchangeError, Jobs,
+    review::{self, Decision, ReviewView, Reviews},
+    serve::reply,
+};
 use crate::daemon::{
     CommandError, LocalState,
     codec::{read_bytes, write_bytes},
@@ -36,8 +40,9 @@ const MAX_ALGORITHM_BYTES: u64 = 64 << 20;
 /// Compiled algorithms kept.
 const COMPILED_KEPT: usize = 16;
 /// How long a consumer waits for a job's answer: longer than any provider's wall-clock limit
-/// (`[compute] wall`, at most 24 h).
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25 * 3600);
+/// (`[compute] wall`, at most 24 h) and review wait (`[compute] review_wait`, at most 24 h)
+/// together.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(49 * 3600);
 /// The largest encoded usage record read.
 const MAX_RECORD_BYTES: usize = 64 * 1024;
 
@@ -51,6 +56,8 @@ pub(crate) struct ComputeRuntime {
     queued: std::sync::atomic::AtomicUsize,
     compiled: Mutex<VecDeque<(String, Algorithm)>>,
     pub(crate) jobs: Mutex<Jobs<ComputeJobView>>,
+    /// Results held for the operator's review (as a provider).
+    pub(crate) reviews: Reviews,
     /// The tasks of this node's running jobs, to cancel them.
     running: Mutex<std::collections::HashMap<u64, tokio::task::AbortHandle>>,
 }
@@ -71,6 +78,7 @@ impl ComputeRuntime {
             queued: std::sync::atomic::AtomicUsize::new(0),
             compiled: Mutex::new(VecDeque::new()),
             jobs: Mutex::new(Jobs::default()),
+            reviews: Reviews::default(),
             running: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -187,7 +195,7 @@ struct Released {
 }
 
 /// The platform an algorithm target declares (`repo publish --platform wasm32-wasip2`).
-const ALGORITHM_PLATFORM: &str = "wasm32-wasip2";
+const ALGORITHM_PLATFORM: &str = gaiamesh_compute::manifest::PLATFORM;
 
 impl Exchange {
     /// The release's algorithm `name` (`NAME@VERSION`, or `NAME` for its newest version).
@@ -398,7 +406,7 @@ impl Exchange {
             read_bytes(&mut s, gaiamesh_exchange::transfer::MAX_REPLY_BYTES),
         )
         .await
-        .map_err(|_| ExchangeError::Compute("the provider did not answer within 25 h".into()))??;
+        .map_err(|_| ExchangeError::Compute("the provider did not answer within 49 h".into()))??;
         let answer = Reply::decode(&header)?;
         if let Reply::Refused { reason } = answer {
             return Err(ExchangeError::Refused(reason));
@@ -506,17 +514,22 @@ impl Exchange {
                 let mut byte = [0u8; 1];
                 let _ = futures::AsyncReadExt::read(&mut reader, &mut byte).await;
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                std::future::pending::<()>().await;
             }
         };
+        tokio::pin!(watch);
+        let review = asset.policy.compute.as_ref().is_some_and(|c| c.review);
         let run = self.run_job(&job, asset, blob, limit, cancel);
         tokio::pin!(run);
+        let mut gone = false;
         let ran = tokio::select! {
             r = &mut run => r,
-            () = watch => unreachable!("the watcher never ends"),
+            () = &mut watch => {
+                gone = true;
+                run.await
+            }
         };
         let encode = |r: &Reply| r.encode().map_err(std::io::Error::other);
-        let (record, result) = match ran {
+        let (mut body, mut result) = match ran {
             Ok(r) => r,
             Err(e) => {
                 let refused = Reply::Refused {
@@ -525,6 +538,23 @@ impl Exchange {
                 return write_bytes(&mut writer, &encode(&refused)?).await;
             }
         };
+        if review && body.outcome == "completed" {
+            let decided = if gone {
+                Err("the consumer left before the review".to_owned())
+            } else {
+                self.await_review(peer, &body, result, watch.as_mut()).await
+            };
+            result = match decided {
+                Ok(result) => result,
+                Err(reason) => {
+                    info!(%peer, asset = %body.asset, algorithm = %body.algorithm, %reason, "compute result withheld");
+                    body.outcome = format!("withheld by the provider's review: {reason}");
+                    body.result_blake3.clear();
+                    Vec::new()
+                }
+            };
+        }
+        let record = UsageRecord::sign(body, &self.key).map_err(std::io::Error::other)?;
         self.record(Event::Usage {
             role: Role::Provider,
             record: Box::new(record.clone()),
@@ -546,6 +576,51 @@ impl Exchange {
                 .inc_by(result.len() as u64);
         }
         futures::AsyncWriteExt::close(&mut writer).await
+    }
+
+    /// Holds a completed job's `result` until the operator decides, the consumer leaves
+    /// (`gone` ends) or `[compute] review_wait` passes: the result to send, or why not.
+    async fn await_review(
+        &self,
+        peer: PeerId,
+        body: &UsageBody,
+        result: Vec<u8>,
+        gone: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<Vec<u8>, String> {
+        let wait = self.compute.config.review_wait;
+        let now = crate::now();
+        let view = ReviewView {
+            consumer: peer.to_string(),
+            asset: body.asset.clone(),
+            algorithm: body.algorithm.clone(),
+            args: body.args.clone(),
+            result_blake3: body.result_blake3.clone(),
+            waiting_since: now.0,
+            decide_by: review::deadline(now, wait),
+            ..ReviewView::default()
+        };
+        let result = Arc::new(result);
+        let most = self.compute.config.queued_jobs.max(1) as usize;
+        let Some(mut waiting) = self.compute.reviews.hold(view, result.clone(), most) else {
+            return Err(format!("{most} results already wait for review"));
+        };
+        info!(review = waiting.id, %peer, asset = %body.asset, algorithm = %body.algorithm, bytes = result.len(), "compute result held for review");
+        let decision = tokio::select! {
+            d = &mut waiting.decision => d.map_err(|_| "the review ended without a decision".to_owned()),
+            () = gone => Err("the consumer left before the review".to_owned()),
+            () = tokio::time::sleep(wait) => Err(format!(
+                "not reviewed within {}",
+                humantime::format_duration(wait)
+            )),
+        };
+        drop(waiting);
+        match decision? {
+            Decision::Approve => {
+                info!(%peer, asset = %body.asset, "compute result approved");
+                Ok(Arc::try_unwrap(result).unwrap_or_else(|shared| shared.as_ref().clone()))
+            }
+            Decision::Reject(reason) => Err(reason),
+        }
     }
 
     /// Everything that must hold before a job runs: the agreement, an asset offered for
@@ -619,10 +694,18 @@ impl Exchange {
         })
         .await?
         .map_err(|e| ExchangeError::Compute(format!("the algorithm {}: {e}", released.target)))?;
-        Ok((asset, bytes, policy.output_limit()))
+        // What it declares must fit this node's limits; it may write no more than it said.
+        let manifest = Manifest::require(&bytes).map_err(|e| {
+            ExchangeError::Compute(format!("the algorithm {}: {e}", released.target))
+        })?;
+        let limits = self.compute.limits(policy.output_limit());
+        manifest.fits(&limits).map_err(|e| {
+            ExchangeError::Compute(format!("the algorithm {}: {e}", released.target))
+        })?;
+        Ok((asset, bytes, manifest.bound(limits).output_bytes))
     }
 
-    /// Runs a checked job in a slot; the signed record and the result.
+    /// Runs a checked job in a slot; what the provider will sign, and the result.
     async fn run_job(
         &self,
         job: &JobRequest,
@@ -630,7 +713,7 @@ impl Exchange {
         blob: Vec<u8>,
         output_limit: u64,
         cancel: Arc<AtomicBool>,
-    ) -> Result<(UsageRecord, Vec<u8>), ExchangeError> {
+    ) -> Result<(UsageBody, Vec<u8>), ExchangeError> {
         use std::sync::atomic::Ordering;
         let most = (self.compute.config.queued_jobs + self.compute.config.concurrent_jobs) as usize;
         if self.compute.queued.fetch_add(1, Ordering::Relaxed) >= most {
@@ -691,7 +774,7 @@ impl Exchange {
             started_at,
             finished_at: crate::now(),
         };
-        Ok((UsageRecord::sign(body, &self.key)?, report.output))
+        Ok((body, report.output))
     }
 
     /// The price of the service this node publishes for `asset`, if it has one.

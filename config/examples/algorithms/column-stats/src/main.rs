@@ -7,6 +7,12 @@
 
 use std::io::{BufRead, Write};
 
+/// What this algorithm reads, writes and needs, for the providers that run it: kept in the
+/// component as its `gaiamesh-algorithm` section, so the release's signature covers it.
+#[used]
+#[unsafe(link_section = "gaiamesh-algorithm")]
+static MANIFEST: [u8; include_bytes!("../algorithm.toml").len()] = *include_bytes!("../algorithm.toml");
+
 fn main() {
     let column = std::env::args().nth(1).unwrap_or_else(|| "value".to_owned());
     let stdin = std::io::stdin();
