@@ -504,4 +504,54 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         &["compute", "review", "1", "--approve", "--data-dir", "node0"],
     );
     assert!(err.contains("no result 1 waits for review"), "{err}");
+
+    // node0 killed mid-job: node1's job fails naming the closed connection; node0, started
+    // again, records the job as interrupted (signed, in its audit log) and does not rerun it.
+    let body = format!(
+        r#"{{"provider":"{provider}","asset":"data","algorithm":"spin","purpose":"research"}}"#
+    );
+    let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
+    let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
+        .as_u64()
+        .unwrap();
+    let journal = dirs[0].join("compute/running");
+    n0.wait_for(
+        "the job in node0's journal",
+        Duration::from_secs(30),
+        |_| std::fs::read_dir(&journal).is_ok_and(|d| d.count() == 1),
+    );
+    n0.kill();
+    let job_path = format!("/api/v1/compute/{job}");
+    let mut failed = serde_json::Value::Null;
+    n1.wait_for("the job to fail", Duration::from_secs(30), |n| {
+        let (_, v) = mesh::http(&n.dir, "GET", &job_path, b"");
+        failed = serde_json::from_slice(&v).unwrap();
+        failed["state"] == "failed"
+    });
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("connection closed before the job's answer"),
+        "{error}"
+    );
+    let n0 = mesh::Node::start(&dirs[0]);
+    n0.wait_for(
+        "the interrupted job's record",
+        Duration::from_secs(30),
+        |_| {
+            let v: serde_json::Value =
+                serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", "node0", "--json"]))
+                    .unwrap();
+            v["entries"].as_array().unwrap().iter().any(|e| {
+                e["kind"] == "usage"
+                    && e["event"]["usage"]["record"]["body"]["outcome"]
+                        .as_str()
+                        .is_some_and(|o| {
+                            o.starts_with("interrupted:") && o.contains("not run again")
+                        })
+            })
+        },
+    );
+    assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
+    assert!(ok(r, &["audit", "verify", "--data-dir", "node0"]).contains("intact"));
 }

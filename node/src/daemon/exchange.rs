@@ -8,6 +8,7 @@
 
 mod compute;
 mod fetch;
+mod journal;
 mod review;
 mod serve;
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{
-    Exchange, ExchangeError, Jobs,
+    Exchange, ExchangeError, Jobs, journal,
     review::{self, Decision, ReviewView, Reviews},
     serve::reply,
 };
@@ -43,6 +43,9 @@ const COMPILED_KEPT: usize = 16;
 /// (`[compute] wall`, at most 24 h) and review wait (`[compute] review_wait`, at most 24 h)
 /// together.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(49 * 3600);
+/// The outcome of a job the provider's restart cut short.
+pub(crate) const INTERRUPTED: &str =
+    "interrupted: the provider stopped before the job ended; it was not run again";
 /// The largest encoded usage record read.
 const MAX_RECORD_BYTES: usize = 64 * 1024;
 
@@ -54,6 +57,8 @@ pub(crate) struct ComputeRuntime {
     config: gaiamesh_config::ComputeConfig,
     slots: tokio::sync::Semaphore,
     queued: std::sync::atomic::AtomicUsize,
+    /// Jobs started since the node started (names journal entries).
+    started: std::sync::atomic::AtomicU64,
     compiled: Mutex<VecDeque<(String, Algorithm)>>,
     pub(crate) jobs: Mutex<Jobs<ComputeJobView>>,
     /// Results held for the operator's review (as a provider).
@@ -76,6 +81,7 @@ impl ComputeRuntime {
             slots: tokio::sync::Semaphore::new(config.concurrent_jobs as usize),
             config,
             queued: std::sync::atomic::AtomicUsize::new(0),
+            started: std::sync::atomic::AtomicU64::new(0),
             compiled: Mutex::new(VecDeque::new()),
             jobs: Mutex::new(Jobs::default()),
             reviews: Reviews::default(),
@@ -406,7 +412,12 @@ impl Exchange {
             read_bytes(&mut s, gaiamesh_exchange::transfer::MAX_REPLY_BYTES),
         )
         .await
-        .map_err(|_| ExchangeError::Compute("the provider did not answer within 49 h".into()))??;
+        .map_err(|_| ExchangeError::Compute("the provider did not answer within 49 h".into()))?
+        .map_err(|e| {
+            ExchangeError::Compute(format!(
+                "the provider's connection closed before the job's answer ({e}); the job did not finish there"
+            ))
+        })?;
         let answer = Reply::decode(&header)?;
         if let Reply::Refused { reason } = answer {
             return Err(ExchangeError::Refused(reason));
@@ -529,7 +540,7 @@ impl Exchange {
             }
         };
         let encode = |r: &Reply| r.encode().map_err(std::io::Error::other);
-        let (mut body, mut result) = match ran {
+        let (mut body, mut result, entry) = match ran {
             Ok(r) => r,
             Err(e) => {
                 let refused = Reply::Refused {
@@ -560,6 +571,13 @@ impl Exchange {
             record: Box::new(record.clone()),
         })
         .await;
+        // Recorded: a restart from now on has nothing to say about this job.
+        if let Err(e) = tokio::task::spawn_blocking(move || entry.end())
+            .await
+            .map_err(std::io::Error::other)?
+        {
+            warn!(error = %e, "compute journal entry left behind");
+        }
         self.metrics.compute_jobs.inc();
         self.metrics.compute_fuel.inc_by(record.body.usage.fuel);
         let bytes = gaiamesh_protocol::codec::encode("usage record", &record, MAX_RECORD_BYTES)
@@ -705,7 +723,8 @@ impl Exchange {
         Ok((asset, bytes, manifest.bound(limits).output_bytes))
     }
 
-    /// Runs a checked job in a slot; what the provider will sign, and the result.
+    /// Runs a checked job in a slot; what the provider will sign, the result, and the job's
+    /// journal entry (to end once its record is in the audit log).
     async fn run_job(
         &self,
         job: &JobRequest,
@@ -713,7 +732,7 @@ impl Exchange {
         blob: Vec<u8>,
         output_limit: u64,
         cancel: Arc<AtomicBool>,
-    ) -> Result<(UsageBody, Vec<u8>), ExchangeError> {
+    ) -> Result<(UsageBody, Vec<u8>, journal::Entry), ExchangeError> {
         use std::sync::atomic::Ordering;
         let most = (self.compute.config.queued_jobs + self.compute.config.concurrent_jobs) as usize;
         if self.compute.queued.fetch_add(1, Ordering::Relaxed) >= most {
@@ -732,18 +751,51 @@ impl Exchange {
             )));
         }
         let started_at = crate::now();
+        let mut body = UsageBody {
+            agreement: job.agreement.body.id()?,
+            provider: self.key.public(),
+            consumer: job.agreement.body.consumer,
+            asset: asset.id.clone(),
+            algorithm: job.algorithm.clone(),
+            algorithm_blake3: job.blake3.clone(),
+            args: job.args.clone(),
+            outcome: String::new(),
+            result_blake3: String::new(),
+            usage: Usage::default(),
+            charge: None,
+            started_at,
+            finished_at: started_at,
+        };
         let me = self.clone();
         let (path, args, hash) = (asset.path.clone(), job.args.clone(), job.blake3.clone());
         let limits = self.compute.limits(output_limit);
+        let key = format!(
+            "{}-{}-{}",
+            body.agreement,
+            started_at.0,
+            self.compute.started.fetch_add(1, Ordering::Relaxed)
+        );
+        let (root, skeleton) = (self.root.clone(), body.clone());
         let t0 = Instant::now();
-        let report = tokio::task::spawn_blocking(move || {
-            let algorithm = me.compute.algorithm(&hash, &blob)?;
-            me.compute
-                .sandbox()?
-                .run(&algorithm, &path, &args, limits, cancel)
+        let (report, entry) = tokio::task::spawn_blocking(move || {
+            // In the journal before it starts: a restart during the run is recorded, not lost.
+            let entry = journal::Entry::begin(&root, &key, &skeleton)
+                .map_err(|e| ExchangeError::Compute(e.to_string()))?;
+            let run = me
+                .compute
+                .algorithm(&hash, &blob)
+                .and_then(|a| me.compute.sandbox()?.run(&a, &path, &args, limits, cancel));
+            match run {
+                Ok(report) => Ok((report, entry)),
+                Err(e) => {
+                    if let Err(j) = entry.end() {
+                        warn!(error = %j, "compute journal entry left behind");
+                    }
+                    Err(ExchangeError::Compute(e.to_string()))
+                }
+            }
         })
-        .await?
-        .map_err(|e| ExchangeError::Compute(e.to_string()))?;
+        .await??;
         let outcome = match &report.stopped {
             None => "completed".to_owned(),
             Some(r) => r.to_string(),
@@ -755,26 +807,53 @@ impl Exchange {
                 .map_err(|e| warn!(asset = %asset.id, error = %e, "the asset's price cannot price a job"))
                 .ok()
         });
-        let body = UsageBody {
-            agreement: job.agreement.body.id()?,
-            provider: self.key.public(),
-            consumer: job.agreement.body.consumer,
-            asset: asset.id.clone(),
-            algorithm: job.algorithm.clone(),
-            algorithm_blake3: job.blake3.clone(),
-            args: job.args.clone(),
-            outcome,
-            result_blake3: if report.completed() {
-                blake3::hash(&report.output).to_hex().to_string()
-            } else {
-                String::new()
-            },
-            usage: report.usage,
-            charge,
-            started_at,
-            finished_at: crate::now(),
+        if report.completed() {
+            body.result_blake3 = blake3::hash(&report.output).to_hex().to_string();
+        }
+        body.outcome = outcome;
+        body.usage = report.usage;
+        body.charge = charge;
+        body.finished_at = crate::now();
+        Ok((body, report.output, entry))
+    }
+
+    /// Records the jobs a previous run of this node left unfinished in its journal: each
+    /// gets a usage record signed now, outcome `interrupted: …`, in the audit log; none is
+    /// run again. Called once when the node starts.
+    pub(super) async fn recover_interrupted_jobs(&self) {
+        let root = self.root.clone();
+        let Ok(left) = tokio::task::spawn_blocking(move || journal::leftovers(&root)).await else {
+            return;
         };
-        Ok((body, report.output))
+        for (path, body) in left {
+            let mut body = match body {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(error = %e, "unreadable compute journal entry set aside");
+                    let _ = tokio::task::spawn_blocking(move || journal::set_aside(&path)).await;
+                    continue;
+                }
+            };
+            body.outcome = INTERRUPTED.to_owned();
+            body.result_blake3.clear();
+            body.finished_at = crate::now();
+            let record = match UsageRecord::sign(body, &self.key) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "an interrupted compute job cannot be recorded");
+                    continue;
+                }
+            };
+            warn!(asset = %record.body.asset, algorithm = %record.body.algorithm, agreement = %record.body.agreement, "compute job interrupted by a restart; recorded, not run again");
+            self.record(Event::Usage {
+                role: Role::Provider,
+                record: Box::new(record),
+            })
+            .await;
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || journal::remove(&path)).await {
+                warn!(error = %e, "compute journal entry left behind");
+            }
+        }
     }
 
     /// The price of the service this node publishes for `asset`, if it has one.

@@ -34,6 +34,7 @@ fn other(e: impl std::fmt::Display) -> std::io::Error {
 impl Exchange {
     /// Accepts both protocols until the node stops.
     pub(crate) async fn serve(self) {
+        self.recover_interrupted_jobs().await;
         let mut control = self.control.clone();
         let (mut negotiate, mut transfer) =
             match (control.accept(NEGOTIATE), control.accept(TRANSFER)) {
