@@ -1,7 +1,8 @@
 //! Compute-to-data terms: which algorithms may run on an asset offered for computation
 //! ([`ComputePolicy`], the `[compute]` table of a usage policy), the job request a consumer
 //! sends under an agreement ([`JobRequest`]), and the usage record the provider signs and the
-//! consumer countersigns ([`UsageRecord`]).
+//! consumer countersigns ([`UsageRecord`]) — for a job, and in the same vocabulary for a
+//! transfer ([`UsageBody::transfer`]: no algorithm, the manifest hash as the result).
 //!
 //! ```toml
 //! purposes = ["research"]
@@ -221,6 +222,43 @@ pub struct UsageBody {
 }
 
 impl UsageBody {
+    /// A transfer's record in the same vocabulary: no algorithm, the asset's manifest hash
+    /// as the result, `bytes` read from the provider's storage and sent, `wall_us` from the
+    /// first file request to the consumer's receipt.
+    pub fn transfer(
+        agreement: &Agreement,
+        bytes: u64,
+        wall_us: u64,
+        charge: Option<Charge>,
+        started_at: UnixMillis,
+        finished_at: UnixMillis,
+    ) -> Result<Self, ContractError> {
+        Ok(Self {
+            agreement: agreement.body.id()?,
+            provider: agreement.body.provider,
+            consumer: agreement.body.consumer,
+            asset: agreement.body.asset.clone(),
+            algorithm: String::new(),
+            algorithm_blake3: String::new(),
+            args: Vec::new(),
+            outcome: "completed".into(),
+            result_blake3: agreement.body.manifest_blake3.clone(),
+            usage: Usage {
+                bytes_read: bytes,
+                wall_us,
+                ..Usage::default()
+            },
+            charge,
+            started_at,
+            finished_at,
+        })
+    }
+
+    /// Whether this is a transfer's record (no algorithm ran).
+    pub fn is_transfer(&self) -> bool {
+        self.algorithm.is_empty()
+    }
+
     fn encode(&self) -> Result<Vec<u8>, ContractError> {
         Ok(codec::encode("usage record", self, MAX_RECORD_BYTES)?)
     }
@@ -277,6 +315,19 @@ impl UsageRecord {
             .verify(Domain::UsageRecord, &b.encode()?, &self.provider_signature)
         {
             return Err(ContractError::BadSignature("usage record (provider)"));
+        }
+        Ok(())
+    }
+
+    /// Checks a transfer's record: the provider's signature, the agreement, and that it
+    /// meters the transfer of this agreement's manifest (not a job).
+    pub fn verify_transfer(&self, agreement: &Agreement) -> Result<(), ContractError> {
+        self.verify_provider(agreement, None)?;
+        if !self.body.is_transfer() {
+            return Err(ContractError::Mismatch("usage.algorithm"));
+        }
+        if self.body.result_blake3 != agreement.body.manifest_blake3 {
+            return Err(ContractError::Mismatch("usage.result_blake3"));
         }
         Ok(())
     }

@@ -518,6 +518,34 @@ fn bad_compute_tables_are_refused_with_their_fields() {
 }
 
 #[test]
+fn a_transfer_is_metered_in_the_same_record_bound_to_its_manifest() {
+    let w = world();
+    let a = compute_asset(&[]);
+    let agreement = negotiate(&w, &a, "research").unwrap();
+    let body = UsageBody::transfer(&agreement, 3, 1_500, None, NOW, NOW).unwrap();
+    assert!(body.is_transfer());
+    assert_eq!(body.usage.bytes_read, 3);
+    assert_eq!(body.usage.wall_us, 1_500);
+    let record = UsageRecord::sign(body, &w.provider).unwrap();
+    record.verify_transfer(&agreement).unwrap();
+    let signed_by_both = record.clone().countersign(&w.consumer).unwrap();
+    signed_by_both.verify_both().unwrap();
+    // A job's record is not a transfer's, and another manifest is not this one.
+    let job = UsageRecord::sign(usage_body(&agreement, b"{}"), &w.provider).unwrap();
+    assert_eq!(
+        job.verify_transfer(&agreement),
+        Err(ContractError::Mismatch("usage.algorithm"))
+    );
+    let mut other = UsageBody::transfer(&agreement, 3, 1, None, NOW, NOW).unwrap();
+    other.result_blake3 = "00".repeat(32);
+    let other = UsageRecord::sign(other, &w.provider).unwrap();
+    assert_eq!(
+        other.verify_transfer(&agreement),
+        Err(ContractError::Mismatch("usage.result_blake3"))
+    );
+}
+
+#[test]
 fn a_usage_record_binds_the_agreement_and_the_result_and_needs_both_signatures() {
     let w = world();
     let a = compute_asset(&[]);

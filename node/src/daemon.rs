@@ -618,6 +618,7 @@ pub async fn run(dir: DataDir, log: Option<LogFilter>) -> Result<()> {
         metrics: metrics::ExchangeMetrics::new(&mut registry),
         jobs: Default::default(),
         compute: std::sync::Arc::new(exchange::ComputeRuntime::new(config.compute.clone())),
+        meter: Default::default(),
         assets: Default::default(),
     };
     tokio::spawn(exchange.clone().serve());

@@ -96,7 +96,22 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     std::fs::write(r.join("weather.bin"), &content).unwrap();
     let research_eu =
         "purposes = [\"research\"]\njurisdiction = [\"EU\"]\nonward_transfer = false\n";
-    add_asset(r, "node0", "weather.bin", "weather", research_eu);
+    std::fs::write(r.join("weather.policy.toml"), research_eu).unwrap();
+    // priced per gigabyte read: the transfer's usage record carries the price
+    let add = [
+        "asset",
+        "add",
+        "weather.bin",
+        "--id",
+        "weather",
+        "--policy",
+        "weather.policy.toml",
+        "--price",
+        "0.50 EUR/GB-read",
+        "--data-dir",
+        "node0",
+    ];
+    ok(r, &add);
     let provider = peer_id(&nodes[0]);
 
     step("asset added");
@@ -127,6 +142,13 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
     assert_eq!(job["state"], "completed");
     assert_eq!(job["bytes"], content.len() as u64);
     assert!(job["negotiation_ms"].as_f64().unwrap() > 0.0);
+    // Metered like a compute job: the provider's signed record of bytes sent and time taken.
+    assert_eq!(job["usage"]["bytes_read"], content.len() as u64, "{job}");
+    assert!(job["usage"]["wall_us"].as_u64().unwrap() > 0, "{job}");
+    assert_eq!(job["usage"]["fuel"], 0);
+    assert_eq!(job["charge"]["currency"], "EUR", "{job}");
+    assert_eq!(job["charge"]["unit"], "GB-read");
+    assert_eq!(job["charge"]["quantity"], "0.003145851", "{job}");
     assert_eq!(std::fs::read(r.join("got/weather.bin")).unwrap(), content);
     assert!(!r.join("got/weather.bin.part").exists());
     assert!(!r.join("got/weather.bin.agreement").exists());
@@ -147,11 +169,28 @@ fn exchanges_are_negotiated_verified_audited_and_fail_over() {
         Duration::from_secs(10),
         |_| kinds(&audit(r, "node0")).contains(&"receipt".to_owned()),
     );
+    nodes[0].wait_for(
+        "the countersigned transfer record at the provider",
+        Duration::from_secs(10),
+        |_| {
+            audit(r, "node0").iter().any(|e| {
+                e["kind"] == "usage"
+                    && !e["event"]["usage"]["record"]["consumer_signature"].is_null()
+            })
+        },
+    );
     for node in ["node0", "node1"] {
         let k = kinds(&audit(r, node));
-        for want in ["refusal", "agreement", "transfer", "receipt"] {
+        for want in ["refusal", "agreement", "transfer", "receipt", "usage"] {
             assert!(k.contains(&want.to_owned()), "{node}: {k:?}");
         }
+        let usage = audit(r, node)
+            .into_iter()
+            .find(|e| e["kind"] == "usage")
+            .unwrap();
+        let body = &usage["event"]["usage"]["record"]["body"];
+        assert_eq!(body["algorithm"], "", "a transfer's record: {body}");
+        assert_eq!(body["usage"]["bytes_read"], content.len() as u64);
         let v = ok(r, &["audit", "verify", "--data-dir", node]);
         assert!(v.contains("intact"), "{v}");
     }

@@ -80,26 +80,32 @@ fn summary(e: &serde_json::Value) -> String {
         "usage" => {
             let r = &inner["record"];
             let b = &r["body"];
-            format!(
-                "{} on {}: {}, {} fuel, read {} bytes, result {} bytes{} ({})",
-                b["algorithm"].as_str().unwrap_or("?"),
-                b["asset"].as_str().unwrap_or("?"),
-                b["outcome"].as_str().unwrap_or("?"),
-                b["usage"]["fuel"],
-                b["usage"]["bytes_read"],
-                b["usage"]["bytes_written"],
-                b["charge"]["amount"]
-                    .as_str()
-                    .map_or(String::new(), |a| format!(
-                        ", {a} {}",
-                        b["charge"]["currency"].as_str().unwrap_or("")
-                    )),
-                if r["consumer_signature"].is_null() {
-                    "signed by the provider"
-                } else {
-                    "signed by both"
-                }
-            )
+            let price = b["charge"]["amount"].as_str().map_or(String::new(), |a| {
+                format!(", {a} {}", b["charge"]["currency"].as_str().unwrap_or(""))
+            });
+            let signed = if r["consumer_signature"].is_null() {
+                "signed by the provider"
+            } else {
+                "signed by both"
+            };
+            match b["algorithm"].as_str() {
+                // a transfer's record
+                Some("") => format!(
+                    "transfer of {}: {} bytes sent in {:.1} ms{price} ({signed})",
+                    b["asset"].as_str().unwrap_or("?"),
+                    b["usage"]["bytes_read"],
+                    b["usage"]["wall_us"].as_f64().unwrap_or(0.0) / 1e3,
+                ),
+                algorithm => format!(
+                    "{} on {}: {}, {} fuel, read {} bytes, result {} bytes{price} ({signed})",
+                    algorithm.unwrap_or("?"),
+                    b["asset"].as_str().unwrap_or("?"),
+                    b["outcome"].as_str().unwrap_or("?"),
+                    b["usage"]["fuel"],
+                    b["usage"]["bytes_read"],
+                    b["usage"]["bytes_written"],
+                ),
+            }
         }
         "receipt" => {
             let b = &inner["receipt"]["body"];

@@ -386,6 +386,14 @@ fn run_job(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// A charge as one line: `0.0011 EUR (0.0226 Gfuel at 0.05 EUR per Gfuel)`.
+pub(super) fn price(c: &gaiamesh_exchange::metering::Charge) -> String {
+    format!(
+        "{} {} ({} {} at {} {} per {})",
+        c.amount, c.currency, c.quantity, c.unit, c.unit_price, c.currency, c.unit
+    )
+}
+
 fn print_view(v: &ComputeJobView) {
     println!(
         "job {}: {} — {} on {} at {}",
@@ -410,10 +418,7 @@ fn print_view(v: &ComputeJobView) {
         );
     }
     match &v.charge {
-        Some(c) => println!(
-            "price: {} {} ({} {} at {} {} per {})",
-            c.amount, c.currency, c.quantity, c.unit, c.unit_price, c.currency, c.unit
-        ),
+        Some(c) => println!("price: {}", price(c)),
         None if v.usage.is_some() => println!("price: the provider publishes no price for it"),
         None => {}
     }

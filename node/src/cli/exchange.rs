@@ -156,6 +156,16 @@ pub(super) fn run(cmd: ExchangeCommand) -> Result<()> {
         }
     );
     println!("  agreement {}", view.agreement.as_deref().unwrap_or("?"));
+    if let Some(u) = &view.usage {
+        println!(
+            "  metered by the provider: {} bytes sent in {:.1} ms; usage record signed by both, in both audit logs",
+            u.bytes_read,
+            u.wall_us as f64 / 1e3
+        );
+        if let Some(c) = &view.charge {
+            println!("  price: {}", super::compute::price(c));
+        }
+    }
     Ok(())
 }
 

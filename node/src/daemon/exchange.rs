@@ -9,6 +9,7 @@
 mod compute;
 mod fetch;
 mod journal;
+mod meter;
 mod review;
 mod serve;
 
@@ -185,6 +186,8 @@ pub(crate) struct Exchange {
     pub(crate) jobs: Arc<Mutex<Jobs<JobView>>>,
     /// Compute-to-data: the sandbox and the compute jobs this node asked for.
     pub(crate) compute: Arc<ComputeRuntime>,
+    /// What this node sent under each agreement, for the transfers' usage records.
+    pub(crate) meter: Arc<meter::TransferMeter>,
     /// The asset registry as last read, with its file's inode and modification time.
     pub(crate) assets: Arc<Mutex<Option<CachedRegistry>>>,
 }
@@ -283,6 +286,10 @@ pub(crate) struct JobView {
     pub(crate) agreement: Option<String>,
     pub(crate) negotiation_ms: Option<f64>,
     pub(crate) transfer_ms: Option<f64>,
+    /// What the transfer used, as the provider signed it (and this node countersigned).
+    pub(crate) usage: Option<gaiamesh_exchange::metering::Usage>,
+    /// Its price from the provider's price model, when the model meters transfers.
+    pub(crate) charge: Option<gaiamesh_exchange::metering::Charge>,
     pub(crate) out: String,
     pub(crate) error: Option<String>,
 }

@@ -160,7 +160,17 @@ pub(super) fn run(root: &Path, dirs: &[PathBuf], timeout: Duration) -> Result<Co
     for (i, api) in [&p, &c].into_iter().enumerate() {
         loop {
             let list = api.audit(0, 10_000)?;
-            let n = list.entries.iter().filter(|e| e.kind == "usage").count();
+            // (a job's records: the exchange step's transfer has its own, without algorithm)
+            let n = list
+                .entries
+                .iter()
+                .filter(|e| {
+                    e.kind == "usage"
+                        && e.event["usage"]["record"]["body"]["algorithm"]
+                            .as_str()
+                            .is_some_and(|a| !a.is_empty())
+                })
+                .count();
             if n > usize::from(i == 0) || Instant::now() > deadline {
                 usage_records[i] = n;
                 break;

@@ -76,10 +76,12 @@ pub(crate) struct AuditEntryView {
     pub(crate) at: String,
     /// BLAKE3 of the previous entry, hex (zeros for the first).
     pub(crate) prev: String,
-    /// `agreement`, `refusal`, `transfer` or `receipt`.
+    /// `agreement`, `refusal`, `transfer`, `receipt` or `usage`.
     pub(crate) kind: String,
     /// `{KIND: {…}}`: the agreement signed by both, the refusal and its reason, the transfer
-    /// (file, offset, bytes, outcome) or the consumer's signed receipt.
+    /// (file, offset, bytes, outcome), the consumer's signed receipt, or a usage record (a
+    /// compute job's, or a transfer's: no algorithm) signed by the provider and, once
+    /// returned, countersigned by the consumer.
     #[schema(value_type = Object)]
     pub(crate) event: serde_json::Value,
 }

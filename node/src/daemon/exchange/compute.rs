@@ -47,7 +47,7 @@ const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(49 * 
 pub(crate) const INTERRUPTED: &str =
     "interrupted: the provider stopped before the job ended; it was not run again";
 /// The largest encoded usage record read.
-const MAX_RECORD_BYTES: usize = 64 * 1024;
+pub(super) const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// The node's compute side: the sandbox, its slots, the compiled algorithms, and the jobs
 /// this node asked others to run.
@@ -854,6 +854,61 @@ impl Exchange {
                 warn!(error = %e, "compute journal entry left behind");
             }
         }
+    }
+
+    /// The signed usage record of the transfer under `agreement` (its receipt arrived): the
+    /// bytes this node sent and the time from the first file request, priced by the asset's
+    /// price model when its unit meters transfers (bytes read, time, per job).
+    pub(super) async fn transfer_record(
+        &self,
+        agreement: &gaiamesh_exchange::contract::Agreement,
+    ) -> Result<UsageRecord, ExchangeError> {
+        let now = crate::now();
+        let (bytes, wall_us, started_at) = match self.meter.take(agreement.body.id()?) {
+            Some(sent) => (sent.bytes, sent.wall_us(), sent.started_at),
+            // Not counted here (the node restarted, or the count was dropped): the
+            // agreement's size, no duration.
+            None => (agreement.body.size, 0, now),
+        };
+        let usage = Usage {
+            bytes_read: bytes,
+            wall_us,
+            ..Usage::default()
+        };
+        let price = self.own_price(&agreement.body.asset).await;
+        let charge = price.and_then(|p| charge(&usage, &p.currency, &p.amount, &p.unit).ok());
+        let body = UsageBody::transfer(agreement, bytes, wall_us, charge, started_at, now)?;
+        Ok(UsageRecord::sign(body, &self.key)?)
+    }
+
+    /// The consumer's side of a transfer's usage record (the answer to its receipt):
+    /// verified, countersigned, in the audit log, sent back. Returns the countersigned one.
+    pub(super) async fn accept_transfer_record(
+        &self,
+        provider: PeerId,
+        agreement: &gaiamesh_exchange::contract::Agreement,
+        record: UsageRecord,
+    ) -> Result<UsageRecord, ExchangeError> {
+        record.verify_transfer(agreement)?;
+        let countersigned = record.countersign(&self.key)?;
+        self.record(Event::Usage {
+            role: Role::Consumer,
+            record: Box::new(countersigned.clone()),
+        })
+        .await;
+        let back = TransferRequest::Usage {
+            record: Box::new(countersigned.clone()),
+        };
+        match self.ask(provider, &back.encode()?).await {
+            Ok((_, Reply::Ok { .. })) => {}
+            Ok((_, Reply::Refused { reason })) => {
+                warn!(%provider, %reason, "the provider refused the countersigned transfer record");
+            }
+            Err(e) => {
+                warn!(%provider, error = %e, "the countersigned transfer record did not arrive")
+            }
+        }
+        Ok(countersigned)
     }
 
     /// The price of the service this node publishes for `asset`, if it has one.

@@ -9,6 +9,7 @@ use gaiamesh_directory::{catalogue::QueryOptions, query};
 use gaiamesh_exchange::{
     asset::AssetFile,
     audit::{Event, Role},
+    compute::UsageRecord,
     contract::{Agreement, Receipt, ReceiptBody},
     negotiation::{ConsumerNegotiation, Message, NegotiationError, Step},
     transfer::{
@@ -433,20 +434,43 @@ impl Exchange {
         })
         .await;
         // The data is here and verified; a receipt that does not reach the provider is logged.
-        if let Err(e) = self.send_receipt(provider, receipt).await {
-            warn!(%provider, error = %e, "the receipt did not reach the provider");
+        match self.send_receipt(provider, &agreement, receipt).await {
+            Ok(Some(record)) => self.update(id, |j| {
+                j.usage = Some(record.body.usage);
+                j.charge = record.body.charge;
+            }),
+            Ok(None) => {}
+            Err(e) => warn!(%provider, error = %e, "the receipt did not reach the provider"),
         }
         info!(%provider, %asset, bytes = agreement.body.size, ms, "exchange completed");
         Ok(())
     }
 
-    async fn send_receipt(&self, provider: PeerId, receipt: Receipt) -> Result<(), ExchangeError> {
+    /// Sends the receipt; the provider answers with the transfer's usage record, which is
+    /// verified, countersigned and logged here (none from a provider that meters nothing).
+    async fn send_receipt(
+        &self,
+        provider: PeerId,
+        agreement: &Agreement,
+        receipt: Receipt,
+    ) -> Result<Option<UsageRecord>, ExchangeError> {
         let r = TransferRequest::Receipt {
             receipt: Box::new(receipt),
         };
-        match self.ask(provider, &r.encode()?).await?.1 {
-            Reply::Ok { .. } => Ok(()),
-            Reply::Refused { reason } => Err(ExchangeError::Refused(reason)),
+        match self.ask(provider, &r.encode()?).await? {
+            (_, Reply::Ok { len: 0 }) => Ok(None),
+            (mut s, Reply::Ok { .. }) => {
+                let bytes = read_bytes(&mut s, super::compute::MAX_RECORD_BYTES).await?;
+                let record: UsageRecord = gaiamesh_protocol::codec::decode(
+                    "usage record",
+                    &bytes,
+                    super::compute::MAX_RECORD_BYTES,
+                )?;
+                self.accept_transfer_record(provider, agreement, record)
+                    .await
+                    .map(Some)
+            }
+            (_, Reply::Refused { reason }) => Err(ExchangeError::Refused(reason)),
         }
     }
 

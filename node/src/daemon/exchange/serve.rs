@@ -277,11 +277,13 @@ impl Exchange {
                         },
                     )
                     .await?;
+                    self.meter.begin(id, crate::now());
                     let r = self.send_file(peer, &mut s, path, offset, file.size).await;
                     let (sent, outcome) = match &r {
                         Ok(n) => (*n, "completed".to_owned()),
                         Err((n, e)) => (*n, format!("interrupted: {e}")),
                     };
+                    self.meter.add(id, sent);
                     self.record(Event::Transfer {
                         role: Role::Provider,
                         agreement: id,
@@ -304,22 +306,46 @@ impl Exchange {
             TransferRequest::Receipt { receipt } => {
                 let id = receipt.body.agreement;
                 let recorded = self.recorded(id).await?;
-                let checked = match &recorded {
-                    Some(a) if a.body.consumer.to_peer_id() == peer => {
-                        receipt.verify(&a.body, id).map_err(|e| e.to_string())
-                    }
+                let checked = match recorded {
+                    Some(a) if a.body.consumer.to_peer_id() == peer => receipt
+                        .verify(&a.body, id)
+                        .map(|()| a)
+                        .map_err(|e| e.to_string()),
                     Some(_) => Err("the receipt is for another consumer's agreement".into()),
                     None => Err(format!("no agreement {} here", id.short())),
                 };
                 match checked {
-                    Ok(()) => {
+                    Ok(agreement) => {
                         info!(%peer, agreement = %id.short(), bytes = receipt.body.bytes, "receipt");
                         self.record(Event::Receipt {
                             role: Role::Provider,
                             receipt,
                         })
                         .await;
-                        reply(&mut s, &Reply::Ok { len: 0 }).await?;
+                        // The receipt's answer: the transfer's usage record, signed here.
+                        let record = self
+                            .transfer_record(&agreement)
+                            .await
+                            .map_err(std::io::Error::other)?;
+                        let bytes = gaiamesh_protocol::codec::encode(
+                            "usage record",
+                            &record,
+                            super::compute::MAX_RECORD_BYTES,
+                        )
+                        .map_err(std::io::Error::other)?;
+                        self.record(Event::Usage {
+                            role: Role::Provider,
+                            record: Box::new(record),
+                        })
+                        .await;
+                        reply(
+                            &mut s,
+                            &Reply::Ok {
+                                len: bytes.len() as u64,
+                            },
+                        )
+                        .await?;
+                        write_bytes(&mut s, &bytes).await?;
                     }
                     Err(reason) => {
                         warn!(%peer, %reason, "receipt refused");
