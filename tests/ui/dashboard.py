@@ -107,6 +107,7 @@ def save_answers(out, n0, n1, subject):
         (n0, "/api/v1/repo/bundle", False), (n0, "/api/v1/repo/holders", False), (n0, "/api/v1/assets", False), (n0, "/api/v1/assets", True),
         (n1, "/api/v1/exchange", True), (n1, "/api/v1/exchange/fetch/1", True),
         (n1, "/api/v1/compute", True), (n1, "/api/v1/compute/1", True),
+        (n0, "/api/v1/compute/reviews", True), (n0, "/api/v1/compute/reviews/999", True),
         (n1, "/api/v1/audit?from=0&limit=50", True), (n1, "/api/v1/audit/verify", True),
         (n0, "/api/v1/audit", True),
         # Errors: problem documents.
