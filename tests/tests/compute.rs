@@ -71,6 +71,50 @@ fn release(r: &std::path::Path, wasm: &std::path::Path, name: &str, platform: &s
     ok(r, &args(&release_args(wasm, name, platform)));
 }
 
+/// Starts a compute job on `consumer` through its API; the job id.
+fn start_job(consumer: &mesh::Node, provider: &str, asset: &str, algorithm: &str) -> u64 {
+    let body = format!(
+        r#"{{"provider":"{provider}","asset":"{asset}","algorithm":"{algorithm}","purpose":"research"}}"#
+    );
+    let (code, started) = mesh::http(&consumer.dir, "POST", "/api/v1/compute", body.as_bytes());
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
+    serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Job `job`'s view on `consumer`.
+fn job_view(consumer: &mesh::Node, job: u64) -> serde_json::Value {
+    let (_, v) = mesh::http(&consumer.dir, "GET", &format!("/api/v1/compute/{job}"), b"");
+    serde_json::from_slice(&v).unwrap()
+}
+
+/// The `usage` entries of `node`'s audit log.
+fn usage_records(r: &std::path::Path, node: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", node, "--json"])).unwrap();
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "usage")
+        .cloned()
+        .collect()
+}
+
+/// The outcomes of the usage records in `node`'s audit log.
+fn usage_outcomes(r: &std::path::Path, node: &str) -> Vec<String> {
+    usage_records(r, node)
+        .iter()
+        .map(|e| {
+            e["event"]["usage"]["record"]["body"]["outcome"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -253,17 +297,7 @@ fn only_the_result_of_a_permitted_released_algorithm_leaves_the_provider() {
     );
 
     // The usage record, signed by node0 and countersigned by node1, in both audit logs.
-    let usage = |node: &str| -> Vec<serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", node, "--json"])).unwrap();
-        v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "usage")
-            .cloned()
-            .collect()
-    };
+    let usage = |node: &str| usage_records(r, node);
     nodes[0].wait_for("the countersigned record", Duration::from_secs(10), |_| {
         usage("node0").len() == 2
     });
@@ -371,18 +405,9 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
     assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
 
     // A job cancelled by the consumer is stopped by the provider, well before its 2 s.
-    let body = format!(
-        r#"{{"provider":"{provider}","asset":"data","algorithm":"spin","purpose":"research"}}"#
-    );
-    let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
-    let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
-        .as_u64()
-        .unwrap();
-    let job_path = format!("/api/v1/compute/{job}");
+    let job = start_job(&n1, &provider, "data", "spin");
     n1.wait_for("the job to run", Duration::from_secs(30), |n| {
-        let (_, v) = mesh::http(&n.dir, "GET", &job_path, b"");
-        serde_json::from_slice::<serde_json::Value>(&v).unwrap()["state"] == "running"
+        job_view(n, job)["state"] == "running"
     });
     std::thread::sleep(Duration::from_millis(300));
     let out = ok(
@@ -407,15 +432,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
     n0.wait_for(
         "the provider's record of the cancelled run",
         Duration::from_secs(10),
-        |_| {
-            let v: serde_json::Value =
-                serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", "node0", "--json"]))
-                    .unwrap();
-            v["entries"].as_array().unwrap().iter().any(|e| {
-                e["kind"] == "usage"
-                    && e["event"]["usage"]["record"]["body"]["outcome"] == "cancelled"
-            })
-        },
+        |_| usage_outcomes(r, "node0").iter().any(|o| o == "cancelled"),
     );
     assert_eq!(mesh::http(&n0.dir, "GET", "/api/v1/health", b"").0, 200);
 
@@ -447,14 +464,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         ok(r, &["repo", "list", "--data-dir", "node1", "--json"]).contains("echo@1.0.0")
     });
     let held = |decision: &[&str]| -> serde_json::Value {
-        let body = format!(
-            r#"{{"provider":"{provider}","asset":"reviewed","algorithm":"echo","purpose":"research"}}"#
-        );
-        let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
-        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
-        let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
-            .as_u64()
-            .unwrap();
+        let job = start_job(&n1, &provider, "reviewed", "echo");
         let mut waiting = serde_json::Value::Null;
         n0.wait_for("a result held for review", Duration::from_secs(30), |_| {
             let v: serde_json::Value = serde_json::from_str(&ok(
@@ -469,8 +479,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         assert_eq!(waiting["algorithm"], "echo@1.0.0");
         assert_eq!(waiting["result"], "a,b\n1,2\n", "{waiting}");
         // held: the consumer has nothing yet
-        let (_, v) = mesh::http(&n1.dir, "GET", &format!("/api/v1/compute/{job}"), b"");
-        let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        let v = job_view(&n1, job);
         assert_eq!(v["state"], "running", "{v}");
         let id = waiting["id"].as_u64().unwrap().to_string();
         let mut args = vec!["compute", "review", &id, "--data-dir", "node0"];
@@ -481,8 +490,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
             "the decision to reach the consumer",
             Duration::from_secs(30),
             |n| {
-                let (_, v) = mesh::http(&n.dir, "GET", &format!("/api/v1/compute/{job}"), b"");
-                done = serde_json::from_slice(&v).unwrap();
+                done = job_view(n, job);
                 done["state"] == "completed" || done["state"] == "failed"
             },
         );
@@ -507,14 +515,7 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
 
     // node0 killed mid-job: node1's job fails naming the closed connection; node0, started
     // again, records the job as interrupted (signed, in its audit log) and does not rerun it.
-    let body = format!(
-        r#"{{"provider":"{provider}","asset":"data","algorithm":"spin","purpose":"research"}}"#
-    );
-    let (code, started) = mesh::http(&n1.dir, "POST", "/api/v1/compute", body.as_bytes());
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&started));
-    let job = serde_json::from_slice::<serde_json::Value>(&started).unwrap()["job"]
-        .as_u64()
-        .unwrap();
+    let job = start_job(&n1, &provider, "data", "spin");
     let journal = dirs[0].join("compute/running");
     n0.wait_for(
         "the job in node0's journal",
@@ -522,11 +523,9 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         |_| std::fs::read_dir(&journal).is_ok_and(|d| d.count() == 1),
     );
     n0.kill();
-    let job_path = format!("/api/v1/compute/{job}");
     let mut failed = serde_json::Value::Null;
     n1.wait_for("the job to fail", Duration::from_secs(30), |n| {
-        let (_, v) = mesh::http(&n.dir, "GET", &job_path, b"");
-        failed = serde_json::from_slice(&v).unwrap();
+        failed = job_view(n, job);
         failed["state"] == "failed"
     });
     let error = failed["error"].as_str().unwrap();
@@ -539,17 +538,9 @@ fn a_runaway_algorithm_is_stopped_with_its_reason_and_a_cancel_reaches_the_provi
         "the interrupted job's record",
         Duration::from_secs(30),
         |_| {
-            let v: serde_json::Value =
-                serde_json::from_str(&ok(r, &["audit", "list", "--data-dir", "node0", "--json"]))
-                    .unwrap();
-            v["entries"].as_array().unwrap().iter().any(|e| {
-                e["kind"] == "usage"
-                    && e["event"]["usage"]["record"]["body"]["outcome"]
-                        .as_str()
-                        .is_some_and(|o| {
-                            o.starts_with("interrupted:") && o.contains("not run again")
-                        })
-            })
+            usage_outcomes(r, "node0")
+                .iter()
+                .any(|o| o.starts_with("interrupted:") && o.contains("not run again"))
         },
     );
     assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0);
