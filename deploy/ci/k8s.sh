@@ -33,4 +33,9 @@ for overlay in federation-3 federation-50 monitoring; do
   "$venv/bin/checkov" -f "$out" --framework kubernetes --quiet --compact --skip-download
 done
 for n in 3 50; do rm -rf "deploy/k8s/overlays/federation-$n/generated"; done
+# The simulator's parameter sweep as a Kubernetes Indexed Job (gaiamesh sim sweep --emit).
+"$g" sim sweep config/examples/sim/sweep.toml --out "$work/sweep" --emit kubernetes >/dev/null
+echo "== sim sweep: $(ls "$work/sweep/kubernetes" | wc -l) objects rendered"
+"$venv/bin/kubernetes-validate" --strict --quiet "$work"/sweep/kubernetes/*.json
+"$venv/bin/checkov" -d "$work/sweep/kubernetes" --framework kubernetes --quiet --compact --skip-download
 echo "== kubernetes manifests: rendered, valid, scanned"

@@ -36,6 +36,7 @@ pub mod providers;
 pub mod scenario;
 pub mod stats;
 pub mod swarm;
+pub mod sweep;
 pub mod trace;
 
 use std::path::Path;
@@ -87,8 +88,20 @@ pub fn run_file(
         path: path.display().to_string(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes);
-    let sc = scenario::Scenario::parse(&text, path)?;
+    run_text(&String::from_utf8_lossy(&bytes), path, seed, out, progress)
+}
+
+/// Runs the scenario `text` as if read from `path` (files it names, such as a latency
+/// matrix, are found next to `path`; a sweep passes each point's scenario this way), with
+/// `seed` (the scenario's own when `None`), writing the outputs into `out`.
+pub fn run_text(
+    text: &str,
+    path: &Path,
+    seed: Option<u64>,
+    out: &Path,
+    progress: impl FnMut(f64, u64),
+) -> Result<output::Summary, SimError> {
+    let sc = scenario::Scenario::parse(text, path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let matrix = sc.latency(base)?;
     let seed = seed.unwrap_or(sc.seed);
@@ -99,7 +112,7 @@ pub fn run_file(
     let summary = output::Summary::new(&name, seed, nodes, seconds, &results);
     let manifest = serde_json::json!({
         "scenario": path.file_name().map(|f| f.to_string_lossy().into_owned()),
-        "scenario_blake3": blake3::hash(&bytes).to_hex().to_string(),
+        "scenario_blake3": blake3::hash(text.as_bytes()).to_hex().to_string(),
         "seed": seed,
         "gaiamesh_version": env!("CARGO_PKG_VERSION"),
         "files": output::file_names(&results),

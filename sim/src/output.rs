@@ -256,6 +256,90 @@ impl Summary {
     }
 }
 
+/// The plot area of a chart and its data ranges.
+struct Frame {
+    ml: f64,
+    mt: f64,
+    pw: f64,
+    ph: f64,
+    xmin: f64,
+    xmax: f64,
+    ymax: f64,
+}
+
+impl Frame {
+    const W: f64 = 640.0;
+    const H: f64 = 400.0;
+
+    /// The frame for data from `xmin` to `xmax` (x) and 0 to `ymax` (y).
+    fn new(xmin: f64, xmax: f64, ymax: f64) -> Self {
+        let (ml, mb, mt, mr) = (70.0, 50.0, 40.0, 20.0);
+        Self {
+            ml,
+            mt,
+            pw: Self::W - ml - mr,
+            ph: Self::H - mt - mb,
+            xmin,
+            xmax: xmax.max(1e-9),
+            ymax: ymax.max(1e-9),
+        }
+    }
+
+    fn sx(&self, x: f64) -> f64 {
+        self.ml + (x - self.xmin) / (self.xmax - self.xmin).max(1e-9) * self.pw
+    }
+
+    fn sy(&self, y: f64) -> f64 {
+        self.mt + self.ph - y / self.ymax * self.ph
+    }
+
+    /// The opening of the SVG: background, title, axes, ticks and labels.
+    fn open(&self, title: &str, x_label: &str, y_label: &str) -> String {
+        let (w, h, ml, mt, pw, ph) = (Self::W, Self::H, self.ml, self.mt, self.pw, self.ph);
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+             font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+             <text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+            w / 2.0
+        );
+        let _ = writeln!(
+            s,
+            "<line x1=\"{ml}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\
+             <line x1=\"{ml}\" y1=\"{mt}\" x2=\"{ml}\" y2=\"{}\" stroke=\"black\"/>",
+            mt + ph,
+            ml + pw,
+            mt + ph,
+            mt + ph
+        );
+        for i in 0..=4 {
+            let f = f64::from(i) / 4.0;
+            let (xv, yv) = (self.xmin + f * (self.xmax - self.xmin), f * self.ymax);
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                self.sx(xv),
+                mt + ph + 16.0,
+                fmt_num(xv),
+                ml - 6.0,
+                self.sy(yv) + 4.0,
+                fmt_num(yv)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x_label}</text>\
+             <text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">{y_label}</text>",
+            ml + pw / 2.0,
+            h - 10.0,
+            mt + ph / 2.0
+        );
+        s
+    }
+}
+
 /// A line or bar chart as SVG (no dependencies, deterministic text). The testbed draws its
 /// figures with it too.
 pub fn svg_chart(
@@ -265,72 +349,30 @@ pub fn svg_chart(
     points: &[(f64, f64)],
     bars: bool,
 ) -> String {
-    let (w, h, ml, mb, mt, mr) = (640.0, 400.0, 70.0, 50.0, 40.0, 20.0);
-    let (pw, ph) = (w - ml - mr, h - mt - mb);
-    let xmax = points.iter().map(|p| p.0).fold(0.0_f64, f64::max).max(1e-9);
-    let ymax = points.iter().map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9);
+    let xmax = points.iter().map(|p| p.0).fold(0.0_f64, f64::max);
+    let ymax = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
     let xmin = points
         .iter()
         .map(|p| p.0)
         .fold(f64::INFINITY, f64::min)
         .min(0.0);
-    let sx = |x: f64| ml + (x - xmin) / (xmax - xmin).max(1e-9) * pw;
-    let sy = |y: f64| mt + ph - y / ymax * ph;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
-        w / 2.0
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{ml}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\
-         <line x1=\"{ml}\" y1=\"{mt}\" x2=\"{ml}\" y2=\"{}\" stroke=\"black\"/>",
-        mt + ph,
-        ml + pw,
-        mt + ph,
-        mt + ph
-    );
-    for i in 0..=4 {
-        let f = f64::from(i) / 4.0;
-        let (xv, yv) = (xmin + f * (xmax - xmin), f * ymax);
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            sx(xv),
-            mt + ph + 16.0,
-            fmt_num(xv),
-            ml - 6.0,
-            sy(yv) + 4.0,
-            fmt_num(yv)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x_label}</text>\
-         <text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">{y_label}</text>",
-        ml + pw / 2.0,
-        h - 10.0,
-        mt + ph / 2.0
-    );
+    let f = Frame::new(xmin, xmax, ymax);
+    let mut s = f.open(title, x_label, y_label);
     if bars {
-        let bw = (pw / points.len().max(1) as f64 * 0.8).max(1.0);
+        let bw = (f.pw / points.len().max(1) as f64 * 0.8).max(1.0);
         for (x, y) in points {
             let _ = writeln!(
                 s,
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#4477aa\"/>",
-                sx(*x) - bw / 2.0,
-                sy(*y),
-                mt + ph - sy(*y)
+                f.sx(*x) - bw / 2.0,
+                f.sy(*y),
+                f.mt + f.ph - f.sy(*y)
             );
         }
     } else {
         let path: Vec<String> = points
             .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .map(|(x, y)| format!("{:.1},{:.1}", f.sx(*x), f.sy(*y)))
             .collect();
         let _ = writeln!(
             s,
@@ -340,6 +382,82 @@ pub fn svg_chart(
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Lines with error bars as SVG: each series is a label and its points (x, value, low,
+/// high), drawn in its own colour with a legend (a sweep's means and their intervals).
+pub fn svg_interval_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64, f64, f64)>)],
+) -> String {
+    const COLOURS: [&str; 6] = [
+        "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377",
+    ];
+    let all = || series.iter().flat_map(|(_, p)| p.iter());
+    let xmax = all().map(|p| p.0).fold(0.0_f64, f64::max);
+    let xmin = all().map(|p| p.0).fold(f64::INFINITY, f64::min).min(0.0);
+    let ymax = all().map(|p| p.3.max(p.1)).fold(0.0_f64, f64::max);
+    let f = Frame::new(if xmin.is_finite() { xmin } else { 0.0 }, xmax, ymax);
+    let mut s = f.open(title, x_label, y_label);
+    for (i, (label, points)) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let mut sorted = points.clone();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let path: Vec<String> = sorted
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", f.sx(p.0), f.sy(p.1)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        for (x, y, lo, hi) in &sorted {
+            let (px, cap) = (f.sx(*x), 4.0);
+            let _ = writeln!(
+                s,
+                "<line x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/>\
+                 <line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/>\
+                 <line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/>\
+                 <circle cx=\"{px:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>",
+                f.sy(lo.max(0.0)),
+                f.sy(*hi),
+                px - cap,
+                f.sy(*hi),
+                px + cap,
+                f.sy(*hi),
+                px - cap,
+                f.sy(lo.max(0.0)),
+                px + cap,
+                f.sy(lo.max(0.0)),
+                f.sy(*y)
+            );
+        }
+        if !label.is_empty() {
+            let ly = f.mt + 14.0 * i as f64 + 8.0;
+            let lx = f.ml + 12.0;
+            let _ = writeln!(
+                s,
+                "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                ly - 9.0,
+                lx + 14.0,
+                ly,
+                xml_escape(label)
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// `text` safe inside an SVG text element.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn fmt_num(x: f64) -> String {

@@ -16,6 +16,69 @@ pub enum SimCommand {
     /// (DATADIR/core-trace.jsonl) or from a scenario's `trace_node` (OUT/core-trace.jsonl).
     /// Exit status 1 and the first divergence when the decisions differ.
     Replay(ReplayArgs),
+    /// Run a parameter sweep (a grid of scenario overrides × seeds, see
+    /// config/examples/sim/sweep.toml): every run on this machine's cores (runs already done
+    /// in --out are skipped), one run with --index (what a cluster task does), or, with
+    /// --emit, the same sweep as a Kubernetes Indexed Job or a Slurm job array.
+    Sweep(SweepArgs),
+    /// Gather a sweep's runs in DIR into sweep.csv (a row per run), points.csv (a row per
+    /// point: mean and 95 % confidence interval over its seeds) and a chart per metric.
+    Merge(MergeArgs),
+}
+
+/// Where `sim sweep --emit` targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Emit {
+    /// DIR/kubernetes/: a ConfigMap with the sweep and its scenario, a NetworkPolicy (the
+    /// runs need no network), and an Indexed Job with one completion per run writing to a
+    /// PersistentVolumeClaim (`kubectl apply -f DIR/kubernetes/`).
+    Kubernetes,
+    /// DIR/sweep.slurm: a job array with one task per run (`sbatch DIR/sweep.slurm`).
+    Slurm,
+}
+
+/// Arguments of `gaiamesh sim sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The sweep file (TOML).
+    sweep: PathBuf,
+    /// Output directory: runs/NNNNNN/ per run (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Runs at once (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only this run (0-based), e.g. $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID.
+    #[arg(long, conflicts_with_all = ["emit", "jobs"])]
+    index: Option<usize>,
+    /// Write the sweep for a cluster instead of running it.
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+    /// (--emit kubernetes) The image with gaiamesh on its PATH (deploy/container builds it).
+    #[arg(long, default_value = concat!("gaiamesh:", env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// (--emit kubernetes) The namespace of the Job.
+    #[arg(long, default_value = "gaiamesh")]
+    namespace: String,
+    /// (--emit kubernetes) The PersistentVolumeClaim for the results.
+    #[arg(long, default_value = "gaiamesh-sweep-results")]
+    claim: String,
+    /// (--emit) Runs at once on the cluster.
+    #[arg(long, default_value_t = 32)]
+    parallelism: usize,
+    /// (--emit slurm) The gaiamesh binary on the cluster's nodes.
+    #[arg(long, default_value = "gaiamesh")]
+    binary: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Arguments of `gaiamesh sim merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The sweep's output directory.
+    dir: PathBuf,
 }
 
 /// Arguments of `gaiamesh sim replay`.
@@ -45,7 +108,124 @@ pub(super) fn run(cmd: SimCommand) -> Result<()> {
     match cmd {
         SimCommand::Run(a) => run_scenario(a),
         SimCommand::Replay(a) => replay(&a),
+        SimCommand::Sweep(a) => sweep(a),
+        SimCommand::Merge(a) => merge(&a),
     }
+}
+
+fn sweep(a: SweepArgs) -> Result<()> {
+    use gaiamesh_sim::sweep::{Sweep, emit, local};
+    let sweep = Sweep::load(&a.sweep)?;
+    if let Some(index) = a.index {
+        let run = local::run_one(&sweep, index, &a.out)?;
+        if !a.quiet {
+            println!(
+                "run {index}: {}, seed {} -> {}",
+                run.point.label(),
+                run.seed,
+                local::run_dir(&a.out, index).display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let cluster = emit::Cluster {
+        image: a.image,
+        claim: a.claim,
+        namespace: a.namespace,
+        parallelism: a.parallelism,
+        binary: a.binary,
+    };
+    match a.emit {
+        Some(Emit::Kubernetes) => {
+            let sweep_text = std::fs::read_to_string(&a.sweep)?;
+            let scenario_text = std::fs::read_to_string(&sweep.scenario_path)?;
+            let dir = a.out.join("kubernetes");
+            std::fs::create_dir_all(&dir)?;
+            for (file, object) in emit::kubernetes(&sweep, &sweep_text, &scenario_text, &cluster) {
+                std::fs::write(
+                    dir.join(file),
+                    serde_json::to_string_pretty(&object)? + "\n",
+                )?;
+            }
+            println!(
+                "wrote {} ({} runs as an Indexed Job in namespace {}, {} at once, results to the \
+                 claim {}); kubectl apply -f {}, then gaiamesh sim merge on the claim's contents",
+                dir.display(),
+                sweep.runs(),
+                cluster.namespace,
+                cluster.parallelism.min(sweep.runs()),
+                cluster.claim,
+                dir.display()
+            );
+            return Ok(());
+        }
+        Some(Emit::Slurm) => {
+            let sweep_path = std::path::absolute(&a.sweep)?;
+            let out = std::path::absolute(&a.out)?;
+            let path = a.out.join("sweep.slurm");
+            std::fs::write(&path, emit::slurm(&sweep, &sweep_path, &out, &cluster))?;
+            println!(
+                "wrote {} ({} runs as a job array); submit it with sbatch {}",
+                path.display(),
+                sweep.runs(),
+                path.display()
+            );
+            return Ok(());
+        }
+        None => {}
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!(
+        "{}: {} points x {} seeds = {} runs on {jobs} threads into {}",
+        a.sweep.display(),
+        sweep.points(),
+        sweep.seeds.len(),
+        sweep.runs(),
+        a.out.display()
+    );
+    let bar = super::ProgressLine::count(sweep.runs() as u64, "runs", a.quiet);
+    let started = Instant::now();
+    let outcome = local::run_all(&sweep, &a.out, jobs, |done, _| {
+        bar.set_count(done as u64);
+    });
+    bar.done();
+    println!(
+        "{} runs done in {:.1?} ({} found done already); gather them with gaiamesh sim merge {}",
+        outcome.ran,
+        started.elapsed(),
+        outcome.skipped,
+        a.out.display()
+    );
+    if !outcome.failed.is_empty() {
+        for e in &outcome.failed {
+            eprintln!("error: {e}");
+        }
+        anyhow::bail!(
+            "{} of {} runs failed (run the sweep again to retry them)",
+            outcome.failed.len(),
+            sweep.runs()
+        );
+    }
+    Ok(())
+}
+
+fn merge(a: &MergeArgs) -> Result<()> {
+    let merged = gaiamesh_sim::sweep::merge::merge(&a.dir)?;
+    for u in &merged.unreadable {
+        eprintln!("warning: left out {u}");
+    }
+    println!(
+        "{} runs of {} points gathered into {}: {} (charts also as PNG)",
+        merged.runs,
+        merged.points,
+        a.dir.display(),
+        merged.files.join(", ")
+    );
+    Ok(())
 }
 
 fn replay(a: &ReplayArgs) -> Result<()> {
