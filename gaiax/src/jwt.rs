@@ -54,13 +54,58 @@ pub enum PublicJwk {
     Rsa(rsa::RsaPublicKey),
 }
 
-/// A key the caller trusts (`--trust-key`), with its `kid` when the JWK has one.
+/// A key the caller trusts (`--trust-key`), bound to the one issuer it may sign for: its
+/// `kid` is the key's DID URL (`did:web:example.com#key-1`), whose DID is that issuer. A
+/// bare fragment (`#JWK2020`, `key-1`) is not accepted: every issuer could name a key so.
 #[derive(Clone, Debug)]
 pub struct TrustedKey {
-    /// The JWK's `kid`.
-    pub kid: Option<String>,
+    /// The key's DID URL.
+    pub kid: String,
     /// The key.
     pub key: PublicJwk,
+}
+
+impl TrustedKey {
+    /// `key` as the key `kid` (a DID URL with a fragment).
+    pub fn bound(kid: &str, key: PublicJwk) -> Result<Self, JwtError> {
+        match kid.split_once('#') {
+            Some((did, fragment)) if is_did(did) && !fragment.is_empty() => Ok(Self {
+                kid: kid.to_owned(),
+                key,
+            }),
+            _ => Err(JwtError::Jwk(format!(
+                "a trusted key's kid must be its DID URL (did:web:example.com#key-1), not {kid:?}: \
+                 a bare name would fit every issuer that uses it; set the JWK's kid, or pass \
+                 --trust-key DID_URL=FILE"
+            ))),
+        }
+    }
+
+    /// The issuer the key signs for: its DID.
+    pub fn controller(&self) -> &str {
+        self.kid
+            .split_once('#')
+            .map_or(self.kid.as_str(), |(d, _)| d)
+    }
+}
+
+/// `did:METHOD:ID` with a lowercase method and a non-empty id.
+fn is_did(s: &str) -> bool {
+    let mut parts = s.splitn(3, ':');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("did"), Some(m), Some(id))
+            if !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) && !id.is_empty()
+    )
+}
+
+/// `kid` as an absolute DID URL: a relative `#fragment` is resolved against `issuer`.
+fn absolute_kid(kid: &str, issuer: Option<&str>) -> Option<String> {
+    match (kid.strip_prefix('#'), issuer) {
+        (Some(fragment), Some(did)) if is_did(did) => Some(format!("{did}#{fragment}")),
+        (Some(_), _) => None,
+        (None, _) => Some(kid.to_owned()),
+    }
 }
 
 fn b64(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
@@ -168,35 +213,58 @@ impl Jws {
             };
         }
         let kid = self.header.get("kid").and_then(Value::as_str);
-        let candidates: Vec<&TrustedKey> = trusted
-            .iter()
-            .filter(|t| match (&t.kid, kid) {
-                (Some(a), Some(b)) => a == b || b.ends_with(&format!("#{a}")),
-                _ => true,
-            })
-            .collect();
-        for t in &candidates {
-            if self.verify(&t.key).is_ok() {
-                return ProofStatus::Verified {
-                    alg,
-                    key: format!("trusted key {}", t.kid.as_deref().unwrap_or("(no kid)")),
-                };
-            }
-        }
-        if !candidates.is_empty() && kid.is_some() && candidates.iter().any(|t| t.kid.is_some()) {
-            return ProofStatus::Invalid {
-                reason: format!("does not verify with the trusted key {}", kid.unwrap_or("")),
-            };
-        }
         let issuer = self
             .payload
             .get("iss")
             .or_else(|| self.payload.get("issuer"))
             .and_then(|v| v.as_str().or_else(|| v.get("id").and_then(Value::as_str)));
+        // A trusted key is the one its DID URL names, and it signs only for its own DID.
+        let wanted = kid.and_then(|k| absolute_kid(k, issuer));
+        let candidates: Vec<&TrustedKey> = trusted
+            .iter()
+            .filter(|t| match &wanted {
+                Some(k) => t.kid == *k,
+                None => kid.is_none() && issuer.is_some_and(|i| t.controller() == i),
+            })
+            .collect();
+        if let Some(t) = candidates.first()
+            && let Some(i) = issuer
+            && t.controller() != i
+        {
+            return ProofStatus::Invalid {
+                reason: format!(
+                    "signed with {}, a key of {}, but issued in the name of {i}",
+                    t.kid,
+                    t.controller()
+                ),
+            };
+        }
+        for t in &candidates {
+            if self.verify(&t.key).is_ok() {
+                return ProofStatus::Verified {
+                    alg,
+                    key: format!("trusted key {}", t.kid),
+                };
+            }
+        }
+        if let Some(t) = candidates.first() {
+            return ProofStatus::Invalid {
+                reason: format!("does not verify with the trusted key {}", t.kid),
+            };
+        }
         if let Some(did) = kid
             .filter(|k| k.starts_with("did:key:"))
             .or(issuer.filter(|i| i.starts_with("did:key:")))
         {
+            // The did:key that signed must be the issuer named (when one is).
+            let signer = did.split_once('#').map_or(did, |(d, _)| d);
+            if let Some(i) = issuer
+                && i != signer
+            {
+                return ProofStatus::Invalid {
+                    reason: format!("signed by {signer}, but issued in the name of {i}"),
+                };
+            }
             let key = match did_key::parse(did) {
                 Ok(did_key::DidKey::Ed25519(k)) => PublicJwk::Ed25519(k),
                 Ok(did_key::DidKey::P256(sec1)) => {
@@ -288,20 +356,34 @@ pub fn parse_jwk(v: &Value) -> Result<PublicJwk, JwtError> {
     }
 }
 
-/// Parses a `--trust-key` file: one JWK or a JWK set (`{"keys": […]}`).
-pub fn parse_trusted(text: &str) -> Result<Vec<TrustedKey>, JwtError> {
+/// Parses a `--trust-key` file: one JWK or a JWK set (`{"keys": […]}`), each with its DID
+/// URL as `kid`; with `bind`, the file holds one key and `bind` is its DID URL.
+pub fn parse_trusted(text: &str, bind: Option<&str>) -> Result<Vec<TrustedKey>, JwtError> {
     let v: Value =
         serde_json::from_str(text).map_err(|e| JwtError::Jwk(format!("not JSON: {e}")))?;
     let keys: Vec<&Value> = match v.get("keys").and_then(Value::as_array) {
         Some(a) => a.iter().collect(),
         None => vec![&v],
     };
+    if bind.is_some() && keys.len() != 1 {
+        return Err(JwtError::Jwk(format!(
+            "DID_URL=FILE binds one key, and the file has {}",
+            keys.len()
+        )));
+    }
     keys.into_iter()
         .map(|k| {
-            Ok(TrustedKey {
-                kid: k.get("kid").and_then(Value::as_str).map(str::to_owned),
-                key: parse_jwk(k)?,
-            })
+            let key = parse_jwk(k)?;
+            let kid = match bind {
+                Some(b) => b,
+                None => k.get("kid").and_then(Value::as_str).ok_or_else(|| {
+                    JwtError::Jwk(
+                        "the key has no kid: set it to the key's DID URL, or pass --trust-key DID_URL=FILE"
+                            .into(),
+                    )
+                })?,
+            };
+            TrustedKey::bound(kid, key)
         })
         .collect()
 }
@@ -363,8 +445,69 @@ mod tests {
         assert!(
             matches!(t.check(&[]), ProofStatus::NotChecked { ref reason } if reason.contains("did:web:example.com"))
         );
-        let trusted = parse_trusted(&ed25519_jwk(&pk).to_string()).unwrap();
+        let trusted = parse_trusted(
+            &ed25519_jwk(&pk).to_string(),
+            Some("did:web:example.com#k1"),
+        )
+        .unwrap();
         assert!(matches!(t.check(&trusted), ProofStatus::Verified { .. }));
+    }
+
+    #[test]
+    fn a_trusted_key_signs_only_for_its_own_issuer() {
+        let pk = ed_key().verifying_key().to_bytes();
+        let trusted = parse_trusted(
+            &ed25519_jwk(&pk).to_string(),
+            Some("did:web:a.example#JWK2020"),
+        )
+        .unwrap();
+        let token = |iss: &str, kid: &str| {
+            let mut h = Map::new();
+            h.insert("kid".into(), kid.into());
+            decode(&ed_token(&json!({"iss": iss}), h)).unwrap()
+        };
+        // its own issuer, by full DID URL or by a fragment relative to the issuer
+        for kid in ["did:web:a.example#JWK2020", "#JWK2020"] {
+            assert!(
+                matches!(token("did:web:a.example", kid).check(&trusted), ProofStatus::Verified { ref key, .. } if key == "trusted key did:web:a.example#JWK2020"),
+                "{kid}"
+            );
+        }
+        // another issuer naming the same fragment: not this key (nothing to check it with)
+        assert!(matches!(
+            token("did:web:b.example", "#JWK2020").check(&trusted),
+            ProofStatus::NotChecked { .. }
+        ));
+        // this key, but a credential in another issuer's name: a forgery
+        let forged = token("did:web:b.example", "did:web:a.example#JWK2020").check(&trusted);
+        assert!(
+            matches!(&forged, ProofStatus::Invalid { reason } if reason.contains("issued in the name of did:web:b.example")),
+            "{forged:?}"
+        );
+        // a did:key that signs in another issuer's name
+        let did = did_key::ed25519_did(&pk);
+        let vm = did_key::verification_method(&did);
+        let t = token("did:web:b.example", &vm).check(&[]);
+        assert!(
+            matches!(&t, ProofStatus::Invalid { reason } if reason.contains("issued in the name of did:web:b.example")),
+            "{t:?}"
+        );
+        // bare names are refused as trusted keys
+        let mut jwk = ed25519_jwk(&pk);
+        jwk["kid"] = "JWK2020".into();
+        let e = parse_trusted(&jwk.to_string(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DID URL"), "{e}");
+        let e = parse_trusted(&ed25519_jwk(&pk).to_string(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no kid"), "{e}");
+        jwk["kid"] = "did:web:a.example#k".into();
+        assert_eq!(
+            parse_trusted(&jwk.to_string(), None).unwrap()[0].controller(),
+            "did:web:a.example"
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
     // ES256, key given with --trust-key.
     let es = p256::ecdsa::SigningKey::random(&mut rng);
     let point = es.verifying_key().to_encoded_point(false);
-    let es_jwk = json!({"kty": "EC", "crv": "P-256", "kid": "notary-es256",
+    let es_jwk = json!({"kty": "EC", "crv": "P-256", "kid": "did:web:notary.example#es256",
         "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())});
     let es_sign = |m: &[u8]| {
         use p256::ecdsa::signature::Signer as _;
@@ -326,7 +326,7 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
         s.to_bytes().to_vec()
     };
     let t1 = jws(
-        json!({"alg": "ES256", "kid": "notary-es256"}),
+        json!({"alg": "ES256", "kid": "did:web:notary.example#es256"}),
         &creds[1],
         es_sign,
     );
@@ -338,7 +338,11 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
     let rsa_jwk = json!({"kty": "RSA", "n": B64.encode(public.n().to_bytes_be()),
         "e": B64.encode(public.e().to_bytes_be())});
     let ps = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(rsa_key);
-    let t2 = jws(json!({"alg": "PS256", "jwk": rsa_jwk}), &creds[2], |m| {
+    // (issued by a lab none of whose keys is trusted here: a notary's credential must verify
+    // with the notary's trusted key, not with a key its header brings along)
+    let mut c2 = creds[2].clone();
+    c2["issuer"] = "did:web:lab.example".into();
+    let t2 = jws(json!({"alg": "PS256", "jwk": rsa_jwk.clone()}), &c2, |m| {
         use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
         ps.sign_with_rng(&mut rand::rngs::OsRng, m).to_vec()
     });
@@ -368,7 +372,7 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
         name: "vp.json".into(),
         bytes: vp.to_string().into_bytes(),
     };
-    let trusted = jwt::parse_trusted(&json!({"keys": [es_jwk]}).to_string()).unwrap();
+    let trusted = jwt::parse_trusted(&json!({"keys": [es_jwk]}).to_string(), None).unwrap();
     let out = import(
         std::slice::from_ref(&src),
         &ImportOptions {
@@ -382,7 +386,7 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
         matches!(proofs[0], ProofStatus::Verified { alg, key } if alg == "EdDSA" && key == "did:key issuer")
     );
     assert!(
-        matches!(proofs[1], ProofStatus::Verified { alg, key } if alg == "ES256" && key == "trusted key notary-es256")
+        matches!(proofs[1], ProofStatus::Verified { alg, key } if alg == "ES256" && key == "trusted key did:web:notary.example#es256")
     );
     assert!(
         matches!(proofs[2], ProofStatus::Verified { alg, key } if alg == "PS256" && key.starts_with("header jwk"))
@@ -391,6 +395,17 @@ fn loire_vc_jwts_verify_with_eddsa_es256_and_ps256_and_tampering_is_caught() {
         proofs[3..]
             .iter()
             .all(|p| matches!(p, ProofStatus::Verified { .. }))
+    );
+    // In the notary's name, a key the header brings along does not replace the notary's
+    // trusted key.
+    let posing = jws(json!({"alg": "PS256", "jwk": rsa_jwk}), &creds[2], |m| {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        ps.sign_with_rng(&mut rand::rngs::OsRng, m).to_vec()
+    });
+    let posing = jwt::decode(&posing).unwrap().check(&trusted);
+    assert!(
+        matches!(&posing, ProofStatus::Invalid { reason } if reason.contains("trusted key did:web:notary.example#es256")),
+        "{posing:?}"
     );
     // The JWTs are kept as they were, each with its own hash.
     let jwts: Vec<_> = out.originals.iter().filter(|o| o.kind == "jwt").collect();

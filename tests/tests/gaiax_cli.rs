@@ -145,13 +145,18 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
         fixture("ld/contexts/gx-trustframework-stand-in.jsonld").display()
     );
     let mut keys = Vec::new();
-    for k in ["EdDSA", "ES256", "PS256"] {
+    // Each key bound to the issuer whose proofs it signs (the participant's own keys, and
+    // the notary's for the registration-number credential).
+    for (issuer, k) in [
+        ("nordwolke.example", "EdDSA"),
+        ("nordwolke.example", "PS256"),
+        ("registration.notary.example", "ES256"),
+    ] {
         keys.push("--trust-key".to_owned());
-        keys.push(
-            fixture(&format!("ld/jws2020/JWK2020-{k}.jwk.json"))
-                .display()
-                .to_string(),
-        );
+        keys.push(format!(
+            "did:web:{issuer}#JWK2020-{k}={}",
+            fixture(&format!("ld/jws2020/JWK2020-{k}.jwk.json")).display()
+        ));
     }
     let import = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["gaiax", "import", "--json", vp.as_str()];

@@ -44,10 +44,11 @@ pub struct ImportArgs {
     #[arg(long, default_value = "public_cloud")]
     node_kind: String,
     /// A JWK or JWK set to check VC-JWT and JsonWebSignature2020 signatures with (repeat).
-    /// A key's `kid` is matched against the JWT `kid` or the proof's verificationMethod
-    /// (`did:web:example.com#key-1` matches kid `key-1`).
-    #[arg(long = "trust-key")]
-    trust_keys: Vec<PathBuf>,
+    /// Each key's `kid` must be its DID URL (`did:web:example.com#key-1`), or give it here:
+    /// `DID_URL=FILE`. A key verifies only credentials issued by its DID: the JWT `kid` or
+    /// the proof's verificationMethod must name it (`#key-1` relative to the issuer counts).
+    #[arg(long = "trust-key", value_name = "[DID_URL=]FILE")]
+    trust_keys: Vec<String>,
     /// A local copy of a JSON-LD context, `URL=FILE`, for JsonWebSignature2020 proofs whose
     /// contexts are not bundled (repeat). Bundled: W3C credentials v1/v2, security v1/v2,
     /// JWS 2020, data integrity, Ed25519 2020, multikey, DID v1, ODRL, status list 2021.
@@ -98,9 +99,13 @@ fn import(a: ImportArgs) -> Result<()> {
     }
     let mut trusted = Vec::new();
     for k in &a.trust_keys {
-        let text =
-            std::fs::read_to_string(k).with_context(|| format!("cannot read {}", k.display()))?;
-        trusted.extend(jwt::parse_trusted(&text).with_context(|| k.display().to_string())?);
+        let (bind, file) = match k.split_once('=') {
+            Some((did_url, file)) if did_url.starts_with("did:") => (Some(did_url), file),
+            _ => (None, k.as_str()),
+        };
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+        trusted
+            .extend(jwt::parse_trusted(&text, bind).with_context(|| format!("--trust-key {k}"))?);
     }
     let mut contexts = gaiamesh_gaiax::ld::Contexts::bundled();
     for c in &a.contexts {
