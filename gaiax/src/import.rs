@@ -34,6 +34,8 @@ pub struct ImportOptions {
     /// The JSON-LD contexts available to check `JsonWebSignature2020` proofs: the bundled
     /// W3C ones, plus any given with `--context URL=FILE`.
     pub contexts: Contexts,
+    /// The instant validity windows are checked at (Unix seconds; `--at`); none: now.
+    pub at: Option<i64>,
 }
 
 impl Default for ImportOptions {
@@ -43,6 +45,7 @@ impl Default for ImportOptions {
             node_kind: NodeKind::PublicCloud,
             trusted: Vec::new(),
             contexts: Contexts::bundled(),
+            at: None,
         }
     }
 }
@@ -98,7 +101,11 @@ fn registration_kind(local_name: &str) -> Option<RegistrationKind> {
 /// Reads Gaia-X credentials from `sources` and maps them to a self-description.
 pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
     let mut report = Report::default();
-    let mut loader = Loader::new(&opts.trusted, &opts.contexts);
+    let checked_at = opts
+        .at
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    let mut loader = Loader::new(&opts.trusted, &opts.contexts, checked_at);
     for s in sources {
         loader.load(s, &mut report);
     }

@@ -25,11 +25,13 @@ pub mod jwt;
 pub mod ld;
 mod load;
 mod report;
+pub mod validity;
 
 pub use export::{ExportError, ExportFormat, Signer, export};
 pub use import::{ImportOptions, Imported, Original, import};
 pub use load::Source;
 pub use report::{CredentialReport, Finding, PresentationReport, ProofStatus, Release, Report};
+pub use validity::Validity;
 
 /// Most bytes read from one input file.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;

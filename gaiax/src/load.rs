@@ -51,15 +51,21 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 pub(crate) struct Loader<'a> {
     trusted: &'a [TrustedKey],
     contexts: &'a Contexts,
+    at: time::OffsetDateTime,
     pub(crate) credentials: Vec<Credential>,
     pub(crate) originals: Vec<Original>,
 }
 
 impl<'a> Loader<'a> {
-    pub(crate) fn new(trusted: &'a [TrustedKey], contexts: &'a Contexts) -> Self {
+    pub(crate) fn new(
+        trusted: &'a [TrustedKey],
+        contexts: &'a Contexts,
+        at: time::OffsetDateTime,
+    ) -> Self {
         Self {
             trusted,
             contexts,
+            at,
             credentials: Vec::new(),
             originals: Vec::new(),
         }
@@ -150,7 +156,7 @@ impl<'a> Loader<'a> {
                     self.push(
                         v.clone(),
                         path.to_owned(),
-                        "json-ld",
+                        ("json-ld", None),
                         original,
                         proof,
                         report,
@@ -191,14 +197,22 @@ impl<'a> Loader<'a> {
             report.invalid(origin, "the JWT payload is not a verifiable credential");
             return;
         }
-        self.push(vc, origin, "vc-jwt", original, proof, report);
+        self.push(
+            vc,
+            origin,
+            ("vc-jwt", Some(&jws.payload)),
+            original,
+            proof,
+            report,
+        );
     }
 
+    /// Adds a credential; `format` is `json-ld` or `vc-jwt` with the JWT's claims.
     fn push(
         &mut self,
         vc: Value,
         origin: String,
-        format: &'static str,
+        (format, claims): (&'static str, Option<&Value>),
         original: usize,
         proof: ProofStatus,
         report: &mut Report,
@@ -219,9 +233,14 @@ impl<'a> Loader<'a> {
             .iter()
             .flat_map(|o| o.keys().map(|k| crate::json::local(k)))
             .collect();
+        let validity = crate::validity::check(&vc, claims, self.at);
+        if !validity.is_valid() {
+            report.invalid(origin.clone(), validity.describe());
+        }
         report.credentials.push(CredentialReport {
             origin: origin.clone(),
             format,
+            validity,
             release: release_of(&subject_types, &keys),
             types: subject_types,
             sha256: self.originals[original].sha256.clone(),

@@ -66,6 +66,8 @@ pub struct CredentialReport {
     pub sha256: String,
     /// Proof check.
     pub proof: ProofStatus,
+    /// Its validity window at the instant checked.
+    pub validity: crate::Validity,
 }
 
 /// A property: where it was and what became of it.
@@ -123,6 +125,32 @@ impl Report {
         });
     }
 
+    /// What strict mode refuses (`gaiax import --strict`): every credential or presentation
+    /// whose proof is missing, not checked or invalid, every credential outside its validity
+    /// window, and every invalid item — each naming where and why.
+    pub fn strict_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.credentials {
+            if !matches!(c.proof, ProofStatus::Verified { .. }) {
+                out.push(format!("{}: {}", c.origin, c.proof.describe()));
+            }
+        }
+        for p in &self.presentations {
+            if !matches!(p.proof, ProofStatus::Verified { .. }) {
+                out.push(format!(
+                    "{} (presentation): {}",
+                    p.origin,
+                    p.proof.describe()
+                ));
+            }
+        }
+        for f in &self.invalid {
+            out.push(format!("{}: {}", f.path, f.detail));
+        }
+        out.dedup();
+        out
+    }
+
     /// The human summary: counts, then every invalid item and every proof status.
     pub fn summary(&self) -> String {
         use std::fmt::Write as _;
@@ -139,11 +167,12 @@ impl Report {
             let proof = c.proof.describe();
             let _ = writeln!(
                 s,
-                "  {} [{}; {:?}; {}]: {proof}",
+                "  {} [{}; {:?}; {}]: {proof}; {}",
                 c.origin,
                 c.format,
                 c.release,
-                c.types.join(", ")
+                c.types.join(", "),
+                c.validity.describe()
             );
         }
         for p in &self.presentations {

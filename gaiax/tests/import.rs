@@ -507,3 +507,77 @@ fn import_export_import_keeps_every_mapped_field() {
         }
     }
 }
+
+#[test]
+fn validity_windows_are_checked_at_a_given_instant_and_strict_mode_lists_every_problem() {
+    let mut creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    creds[1]["validUntil"] = "2026-12-01T00:00:00Z".into();
+    let src = Source {
+        name: "creds.json".into(),
+        bytes: serde_json::to_vec(&creds).unwrap(),
+    };
+    let at = |t: &str| {
+        gaiamesh_gaiax::validity::parse_time(t)
+            .unwrap()
+            .unix_timestamp()
+    };
+    let before = import(
+        std::slice::from_ref(&src),
+        &ImportOptions {
+            at: Some(at("2026-11-15T00:00:00Z")),
+            ..ImportOptions::default()
+        },
+    );
+    assert!(
+        before
+            .report
+            .credentials
+            .iter()
+            .all(|c| c.validity.is_valid())
+    );
+    let after = import(
+        std::slice::from_ref(&src),
+        &ImportOptions {
+            at: Some(at("2026-12-02T00:00:00Z")),
+            ..ImportOptions::default()
+        },
+    );
+    let expired = &after.report.credentials[1].validity;
+    assert!(
+        matches!(expired, gaiamesh_gaiax::Validity::Expired { until, at } if until == "2026-12-01T00:00:00Z" && at == "2026-12-02T00:00:00Z"),
+        "{expired:?}"
+    );
+    assert!(
+        after
+            .report
+            .invalid
+            .iter()
+            .any(|f| f.path.contains("[1]") && f.detail.contains("EXPIRED")),
+        "{}",
+        after.report.summary()
+    );
+    // Before its start, too.
+    let early = import(
+        std::slice::from_ref(&src),
+        &ImportOptions {
+            at: Some(at("2026-10-01T00:00:00Z")),
+            ..ImportOptions::default()
+        },
+    );
+    assert!(matches!(
+        early.report.credentials[0].validity,
+        gaiamesh_gaiax::Validity::NotYetValid { .. }
+    ));
+    // Strict: every unsigned credential and the expired one, each by its path.
+    let problems = after.report.strict_problems();
+    assert_eq!(
+        problems.iter().filter(|p| p.ends_with("no proof")).count(),
+        creds.len(),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("EXPIRED")),
+        "{problems:?}"
+    );
+}

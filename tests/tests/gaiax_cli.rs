@@ -189,6 +189,37 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
         reason.contains("trustframework") && reason.contains("--context URL=FILE"),
         "{reason}"
     );
+    // Strict: with every proof verified and the credentials valid at --at, the import goes
+    // through; without the keys it is refused, listing each unchecked proof, writing nothing.
+    let mut strict = all.clone();
+    strict.extend(["--strict", "--at", "2026-12-01T00:00:00Z"]);
+    let v = import(&strict);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["strict_problems"], serde_json::json!([]));
+    let out = d.path().join("strict.toml");
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            vp.as_str(),
+            "--context",
+            ctx.as_str(),
+            "--strict",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text.contains("--strict: 3 problem(s)") && text.contains("proof not checked"),
+        "{text}"
+    );
+    assert!(!out.exists() && !d.path().join("strict.credentials").exists());
+    let text = fails(
+        d.path(),
+        &["gaiax", "import", vp.as_str(), "--at", "yesterday"],
+    );
+    assert!(text.contains("--at") && text.contains("RFC 3339"), "{text}");
     // A malformed --context is refused by name.
     let text = fails(
         d.path(),

@@ -58,6 +58,16 @@ pub struct ImportArgs {
     /// --out as `<out>.credentials/`.
     #[arg(long)]
     credentials_dir: Option<PathBuf>,
+    /// Refuse the import (exit status 1, nothing written) unless every credential and
+    /// presentation has a proof that verifies, every credential is within its validity
+    /// window, and nothing is invalid; the problems are listed. Without it they are reported
+    /// and the import goes on.
+    #[arg(long)]
+    strict: bool,
+    /// Check validity windows at this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead
+    /// of now, for reproducible checks.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
     /// Print the report and the document as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -125,6 +135,14 @@ fn import(a: ImportArgs) -> Result<()> {
         .map(super::read_document)
         .transpose()
         .context("--base")?;
+    let at =
+        a.at.as_deref()
+            .map(|t| {
+                gaiamesh_gaiax::validity::parse_time(t)
+                    .map(|t| t.unix_timestamp())
+                    .map_err(|e| anyhow::anyhow!("--at: {e}"))
+            })
+            .transpose()?;
     let out = gaiamesh_gaiax::import(
         &sources,
         &ImportOptions {
@@ -132,13 +150,19 @@ fn import(a: ImportArgs) -> Result<()> {
             node_kind,
             trusted,
             contexts,
+            at,
         },
     );
+    let problems = if a.strict {
+        out.report.strict_problems()
+    } else {
+        Vec::new()
+    };
     let keep = a
         .credentials_dir
         .clone()
         .or_else(|| a.out.as_ref().map(|o| o.with_extension("credentials")));
-    if let Some(dir) = &keep {
+    if let Some(dir) = keep.as_ref().filter(|_| problems.is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for o in &out.originals {
             let path = dir.join(format!("{}.{}", o.sha256, o.kind));
@@ -146,10 +170,11 @@ fn import(a: ImportArgs) -> Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let valid = out.is_valid();
+    let valid = out.is_valid() && problems.is_empty();
     if a.json {
         print_json(&serde_json::json!({
             "valid": valid,
+            "strict_problems": problems,
             "report": out.report,
             "document": out.document,
             "originals": out.originals.iter().map(|o| serde_json::json!({
@@ -159,9 +184,18 @@ fn import(a: ImportArgs) -> Result<()> {
         }))?;
     } else {
         eprint!("{}", out.report.summary());
-        if let Some(dir) = &keep {
+        if let Some(dir) = keep.as_ref().filter(|_| problems.is_empty()) {
             eprintln!("originals kept in {}", dir.display());
         }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("strict: {p}");
+        }
+        bail!(
+            "--strict: {} problem(s) with these credentials; nothing was written",
+            problems.len()
+        );
     }
     if !valid {
         bail!("no valid self-description could be made from these credentials (see the report)");
