@@ -43,6 +43,9 @@ pub enum JwtError {
     },
 }
 
+/// The JWS algorithms verified.
+pub const SUPPORTED: &[&str] = &["EdDSA", "Ed25519", "ES256", "ES384", "PS256", "RS256"];
+
 /// A public key from a JWK.
 #[derive(Clone, Debug)]
 pub enum PublicJwk {
@@ -50,6 +53,8 @@ pub enum PublicJwk {
     Ed25519([u8; 32]),
     /// `EC` / `P-256`.
     P256(p256::ecdsa::VerifyingKey),
+    /// `EC` / `P-384`.
+    P384(p384::ecdsa::VerifyingKey),
     /// `RSA`.
     Rsa(rsa::RsaPublicKey),
 }
@@ -184,6 +189,12 @@ impl Jws {
                     .map_err(|_| JwtError::BadSignature)?;
                 vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
             }
+            ("ES384", PublicJwk::P384(vk)) => {
+                use p384::ecdsa::signature::Verifier as _;
+                let sig = p384::ecdsa::Signature::from_slice(&self.signature)
+                    .map_err(|_| JwtError::BadSignature)?;
+                vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
+            }
             ("PS256", PublicJwk::Rsa(pk)) => {
                 use rsa::signature::Verifier as _;
                 let vk = rsa::pss::VerifyingKey::<sha2::Sha256>::new(pk.clone());
@@ -191,10 +202,18 @@ impl Jws {
                     .map_err(|_| JwtError::BadSignature)?;
                 vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
             }
-            ("EdDSA" | "Ed25519" | "ES256" | "PS256", k) => Err(JwtError::KeyMismatch {
+            ("RS256", PublicJwk::Rsa(pk)) => {
+                use rsa::signature::Verifier as _;
+                let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(pk.clone());
+                let sig = rsa::pkcs1v15::Signature::try_from(self.signature.as_slice())
+                    .map_err(|_| JwtError::BadSignature)?;
+                vk.verify(msg, &sig).map_err(|_| JwtError::BadSignature)
+            }
+            (a, k) if SUPPORTED.contains(&a) => Err(JwtError::KeyMismatch {
                 key: match k {
                     PublicJwk::Ed25519(_) => "Ed25519",
                     PublicJwk::P256(_) => "P-256",
+                    PublicJwk::P384(_) => "P-384",
                     PublicJwk::Rsa(_) => "RSA",
                 },
                 alg: alg.to_owned(),
@@ -207,7 +226,7 @@ impl Jws {
     /// caller trusts, a `did:key` issuer or `kid`, the header's own JWK.
     pub fn check(&self, trusted: &[TrustedKey]) -> ProofStatus {
         let alg = self.alg().to_owned();
-        if !matches!(alg.as_str(), "EdDSA" | "Ed25519" | "ES256" | "PS256") {
+        if !SUPPORTED.contains(&alg.as_str()) {
             return ProofStatus::NotChecked {
                 reason: JwtError::Unsupported(alg).to_string(),
             };
@@ -331,19 +350,32 @@ pub fn parse_jwk(v: &Value) -> Result<PublicJwk, JwtError> {
                 .map_err(|_| JwtError::Jwk("an Ed25519 x has 32 bytes".into()))
         }
         "EC" => {
-            if field("crv")? != "P-256" {
-                return Err(JwtError::Jwk("EC keys must be P-256".into()));
-            }
+            let crv = field("crv")?;
+            let size = match crv {
+                "P-256" => 32,
+                "P-384" => 48,
+                other => {
+                    return Err(JwtError::Jwk(format!(
+                        "EC curve {other:?} is not supported (P-256, P-384)"
+                    )));
+                }
+            };
             let (x, y) = (b64(field("x")?, "x")?, b64(field("y")?, "y")?);
-            if x.len() != 32 || y.len() != 32 {
-                return Err(JwtError::Jwk("P-256 x and y have 32 bytes".into()));
+            if x.len() != size || y.len() != size {
+                return Err(JwtError::Jwk(format!("{crv} x and y have {size} bytes")));
             }
             let mut sec1 = vec![4u8];
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                .map(PublicJwk::P256)
-                .map_err(|e| JwtError::Jwk(format!("not a P-256 point: {e}")))
+            if size == 32 {
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                    .map(PublicJwk::P256)
+                    .map_err(|e| JwtError::Jwk(format!("not a P-256 point: {e}")))
+            } else {
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                    .map(PublicJwk::P384)
+                    .map_err(|e| JwtError::Jwk(format!("not a P-384 point: {e}")))
+            }
         }
         "RSA" => {
             let n = rsa::BigUint::from_bytes_be(&b64(field("n")?, "n")?);
@@ -525,6 +557,72 @@ mod tests {
             t.verify(&PublicJwk::Ed25519(other.to_bytes())),
             Err(JwtError::BadSignature)
         ));
+    }
+
+    /// A compact JWS over `payload` with `alg` and `kid`, signed by `sign`.
+    fn token_with(
+        alg: &str,
+        kid: &str,
+        payload: &Value,
+        sign: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> Jws {
+        let h = B64.encode(json!({"alg": alg, "kid": kid}).to_string());
+        let p = B64.encode(payload.to_string());
+        let input = format!("{h}.{p}");
+        let sig = sign(input.as_bytes());
+        decode(&format!("{input}.{}", B64.encode(sig))).unwrap()
+    }
+
+    #[test]
+    fn rs256_and_es384_verify_like_the_others() {
+        let mut rng = rand::rngs::OsRng;
+        let payload = json!({"iss": "did:web:compliance.example"});
+        // RS256 (PKCS#1 v1.5), what the compliance service and most VC-JWTs use
+        let rsa_key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        use rsa::traits::PublicKeyParts as _;
+        let public = rsa_key.to_public_key();
+        let rsa_jwk = json!({"kty": "RSA", "n": B64.encode(public.n().to_bytes_be()),
+            "e": B64.encode(public.e().to_bytes_be()), "kid": "did:web:compliance.example#X509-JWK2020"});
+        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key);
+        let rs = token_with(
+            "RS256",
+            "did:web:compliance.example#X509-JWK2020",
+            &payload,
+            |m| {
+                use rsa::signature::{SignatureEncoding as _, Signer as _};
+                signer.sign(m).to_vec()
+            },
+        );
+        let trusted = parse_trusted(&rsa_jwk.to_string(), None).unwrap();
+        assert!(
+            matches!(rs.check(&trusted), ProofStatus::Verified { ref alg, .. } if alg == "RS256"),
+            "{:?}",
+            rs.check(&trusted)
+        );
+        // the same key under PS256 does not verify an RS256 signature
+        let mut as_ps = rs.clone();
+        as_ps.header.insert("alg".into(), "PS256".into());
+        assert!(matches!(as_ps.check(&trusted), ProofStatus::Invalid { .. }));
+        // ES384
+        let es = p384::ecdsa::SigningKey::random(&mut rng);
+        let point = es.verifying_key().to_encoded_point(false);
+        let es_jwk = json!({"kty": "EC", "crv": "P-384", "kid": "did:web:compliance.example#es384",
+            "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())});
+        let es_token = token_with("ES384", "did:web:compliance.example#es384", &payload, |m| {
+            use p384::ecdsa::signature::Signer as _;
+            let s: p384::ecdsa::Signature = es.sign(m);
+            s.to_bytes().to_vec()
+        });
+        let trusted = parse_trusted(&es_jwk.to_string(), None).unwrap();
+        assert!(
+            matches!(es_token.check(&trusted), ProofStatus::Verified { ref alg, .. } if alg == "ES384")
+        );
+        // an algorithm outside the list is named, not guessed
+        let mut other = es_token.clone();
+        other.header.insert("alg".into(), "ES512".into());
+        assert!(
+            matches!(other.check(&trusted), ProofStatus::NotChecked { ref reason } if reason.contains("ES512"))
+        );
     }
 
     #[test]

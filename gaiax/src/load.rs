@@ -113,6 +113,17 @@ impl<'a> Loader<'a> {
                 }
             }
             Value::String(s) if jwt::looks_like_jws(s) => self.jwt(s, path.to_owned(), report),
+            // The 22.10 compliance service's answer wraps the presentation it checked and the
+            // compliance credential it issued.
+            Value::Object(o)
+                if o.contains_key("selfDescriptionCredential") && types(o).is_empty() =>
+            {
+                for key in ["selfDescriptionCredential", "complianceCredential"] {
+                    if let Some(inner) = o.get(key) {
+                        self.value(inner, &at(path, key), original, report);
+                    }
+                }
+            }
             Value::Object(o) => {
                 let t = types(o);
                 if t.iter().any(|t| t == "verifiablepresentation") {

@@ -581,3 +581,46 @@ fn validity_windows_are_checked_at_a_given_instant_and_strict_mode_lists_every_p
         "{problems:?}"
     );
 }
+
+#[test]
+fn the_compliance_services_wrapped_answer_imports_with_both_parts() {
+    let vp: Value = serde_json::from_slice(&fixture("tagus/participant-vp.json").bytes).unwrap();
+    let wrapped = json!({
+        "selfDescriptionCredential": vp,
+        "complianceCredential": {
+            "@context": ["https://www.w3.org/2018/credentials/v1"],
+            "type": ["VerifiableCredential"],
+            "id": "https://compliance.example/credential-offers/1",
+            "issuer": "did:web:compliance.example",
+            "issuanceDate": "2026-11-01T00:00:00Z",
+            "credentialSubject": [{
+                "type": "gx:compliance",
+                "id": "https://nordwolke.example/participant.json",
+                "integrity": "sha256-0123"
+            }]
+        }
+    });
+    let src = Source {
+        name: "compliance-answer.json".into(),
+        bytes: wrapped.to_string().into_bytes(),
+    };
+    let out = run(std::slice::from_ref(&src));
+    assert_eq!(doc(&out).participant.legal_name, "Nordwolke GmbH");
+    let origins: Vec<&str> = out
+        .report
+        .credentials
+        .iter()
+        .map(|c| c.origin.as_str())
+        .collect();
+    assert!(
+        origins[0].contains("[\"selfDescriptionCredential\"][\"verifiableCredential\"][0]"),
+        "{origins:?}"
+    );
+    assert!(
+        origins
+            .last()
+            .unwrap()
+            .ends_with("[\"complianceCredential\"]"),
+        "{origins:?}"
+    );
+}
