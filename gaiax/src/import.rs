@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 pub use crate::load::Original;
 use crate::{
     Report, Source,
-    json::{at, at_index, id, items, local, prop, text, texts, types},
+    json::{at, at_index, id, id_of, id_of_map, items, local, prop, text, texts, types},
     jwt::TrustedKey,
     ld::Contexts,
     load::Loader,
@@ -75,15 +75,66 @@ impl Imported {
     }
 }
 
-/// A credential subject (or an object inside one that has an id).
+/// A credential subject (or a participant embedded in one).
 struct Subject<'a> {
     path: String,
     obj: &'a Map<String, Value>,
     types: Vec<String>,
+    /// The id of the credential it is in (references may name the credential).
+    credential: Option<&'a str>,
 }
 
 /// Properties that are structure, not data.
-const STRUCTURAL: [&str; 3] = ["id", "type", "@context"];
+const STRUCTURAL: [&str; 5] = ["id", "@id", "type", "@type", "@context"];
+
+/// Subject types a registration-number reference may name (22.10 and Loire).
+const REGISTRATION_TYPES: [&str; 8] = [
+    "legalregistrationnumber",
+    "registrationnumber",
+    "vatid",
+    "leicode",
+    "eori",
+    "euid",
+    "taxid",
+    "localregistrationnumber",
+];
+
+/// Types of a participant.
+const PARTICIPANT_TYPES: [&str; 2] = ["legalparticipant", "legalperson"];
+
+/// Participants embedded in `obj` (e.g. inside `gx:providedBy`), at any depth, with their
+/// paths: they are subjects of their own.
+fn embedded_participants<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    out: &mut Vec<(String, &'a Map<String, Value>)>,
+    depth: usize,
+) {
+    if depth > 8 {
+        return;
+    }
+    for (k, v) in obj {
+        if STRUCTURAL.contains(&k.as_str()) {
+            continue;
+        }
+        let p = at(path, k);
+        for (j, item) in items(v).into_iter().enumerate() {
+            let Some(o) = item.as_object() else { continue };
+            let ip = if v.is_array() {
+                at_index(&p, j)
+            } else {
+                p.clone()
+            };
+            if types(o)
+                .iter()
+                .any(|t| PARTICIPANT_TYPES.contains(&t.as_str()))
+            {
+                out.push((ip.clone(), o));
+            }
+            embedded_participants(o, &ip, out, depth + 1);
+        }
+    }
+}
 
 /// Registration-number property → kind.
 fn registration_kind(local_name: &str) -> Option<RegistrationKind> {
@@ -114,34 +165,53 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
         let Some(cs) = c.vc.get("credentialSubject") else {
             continue;
         };
+        let credential = id_of(&c.vc);
         let base = at(&c.origin, "credentialSubject");
+        let mut top: Vec<(String, &Map<String, Value>)> = Vec::new();
         match cs {
             Value::Array(list) => {
                 for (i, s) in list.iter().enumerate() {
                     if let Some(o) = s.as_object() {
-                        subjects.push(Subject {
-                            path: at_index(&base, i),
-                            types: types(o),
-                            obj: o,
-                        });
+                        top.push((at_index(&base, i), o));
                     }
                 }
             }
-            Value::Object(o) => subjects.push(Subject {
-                path: base,
+            Value::Object(o) => top.push((base, o)),
+            _ => report.invalid(base, "credentialSubject must be an object"),
+        }
+        for (path, o) in top {
+            let mut nested = Vec::new();
+            embedded_participants(o, &path, &mut nested, 0);
+            subjects.push(Subject {
+                path,
                 types: types(o),
                 obj: o,
-            }),
-            _ => report.invalid(base, "credentialSubject must be an object"),
+                credential,
+            });
+            for (path, o) in nested {
+                subjects.push(Subject {
+                    path,
+                    types: types(o),
+                    obj: o,
+                    credential: None,
+                });
+            }
+        }
+    }
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_credential: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in subjects.iter().enumerate() {
+        if let Some(id) = id_of_map(s.obj) {
+            by_id.entry(id).or_default().push(i);
+        }
+        if let Some(c) = s.credential {
+            by_credential.entry(c).or_default().push(i);
         }
     }
     let mut m = Mapper {
         subjects: &subjects,
-        by_id: subjects
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.obj.get("id").and_then(Value::as_str).map(|id| (id, i)))
-            .collect(),
+        by_id,
+        by_credential,
         used: BTreeSet::new(),
         report,
         aside: Vec::new(),
@@ -212,7 +282,12 @@ fn unique_key(ext: &BTreeMap<String, String>, key: String) -> String {
 
 struct Mapper<'a> {
     subjects: &'a [Subject<'a>],
-    by_id: HashMap<&'a str, usize>,
+    /// Subject id (`id` or `@id`) → subjects with it (several credentials may describe
+    /// the same participant's DID).
+    by_id: HashMap<&'a str, Vec<usize>>,
+    /// Credential id → its subjects (22.10 references name the registration-number
+    /// credential, as the notary issues it).
+    by_credential: HashMap<&'a str, Vec<usize>>,
     /// Subjects consumed by the mapping (the rest are reported as not mapped).
     used: BTreeSet<usize>,
     report: Report,
@@ -228,23 +303,55 @@ impl<'a> Mapper<'a> {
             .any(|x| t.contains(&x.as_str()))
     }
 
-    /// The object a property value names: inline, or the subject with that id.
-    fn resolve(&mut self, v: &'a Value, path: &str) -> Option<(String, &'a Map<String, Value>)> {
+    /// The object a property value names: inline, or the subject with that id or in the
+    /// credential with that id — of the `want` types when several are (none: the first).
+    fn resolve(
+        &mut self,
+        v: &'a Value,
+        path: &str,
+        want: &[&str],
+    ) -> Option<(String, &'a Map<String, Value>)> {
         if let Some(o) = v.as_object()
             && o.keys().any(|k| !STRUCTURAL.contains(&k.as_str()))
         {
             return Some((path.to_owned(), o));
         }
         let target = id(v)?;
-        match self.by_id.get(target) {
-            Some(&i) => {
+        let mut candidates: Vec<usize> = self.by_id.get(target).cloned().unwrap_or_default();
+        for i in self.by_credential.get(target).into_iter().flatten() {
+            if !candidates.contains(i) {
+                candidates.push(*i);
+            }
+        }
+        let chosen = candidates
+            .iter()
+            .copied()
+            .find(|&i| self.has_type(i, want))
+            .or_else(|| {
+                want.is_empty()
+                    .then(|| candidates.first().copied())
+                    .flatten()
+            });
+        match chosen {
+            Some(i) => {
                 self.used.insert(i);
                 Some((self.subjects[i].path.clone(), self.subjects[i].obj))
+            }
+            None if candidates.is_empty() => {
+                self.report.invalid(
+                    path,
+                    format!("refers to {target:?}, which is in none of the input credentials"),
+                );
+                None
             }
             None => {
                 self.report.invalid(
                     path,
-                    format!("refers to {target:?}, which is in none of the input credentials"),
+                    format!(
+                        "refers to {target:?}, but none of the {} subject(s) with that id is a {}",
+                        candidates.len(),
+                        want.join(" or ")
+                    ),
                 );
                 None
             }
@@ -267,9 +374,23 @@ impl<'a> Mapper<'a> {
     }
 
     fn document(&mut self, opts: &ImportOptions) -> Option<SdDocument> {
-        let participants: Vec<usize> = (0..self.subjects.len())
-            .filter(|&i| self.has_type(i, &["legalparticipant", "legalperson"]))
-            .collect();
+        // One participant per id: several credentials (or an embedded copy) may describe it.
+        let mut participants: Vec<usize> = Vec::new();
+        for i in 0..self.subjects.len() {
+            if !self.has_type(i, &PARTICIPANT_TYPES) {
+                continue;
+            }
+            let same = id_of_map(self.subjects[i].obj).is_some_and(|id| {
+                participants
+                    .iter()
+                    .any(|&p| id_of_map(self.subjects[p].obj) == Some(id))
+            });
+            if same {
+                self.used.insert(i);
+            } else {
+                participants.push(i);
+            }
+        }
         let Some(&pi) = participants.first() else {
             self.report.invalid(
                 "(input)",
@@ -285,7 +406,7 @@ impl<'a> Mapper<'a> {
         }
         self.used.extend(participants.iter().copied());
         let participant = self.participant(pi)?;
-        let provider = self.subjects[pi].obj.get("id").and_then(Value::as_str);
+        let provider = id_of_map(self.subjects[pi].obj);
         let labels = self.labels();
         let mut services: Vec<Service> = opts
             .base
@@ -357,13 +478,25 @@ impl<'a> Mapper<'a> {
                     return None;
                 }
             },
-            None => {
-                self.report.invalid(
-                    &path,
-                    "no legal name (gx:legalName in 22.10, schema:name in Loire)",
-                );
-                return None;
-            }
+            // Loire (25.11) makes the name optional; catalogues then name the participant
+            // by its id. 22.10 requires gx:legalName.
+            None => match id_of_map(obj).filter(|_| s.types.iter().any(|t| t == "legalperson")) {
+                Some(named) => {
+                    let key = if obj.contains_key("id") { "id" } else { "@id" };
+                    self.report.mapped(
+                        at(&path, key),
+                        "participant.legal_name (no schema:name: named by its id)",
+                    );
+                    named.to_owned()
+                }
+                None => {
+                    self.report.invalid(
+                        &path,
+                        "no legal name (gx:legalName in 22.10, schema:name in Loire)",
+                    );
+                    return None;
+                }
+            },
         };
         let mut registration = Vec::new();
         if let Some((k, v)) = prop(obj, &["legalregistrationnumber", "registrationnumber"]) {
@@ -373,7 +506,7 @@ impl<'a> Mapper<'a> {
                 } else {
                     at(&path, k)
                 };
-                let Some((rpath, robj)) = self.resolve(item, &p) else {
+                let Some((rpath, robj)) = self.resolve(item, &p, &REGISTRATION_TYPES) else {
                     continue;
                 };
                 for (rk, rv) in robj {
@@ -446,7 +579,7 @@ impl<'a> Mapper<'a> {
     /// 22.10: `gx:countrySubdivisionCode` (`DE-BY`); Loire: `gx:countryCode` (`DE`) and
     /// optionally the subdivision; `vcard:locality` for the city.
     fn address(&mut self, v: &'a Value, path: &str, field: &str) -> Option<Address> {
-        let (path, obj) = self.resolve(v, path)?;
+        let (path, obj) = self.resolve(v, path, &[])?;
         let country = prop(obj, &["countrycode"]).map(|(k, v)| (at(&path, k), text(v)));
         let sub = prop(obj, &["countrysubdivisioncode"]).map(|(k, v)| (at(&path, k), text(v)));
         let country_code = match (&country, &sub) {
@@ -636,7 +769,7 @@ impl<'a> Mapper<'a> {
         ) {
             let p = at(&path, k);
             let first = items(v).into_iter().next();
-            if let Some((tp, t)) = first.and_then(|f| self.resolve(f, &p)) {
+            if let Some((tp, t)) = first.and_then(|f| self.resolve(f, &p, &[])) {
                 let url = prop(t, &["url"]).and_then(|(_, u)| text(u));
                 let hash = prop(t, &["hash"]).and_then(|(_, h)| text(h));
                 match (url, hash) {
@@ -672,7 +805,7 @@ impl<'a> Mapper<'a> {
                 } else {
                     at(&path, k)
                 };
-                let Some((ep, eo)) = self.resolve(e, &p) else {
+                let Some((ep, eo)) = self.resolve(e, &p, &[]) else {
                     continue;
                 };
                 let get = |names: &[&str]| prop(eo, names).and_then(|(_, x)| text(x));

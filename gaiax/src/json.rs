@@ -64,6 +64,16 @@ pub(crate) fn texts(v: &Value) -> Vec<String> {
     items(v).into_iter().filter_map(text).collect()
 }
 
+/// An object's own id: `id`, else `@id`.
+pub(crate) fn id_of_map(o: &Map<String, Value>) -> Option<&str> {
+    o.get("id").or_else(|| o.get("@id")).and_then(Value::as_str)
+}
+
+/// A value's own id when it is an object (not a bare string).
+pub(crate) fn id_of(v: &Value) -> Option<&str> {
+    v.as_object().and_then(id_of_map)
+}
+
 /// The node id a value names: `{"id": …}`, `{"@id": …}` or a bare string.
 pub(crate) fn id(v: &Value) -> Option<&str> {
     match v {

@@ -624,3 +624,112 @@ fn the_compliance_services_wrapped_answer_imports_with_both_parts() {
         "{origins:?}"
     );
 }
+
+/// The 22.10 participant set as the notary and wizard issue it: every subject is the
+/// participant's DID, and `gx:legalRegistrationNumber` names the registration-number
+/// *credential*.
+fn notary_style_set() -> Value {
+    let mut vp: Value =
+        serde_json::from_slice(&fixture("tagus/participant-vp.json").bytes).unwrap();
+    let did = "did:web:nordwolke.example";
+    let creds = vp["verifiableCredential"].as_array_mut().unwrap();
+    for c in creds.iter_mut() {
+        if c["credentialSubject"]["type"] != "gx:ServiceOffering"
+            && c["credentialSubject"]["type"] != "gx:DataResource"
+        {
+            c["credentialSubject"]["id"] = did.into();
+        }
+    }
+    creds[0]["credentialSubject"]["gx:legalRegistrationNumber"] =
+        json!({"id": "https://nordwolke.example/credentials/lrn.json"});
+    for c in creds.iter_mut().skip(2).take(2) {
+        for k in ["gx:providedBy", "gx:producedBy"] {
+            if c["credentialSubject"].get(k).is_some() {
+                c["credentialSubject"][k] = json!({ "id": did });
+            }
+        }
+    }
+    vp
+}
+
+#[test]
+fn references_resolve_against_credential_ids_and_shared_subject_ids() {
+    let vp = notary_style_set();
+    let src = Source {
+        name: "notary.json".into(),
+        bytes: vp.to_string().into_bytes(),
+    };
+    let out = run(std::slice::from_ref(&src));
+    let d = doc(&out);
+    assert_eq!(d.participant.legal_name, "Nordwolke GmbH");
+    let kinds: Vec<_> = d.participant.registration.iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&RegistrationKind::VatId), "{kinds:?}");
+    assert!(kinds.contains(&RegistrationKind::LeiCode), "{kinds:?}");
+    assert_eq!(d.services.len(), 2, "{}", out.report.summary());
+    // a reference to an id nobody has is still named
+    let mut broken = vp.clone();
+    broken["verifiableCredential"][0]["credentialSubject"]["gx:legalRegistrationNumber"] =
+        json!({"id": "https://nowhere.example/lrn.json"});
+    let out = run(&[Source {
+        name: "broken.json".into(),
+        bytes: broken.to_string().into_bytes(),
+    }]);
+    assert!(
+        out.report
+            .invalid
+            .iter()
+            .any(|f| f.detail.contains("in none of the input credentials")),
+        "{}",
+        out.report.summary()
+    );
+}
+
+#[test]
+fn a_loire_participant_without_a_name_is_named_by_its_id_and_embedded_providers_count() {
+    let creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    let mut nameless = creds.clone();
+    let participant = nameless[0]["credentialSubject"].as_object_mut().unwrap();
+    let name_key = participant
+        .keys()
+        .find(|k| k.ends_with("name"))
+        .cloned()
+        .unwrap();
+    participant.remove(&name_key);
+    let out = run(&[Source {
+        name: "nameless.json".into(),
+        bytes: serde_json::to_vec(&nameless).unwrap(),
+    }]);
+    let id = creds[0]["credentialSubject"]["id"].as_str().unwrap();
+    assert_eq!(doc(&out).participant.legal_name, id);
+    assert!(
+        out.report
+            .mapped
+            .iter()
+            .any(|f| f.detail.contains("named by its id")),
+        "{}",
+        out.report.summary()
+    );
+    // The participant only inside the offering's gx:providedBy (no credential of its own).
+    let mut embedded: Vec<Value> = creds
+        .iter()
+        .filter(|c| {
+            c["credentialSubject"]["type"]
+                .as_str()
+                .is_some_and(|t| t != "gx:LegalPerson")
+        })
+        .cloned()
+        .collect();
+    let offering = embedded
+        .iter_mut()
+        .find(|c| c["credentialSubject"]["type"] == "gx:ServiceOffering")
+        .unwrap();
+    offering["credentialSubject"]["gx:providedBy"] = creds[0]["credentialSubject"].clone();
+    let out = run(&[Source {
+        name: "embedded.json".into(),
+        bytes: serde_json::to_vec(&embedded).unwrap(),
+    }]);
+    let d = doc(&out);
+    assert_eq!(d.participant.legal_name, "Meridian Cloud SAS");
+    assert!(!d.services.is_empty(), "{}", out.report.summary());
+}
