@@ -45,10 +45,26 @@ pub enum ExportError {
     NoKey,
 }
 
-const CONTEXT: [&str; 2] = [
-    "https://www.w3.org/ns/credentials/v2",
-    "https://w3id.org/gaia-x/development#",
+/// The W3C credentials context (v2).
+const CREDENTIALS_V2: &str = "https://www.w3.org/ns/credentials/v2";
+/// The Gaia-X (Loire) context: binds `gx:`.
+const GAIA_X: &str = "https://w3id.org/gaia-x/development#";
+/// Prefixes the exported credentials use beside `gx:`, bound here because neither context
+/// above binds them (`schema:name` would otherwise expand to the IRI `schema:name`).
+pub(crate) const PREFIXES: [(&str, &str); 3] = [
+    ("schema", "https://schema.org/"),
+    ("vcard", "http://www.w3.org/2006/vcard/ns#"),
+    ("gaiamesh", "https://gaiamesh.org/ns#"),
 ];
+
+/// A credential's `@context`: the W3C and Gaia-X contexts and the prefixes.
+fn context() -> Value {
+    let prefixes: Map<String, Value> = PREFIXES
+        .iter()
+        .map(|(p, iri)| ((*p).to_owned(), Value::from(*iri)))
+        .collect();
+    json!([CREDENTIALS_V2, GAIA_X, prefixes])
+}
 
 fn registration_type(kind: RegistrationKind) -> (&'static str, &'static str) {
     match kind {
@@ -76,7 +92,7 @@ fn address(a: &gaiamesh_protocol::sd::Address) -> Value {
 
 fn credential(issuer: &str, id: String, kind: &str, subject: Value, now: UnixMillis) -> Value {
     json!({
-        "@context": CONTEXT,
+        "@context": context(),
         "type": ["VerifiableCredential", kind],
         "id": format!("{id}-credential"),
         "issuer": issuer,
@@ -173,9 +189,12 @@ pub fn export(
     person.insert("schema:name".into(), p.legal_name.clone().into());
     person.insert("gx:registrationNumber".into(), regs.into());
     person.insert("gx:headquartersAddress".into(), address(&p.headquarters));
-    if let Some(l) = &p.legal_address {
-        person.insert("gx:legalAddress".into(), address(l));
-    }
+    // The 25.11 shape requires a legal address; a self-description without its own says
+    // the headquarters are it.
+    person.insert(
+        "gx:legalAddress".into(),
+        address(p.legal_address.as_ref().unwrap_or(&p.headquarters)),
+    );
     creds.insert(
         0,
         credential(
@@ -208,7 +227,7 @@ pub fn export(
                     }
                     let token = jwt::sign_eddsa(header.clone(), &c, sign);
                     json!({
-                        "@context": CONTEXT[0],
+                        "@context": CREDENTIALS_V2,
                         "type": "EnvelopedVerifiableCredential",
                         "id": format!("data:application/vc+jwt,{token}"),
                     })
@@ -217,7 +236,7 @@ pub fn export(
         }
     };
     Ok(json!({
-        "@context": [CONTEXT[0]],
+        "@context": [CREDENTIALS_V2],
         "type": ["VerifiablePresentation"],
         "holder": issuer,
         "verifiableCredential": list,

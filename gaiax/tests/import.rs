@@ -733,3 +733,54 @@ fn a_loire_participant_without_a_name_is_named_by_its_id_and_embedded_providers_
     assert_eq!(d.participant.legal_name, "Meridian Cloud SAS");
     assert!(!d.services.is_empty(), "{}", out.report.summary());
 }
+
+#[test]
+fn exported_credentials_bind_every_prefix_they_use_and_name_a_legal_address() {
+    let first = run(&[fixture("loire/credentials.json")]);
+    let mut d = doc(&first).clone();
+    d.participant.legal_address = None;
+    let vp = export(
+        &d,
+        &[1u8; 32],
+        ExportFormat::JsonLd,
+        None,
+        UnixMillis(1_800_000_000_000),
+    )
+    .unwrap();
+    fn keys(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    if k != "@context" {
+                        out.push(k.clone());
+                        keys(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+    for c in vp["verifiableCredential"].as_array().unwrap() {
+        let ctx = c["@context"].as_array().unwrap();
+        assert_eq!(ctx[0], "https://www.w3.org/ns/credentials/v2");
+        assert_eq!(ctx[1], "https://w3id.org/gaia-x/development#");
+        let bound = ctx[2].as_object().unwrap();
+        let mut used = Vec::new();
+        keys(&c["credentialSubject"], &mut used);
+        for k in used {
+            if let Some((prefix, _)) = k.split_once(':')
+                && prefix != "gx"
+            {
+                assert!(bound.contains_key(prefix), "{k} uses an unbound prefix");
+                assert!(bound[prefix].as_str().unwrap().starts_with("http"));
+            }
+        }
+    }
+    let person = &vp["verifiableCredential"][0]["credentialSubject"];
+    assert_eq!(person["type"], "gx:LegalPerson");
+    assert_eq!(
+        person["gx:legalAddress"], person["gx:headquartersAddress"],
+        "without its own legal address the headquarters are it"
+    );
+}
