@@ -61,6 +61,9 @@ pub struct Imported {
     pub report: Report,
     /// The input's original bytes (whole JSON files, JWTs) with their SHA-256.
     pub originals: Vec<Original>,
+    /// The ODRL service policies found, by service id, as usage-policy terms
+    /// (`gaiax import --policies DIR` writes them as exchange usage policies).
+    pub policies: Vec<(String, crate::odrl::OdrlTerms)>,
 }
 
 impl Imported {
@@ -215,8 +218,10 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
         used: BTreeSet::new(),
         report,
         aside: Vec::new(),
+        odrl: Vec::new(),
     };
     let document = m.document(opts);
+    let policies = m.odrl;
     let mut report = m.report;
     let aside = m.aside;
     let document = document.map(|mut doc| {
@@ -232,6 +237,7 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
         document,
         report,
         originals: loader.originals,
+        policies,
     }
 }
 
@@ -293,6 +299,8 @@ struct Mapper<'a> {
     report: Report,
     /// Unmapped properties: (path, extension key, JSON value).
     aside: Vec<(String, String, String)>,
+    /// ODRL service policies read: service id → terms.
+    odrl: Vec<(String, crate::odrl::OdrlTerms)>,
 }
 
 impl<'a> Mapper<'a> {
@@ -788,7 +796,28 @@ impl<'a> Mapper<'a> {
                 }
             }
         }
-        if let Some((k, v)) = prop(obj, &["policy", "servicepolicy"]) {
+        let odrl = prop(obj, &["policy", "servicepolicy"])
+            .filter(|(_, v)| items(v).iter().any(|x| x.is_object() && text(x).is_none()));
+        if let Some((k, v)) = odrl {
+            // An ODRL policy: its enforceable terms become the usage policy's, the whole
+            // object is kept verbatim, and every term not mapped is reported.
+            let p = at(&path, k);
+            let object = items(v)
+                .into_iter()
+                .find(|x| x.is_object())
+                .cloned()
+                .unwrap_or_default();
+            let terms = crate::odrl::map(&object);
+            svc.usage_policy = Some(terms.summary());
+            self.report.mapped(p.clone(), field("usage_policy"));
+            for u in &terms.unmapped {
+                self.report
+                    .kept(p.clone(), format!("ODRL term kept, not mapped: {u}"));
+            }
+            self.aside
+                .push((p, format!("gaiax.service.{k}"), v.to_string()));
+            self.odrl.push((svc.id.clone(), terms));
+        } else if let Some((k, v)) = prop(obj, &["policy", "servicepolicy"]) {
             let policy = texts(v).join("\n");
             if policy.len() > MAX_TEXT_STRING {
                 self.aside

@@ -54,7 +54,7 @@ pub struct Contexts {
 }
 
 /// The bundled contexts: URL and document (copies shipped by the `ssi-contexts` crate).
-const BUNDLED: [(&str, &str); 13] = [
+const BUNDLED: [(&str, &str); 14] = [
     (
         "https://www.w3.org/2018/credentials/v1",
         ssi_contexts::CREDENTIALS_V1,
@@ -91,6 +91,8 @@ const BUNDLED: [(&str, &str); 13] = [
     ),
     ("https://www.w3.org/ns/did/v1", ssi_contexts::DID_V1),
     ("https://www.w3.org/ns/odrl.jsonld", ssi_contexts::ODRL),
+    // the same document, as ODRL policies in the wild name it
+    ("http://www.w3.org/ns/odrl.jsonld", ssi_contexts::ODRL),
     (
         "https://w3id.org/vc/status-list/2021/v1",
         ssi_contexts::STATUS_LIST_2021_V1,

@@ -24,6 +24,7 @@ mod json;
 pub mod jwt;
 pub mod ld;
 mod load;
+pub mod odrl;
 mod report;
 pub mod validity;
 

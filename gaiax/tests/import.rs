@@ -784,3 +784,66 @@ fn exported_credentials_bind_every_prefix_they_use_and_name_a_legal_address() {
         "without its own legal address the headquarters are it"
     );
 }
+
+#[test]
+fn an_odrl_service_policy_maps_its_enforceable_terms_and_keeps_the_rest() {
+    let mut creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    let offering = creds
+        .iter_mut()
+        .find(|c| c["credentialSubject"]["type"] == "gx:ServiceOffering")
+        .unwrap();
+    offering["credentialSubject"]["gx:servicePolicy"] = json!({
+        "@context": "http://www.w3.org/ns/odrl.jsonld",
+        "@type": "Offer",
+        "permission": [{
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+                {"leftOperand": "spatial", "operator": "isAnyOf", "rightOperand": ["DE", "FR"]},
+                {"leftOperand": "dateTime", "operator": "lteq", "rightOperand": "2027-06-30"},
+                {"leftOperand": "payAmount", "operator": "eq", "rightOperand": "10"}
+            ]
+        }],
+        "prohibition": [{"action": "distribute"}]
+    });
+    let out = run(&[Source {
+        name: "odrl.json".into(),
+        bytes: serde_json::to_vec(&creds).unwrap(),
+    }]);
+    let d = doc(&out);
+    let svc = d
+        .services
+        .iter()
+        .find(|s| {
+            s.usage_policy
+                .as_deref()
+                .is_some_and(|p| p.starts_with("ODRL:"))
+        })
+        .expect("a service with the ODRL summary");
+    let summary = svc.usage_policy.as_deref().unwrap();
+    assert!(
+        summary.contains("purposes research")
+            && summary.contains("consumers in DE, FR")
+            && summary.contains("until 2027-06-30")
+            && summary.contains("no onward transfer"),
+        "{summary}"
+    );
+    let (sid, terms) = &out.policies[0];
+    assert_eq!(sid, &svc.id);
+    assert_eq!(terms.purposes, ["research"]);
+    // nothing lost: the unmapped term is reported and the whole policy kept verbatim
+    assert!(
+        out.report
+            .kept_aside
+            .iter()
+            .any(|f| f.detail.contains("payAmount")),
+        "{}",
+        out.report.summary()
+    );
+    assert!(
+        d.extensions
+            .values()
+            .any(|v| v.contains("odrl.jsonld") && v.contains("payAmount"))
+    );
+}

@@ -233,3 +233,50 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
     );
     assert!(text.contains("expected URL=FILE"), "{text}");
 }
+
+#[test]
+fn odrl_service_policies_become_usage_policies_an_asset_can_use() {
+    let d = tempfile::tempdir().unwrap();
+    let mut creds: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("loire/credentials.json")).unwrap())
+            .unwrap();
+    let offering = creds
+        .iter_mut()
+        .find(|c| c["credentialSubject"]["type"] == "gx:ServiceOffering")
+        .unwrap();
+    offering["credentialSubject"]["gx:servicePolicy"] = serde_json::json!({
+        "@context": "http://www.w3.org/ns/odrl.jsonld",
+        "@type": "Set",
+        "permission": [{"action": "use", "constraint": [
+            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"},
+            {"leftOperand": "spatial", "operator": "eq", "rightOperand": "EU"},
+            {"leftOperand": "count", "operator": "lteq", "rightOperand": 3}
+        ]}]
+    });
+    std::fs::write(
+        d.path().join("creds.json"),
+        serde_json::to_vec(&creds).unwrap(),
+    )
+    .unwrap();
+    ok(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            "creds.json",
+            "--out",
+            "sd.toml",
+            "--policies",
+            "policies",
+        ],
+    );
+    let files: Vec<_> = std::fs::read_dir(d.path().join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("purposes = [\"research\"]"), "{text}");
+    assert!(text.contains("jurisdiction = [\"EU\"]"), "{text}");
+    assert!(text.contains("max_transfers = 3"), "{text}");
+}

@@ -64,6 +64,11 @@ pub struct ImportArgs {
     /// and the import goes on.
     #[arg(long)]
     strict: bool,
+    /// Write each service's ODRL policy (`gx:servicePolicy`) as a usage policy,
+    /// `DIR/<service-id>.policy.toml`, for `gaiamesh asset add --policy`: purposes,
+    /// residency, validity, use count and onward transfer map; the rest is reported.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
     /// Check validity windows at this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead
     /// of now, for reproducible checks.
     #[arg(long, value_name = "TIME")]
@@ -200,6 +205,9 @@ fn import(a: ImportArgs) -> Result<()> {
     if !valid {
         bail!("no valid self-description could be made from these credentials (see the report)");
     }
+    if let Some(dir) = &a.policies {
+        write_policies(dir, &out.policies)?;
+    }
     if !a.json
         && let Some(doc) = &out.document
     {
@@ -211,6 +219,64 @@ fn import(a: ImportArgs) -> Result<()> {
             }
             None => print!("{toml}"),
         }
+    }
+    Ok(())
+}
+
+/// An ODRL policy's terms as an exchange usage policy (validated as `asset add` would).
+fn usage_policy(terms: &gaiamesh_gaiax::odrl::OdrlTerms) -> Result<String> {
+    let instant = |t: &str| -> Result<gaiamesh_protocol::time::UnixMillis> {
+        // xsd:date as the start of that day, UTC
+        let full = if t.len() == 10 {
+            format!("{t}T00:00:00Z")
+        } else {
+            t.to_owned()
+        };
+        let at = gaiamesh_gaiax::validity::parse_time(&full).map_err(anyhow::Error::msg)?;
+        Ok(gaiamesh_protocol::time::UnixMillis(
+            u64::try_from(at.unix_timestamp()).unwrap_or(0) * 1000,
+        ))
+    };
+    let policy = gaiamesh_exchange::policy::Policy {
+        purposes: terms.purposes.clone(),
+        jurisdiction: terms.jurisdiction.clone(),
+        valid_from: terms.valid_from.as_deref().map(instant).transpose()?,
+        valid_until: terms.valid_until.as_deref().map(instant).transpose()?,
+        max_transfers: terms.max_transfers,
+        onward_transfer: terms.onward_transfer.unwrap_or(true),
+        ..Default::default()
+    };
+    let text = toml::to_string(&policy)?;
+    gaiamesh_exchange::policy::Policy::parse(&text)?;
+    Ok(text)
+}
+
+fn write_policies(
+    dir: &Path,
+    policies: &[(String, gaiamesh_gaiax::odrl::OdrlTerms)],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (service, terms) in policies {
+        let text =
+            usage_policy(terms).with_context(|| format!("the ODRL policy of service {service}"))?;
+        let name: String = service
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{name}.policy.toml"));
+        let header = format!(
+            "# usage policy of service {service}, from its ODRL gx:servicePolicy\n# {}\n",
+            terms.summary()
+        );
+        std::fs::write(&path, header + &text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("usage policy of {service} written to {}", path.display());
     }
     Ok(())
 }
