@@ -135,7 +135,7 @@ fn constraint(c: &Value, at: &str, t: &mut OdrlTerms) {
     // An operand or operator as written (a string, or an object's @id / @value), without
     // its namespace.
     let field = |name: &str| -> String {
-        let v = c.get(name).or_else(|| c.get(&format!("odrl:{name}")));
+        let v = c.get(name).or_else(|| c.get(format!("odrl:{name}")));
         let raw = match v {
             Some(o @ Value::Object(_)) => o
                 .get("@id")

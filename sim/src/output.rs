@@ -384,13 +384,19 @@ pub fn svg_chart(
     s
 }
 
+/// One point of an interval chart: x, the value, the interval's low and high ends.
+pub type IntervalPoint = (f64, f64, f64, f64);
+
+/// A labelled line of an interval chart.
+pub type IntervalSeries = (String, Vec<IntervalPoint>);
+
 /// Lines with error bars as SVG: each series is a label and its points (x, value, low,
 /// high), drawn in its own colour with a legend (a sweep's means and their intervals).
 pub fn svg_interval_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
-    series: &[(String, Vec<(f64, f64, f64, f64)>)],
+    series: &[IntervalSeries],
 ) -> String {
     const COLOURS: [&str; 6] = [
         "#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377",

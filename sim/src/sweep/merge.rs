@@ -273,8 +273,8 @@ fn series(
     keys: &[String],
     points: &[(super::Point, Vec<Interval>)],
     metric: usize,
-) -> Vec<(String, Vec<(f64, f64, f64, f64)>)> {
-    let mut out: BTreeMap<String, Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
+) -> Vec<crate::output::IntervalSeries> {
+    let mut out: BTreeMap<String, Vec<crate::output::IntervalPoint>> = BTreeMap::new();
     let mut positions: Vec<String> = Vec::new();
     for (p, stats) in points {
         let xv = &p.params[&keys[0]];
