@@ -475,6 +475,39 @@ impl<'a> Mapper<'a> {
     fn participant(&mut self, i: usize) -> Option<Participant> {
         let s = &self.subjects[i];
         let (path, obj) = (s.path.clone(), s.obj);
+        // Each release names these properties its own way; the other release's name under
+        // this release's type is mapped with a warning (an error with --strict).
+        let loire = s.types.iter().any(|t| t == "legalperson");
+        for (k, _) in obj {
+            let (tagus_name, loire_name) = match local(k).as_str() {
+                "legalname" => ("gx:legalName", "schema:name"),
+                "legalregistrationnumber" => {
+                    ("gx:legalRegistrationNumber", "gx:registrationNumber")
+                }
+                "headquarteraddress" => ("gx:headquarterAddress", "gx:headquartersAddress"),
+                "name" | "registrationnumber" | "headquartersaddress" if !loire => {
+                    let ours = match local(k).as_str() {
+                        "name" => "gx:legalName",
+                        "registrationnumber" => "gx:legalRegistrationNumber",
+                        _ => "gx:headquarterAddress",
+                    };
+                    self.report.warning(
+                        at(&path, k),
+                        format!("{k} is the Loire name; a 22.10 gx:LegalParticipant uses {ours}"),
+                    );
+                    continue;
+                }
+                _ => continue,
+            };
+            if loire {
+                self.report.warning(
+                    at(&path, k),
+                    format!(
+                        "{k} is the 22.10 name ({tagus_name}); a Loire gx:LegalPerson uses {loire_name}"
+                    ),
+                );
+            }
+        }
         let legal_name = match prop(obj, &["legalname", "name"]) {
             Some((k, v)) => match text(v) {
                 Some(n) if !n.trim().is_empty() => {

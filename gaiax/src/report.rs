@@ -101,6 +101,9 @@ pub struct Report {
     pub kept_aside: Vec<Finding>,
     /// Invalid input (`detail`: what is wrong). Invalid values are not mapped.
     pub invalid: Vec<Finding>,
+    /// Mapped, but not as the release says (another release's property name under this
+    /// release's type): errors with `--strict`.
+    pub warnings: Vec<Finding>,
 }
 
 impl Report {
@@ -118,6 +121,13 @@ impl Report {
         });
     }
 
+    pub(crate) fn warning(&mut self, path: impl Into<String>, detail: impl Into<String>) {
+        self.warnings.push(Finding {
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+
     pub(crate) fn invalid(&mut self, path: impl Into<String>, detail: impl Into<String>) {
         self.invalid.push(Finding {
             path: path.into(),
@@ -127,7 +137,7 @@ impl Report {
 
     /// What strict mode refuses (`gaiax import --strict`): every credential or presentation
     /// whose proof is missing, not checked or invalid, every credential outside its validity
-    /// window, and every invalid item — each naming where and why.
+    /// window, every invalid item and every warning — each naming where and why.
     pub fn strict_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for c in &self.credentials {
@@ -144,7 +154,7 @@ impl Report {
                 ));
             }
         }
-        for f in &self.invalid {
+        for f in self.invalid.iter().chain(&self.warnings) {
             out.push(format!("{}: {}", f.path, f.detail));
         }
         out.dedup();
@@ -180,6 +190,9 @@ impl Report {
         }
         for f in &self.invalid {
             let _ = writeln!(s, "  invalid: {}: {}", f.path, f.detail);
+        }
+        for f in &self.warnings {
+            let _ = writeln!(s, "  warning: {}: {}", f.path, f.detail);
         }
         s
     }

@@ -847,3 +847,38 @@ fn an_odrl_service_policy_maps_its_enforceable_terms_and_keeps_the_rest() {
             .any(|v| v.contains("odrl.jsonld") && v.contains("payAmount"))
     );
 }
+
+#[test]
+fn another_releases_property_names_are_mapped_with_a_warning_that_strict_mode_refuses() {
+    let mut creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    let person = creds[0]["credentialSubject"].as_object_mut().unwrap();
+    let name_key = person
+        .keys()
+        .find(|k| k.ends_with("name"))
+        .cloned()
+        .unwrap();
+    let name = person.remove(&name_key).unwrap();
+    person.insert("gx:legalName".into(), name); // the 22.10 name under gx:LegalPerson
+    let out = run(&[Source {
+        name: "mixed.json".into(),
+        bytes: serde_json::to_vec(&creds).unwrap(),
+    }]);
+    assert_eq!(doc(&out).participant.legal_name, "Meridian Cloud SAS");
+    let w = &out.report.warnings;
+    assert_eq!(w.len(), 1, "{}", out.report.summary());
+    assert!(
+        w[0].path.ends_with("[\"gx:legalName\"]") && w[0].detail.contains("schema:name"),
+        "{w:?}"
+    );
+    assert!(
+        out.report
+            .strict_problems()
+            .iter()
+            .any(|p| p.contains("22.10 name"))
+    );
+    // The fixtures as published use their own release's names: no warning.
+    for f in ["loire/credentials.json", "tagus/participant-vp.json"] {
+        assert!(run(&[fixture(f)]).report.warnings.is_empty(), "{f}");
+    }
+}
