@@ -68,11 +68,16 @@ impl Validity {
     }
 }
 
+/// Text that is not a date and time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 date and time")]
+pub struct TimeError(String);
+
 /// Parses an RFC 3339 / XSD dateTime (an offset, or none meaning UTC).
-pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+pub fn parse_time(text: &str) -> Result<OffsetDateTime, TimeError> {
     OffsetDateTime::parse(text, &Rfc3339)
         .or_else(|_| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
-        .map_err(|_| format!("{text:?} is not an RFC 3339 date and time"))
+        .map_err(|_| TimeError(text.chars().take(64).collect()))
 }
 
 fn format(t: OffsetDateTime) -> String {
@@ -99,10 +104,10 @@ pub(crate) fn check(vc: &Value, claims: Option<&Value>, at: OffsetDateTime) -> V
         };
         let t = match parse_time(text) {
             Ok(t) => t,
-            Err(reason) => {
+            Err(e) => {
                 return Validity::Malformed {
                     field: field.into(),
-                    reason,
+                    reason: e.to_string(),
                 };
             }
         };

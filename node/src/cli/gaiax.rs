@@ -145,7 +145,7 @@ fn import(a: ImportArgs) -> Result<()> {
             .map(|t| {
                 gaiamesh_gaiax::validity::parse_time(t)
                     .map(|t| t.unix_timestamp())
-                    .map_err(|e| anyhow::anyhow!("--at: {e}"))
+                    .context("--at")
             })
             .transpose()?;
     let out = gaiamesh_gaiax::import(
@@ -232,7 +232,7 @@ fn usage_policy(terms: &gaiamesh_gaiax::odrl::OdrlTerms) -> Result<String> {
         } else {
             t.to_owned()
         };
-        let at = gaiamesh_gaiax::validity::parse_time(&full).map_err(anyhow::Error::msg)?;
+        let at = gaiamesh_gaiax::validity::parse_time(&full)?;
         Ok(gaiamesh_protocol::time::UnixMillis(
             u64::try_from(at.unix_timestamp()).unwrap_or(0) * 1000,
         ))

@@ -59,7 +59,7 @@ pub fn merge(out: &Path) -> Result<Merged, SweepError> {
     for dir in dirs {
         match read_run(&dir) {
             Ok(f) => finished.push(f),
-            Err(why) => unreadable.push(format!("{}: {why}", dir.display())),
+            Err(why) => unreadable.push(why.to_string()),
         }
     }
     if finished.is_empty() {
@@ -97,13 +97,23 @@ pub fn merge(out: &Path) -> Result<Merged, SweepError> {
     })
 }
 
-fn read_run(dir: &Path) -> Result<Finished, String> {
-    let read = |name: &str| -> Result<serde_json::Value, String> {
-        let text = std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-        serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))
+fn read_run(dir: &Path) -> Result<Finished, SweepError> {
+    let read = |name: &str| -> Result<serde_json::Value, SweepError> {
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).map_err(|source| SweepError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| SweepError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     };
     let run: Run =
-        serde_json::from_value(read("point.json")?).map_err(|e| format!("point.json: {e}"))?;
+        serde_json::from_value(read("point.json")?).map_err(|e| SweepError::Invalid {
+            path: dir.join("point.json").display().to_string(),
+            message: e.to_string(),
+        })?;
     let summary = read("summary.json")?;
     let values = METRICS
         .iter()

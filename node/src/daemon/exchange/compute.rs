@@ -43,6 +43,14 @@ const COMPILED_KEPT: usize = 16;
 /// (`[compute] wall`, at most 24 h) and review wait (`[compute] review_wait`, at most 24 h)
 /// together.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(49 * 3600);
+/// What a review ended with.
+enum Reviewed {
+    /// The result goes to the consumer.
+    Approved(Vec<u8>),
+    /// It stays here, for this reason.
+    Withheld(String),
+}
+
 /// The outcome of a job the provider's restart cut short.
 pub(crate) const INTERRUPTED: &str =
     "interrupted: the provider stopped before the job ended; it was not run again";
@@ -551,13 +559,13 @@ impl Exchange {
         };
         if review && body.outcome == "completed" {
             let decided = if gone {
-                Err("the consumer left before the review".to_owned())
+                Reviewed::Withheld("the consumer left before the review".to_owned())
             } else {
                 self.await_review(peer, &body, result, watch.as_mut()).await
             };
             result = match decided {
-                Ok(result) => result,
-                Err(reason) => {
+                Reviewed::Approved(result) => result,
+                Reviewed::Withheld(reason) => {
                     info!(%peer, asset = %body.asset, algorithm = %body.algorithm, %reason, "compute result withheld");
                     body.outcome = format!("withheld by the provider's review: {reason}");
                     body.result_blake3.clear();
@@ -604,7 +612,7 @@ impl Exchange {
         body: &UsageBody,
         result: Vec<u8>,
         gone: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Reviewed {
         let wait = self.compute.config.review_wait;
         let now = crate::now();
         let view = ReviewView {
@@ -620,24 +628,28 @@ impl Exchange {
         let result = Arc::new(result);
         let most = self.compute.config.queued_jobs.max(1) as usize;
         let Some(mut waiting) = self.compute.reviews.hold(view, result.clone(), most) else {
-            return Err(format!("{most} results already wait for review"));
+            return Reviewed::Withheld(format!("{most} results already wait for review"));
         };
         info!(review = waiting.id, %peer, asset = %body.asset, algorithm = %body.algorithm, bytes = result.len(), "compute result held for review");
         let decision = tokio::select! {
-            d = &mut waiting.decision => d.map_err(|_| "the review ended without a decision".to_owned()),
-            () = gone => Err("the consumer left before the review".to_owned()),
-            () = tokio::time::sleep(wait) => Err(format!(
+            d = &mut waiting.decision => d.unwrap_or_else(|_| {
+                Decision::Reject("the review ended without a decision".to_owned())
+            }),
+            () = gone => Decision::Reject("the consumer left before the review".to_owned()),
+            () = tokio::time::sleep(wait) => Decision::Reject(format!(
                 "not reviewed within {}",
                 humantime::format_duration(wait)
             )),
         };
         drop(waiting);
-        match decision? {
+        match decision {
             Decision::Approve => {
                 info!(%peer, asset = %body.asset, "compute result approved");
-                Ok(Arc::try_unwrap(result).unwrap_or_else(|shared| shared.as_ref().clone()))
+                Reviewed::Approved(
+                    Arc::try_unwrap(result).unwrap_or_else(|shared| shared.as_ref().clone()),
+                )
             }
-            Decision::Reject(reason) => Err(reason),
+            Decision::Reject(reason) => Reviewed::Withheld(reason),
         }
     }
 
@@ -699,19 +711,25 @@ impl Exchange {
             .join("blobs")
             .join(format!("{}.data", released.blake3));
         let expected = released.blake3.clone();
-        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-            let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+        let target = released.target.clone();
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ExchangeError> {
+            let refuse =
+                |why: String| ExchangeError::Compute(format!("the algorithm {target}: {why}"));
+            let len = std::fs::metadata(&path)
+                .map_err(|e| refuse(e.to_string()))?
+                .len();
             if len > MAX_ALGORITHM_BYTES {
-                return Err(format!("{len} bytes, more than {MAX_ALGORITHM_BYTES}"));
+                return Err(refuse(format!(
+                    "{len} bytes, more than {MAX_ALGORITHM_BYTES}"
+                )));
             }
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(&path).map_err(|e| refuse(e.to_string()))?;
             if blake3::hash(&bytes).to_hex().as_str() != expected {
-                return Err("the stored blob does not match its hash".into());
+                return Err(refuse("the stored blob does not match its hash".into()));
             }
             Ok(bytes)
         })
-        .await?
-        .map_err(|e| ExchangeError::Compute(format!("the algorithm {}: {e}", released.target)))?;
+        .await??;
         // What it declares must fit this node's limits; it may write no more than it said.
         let manifest = Manifest::require(&bytes).map_err(|e| {
             ExchangeError::Compute(format!("the algorithm {}: {e}", released.target))
