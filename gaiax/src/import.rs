@@ -757,7 +757,7 @@ impl<'a> Mapper<'a> {
             _ => {}
         }
         let field = |f: &str| format!("services[{index}].{f}");
-        let subject_id = obj.get("id").and_then(Value::as_str).unwrap_or("");
+        let subject_id = id_of_map(obj).unwrap_or("");
         let sid = service_id(subject_id, index);
         let kind = match prop(obj, &["kind"]).and_then(|(_, v)| text(v)) {
             Some(k) => serde_json::from_value::<ServiceKind>(Value::String(k)).unwrap_or(

@@ -882,3 +882,39 @@ fn another_releases_property_names_are_mapped_with_a_warning_that_strict_mode_re
         assert!(run(&[fixture(f)]).report.warnings.is_empty(), "{f}");
     }
 }
+
+#[test]
+fn subjects_named_with_at_id_keep_their_ids_and_at_keys_are_not_data() {
+    let mut creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    for c in &mut creds {
+        let cs = c["credentialSubject"].as_object_mut().unwrap();
+        if let Some(id) = cs.remove("id") {
+            cs.insert("@id".into(), id);
+        }
+        if let Some(t) = cs.remove("type") {
+            cs.insert("@type".into(), t);
+        }
+    }
+    let plain = run(&[fixture("loire/credentials.json")]);
+    let at = run(&[Source {
+        name: "at-id.json".into(),
+        bytes: serde_json::to_vec(&creds).unwrap(),
+    }]);
+    let ids =
+        |i: &Imported| -> Vec<String> { doc(i).services.iter().map(|s| s.id.clone()).collect() };
+    assert_eq!(ids(&at), ids(&plain));
+    assert!(
+        ids(&at).iter().all(|id| !id.starts_with("service-")),
+        "{:?}",
+        ids(&at)
+    );
+    assert!(
+        !doc(&at)
+            .extensions
+            .keys()
+            .any(|k| k.contains("@id") || k.contains("@type")),
+        "{:?}",
+        doc(&at).extensions.keys().collect::<Vec<_>>()
+    );
+}
