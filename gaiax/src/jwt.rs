@@ -388,6 +388,55 @@ pub fn parse_jwk(v: &Value) -> Result<PublicJwk, JwtError> {
     }
 }
 
+/// The keys of a DID document (`did.json`, as `did:web` publishes it at
+/// `https://HOST/.well-known/did.json`): every `verificationMethod` with a `publicKeyJwk`,
+/// each bound to its own id (resolved against the document's `id` when relative) and
+/// usable only for that DID. The document is the caller's copy; nothing is fetched.
+pub fn did_document_keys(text: &str) -> Result<Vec<TrustedKey>, JwtError> {
+    let doc: Value = serde_json::from_str(text)
+        .map_err(|e| JwtError::Jwk(format!("the DID document is not JSON: {e}")))?;
+    let did = doc
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|d| is_did(d))
+        .ok_or_else(|| JwtError::Jwk("the DID document has no DID as its \"id\"".into()))?;
+    let methods = doc
+        .get("verificationMethod")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            JwtError::Jwk(format!(
+                "the DID document of {did} lists no verificationMethod"
+            ))
+        })?;
+    let mut keys = Vec::new();
+    for (i, m) in methods.iter().enumerate() {
+        let Some(jwk) = m.get("publicKeyJwk") else {
+            continue;
+        };
+        let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
+        let kid = if id.starts_with('#') {
+            format!("{did}{id}")
+        } else {
+            id.to_owned()
+        };
+        let controller = m.get("controller").and_then(Value::as_str).unwrap_or(did);
+        if controller != did || !kid.starts_with(&format!("{did}#")) {
+            return Err(JwtError::Jwk(format!(
+                "verificationMethod[{i}] ({kid}) belongs to {controller}, not to the document's {did}"
+            )));
+        }
+        let key =
+            parse_jwk(jwk).map_err(|e| JwtError::Jwk(format!("verificationMethod[{i}]: {e}")))?;
+        keys.push(TrustedKey::bound(&kid, key)?);
+    }
+    if keys.is_empty() {
+        return Err(JwtError::Jwk(format!(
+            "the DID document of {did} has no publicKeyJwk key (other key formats are not read)"
+        )));
+    }
+    Ok(keys)
+}
+
 /// Parses a `--trust-key` file: one JWK or a JWK set (`{"keys": […]}`), each with its DID
 /// URL as `kid`; with `bind`, the file holds one key and `bind` is its DID URL.
 pub fn parse_trusted(text: &str, bind: Option<&str>) -> Result<Vec<TrustedKey>, JwtError> {
@@ -483,6 +532,39 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(t.check(&trusted), ProofStatus::Verified { .. }));
+    }
+
+    #[test]
+    fn a_did_document_gives_its_keys_bound_to_its_did() {
+        let pk = ed_key().verifying_key().to_bytes();
+        let doc = json!({
+            "@context": ["https://www.w3.org/ns/did/v1"],
+            "id": "did:web:notary.example",
+            "verificationMethod": [
+                {"id": "#key-1", "type": "JsonWebKey2020", "controller": "did:web:notary.example",
+                 "publicKeyJwk": ed25519_jwk(&pk)},
+                {"id": "did:web:notary.example#key-2", "type": "Multikey",
+                 "controller": "did:web:notary.example", "publicKeyMultibase": "z6Mk"}
+            ]
+        });
+        let keys = did_document_keys(&doc.to_string()).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid, "did:web:notary.example#key-1");
+        let mut h = Map::new();
+        h.insert("kid".into(), "did:web:notary.example#key-1".into());
+        let t = decode(&ed_token(&json!({"iss": "did:web:notary.example"}), h)).unwrap();
+        assert!(matches!(t.check(&keys), ProofStatus::Verified { .. }));
+        // a method controlled by someone else is refused, naming it
+        let mut foreign = doc.clone();
+        foreign["verificationMethod"][0]["controller"] = "did:web:evil.example".into();
+        let e = did_document_keys(&foreign.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did:web:evil.example"), "{e}");
+        let e = did_document_keys("{\"id\": \"nope\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no DID"), "{e}");
     }
 
     #[test]

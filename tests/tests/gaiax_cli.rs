@@ -189,6 +189,37 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
         reason.contains("trustframework") && reason.contains("--context URL=FILE"),
         "{reason}"
     );
+    // The same keys from the issuers' DID documents (did:web's did.json, local copies).
+    let jwk = |k: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(fixture(&format!("ld/jws2020/JWK2020-{k}.jwk.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    for (host, ks) in [
+        ("nordwolke.example", vec!["EdDSA", "PS256"]),
+        ("registration.notary.example", vec!["ES256"]),
+    ] {
+        let did = format!("did:web:{host}");
+        let methods: Vec<serde_json::Value> = ks
+            .iter()
+            .map(|k| {
+                serde_json::json!({"id": format!("#JWK2020-{k}"), "type": "JsonWebKey2020",
+                    "controller": did, "publicKeyJwk": jwk(k)})
+            })
+            .collect();
+        let doc = serde_json::json!({"id": did, "verificationMethod": methods});
+        std::fs::write(d.path().join(format!("{host}.did.json")), doc.to_string()).unwrap();
+    }
+    let v = import(&[
+        "--context",
+        ctx.as_str(),
+        "--did-document",
+        "nordwolke.example.did.json",
+        "--did-document",
+        "registration.notary.example.did.json",
+    ]);
+    assert_eq!(proofs(&v), ["verified", "verified"], "{v}");
     // Strict: with every proof verified and the credentials valid at --at, the import goes
     // through; without the keys it is refused, listing each unchecked proof, writing nothing.
     let mut strict = all.clone();

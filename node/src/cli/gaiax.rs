@@ -49,6 +49,11 @@ pub struct ImportArgs {
     /// the proof's verificationMethod must name it (`#key-1` relative to the issuer counts).
     #[arg(long = "trust-key", value_name = "[DID_URL=]FILE")]
     trust_keys: Vec<String>,
+    /// An issuer's DID document (`did.json`, as did:web publishes it at
+    /// https://HOST/.well-known/did.json), your own copy: its publicKeyJwk verification
+    /// methods become trusted keys of that DID (repeat). Nothing is fetched.
+    #[arg(long = "did-document", value_name = "FILE")]
+    did_documents: Vec<PathBuf>,
     /// A local copy of a JSON-LD context, `URL=FILE`, for JsonWebSignature2020 proofs whose
     /// contexts are not bundled (repeat). Bundled: W3C credentials v1/v2, security v1/v2,
     /// JWS 2020, data integrity, Ed25519 2020, multikey, DID v1, ODRL, status list 2021.
@@ -113,6 +118,14 @@ fn import(a: ImportArgs) -> Result<()> {
         });
     }
     let mut trusted = Vec::new();
+    for d in &a.did_documents {
+        let text =
+            std::fs::read_to_string(d).with_context(|| format!("cannot read {}", d.display()))?;
+        trusted.extend(
+            jwt::did_document_keys(&text)
+                .with_context(|| format!("--did-document {}", d.display()))?,
+        );
+    }
     for k in &a.trust_keys {
         let (bind, file) = match k.split_once('=') {
             Some((did_url, file)) if did_url.starts_with("did:") => (Some(did_url), file),
