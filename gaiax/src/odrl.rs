@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::json::{items, local, text};
+use crate::json::{items, local, text, texts};
 
 /// What an ODRL policy says that a usage policy can enforce.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -60,11 +60,6 @@ impl OdrlTerms {
     }
 }
 
-/// `v` as a string, or its `@value`, or each item's (for `isAnyOf` lists).
-fn operands(v: &Value) -> Vec<String> {
-    items(v).into_iter().filter_map(text).collect()
-}
-
 /// The terms of the ODRL policy `policy` (a Policy, Set, Offer or Agreement object).
 pub fn map(policy: &Value) -> OdrlTerms {
     let mut t = OdrlTerms::default();
@@ -83,7 +78,7 @@ pub fn map(policy: &Value) -> OdrlTerms {
             }
             "prohibition" => {
                 for (i, rule) in items(v).into_iter().enumerate() {
-                    let actions = rule.get("action").map(operands).unwrap_or_default();
+                    let actions = rule.get("action").map(texts).unwrap_or_default();
                     let at = format!("prohibition[{i}]");
                     if actions
                         .iter()
@@ -116,7 +111,7 @@ fn permission(rule: &Value, at: &str, t: &mut OdrlTerms) {
             "action" | "target" | "assigner" | "uid" | "@type" | "type" => {}
             "assignee" => t.unmapped.push(format!(
                 "{at}.assignee {}: usage policies name participants by registration number or peer id, not by DID",
-                operands(v).join(", ")
+                texts(v).join(", ")
             )),
             "constraint" => {
                 for (j, c) in items(v).into_iter().enumerate() {
@@ -155,7 +150,7 @@ fn constraint(c: &Value, at: &str, t: &mut OdrlTerms) {
     let right = c
         .get("rightOperand")
         .or_else(|| c.get("odrl:rightOperand"))
-        .map(operands)
+        .map(texts)
         .unwrap_or_default();
     let (l, o) = (left.to_ascii_lowercase(), op.to_ascii_lowercase());
     let member = matches!(o.as_str(), "eq" | "isanyof" | "ispartof" | "isa");

@@ -68,9 +68,14 @@ pub struct RemoveArgs {
     data_dir: DataDirArg,
 }
 
+/// `--price` text that is not `AMOUNT CURRENCY/UNIT`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not AMOUNT CURRENCY/UNIT, e.g. \"0.05 EUR/Gfuel\"")]
+struct PriceArgError(String);
+
 /// `AMOUNT CURRENCY/UNIT` → a price (the self-description's validation checks the codes).
-fn parse_price(s: &str) -> Result<gaiamesh_protocol::sd::Price, String> {
-    let bad = || format!("{s:?} is not AMOUNT CURRENCY/UNIT, e.g. \"0.05 EUR/Gfuel\"");
+fn parse_price(s: &str) -> Result<gaiamesh_protocol::sd::Price, PriceArgError> {
+    let bad = || PriceArgError(s.to_owned());
     let (amount, rest) = s.trim().split_once(' ').ok_or_else(bad)?;
     let (currency, unit) = rest.trim().split_once('/').ok_or_else(bad)?;
     if amount.is_empty() || currency.is_empty() || unit.is_empty() {

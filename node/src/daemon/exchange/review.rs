@@ -202,7 +202,7 @@ fn not_waiting(id: u64) -> CommandError {
     CommandError::NotFound(format!("no result {id} waits for review"))
 }
 
-/// The first `most` bytes of `bytes` as text, cut at a character boundary.
+/// The first `most` bytes of `bytes` as text (a character cut in two shows as U+FFFD).
 fn preview(bytes: &[u8], most: usize) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(most)]);
     text.into_owned()
