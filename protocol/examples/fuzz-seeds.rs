@@ -64,10 +64,11 @@ fn main() {
     );
     write("parse_documents", "seed-sd-toml", DOCUMENT_TOML.as_bytes());
     let recon = gaiamesh_protocol::reconcile::ReconcileMessage {
+        salt: [9; 8],
         parts: vec![gaiamesh_protocol::reconcile::Part::Split {
             prefix: gaiamesh_protocol::reconcile::Prefix::root(),
             nonempty: 0b101,
-            fingerprints: vec![[1; 16], [2; 16]],
+            fingerprints: vec![[1; 4], [2; 4]],
         }],
     };
     write("decode_reconcile", "seed-split", &recon.encode().unwrap());

@@ -1,6 +1,7 @@
-//! Messages of `/gaiamesh/reconcile/1`: range-based set reconciliation over the catalogue's
-//! (subject, seq, hash) items, with ranges as prefixes of the subject key split 16 ways.
-//! The state machine lives in `gaiamesh-directory`; these are the wire types and limits.
+//! Reconciliation messages (carried by `/gaiamesh/directory/2`): range-based set
+//! reconciliation over the catalogue's (subject, seq, hash) items, with ranges as prefixes of
+//! the subject key split 16 ways. The state machine lives in `gaiamesh-directory`; these are
+//! the wire types and limits.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +28,17 @@ pub struct Prefix {
     pub bytes: Vec<u8>,
 }
 
-/// A range fingerprint: 16 bytes of BLAKE3 over the wrapping sum of the item ids and their
-/// count. Empty ranges have the all-zero fingerprint.
-pub type Fingerprint = [u8; 16];
+/// A range fingerprint: 4 bytes of BLAKE3 over the session's [`Salt`], the wrapping sum of
+/// the item ids and their count. Empty ranges have the all-zero fingerprint.
+///
+/// Four bytes because every session draws a fresh salt: two differing ranges look equal with
+/// probability 2^-32 in one session, independently in the next (reconciliation repeats, so a
+/// miss heals), and a collision cannot be computed in advance. With 16 unsalted bytes, the
+/// fingerprints were two thirds of a reconciliation's bytes.
+pub type Fingerprint = [u8; 4];
+
+/// A session's salt, drawn at random by the initiator and echoed in every answer.
+pub type Salt = [u8; 8];
 
 /// A short item id: the first 8 bytes of the item's 16-byte id. Ranges compared by item list
 /// are small (≤ 64 items), so 8 bytes cannot collide by accident, and forging a collision
@@ -63,6 +72,8 @@ pub enum Part {
 /// A reconciliation message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconcileMessage {
+    /// The session's salt: the initiator's in a request, echoed in the answer.
+    pub salt: Salt,
     /// The parts, at most [`MAX_PARTS`].
     pub parts: Vec<Part>,
 }
@@ -227,6 +238,7 @@ mod tests {
         assert!(!p.contains(&key));
         assert_eq!(p.lower()[..2], [0xa3, 0xf0]);
         let bad = ReconcileMessage {
+            salt: [0; 8],
             parts: vec![Part::Items {
                 prefix: Prefix {
                     nibbles: 3,

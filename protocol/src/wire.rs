@@ -1,6 +1,6 @@
 //! Request-response messages of the node's protocols, with their limits:
 //! `/gaiamesh/admission/1` (credential exchange on every connection) and
-//! `/gaiamesh/directory/1` (reconciliation rounds, fetching and pushing records).
+//! `/gaiamesh/directory/2` (reconciliation rounds, fetching and pushing records).
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +14,9 @@ use crate::{
 
 /// Protocol name of admission.
 pub const ADMISSION_PROTOCOL: &str = "/gaiamesh/admission/1";
-/// Protocol name of directory requests (reconcile, fetch, push).
-pub const DIRECTORY_PROTOCOL: &str = "/gaiamesh/directory/1";
+/// Protocol name of directory requests (reconcile, fetch, push); version 2 since the
+/// reconciliation messages carry a salt and 4-byte fingerprints.
+pub const DIRECTORY_PROTOCOL: &str = "/gaiamesh/directory/2";
 /// Most records in one fetch or push.
 pub const MAX_RECORDS_PER_MESSAGE: usize = 64;
 /// Largest directory message.
@@ -30,7 +31,7 @@ pub struct Admission {
     pub credential: Option<MembershipCredential>,
 }
 
-/// A request on `/gaiamesh/directory/1`.
+/// A request on `/gaiamesh/directory/2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DirectoryRequest {
     /// A reconciliation round from the initiator.
@@ -43,7 +44,7 @@ pub enum DirectoryRequest {
     Revocations(Box<crate::federation::RevocationList>),
 }
 
-/// A response on `/gaiamesh/directory/1`.
+/// A response on `/gaiamesh/directory/2`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DirectoryResponse {
     /// The responder's reconciliation answer.

@@ -291,12 +291,13 @@ fn prefix() -> impl Strategy<Value = gaiamesh_protocol::reconcile::Prefix> {
 proptest! {
     #[test]
     fn reconcile_messages_round_trip(
+        salt in any::<[u8; 8]>(),
         parts in prop::collection::vec(
             prop_oneof![
                 (prefix(), any::<u16>()).prop_map(|(prefix, nonempty)| gaiamesh_protocol::reconcile::Part::Split {
                     prefix,
                     nonempty,
-                    fingerprints: vec![[7; 16]; nonempty.count_ones() as usize],
+                    fingerprints: vec![[7; 4]; nonempty.count_ones() as usize],
                 }),
                 (prefix(), prop::collection::vec(any::<[u8; 8]>(), 0..64), any::<bool>())
                     .prop_map(|(prefix, ids, reply)| gaiamesh_protocol::reconcile::Part::Items { prefix, ids, reply }),
@@ -304,7 +305,7 @@ proptest! {
             0..20,
         )
     ) {
-        let msg = gaiamesh_protocol::reconcile::ReconcileMessage { parts };
+        let msg = gaiamesh_protocol::reconcile::ReconcileMessage { salt, parts };
         let bytes = msg.encode().unwrap();
         prop_assert_eq!(gaiamesh_protocol::reconcile::ReconcileMessage::decode(&bytes).unwrap(), msg);
     }

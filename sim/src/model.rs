@@ -1145,7 +1145,7 @@ impl Model {
         let (view_a, view_b) = (self.view(a), self.view(b));
         let set_a = ReconcileSet::new(Self::items(&view_a, &self.updates));
         let set_b = ReconcileSet::new(Self::items(&view_b, &self.updates));
-        let (mut init, mut msg) = Initiator::start(set_a);
+        let (mut init, mut msg) = Initiator::start(set_a, self.rng.r#gen());
         let mut t = now;
         loop {
             let size = msg.encode().map_or(1024, |m| m.len()) as u32;

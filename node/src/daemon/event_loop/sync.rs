@@ -81,7 +81,8 @@ impl EventLoop {
                 if self.sessions.contains_key(&peer) {
                     return;
                 }
-                let (init, msg) = Initiator::start(set.clone());
+                // A fresh random salt per session (fingerprints cannot be prepared to collide).
+                let (init, msg) = Initiator::start(set.clone(), rand::random());
                 self.sessions.insert(peer, init);
                 self.swarm
                     .behaviour_mut()
