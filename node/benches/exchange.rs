@@ -20,15 +20,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "baseline/mod.rs"]
-mod baseline;
+use gaiamesh_bench::quinn_baseline as baseline;
 
 use anyhow::{Context, Result};
 
 /// (bytes per second, negotiation ms) of one devnet exchange of `mib` MiB.
 fn gaiamesh_exchange(mib: u64) -> Result<(f64, f64)> {
     let mib_s = mib.to_string();
-    let v = baseline::two_node_devnet("exchange", &["--repo-mib", "0", "--exchange-mib", &mib_s])?;
+    let v = baseline::two_node_devnet(
+        std::path::Path::new(env!("CARGO_BIN_EXE_gaiamesh")),
+        "exchange",
+        &["--repo-mib", "0", "--exchange-mib", &mib_s],
+    )?;
     let x = &v["exchange"];
     let ms = x["transfer_ms"].as_f64().context("no exchange step")?;
     let negotiation = x["negotiation_ms"]

@@ -52,27 +52,12 @@ use gaiamesh_directory::{
 use gaiamesh_node::daemon::storage::{Done, Job, SharedCatalogue, Storage, SubmitError};
 use gaiamesh_protocol::{
     codec,
-    identity::{Domain, Keypair},
+    identity::Domain,
     limits::MAX_SD_BYTES,
     sd::SignedSelfDescription,
-    testing::{NOW, TestFederation, example_documents, generated_document},
+    testing::{NOW, TestFederation, signed_catalogue},
     time::UnixMillis,
 };
-
-fn signed(f: &TestFederation, n: usize, seq: u64) -> Vec<SignedSelfDescription> {
-    let examples = example_documents();
-    (0..n)
-        .map(|i| {
-            let mut seed = [7u8; 32];
-            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            f.sign_document(
-                &Keypair::from_secret_bytes(&seed),
-                seq,
-                generated_document(&examples, i),
-            )
-        })
-        .collect()
-}
 
 /// Raw strict ed25519 verifications per second on this thread.
 fn verifies_per_second(records: &[SignedSelfDescription]) -> f64 {
@@ -196,9 +181,9 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let f = TestFederation::new(3, 2, true);
     eprintln!("signing {n} records and {WARM_ROUNDS} × {n} re-published versions");
-    let cold = signed(&f, n, 1);
+    let cold = signed_catalogue(&f, n, 1);
     let warm: Vec<_> = (0..WARM_ROUNDS)
-        .map(|r| signed(&f, n, 2 + r as u64))
+        .map(|r| signed_catalogue(&f, n, 2 + r as u64))
         .collect();
     let limit = verifies_per_second(&cold);
     let stages = stage_rates(&f, &warm[0], &cold, cores);

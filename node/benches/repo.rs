@@ -17,8 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "baseline/mod.rs"]
-mod baseline;
+use gaiamesh_bench::quinn_baseline as baseline;
 
 use std::process::Command;
 

@@ -250,6 +250,23 @@ pub fn generated_document(examples: &[SdDocument], i: usize) -> SdDocument {
     doc
 }
 
+/// The key of generated node `i` (deterministic; [`signed_catalogue`]'s subjects).
+pub fn generated_key(i: usize) -> Keypair {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    Keypair::from_secret_bytes(&seed)
+}
+
+/// A generated catalogue for benchmarks: `n` self-descriptions ([`generated_document`]),
+/// each signed by [`generated_key`]`(i)` at `seq` with its membership credential, valid at
+/// [`NOW`]. The same `i` and another `seq` re-publish the same subject.
+pub fn signed_catalogue(f: &TestFederation, n: usize, seq: u64) -> Vec<SignedSelfDescription> {
+    let examples = example_documents();
+    (0..n)
+        .map(|i| f.sign_document(&generated_key(i), seq, generated_document(&examples, i)))
+        .collect()
+}
+
 /// A genesis whose repository root keys are `n` deterministic keys with threshold `k`, and
 /// those keys.
 pub fn genesis_with_repository_keys(n: u8, k: u8) -> (Genesis, Vec<Keypair>) {

@@ -9,8 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The TLS 1.3 cipher suites a baseline connection offers (the client's order decides).
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)]
-pub(crate) enum Suites {
+pub enum Suites {
     /// rustls' default order with aws-lc: AES-128-GCM first (AES-NI).
     Default,
     /// The order libp2p-tls configures: ChaCha20-Poly1305 first, which libp2p's QUIC
@@ -54,8 +53,7 @@ fn endpoints() -> Result<(quinn::Endpoint, quinn::Endpoint)> {
 /// What a baseline moves: bytes from memory into memory, or a file into another file (read
 /// in 1 MiB blocks, written and synced, as an exchange does).
 #[derive(Clone, Debug)]
-#[allow(dead_code)]
-pub(crate) enum Payload {
+pub enum Payload {
     /// This many bytes.
     Memory(usize),
     /// `src` to `dst`.
@@ -125,13 +123,12 @@ async fn recv_payload<R: AsyncRead + Unpin>(r: &mut R, p: &Payload) -> Result<us
 }
 
 /// Bytes per second of one raw quinn stream moving `bytes` (rustls' default suites).
-#[allow(dead_code)]
-pub(crate) async fn raw_quinn(bytes: usize) -> Result<f64> {
+pub async fn raw_quinn(bytes: usize) -> Result<f64> {
     raw_quinn_with(Payload::Memory(bytes), Suites::Default).await
 }
 
 /// Bytes per second of one raw quinn stream moving `payload` with `suites`.
-pub(crate) async fn raw_quinn_with(payload: Payload, suites: Suites) -> Result<f64> {
+pub async fn raw_quinn_with(payload: Payload, suites: Suites) -> Result<f64> {
     let (server, client) = endpoints_with(suites)?;
     let addr = server.local_addr()?;
     let bytes = payload.len()?;
@@ -158,8 +155,7 @@ pub(crate) async fn raw_quinn_with(payload: Payload, suites: Suites) -> Result<f
 }
 
 /// Bytes per second of one plain TCP connection moving `payload`.
-#[allow(dead_code)]
-pub(crate) async fn raw_tcp(payload: Payload) -> Result<f64> {
+pub async fn raw_tcp(payload: Payload) -> Result<f64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let bytes = payload.len()?;
@@ -183,8 +179,7 @@ pub(crate) async fn raw_tcp(payload: Payload) -> Result<f64> {
 
 /// Median round trip (ms) of a 64-byte request and answer on a fresh bidirectional raw
 /// quinn stream of one connection, over `n` rounds.
-#[allow(dead_code)]
-pub(crate) async fn raw_quinn_rtt_ms(n: usize) -> Result<f64> {
+pub async fn raw_quinn_rtt_ms(n: usize) -> Result<f64> {
     let (server, client) = endpoints()?;
     let addr = server.local_addr()?;
     let echo = tokio::spawn(async move {
@@ -214,8 +209,7 @@ pub(crate) async fn raw_quinn_rtt_ms(n: usize) -> Result<f64> {
 }
 
 /// Writes `mib` MiB of deterministic, incompressible bytes to `path`.
-#[allow(dead_code)]
-pub(crate) fn write_source(path: &std::path::Path, mib: u64) -> Result<()> {
+pub fn write_source(path: &std::path::Path, mib: u64) -> Result<()> {
     use std::io::Write;
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut xof = blake3::Hasher::new().update(b"bench").finalize_xof();
@@ -228,13 +222,16 @@ pub(crate) fn write_source(path: &std::path::Path, mib: u64) -> Result<()> {
     Ok(())
 }
 
-/// Runs `gaiamesh devnet --once --json --nodes 2 --no-light ARGS…` in a fresh temporary
+/// Runs `BIN devnet --once --json --nodes 2 --no-light ARGS…` in a fresh temporary
 /// directory (the light node would fetch mandatory components too) and returns its JSON
 /// summary.
-#[allow(dead_code)]
-pub(crate) fn two_node_devnet(name: &str, args: &[&str]) -> Result<serde_json::Value> {
+pub fn two_node_devnet(
+    bin: &std::path::Path,
+    name: &str,
+    args: &[&str],
+) -> Result<serde_json::Value> {
     let dir = std::env::temp_dir().join(format!("gaiamesh-bench-{name}-{}", std::process::id()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gaiamesh"))
+    let out = std::process::Command::new(bin)
         .args([
             "devnet",
             "--once",
@@ -258,8 +255,7 @@ pub(crate) fn two_node_devnet(name: &str, args: &[&str]) -> Result<serde_json::V
 /// Seconds `n` raw quinn connections take to move `bytes` each, all at once, memory to
 /// memory, with the cipher libp2p uses: what this machine's cores allow for `n·bytes`
 /// through QUIC, with no disk and no verification.
-#[allow(dead_code)]
-pub(crate) async fn parallel_quinn_secs(n: usize, bytes: usize) -> Result<f64> {
+pub async fn parallel_quinn_secs(n: usize, bytes: usize) -> Result<f64> {
     let t0 = Instant::now();
     let runs: Vec<_> = (0..n)
         .map(|_| tokio::spawn(raw_quinn_with(Payload::Memory(bytes), Suites::Libp2p)))
@@ -272,8 +268,7 @@ pub(crate) async fn parallel_quinn_secs(n: usize, bytes: usize) -> Result<f64> {
 
 /// Like [`parallel_quinn_secs`], but each connection copies `src` into its own file in
 /// `dir` (read, written and synced, as the nodes store what they fetch).
-#[allow(dead_code)]
-pub(crate) async fn parallel_quinn_copy_secs(
+pub async fn parallel_quinn_copy_secs(
     n: usize,
     src: &std::path::Path,
     dir: &std::path::Path,
