@@ -14,6 +14,7 @@ use gaiamesh_protocol::{
 };
 
 use crate::{
+    columns::{self, Columns},
     entry::{Entry, Evidence},
     facets::{Facets, Level, Value},
     index::Index,
@@ -35,6 +36,8 @@ pub struct Catalogue<S> {
     store: S,
     trust: FederationTrust,
     facets: BTreeMap<PublicKey, Facets>,
+    /// The numeric fields of `facets` as columns, for full scans.
+    columns: Columns,
     index: Index,
     /// Last presence heartbeat per subject. Behind its own lock so that a node can record
     /// heartbeats through a shared reference while a batch is being written.
@@ -85,6 +88,7 @@ impl<S: Store> Catalogue<S> {
             store,
             trust,
             facets: BTreeMap::new(),
+            columns: Columns::default(),
             index: Index::default(),
             presence: Mutex::new(HashMap::new()),
             max_entries,
@@ -94,6 +98,7 @@ impl<S: Store> Catalogue<S> {
         cat.store.for_each(&mut |e| all.push(Facets::of(&e)))?;
         for f in all {
             cat.index.insert(&f);
+            cat.columns.upsert(&f);
             cat.facets.insert(f.subject, f);
         }
         Ok(cat)
@@ -315,6 +320,7 @@ impl<S: Store> Catalogue<S> {
             Some(old) => self.index.replace(old, &f),
             None => self.index.insert(&f),
         }
+        self.columns.upsert(&f);
         self.facets.insert(f.subject, f);
     }
 
@@ -326,6 +332,7 @@ impl<S: Store> Catalogue<S> {
             if let Some(old) = self.facets.remove(&s) {
                 self.index.remove(&old);
             }
+            self.columns.remove(&s);
             self.presence().remove(&s);
         }
         Ok(n)
@@ -390,6 +397,45 @@ impl<S: Store> Catalogue<S> {
     /// Runs a query at time `now` (for `alive`).
     pub fn query(&self, expr: &Expr, opts: QueryOptions, now: UnixMillis) -> QueryOutput {
         let plan = self.plan(expr);
+        // A full scan over numeric fields only, in subject order, reads the columns.
+        if matches!(plan.access, Access::FullScan { .. })
+            && opts.sort.is_none()
+            && let Some(compiled) = columns::compile(expr)
+        {
+            let matches = self.columns.scan(&compiled);
+            return Self::page(plan, matches, opts, self.columns.len());
+        }
+        self.query_rows(expr, plan, opts, now)
+    }
+
+    fn page(
+        plan: QueryPlan,
+        matches: Vec<Match>,
+        opts: QueryOptions,
+        examined: usize,
+    ) -> QueryOutput {
+        let total = matches.len();
+        let matches = matches
+            .into_iter()
+            .skip(opts.offset)
+            .take(opts.limit.unwrap_or(usize::MAX))
+            .collect();
+        QueryOutput {
+            plan,
+            matches,
+            total,
+            examined,
+        }
+    }
+
+    /// The row path: every candidate entry's values, row by row.
+    fn query_rows(
+        &self,
+        expr: &Expr,
+        plan: QueryPlan,
+        opts: QueryOptions,
+        now: UnixMillis,
+    ) -> QueryOutput {
         let candidates: Vec<&Facets> = match &plan.access {
             Access::Index { driver, intersect } => {
                 let in_lookup = |s: &PublicKey, l: &query::IndexLookup| {
@@ -457,19 +503,12 @@ impl<S: Store> Catalogue<S> {
                 missing(a.1).cmp(&missing(b.1)).then(ord)
             });
         }
-        let total = rows.len();
-        let matches = rows
-            .into_iter()
-            .skip(opts.offset)
-            .take(opts.limit.unwrap_or(usize::MAX))
-            .map(|(m, _)| m)
-            .collect();
-        QueryOutput {
+        Self::page(
             plan,
-            matches,
-            total,
+            rows.into_iter().map(|(m, _)| m).collect(),
+            opts,
             examined,
-        }
+        )
     }
 }
 
@@ -516,4 +555,106 @@ pub enum RevocationOrStore {
     /// The store failed while removing entries.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use gaiamesh_protocol::testing::{
+        NOW, TestFederation, example_documents, generated_document, generated_key,
+    };
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// Numeric queries: node and service fields, missing values, `!=`, `in`, `not`, `or`.
+    const NUMERIC: &[&str] = &[
+        "node.energy.renewable_pct >= 50 and service.price.amount < 0.02",
+        "service.price.amount < 0.03",
+        "node.energy.pue <= 1.2 or service.price.amount >= 0.04",
+        "not node.energy.renewable_pct < 30",
+        "node.hardware.gpu_count != 0",
+        "node.hardware.gpu_count = 0",
+        "node.realtime.max_latency_ms in [5, 10, 20]",
+        "node.energy.water_usage_l_per_kwh > 0.1 or not service.price.amount > 0.01",
+        "seq = 2",
+        "service.price.amount != 0.018",
+    ];
+
+    fn both_paths_agree(c: &Catalogue<MemoryStore>) {
+        let mut nonempty = 0;
+        for q in NUMERIC {
+            let expr = query::parse(q).unwrap();
+            assert!(columns::compile(&expr).is_some(), "{q} is numeric");
+            let plan = c.plan(&expr);
+            assert!(matches!(plan.access, Access::FullScan { .. }), "{q}");
+            for opts in [
+                QueryOptions::default(),
+                QueryOptions {
+                    offset: 3,
+                    limit: Some(7),
+                    sort: None,
+                },
+            ] {
+                let cols = c.query(&expr, opts, NOW);
+                let rows = c.query_rows(&expr, c.plan(&expr), opts, NOW);
+                assert_eq!(cols.matches, rows.matches, "{q}");
+                assert_eq!(
+                    (cols.total, cols.examined),
+                    (rows.total, rows.examined),
+                    "{q}"
+                );
+                nonempty += usize::from(opts.limit.is_none() && cols.total > 0);
+            }
+        }
+        assert!(nonempty >= 8, "most queries match something: {nonempty}");
+    }
+
+    #[test]
+    fn the_columns_answer_numeric_scans_as_the_rows_do() {
+        let f = TestFederation::new(3, 2, true);
+        let examples = example_documents();
+        let mut c = Catalogue::open(MemoryStore::new(), f.trust.clone(), 10_000).unwrap();
+        let doc = |i: usize| {
+            let mut d = generated_document(&examples, i);
+            // Some nodes without services, some without energy figures.
+            if i.is_multiple_of(7) {
+                d.services.clear();
+            }
+            if i.is_multiple_of(5) {
+                d.node.energy = None;
+            }
+            d
+        };
+        let batch = (0..300)
+            .map(|i| (f.sign_document(&generated_key(i), 1, doc(i)), None))
+            .collect();
+        c.merge_batch(batch, NOW).unwrap();
+        both_paths_agree(&c);
+        // New versions with other services (slots freed and reused), then removals.
+        let batch = (0..300)
+            .step_by(3)
+            .map(|i| (f.sign_document(&generated_key(i), 2, doc(i + 1)), None))
+            .collect();
+        c.merge_batch(batch, NOW).unwrap();
+        both_paths_agree(&c);
+        let gone: Vec<PublicKey> = (0..300)
+            .step_by(4)
+            .map(|i| generated_key(i).public())
+            .collect();
+        c.remove_subjects(gone).unwrap();
+        both_paths_agree(&c);
+        let expr = query::parse("service.price.amount < 1000").unwrap();
+        assert!(c.query(&expr, QueryOptions::default(), NOW).total > 0);
+    }
+
+    #[test]
+    fn other_queries_take_the_row_path() {
+        for q in [
+            "node.location.country = de",
+            "alive = true",
+            "service.price.amount < 0.02 and service.kind = storage.object",
+        ] {
+            assert!(columns::compile(&query::parse(q).unwrap()).is_none(), "{q}");
+        }
+    }
 }

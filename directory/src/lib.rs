@@ -24,6 +24,7 @@
 //! ```
 
 pub mod catalogue;
+mod columns;
 pub mod dht;
 pub mod entry;
 pub mod facets;
