@@ -438,20 +438,25 @@ impl<S: Store> Catalogue<S> {
     ) -> QueryOutput {
         let candidates: Vec<&Facets> = match &plan.access {
             Access::Index { driver, intersect } => {
-                let in_lookup = |s: &PublicKey, l: &query::IndexLookup| {
-                    l.values.iter().any(|v| {
-                        self.index
-                            .lookup(l.field, v)
-                            .is_some_and(|set| set.contains(s))
+                // The intersected postings are looked up once, not once per subject.
+                let postings: Vec<Vec<&std::collections::BTreeSet<PublicKey>>> = intersect
+                    .iter()
+                    .map(|l| {
+                        l.values
+                            .iter()
+                            .filter_map(|v| self.index.lookup(l.field, v))
+                            .collect()
                     })
+                    .collect();
+                let in_all = |s: &PublicKey| {
+                    postings
+                        .iter()
+                        .all(|any_of| any_of.iter().any(|set| set.contains(s)))
                 };
                 let mut subjects: Vec<PublicKey> = Vec::new();
                 for v in &driver.values {
                     if let Some(set) = self.index.lookup(driver.field, v) {
-                        subjects.extend(
-                            set.iter()
-                                .filter(|s| intersect.iter().all(|l| in_lookup(s, l))),
-                        );
+                        subjects.extend(set.iter().filter(|s| in_all(s)));
                     }
                 }
                 if driver.values.len() > 1 {

@@ -73,7 +73,10 @@ fn start_once(bin: &Path, dir: &Path, idle: Duration) -> Result<(f64, f64)> {
 
 /// The idle-node row over `starts` starts: median ready time, largest idle RSS.
 pub fn run(bin: &Path, starts: usize, idle: Duration) -> Result<Vec<Row>> {
-    let root = std::env::temp_dir().join(format!("gaiamesh-bench-idle-{}", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix("gaiamesh-bench-idle-")
+        .tempdir()?;
+    let root = tmp.path().join("devnet");
     let out = Command::new(bin)
         .args([
             "devnet",
@@ -105,7 +108,7 @@ pub fn run(bin: &Path, starts: usize, idle: Duration) -> Result<Vec<Row>> {
         ready.push(ms);
         rss = rss.max(mib);
     }
-    let _ = std::fs::remove_dir_all(&root);
+    drop(tmp);
     ready.sort_by(f64::total_cmp);
     let ms = ready.get(ready.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(vec![Row {

@@ -19,9 +19,10 @@ pub struct Budget {
 
 /// Runs `scenario` (TOML text) with `bin sim run` and checks it against `budget`.
 pub fn run_scenario(bin: &Path, label: &str, scenario: &str, budget: Budget) -> Result<Row> {
-    let dir = std::env::temp_dir().join(format!("gaiamesh-bench-sim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("gaiamesh-bench-sim-")
+        .tempdir()?;
+    let dir = tmp.path();
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario)?;
     eprintln!("simulator: {label}");
@@ -40,7 +41,7 @@ pub fn run_scenario(bin: &Path, label: &str, scenario: &str, budget: Budget) -> 
     }
     let timing: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("out/timing.json"))?)?;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
     let wall = timing["wall_seconds"]
         .as_f64()
         .context("timing.json has no wall_seconds")?;

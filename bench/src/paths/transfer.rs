@@ -56,9 +56,11 @@ pub fn run(bin: &Path, mib: u64, rounds: usize) -> Result<Vec<Row>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let tmp = std::env::temp_dir().join(format!("gaiamesh-bench-copy-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
-    let (src, dst) = (tmp.join("src.bin"), tmp.join("dst.bin"));
+    // Removed when dropped, on an error too (the source file alone is `mib` MiB).
+    let tmp = tempfile::Builder::new()
+        .prefix("gaiamesh-bench-copy-")
+        .tempdir()?;
+    let (src, dst) = (tmp.path().join("src.bin"), tmp.path().join("dst.bin"));
     quinn_baseline::write_source(&src, mib)?;
     let copy = Payload::File {
         src,
@@ -89,7 +91,7 @@ pub fn run(bin: &Path, mib: u64, rounds: usize) -> Result<Vec<Row>> {
         );
         all.push(r);
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(tmp);
     let copy_mbs = median(all.iter().map(|r| r.copy).collect()) / 1e6;
     let size = if mib >= 1024 && mib.is_multiple_of(1024) {
         format!("{} GiB", mib / 1024)
