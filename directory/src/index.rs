@@ -1,15 +1,16 @@
 //! Inverted indexes over the indexed fields: (field, value) → subjects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use gaiamesh_protocol::identity::PublicKey;
 
 use crate::facets::{FIELDS, Facets, Field, Level, Value};
 
-/// Postings of every indexed field.
+/// Postings of every indexed field. Hash sets: an indexed query intersects postings by
+/// membership tests (one per candidate), and sorts only the subjects that pass.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    postings: HashMap<(&'static str, String), BTreeSet<PublicKey>>,
+    postings: HashMap<(&'static str, String), HashSet<PublicKey>>,
 }
 
 /// The lower-cased index values of one indexed field in `f`.
@@ -81,11 +82,11 @@ impl Index {
         }
     }
 
-    pub(crate) fn lookup(&self, field: &Field, value: &str) -> Option<&BTreeSet<PublicKey>> {
+    pub(crate) fn lookup(&self, field: &Field, value: &str) -> Option<&HashSet<PublicKey>> {
         self.postings.get(&(field.name, value.to_owned()))
     }
 
     pub(crate) fn count(&self, field: &Field, value: &str) -> usize {
-        self.lookup(field, value).map_or(0, BTreeSet::len)
+        self.lookup(field, value).map_or(0, HashSet::len)
     }
 }
