@@ -23,7 +23,7 @@ use gaiamesh_bench::{
 #[derive(Debug, Parser)]
 #[command(name = "gaiamesh-bench", version)]
 struct Args {
-    /// Smaller sizes (10k catalogue, 64 MiB transfers, 10k-node simulation); fails when a
+    /// Smaller sizes (10k catalogue, 256 MiB transfers, 10k-node simulation); fails when a
     /// path's ratio to its baseline is 2x worse than its reference (what CI runs).
     #[arg(long)]
     quick: bool,
@@ -117,7 +117,9 @@ fn run_path(name: PathName, args: &Args, bin: Option<&Path>) -> Result<Vec<Row>>
         PathName::Query => paths::query::run(if args.quick { 10_000 } else { 100_000 }, args.quick),
         PathName::Reconcile => paths::reconcile::run(),
         PathName::Transfer => {
-            let (mib, rounds) = if args.quick { (64, 1) } else { (1024, 3) };
+            // Quick: big enough that start-up costs do not dominate, three rounds' median
+            // (a single 64 MiB round varied 2x between runs).
+            let (mib, rounds) = if args.quick { (256, 3) } else { (1024, 3) };
             paths::transfer::run(bin()?, mib, rounds)
         }
         PathName::Sim => paths::sim::run(bin()?, examples, args.quick, args.large),

@@ -130,14 +130,14 @@ pub fn run(entries: usize, quick: bool) -> Result<Vec<Row>> {
             "selective",
             SELECTIVE,
             SELECTIVE_SQL,
-            if quick { 200 } else { 500 },
+            if quick { 2000 } else { 500 },
             0.5,
         ),
         (
             "full scan",
             FULL_SCAN,
             FULL_SCAN_SQL,
-            if quick { 10 } else { 30 },
+            if quick { 50 } else { 30 },
             1.0,
         ),
     ] {
