@@ -231,6 +231,18 @@ pub fn two_node_devnet(
     args: &[&str],
 ) -> Result<serde_json::Value> {
     let dir = std::env::temp_dir().join(format!("gaiamesh-bench-{name}-{}", std::process::id()));
+    let summary = two_node_devnet_in(bin, &dir, args);
+    let _ = std::fs::remove_dir_all(&dir);
+    summary
+}
+
+/// Runs `BIN devnet --once --json --nodes 2 --no-light ARGS…` in `dir` and leaves the nodes'
+/// data directories there; returns the devnet's JSON summary.
+pub fn two_node_devnet_in(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> Result<serde_json::Value> {
     let out = std::process::Command::new(bin)
         .args([
             "devnet",
@@ -243,9 +255,8 @@ pub fn two_node_devnet(
         ])
         .args(args)
         .arg("--dir")
-        .arg(&dir)
+        .arg(dir)
         .output()?;
-    let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
         bail!("devnet failed: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -83,26 +83,11 @@ pub fn run(bin: &Path, starts: usize, idle: Duration) -> Result<Vec<Row>> {
         .prefix("gaiamesh-bench-idle-")
         .tempdir()?;
     let root = tmp.path().join("devnet");
-    let out = Command::new(bin)
-        .args([
-            "devnet",
-            "--once",
-            "--json",
-            "--reset",
-            "--nodes",
-            "2",
-            "--no-light",
-            "--repo-mib",
-            "0",
-            "--exchange-mib",
-            "0",
-            "--dir",
-        ])
-        .arg(&root)
-        .output()?;
-    if !out.status.success() {
-        bail!("devnet failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    crate::quinn_baseline::two_node_devnet_in(
+        bin,
+        &root,
+        &["--repo-mib", "0", "--exchange-mib", "0"],
+    )?;
     let mut ready = Vec::new();
     let (mut rss, mut anon): (f64, f64) = (0.0, 0.0);
     for i in 0..starts {
