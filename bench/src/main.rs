@@ -17,9 +17,9 @@ use gaiamesh_bench::{
 /// Every hot path against a baseline measured in the same run, one table of ratios.
 ///
 /// Prints one line per path, `bench: <path> <ours> vs <baseline> ratio <r> target <t> met`
-/// (or `NOT MET`), progress on standard error. The full run takes about 15 minutes on a
-/// 2-core machine (most of it signing a 100k catalogue, 1 GiB transfers and the 100k-node
-/// simulation); `--quick` about 2 minutes.
+/// (or `NOT MET`), progress on standard error. The full run takes about 8 minutes on a
+/// 2-core machine (most of it the 100k-node simulation, 1 GiB transfers and signing a 100k
+/// catalogue); `--quick` about a minute.
 #[derive(Debug, Parser)]
 #[command(name = "gaiamesh-bench", version)]
 struct Args {
