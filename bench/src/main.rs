@@ -159,12 +159,15 @@ fn run(args: Args) -> Result<ExitCode> {
         None
     };
     let mut rows = Vec::new();
+    // Which path produced each row.
+    let mut owner: Vec<PathName> = Vec::new();
     let mut failed = Vec::new();
     for name in chosen {
         match run_path(name, &args, bin.as_deref()) {
             Ok(r) => {
                 for row in &r {
                     println!("{row}");
+                    owner.push(name);
                 }
                 rows.extend(r);
             }
@@ -199,7 +202,31 @@ fn run(args: Args) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let refs = References::load(&args.reference)?;
-        let regressions = refs.regressions(&rows);
+        let mut regressions = refs.regressions(&rows);
+        if !regressions.is_empty() {
+            // A regression must show twice: a shared machine has noisy minutes, so the
+            // paths flagged are measured once more and only a repeat fails.
+            let mut again: Vec<PathName> = rows
+                .iter()
+                .zip(&owner)
+                .filter(|(r, _)| !refs.regressions(std::slice::from_ref(*r)).is_empty())
+                .map(|(_, n)| *n)
+                .collect();
+            again.dedup();
+            for r in &regressions {
+                eprintln!("possible regression, measuring again: {r}");
+            }
+            for name in again {
+                let fresh = run_path(name, &args, bin.as_deref())?;
+                for row in fresh {
+                    println!("{row} (measured again)");
+                    if let Some(old) = rows.iter_mut().find(|r| r.path == row.path) {
+                        *old = row;
+                    }
+                }
+            }
+            regressions = refs.regressions(&rows);
+        }
         if !regressions.is_empty() {
             for r in &regressions {
                 eprintln!("regression: {r}");
