@@ -11,8 +11,8 @@ use crate::report::{Bound, Check, Row};
 /// What a run is compared against: wall seconds and peak MiB for its size.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
-    /// Most wall-clock seconds.
-    pub wall_s: f64,
+    /// Most wall-clock seconds, if time is a target at this size.
+    pub wall_s: Option<f64>,
     /// Most peak resident MiB.
     pub rss_mib: f64,
 }
@@ -53,10 +53,12 @@ pub fn run_scenario(bin: &Path, label: &str, scenario: &str, budget: Budget) -> 
         ours: format!("{wall:.1} s, {rss:.0} MiB peak"),
         baseline: "none".into(),
         ratio: None,
-        checks: vec![
-            Check::new("wall s", wall, Bound::AtMost(budget.wall_s)),
-            Check::new("RSS MiB", rss, Bound::AtMost(budget.rss_mib)),
-        ],
+        checks: budget
+            .wall_s
+            .map(|w| Check::new("wall s", wall, Bound::AtMost(w)))
+            .into_iter()
+            .chain([Check::new("RSS MiB", rss, Bound::AtMost(budget.rss_mib))])
+            .collect(),
     })
 }
 
@@ -84,7 +86,7 @@ pub fn run(bin: &Path, examples: &Path, quick: bool, large: bool) -> Result<Vec<
             "10k nodes, 6 min simulated (quick; 100k budget scaled)",
             &resized(&base, 10_000, "6m")?,
             Budget {
-                wall_s: 120.0 / 100.0,
+                wall_s: Some(120.0 / 100.0),
                 rss_mib: 1024.0 / 10.0,
             },
         )?);
@@ -94,7 +96,7 @@ pub fn run(bin: &Path, examples: &Path, quick: bool, large: bool) -> Result<Vec<
             "100k nodes, 1 h simulated",
             &base,
             Budget {
-                wall_s: 120.0,
+                wall_s: Some(120.0),
                 rss_mib: 1024.0,
             },
         )?);
@@ -105,7 +107,8 @@ pub fn run(bin: &Path, examples: &Path, quick: bool, large: bool) -> Result<Vec<
             "1M nodes",
             &read("scale-1m.toml")?,
             Budget {
-                wall_s: f64::INFINITY,
+                // The issue sets only a memory target at 1M nodes.
+                wall_s: None,
                 rss_mib: 8192.0,
             },
         )?);
