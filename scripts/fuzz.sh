@@ -17,6 +17,9 @@ mkdir -p fuzz/corpus/gaiax_credentials
 find gaiax/tests/fixtures -name '*.json' -o -name '*.jsonld' | while read -r f; do
   cp "$f" "fuzz/corpus/gaiax_credentials/seed-$(basename "$f")"
 done
+# Every target built in one cargo invocation (the targets compile in parallel and share the
+# instrumented dependencies); each `cargo fuzz run` below then finds its binary built.
+cargo fuzz build --fuzz-dir fuzz
 targets=(decode_signed_sd decode_credential decode_attestation decode_revocation_list decode_genesis parse_documents decode_reconcile parse_query decode_repository exchange_messages gaiax_credentials)
 for t in "${targets[@]}"; do
   echo "== fuzz $t for ${seconds}s"
