@@ -403,7 +403,7 @@ impl<S: Store> Catalogue<S> {
             && let Some(compiled) = columns::compile(expr)
         {
             let matches = self.columns.scan(&compiled);
-            return Self::page(plan, matches, opts, self.columns.len());
+            return Self::page(plan, matches, opts, self.facets.len());
         }
         self.query_rows(expr, plan, opts, now)
     }

@@ -151,11 +151,6 @@ impl Columns {
         self.free_nodes.push(slot);
     }
 
-    /// Entries held.
-    pub(crate) fn len(&self) -> usize {
-        self.slot_of.len()
-    }
-
     /// Every (node, service) row satisfying `expr`, in the row path's order (subject, then
     /// service index).
     pub(crate) fn scan(&self, expr: &ColExpr) -> Vec<Match> {
@@ -170,25 +165,22 @@ impl Columns {
                 out.push((u32::try_from(s).unwrap_or(FREE), None));
             }
         }
-        let mut matches: Vec<(&PublicKey, Match)> = out
+        let mut matches: Vec<Match> = out
             .into_iter()
             .filter_map(|(node, index)| {
-                let subject = self.subjects.get(node as usize)?.as_ref()?;
-                Some((
-                    subject,
-                    Match {
-                        subject: *subject,
-                        seq: self.seqs[node as usize],
-                        service_index: index.map(|i| i as usize),
-                    },
-                ))
+                Some(Match {
+                    subject: (*self.subjects.get(node as usize)?)?,
+                    seq: self.seqs[node as usize],
+                    service_index: index.map(|i| i as usize),
+                })
             })
             .collect();
         matches.sort_unstable_by(|a, b| {
-            a.0.cmp(b.0)
-                .then_with(|| a.1.service_index.cmp(&b.1.service_index))
+            a.subject
+                .cmp(&b.subject)
+                .then_with(|| a.service_index.cmp(&b.service_index))
         });
-        matches.into_iter().map(|(_, m)| m).collect()
+        matches
     }
 }
 
