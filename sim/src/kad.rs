@@ -78,8 +78,13 @@ impl Kademlia {
     /// Up to `k` entries of `node`'s table closest to `target`.
     pub fn closest(&self, node: u32, target: u64, k: usize) -> Vec<u32> {
         let mut v: Vec<u32> = self.table[node as usize].clone();
-        v.sort_unstable_by_key(|n| self.id[*n as usize] ^ target);
-        v.truncate(k);
+        let distance = |n: &u32| self.id[*n as usize] ^ target;
+        // only the k closest are sorted (a lookup asks for k of a table of a few hundred)
+        if k < v.len() {
+            v.select_nth_unstable_by_key(k, distance);
+            v.truncate(k);
+        }
+        v.sort_unstable_by_key(distance);
         v
     }
 
