@@ -68,6 +68,9 @@ pub struct TrustedKey {
     pub kid: String,
     /// The key.
     pub key: PublicJwk,
+    /// The trust anchor its certificate chain leads to, when one was required
+    /// ([`crate::x509::ChainPolicy`]).
+    pub chain: Option<String>,
 }
 
 impl TrustedKey {
@@ -77,6 +80,7 @@ impl TrustedKey {
             Some((did, fragment)) if is_did(did) && !fragment.is_empty() => Ok(Self {
                 kid: kid.to_owned(),
                 key,
+                chain: None,
             }),
             _ => Err(JwtError::Jwk(format!(
                 "a trusted key's kid must be its DID URL (did:web:example.com#key-1), not {kid:?}: \
@@ -260,10 +264,11 @@ impl Jws {
         }
         for t in &candidates {
             if self.verify(&t.key).is_ok() {
-                return ProofStatus::Verified {
-                    alg,
-                    key: format!("trusted key {}", t.kid),
+                let key = match &t.chain {
+                    Some(anchor) => format!("trusted key {}, certificate chain to {anchor}", t.kid),
+                    None => format!("trusted key {}", t.kid),
                 };
+                return ProofStatus::Verified { alg, key };
             }
         }
         if let Some(t) = candidates.first() {
@@ -392,7 +397,14 @@ pub fn parse_jwk(v: &Value) -> Result<PublicJwk, JwtError> {
 /// `https://HOST/.well-known/did.json`): every `verificationMethod` with a `publicKeyJwk`,
 /// each bound to its own id (resolved against the document's `id` when relative) and
 /// usable only for that DID. The document is the caller's copy; nothing is fetched.
-pub fn did_document_keys(text: &str) -> Result<Vec<TrustedKey>, JwtError> {
+///
+/// With a `chains` policy that names trust anchors, every key must also carry a certificate
+/// chain (`x5c`, or `x5u` with a local copy) that leads to one of them and certifies that
+/// very key; a key that does not is refused, naming its method and why.
+pub fn did_document_keys(
+    text: &str,
+    chains: Option<&crate::x509::ChainPolicy>,
+) -> Result<Vec<TrustedKey>, JwtError> {
     let doc: Value = serde_json::from_str(text)
         .map_err(|e| JwtError::Jwk(format!("the DID document is not JSON: {e}")))?;
     let did = doc
@@ -427,7 +439,17 @@ pub fn did_document_keys(text: &str) -> Result<Vec<TrustedKey>, JwtError> {
         }
         let key =
             parse_jwk(jwk).map_err(|e| JwtError::Jwk(format!("verificationMethod[{i}]: {e}")))?;
-        keys.push(TrustedKey::bound(&kid, key)?);
+        let mut trusted = TrustedKey::bound(&kid, key)?;
+        if let Some(policy) = chains.filter(|p| p.has_anchors()) {
+            let anchor = policy.check(jwk, &trusted.key).map_err(|e| {
+                JwtError::Jwk(format!(
+                    "verificationMethod[{i}] ({kid}) is not certified: {}",
+                    e.to_string().trim_start_matches("unusable JWK: ")
+                ))
+            })?;
+            trusted.chain = Some(anchor);
+        }
+        keys.push(trusted);
     }
     if keys.is_empty() {
         return Err(JwtError::Jwk(format!(
@@ -547,7 +569,7 @@ mod tests {
                  "controller": "did:web:notary.example", "publicKeyMultibase": "z6Mk"}
             ]
         });
-        let keys = did_document_keys(&doc.to_string()).unwrap();
+        let keys = did_document_keys(&doc.to_string(), None).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid, "did:web:notary.example#key-1");
         let mut h = Map::new();
@@ -557,11 +579,11 @@ mod tests {
         // a method controlled by someone else is refused, naming it
         let mut foreign = doc.clone();
         foreign["verificationMethod"][0]["controller"] = "did:web:evil.example".into();
-        let e = did_document_keys(&foreign.to_string())
+        let e = did_document_keys(&foreign.to_string(), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("did:web:evil.example"), "{e}");
-        let e = did_document_keys("{\"id\": \"nope\"}")
+        let e = did_document_keys("{\"id\": \"nope\"}", None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("no DID"), "{e}");

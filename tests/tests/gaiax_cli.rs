@@ -220,6 +220,43 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
         "registration.notary.example.did.json",
     ]);
     assert_eq!(proofs(&v), ["verified", "verified"], "{v}");
+    // With a trust anchor, a DID document's keys must be certified up to it: these carry no
+    // chain, so the import stops, naming the method; --x5u needs an anchor; a bad anchor
+    // file is refused by name (chains that do verify: gaiax/tests/x509.rs).
+    let mut root = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    root.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let root = root
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(d.path().join("anchor.pem"), root.pem()).unwrap();
+    std::fs::write(d.path().join("junk.pem"), "not a certificate").unwrap();
+    let with = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "gaiax",
+            "import",
+            vp.as_str(),
+            "--context",
+            ctx.as_str(),
+            "--did-document",
+            "nordwolke.example.did.json",
+        ];
+        args.extend_from_slice(extra);
+        fails(d.path(), &args)
+    };
+    let text = with(&["--trust-anchor", "anchor.pem"]);
+    assert!(
+        text.contains("--did-document nordwolke.example.did.json")
+            && text.contains("did:web:nordwolke.example#JWK2020-EdDSA) is not certified")
+            && text.contains("no certificate chain (x5c or x5u)"),
+        "{text}"
+    );
+    let text = with(&["--x5u", "https://nordwolke.example/chain.pem=anchor.pem"]);
+    assert!(text.contains("--trust-anchor"), "{text}");
+    let text = with(&["--trust-anchor", "junk.pem"]);
+    assert!(
+        text.contains("junk.pem") && text.contains("no PEM CERTIFICATE"),
+        "{text}"
+    );
     // Strict: with every proof verified and the credentials valid at --at, the import goes
     // through; without the keys it is refused, listing each unchecked proof, writing nothing.
     let mut strict = all.clone();

@@ -54,6 +54,16 @@ pub struct ImportArgs {
     /// methods become trusted keys of that DID (repeat). Nothing is fetched.
     #[arg(long = "did-document", value_name = "FILE")]
     did_documents: Vec<PathBuf>,
+    /// Trust anchors (PEM certificates, repeat): each --did-document key must then carry a
+    /// certificate chain (its JWK's x5c, or x5u with --x5u) that leads to one of them at
+    /// the instant checked (--at) and certifies that very key; a key that does not is
+    /// refused. Without anchors, the keys of a given DID document are trusted as they are.
+    #[arg(long = "trust-anchor", value_name = "FILE")]
+    trust_anchors: Vec<PathBuf>,
+    /// A local copy of the PEM chain an x5u URL serves, `URL=FILE` (repeat; nothing is
+    /// fetched).
+    #[arg(long = "x5u", value_name = "URL=FILE")]
+    x5u: Vec<String>,
     /// A local copy of a JSON-LD context, `URL=FILE`, for JsonWebSignature2020 proofs whose
     /// contexts are not bundled (repeat). Bundled: W3C credentials v1/v2, security v1/v2,
     /// JWS 2020, data integrity, Ed25519 2020, multikey, DID v1, ODRL, status list 2021.
@@ -109,6 +119,33 @@ pub(super) fn run(cmd: GaiaxCommand) -> Result<()> {
     }
 }
 
+/// `--trust-anchor` and `--x5u`, checked at `--at` (or now).
+fn chain_policy(a: &ImportArgs, at: Option<i64>) -> Result<gaiamesh_gaiax::x509::ChainPolicy> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let at = at.map_or(now, |t| u64::try_from(t).unwrap_or(0));
+    let mut policy = gaiamesh_gaiax::x509::ChainPolicy::new(at);
+    for f in &a.trust_anchors {
+        let pem = read_limited(f, gaiamesh_gaiax::MAX_INPUT_BYTES)?;
+        policy
+            .add_anchors(&f.display().to_string(), &pem)
+            .context("--trust-anchor")?;
+    }
+    for x in &a.x5u {
+        let Some((url, file)) = x.split_once('=') else {
+            bail!("--x5u {x:?}: expected URL=FILE");
+        };
+        let pem = read_limited(Path::new(file), gaiamesh_gaiax::MAX_INPUT_BYTES)
+            .with_context(|| format!("--x5u {url}"))?;
+        policy.add_x5u(url, &pem).context("--x5u")?;
+    }
+    if !a.x5u.is_empty() && !policy.has_anchors() {
+        bail!("--x5u chains are checked against trust anchors: give them with --trust-anchor");
+    }
+    Ok(policy)
+}
+
 fn import(a: ImportArgs) -> Result<()> {
     let mut sources = Vec::with_capacity(a.files.len());
     for f in &a.files {
@@ -117,12 +154,21 @@ fn import(a: ImportArgs) -> Result<()> {
             bytes: read_limited(f, gaiamesh_gaiax::MAX_INPUT_BYTES)?,
         });
     }
+    let at =
+        a.at.as_deref()
+            .map(|t| {
+                gaiamesh_gaiax::validity::parse_time(t)
+                    .map(|t| t.unix_timestamp())
+                    .context("--at")
+            })
+            .transpose()?;
+    let chains = chain_policy(&a, at)?;
     let mut trusted = Vec::new();
     for d in &a.did_documents {
         let text =
             std::fs::read_to_string(d).with_context(|| format!("cannot read {}", d.display()))?;
         trusted.extend(
-            jwt::did_document_keys(&text)
+            jwt::did_document_keys(&text, Some(&chains))
                 .with_context(|| format!("--did-document {}", d.display()))?,
         );
     }
@@ -153,14 +199,6 @@ fn import(a: ImportArgs) -> Result<()> {
         .map(super::read_document)
         .transpose()
         .context("--base")?;
-    let at =
-        a.at.as_deref()
-            .map(|t| {
-                gaiamesh_gaiax::validity::parse_time(t)
-                    .map(|t| t.unix_timestamp())
-                    .context("--at")
-            })
-            .transpose()?;
     let out = gaiamesh_gaiax::import(
         &sources,
         &ImportOptions {
