@@ -11,7 +11,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 export RUSTC_BOOTSTRAP=1
-cargo run --quiet -p gaiamesh-protocol --features test-utils --example fuzz-seeds -- fuzz/corpus
+# (CI writes them during its test phase, from the test build, and sets FUZZ_SEEDS_WRITTEN=1:
+# building the example here, after CI's `cargo clean`, would compile its dependencies again.)
+if [ "${FUZZ_SEEDS_WRITTEN:-0}" != 1 ]; then
+  cargo run --quiet -p gaiamesh-protocol --features test-utils --example fuzz-seeds -- fuzz/corpus
+fi
 # Gaia-X credential fixtures (JSON-LD, VC-JWT, signed JsonWebSignature2020) seed their target.
 mkdir -p fuzz/corpus/gaiax_credentials
 find gaiax/tests/fixtures -name '*.json' -o -name '*.jsonld' | while read -r f; do
