@@ -1011,7 +1011,8 @@ impl Model {
         let history = g.history;
         self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) < history);
         if !self.recent[idx].is_empty() && self.role[idx] != Role::Withholder {
-            let ids: std::rc::Rc<[u32]> = self.recent[idx].iter().map(|(u, _)| *u).collect();
+            // the id list is shared by the IHAVEs that carry news, made when the first does
+            let mut ids: Option<std::rc::Rc<[u32]>> = None;
             let mut lazy = std::mem::take(&mut self.scratch);
             lazy_gossip_targets(
                 &self.peers[idx],
@@ -1021,19 +1022,24 @@ impl Model {
                 &mut self.rng,
                 &mut lazy,
             );
-            let bytes = self.msg_overhead + 40 * ids.len() as u32;
+            let bytes = self.msg_overhead + 40 * self.recent[idx].len() as u32;
             for &p in &lazy {
                 // An IHAVE listing only ids the peer has seen is ignored there: bytes only.
-                let news = ids.iter().any(|u| !bit(&self.updates[*u as usize].seen, p));
+                let news = self.recent[idx]
+                    .iter()
+                    .any(|(u, _)| !bit(&self.updates[*u as usize].seen, p));
                 if let Some(at) = self.net.send(i, p, bytes, now, &mut self.rng)
                     && news
                 {
+                    let ids = ids
+                        .get_or_insert_with(|| self.recent[idx].iter().map(|(u, _)| *u).collect())
+                        .clone();
                     self.q.at(
                         at,
                         Ev::IHave {
                             to: p,
                             from: i,
-                            ids: ids.clone(),
+                            ids,
                         },
                     );
                 }

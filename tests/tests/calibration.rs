@@ -19,7 +19,8 @@
 //! parameters are the node's (D = 6, D_lo = 4, D_hi = 12, 500 ms heartbeat, flood
 //! publishing). Tolerance: the simulated p50, p99 and per-update convergence each lie within ±25% of the real ones, or within
 //! 3 ms (received_at_ms has 1 ms resolution). Each devnet median pools ten updates; a
-//! further attempt (two fresh devnets each, four at most) runs when one misses. Before each
+//! miss measures the 32 nodes again with the same fit (the third attempt fits again on a
+//! fresh 16-node devnet; four attempts at most). Before each
 //! devnet the test flushes the page cache (`sync`), so that writeback of what earlier tests
 //! wrote does not stall the nodes' durable commits.
 
@@ -148,8 +149,9 @@ fn fit_cpu_ms(root: &Path, real: &Real, cores: usize) -> f64 {
     (lo + hi) / 2.0
 }
 
-/// One calibration: fit at 16 nodes, predict 32. `Err` says what was off.
-fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
+/// The cost per receiver fitted on a 16-node devnet: the devnet's figures and the fitted
+/// `cpu_ms`. `Err` when the bisection did not reach the real median.
+fn fit(root: &Path, cores: usize, n: usize) -> Result<(Real, f64), String> {
     let small = devnet(root, 16, n);
     let cpu_ms = fit_cpu_ms(root, &small, cores);
     let fitted = simulated(root, &small, cores, cpu_ms);
@@ -160,6 +162,18 @@ fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
             small.p50
         ));
     }
+    Ok((small, cpu_ms))
+}
+
+/// One prediction: the 32-node devnet against the simulator with the fitted cost. `Err`
+/// says what was off.
+fn attempt(
+    root: &Path,
+    cores: usize,
+    n: usize,
+    small: &Real,
+    cpu_ms: f64,
+) -> Result<String, String> {
     let large = devnet(root, 32, n);
     let sim = simulated_quantiles(root, &large, cores, cpu_ms);
     let real = [large.p50, large.p99, large.convergence];
@@ -196,13 +210,15 @@ fn attempt(root: &Path, cores: usize, n: usize) -> Result<String, String> {
     }
 }
 
-/// Four attempts at most: the real figures are measured on a shared, noisy machine (the
+/// Four predictions at most, two per fit: the real figures are measured on a shared, noisy machine (the
 /// 32-node median varies 19–33 ms between runs of the same code, and the p99 is about the
 /// second-largest of some 150 delays, so one stall moves it: a full test run in session 16
 /// failed two attempts at p99 −32% and −33%, the same code alone passed at −12%, and CI
 /// in session 15 needed its second attempt; session 20 saw a full run fail three attempts
 /// at p99 −29% to −42% and the next pass). A model error shows in every attempt, noise
-/// rarely does.
+/// rarely does. What misses is almost always the 32-node run (one stall moves its tail),
+/// so a miss first measures the 32 nodes again with the same fit; the third attempt
+/// fits again on a fresh 16-node devnet (a fit spoiled by a stall of its own).
 #[test]
 fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
     let root = tempfile::tempdir().unwrap();
@@ -213,8 +229,25 @@ fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
     .unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut failures = Vec::new();
+    let mut fitted: Option<(Real, f64)> = None;
     for n in 1..=4 {
-        match attempt(root.path(), cores, n) {
+        if n == 3 {
+            fitted = None;
+        }
+        let (small, cpu_ms) = match fitted.take() {
+            Some(f) => f,
+            None => match fit(root.path(), cores, n) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("calibration attempt {n} failed: {e}");
+                    failures.push(e);
+                    continue;
+                }
+            },
+        };
+        let outcome = attempt(root.path(), cores, n, &small, cpu_ms);
+        fitted = Some((small, cpu_ms));
+        match outcome {
             Ok(summary) => {
                 eprintln!("calibration (attempt {n}): {summary}");
                 return;
