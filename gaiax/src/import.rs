@@ -821,10 +821,20 @@ impl<'a> Mapper<'a> {
                         });
                         self.report.mapped(tp, field("terms"));
                     }
-                    (Some(_), Some(h)) => self.report.invalid(
-                        tp,
-                        format!("{h:?}: the terms' hash must be a SHA-256 (64 hex digits)"),
-                    ),
+                    // The 22.10 shape asks only for a string, and the compliance service
+                    // accepts other digests (its own valid example has a SHA-1): kept aside,
+                    // since a self-description's terms carry a SHA-256.
+                    (Some(_), Some(h)) => {
+                        self.report.kept(
+                            tp.clone(),
+                            format!(
+                                "terms not mapped: the hash {h:?} is not a SHA-256 (64 hex \
+                                 digits), which a self-description's terms carry"
+                            ),
+                        );
+                        self.aside
+                            .push((tp, format!("gaiax.service.{k}"), v.to_string()));
+                    }
                     _ => self.report.invalid(tp, "terms need a URL and a hash"),
                 }
             }

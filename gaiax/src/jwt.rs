@@ -317,6 +317,33 @@ impl Jws {
                 },
             };
         }
+        // A DID that carries its key (the Gaia-X wizard's did:web): as a did:key.
+        let signer = kid
+            .or(issuer)
+            .map(|d| d.split_once('#').map_or(d, |(d, _)| d));
+        if let Some(did) = signer
+            && let Some(key) = crate::wizard::key_in_did(did)
+        {
+            if let Some(i) = issuer
+                && i != did
+            {
+                return ProofStatus::Invalid {
+                    reason: format!("signed by {did}, but issued in the name of {i}"),
+                };
+            }
+            return match key.and_then(|k| self.verify(&k)) {
+                Ok(()) => ProofStatus::Verified {
+                    alg,
+                    key: "the key in the issuer's did:web (the Gaia-X wizard makes its DID \
+                          documents from the path; like a did:key it proves who holds the key, \
+                          not who they are)"
+                        .into(),
+                },
+                Err(e) => ProofStatus::Invalid {
+                    reason: format!("{e} with the key in the issuer's did:web"),
+                },
+            };
+        }
         if let Some(jwk) = self.header.get("jwk") {
             return match parse_jwk(jwk).and_then(|k| self.verify(&k)) {
                 Ok(()) => ProofStatus::Verified {

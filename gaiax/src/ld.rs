@@ -54,7 +54,7 @@ pub struct Contexts {
 }
 
 /// The bundled contexts: URL and document (copies shipped by the `ssi-contexts` crate).
-const BUNDLED: [(&str, &str); 14] = [
+const BUNDLED: [(&str, &str); 16] = [
     (
         "https://www.w3.org/2018/credentials/v1",
         ssi_contexts::CREDENTIALS_V1,
@@ -97,12 +97,21 @@ const BUNDLED: [(&str, &str); 14] = [
         "https://w3id.org/vc/status-list/2021/v1",
         ssi_contexts::STATUS_LIST_2021_V1,
     ),
+    // Gaia-X 22.10: the registry's trust-framework document (its @context binds gx:),
+    // named with and without the fragment as credentials name it (gaiax/contexts/README.md)
+    (GX_2210_URL, GX_2210_DOC),
+    (GX_2210_URL_FRAGMENT, GX_2210_DOC),
 ];
+
+/// The Gaia-X 22.10 (Tagus) development registry's trust-framework document.
+pub const GX_2210_URL: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework";
+const GX_2210_URL_FRAGMENT: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#";
+const GX_2210_DOC: &str = include_str!("../contexts/gx-trustframework-2210.jsonld");
 
 impl Contexts {
     /// The W3C contexts verifiable credentials and their proofs use (credentials v1 and v2,
     /// security v1/v2, JWS 2020, data integrity, Ed25519 2020, multikey, DID v1, ODRL,
-    /// status list 2021).
+    /// status list 2021) and the Gaia-X 22.10 trust-framework document.
     pub fn bundled() -> Self {
         Self {
             docs: BUNDLED

@@ -27,6 +27,7 @@ mod load;
 pub mod odrl;
 mod report;
 pub mod validity;
+pub mod wizard;
 pub mod x509;
 
 pub use export::{ExportError, ExportFormat, Signer, export};

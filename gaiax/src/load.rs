@@ -252,13 +252,33 @@ impl<'a> Loader<'a> {
             origin: origin.clone(),
             format,
             validity,
-            release: release_of(&subject_types, &keys),
+            release: match release_of(&subject_types, &keys) {
+                // `gx:compliance` is both releases' type: the context says which gx: it is
+                Release::Loire
+                    if names_tagus_context(&vc)
+                        && subject_types.iter().all(|t| t == "compliance") =>
+                {
+                    Release::Tagus
+                }
+                r => r,
+            },
             types: subject_types,
             sha256: self.originals[original].sha256.clone(),
             proof,
         });
         self.credentials.push(Credential { origin, vc });
     }
+}
+
+/// Whether the credential's `@context` names a 22.10 registry document (whose `gx:` is
+/// the trust-framework namespace of the Tagus registry).
+fn names_tagus_context(vc: &Value) -> bool {
+    vc.get("@context")
+        .map(items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .any(|c| c.contains("/trusted-shape-registry/") || c.contains("/trusted-schemas-registry/"))
 }
 
 /// The release the subject types (or, for types both releases have, the property names)

@@ -229,8 +229,8 @@ fn describe(e: &webpki::Error) -> String {
     }
 }
 
-/// The key a certificate holds (its DER SubjectPublicKeyInfo).
-fn public_key_of(spki: &[u8]) -> Result<PublicJwk, JwtError> {
+/// The key a DER SubjectPublicKeyInfo holds (a certificate's, or a PEM public key's).
+pub(crate) fn public_key_of(spki: &[u8]) -> Result<PublicJwk, JwtError> {
     use p256::pkcs8::DecodePublicKey as _;
     // Ed25519: SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (32 bytes) }
     const ED25519_PREFIX: [u8; 12] = [
@@ -251,7 +251,7 @@ fn public_key_of(spki: &[u8]) -> Result<PublicJwk, JwtError> {
         return Ok(PublicJwk::Rsa(k));
     }
     Err(JwtError::Jwk(
-        "the certificate holds a key of a kind not supported (Ed25519, P-256, P-384, RSA)".into(),
+        "a key of a kind not supported (Ed25519, P-256, P-384, RSA)".into(),
     ))
 }
 
