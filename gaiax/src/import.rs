@@ -61,6 +61,9 @@ pub struct Imported {
     pub report: Report,
     /// The input's original bytes (whole JSON files, JWTs) with their SHA-256.
     pub originals: Vec<Original>,
+    /// Every credential read, as JSON-LD (a VC-JWT's payload, or its `vc` claim), with
+    /// where it was: what shape validation (`gaiamesh-shapes`) reads.
+    pub credentials: Vec<(String, Value)>,
     /// The ODRL service policies found, by service id, as usage-policy terms
     /// (`gaiax import --policies DIR` writes them as exchange usage policies).
     pub policies: Vec<(String, crate::odrl::OdrlTerms)>,
@@ -233,9 +236,15 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
         }
         doc
     });
+    let credentials = loader
+        .credentials
+        .iter()
+        .map(|c| (c.origin.clone(), c.vc.clone()))
+        .collect();
     Imported {
         document,
         report,
+        credentials,
         originals: loader.originals,
         policies,
     }

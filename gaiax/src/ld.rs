@@ -106,7 +106,9 @@ const BUNDLED: [(&str, &str); 16] = [
 /// The Gaia-X 22.10 (Tagus) development registry's trust-framework document.
 pub const GX_2210_URL: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework";
 const GX_2210_URL_FRAGMENT: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#";
-const GX_2210_DOC: &str = include_str!("../contexts/gx-trustframework-2210.jsonld");
+/// That document: a JSON-LD context (its `@context`) and the registry's SHACL shapes (its
+/// `@graph`).
+pub const GX_2210_DOC: &str = include_str!("../contexts/gx-trustframework-2210.jsonld");
 
 impl Contexts {
     /// The W3C contexts verifiable credentials and their proofs use (credentials v1 and v2,
@@ -170,23 +172,24 @@ fn node_of_subject(s: NamedOrBlankNode) -> Node {
 }
 
 fn node_of_term(t: Term) -> Node {
+    // Accessors rather than `destruct`: oxrdf's RDF 1.2 feature (which rudof's SHACL
+    // crates enable in the same build) adds a base direction to literals and triple terms.
+    #[allow(unreachable_patterns)]
     match t {
         Term::NamedNode(n) => Node::Iri(n.into_string()),
         Term::BlankNode(b) => Node::Blank(b.into_string()),
-        Term::Literal(l) => {
-            let (value, datatype, language) = l.destruct();
-            Node::Literal {
-                value,
-                language: language.clone(),
-                datatype: match (datatype, language) {
-                    (Some(d), _) => d.into_string(),
-                    (None, Some(_)) => {
-                        "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString".to_owned()
-                    }
-                    (None, None) => "http://www.w3.org/2001/XMLSchema#string".to_owned(),
-                },
-            }
-        }
+        Term::Literal(l) => Node::Literal {
+            value: l.value().to_owned(),
+            language: l.language().map(str::to_owned),
+            datatype: l.datatype().as_str().to_owned(),
+        },
+        // An RDF 1.2 triple term: JSON-LD 1.1 never makes one; kept as an opaque literal
+        // so that nothing is silently dropped.
+        other => Node::Literal {
+            value: other.to_string(),
+            language: None,
+            datatype: "urn:gaiamesh:unsupported-rdf-1.2-triple-term".to_owned(),
+        },
     }
 }
 

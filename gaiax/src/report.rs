@@ -104,6 +104,11 @@ pub struct Report {
     /// Mapped, but not as the release says (another release's property name under this
     /// release's type): errors with `--strict`.
     pub warnings: Vec<Finding>,
+    /// SHACL shape violations (`path`: the focus node and property path; `detail`: the
+    /// constraint and the shape): errors with `--strict`.
+    pub shape_violations: Vec<Finding>,
+    /// Which shapes the credentials were validated against, or why they were not.
+    pub shapes: Vec<String>,
 }
 
 impl Report {
@@ -128,6 +133,14 @@ impl Report {
         });
     }
 
+    /// A SHACL shape violation (from `gaiamesh-shapes`).
+    pub fn shape_violation(&mut self, path: impl Into<String>, detail: impl Into<String>) {
+        self.shape_violations.push(Finding {
+            path: path.into(),
+            detail: detail.into(),
+        });
+    }
+
     pub(crate) fn invalid(&mut self, path: impl Into<String>, detail: impl Into<String>) {
         self.invalid.push(Finding {
             path: path.into(),
@@ -137,7 +150,8 @@ impl Report {
 
     /// What strict mode refuses (`gaiax import --strict`): every credential or presentation
     /// whose proof is missing, not checked or invalid, every credential outside its validity
-    /// window, every invalid item and every warning — each naming where and why.
+    /// window, every invalid item, every warning and every shape violation — each naming
+    /// where and why.
     pub fn strict_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for c in &self.credentials {
@@ -154,7 +168,12 @@ impl Report {
                 ));
             }
         }
-        for f in self.invalid.iter().chain(&self.warnings) {
+        for f in self
+            .invalid
+            .iter()
+            .chain(&self.warnings)
+            .chain(&self.shape_violations)
+        {
             out.push(format!("{}: {}", f.path, f.detail));
         }
         out.dedup();
@@ -193,6 +212,12 @@ impl Report {
         }
         for f in &self.warnings {
             let _ = writeln!(s, "  warning: {}: {}", f.path, f.detail);
+        }
+        for note in &self.shapes {
+            let _ = writeln!(s, "  shapes: {note}");
+        }
+        for f in &self.shape_violations {
+            let _ = writeln!(s, "  shape violation: {}: {}", f.path, f.detail);
         }
         s
     }
