@@ -348,3 +348,105 @@ fn odrl_service_policies_become_usage_policies_an_asset_can_use() {
     assert!(text.contains("jurisdiction = [\"EU\"]"), "{text}");
     assert!(text.contains("max_transfers = 3"), "{text}");
 }
+
+#[test]
+fn real_credentials_are_validated_against_the_shapes_of_their_release() {
+    let d = tempfile::tempdir().unwrap();
+    let real = |f: &str| {
+        fixture(&format!("real/gx-compliance/{f}"))
+            .display()
+            .to_string()
+    };
+    // The compliance service's valid participant: its wizard signatures verify, it conforms
+    // to the bundled 22.10 registry shapes, and the document is written.
+    let out = gaiamesh_e2e::run(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            &real("participant-vp.json"),
+            "--out",
+            "sd.toml",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shapes: validated against gaia-x 22.10: conforms")
+            && stderr.contains("proof verified (PS256"),
+        "{stderr}"
+    );
+    ok(d.path(), &["sd", "check", "sd.toml"]);
+
+    // Its faulty participant: --strict refuses it, naming focus, path, constraint and shape.
+    let faulty = real("participant-vp-faulty.json");
+    let text = fails(d.path(), &["gaiax", "import", &faulty, "--strict"]);
+    assert!(
+        text.contains(
+            "did:web:raw.githubusercontent.com:egavard:payload-sign:master gx:headquarterAddress: \
+             sh:MinCountConstraintComponent (shape gx:LegalParticipantShape)"
+        ),
+        "{text}"
+    );
+    // as JSON, the violations are a list of their own
+    let out = gaiamesh_e2e::run(d.path(), &["gaiax", "import", &faulty, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["report"]["shape_violations"][0]["path"],
+        "did:web:raw.githubusercontent.com:egavard:payload-sign:master gx:headquarterAddress"
+    );
+    // --no-shapes: not validated, and said so
+    let out = gaiamesh_e2e::run(
+        d.path(),
+        &["gaiax", "import", &faulty, "--no-shapes", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"]["shape_violations"], serde_json::json!([]));
+    assert!(
+        v["report"]["shapes"][0]
+            .as_str()
+            .unwrap()
+            .contains("--no-shapes")
+    );
+
+    // A shapes file that cannot be read is an error naming it.
+    std::fs::write(d.path().join("shapes.txt"), "").unwrap();
+    let text = fails(
+        d.path(),
+        &["gaiax", "import", &faulty, "--shapes", "shapes.txt"],
+    );
+    assert!(
+        text.contains("shapes.txt") && text.contains(".ttl"),
+        "{text}"
+    );
+    std::fs::write(d.path().join("broken.ttl"), "gx:S a sh:NodeShape ;;; .").unwrap();
+    let text = fails(
+        d.path(),
+        &["gaiax", "import", &faulty, "--shapes", "broken.ttl"],
+    );
+    assert!(text.contains("broken.ttl"), "{text}");
+    // A Turtle shapes file applies to every credential.
+    std::fs::write(
+        d.path().join("names.ttl"),
+        "@prefix sh: <http://www.w3.org/ns/shacl#> .\n\
+         @prefix gx: <https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#> .\n\
+         gx:NameShape a sh:NodeShape ; sh:targetClass gx:LegalParticipant ;\n\
+           sh:property [ sh:path gx:legalName ; sh:maxLength 10 ] .\n",
+    )
+    .unwrap();
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            &real("participant-vp.json"),
+            "--shapes",
+            "names.ttl",
+            "--strict",
+        ],
+    );
+    assert!(
+        text.contains("gx:legalName: sh:MaxLengthConstraintComponent (shape gx:NameShape)"),
+        "{text}"
+    );
+}

@@ -75,10 +75,20 @@ pub struct ImportArgs {
     credentials_dir: Option<PathBuf>,
     /// Refuse the import (exit status 1, nothing written) unless every credential and
     /// presentation has a proof that verifies, every credential is within its validity
-    /// window, and nothing is invalid; the problems are listed. Without it they are reported
+    /// window, nothing is invalid and no shape is violated; the problems are listed. Without it they are reported
     /// and the import goes on.
     #[arg(long)]
     strict: bool,
+    /// Validate every credential against this SHACL shapes graph (Turtle `.ttl`,
+    /// N-Triples `.nt` or JSON-LD `.jsonld`), e.g. a release's `gx.shacl.ttl`. Without it,
+    /// 22.10 credentials are validated against the bundled 22.10 registry shapes and Loire
+    /// ones are not (no Loire shapes are bundled; the report says so). Violations are
+    /// listed in the report and refused by --strict.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_shapes")]
+    shapes: Option<PathBuf>,
+    /// Do not validate against SHACL shapes (the report says so).
+    #[arg(long)]
+    no_shapes: bool,
     /// Write each service's ODRL policy (`gx:servicePolicy`) as a usage policy,
     /// `DIR/<service-id>.policy.toml`, for `gaiamesh asset add --policy`: purposes,
     /// residency, validity, use count and onward transfer map; the rest is reported.
@@ -118,6 +128,9 @@ pub(super) fn run(cmd: GaiaxCommand) -> Result<()> {
         GaiaxCommand::Export(a) => export(a),
     }
 }
+
+/// Most bytes of a `--shapes` file (the 22.10 registry's full shapes graph is 144 KB).
+const MAX_SHAPES_BYTES: usize = 8 * 1024 * 1024;
 
 /// `--trust-anchor` and `--x5u`, checked at `--at` (or now).
 fn chain_policy(a: &ImportArgs, at: Option<i64>) -> Result<gaiamesh_gaiax::x509::ChainPolicy> {
@@ -199,16 +212,31 @@ fn import(a: ImportArgs) -> Result<()> {
         .map(super::read_document)
         .transpose()
         .context("--base")?;
-    let out = gaiamesh_gaiax::import(
+    let given = a
+        .shapes
+        .as_deref()
+        .map(|f| {
+            let bytes = read_limited(f, MAX_SHAPES_BYTES)?;
+            gaiamesh_shapes::Shapes::from_document(&f.display().to_string(), &bytes, &contexts)
+                .context("--shapes")
+        })
+        .transpose()?;
+    let mut out = gaiamesh_gaiax::import(
         &sources,
         &ImportOptions {
             base,
             node_kind,
             trusted,
-            contexts,
+            contexts: contexts.clone(),
             at,
         },
     );
+    let choice = match (&given, a.no_shapes) {
+        (_, true) => gaiamesh_shapes::Choice::Skip,
+        (Some(s), false) => gaiamesh_shapes::Choice::Given(s),
+        (None, false) => gaiamesh_shapes::Choice::Bundled,
+    };
+    gaiamesh_shapes::validate_import(&mut out, choice, &contexts).context("shape validation")?;
     let problems = if a.strict {
         out.report.strict_problems()
     } else {
