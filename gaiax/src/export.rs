@@ -1,5 +1,10 @@
-//! A self-description as Loire credentials: `gx:LegalPerson`, one registration-number
-//! credential per number, one `gx:ServiceOffering` (or `gx:DataResource`) per service.
+//! A self-description as Gaia-X credentials. Loire (here): `gx:LegalPerson`, one
+//! registration-number credential per number, one `gx:ServiceOffering` (or
+//! `gx:DataResource`) per service; 22.10 in [`tagus`].
+
+mod tagus;
+
+pub use tagus::GAIA_X_TERMS_2210;
 
 use gaiamesh_protocol::{
     sd::{RegistrationKind, SdDocument, Service, ServiceKind},
@@ -17,6 +22,14 @@ pub enum ExportFormat {
     /// A presentation of `EnvelopedVerifiableCredential`s, each a VC-JWT signed with the
     /// node key (EdDSA, issuer `did:key`).
     VcJwt,
+    /// Gaia-X 22.10 (Tagus) JSON-LD, as the 22.10 compliance service takes it: each
+    /// credential and the presentation with a `JsonWebSignature2020` proof by the node key
+    /// when one is given (unsigned without).
+    Tagus {
+        /// Add the participant's acceptance of the Gaia-X terms and conditions
+        /// (`gx:GaiaXTermsAndConditions`), which the compliance service requires.
+        gaia_x_terms: bool,
+    },
 }
 
 /// The node key that signs a VC-JWT export: its public half and a raw Ed25519 signing
@@ -43,6 +56,17 @@ pub enum ExportError {
     /// `vc-jwt` needs a key.
     #[error("vc-jwt export needs the node key to sign with")]
     NoKey,
+    /// The self-description lacks what the release's shapes require.
+    #[error("a {release} export needs what the self-description does not have: {}", .missing.join("; "))]
+    Incomplete {
+        /// `22.10`.
+        release: &'static str,
+        /// Each missing field with what it must be.
+        missing: Vec<String>,
+    },
+    /// A credential could not be signed (its JSON-LD did not expand).
+    #[error("cannot sign: {0}")]
+    Sign(crate::ld::LdError),
 }
 
 /// The W3C credentials context (v2).
@@ -155,9 +179,10 @@ fn service(s: &Service, subject: &str, participant: &str) -> (&'static str, Valu
     (kind, Value::Object(o))
 }
 
-/// The self-description of `subject` (its Ed25519 key) as Loire credentials in a
-/// presentation. `signer` is needed for [`ExportFormat::VcJwt`] and names the issuer;
-/// without it the issuer is the subject's `did:key`.
+/// The self-description of `subject` (its Ed25519 key) as Gaia-X credentials in a
+/// presentation. `signer` is needed for [`ExportFormat::VcJwt`], signs
+/// [`ExportFormat::Tagus`] when given, and names the issuer; without it the issuer is the
+/// subject's `did:key`.
 pub fn export(
     doc: &SdDocument,
     subject: &[u8; 32],
@@ -165,6 +190,9 @@ pub fn export(
     signer: Option<Signer<'_>>,
     now: UnixMillis,
 ) -> Result<Value, ExportError> {
+    if let ExportFormat::Tagus { gaia_x_terms } = format {
+        return tagus::export(doc, subject, gaia_x_terms, signer, now);
+    }
     let subject_did = did_key::ed25519_did(subject);
     let issuer = signer.map_or(subject_did.clone(), |s| did_key::ed25519_did(s.public));
     let participant = format!("{subject_did}#participant");
@@ -211,7 +239,7 @@ pub fn export(
         creds.push(credential(&issuer, id, kind, subj, now));
     }
     let list: Vec<Value> = match format {
-        ExportFormat::JsonLd => creds,
+        ExportFormat::JsonLd | ExportFormat::Tagus { .. } => creds,
         ExportFormat::VcJwt => {
             let Signer { public: pk, sign } = signer.ok_or(ExportError::NoKey)?;
             let mut header = Map::new();

@@ -34,6 +34,9 @@ pub enum LdError {
     /// The document is not valid JSON-LD.
     #[error("not valid JSON-LD: {0}")]
     Syntax(String),
+    /// Terms the contexts do not define (JSON-LD would drop them).
+    #[error("not defined by the @context (JSON-LD drops them): {}", .0.join(", "))]
+    Undefined(Vec<String>),
     /// More than [`MAX_QUADS`] quads.
     #[error("the document expands to more than {MAX_QUADS} RDF quads")]
     TooLarge,
@@ -105,7 +108,7 @@ const BUNDLED: [(&str, &str); 16] = [
 
 /// The Gaia-X 22.10 (Tagus) development registry's trust-framework document.
 pub const GX_2210_URL: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework";
-const GX_2210_URL_FRAGMENT: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#";
+pub(crate) const GX_2210_URL_FRAGMENT: &str = "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework#";
 /// That document: a JSON-LD context (its `@context`) and the registry's SHACL shapes (its
 /// `@graph`).
 pub const GX_2210_DOC: &str = include_str!("../contexts/gx-trustframework-2210.jsonld");

@@ -13,7 +13,8 @@
 //!   be checked offline is reported as not checked, with the reason.
 //! - [`export()`] writes a self-description as Loire `gx:LegalPerson`,
 //!   registration-number and `gx:ServiceOffering` credentials, as JSON-LD or as VC-JWTs
-//!   signed with the node key (`did:key`).
+//!   signed with the node key (`did:key`), or as 22.10 `gx:LegalParticipant` credentials
+//!   with `JsonWebSignature2020` proofs, the form the 22.10 compliance service takes.
 //!
 //! The field mapping, release by release, is in `docs/gaiax.md`.
 
@@ -30,7 +31,7 @@ pub mod validity;
 pub mod wizard;
 pub mod x509;
 
-pub use export::{ExportError, ExportFormat, Signer, export};
+pub use export::{ExportError, ExportFormat, GAIA_X_TERMS_2210, Signer, export};
 pub use import::{ImportOptions, Imported, Original, import};
 pub use load::Source;
 pub use report::{CredentialReport, Finding, PresentationReport, ProofStatus, Release, Report};

@@ -108,6 +108,98 @@ fn import_writes_a_valid_sd_and_keeps_the_originals_then_export_round_trips() {
         proofs.iter().all(|c| c["proof"]["status"] == "verified"),
         "{proofs:?}"
     );
+
+    let original = report["document"].clone();
+    // As 22.10 credentials with JsonWebSignature2020 proofs: checked against the bundled
+    // 22.10 shapes before writing, and imported again in strict mode.
+    let out = gaiamesh_e2e::run(
+        d.path(),
+        &[
+            "gaiax",
+            "export",
+            "--data-dir",
+            "node",
+            "--sd",
+            "sd.toml",
+            "--release",
+            "22.10",
+            "--accept-gaia-x-terms",
+            "--out",
+            "vp-2210.json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shapes: conforms to gaia-x 22.10"),
+        "{stderr}"
+    );
+    let vp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("vp-2210.json")).unwrap()).unwrap();
+    let types: Vec<&str> = vp["verifiableCredential"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["credentialSubject"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "gx:LegalParticipant");
+    assert!(types.contains(&"gx:legalRegistrationNumber"), "{types:?}");
+    assert!(types.contains(&"gx:GaiaXTermsAndConditions"), "{types:?}");
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        d.path(),
+        &[
+            "gaiax",
+            "import",
+            "vp-2210.json",
+            "--strict",
+            "--json",
+            "--credentials-dir",
+            "again-2210",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        report["document"]["participant"], original["participant"],
+        "{report}"
+    );
+    assert_eq!(
+        report["report"]["shapes"][0],
+        "validated against gaia-x 22.10: conforms"
+    );
+    assert_eq!(
+        report["report"]["presentations"][0]["proof"]["status"],
+        "verified"
+    );
+    // 22.10 is JSON-LD only; the terms flag is 22.10's.
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "export",
+            "-d",
+            "node",
+            "--sd",
+            "sd.toml",
+            "--release",
+            "22.10",
+            "--format",
+            "vc-jwt",
+        ],
+    );
+    assert!(text.contains("--format vc-jwt is for Loire"), "{text}");
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "export",
+            "-d",
+            "node",
+            "--sd",
+            "sd.toml",
+            "--accept-gaia-x-terms",
+        ],
+    );
+    assert!(text.contains("is for --release 22.10"), "{text}");
 }
 
 #[test]
@@ -179,14 +271,25 @@ fn json_ld_proofs_verify_with_a_trusted_key_and_a_supplied_context() {
     let vp_proof = &v["report"]["presentations"][0]["proof"];
     assert_eq!(vp_proof["status"], "verified", "{v}");
     assert_eq!(vp_proof["alg"], "EdDSA");
-    // Without the context: not checked, naming the missing context and the flag.
+    // Without --context the bundled copy of the 22.10 registry document serves: it binds
+    // `gx:` as the stand-in does, so the proofs verify the same.
     let v = import(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(proofs(&v), ["verified", "verified"], "{v}");
+    // A context that is neither bundled nor given: not checked, naming it and the flag.
+    let text = std::fs::read_to_string(&vp).unwrap().replace(
+        "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/trustframework",
+        "https://registry.example/unbundled/trustframework",
+    );
+    std::fs::write(d.path().join("other-context.json"), text).unwrap();
+    let mut args = vec!["gaiax", "import", "--json", "other-context.json"];
+    args.extend(keys.iter().map(String::as_str));
+    let v: serde_json::Value = serde_json::from_str(&ok(d.path(), &args)).unwrap();
     assert_eq!(proofs(&v), ["not_checked", "not_checked"], "{v}");
     let reason = v["report"]["credentials"][0]["proof"]["reason"]
         .as_str()
         .unwrap();
     assert!(
-        reason.contains("trustframework") && reason.contains("--context URL=FILE"),
+        reason.contains("registry.example/unbundled") && reason.contains("--context URL=FILE"),
         "{reason}"
     );
     // The same keys from the issuers' DID documents (did:web's did.json, local copies).

@@ -75,6 +75,45 @@ pub fn check(doc: &Value, contexts: &Contexts, trusted: &[TrustedKey]) -> ProofS
     last
 }
 
+/// Adds a `JsonWebSignature2020` proof to `doc` (a credential or presentation without one),
+/// signed with an Ed25519 key in the form the Gaia-X 22.10 compliance service verifies: a
+/// detached unencoded JWS (`b64: false`) over the lowercase hex SHA-256 of the document's
+/// RDFC-1.0 canonical form. A document with terms its contexts do not define is refused,
+/// since the proof would not cover them.
+pub fn sign_gaiax(
+    doc: &mut Value,
+    contexts: &Contexts,
+    verification_method: &str,
+    created: &str,
+    sign: &dyn Fn(&[u8]) -> [u8; 64],
+) -> Result<(), LdError> {
+    if let Some(url) = contexts.missing(doc).into_iter().next() {
+        return Err(LdError::MissingContext(url));
+    }
+    let quads = to_quads(doc, contexts)?;
+    let undefined = undefined_terms_of(doc, &quads, contexts)?;
+    if !undefined.is_empty() {
+        return Err(LdError::Undefined(undefined));
+    }
+    let document = canon::canonicalize(&quads).map_err(|e| LdError::Syntax(e.to_string()))?;
+    let header = B64.encode(json!({"alg": "EdDSA", "b64": false, "crit": ["b64"]}).to_string());
+    let input = format!("{header}.{}", hex::encode(sha256(&document)));
+    let signature = B64.encode(sign(input.as_bytes()));
+    if let Some(o) = doc.as_object_mut() {
+        o.insert(
+            "proof".into(),
+            json!({
+                "type": JWS_2020,
+                "created": created,
+                "proofPurpose": "assertionMethod",
+                "verificationMethod": verification_method,
+                "jws": format!("{header}..{signature}"),
+            }),
+        );
+    }
+    Ok(())
+}
+
 fn check_one(
     unsigned: &Value,
     proof: &Value,

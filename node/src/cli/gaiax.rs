@@ -115,8 +115,20 @@ pub struct ExportArgs {
     #[arg(long)]
     sd: Option<PathBuf>,
     /// `jsonld` (unsigned credentials) or `vc-jwt` (signed with the node key, did:key).
+    /// 22.10 credentials are always JSON-LD, each with a JsonWebSignature2020 proof by the
+    /// node key.
     #[arg(long, default_value = "jsonld", value_parser = ["jsonld", "vc-jwt"])]
     format: String,
+    /// The Gaia-X release: `loire` (`gx:LegalPerson`, VC data model 2.0) or `22.10`
+    /// (Tagus: `gx:LegalParticipant`, as the 22.10 compliance service takes it; the
+    /// export is validated against the bundled 22.10 shapes before it is written).
+    #[arg(long, default_value = "loire", value_parser = ["loire", "22.10"])]
+    release: String,
+    /// With `--release 22.10`: add the participant's signed acceptance of the Gaia-X terms
+    /// and conditions (`gx:GaiaXTermsAndConditions`, the text the 22.10 shapes require),
+    /// which the compliance service needs. Only pass it if the participant agrees.
+    #[arg(long)]
+    accept_gaia_x_terms: bool,
     /// Write here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -390,10 +402,19 @@ fn export(a: ExportArgs) -> Result<()> {
             )
         }
     };
-    let format = if a.format == "vc-jwt" {
-        ExportFormat::VcJwt
-    } else {
-        ExportFormat::JsonLd
+    let format = match (a.release.as_str(), a.format.as_str()) {
+        ("22.10", "vc-jwt") => bail!(
+            "--release 22.10 is JSON-LD with JsonWebSignature2020 proofs; --format vc-jwt is \
+             for Loire"
+        ),
+        ("22.10", _) => ExportFormat::Tagus {
+            gaia_x_terms: a.accept_gaia_x_terms,
+        },
+        (_, _) if a.accept_gaia_x_terms => {
+            bail!("--accept-gaia-x-terms is for --release 22.10 (Loire has no such credential)")
+        }
+        (_, "vc-jwt") => ExportFormat::VcJwt,
+        (_, _) => ExportFormat::JsonLd,
     };
     let pk = key.public().to_bytes();
     let sign = |m: &[u8]| key.sign_external(m);
@@ -407,8 +428,44 @@ fn export(a: ExportArgs) -> Result<()> {
         }),
         now(),
     )?;
+    if let ExportFormat::Tagus { gaia_x_terms } = format {
+        check_tagus_export(&vp)?;
+        if !gaia_x_terms {
+            eprintln!(
+                "note: no gx:GaiaXTermsAndConditions credential; the 22.10 compliance service \
+                 requires one (--accept-gaia-x-terms, if the participant agrees)"
+            );
+        }
+    }
     let text = serde_json::to_string_pretty(&vp)?;
     write_out(a.out.as_deref(), &text)
+}
+
+/// Validates a 22.10 export against the bundled 22.10 shapes: what does not conform is
+/// not written.
+fn check_tagus_export(vp: &serde_json::Value) -> Result<()> {
+    let credentials: Vec<(String, serde_json::Value)> = vp["verifiableCredential"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| (format!("verifiableCredential[{i}]"), c.clone()))
+        .collect();
+    let shapes = gaiamesh_shapes::Shapes::tagus()?;
+    let outcome = shapes.validate(&credentials, &gaiamesh_gaiax::ld::Contexts::bundled())?;
+    if let Some((origin, why)) = outcome.skipped.first() {
+        bail!("the export's {origin} could not be validated: {why}");
+    }
+    if !outcome.conforms() {
+        let lines: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+        bail!(
+            "the export does not conform to the 22.10 shapes ({} violation(s)):\n  {}",
+            outcome.violations.len() + outcome.more,
+            lines.join("\n  ")
+        );
+    }
+    eprintln!("shapes: conforms to {}", shapes.name());
+    Ok(())
 }
 
 fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
