@@ -32,14 +32,33 @@ pub enum ExportFormat {
     },
 }
 
-/// The node key that signs a VC-JWT export: its public half and a raw Ed25519 signing
-/// function.
+/// The node key that signs an export: its public half, a raw Ed25519 signing function,
+/// and the DID it signs as.
 #[derive(Clone, Copy)]
 pub struct Signer<'a> {
     /// Ed25519 public key.
     pub public: &'a [u8; 32],
     /// Signs a JWS signing input.
     pub sign: &'a dyn Fn(&[u8]) -> [u8; 64],
+    /// The issuer's `did:web`, whose DID document ([`crate::did_web::document`]) names
+    /// this key as `#node-key`; `None`: the key's own `did:key`.
+    pub did: Option<&'a str>,
+}
+
+impl Signer<'_> {
+    /// The issuer: the `did:web` or the key's `did:key`.
+    pub(crate) fn issuer(&self) -> String {
+        self.did
+            .map_or_else(|| did_key::ed25519_did(self.public), str::to_owned)
+    }
+
+    /// The verification method that names the key.
+    pub(crate) fn method(&self) -> String {
+        match self.did {
+            Some(d) => format!("{d}#{}", crate::did_web::NODE_KEY_FRAGMENT),
+            None => did_key::verification_method(&self.issuer()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Signer<'_> {
@@ -194,7 +213,7 @@ pub fn export(
         return tagus::export(doc, subject, gaia_x_terms, signer, now);
     }
     let subject_did = did_key::ed25519_did(subject);
-    let issuer = signer.map_or(subject_did.clone(), |s| did_key::ed25519_did(s.public));
+    let issuer = signer.map_or(subject_did.clone(), |s| s.issuer());
     let participant = format!("{subject_did}#participant");
     let p = &doc.participant;
     let mut creds = Vec::new();
@@ -241,12 +260,13 @@ pub fn export(
     let list: Vec<Value> = match format {
         ExportFormat::JsonLd | ExportFormat::Tagus { .. } => creds,
         ExportFormat::VcJwt => {
-            let Signer { public: pk, sign } = signer.ok_or(ExportError::NoKey)?;
+            let signer = signer.ok_or(ExportError::NoKey)?;
             let mut header = Map::new();
             header.insert("typ".into(), "vc+jwt".into());
             header.insert("cty".into(), "vc".into());
-            header.insert("kid".into(), did_key::verification_method(&issuer).into());
-            header.insert("jwk".into(), jwt::ed25519_jwk(pk));
+            header.insert("kid".into(), signer.method().into());
+            header.insert("jwk".into(), jwt::ed25519_jwk(signer.public));
+            let sign = signer.sign;
             creds
                 .into_iter()
                 .map(|mut c| {

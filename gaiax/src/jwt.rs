@@ -348,7 +348,7 @@ impl Jws {
             return match parse_jwk(jwk).and_then(|k| self.verify(&k)) {
                 Ok(()) => ProofStatus::Verified {
                     alg,
-                    key: "header jwk (self-asserted; it proves integrity, not who issued)".into(),
+                    key: SELF_ASSERTED.into(),
                 },
                 Err(e) => ProofStatus::Invalid {
                     reason: format!("{e} with the header's JWK"),
@@ -485,6 +485,10 @@ pub fn did_document_keys(
     }
     Ok(keys)
 }
+
+/// The key of a proof verified with the JWT header's own `jwk`: not bound to the issuer,
+/// so `--strict` does not accept it.
+pub const SELF_ASSERTED: &str = "header jwk (self-asserted; it proves integrity, not who issued)";
 
 /// Parses a `--trust-key` file: one JWK or a JWK set (`{"keys": […]}`), each with its DID
 /// URL as `kid`; with `bind`, the file holds one key and `bind` is its DID URL.

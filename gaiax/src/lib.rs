@@ -19,6 +19,7 @@
 //! The field mapping, release by release, is in `docs/gaiax.md`.
 
 pub mod did_key;
+pub mod did_web;
 mod export;
 mod import;
 mod json;

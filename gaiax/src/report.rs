@@ -149,14 +149,23 @@ impl Report {
     }
 
     /// What strict mode refuses (`gaiax import --strict`): every credential or presentation
-    /// whose proof is missing, not checked or invalid, every credential outside its validity
+    /// whose proof is missing, not checked, invalid or verified only with a VC-JWT header's
+    /// own key (not bound to the issuer), every credential outside its validity
     /// window, every invalid item, every warning and every shape violation — each naming
     /// where and why.
     pub fn strict_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for c in &self.credentials {
-            if !matches!(c.proof, ProofStatus::Verified { .. }) {
-                out.push(format!("{}: {}", c.origin, c.proof.describe()));
+            match &c.proof {
+                ProofStatus::Verified { key, .. } if key == crate::jwt::SELF_ASSERTED => {
+                    out.push(format!(
+                        "{}: verified only with the JWT header's own key, which is not bound \
+                         to the issuer; pass the issuer's key (--trust-key, --did-document)",
+                        c.origin
+                    ));
+                }
+                ProofStatus::Verified { .. } => {}
+                other => out.push(format!("{}: {}", c.origin, other.describe())),
             }
         }
         for p in &self.presentations {

@@ -486,6 +486,7 @@ fn import_export_import_keeps_every_mapped_field() {
                 Some(Signer {
                     public: &pk,
                     sign: &sign,
+                    did: None,
                 }),
                 UnixMillis(1_800_000_000_000),
             )
@@ -974,4 +975,77 @@ fn subjects_named_with_at_id_keep_their_ids_and_at_keys_are_not_data() {
         "{:?}",
         doc(&at).extensions.keys().collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn an_export_signed_under_a_did_web_verifies_with_its_did_document_and_only_with_it() {
+    let first = run(&[fixture("tagus/participant-vp.json")]);
+    let d1 = doc(&first).clone();
+    let node = ed25519_dalek::SigningKey::from_bytes(&[6u8; 32]);
+    let pk = node.verifying_key().to_bytes();
+    let sign = |m: &[u8]| {
+        use ed25519_dalek::Signer as _;
+        node.sign(m).to_bytes()
+    };
+    let did = "did:web:provider.example:gaia-x";
+    let did_doc = gaiamesh_gaiax::did_web::document(did, &pk).unwrap();
+    let keys = gaiamesh_gaiax::jwt::did_document_keys(&did_doc.to_string(), None).unwrap();
+    // another key published under the same DID: the signatures must not verify with it
+    let other = gaiamesh_gaiax::did_web::document(did, &[1u8; 32]).unwrap();
+    let other_keys = gaiamesh_gaiax::jwt::did_document_keys(&other.to_string(), None).unwrap();
+    for format in [
+        ExportFormat::VcJwt,
+        ExportFormat::Tagus { gaia_x_terms: true },
+    ] {
+        let vp = export(
+            &d1,
+            &pk,
+            format,
+            Some(Signer {
+                public: &pk,
+                sign: &sign,
+                did: Some(did),
+            }),
+            UnixMillis(1_800_000_000_000),
+        )
+        .unwrap();
+        let with = |trusted: Vec<gaiamesh_gaiax::jwt::TrustedKey>| {
+            import(
+                &[Source {
+                    name: "exported.json".into(),
+                    bytes: vp.to_string().into_bytes(),
+                }],
+                &ImportOptions {
+                    trusted,
+                    at: Some(1_800_000_001),
+                    ..ImportOptions::default()
+                },
+            )
+        };
+        let out = with(keys.clone());
+        assert_eq!(doc(&out).participant, d1.participant);
+        assert!(
+            out.report.credentials.iter().all(|c| matches!(
+                &c.proof,
+                ProofStatus::Verified { key, .. } if key.contains("did:web:provider.example:gaia-x#node-key")
+            )),
+            "{format:?}: {:?}",
+            out.report.credentials
+        );
+        assert_eq!(out.report.strict_problems(), Vec::<String>::new());
+        let forged = with(other_keys.clone());
+        assert!(
+            forged
+                .report
+                .credentials
+                .iter()
+                .all(|c| matches!(&c.proof, ProofStatus::Invalid { .. })),
+            "{format:?}: {:?}",
+            forged.report.credentials
+        );
+        // without the DID document a JSON-LD proof cannot be checked offline; a VC-JWT's
+        // header key proves integrity only, and strict mode refuses both
+        let alone = with(Vec::new());
+        assert!(!alone.report.strict_problems().is_empty(), "{format:?}");
+    }
 }

@@ -200,6 +200,81 @@ fn import_writes_a_valid_sd_and_keeps_the_originals_then_export_round_trips() {
         ],
     );
     assert!(text.contains("is for --release 22.10"), "{text}");
+
+    // Signed under a did:web: the DID document the node prints is what an importer needs.
+    let out = gaiamesh_e2e::run(
+        d.path(),
+        &[
+            "gaiax",
+            "did-document",
+            "-d",
+            "node",
+            "--did",
+            "did:web:nordwolke.example",
+            "--out",
+            "did.json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("https://nordwolke.example/.well-known/did.json"),
+        "{stderr}"
+    );
+    ok(
+        d.path(),
+        &[
+            "gaiax",
+            "export",
+            "-d",
+            "node",
+            "--sd",
+            "sd.toml",
+            "--release",
+            "22.10",
+            "--accept-gaia-x-terms",
+            "--did",
+            "did:web:nordwolke.example",
+            "--out",
+            "vp-web.json",
+        ],
+    );
+    let import_web = |extra: &[&str]| {
+        let mut args = vec!["gaiax", "import", "vp-web.json", "--strict", "--json"];
+        args.extend_from_slice(extra);
+        gaiamesh_e2e::run(d.path(), &args)
+    };
+    let out = import_web(&["--did-document", "did.json", "--credentials-dir", "web"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["report"]["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["proof"]["key"]
+                .as_str()
+                .is_some_and(|k| k.contains("did:web:nordwolke.example#node-key"))),
+        "{report}"
+    );
+    // without the DID document strict mode refuses: the proofs cannot be checked offline
+    assert!(!import_web(&[]).status.success());
+    let text = fails(
+        d.path(),
+        &[
+            "gaiax",
+            "did-document",
+            "-d",
+            "node",
+            "--did",
+            "did:key:z6Mk",
+        ],
+    );
+    assert!(text.contains("is not a did:web"), "{text}");
 }
 
 #[test]

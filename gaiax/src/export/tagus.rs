@@ -159,14 +159,13 @@ fn service(s: &Service, id: &str, participant: &str) -> Value {
 fn signed(
     mut doc: Value,
     signer: Option<Signer<'_>>,
-    issuer: &str,
     now: UnixMillis,
 ) -> Result<Value, ExportError> {
     if let Some(s) = signer {
         ld::proof::sign_gaiax(
             &mut doc,
             &ld::Contexts::bundled(),
-            &did_key::verification_method(issuer),
+            &s.method(),
             &now.to_string(),
             s.sign,
         )
@@ -193,7 +192,7 @@ pub(super) fn export(
         });
     }
     let subject_did = did_key::ed25519_did(subject);
-    let issuer = signer.map_or(subject_did.clone(), |s| did_key::ed25519_did(s.public));
+    let issuer = signer.map_or(subject_did.clone(), |s| s.issuer());
     let participant = format!("{subject_did}#participant");
     let credential = |id: &str, subject: Value| {
         let c = json!({
@@ -204,7 +203,7 @@ pub(super) fn export(
             "issuanceDate": now.to_string(),
             "credentialSubject": subject,
         });
-        signed(c, signer, &issuer, now)
+        signed(c, signer, now)
     };
     let p = &doc.participant;
     let mut creds = Vec::new();
@@ -254,5 +253,5 @@ pub(super) fn export(
         "holder": issuer,
         "verifiableCredential": creds,
     });
-    signed(vp, signer, &issuer, now)
+    signed(vp, signer, now)
 }

@@ -24,8 +24,26 @@ pub enum GaiaxCommand {
     /// Map Gaia-X credentials (22.10 JSON-LD; Loire JSON-LD or VC-JWT) to a self-description;
     /// reports what was mapped, kept aside and invalid, and which proofs verified.
     Import(ImportArgs),
-    /// Write a self-description as Loire gx:LegalPerson + gx:ServiceOffering credentials.
+    /// Write a self-description as Gaia-X credentials: Loire (gx:LegalPerson, JSON-LD or
+    /// VC-JWT) or 22.10 (gx:LegalParticipant with JsonWebSignature2020 proofs).
     Export(ExportArgs),
+    /// Print the DID document that publishes this node's key under a did:web, for
+    /// `gaiax export --did`: serve it at the URL printed on stderr.
+    DidDocument(DidDocumentArgs),
+}
+
+/// Arguments of `gaiax did-document`.
+#[derive(Debug, clap::Args)]
+pub struct DidDocumentArgs {
+    /// The node's data directory (its key goes into the document).
+    #[arg(long, short = 'd', env = "GAIAMESH_DATA_DIR", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The did:web to publish under, e.g. did:web:provider.example.
+    #[arg(long, value_name = "DID")]
+    did: String,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Arguments of `gaiax import`.
@@ -129,6 +147,10 @@ pub struct ExportArgs {
     /// which the compliance service needs. Only pass it if the participant agrees.
     #[arg(long)]
     accept_gaia_x_terms: bool,
+    /// Sign as this did:web instead of the node key's did:key (verification method
+    /// `DID#node-key`); publish the node key under it with `gaiax did-document`.
+    #[arg(long, value_name = "DID")]
+    did: Option<String>,
     /// Write here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -138,6 +160,7 @@ pub(super) fn run(cmd: GaiaxCommand) -> Result<()> {
     match cmd {
         GaiaxCommand::Import(a) => import(a),
         GaiaxCommand::Export(a) => export(a),
+        GaiaxCommand::DidDocument(a) => did_document(a),
     }
 }
 
@@ -416,6 +439,9 @@ fn export(a: ExportArgs) -> Result<()> {
         (_, "vc-jwt") => ExportFormat::VcJwt,
         (_, _) => ExportFormat::JsonLd,
     };
+    if let Some(did) = &a.did {
+        gaiamesh_gaiax::did_web::document_url(did).context("--did")?;
+    }
     let pk = key.public().to_bytes();
     let sign = |m: &[u8]| key.sign_external(m);
     let vp = gaiamesh_gaiax::export(
@@ -425,6 +451,7 @@ fn export(a: ExportArgs) -> Result<()> {
         Some(gaiamesh_gaiax::Signer {
             public: &pk,
             sign: &sign,
+            did: a.did.as_deref(),
         }),
         now(),
     )?;
@@ -439,6 +466,18 @@ fn export(a: ExportArgs) -> Result<()> {
     }
     let text = serde_json::to_string_pretty(&vp)?;
     write_out(a.out.as_deref(), &text)
+}
+
+fn did_document(a: DidDocumentArgs) -> Result<()> {
+    let key = DataDir::new(&a.data_dir).key()?;
+    let url = gaiamesh_gaiax::did_web::document_url(&a.did).context("--did")?;
+    let doc = gaiamesh_gaiax::did_web::document(&a.did, &key.public().to_bytes())?;
+    write_out(a.out.as_deref(), &serde_json::to_string_pretty(&doc)?)?;
+    eprintln!(
+        "publish it at {url}; sign with `gaiamesh gaiax export --did {}`",
+        a.did
+    );
+    Ok(())
 }
 
 /// Validates a 22.10 export against the bundled 22.10 shapes: what does not conform is
