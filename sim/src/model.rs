@@ -574,7 +574,7 @@ impl Model {
                     .add(u.last_us as f64 / 1000.0);
             }
         }
-        self.res.sent_bytes = self.net.sent_bytes();
+        self.res.sent_bytes = std::mem::take(&mut self.net.sent_bytes);
         self.res.releases = self.swarm.results(self.net.len());
         self.res.provider_lookups = self.providers.lookups;
         self.res.provider_found = self.providers.found;
@@ -1478,7 +1478,7 @@ impl Model {
             if let Some(frac) = p.fraction {
                 for x in 0..n {
                     if self.workload.r#gen::<f64>() < frac {
-                        self.net.set_side(x, 1);
+                        self.net.side[x] = 1;
                     }
                 }
             } else {
@@ -1488,8 +1488,8 @@ impl Model {
                     .filter_map(|r| self.net.matrix().index(r))
                     .collect();
                 for x in 0..n {
-                    if regions.contains(&self.net.region(x)) {
-                        self.net.set_side(x, 1);
+                    if regions.contains(&usize::from(self.net.region[x])) {
+                        self.net.side[x] = 1;
                     }
                 }
             }
@@ -1518,7 +1518,7 @@ impl Model {
         }
         if f.heal {
             self.net.set_hold(None);
-            self.net.clear_sides();
+            self.net.side.iter_mut().for_each(|s| *s = 0);
             self.heals.push((i, now));
             for x in 0..n as u32 {
                 self.ensure_heartbeat(x);
@@ -1570,7 +1570,7 @@ impl Model {
     fn on_sample(&mut self, now: SimTime) {
         let up = self.net.up.iter().filter(|u| **u).count() as u32;
         let conv = self.convergence();
-        let bytes: u64 = self.net.sent_total();
+        let bytes: u64 = self.net.sent_bytes.iter().sum();
         self.res.series.push((now.as_secs_f64(), up, conv, bytes));
         // Heals: converged when every node holds every newest version (churned-out nodes
         // count, so with churn this may not happen).

@@ -172,37 +172,26 @@ pub struct Network {
     /// One-way base latency in µs, `region × region`, flattened.
     one_way_us: Vec<u64>,
     regions: usize,
+    /// Region of each node.
+    pub region: Vec<u8>,
     /// Whether each node is up.
     pub up: Vec<bool>,
-    /// Each node's region, partition side and link queues (see [`Port`]).
-    ports: Vec<Port>,
+    /// Partition side of each node (0: main side). Links across sides drop everything.
+    pub side: Vec<u8>,
     jitter: f64,
     loss: f64,
     /// µs per byte on each node's uplink / downlink.
     up_us_per_byte: f64,
     down_us_per_byte: f64,
+    up_free: Vec<SimTime>,
+    down_free: Vec<SimTime>,
+    /// Bytes sent per node.
+    pub sent_bytes: Vec<u64>,
     /// Connections closed while both ends were up (a partition outlasted the idle
     /// timeout), as `(lower, higher)` node pairs; they carry nothing until redialled.
     closed: std::collections::HashSet<(u32, u32)>,
     /// The partition in force, when a heal follows it: what is sent across it is held.
     hold: Option<Hold>,
-}
-
-/// What a message reads and writes of each end, kept together: sending touches the
-/// sender's and the receiver's in one cache line each, where separate arrays (region, side,
-/// queue ends, bytes) cost a cache miss apiece at 10^5 nodes.
-#[derive(Clone, Copy, Debug, Default)]
-struct Port {
-    /// When the uplink has sent what is queued.
-    up_free: SimTime,
-    /// When the downlink has received what is queued.
-    down_free: SimTime,
-    /// Bytes sent.
-    sent: u64,
-    /// Index into the latency matrix.
-    region: u8,
-    /// Partition side (0: main side). Links across sides drop everything.
-    side: u8,
 }
 
 /// A partition that heals: a message sent across it on a connection that is still open at
@@ -258,7 +247,7 @@ impl Network {
         if matrix.regions.len() > 255 {
             return Err(PlacementError::TooManyRegions(matrix.regions.len()));
         }
-        let ports = (0..n)
+        let region = (0..n)
             .map(|_| {
                 let mut x = rng.r#gen::<f64>() * total;
                 let mut r = 0;
@@ -266,10 +255,7 @@ impl Network {
                     x -= w[r];
                     r += 1;
                 }
-                Port {
-                    region: r as u8,
-                    ..Port::default()
-                }
+                r as u8
             })
             .collect();
         let regions = matrix.regions.len();
@@ -283,12 +269,16 @@ impl Network {
             matrix,
             one_way_us,
             regions,
+            region,
             up: vec![true; n],
-            ports,
+            side: vec![0; n],
             jitter: params.jitter,
             loss: params.loss,
             up_us_per_byte: 1.0 / bytes_per_us(params.up_mbps),
             down_us_per_byte: 1.0 / bytes_per_us(params.down_mbps),
+            up_free: vec![SimTime(0); n],
+            down_free: vec![SimTime(0); n],
+            sent_bytes: vec![0; n],
             closed: std::collections::HashSet::new(),
             hold: None,
         })
@@ -301,52 +291,17 @@ impl Network {
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.ports.len()
+        self.region.len()
     }
 
     /// Whether there are no nodes.
     pub fn is_empty(&self) -> bool {
-        self.ports.is_empty()
-    }
-
-    /// The region of node `i` (an index into the latency matrix).
-    pub fn region(&self, i: usize) -> usize {
-        usize::from(self.ports[i].region)
-    }
-
-    /// Places node `i` in region `r` of the latency matrix.
-    pub fn set_region(&mut self, i: usize, r: u8) {
-        self.ports[i].region = r;
-    }
-
-    /// Puts node `i` on partition side `side` (0: the main side).
-    pub fn set_side(&mut self, i: usize, side: u8) {
-        self.ports[i].side = side;
-    }
-
-    /// Ends every partition: all nodes on the main side.
-    pub fn clear_sides(&mut self) {
-        self.ports.iter_mut().for_each(|p| p.side = 0);
-    }
-
-    /// Counts `bytes` as sent by node `i` outside [`Self::send`] (e.g. announcements).
-    pub fn add_sent(&mut self, i: usize, bytes: u64) {
-        self.ports[i].sent += bytes;
-    }
-
-    /// Bytes sent by each node.
-    pub fn sent_bytes(&self) -> Vec<u64> {
-        self.ports.iter().map(|p| p.sent).collect()
-    }
-
-    /// Bytes sent by all nodes.
-    pub fn sent_total(&self) -> u64 {
-        self.ports.iter().map(|p| p.sent).sum()
+        self.region.is_empty()
     }
 
     /// How long bulk data `a` sends at `now` waits behind what its uplink already queued (µs).
     pub fn backlog_us(&self, a: u32, now: SimTime) -> u64 {
-        self.ports[a as usize].up_free.0.saturating_sub(now.0)
+        self.up_free[a as usize].0.saturating_sub(now.0)
     }
 
     /// Whether `a` and `b` can talk now (both up, same partition side, their connection
@@ -358,7 +313,7 @@ impl Network {
     /// Whether a dial from `a` to `b` would get through (both up, same partition side).
     pub fn reachable(&self, a: u32, b: u32) -> bool {
         let (a, b) = (a as usize, b as usize);
-        self.up[a] && self.up[b] && self.ports[a].side == self.ports[b].side
+        self.up[a] && self.up[b] && self.side[a] == self.side[b]
     }
 
     /// The connection between `a` and `b` closed (both ends stay up).
@@ -379,7 +334,7 @@ impl Network {
         let (ai, bi) = (a as usize, b as usize);
         (self.up[ai]
             && self.up[bi]
-            && self.ports[ai].side != self.ports[bi].side
+            && self.side[ai] != self.side[bi]
             && !self.is_closed(a, b)
             && h.heal < h.closes[ai].min(h.closes[bi]))
         .then_some(h.heal)
@@ -434,7 +389,7 @@ impl Network {
         queued: bool,
     ) -> Option<SimTime> {
         let (ai, bi) = (a as usize, b as usize);
-        self.ports[ai].sent += u64::from(bytes);
+        self.sent_bytes[ai] += u64::from(bytes);
         let now = if self.linked(a, b) {
             now
         } else {
@@ -445,14 +400,14 @@ impl Network {
         }
         let transmit = (f64::from(bytes) * self.up_us_per_byte) as u64;
         let up_done = if queued {
-            let done = self.ports[ai].up_free.max(now).plus_us(transmit);
-            self.ports[ai].up_free = done;
+            let done = self.up_free[ai].max(now).plus_us(transmit);
+            self.up_free[ai] = done;
             done
         } else {
             now.plus_us(transmit)
         };
         let base = self.one_way_us
-            [usize::from(self.ports[ai].region) * self.regions + usize::from(self.ports[bi].region)]
+            [usize::from(self.region[ai]) * self.regions + usize::from(self.region[bi])]
             as f64;
         let j = if self.jitter > 0.0 {
             1.0 + self.jitter * (rng.r#gen::<f64>() * 2.0 - 1.0)
@@ -464,8 +419,8 @@ impl Network {
         if !queued {
             return Some(arrive.plus_us(receive));
         }
-        let down_done = self.ports[bi].down_free.max(arrive).plus_us(receive);
-        self.ports[bi].down_free = down_done;
+        let down_done = self.down_free[bi].max(arrive).plus_us(receive);
+        self.down_free[bi] = down_done;
         Some(down_done)
     }
 }
@@ -532,14 +487,13 @@ mod tests {
             &mut rng,
         )
         .unwrap();
-        net.set_region(0, 0);
-        net.set_region(1, 7); // Frankfurt → New York: 41 ms one way
+        net.region = vec![0, 7]; // Frankfurt → New York: 41 ms one way
         let t = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
         assert!((42_000..42_100).contains(&t.0), "{t:?}");
         // The second message waits for the uplink.
         let t2 = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
         assert!(t2.0 >= t.0 + 1000, "{t2:?}");
-        net.set_side(1, 1);
+        net.side[1] = 1;
         assert!(net.send(0, 1, 10, SimTime(0), &mut rng).is_none());
     }
 }

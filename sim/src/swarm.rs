@@ -585,7 +585,7 @@ impl Swarm {
         }
         // HAVE to every peer: their schedulers learn it, and a starving one looks again
         // when it arrives.
-        cx.net.add_sent(ti, HAVE_BYTES * cx.peers[ti].len() as u64);
+        cx.net.sent_bytes[ti] += HAVE_BYTES * cx.peers[ti].len() as u64;
         for &p in &cx.peers[ti] {
             let pi = p as usize;
             if let Some(pd) = rel.dl[pi].as_mut()
