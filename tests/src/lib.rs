@@ -77,6 +77,19 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `gaiamesh ARGS` and asserts success; returns stderr (progress, notes, reports).
+pub fn ok_stderr(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "gaiamesh {args:?} failed ({}):\n{}{stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+    );
+    stderr
+}
+
 /// Runs `gaiamesh ARGS`, asserts exit code 1, and returns stdout + stderr.
 pub fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
