@@ -92,9 +92,10 @@ pub struct ImportArgs {
     #[arg(long)]
     credentials_dir: Option<PathBuf>,
     /// Refuse the import (exit status 1, nothing written) unless every credential and
-    /// presentation has a proof that verifies, every credential is within its validity
-    /// window, nothing is invalid and no shape is violated; the problems are listed. Without it they are reported
-    /// and the import goes on.
+    /// presentation has a proof that verifies with a key bound to its issuer, every
+    /// credential is within its validity window, nothing is invalid and no shape is
+    /// violated; the problems are listed. Without it they are reported and the import goes
+    /// on.
     #[arg(long)]
     strict: bool,
     /// Validate every credential against this SHACL shapes graph (Turtle `.ttl`,
