@@ -100,13 +100,18 @@ pub(crate) const PREFIXES: [(&str, &str); 3] = [
     ("gaiamesh", "https://gaiamesh.org/ns#"),
 ];
 
-/// A credential's `@context`: the W3C and Gaia-X contexts and the prefixes.
-fn context() -> Value {
-    let prefixes: Map<String, Value> = PREFIXES
+/// [`PREFIXES`] as an inline `@context` map.
+fn prefix_map() -> Value {
+    PREFIXES
         .iter()
         .map(|(p, iri)| ((*p).to_owned(), Value::from(*iri)))
-        .collect();
-    json!([CREDENTIALS_V2, GAIA_X, prefixes])
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
+/// A credential's `@context`: the W3C and Gaia-X contexts and the prefixes.
+fn context() -> Value {
+    json!([CREDENTIALS_V2, GAIA_X, prefix_map()])
 }
 
 fn registration_type(kind: RegistrationKind) -> (&'static str, &'static str) {

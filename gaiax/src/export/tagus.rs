@@ -17,23 +17,20 @@ use crate::{did_key, ld};
 const CREDENTIALS_V1: &str = "https://www.w3.org/2018/credentials/v1";
 /// The context that defines `JsonWebSignature2020`.
 const JWS_2020: &str = "https://w3id.org/security/suites/jws-2020/v1";
-/// The prefixes of the terms 22.10 does not have (an address's city, a service's kind and
-/// endpoint), bound inline.
-const PREFIXES: [(&str, &str); 2] = [
-    ("vcard", "http://www.w3.org/2006/vcard/ns#"),
-    ("gaiamesh", "https://gaiamesh.org/ns#"),
-];
-
 /// The Gaia-X terms and conditions a 22.10 participant signs, word for word as the 22.10
 /// registry's `gx:GaiaXTermsAndConditionsShape` requires them (`sh:hasValue`).
 pub const GAIA_X_TERMS_2210: &str = "The PARTICIPANT signing the Self-Description agrees as follows:\n- to update its descriptions about any changes, be it technical, organizational, or legal - especially but not limited to contractual in regards to the indicated attributes present in the descriptions.\n\nThe keypair used to sign Verifiable Credentials will be revoked where Gaia-X Association becomes aware of any inaccurate statements in regards to the claims which result in a non-compliance with the Trust Framework and policy rules defined in the Policy Rules and Labelling Document (PRLD).";
 
+/// A 22.10 credential's `@context`: the W3C v1 and jws-2020 contexts, the 22.10 registry's
+/// (which binds `gx:`), and the prefixes of the terms 22.10 does not have (an address's
+/// city, a service's kind and endpoint), bound inline as in the Loire export.
 fn context() -> Value {
-    let prefixes: Map<String, Value> = PREFIXES
-        .iter()
-        .map(|(p, iri)| ((*p).to_owned(), Value::from(*iri)))
-        .collect();
-    json!([CREDENTIALS_V1, JWS_2020, ld::GX_2210_URL_FRAGMENT, prefixes])
+    json!([
+        CREDENTIALS_V1,
+        JWS_2020,
+        ld::GX_2210_URL_FRAGMENT,
+        super::prefix_map()
+    ])
 }
 
 fn registration_field(kind: RegistrationKind) -> &'static str {
