@@ -15,10 +15,12 @@ use serde_json::{Map, Value};
 pub use crate::load::Original;
 use crate::{
     Report, Source,
-    json::{at, at_index, id, id_of, id_of_map, items, local, prop, text, texts, types},
+    json::{at, at_index, id, id_of, id_of_map, items, local, text, texts, types},
     jwt::TrustedKey,
     ld::Contexts,
-    load::Loader,
+    load::{Loader, release_of},
+    report::Release,
+    vocab::{Iris, Namespace, local_part},
 };
 
 /// How to fill what Gaia-X credentials do not say.
@@ -214,6 +216,42 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
             by_credential.entry(c).or_default().push(i);
         }
     }
+    // What each key means: its IRI under the credential's own contexts, where they are
+    // available offline; Gaia-X 22.10 terms outside the release's vocabulary are warnings.
+    let mut iris = Iris::default();
+    let mut by_name = Vec::new();
+    let mut loire = false;
+    let releases: Vec<Release> = report.credentials.iter().map(|c| c.release).collect();
+    for (c, release) in loader.credentials.iter().zip(releases) {
+        match iris.add(&c.vc, &c.origin, &opts.contexts) {
+            Ok(unknown) => {
+                loire |= release == Release::Loire;
+                for (path, what) in unknown {
+                    report.warning(path, what);
+                }
+            }
+            Err(e) => by_name.push(format!("{}: {e}", c.origin)),
+        }
+    }
+    if !loader.credentials.is_empty() {
+        report.terms.push(format!(
+            "{} of {} credential(s) read by the IRIs their JSON-LD contexts expand to",
+            loader.credentials.len() - by_name.len(),
+            loader.credentials.len()
+        ));
+    }
+    for b in by_name {
+        report
+            .terms
+            .push(format!("read by local property names, not IRIs: {b}"));
+    }
+    if loire {
+        report.terms.push(
+            "Loire terms are not checked against a vocabulary (none is bundled; 22.10 terms \
+             are checked against the registry's)"
+                .into(),
+        );
+    }
     let mut m = Mapper {
         subjects: &subjects,
         by_id,
@@ -222,6 +260,9 @@ pub fn import(sources: &[Source], opts: &ImportOptions) -> Imported {
         report,
         aside: Vec::new(),
         odrl: Vec::new(),
+        iris: &iris,
+        release: Release::Unknown,
+        mismatched: BTreeSet::new(),
     };
     let document = m.document(opts);
     let policies = m.odrl;
@@ -310,9 +351,115 @@ struct Mapper<'a> {
     aside: Vec<(String, String, String)>,
     /// ODRL service policies read: service id → terms.
     odrl: Vec<(String, crate::odrl::OdrlTerms)>,
+    /// What each key of the credentials expands to (where their contexts are available).
+    iris: &'a Iris,
+    /// The release of the subject being mapped: its Gaia-X terms are in that namespace.
+    release: Release,
+    /// Keys already reported as the other release's term.
+    mismatched: BTreeSet<String>,
 }
 
 impl<'a> Mapper<'a> {
+    /// The release subject `i` follows: the namespace of its Gaia-X type, else (contexts
+    /// not available) what its type and property names say.
+    fn release_of(&self, i: usize) -> Release {
+        let s = &self.subjects[i];
+        for t in self.iris.types(s.obj) {
+            match Namespace::of(t) {
+                Namespace::Gx2210 => return Release::Tagus,
+                Namespace::GxLoire => return Release::Loire,
+                _ => {}
+            }
+        }
+        let keys: Vec<String> = s.obj.keys().map(|k| local(k)).collect();
+        release_of(&s.types, &keys)
+    }
+
+    /// Whether key `key` of `obj` (at `path`) is the Gaia-X property its local name says.
+    /// Where the credential's contexts are available, by the IRI it expands to: a term of
+    /// the release being mapped (or schema.org, vCard, gaiamesh), not one of another
+    /// vocabulary, not one the contexts leave undefined, and not the other release's
+    /// Gaia-X term (a warning: kept, not mapped). Elsewhere by its local name (the report
+    /// says which credentials were read that way).
+    fn is_term(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> bool {
+        if !self.iris.is_resolved(obj) {
+            return true;
+        }
+        let Some(iri) = self.iris.key(obj, key) else {
+            return false;
+        };
+        let ns = Namespace::of(iri);
+        let expected = match self.release {
+            Release::Tagus => Namespace::Gx2210,
+            Release::Loire => Namespace::GxLoire,
+            Release::Unknown => ns,
+        };
+        match ns {
+            Namespace::Gx2210 | Namespace::GxLoire if ns != expected => {
+                let p = at(path, key);
+                if self.mismatched.insert(p.clone()) {
+                    self.report.warning(
+                        p,
+                        format!(
+                            "{key} expands to {iri}, in {}; a {:?} credential's terms are in                              {}: kept, not mapped",
+                            ns.describe(),
+                            self.release,
+                            expected.describe()
+                        ),
+                    );
+                }
+                false
+            }
+            // `gx:name` with `gx:` bound by none of the contexts is the IRI `gx:name`: a
+            // common slip, read by its local name with a warning (an error with --strict)
+            Namespace::Other => match unbound_prefix(iri) {
+                Some(prefix) => {
+                    if self.mismatched.insert(format!("{path} {prefix}")) {
+                        self.report.warning(
+                            path,
+                            format!(
+                                "the prefix {prefix}: is bound by none of the @context entries \
+                                 here, so {prefix}: properties expand to no vocabulary; read \
+                                 by their local names"
+                            ),
+                        );
+                    }
+                    true
+                }
+                None => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// The local name (lower case) of key `key` of `obj`: of the IRI it expands to where
+    /// its credential's contexts are available (an alias names the term it is defined
+    /// as), else of the key as written.
+    fn name_of(&self, obj: &Map<String, Value>, key: &str) -> String {
+        match self.iris.key(obj, key) {
+            Some(iri) if unbound_prefix(iri).is_none() => local_part(iri).to_ascii_lowercase(),
+            _ => local(key),
+        }
+    }
+
+    /// The first property of `obj` (at `path`) whose local name is one of `names` (lower
+    /// case) and that [`Self::is_term`] accepts: its key as written and its value.
+    fn prop(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        names: &[&str],
+        path: &str,
+    ) -> Option<(&'a str, &'a Value)> {
+        let candidates: Vec<(&'a str, &'a Value)> = obj
+            .iter()
+            .filter(|(k, _)| names.contains(&self.name_of(obj, k).as_str()))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        candidates
+            .into_iter()
+            .find(|(k, _)| self.is_term(obj, k, path))
+    }
+
     fn has_type(&self, i: usize, t: &[&str]) -> bool {
         self.subjects[i]
             .types
@@ -378,7 +525,9 @@ impl<'a> Mapper<'a> {
     /// Properties of `obj` not in `mapped` go aside (extension `gaiax.<prefix>.<key>`).
     fn rest(&mut self, path: &str, obj: &Map<String, Value>, mapped: &[&str], prefix: &str) {
         for (k, v) in obj {
-            if STRUCTURAL.contains(&k.as_str()) || mapped.contains(&local(k).as_str()) {
+            if STRUCTURAL.contains(&k.as_str())
+                || (mapped.contains(&self.name_of(obj, k).as_str()) && self.is_term(obj, k, path))
+            {
                 continue;
             }
             let value = match v {
@@ -482,8 +631,10 @@ impl<'a> Mapper<'a> {
     }
 
     fn participant(&mut self, i: usize) -> Option<Participant> {
-        let s = &self.subjects[i];
+        let subjects = self.subjects;
+        let s = &subjects[i];
         let (path, obj) = (s.path.clone(), s.obj);
+        self.release = self.release_of(i);
         // Each release names these properties its own way; the other release's name under
         // this release's type is mapped with a warning (an error with --strict).
         let loire = s.types.iter().any(|t| t == "legalperson");
@@ -517,7 +668,7 @@ impl<'a> Mapper<'a> {
                 );
             }
         }
-        let legal_name = match prop(obj, &["legalname", "name"]) {
+        let legal_name = match self.prop(obj, &["legalname", "name"], &path) {
             Some((k, v)) => match text(v) {
                 Some(n) if !n.trim().is_empty() => {
                     self.report.mapped(at(&path, k), "participant.legal_name");
@@ -549,7 +700,11 @@ impl<'a> Mapper<'a> {
             },
         };
         let mut registration = Vec::new();
-        if let Some((k, v)) = prop(obj, &["legalregistrationnumber", "registrationnumber"]) {
+        if let Some((k, v)) = self.prop(
+            obj,
+            &["legalregistrationnumber", "registrationnumber"],
+            &path,
+        ) {
             for (j, item) in items(v).into_iter().enumerate() {
                 let p = if v.is_array() {
                     at_index(&at(&path, k), j)
@@ -560,7 +715,8 @@ impl<'a> Mapper<'a> {
                     continue;
                 };
                 for (rk, rv) in robj {
-                    let Some(kind) = registration_kind(&local(rk)) else {
+                    let kind = registration_kind(&self.name_of(robj, rk));
+                    let Some(kind) = kind.filter(|_| self.is_term(robj, rk, &rpath)) else {
                         if !STRUCTURAL.contains(&rk.as_str()) {
                             self.aside.push((
                                 at(&rpath, rk),
@@ -593,14 +749,15 @@ impl<'a> Mapper<'a> {
             );
             return None;
         }
-        let headquarters = match prop(obj, &["headquarteraddress", "headquartersaddress"]) {
-            Some((k, v)) => self.address(v, &at(&path, k), "participant.headquarters")?,
-            None => {
-                self.report.invalid(&path, "no headquarters address");
-                return None;
-            }
-        };
-        let legal_address = match prop(obj, &["legaladdress"]) {
+        let headquarters =
+            match self.prop(obj, &["headquarteraddress", "headquartersaddress"], &path) {
+                Some((k, v)) => self.address(v, &at(&path, k), "participant.headquarters")?,
+                None => {
+                    self.report.invalid(&path, "no headquarters address");
+                    return None;
+                }
+            };
+        let legal_address = match self.prop(obj, &["legaladdress"], &path) {
             Some((k, v)) => self.address(v, &at(&path, k), "participant.legal_address"),
             None => None,
         };
@@ -630,8 +787,12 @@ impl<'a> Mapper<'a> {
     /// optionally the subdivision; `vcard:locality` for the city.
     fn address(&mut self, v: &'a Value, path: &str, field: &str) -> Option<Address> {
         let (path, obj) = self.resolve(v, path, &[])?;
-        let country = prop(obj, &["countrycode"]).map(|(k, v)| (at(&path, k), text(v)));
-        let sub = prop(obj, &["countrysubdivisioncode"]).map(|(k, v)| (at(&path, k), text(v)));
+        let country = self
+            .prop(obj, &["countrycode"], &path)
+            .map(|(k, v)| (at(&path, k), text(v)));
+        let sub = self
+            .prop(obj, &["countrysubdivisioncode"], &path)
+            .map(|(k, v)| (at(&path, k), text(v)));
         let country_code = match (&country, &sub) {
             (Some((p, Some(c))), _) => {
                 if !codes::is_country(c) {
@@ -677,7 +838,7 @@ impl<'a> Mapper<'a> {
             },
             _ => None,
         };
-        let city = prop(obj, &["locality"]).and_then(|(k, v)| {
+        let city = self.prop(obj, &["locality"], &path).and_then(|(k, v)| {
             self.report.mapped(at(&path, k), format!("{field}.city"));
             text(v)
         });
@@ -698,9 +859,10 @@ impl<'a> Mapper<'a> {
     /// Label levels from compliance / label credentials: (the subject as text, level).
     fn labels(&mut self) -> Vec<(String, ProtectionLevel, String)> {
         let mut out = Vec::new();
-        for i in 0..self.subjects.len() {
-            let s = &self.subjects[i];
-            let Some((k, v)) = prop(s.obj, &["labellevel"]) else {
+        let subjects = self.subjects;
+        for (i, s) in subjects.iter().enumerate() {
+            self.release = self.release_of(i);
+            let Some((k, v)) = self.prop(s.obj, &["labellevel"], &s.path) else {
                 continue;
             };
             self.used.insert(i);
@@ -734,10 +896,12 @@ impl<'a> Mapper<'a> {
         labels: &[(String, ProtectionLevel, String)],
         index: usize,
     ) -> Option<Service> {
-        let s = &self.subjects[i];
+        let subjects = self.subjects;
+        let s = &subjects[i];
         let (path, obj) = (s.path.clone(), s.obj);
+        self.release = self.release_of(i);
         let data_resource = s.types.iter().any(|t| t == "dataresource");
-        let by = prop(obj, &["providedby", "producedby"]);
+        let by = self.prop(obj, &["providedby", "producedby"], &path);
         let Some((bk, bv)) = by else {
             self.report.invalid(
                 &path,
@@ -768,7 +932,7 @@ impl<'a> Mapper<'a> {
         let field = |f: &str| format!("services[{index}].{f}");
         let subject_id = id_of_map(obj).unwrap_or("");
         let sid = service_id(subject_id, index);
-        let kind = match prop(obj, &["kind"]).and_then(|(_, v)| text(v)) {
+        let kind = match self.prop(obj, &["kind"], &path).and_then(|(_, v)| text(v)) {
             Some(k) => serde_json::from_value::<ServiceKind>(Value::String(k)).unwrap_or(
                 if data_resource {
                     ServiceKind::DataResource
@@ -780,15 +944,15 @@ impl<'a> Mapper<'a> {
             None => ServiceKind::Other,
         };
         let mut svc = Service::new(sid, kind);
-        if let Some((k, v)) = prop(obj, &["name"]) {
+        if let Some((k, v)) = self.prop(obj, &["name"], &path) {
             svc.name = text(v);
             self.report.mapped(at(&path, k), field("name"));
         }
-        if let Some((k, v)) = prop(obj, &["description"]) {
+        if let Some((k, v)) = self.prop(obj, &["description"], &path) {
             svc.description = text(v);
             self.report.mapped(at(&path, k), field("description"));
         }
-        if let Some((k, v)) = prop(obj, &["keyword"]) {
+        if let Some((k, v)) = self.prop(obj, &["keyword"], &path) {
             let mut kw = texts(v);
             if kw.len() > MAX_KEYWORDS {
                 self.report.kept(
@@ -800,9 +964,11 @@ impl<'a> Mapper<'a> {
             svc.keywords = kw;
             self.report.mapped(at(&path, k), field("keywords"));
         }
-        if let Some((k, v)) = prop(obj, &["endpoint"]) {
+        if let Some((k, v)) = self.prop(obj, &["endpoint"], &path) {
             let url = match v {
-                Value::Object(o) => prop(o, &["endpointurl", "url"]).and_then(|(_, u)| text(u)),
+                Value::Object(o) => self
+                    .prop(o, &["endpointurl", "url"], &at(&path, k))
+                    .and_then(|(_, u)| text(u)),
                 other => text(other),
             };
             if url.is_some() {
@@ -813,15 +979,16 @@ impl<'a> Mapper<'a> {
                     .invalid(at(&path, k), "an endpoint without gx:endpointURL");
             }
         }
-        if let Some((k, v)) = prop(
+        if let Some((k, v)) = self.prop(
             obj,
             &["termsandconditions", "serviceofferingtermsandconditions"],
+            &path,
         ) {
             let p = at(&path, k);
             let first = items(v).into_iter().next();
             if let Some((tp, t)) = first.and_then(|f| self.resolve(f, &p, &[])) {
-                let url = prop(t, &["url"]).and_then(|(_, u)| text(u));
-                let hash = prop(t, &["hash"]).and_then(|(_, h)| text(h));
+                let url = self.prop(t, &["url"], &tp).and_then(|(_, u)| text(u));
+                let hash = self.prop(t, &["hash"], &tp).and_then(|(_, h)| text(h));
                 match (url, hash) {
                     (Some(url), Some(h)) if is_sha256(&h) => {
                         svc.terms = Some(Terms {
@@ -848,7 +1015,8 @@ impl<'a> Mapper<'a> {
                 }
             }
         }
-        let odrl = prop(obj, &["policy", "servicepolicy"])
+        let odrl = self
+            .prop(obj, &["policy", "servicepolicy"], &path)
             .filter(|(_, v)| items(v).iter().any(|x| x.is_object() && text(x).is_none()));
         if let Some((k, v)) = odrl {
             // An ODRL policy: its enforceable terms become the usage policy's, the whole
@@ -869,7 +1037,7 @@ impl<'a> Mapper<'a> {
             self.aside
                 .push((p, format!("gaiax.service.{k}"), v.to_string()));
             self.odrl.push((svc.id.clone(), terms));
-        } else if let Some((k, v)) = prop(obj, &["policy", "servicepolicy"]) {
+        } else if let Some((k, v)) = self.prop(obj, &["policy", "servicepolicy"], &path) {
             let policy = texts(v).join("\n");
             if policy.len() > MAX_TEXT_STRING {
                 self.aside
@@ -879,7 +1047,7 @@ impl<'a> Mapper<'a> {
                 self.report.mapped(at(&path, k), field("usage_policy"));
             }
         }
-        if let Some((k, v)) = prop(obj, &["dataaccountexport"]) {
+        if let Some((k, v)) = self.prop(obj, &["dataaccountexport"], &path) {
             for (j, e) in items(v).into_iter().enumerate() {
                 let p = if v.is_array() {
                     at_index(&at(&path, k), j)
@@ -889,8 +1057,13 @@ impl<'a> Mapper<'a> {
                 let Some((ep, eo)) = self.resolve(e, &p, &[]) else {
                     continue;
                 };
-                let get = |names: &[&str]| prop(eo, names).and_then(|(_, x)| text(x));
-                match (get(&["requesttype"]), get(&["accesstype"]), get(&["formattype", "format"])) {
+                let mut get = |names: &[&str]| self.prop(eo, names, &ep).and_then(|(_, x)| text(x));
+                let found = (
+                    get(&["requesttype"]),
+                    get(&["accesstype"]),
+                    get(&["formattype", "format"]),
+                );
+                match found {
                     (Some(request_type), Some(access_type), Some(format)) => {
                         self.report.mapped(
                             ep,
@@ -938,6 +1111,15 @@ impl<'a> Mapper<'a> {
         );
         Some(svc)
     }
+}
+
+/// The prefix of a compact IRI whose prefix no context bound (so JSON-LD kept it as an
+/// IRI with that prefix as its scheme): `gx:legalName` → `gx`; only the prefixes Gaia-X
+/// credentials use.
+fn unbound_prefix(iri: &str) -> Option<&str> {
+    const PREFIXES: [&str; 6] = ["gx", "schema", "vcard", "gaiamesh", "dcat", "dct"];
+    let (prefix, rest) = iri.split_once(':')?;
+    (PREFIXES.contains(&prefix) && !rest.starts_with("//")).then_some(prefix)
 }
 
 fn is_sha256(h: &str) -> bool {

@@ -16,17 +16,6 @@ pub(crate) fn local(key: &str) -> String {
     tail.to_ascii_lowercase()
 }
 
-/// The first property of `obj` whose local name is one of `names` (lower case): its key as
-/// written and its value.
-pub(crate) fn prop<'a>(
-    obj: &'a Map<String, Value>,
-    names: &[&str],
-) -> Option<(&'a str, &'a Value)> {
-    obj.iter()
-        .find(|(k, _)| names.contains(&local(k).as_str()))
-        .map(|(k, v)| (k.as_str(), v))
-}
-
 /// The local names of `type` / `@type`.
 pub(crate) fn types(obj: &Map<String, Value>) -> Vec<String> {
     ["type", "@type"]

@@ -29,6 +29,7 @@ mod load;
 pub mod odrl;
 mod report;
 pub mod validity;
+mod vocab;
 pub mod wizard;
 pub mod x509;
 

@@ -109,6 +109,9 @@ pub struct Report {
     pub shape_violations: Vec<Finding>,
     /// Which shapes the credentials were validated against, or why they were not.
     pub shapes: Vec<String>,
+    /// How property names were read: by the IRIs the credentials' JSON-LD contexts expand
+    /// them to, or by local name where a context is not available offline (and which).
+    pub terms: Vec<String>,
 }
 
 impl Report {
@@ -221,6 +224,9 @@ impl Report {
         }
         for f in &self.warnings {
             let _ = writeln!(s, "  warning: {}: {}", f.path, f.detail);
+        }
+        for note in &self.terms {
+            let _ = writeln!(s, "  terms: {note}");
         }
         for note in &self.shapes {
             let _ = writeln!(s, "  shapes: {note}");

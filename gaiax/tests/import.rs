@@ -941,6 +941,149 @@ fn another_releases_property_names_are_mapped_with_a_warning_that_strict_mode_re
     }
 }
 
+/// The 22.10 fixture's participant credential with its subject edited by `edit` (its proof
+/// then fails, which these tests do not look at).
+fn tagus_with(edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Imported {
+    let mut vp: Value =
+        serde_json::from_slice(&fixture("tagus/participant-vp.json").bytes).unwrap();
+    edit(
+        vp["verifiableCredential"][0]["credentialSubject"]
+            .as_object_mut()
+            .unwrap(),
+    );
+    run(&[Source {
+        name: "edited.json".into(),
+        bytes: serde_json::to_vec(&vp).unwrap(),
+    }])
+}
+
+#[test]
+fn properties_are_matched_by_the_iri_their_context_gives_them() {
+    // `ex:legalName` is another vocabulary's legalName: not the Gaia-X term (a match by
+    // local name would take it: it comes first), kept aside
+    let out = tagus_with(|cs| {
+        cs.insert("ex:legalName".into(), json!("Not the Gaia-X legal name"));
+        cs.insert("@context".into(), json!({"ex": "https://example.org/ns#"}));
+    });
+    assert_eq!(doc(&out).participant.legal_name, "Nordwolke GmbH");
+    assert!(
+        out.report
+            .kept_aside
+            .iter()
+            .any(|f| f.path.ends_with("[\"ex:legalName\"]")),
+        "{:?}",
+        out.report.kept_aside
+    );
+    // an alias the context defines is the term it names
+    let out = tagus_with(|cs| {
+        let name = cs.remove("gx:legalName").unwrap();
+        cs.insert("officialName".into(), name);
+        cs.insert(
+            "@context".into(),
+            json!({"officialName": format!("{}legalName", gaiamesh_gaiax::ld::GX_2210_URL.to_owned() + "#")}),
+        );
+    });
+    assert_eq!(doc(&out).participant.legal_name, "Nordwolke GmbH");
+}
+
+#[test]
+fn the_other_releases_namespace_and_unknown_22_10_terms_are_warnings_strict_mode_refuses() {
+    // the Loire namespace's legalName under a 22.10 type: not the 22.10 term
+    let out = tagus_with(|cs| {
+        let name = cs.remove("gx:legalName").unwrap();
+        cs.insert("loire:legalName".into(), name);
+        cs.insert(
+            "@context".into(),
+            json!({"loire": "https://w3id.org/gaia-x/development#"}),
+        );
+    });
+    assert!(
+        out.report
+            .warnings
+            .iter()
+            .any(|f| f.path.ends_with("[\"loire:legalName\"]")
+                && f.detail.contains("the Gaia-X Loire namespace")
+                && f.detail.contains("kept, not mapped")),
+        "{}",
+        out.report.summary()
+    );
+    assert!(!out.is_valid(), "no legal name is left");
+    // a gx: term 22.10 does not define
+    let out = tagus_with(|cs| {
+        cs.insert("gx:legalNickname".into(), json!("NW"));
+    });
+    assert!(out.is_valid(), "{}", out.report.summary());
+    let strict = out.report.strict_problems();
+    assert!(
+        strict
+            .iter()
+            .any(|p| p.contains("[\"gx:legalNickname\"]") && p.contains("not a Gaia-X 22.10 term")),
+        "{strict:?}"
+    );
+    assert!(
+        out.report
+            .kept_aside
+            .iter()
+            .any(|f| f.path.ends_with("[\"gx:legalNickname\"]"))
+    );
+}
+
+#[test]
+fn an_unbound_gx_prefix_is_read_by_local_name_with_a_warning() {
+    let mut vp: Value =
+        serde_json::from_slice(&fixture("tagus/participant-vp.json").bytes).unwrap();
+    // the service-offering credential without the registry context: `gx:` unbound
+    vp["verifiableCredential"][2]["@context"] = json!(["https://www.w3.org/2018/credentials/v1"]);
+    let out = run(&[Source {
+        name: "unbound.json".into(),
+        bytes: serde_json::to_vec(&vp).unwrap(),
+    }]);
+    assert!(out.is_valid(), "{}", out.report.summary());
+    assert_eq!(
+        doc(&out).services[0].name.as_deref(),
+        Some("S3-compatible object storage")
+    );
+    assert!(
+        out.report
+            .warnings
+            .iter()
+            .any(|f| f.path.contains("[\"verifiableCredential\"][2]")
+                && f.detail.contains("the prefix gx: is bound by none")),
+        "{}",
+        out.report.summary()
+    );
+}
+
+#[test]
+fn the_report_says_which_credentials_were_read_by_iri_and_which_by_local_name() {
+    // the registration-number subject names the 22.06 registry's participant document,
+    // which is not bundled
+    let out = run(&[fixture("tagus/participant-vp.json")]);
+    assert_eq!(
+        out.report.terms[0],
+        "4 of 5 credential(s) read by the IRIs their JSON-LD contexts expand to"
+    );
+    assert!(
+        out.report.terms[1].contains("[\"verifiableCredential\"][1]")
+            && out.report.terms[1].contains("shapes/jsonld/participant is not available offline"),
+        "{:?}",
+        out.report.terms
+    );
+    // the Loire context is not bundled
+    let out = run(&[fixture("loire/credentials.json")]);
+    assert!(
+        out.report.terms[0].starts_with("0 of "),
+        "{:?}",
+        out.report.terms
+    );
+    assert!(
+        out.report.terms[1].starts_with("read by local property names, not IRIs")
+            && out.report.terms[1].contains("https://w3id.org/gaia-x/development#"),
+        "{:?}",
+        out.report.terms
+    );
+}
+
 #[test]
 fn subjects_named_with_at_id_keep_their_ids_and_at_keys_are_not_data() {
     let mut creds: Vec<Value> =

@@ -147,8 +147,42 @@ fn the_compliance_services_faulty_participant_is_refused_naming_the_missing_addr
         "{}",
         out.report.summary()
     );
+    // the misspelt property is named: it is no Gaia-X 22.10 term
+    assert!(
+        out.report
+            .warnings
+            .iter()
+            .any(|f| f.path.ends_with("[\"gx:headqarterAddress\"]")
+                && f.detail.contains("not a Gaia-X 22.10 term")),
+        "{}",
+        out.report.summary()
+    );
     // its issuer's did:web needs the network
     assert_eq!(proofs(&out), ["not checked"]);
+}
+
+#[test]
+fn every_property_of_the_real_sets_is_read_by_its_iri_and_is_a_22_10_term() {
+    for set in [
+        &["gx-compliance/participant-vp.json"][..],
+        &["gx-compliance/service-offering-vp.json"],
+        &[
+            "claim-compliance-provider/legalParticipant.json",
+            "claim-compliance-provider/legalRegistrationNumber.json",
+            "claim-compliance-provider/termsAndConditions.json",
+        ],
+    ] {
+        let out = run(set);
+        assert!(
+            out.report.terms[0].starts_with(&format!(
+                "{n} of {n} credential(s) read by the IRIs",
+                n = out.report.credentials.len()
+            )),
+            "{set:?}: {:?}",
+            out.report.terms
+        );
+        assert_eq!(out.report.warnings, [], "{set:?}");
+    }
 }
 
 #[test]

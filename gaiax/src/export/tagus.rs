@@ -114,7 +114,8 @@ fn service(s: &Service, id: &str, participant: &str) -> Value {
         o.insert("gx:description".into(), d.clone().into());
     }
     if !s.keywords.is_empty() {
-        o.insert("gx:keyword".into(), s.keywords.clone().into());
+        // 22.10 has no keyword term (Loire's gx:keyword came later).
+        o.insert("gaiamesh:keyword".into(), s.keywords.clone().into());
     }
     if let Some(e) = &s.endpoint {
         // 22.10 has no endpoint term.
