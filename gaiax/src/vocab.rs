@@ -334,12 +334,13 @@ impl Namespace {
 /// registry's shapes (which name only what they constrain):
 /// - the Trust Framework 22.10 document's optional participant and service attributes
 ///   (`gx:legalName`, `gx:name`, `gx:description`) and its resource classes with their
-///   attributes (physical, virtual, instantiated, data and software resources);
+///   attributes (physical, virtual, instantiated, data and software resources, service
+///   access points);
 /// - the 22.10 registration-number notary's output: the country codes it adds beside each
 ///   number and the evidence of each check;
 /// - the 22.10 compliance service's output (`gx:compliance` credentials: the integrity of
 ///   each credential it checked, the normalization, the version and the credential's type).
-const TAGUS_TERMS_BEYOND_SHAPES: [&str; 38] = [
+const TAGUS_TERMS_BEYOND_SHAPES: [&str; 44] = [
     // Trust Framework 22.10: participant and service offering
     "legalName",
     "name",
@@ -368,6 +369,12 @@ const TAGUS_TERMS_BEYOND_SHAPES: [&str; 38] = [
     "containsPII",
     "dataController",
     "consent",
+    "instanceOf",
+    "ServiceAccessPoint",
+    "host",
+    "protocol",
+    "port",
+    "openAPI",
     // the registration-number notary
     "vatID-countryCode",
     "leiCode-countryCode",
