@@ -129,6 +129,15 @@ pub(crate) fn check(vc: &Value, claims: Option<&Value>, at: OffsetDateTime) -> V
         narrow(&mut from, &mut until, t, is_start);
     }
     match (from, until) {
+        // a window that ends before it starts holds no instant, whatever `at` is
+        (Some(f), Some(u)) if u <= f => Validity::Malformed {
+            field: "validity period".into(),
+            reason: format!(
+                "it ends ({}) before it starts ({}): the credential is valid at no instant",
+                format(u),
+                format(f)
+            ),
+        },
         (_, Some(u)) if at >= u => Validity::Expired {
             until: format(u),
             at: format(at),

@@ -285,3 +285,79 @@ fn the_compliance_services_answer_is_a_22_10_credential_that_has_expired() {
     assert!(out.is_valid(), "{}", out.report.summary());
     assert!(out.report.credentials.iter().all(|c| c.validity.is_valid()));
 }
+
+/// The VC-JWT example of the Gaia-X ICAM document (24.07 and 25.11), signed with the key the
+/// document publishes beside it.
+fn icam_example(edit: impl FnOnce(&str) -> String) -> Imported {
+    let dir = format!(
+        "{}/tests/fixtures/real/gaia-x-icam",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let jwk = std::fs::read_to_string(format!("{dir}/example-org-key.jwk.json")).unwrap();
+    let token = std::fs::read_to_string(format!("{dir}/legal-participant.jwt")).unwrap();
+    let opts = ImportOptions {
+        trusted: gaiamesh_gaiax::jwt::parse_trusted(&jwk, None).unwrap(),
+        at: Some(1_706_745_600), // 2024-02-01
+        ..ImportOptions::default()
+    };
+    import(
+        &[Source {
+            name: "legal-participant.jwt".into(),
+            bytes: edit(token.trim()).into_bytes(),
+        }],
+        &opts,
+    )
+}
+
+#[test]
+fn the_icam_documents_vc_jwt_example_verifies_with_its_published_key_and_is_never_valid() {
+    let out = icam_example(str::to_owned);
+    let c = &out.report.credentials[0];
+    assert_eq!(c.format, "vc-jwt");
+    assert!(
+        matches!(&c.proof, ProofStatus::Verified { alg, key }
+            if alg == "PS256" && key.contains("did:web:example.org#JWK2020-RSA")),
+        "{:?}",
+        c.proof
+    );
+    // the example's window is inverted (valid from 2024-04-01, until 2024-01-01): it is
+    // valid at no instant, which the report says and strict mode refuses
+    assert!(
+        c.validity.describe().contains("valid at no instant"),
+        "{:?}",
+        c.validity
+    );
+    let strict = out.report.strict_problems();
+    assert!(
+        strict
+            .iter()
+            .any(|p| p.starts_with("legal-participant.jwt") && p.contains("ends (2024-01-01")),
+        "{strict:?}"
+    );
+    // it references a registration-number credential it does not carry
+    assert!(!out.is_valid());
+    assert!(
+        out.report
+            .invalid
+            .iter()
+            .any(|f| f.detail.contains("in none of the input credentials")),
+        "{}",
+        out.report.summary()
+    );
+    // one character of the payload changed: the signature no longer verifies
+    let forged = icam_example(|t| {
+        let (head, rest) = t.split_once('.').unwrap();
+        let (payload, sig) = rest.split_once('.').unwrap();
+        let mut p = payload.to_owned().into_bytes();
+        p[40] = if p[40] == b'A' { b'B' } else { b'A' };
+        format!("{head}.{}.{sig}", String::from_utf8(p).unwrap())
+    });
+    assert!(
+        matches!(
+            forged.report.credentials.first().map(|c| &c.proof),
+            Some(ProofStatus::Invalid { .. }) | None
+        ),
+        "{}",
+        forged.report.summary()
+    );
+}
