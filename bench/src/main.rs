@@ -76,23 +76,16 @@ fn gaiamesh_binary(given: Option<PathBuf>) -> Result<PathBuf> {
     let dir = me.parent().context("this binary has no directory")?;
     let bin = dir.join("gaiamesh");
     if let Ok(cargo) = std::env::var("CARGO") {
-        let release = dir.file_name().is_some_and(|n| n == "release");
-        eprintln!(
-            "building the gaiamesh binary ({})",
-            if release { "release" } else { "debug" }
-        );
+        // this binary's profile: target/debug is `dev`, other directories are named after
+        // theirs (`release`, or a custom profile)
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(name) => name,
+        };
+        eprintln!("building the gaiamesh binary (profile {profile})");
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "gaiamesh-node",
-            "--bin",
-            "gaiamesh",
-        ]);
-        if release {
-            cmd.arg("--release");
-        }
+        cmd.args(["build", "--quiet", "--profile", profile]);
+        cmd.args(["-p", "gaiamesh-node", "--bin", "gaiamesh"]);
         if !cmd.status()?.success() {
             bail!("building the gaiamesh binary failed");
         }

@@ -6,23 +6,40 @@
 # are generated from the binary itself. Needs cargo-deb (`cargo install cargo-deb --locked`)
 # and objcopy (binutils).
 #
-# Usage: deploy/deb/build.sh [--no-build]   (--no-build: package target/release/gaiamesh as is)
+# Usage: deploy/deb/build.sh [--no-build] [--profile NAME]
+#   --no-build        package target/<profile>/gaiamesh as it is
+#   --profile NAME    the Cargo profile to package (default: release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 build=1
-[ "${1:-}" = "--no-build" ] && build=0
+profile=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --profile)
+      [ $# -ge 2 ] || { echo "error: --profile needs a profile name" >&2; exit 2; }
+      profile="$2"
+      shift
+      ;;
+    *) echo "error: unknown argument $1 (usage: $0 [--no-build] [--profile NAME])" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 target="${CARGO_TARGET_DIR:-target}"
 if [ "$build" = 1 ]; then
-  echo "== release build (gaiamesh-node)"
-  cargo build --release --locked -p gaiamesh-node --bin gaiamesh
+  echo "== $profile build (gaiamesh-node)"
+  cargo build --profile "$profile" --locked -p gaiamesh-node --bin gaiamesh
 fi
-bin="$target/release/gaiamesh"
+# Cargo writes the `dev` profile to target/debug, every other profile to target/<name>
+dir="$profile"
+[ "$profile" = dev ] && dir=debug
+bin="$target/$dir/gaiamesh"
 [ -x "$bin" ] || { echo "error: $bin is missing; build it or drop --no-build" >&2; exit 1; }
 
 echo "== man pages and completions from $bin"
-assets="$target/release/deb-assets"
+assets="$target/$dir/deb-assets"
 rm -rf "$assets"
 mkdir -p "$assets/man" "$assets/completions"
 "$bin" man --out "$assets/man" >/dev/null
@@ -32,5 +49,5 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions fish > "$assets/completions/gaiamesh.fish"
 
 echo "== cargo deb"
-cargo deb -p gaiamesh-node --no-build --locked --dbgsym
+cargo deb -p gaiamesh-node --profile "$profile" --no-build --locked --dbgsym
 ls -l "$target"/debian/gaiamesh_*.deb "$target"/debian/gaiamesh-dbgsym_*.ddeb

@@ -28,19 +28,23 @@ pub fn binary() -> &'static Path {
             .expect("target/<profile>");
         let bin = profile_dir.join("gaiamesh");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        // the profile the tests were built with: target/debug is `dev`, any other directory
+        // is its profile's name (`release`, or a custom one given with --cargo-profile)
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(name) => name,
+        };
         let mut build = Command::new(cargo);
         build.args([
             "build",
             "--quiet",
+            "--profile",
+            profile,
             "-p",
             "gaiamesh-node",
             "--bin",
             "gaiamesh",
         ]);
-        if release {
-            build.arg("--release");
-        }
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "cargo build of gaiamesh failed");
         assert!(bin.exists(), "{} missing after build", bin.display());
