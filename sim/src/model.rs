@@ -77,6 +77,9 @@ pub struct Update {
     /// publication, at their merge step).
     reached: u32,
     last_us: u64,
+    /// Its reconciliation item (subject key and item id), hashed once: every
+    /// reconciliation that holds it lists it.
+    item: Item,
 }
 
 /// Events.
@@ -705,6 +708,7 @@ impl Model {
             holders: 0,
             reached: 0,
             last_us: 0,
+            item: Self::item(subject, &version),
         });
         if valid {
             self.by_subject.entry(subject).or_default().push(id);
@@ -1097,21 +1101,22 @@ impl Model {
             .collect()
     }
 
-    /// The node's reconciliation items (keyed like real subjects: see [`subject_key`]).
+    /// The reconciliation item of `subject` at `version` (keyed like real subjects: see
+    /// [`subject_key`]; the id as the directory makes it).
+    fn item(subject: u32, version: &Version) -> Item {
+        let key = subject_key(subject);
+        let mut h = blake3::Hasher::new();
+        h.update(&key);
+        h.update(&version.seq.to_le_bytes());
+        h.update(&version.hash);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        Item { key, id }
+    }
+
+    /// The node's reconciliation items, in the order of its view.
     fn items(view: &BTreeMap<u32, u32>, updates: &[Update]) -> Vec<Item> {
-        view.iter()
-            .map(|(s, u)| {
-                let v = updates[*u as usize].version;
-                let key = subject_key(*s);
-                let mut h = blake3::Hasher::new();
-                h.update(&key);
-                h.update(&v.seq.to_le_bytes());
-                h.update(&v.hash);
-                let mut id = [0u8; 16];
-                id.copy_from_slice(&h.finalize().as_bytes()[..16]);
-                Item { key, id }
-            })
-            .collect()
+        view.values().map(|u| updates[*u as usize].item).collect()
     }
 
     /// Schedules node `i`'s timer at what its core asks, rounded *up* to the simulator's
@@ -1220,8 +1225,10 @@ impl Model {
         // Transfer: a fetches b's versions it lacks, pushes those b lacks.
         // What the state machine found: keys a holds that b lacks (push), and b's short ids
         // a lacks (fetch). Map both back to update ids.
-        let subject_of: std::collections::HashMap<[u8; 32], u32> =
-            view_a.keys().map(|s| (subject_key(*s), *s)).collect();
+        let subject_of: std::collections::HashMap<[u8; 32], u32> = view_a
+            .iter()
+            .map(|(s, u)| (self.updates[*u as usize].item.key, *s))
+            .collect();
         let diff_a: Vec<u32> = init
             .have()
             .filter_map(|k| view_a.get(subject_of.get(k)?))
