@@ -1192,3 +1192,73 @@ fn an_export_signed_under_a_did_web_verifies_with_its_did_document_and_only_with
         assert!(!alone.report.strict_problems().is_empty(), "{format:?}");
     }
 }
+
+/// The Loire fixture with a Loire context supplied (`--context`): its terms are read by IRI.
+fn loire_with_context(edit: impl FnOnce(&mut Vec<Value>)) -> Imported {
+    let mut creds: Vec<Value> =
+        serde_json::from_slice(&fixture("loire/credentials.json").bytes).unwrap();
+    edit(&mut creds);
+    let mut contexts = gaiamesh_gaiax::ld::Contexts::bundled();
+    // the prefixes the Loire credentials use, as a user would supply the context
+    let loire = json!({"@context": {
+        "gx": "https://w3id.org/gaia-x/development#",
+        "schema": "https://schema.org/",
+        "vcard": "http://www.w3.org/2006/vcard/ns#",
+        "gaiamesh": "https://gaiamesh.org/ns#"
+    }});
+    contexts
+        .add(
+            "https://w3id.org/gaia-x/development#",
+            serde_json::to_vec(&loire).unwrap(),
+        )
+        .unwrap();
+    import(
+        &[Source {
+            name: "loire.json".into(),
+            bytes: serde_json::to_vec(&creds).unwrap(),
+        }],
+        &ImportOptions {
+            contexts,
+            ..ImportOptions::default()
+        },
+    )
+}
+
+#[test]
+fn loire_credentials_are_read_by_iri_once_their_context_is_supplied() {
+    let out = loire_with_context(|_| {});
+    let n = out.report.credentials.len();
+    assert_eq!(
+        out.report.terms[0],
+        format!("{n} of {n} credential(s) read by the IRIs their JSON-LD contexts expand to")
+    );
+    assert_eq!(doc(&out).participant.legal_name, "Meridian Cloud SAS");
+    assert_eq!(out.report.warnings, [], "{}", out.report.summary());
+    // a 22.10 registry term under the Loire type: the other release's, kept, not mapped
+    let out = loire_with_context(|creds| {
+        let person = creds[0]["credentialSubject"].as_object_mut().unwrap();
+        let address = person.remove("gx:headquartersAddress").unwrap();
+        person.insert("tagus:headquarterAddress".into(), address);
+        person.insert(
+            "@context".into(),
+            json!({ "tagus": gaiamesh_gaiax::ld::GX_2210_URL.to_owned() + "#" }),
+        );
+    });
+    assert!(
+        out.report
+            .warnings
+            .iter()
+            .any(|f| f.path.ends_with("[\"tagus:headquarterAddress\"]")
+                && f.detail.contains("the Gaia-X 22.10 namespace")),
+        "{}",
+        out.report.summary()
+    );
+    assert!(
+        out.report
+            .invalid
+            .iter()
+            .any(|f| f.detail == "no headquarters address"),
+        "{}",
+        out.report.summary()
+    );
+}
