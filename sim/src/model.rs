@@ -82,6 +82,9 @@ pub struct Update {
     item: Item,
 }
 
+/// A node's mesh peers.
+type Mesh = smallvec::SmallVec<[u32; 12]>;
+
 /// Events.
 #[derive(Clone, Debug)]
 enum Ev {
@@ -218,7 +221,9 @@ pub struct Model {
     pub net: Network,
     role: Vec<Role>,
     peers: Vec<Vec<u32>>,
-    mesh: Vec<Vec<u32>>,
+    /// Each node's mesh, inline: heartbeats and forwards read it without a second,
+    /// scattered heap block (D_hi is 12 by default; a larger mesh spills to the heap).
+    mesh: Vec<Mesh>,
     graylist: Vec<Vec<u32>>,
     /// Update ids seen recently per node (for IHAVE), with the heartbeat they arrived in.
     recent: Vec<Vec<(u32, u32)>>,
@@ -439,7 +444,7 @@ impl Model {
             q: Queue::default(),
             net,
             role,
-            mesh: vec![Vec::new(); n],
+            mesh: vec![Mesh::new(); n],
             graylist: vec![Vec::new(); n],
             recent: vec![Vec::new(); n],
             hb_count: vec![0; n],
@@ -777,7 +782,7 @@ impl Model {
         let targets = if self.sc.gossip.flood_publish {
             self.peers[node as usize].clone()
         } else {
-            self.mesh[node as usize].clone()
+            self.mesh[node as usize].to_vec()
         };
         // The publisher signs, stores and commits before it sends.
         let send_at = now.plus_us((self.sc.network.publish_ms * 1000.0) as u64);
