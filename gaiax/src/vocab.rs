@@ -22,8 +22,9 @@ use crate::ld::{
     canon::{Node, Quad},
 };
 
-/// Literal values are replaced by `MARK` + their key's number.
-const MARK: &str = "urn:gaiamesh:key:";
+/// Literal values are replaced by a marker: this prefix, a tag the credential does not
+/// contain (so no value or id of the input can pass for a marker), `:` and the key's number.
+const MARK: &str = "urn:gaiamesh:key";
 const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 /// Deepest nesting walked (credentials are a few levels deep).
 const MAX_DEPTH: usize = 32;
@@ -60,8 +61,9 @@ struct WalkedObject {
 }
 
 /// What the walk of a credential recorded.
-#[derive(Default)]
 struct Walk {
+    /// The markers' prefix for this credential.
+    mark: String,
     /// Key number → (object, key, JSON path of the key).
     keys: Vec<(ObjId, String, String)>,
     /// Every object walked, with its JSON path, its own id and its types (local names).
@@ -85,7 +87,7 @@ impl Walk {
                 out.insert(k.clone(), v.clone());
                 continue;
             }
-            let mark = Value::String(format!("{MARK}{}", self.keys.len()));
+            let mark = Value::String(format!("{}{}", self.mark, self.keys.len()));
             let key_path = crate::json::at(path, k);
             self.keys.push((me, k.clone(), key_path.clone()));
             let mut kids = Vec::new();
@@ -137,14 +139,31 @@ impl Walk {
     }
 }
 
-/// The key number a marker object names.
-fn marker(n: &Node) -> Option<usize> {
-    let lexical = match n {
-        Node::Iri(s) => s,
-        Node::Literal { value, .. } => value,
-        Node::Blank(_) => return None,
-    };
-    lexical.strip_prefix(MARK)?.parse().ok()
+impl Walk {
+    /// A walk whose markers appear nowhere in `vc`.
+    fn new(vc: &Value) -> Self {
+        let text = vc.to_string();
+        let tag = (0u32..)
+            .map(|n| format!("{MARK}{n}:"))
+            .find(|m| !text.contains(m.as_str()))
+            .unwrap_or_else(|| format!("{MARK}:"));
+        Self {
+            mark: tag,
+            keys: Vec::new(),
+            objects: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// The key number a marker object names.
+    fn marker(&self, n: &Node) -> Option<usize> {
+        let lexical = match n {
+            Node::Iri(s) => s,
+            Node::Literal { value, .. } => value,
+            Node::Blank(_) => return None,
+        };
+        lexical.strip_prefix(self.mark.as_str())?.parse().ok()
+    }
 }
 
 impl Iris {
@@ -160,7 +179,7 @@ impl Iris {
         let Some(o) = vc.as_object() else {
             return Ok(Vec::new());
         };
-        let mut walk = Walk::default();
+        let mut walk = Walk::new(vc);
         let probe = Value::Object(walk.object(o, origin, 0));
         let quads = ld::to_quads(&probe, contexts)?;
         self.learn(&walk, &quads);
@@ -201,7 +220,7 @@ impl Iris {
     fn learn(&mut self, walk: &Walk, quads: &[Quad]) {
         let mut node_of: HashMap<ObjId, Node> = HashMap::new();
         for q in quads {
-            if let Some((obj, key, _)) = marker(&q.object).and_then(|n| walk.keys.get(n)) {
+            if let Some((obj, key, _)) = walk.marker(&q.object).and_then(|n| walk.keys.get(n)) {
                 self.keys
                     .entry((*obj, key.clone()))
                     .or_insert_with(|| q.predicate.clone());
@@ -491,6 +510,34 @@ mod tests {
         assert_eq!(
             iris.key(top, "issuer"),
             Some("https://www.w3.org/2018/credentials#issuer")
+        );
+    }
+
+    #[test]
+    fn values_that_look_like_markers_are_not_taken_for_them() {
+        // `gx:legalName` is key 2; an id written as the first tag's marker of key 2, met
+        // first (`gx:dependsOn` sorts before it), would give key 2 the IRI of
+        // `gx:dependsOn`: the markers avoid what the credential contains
+        let vc = json!({
+            "@context": ["https://www.w3.org/2018/credentials/v1", GX],
+            "type": ["VerifiableCredential"],
+            "issuer": "did:example:i",
+            "issuanceDate": "2024-01-01T00:00:00Z",
+            "credentialSubject": {
+                "id": "did:example:s",
+                "gx:dependsOn": {"id": "urn:gaiamesh:key0:2"},
+                "gx:legalName": "Acme"
+            }
+        });
+        let iris = resolve(&vc);
+        let s = subject(&vc);
+        assert_eq!(
+            iris.key(s, "gx:legalName"),
+            Some(&*format!("{GX}legalName"))
+        );
+        assert_eq!(
+            iris.key(s, "gx:dependsOn"),
+            Some(&*format!("{GX}dependsOn"))
         );
     }
 
