@@ -458,15 +458,29 @@ mod tests {
         vc["credentialSubject"].as_object().unwrap()
     }
 
-    #[test]
-    fn keys_expand_by_the_contexts_in_scope() {
-        let vc = json!({
-            "@context": ["https://www.w3.org/2018/credentials/v1", GX,
-                {"ex": "https://example.org/ns#", "nick": "https://example.org/ns#nickname"}],
+    /// A VC-DM 1.1 credential with these contexts after the W3C one, about `subject`.
+    fn credential(contexts: Value, subject: Value) -> Value {
+        let mut all = vec![json!("https://www.w3.org/2018/credentials/v1")];
+        all.extend(contexts.as_array().cloned().unwrap_or_default());
+        json!({
+            "@context": all,
             "type": ["VerifiableCredential"],
             "issuer": "did:example:i",
             "issuanceDate": "2024-01-01T00:00:00Z",
-            "credentialSubject": {
+            "credentialSubject": subject,
+        })
+    }
+
+    /// `key` of `obj` expands to the 22.10 term `term`.
+    fn assert_tagus(iris: &Iris, obj: &Map<String, Value>, key: &str, term: &str) {
+        assert_eq!(iris.key(obj, key), Some(&*format!("{GX}{term}")), "{key}");
+    }
+
+    #[test]
+    fn keys_expand_by_the_contexts_in_scope() {
+        let vc = credential(
+            json!([GX, {"ex": "https://example.org/ns#", "nick": "https://example.org/ns#nickname"}]),
+            json!({
                 "id": "did:example:s",
                 "type": "gx:LegalParticipant",
                 "gx:legalName": "Acme",
@@ -475,32 +489,30 @@ mod tests {
                 "gx:headquarterAddress": {"gx:countrySubdivisionCode": "DE-BE"},
                 "gx:legalRegistrationNumber": {"id": "https://acme.example/lrn#cs"},
                 "undefinedTerm": "dropped"
-            }
-        });
+            }),
+        );
         let iris = resolve(&vc);
         let s = subject(&vc);
-        assert_eq!(
-            iris.key(s, "gx:legalName"),
-            Some(&*format!("{GX}legalName"))
-        );
+        assert_tagus(&iris, s, "gx:legalName", "legalName");
         assert_eq!(
             iris.key(s, "ex:legalName"),
             Some("https://example.org/ns#legalName")
         );
         assert_eq!(iris.key(s, "nick"), Some("https://example.org/ns#nickname"));
         // object values: through the child's own node
-        assert_eq!(
-            iris.key(s, "gx:headquarterAddress"),
-            Some(&*format!("{GX}headquarterAddress"))
-        );
-        assert_eq!(
-            iris.key(s, "gx:legalRegistrationNumber"),
-            Some(&*format!("{GX}legalRegistrationNumber"))
+        assert_tagus(&iris, s, "gx:headquarterAddress", "headquarterAddress");
+        assert_tagus(
+            &iris,
+            s,
+            "gx:legalRegistrationNumber",
+            "legalRegistrationNumber",
         );
         let address = s["gx:headquarterAddress"].as_object().unwrap();
-        assert_eq!(
-            iris.key(address, "gx:countrySubdivisionCode"),
-            Some(&*format!("{GX}countrySubdivisionCode"))
+        assert_tagus(
+            &iris,
+            address,
+            "gx:countrySubdivisionCode",
+            "countrySubdivisionCode",
         );
         assert_eq!(iris.key(s, "undefinedTerm"), None);
         assert!(iris.is_resolved(s));
@@ -518,40 +530,27 @@ mod tests {
         // `gx:legalName` is key 2; an id written as the first tag's marker of key 2, met
         // first (`gx:dependsOn` sorts before it), would give key 2 the IRI of
         // `gx:dependsOn`: the markers avoid what the credential contains
-        let vc = json!({
-            "@context": ["https://www.w3.org/2018/credentials/v1", GX],
-            "type": ["VerifiableCredential"],
-            "issuer": "did:example:i",
-            "issuanceDate": "2024-01-01T00:00:00Z",
-            "credentialSubject": {
+        let vc = credential(
+            json!([GX]),
+            json!({
                 "id": "did:example:s",
                 "gx:dependsOn": {"id": "urn:gaiamesh:key0:2"},
                 "gx:legalName": "Acme"
-            }
-        });
+            }),
+        );
         let iris = resolve(&vc);
         let s = subject(&vc);
-        assert_eq!(
-            iris.key(s, "gx:legalName"),
-            Some(&*format!("{GX}legalName"))
-        );
-        assert_eq!(
-            iris.key(s, "gx:dependsOn"),
-            Some(&*format!("{GX}dependsOn"))
-        );
+        assert_tagus(&iris, s, "gx:legalName", "legalName");
+        assert_tagus(&iris, s, "gx:dependsOn", "dependsOn");
     }
 
     #[test]
     fn a_prefix_bound_elsewhere_is_not_the_gaia_x_term() {
         // `gx:` bound to the Loire namespace: the same compact name, another term
-        let vc = json!({
-            "@context": ["https://www.w3.org/2018/credentials/v1",
-                {"gx": "https://w3id.org/gaia-x/development#"}],
-            "type": ["VerifiableCredential"],
-            "issuer": "did:example:i",
-            "issuanceDate": "2024-01-01T00:00:00Z",
-            "credentialSubject": {"id": "did:example:s", "gx:legalName": "Acme"}
-        });
+        let vc = credential(
+            json!([{"gx": "https://w3id.org/gaia-x/development#"}]),
+            json!({"id": "did:example:s", "gx:legalName": "Acme"}),
+        );
         let iris = resolve(&vc);
         let iri = iris.key(subject(&vc), "gx:legalName").unwrap();
         assert_eq!(Namespace::of(iri), Namespace::GxLoire);
