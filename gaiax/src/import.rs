@@ -401,7 +401,8 @@ impl<'a> Mapper<'a> {
                     self.report.warning(
                         p,
                         format!(
-                            "{key} expands to {iri}, in {}; a {:?} credential's terms are in                              {}: kept, not mapped",
+                            "{key} expands to {iri}, in {}; a {:?} credential's terms are in {}: kept, \
+                             not mapped",
                             ns.describe(),
                             self.release,
                             expected.describe()

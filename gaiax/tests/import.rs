@@ -1003,7 +1003,8 @@ fn the_other_releases_namespace_and_unknown_22_10_terms_are_warnings_strict_mode
             .iter()
             .any(|f| f.path.ends_with("[\"loire:legalName\"]")
                 && f.detail.contains("the Gaia-X Loire namespace")
-                && f.detail.contains("kept, not mapped")),
+                && f.detail.contains("kept, not mapped")
+                && !f.detail.contains("  ")),
         "{}",
         out.report.summary()
     );
