@@ -20,7 +20,7 @@ use crate::{
     ld::Contexts,
     load::{Loader, release_of},
     report::Release,
-    vocab::{Iris, Namespace, local_part},
+    vocab::{Iris, Namespace},
 };
 
 /// How to fill what Gaia-X credentials do not say.
@@ -438,7 +438,7 @@ impl<'a> Mapper<'a> {
     /// as), else of the key as written.
     fn name_of(&self, obj: &Map<String, Value>, key: &str) -> String {
         match self.iris.key(obj, key) {
-            Some(iri) if unbound_prefix(iri).is_none() => local_part(iri).to_ascii_lowercase(),
+            Some(iri) if unbound_prefix(iri).is_none() => local(iri),
             _ => local(key),
         }
     }

@@ -437,7 +437,7 @@ pub(crate) fn tagus_terms() -> &'static BTreeSet<String> {
 }
 
 /// The local part of a namespaced IRI (after `#`, else after the last `/`).
-pub(crate) fn local_part(iri: &str) -> &str {
+fn local_part(iri: &str) -> &str {
     iri.rsplit(['#', '/']).next().unwrap_or(iri)
 }
 
