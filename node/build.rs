@@ -2,6 +2,12 @@
 //!
 //! The revision comes from `GAIAMESH_GIT_REV` when set (builds from a source archive or in a
 //! container without `.git`), else from `git rev-parse`, else "unknown".
+//!
+//! Release builds for x86_64 Linux (linked by LLD, Rust's default linker there) also lay out
+//! the functions a node runs from start-up to idle side by side, in the order of
+//! `startup-order.txt` (made by `scripts/startup-order.sh`): an idle node then maps 4 MiB of
+//! its code instead of 16 (BENCHMARKS.md, "idle node"). `GAIAMESH_STARTUP_ORDER=0` leaves the
+//! layout to the linker. Names the binary lacks (a stale list) are skipped silently.
 
 use std::process::Command;
 
@@ -37,4 +43,25 @@ fn main() {
     let profile = std::env::var("PROFILE").unwrap_or_else(|_| "unknown".to_owned());
     println!("cargo:rustc-env=GAIAMESH_GIT_REV={rev}");
     println!("cargo:rustc-env=GAIAMESH_BUILD_PROFILE={profile}");
+    startup_order(&profile);
+}
+
+/// Passes `startup-order.txt` to the linker of the `gaiamesh` binary in release builds.
+fn startup_order(profile: &str) {
+    println!("cargo:rerun-if-env-changed=GAIAMESH_STARTUP_ORDER");
+    println!("cargo:rerun-if-changed=startup-order.txt");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    // LLD (and gold) take a symbol ordering file; GNU ld, the linker of other targets, does not.
+    let lld_target = var("CARGO_CFG_TARGET_ARCH") == "x86_64"
+        && var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu";
+    let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("startup-order.txt");
+    if profile == "release" && lld_target && var("GAIAMESH_STARTUP_ORDER") != "0" && path.exists()
+    {
+        println!(
+            "cargo:rustc-link-arg-bin=gaiamesh=-Wl,--symbol-ordering-file={}",
+            path.display()
+        );
+        println!("cargo:rustc-link-arg-bin=gaiamesh=-Wl,--no-warn-symbol-ordering");
+    }
 }

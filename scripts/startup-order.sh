@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The daemon's start-up code, laid out together (BENCHMARKS.md, "idle node").
+#
+# An idle node's resident memory was mostly pages of its own code: start-up runs ~4,300
+# functions (3.7 MB) scattered over 41 MB of text, and the kernel maps each touched page with
+# its neighbours (fault-around, 64 KiB). node/build.rs hands `node/startup-order.txt` to the
+# linker (LLD's --symbol-ordering-file) in release builds, so those functions sit side by side.
+#
+#   scripts/startup-order.sh             build the release binary, profile a node's start-up,
+#                                        idle, API calls and shutdown under callgrind, write
+#                                        node/startup-order.txt (needs valgrind)
+#   scripts/startup-order.sh --check BIN how many of the listed functions BIN has (needs nm):
+#                                        symbol names carry hashes that change with the
+#                                        compiler and the dependencies, so the list goes stale
+#
+# The list is for `cargo build --release -p gaiamesh-node` (what the README, the Debian package
+# and the container build): another feature set of the shared crates (e.g. building the bench
+# in the same command) gives other symbol hashes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+order=node/startup-order.txt
+
+symbols_of() { nm --defined-only "$1" | awk '{print $3}' | sort -u; }
+
+if [ "${1:-}" = "--check" ]; then
+  bin="${2:?usage: scripts/startup-order.sh --check path/to/gaiamesh}"
+  total=$(grep -c . "$order")
+  found=$(sort -u "$order" | comm -12 - <(symbols_of "$bin") | wc -l)
+  pct=$((100 * found / total))
+  echo "startup order: $found of $total listed functions are in $bin ($pct %)"
+  if [ "$pct" -lt 75 ]; then
+    echo "startup order: the list is stale (another compiler or dependency versions); run scripts/startup-order.sh to regenerate it" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+command -v valgrind >/dev/null || { echo "startup-order.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+# (With or without the current list applied: the list names functions, not places.)
+cargo build --release --locked -p gaiamesh-node --bin gaiamesh
+bin="$PWD/target/release/gaiamesh"
+work="$(mktemp -d)"
+trap 'pkill -f "$work/net" 2>/dev/null || true; rm -rf "$work"' EXIT
+echo "== a 2-node devnet, once, for node0's data dir (federation, credential, catalogue)"
+"$bin" devnet --nodes 2 --dir "$work/net" --once --repo-mib 0 --exchange-mib 0 \
+  --no-compute --no-light >/dev/null 2>&1
+data="$work/net/node0"
+echo "== node0 under callgrind: start-up, API calls, 20 s idle, SIGTERM"
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.out" \
+  "$bin" run --data-dir "$data" >"$work/node.log" 2>&1 &
+node=$!
+for _ in $(seq 1 240); do
+  if "$bin" status --data-dir "$data" >/dev/null 2>&1; then break; fi
+  sleep 0.5
+done
+"$bin" status --data-dir "$data" >/dev/null
+"$bin" peers --data-dir "$data" >/dev/null 2>&1 || true
+sleep 20
+kill -TERM "$node"
+wait "$node" || true
+python3 - "$work/callgrind.out" "$bin" "$order" <<'PY'
+import re, sys
+out, binary, order = sys.argv[1:4]
+# callgrind's compressed names: "(id) name" defines, "(id)" refers; ob= sets the object.
+pat = re.compile(r"^(c?ob|c?fn|c?fi|c?fe|fl)=\((\d+)\)(?: (.*))?$")
+objects, names, current, functions = {}, {}, None, set()
+for line in open(out):
+    m = pat.match(line.rstrip("\n"))
+    if not m:
+        continue
+    kind, i, name = m.groups()
+    if kind in ("ob", "cob"):
+        if name:
+            objects[i] = name
+        if kind == "ob":
+            current = objects.get(i)
+    elif kind in ("fn", "cfn"):
+        if name:
+            names[i] = name
+        if kind == "fn" and current == binary and not names[i].startswith("0x"):
+            functions.add(names[i])
+if len(functions) < 1000:
+    sys.exit(f"only {len(functions)} functions of {binary} ran: did the node start?")
+with open(order, "w") as f:
+    f.write("\n".join(sorted(functions)) + "\n")
+print(f"{len(functions)} functions written to {order}")
+PY
+scripts/startup-order.sh --check "$bin"
