@@ -56,8 +56,7 @@ fn startup_order(profile: &str) {
         && var("CARGO_CFG_TARGET_OS") == "linux"
         && var("CARGO_CFG_TARGET_ENV") == "gnu";
     let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("startup-order.txt");
-    if profile == "release" && lld_target && var("GAIAMESH_STARTUP_ORDER") != "0" && path.exists()
-    {
+    if profile == "release" && lld_target && var("GAIAMESH_STARTUP_ORDER") != "0" && path.exists() {
         println!(
             "cargo:rustc-link-arg-bin=gaiamesh=-Wl,--symbol-ordering-file={}",
             path.display()
