@@ -9,9 +9,11 @@
 #   scripts/startup-order.sh             build the release binary, profile a node's start-up,
 #                                        idle, API calls and shutdown under callgrind, write
 #                                        node/startup-order.txt (needs valgrind)
-#   scripts/startup-order.sh --check BIN how many of the listed functions BIN has (needs nm):
-#                                        symbol names carry hashes that change with the
-#                                        compiler and the dependencies, so the list goes stale
+#   scripts/startup-order.sh --check BIN whether BIN has the listed functions side by side
+#                                        (exit 1 if not) and how many of them it has (exit 2
+#                                        below 75 %: symbol names carry hashes that change
+#                                        with the compiler and the dependencies, so the list
+#                                        goes stale); needs nm
 #
 # The list is for `cargo build --release -p gaiamesh-node` (what the README, the Debian package
 # and the container build): another feature set of the shared crates (e.g. building the bench
@@ -20,19 +22,34 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 order=node/startup-order.txt
 
-symbols_of() { nm --defined-only "$1" | awk '{print $3}' | sort -u; }
-
 if [ "${1:-}" = "--check" ]; then
   bin="${2:?usage: scripts/startup-order.sh --check path/to/gaiamesh}"
-  total=$(grep -c . "$order")
-  found=$(sort -u "$order" | comm -12 - <(symbols_of "$bin") | wc -l)
-  pct=$((100 * found / total))
-  echo "startup order: $found of $total listed functions are in $bin ($pct %)"
-  if [ "$pct" -lt 75 ]; then
-    echo "startup order: the list is stale (another compiler or dependency versions); run scripts/startup-order.sh to regenerate it" >&2
-    exit 1
-  fi
-  exit 0
+  # How many listed functions the binary has (a stale list: a warning, exit 2), and whether
+  # the linker placed them together (a build that ignored the list: an error, exit 1).
+  nm -S --defined-only "$bin" | python3 -c '
+import sys
+order = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+syms = {}
+for line in sys.stdin:
+    p = line.split()
+    if len(p) == 4 and p[2] in "tTwW":
+        syms.setdefault(p[3], (int(p[0], 16), int(p[1], 16)))
+found = [syms[n] for n in order if n in syms]
+pct = 100 * len(found) // max(len(order), 1)
+print(f"startup order: {len(found)} of {len(order)} listed functions are in {sys.argv[2]} ({pct} %)")
+if not found:
+    sys.exit(2)
+code = sum(size for _, size in found)
+span = max(a + size for a, size in found) - min(a for a, _ in found)
+print(f"startup order: their {code / 2**20:.1f} MiB of code span {span / 2**20:.1f} MiB of the binary")
+if span > 2 * code:
+    print("startup order: the functions are not laid out together: was the list given to the linker (node/build.rs)?", file=sys.stderr)
+    sys.exit(1)
+if pct < 75:
+    print("startup order: the list is stale (another compiler or dependency versions); run scripts/startup-order.sh to regenerate it", file=sys.stderr)
+    sys.exit(2)
+' "$order" "$bin"
+  exit $?
 fi
 
 command -v valgrind >/dev/null || { echo "startup-order.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
