@@ -85,6 +85,11 @@ pub struct Update {
 /// A node's mesh peers.
 type Mesh = smallvec::SmallVec<[u32; 12]>;
 
+/// A node's connections, inline: a heartbeat, a flood publish and a presence round read them
+/// in one place with the node's other state instead of through a separately allocated block
+/// (the default 24 connections average 24 per node; 32 leaves few to spill to the heap).
+pub(crate) type Peers = smallvec::SmallVec<[u32; 32]>;
+
 /// Events.
 #[derive(Clone, Debug)]
 enum Ev {
@@ -220,7 +225,7 @@ pub struct Model {
     /// The network.
     pub net: Network,
     role: Vec<Role>,
-    peers: Vec<Vec<u32>>,
+    peers: Vec<Peers>,
     /// Each node's mesh, inline: heartbeats and forwards read it without a second,
     /// scattered heap block (D_hi is 12 by default; a larger mesh spills to the heap).
     mesh: Vec<Mesh>,
@@ -370,7 +375,7 @@ impl Model {
             .collect();
         // Connections: each node dials `peers/2` random others; links are symmetric.
         let want = (sc.gossip.peers as usize / 2).max(1).min(n - 1);
-        let mut peers: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut peers: Vec<Peers> = vec![Peers::new(); n];
         for i in 0..n as u32 {
             let mut tries = 0;
             let mut added = 0;
@@ -780,7 +785,7 @@ impl Model {
         self.store(node, u, now);
         self.remember(node, u);
         let targets = if self.sc.gossip.flood_publish {
-            self.peers[node as usize].clone()
+            self.peers[node as usize].to_vec()
         } else {
             self.mesh[node as usize].to_vec()
         };

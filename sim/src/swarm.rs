@@ -130,7 +130,7 @@ pub struct Ctx<'a> {
     /// The run's RNG.
     pub rng: &'a mut ChaCha8Rng,
     /// Each node's connections.
-    pub peers: &'a [Vec<u32>],
+    pub peers: &'a [crate::model::Peers],
     /// Each node's role (withholders never serve).
     pub role: &'a [Role],
     /// Events to schedule: (time, event).
