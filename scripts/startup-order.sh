@@ -102,4 +102,6 @@ with open(order, "w") as f:
     f.write("\n".join(sorted(functions)) + "\n")
 print(f"{len(functions)} functions written to {order}")
 PY
+echo "== the release build again, linked with the new list"
+cargo build --release --locked -p gaiamesh-node --bin gaiamesh
 scripts/startup-order.sh --check "$bin"
