@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's start-up code, laid out together (BENCHMARKS.md, "idle node").
 #
-# An idle node's resident memory was mostly pages of its own code: start-up runs ~4,300
+# An idle node's resident memory was mostly pages of its own code: start-up runs ~4,500
 # functions (3.7 MB) scattered over 41 MB of text, and the kernel maps each touched page with
 # its neighbours (fault-around, 64 KiB). node/build.rs hands `node/startup-order.txt` to the
 # linker (LLD's --symbol-ordering-file) in release builds, so those functions sit side by side.
@@ -16,8 +16,9 @@
 #                                        goes stale); needs nm
 #
 # The list is for `cargo build --release -p gaiamesh-node` (what the README, the Debian package
-# and the container build): another feature set of the shared crates (e.g. building the bench
-# in the same command) gives other symbol hashes.
+# and the container build) and for CI's build of the node with the bench (the node enables the
+# protocol's `test-utils` as the bench does, so both give the same names); another feature set
+# of the shared crates, another compiler or other dependency versions give other hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 order=node/startup-order.txt

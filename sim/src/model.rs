@@ -85,9 +85,9 @@ pub struct Update {
 /// A node's mesh peers.
 type Mesh = smallvec::SmallVec<[u32; 12]>;
 
-/// A node's connections, inline: a heartbeat, a flood publish and a presence round read them
-/// in one place with the node's other state instead of through a separately allocated block
-/// (the default 24 connections average 24 per node; 32 leaves few to spill to the heap).
+/// A node's connections, inline: heartbeats, flood publishing and the repository swarm read
+/// them without a second, scattered heap block (24 per node on average at the default
+/// `gossip.peers`; up to 32 stay inline, a node with more spills to the heap).
 pub(crate) type Peers = smallvec::SmallVec<[u32; 32]>;
 
 /// Events.
