@@ -825,12 +825,13 @@ impl Model {
     }
 
     /// With a shared machine (`network.shared_cores`), when a first copy that arrives at
-    /// `at` has had its CPU time on the first free core; otherwise `at`.
+    /// `at` has had its CPU time on the first free core; otherwise `at`. The time is
+    /// exponential with mean `cpu_ms`.
     fn on_shared_cpu(&mut self, at: SimTime) -> SimTime {
         let Some(std::cmp::Reverse(free)) = self.cores.pop() else {
             return at;
         };
-        let done = at.0.max(free) + (self.sc.network.cpu_ms * 1000.0) as u64;
+        let done = at.0.max(free) + exp_us(&mut self.rng, self.sc.network.cpu_ms * 1000.0);
         self.cores.push(std::cmp::Reverse(done));
         SimTime(done)
     }

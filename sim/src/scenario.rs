@@ -138,9 +138,11 @@ pub struct NetworkParams {
     /// cores for `cpu_ms` before it reaches the merge step, first come first served in the
     /// order the copies were sent.
     pub shared_cores: u32,
-    /// With `shared_cores`: the core time one node's first copy of an update takes, ms.
-    /// On a real shared machine most of it is waiting for the other nodes' work on the
-    /// same update; `tests/tests/calibration.rs` fits it on a smaller devnet.
+    /// With `shared_cores`: the mean core time one node's first copy of an update takes,
+    /// ms; each copy's time is drawn from an exponential distribution with this mean (on a
+    /// real shared machine most of it is waiting for the other nodes' work on the same
+    /// update, which varies from copy to copy and makes the tail).
+    /// `tests/tests/calibration.rs` fits it on a smaller devnet.
     pub cpu_ms: f64,
 }
 
