@@ -212,6 +212,24 @@ fn attempt(
     }
 }
 
+/// The bytes free at `dir` (`df`), `None` when it cannot say.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Four predictions at most, two per fit: the real figures are measured on a shared, noisy machine (the
 /// 32-node median varies 19–33 ms between runs of the same code, and the p99 is about the
 /// second-largest of some 150 delays, so one stall moves it: a full test run in session 16
@@ -227,10 +245,13 @@ fn simulator_agrees_with_a_real_devnet_on_median_propagation() {
     // (/dev/shm): the simulator models the shared cores, not the disk. On disk, 4 of 14
     // 32-node devnets in sessions 25–26 had one update whose remaining receivers all waited
     // 200–500 ms (p99 193–484 ms against ~100–140 ms otherwise), which no CPU model explains.
+    // Up to six devnets of ~14 MB each: a container's default 64 MB tmpfs is too small, so
+    // only a tmpfs with 1 GiB free is used.
     let shm = Path::new("/dev/shm");
-    let root = if shm.is_dir() {
+    let root = if free_bytes(shm).is_some_and(|b| b >= 1 << 30) {
         tempfile::tempdir_in(shm).unwrap()
     } else {
+        eprintln!("calibration: no tmpfs with 1 GiB free at /dev/shm; the devnets run on disk");
         tempfile::tempdir().unwrap()
     };
     std::fs::write(
