@@ -1,6 +1,6 @@
 //! The simulator against theory and against itself: determinism, epidemic dissemination in
 //! O(log N) rounds, Kademlia hops growing with log N, convergence after a healed partition,
-//! adversaries contained.
+//! adversaries contained, nodes sharing one machine queueing for its cores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -278,4 +278,35 @@ fn adversaries_are_contained() {
     let r = simulate(open, 2, LatencyMatrix::default_eu(), |_, _| {}).unwrap();
     assert_eq!(r.sybils_refused, 0);
     assert!(r.sybils_admitted > 0);
+}
+
+/// Nodes sharing one machine (a devnet: `network.shared_cores`) queue for its cores, each
+/// receiver for a time drawn around `cpu_ms`: an update converges when the queue has run
+/// (31 receivers × 4 ms on 2 cores: about 62 ms), and not at the same instant for every
+/// update, because the receivers' times vary. With a constant time every update converged
+/// alike and the simulated tail fell short of a real devnet's (`tests/tests/calibration.rs`).
+#[test]
+fn on_shared_cores_updates_converge_after_the_queued_work_and_each_at_its_own_time() {
+    let sc = scenario(
+        "name = \"shared\"\nnodes = 32\nduration = \"2m\"\n\
+         [placement]\nregions = { loopback = 1.0 }\n\
+         [network]\njitter = 0.0\nup_mbps = 10000\ndown_mbps = 10000\nvalidate_ms = 1.0\n\
+         shared_cores = 2\ncpu_ms = 4.0\n\
+         [gossip]\npeers = 31\nflood_publish = true\n\
+         [workload]\nupdates_per_second = 0.5\narrivals = \"periodic\"\n\
+         [kademlia]\nlookups_per_second = 0.0\n",
+    );
+    let matrix = LatencyMatrix::from_csv("region,loopback\nloopback,0.1\n").unwrap();
+    let r = simulate(sc, 1, matrix, |_, _| {}).unwrap();
+    let c = &r.update_convergence_ms;
+    assert!(c.count() >= 40, "{} updates converged", c.count());
+    let (p10, p50, p90) = (c.quantile(0.1), c.quantile(0.5), c.quantile(0.9));
+    assert!(
+        (45.0..85.0).contains(&p50),
+        "median convergence {p50:.1} ms, expected about 62 ms of queued work"
+    );
+    assert!(
+        p90 > 1.2 * p10,
+        "every update converged alike: p10 {p10:.1} ms, p90 {p90:.1} ms"
+    );
 }
