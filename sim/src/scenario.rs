@@ -135,8 +135,8 @@ pub struct NetworkParams {
     pub publish_ms: f64,
     /// 0: every node runs on its own machine. N > 0: all nodes share one machine with N
     /// cores (a devnet): a node's first copy of a self-description occupies one of those
-    /// cores for `cpu_ms` before it reaches the merge step, first come first served in the
-    /// order the copies were sent.
+    /// cores (for a time drawn around `cpu_ms`) before it reaches the merge step, first come
+    /// first served in the order the copies were sent.
     pub shared_cores: u32,
     /// With `shared_cores`: the mean core time one node's first copy of an update takes,
     /// ms; each copy's time is drawn from an exponential distribution with this mean (on a
