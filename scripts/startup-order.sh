@@ -11,7 +11,7 @@
 #                                        node/startup-order.txt (needs valgrind)
 #   scripts/startup-order.sh --check BIN whether BIN has the listed functions side by side
 #                                        (exit 1 if not) and how many of them it has (exit 2
-#                                        below 75 %: symbol names carry hashes that change
+#                                        below 97 %: symbol names carry hashes that change
 #                                        with the compiler and the dependencies, so the list
 #                                        goes stale); needs nm
 #
@@ -46,7 +46,7 @@ print(f"startup order: their {code / 2**20:.1f} MiB of code span {span / 2**20:.
 if span > 2 * code:
     print("startup order: the functions are not laid out together: was the list given to the linker (node/build.rs)?", file=sys.stderr)
     sys.exit(1)
-if pct < 75:
+if pct < 97:
     print("startup order: the list is stale (another compiler or dependency versions); run scripts/startup-order.sh to regenerate it", file=sys.stderr)
     sys.exit(2)
 ' "$order" "$bin"
