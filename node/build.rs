@@ -3,7 +3,8 @@
 //! The revision comes from `GAIAMESH_GIT_REV` when set (builds from a source archive or in a
 //! container without `.git`), else from `git rev-parse`, else "unknown".
 //!
-//! Release builds for x86_64 Linux (linked by LLD, Rust's default linker there) also lay out
+//! Optimised builds (release, or dev with the release profile's settings as CI builds the
+//! node) for x86_64 Linux (linked by LLD, Rust's default linker there) also lay out
 //! the functions a node runs from start-up to idle side by side, in the order of
 //! `startup-order.txt` (made by `scripts/startup-order.sh`): an idle node then maps 4 MiB of
 //! its code instead of 16 (BENCHMARKS.md, "idle node"). `GAIAMESH_STARTUP_ORDER=0` leaves the
@@ -39,15 +40,27 @@ fn main() {
                 .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".to_owned());
-    // cargo sets PROFILE to `debug` or `release` (custom profiles report the one they inherit).
-    let profile = std::env::var("PROFILE").unwrap_or_else(|_| "unknown".to_owned());
+    // cargo sets PROFILE to `debug` or `release` (custom profiles report the one they
+    // inherit). A dev build given the release profile's settings (CI's node build, see
+    // `.ci/run`) compiles the same code as a release build and says so.
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let optimised = var("OPT_LEVEL") == "3" && std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_none();
+    let profile = match var("PROFILE").as_str() {
+        "" => "unknown".to_owned(),
+        "release" => "release".to_owned(),
+        p if optimised => format!("{p} profile, release settings"),
+        p => p.to_owned(),
+    };
     println!("cargo:rustc-env=GAIAMESH_GIT_REV={rev}");
     println!("cargo:rustc-env=GAIAMESH_BUILD_PROFILE={profile}");
-    startup_order(&profile);
+    startup_order(optimised);
 }
 
-/// Passes `startup-order.txt` to the linker of the `gaiamesh` binary in release builds.
-fn startup_order(profile: &str) {
+/// Passes `startup-order.txt` to the linker of the `gaiamesh` binary in optimised builds
+/// (opt-level 3 without debug assertions: release builds, and dev builds given the release
+/// profile's settings, whose symbols are the same since dependencies are built alike in
+/// both profiles; see the workspace's `Cargo.toml`).
+fn startup_order(optimised: bool) {
     println!("cargo:rerun-if-env-changed=GAIAMESH_STARTUP_ORDER");
     println!("cargo:rerun-if-changed=startup-order.txt");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
@@ -56,7 +69,7 @@ fn startup_order(profile: &str) {
         && var("CARGO_CFG_TARGET_OS") == "linux"
         && var("CARGO_CFG_TARGET_ENV") == "gnu";
     let path = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("startup-order.txt");
-    if profile == "release" && lld_target && var("GAIAMESH_STARTUP_ORDER") != "0" && path.exists() {
+    if optimised && lld_target && var("GAIAMESH_STARTUP_ORDER") != "0" && path.exists() {
         println!(
             "cargo:rustc-link-arg-bin=gaiamesh=-Wl,--symbol-ordering-file={}",
             path.display()
