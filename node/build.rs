@@ -44,7 +44,8 @@ fn main() {
     // inherit). A dev build given the release profile's settings (CI's node build, see
     // `.ci/run`) compiles the same code as a release build and says so.
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let optimised = var("OPT_LEVEL") == "3" && std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_none();
+    let optimised =
+        var("OPT_LEVEL") == "3" && std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_none();
     let profile = match var("PROFILE").as_str() {
         "" => "unknown".to_owned(),
         "release" => "release".to_owned(),
