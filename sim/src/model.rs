@@ -230,9 +230,10 @@ pub struct Model {
     /// scattered heap block (D_hi is 12 by default; a larger mesh spills to the heap).
     mesh: Vec<Mesh>,
     graylist: Vec<Vec<u32>>,
-    /// Update ids seen recently per node (for IHAVE), with the heartbeat they arrived in.
+    /// Update ids seen recently per node (for IHAVE), with the number of the node's last
+    /// heartbeat instant before they arrived ([`Model::heartbeat_number`]). Entries older
+    /// than the gossip history stay until the node's next heartbeat drops them.
     recent: Vec<Vec<(u32, u32)>>,
-    hb_count: Vec<u32>,
     hb_scheduled: Vec<bool>,
     /// Published updates; `by_subject` lists a subject's updates.
     pub updates: Vec<Update>,
@@ -452,7 +453,6 @@ impl Model {
             mesh: vec![Mesh::new(); n],
             graylist: vec![Vec::new(); n],
             recent: vec![Vec::new(); n],
-            hb_count: vec![0; n],
             hb_scheduled: vec![false; n],
             peers,
             updates: Vec::new(),
@@ -620,6 +620,10 @@ impl Model {
             Ev::Graft { to, from } => {
                 if self.net.up[to as usize] && !self.graylist[to as usize].contains(&from) {
                     self.graft_local(to, from);
+                    // above D_hi, the next heartbeat prunes
+                    if self.mesh[to as usize].len() > self.sc.gossip.d_hi as usize {
+                        self.ensure_heartbeat(to);
+                    }
                 }
             }
             Ev::Prune { to, from } => self.mesh[to as usize].retain(|x| *x != from),
@@ -896,20 +900,44 @@ impl Model {
     }
 
     fn remember(&mut self, node: u32, u: u32) {
-        let hb = self.hb_count[node as usize];
+        let hb = self.heartbeat_number(node, self.q.now());
         self.recent[node as usize].push((u, hb));
         self.ensure_heartbeat(node);
+    }
+
+    /// Where `node`'s heartbeats fall within the interval (µs).
+    fn heartbeat_phase(&self, node: u32) -> u64 {
+        let hb = us(self.sc.gossip.heartbeat).max(1);
+        u64::from(node).wrapping_mul(2_654_435_761) % hb
+    }
+
+    /// The number of `node`'s last heartbeat instant at or before `t`: heartbeats follow
+    /// the clock (one every interval, at the node's phase), as the node's do, whether or
+    /// not the model spends an event on one that would do nothing.
+    fn heartbeat_number(&self, node: u32, t: SimTime) -> u32 {
+        let hb = us(self.sc.gossip.heartbeat).max(1);
+        let n = t.0.saturating_sub(self.heartbeat_phase(node)) / hb;
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     fn ensure_heartbeat(&mut self, node: u32) {
         if !self.hb_scheduled[node as usize] {
             self.hb_scheduled[node as usize] = true;
-            let hb = us(self.sc.gossip.heartbeat);
+            let hb = us(self.sc.gossip.heartbeat).max(1);
             // Keep the node's heartbeat phase: next multiple of the interval after now.
             let now = self.q.now().0;
-            let phase = u64::from(node).wrapping_mul(2_654_435_761) % hb.max(1);
+            let phase = self.heartbeat_phase(node);
             let next = (now.saturating_sub(phase) / hb + 1) * hb + phase;
             self.q.at(SimTime(next), Ev::Heartbeat(node));
+        }
+    }
+
+    /// Node `i` lost its connection to `gone`: when `gone` was in `i`'s mesh, `i`'s next
+    /// heartbeat repairs it (gossipsub drops a disconnected peer from the mesh at once and
+    /// grafts another at the next heartbeat).
+    fn mesh_peer_lost(&mut self, i: u32, gone: u32) {
+        if self.mesh[i as usize].contains(&gone) {
+            self.ensure_heartbeat(i);
         }
     }
 
@@ -987,7 +1015,6 @@ impl Model {
             return;
         }
         let idx = i as usize;
-        self.hb_count[idx] += 1;
         let now = self.q.now();
         let g = self.sc.gossip.clone();
         // Drop mesh peers that are gone; graft up to D when below D_lo; prune above D_hi.
@@ -1022,9 +1049,12 @@ impl Model {
             }
         }
         // Lazy gossip: advertise recent ids to D_lazy non-mesh peers.
-        let hb = self.hb_count[idx];
+        // An id is advertised at the first `history` heartbeats after it arrived, as
+        // gossipsub's message cache does (`history_gossip` windows, shifted after each
+        // heartbeat's gossip).
+        let hb = self.heartbeat_number(i, now);
         let history = g.history;
-        self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) < history);
+        self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) <= history);
         if !self.recent[idx].is_empty() && self.role[idx] != Role::Withholder {
             // the id list is shared by the IHAVEs that carry news, made when the first does
             let mut ids: Option<std::rc::Rc<[u32]>> = None;
@@ -1061,7 +1091,13 @@ impl Model {
             }
             self.scratch = lazy;
         }
-        if !self.recent[idx].is_empty() || changed || self.mesh[idx].len() < g.d_lo as usize {
+        // The next heartbeat is an event only when it has work: ids still to advertise then,
+        // or a mesh to repair. One that would only age the last ids out is skipped (they are
+        // dropped by number at the next heartbeat that runs; a lost mesh peer schedules one).
+        let advertise_next = self.recent[idx]
+            .iter()
+            .any(|(_, h)| hb.saturating_add(1).saturating_sub(*h) <= history);
+        if advertise_next || changed || self.mesh[idx].len() < g.d_lo as usize {
             self.ensure_heartbeat(i);
         }
     }
@@ -1426,6 +1462,7 @@ impl Model {
             if self.net.up[p as usize] {
                 self.nodes[p as usize].handle_disconnected(t, &i);
                 self.arm_timer(p);
+                self.mesh_peer_lost(p, i);
             }
         }
     }
@@ -1446,6 +1483,7 @@ impl Model {
                 self.res.connections_closed += 1;
                 for (a, b) in [(i, p), (p, i)] {
                     self.nodes[a as usize].handle_disconnected(t, &b);
+                    self.mesh_peer_lost(a, b);
                 }
                 self.arm_timer(p);
             }
@@ -1627,6 +1665,9 @@ impl std::fmt::Debug for Model {
 pub(crate) fn subject_key(s: u32) -> [u8; 32] {
     *blake3::hash(&s.to_be_bytes()).as_bytes()
 }
+
+#[cfg(test)]
+mod heartbeat_tests;
 
 #[cfg(test)]
 mod key_tests {
