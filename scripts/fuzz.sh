@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzz run of every decoder: FUZZ_SECONDS (default 30) per target.
+# Bounded fuzz run of every decoder: FUZZ_SECONDS (default 30) per target, FUZZ_JOBS targets
+# at a time (default: one per core).
 # Uses cargo-fuzz (libFuzzer). cargo-fuzz needs nightly compiler flags; on a stable toolchain
 # RUSTC_BOOTSTRAP=1 enables them for this build only. Seeds come from valid encodings written
 # by `cargo run -p gaiamesh-protocol --example fuzz-seeds` so the fuzzer starts deep.
@@ -25,16 +26,48 @@ done
 # instrumented dependencies); each `cargo fuzz run` below then finds its binary built.
 cargo fuzz build --fuzz-dir fuzz
 targets=(decode_signed_sd decode_credential decode_attestation decode_revocation_list decode_genesis parse_documents decode_reconcile parse_query decode_repository exchange_messages gaiax_credentials)
-for t in "${targets[@]}"; do
-  echo "== fuzz $t for ${seconds}s"
+# Targets run side by side, one per core (each libFuzzer run is single-threaded).
+jobs="${FUZZ_JOBS:-$(nproc)}"
+run_target() {
+  local t="$1"
   mkdir -p "fuzz/corpus/$t"
-  log="fuzz/$t.log"
-  if ! cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
-    tail -n 60 "$log" >&2
+  cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
+    -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+    >"fuzz/$t.log" 2>&1
+}
+declare -A pid_of=()
+failed=()
+report() {
+  local t="$1" rc="$2"
+  echo "== fuzz $t: ${seconds}s, exit $rc"
+  if [ "$rc" != 0 ]; then
+    tail -n 60 "fuzz/$t.log" >&2
     echo "fuzz target $t failed (crash or build error); inputs in fuzz/artifacts/$t" >&2
-    exit 1
+    failed+=("$t")
+  else
+    grep -E '^(Done|stat::number_of_executed_units)' "fuzz/$t.log" || true
   fi
-  grep -E '^(Done|stat::number_of_executed_units)' "$log" || true
+}
+running=()
+for t in "${targets[@]}"; do
+  run_target "$t" &
+  pid_of[$t]=$!
+  running+=("$t")
+  if [ "${#running[@]}" -ge "$jobs" ]; then
+    first="${running[0]}"
+    rc=0
+    wait "${pid_of[$first]}" || rc=$?
+    report "$first" "$rc"
+    running=("${running[@]:1}")
+  fi
 done
+for t in "${running[@]}"; do
+  rc=0
+  wait "${pid_of[$t]}" || rc=$?
+  report "$t" "$rc"
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "fuzz: ${#failed[@]} of ${#targets[@]} targets failed: ${failed[*]}" >&2
+  exit 1
+fi
 echo "fuzz: all ${#targets[@]} targets ran ${seconds}s without a crash"
