@@ -397,7 +397,7 @@ impl Model {
                 sc.kademlia.attribute_keys,
                 sc.kademlia.keys_per_node,
                 &kad,
-                &vec![true; n],
+                |_| true,
                 &mut rng,
             )
         } else {
@@ -618,7 +618,7 @@ impl Model {
             Ev::IHave { to, from, ids } => self.on_ihave(to, from, &ids, now),
             Ev::IWant { to, from, ids } => self.on_iwant(to, from, ids, now),
             Ev::Graft { to, from } => {
-                if self.net.up[to as usize] && !self.graylist[to as usize].contains(&from) {
+                if self.net.is_up(to) && !self.graylist[to as usize].contains(&from) {
                     self.graft_local(to, from);
                     // above D_hi, the next heartbeat prunes
                     if self.mesh[to as usize].len() > self.sc.gossip.d_hi as usize {
@@ -636,7 +636,7 @@ impl Model {
             } => self.on_kad_answer(lookup, from, &closer, found, now),
             Ev::ProviderLookup => self.on_provider_lookup_start(now),
             Ev::ProviderRepublish => {
-                self.providers.republish(&self.kad, &self.net.up);
+                self.providers.republish(&self.kad, |i| self.net.is_up(i));
                 let every = us(self.sc.kademlia.provider_republish);
                 self.q.after(every, Ev::ProviderRepublish);
             }
@@ -743,7 +743,7 @@ impl Model {
         // An honest subject publishes; forgers and equivocators act at the same rate each.
         let honest_n = self.honest.len().max(1);
         let subject = self.honest[self.workload.gen_range(0..honest_n)];
-        if self.net.up[subject as usize] {
+        if self.net.is_up(subject) {
             let v = self.new_version();
             let u = self.add_update(subject, v, true, now);
             self.res.updates += 1;
@@ -751,7 +751,7 @@ impl Model {
         }
         let p_each = 1.0 / honest_n as f64;
         for f in self.forgers.clone() {
-            if self.net.up[f as usize] && self.workload.r#gen::<f64>() < p_each {
+            if self.net.is_up(f) && self.workload.r#gen::<f64>() < p_each {
                 // A forged version of a random honest subject.
                 let victim = self.honest[self.workload.gen_range(0..honest_n)];
                 let v = self.new_version();
@@ -762,7 +762,7 @@ impl Model {
             }
         }
         for e in self.equivocators.clone() {
-            if self.net.up[e as usize] && self.workload.r#gen::<f64>() < p_each {
+            if self.net.is_up(e) && self.workload.r#gen::<f64>() < p_each {
                 let a = self.new_version();
                 let b = Version {
                     seq: a.seq,
@@ -947,7 +947,7 @@ impl Model {
         if let Some(w) = queued.get_mut((to / 64) as usize) {
             *w &= !(1 << (to % 64));
         }
-        if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
+        if !self.net.is_up(to) || self.graylist[to as usize].contains(&from) {
             return;
         }
         let upd = &self.updates[u as usize];
@@ -1011,7 +1011,7 @@ impl Model {
 
     fn on_heartbeat(&mut self, i: u32) {
         self.hb_scheduled[i as usize] = false;
-        if !self.net.up[i as usize] {
+        if !self.net.is_up(i) {
             return;
         }
         let idx = i as usize;
@@ -1103,7 +1103,7 @@ impl Model {
     }
 
     fn on_ihave(&mut self, to: u32, from: u32, ids: &[u32], now: SimTime) {
-        if !self.net.up[to as usize] || self.graylist[to as usize].contains(&from) {
+        if !self.net.is_up(to) || self.graylist[to as usize].contains(&from) {
             return;
         }
         let want: Vec<u32> = ids
@@ -1128,7 +1128,7 @@ impl Model {
     }
 
     fn on_iwant(&mut self, to: u32, from: u32, ids: Vec<u32>, now: SimTime) {
-        if !self.net.up[to as usize] || self.role[to as usize] == Role::Withholder {
+        if !self.net.is_up(to) || self.role[to as usize] == Role::Withholder {
             return;
         }
         for u in ids {
@@ -1185,7 +1185,7 @@ impl Model {
     }
 
     fn on_node_timer(&mut self, i: u32, now: SimTime) {
-        if self.timer_at[i as usize] != now.0 || !self.net.up[i as usize] {
+        if self.timer_at[i as usize] != now.0 || !self.net.is_up(i) {
             return; // rescheduled meanwhile, or down (re-armed when it comes back)
         }
         self.timer_at[i as usize] = u64::MAX;
@@ -1305,7 +1305,7 @@ impl Model {
         let n = self.net.len() as u32;
         let origin = self.workload.gen_range(0..n);
         let target: u64 = self.workload.r#gen();
-        if !self.net.up[origin as usize] {
+        if !self.net.is_up(origin) {
             return;
         }
         let l = Lookup::new(&self.kad, origin, target, self.sc.kademlia.alpha as usize);
@@ -1320,7 +1320,7 @@ impl Model {
         self.q.after(next, Ev::ProviderLookup);
         let n = self.net.len() as u32;
         let origin = self.workload.gen_range(0..n);
-        if !self.net.up[origin as usize] || self.providers.key_id.is_empty() {
+        if !self.net.is_up(origin) || self.providers.key_id.is_empty() {
             return;
         }
         let key = self
@@ -1389,7 +1389,7 @@ impl Model {
         // Ground truth among nodes up (for the accuracy figure); linear in N but lookups
         // are rare compared to messages.
         (0..self.net.len() as u32)
-            .filter(|n| self.net.up[*n as usize])
+            .filter(|n| self.net.is_up(*n))
             .min_by_key(|n| self.kad.id[*n as usize] ^ target)
     }
 
@@ -1443,7 +1443,7 @@ impl Model {
     // ------------------------------------------------------------------ churn and faults
 
     fn on_down(&mut self, i: u32, now: SimTime) {
-        if !self.net.up[i as usize] {
+        if !self.net.is_up(i) {
             return;
         }
         self.take_down(i, now);
@@ -1455,11 +1455,11 @@ impl Model {
 
     /// Node `i` stops: its peers' connections to it close (their cores dial it again).
     fn take_down(&mut self, i: u32, now: SimTime) {
-        self.net.up[i as usize] = false;
+        self.net.set_up(i, false);
         let t = Duration::from_micros(now.0);
         for k in 0..self.peers[i as usize].len() {
             let p = self.peers[i as usize][k];
-            if self.net.up[p as usize] {
+            if self.net.is_up(p) {
                 self.nodes[p as usize].handle_disconnected(t, &i);
                 self.arm_timer(p);
                 self.mesh_peer_lost(p, i);
@@ -1474,8 +1474,8 @@ impl Model {
         let t = Duration::from_micros(now.0);
         for k in 0..self.peers[i as usize].len() {
             let p = self.peers[i as usize][k];
-            if self.net.up[i as usize]
-                && self.net.up[p as usize]
+            if self.net.is_up(i)
+                && self.net.is_up(p)
                 && !self.net.reachable(i, p)
                 && !self.net.is_closed(i, p)
             {
@@ -1492,10 +1492,10 @@ impl Model {
     }
 
     fn on_up(&mut self, i: u32, now: SimTime) {
-        if self.net.up[i as usize] {
+        if self.net.is_up(i) {
             return;
         }
-        self.net.up[i as usize] = true;
+        self.net.set_up(i, true);
         self.ensure_heartbeat(i);
         self.with_swarm(now, |swarm, cx| swarm.on_up(cx, i, now));
         // A restarted node: a fresh core; its connections come back and pass admission,
@@ -1532,9 +1532,9 @@ impl Model {
         let n = self.net.len();
         if let Some(p) = &f.partition {
             if let Some(frac) = p.fraction {
-                for x in 0..n {
+                for x in 0..n as u32 {
                     if self.workload.r#gen::<f64>() < frac {
-                        self.net.side[x] = 1;
+                        self.net.set_side(x, 1);
                     }
                 }
             } else {
@@ -1543,9 +1543,9 @@ impl Model {
                     .iter()
                     .filter_map(|r| self.net.matrix().index(r))
                     .collect();
-                for x in 0..n {
-                    if regions.contains(&usize::from(self.net.region[x])) {
-                        self.net.side[x] = 1;
+                for x in 0..n as u32 {
+                    if regions.contains(&usize::from(self.net.region(x))) {
+                        self.net.set_side(x, 1);
                     }
                 }
             }
@@ -1574,7 +1574,7 @@ impl Model {
         }
         if f.heal {
             self.net.set_hold(None);
-            self.net.side.iter_mut().for_each(|s| *s = 0);
+            self.net.heal_sides();
             self.heals.push((i, now));
             for x in 0..n as u32 {
                 self.ensure_heartbeat(x);
@@ -1583,7 +1583,7 @@ impl Model {
         }
         if let Some(c) = &f.crash {
             for x in 0..n as u32 {
-                if self.net.up[x as usize] && self.workload.r#gen::<f64>() < c.fraction {
+                if self.net.is_up(x) && self.workload.r#gen::<f64>() < c.fraction {
                     self.take_down(x, now);
                     if let Some(r) = c.restart_after {
                         self.q.after(us(r), Ev::Up(x));
@@ -1624,7 +1624,7 @@ impl Model {
     }
 
     fn on_sample(&mut self, now: SimTime) {
-        let up = self.net.up.iter().filter(|u| **u).count() as u32;
+        let up = self.net.up_count() as u32;
         let conv = self.convergence();
         let bytes: u64 = self.net.sent_bytes.iter().sum();
         self.res.series.push((now.as_secs_f64(), up, conv, bytes));

@@ -166,18 +166,26 @@ fn pair(a: u32, b: u32) -> (u32, u32) {
     (a.min(b), a.max(b))
 }
 
+/// Where a node is and whether it can talk: what every message sent or link checked reads
+/// of its two ends, in one place (three separate per-node arrays cost three cache lines per
+/// end where this costs one; 3 bytes a node, 300 KB at 10^5 nodes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Place {
+    up: bool,
+    /// Partition side (0: main side). Links across sides drop everything.
+    side: u8,
+    /// Region index into the latency matrix.
+    region: u8,
+}
+
 /// The live network: where nodes are, which are up, partitions and link queues.
 pub struct Network {
     matrix: LatencyMatrix,
     /// One-way base latency in µs, `region × region`, flattened.
     one_way_us: Vec<u64>,
     regions: usize,
-    /// Region of each node.
-    pub region: Vec<u8>,
-    /// Whether each node is up.
-    pub up: Vec<bool>,
-    /// Partition side of each node (0: main side). Links across sides drop everything.
-    pub side: Vec<u8>,
+    /// Each node's region, partition side and whether it is up.
+    place: Vec<Place>,
     jitter: f64,
     loss: f64,
     /// µs per byte on each node's uplink / downlink.
@@ -247,7 +255,7 @@ impl Network {
         if matrix.regions.len() > 255 {
             return Err(PlacementError::TooManyRegions(matrix.regions.len()));
         }
-        let region = (0..n)
+        let place = (0..n)
             .map(|_| {
                 let mut x = rng.r#gen::<f64>() * total;
                 let mut r = 0;
@@ -255,7 +263,11 @@ impl Network {
                     x -= w[r];
                     r += 1;
                 }
-                r as u8
+                Place {
+                    up: true,
+                    side: 0,
+                    region: r as u8,
+                }
             })
             .collect();
         let regions = matrix.regions.len();
@@ -269,9 +281,7 @@ impl Network {
             matrix,
             one_way_us,
             regions,
-            region,
-            up: vec![true; n],
-            side: vec![0; n],
+            place,
             jitter: params.jitter,
             loss: params.loss,
             up_us_per_byte: 1.0 / bytes_per_us(params.up_mbps),
@@ -291,12 +301,47 @@ impl Network {
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.region.len()
+        self.place.len()
     }
 
     /// Whether there are no nodes.
     pub fn is_empty(&self) -> bool {
-        self.region.is_empty()
+        self.place.is_empty()
+    }
+
+    /// Whether node `i` is up.
+    pub fn is_up(&self, i: u32) -> bool {
+        self.place[i as usize].up
+    }
+
+    /// Node `i` goes up or down.
+    pub fn set_up(&mut self, i: u32, up: bool) {
+        self.place[i as usize].up = up;
+    }
+
+    /// Nodes up now.
+    pub fn up_count(&self) -> usize {
+        self.place.iter().filter(|p| p.up).count()
+    }
+
+    /// Node `i`'s partition side (0: the main side).
+    pub fn side(&self, i: u32) -> u8 {
+        self.place[i as usize].side
+    }
+
+    /// Puts node `i` on partition side `side`.
+    pub fn set_side(&mut self, i: u32, side: u8) {
+        self.place[i as usize].side = side;
+    }
+
+    /// Every node back on the main side: the partition healed.
+    pub fn heal_sides(&mut self) {
+        self.place.iter_mut().for_each(|p| p.side = 0);
+    }
+
+    /// Node `i`'s region (an index into the latency matrix's regions).
+    pub fn region(&self, i: u32) -> u8 {
+        self.place[i as usize].region
     }
 
     /// How long bulk data `a` sends at `now` waits behind what its uplink already queued (µs).
@@ -312,8 +357,8 @@ impl Network {
 
     /// Whether a dial from `a` to `b` would get through (both up, same partition side).
     pub fn reachable(&self, a: u32, b: u32) -> bool {
-        let (a, b) = (a as usize, b as usize);
-        self.up[a] && self.up[b] && self.side[a] == self.side[b]
+        let (a, b) = (self.place[a as usize], self.place[b as usize]);
+        a.up && b.up && a.side == b.side
     }
 
     /// The connection between `a` and `b` closed (both ends stay up).
@@ -332,9 +377,10 @@ impl Network {
     fn held_until(&self, a: u32, b: u32) -> Option<SimTime> {
         let h = self.hold.as_ref()?;
         let (ai, bi) = (a as usize, b as usize);
-        (self.up[ai]
-            && self.up[bi]
-            && self.side[ai] != self.side[bi]
+        let (pa, pb) = (self.place[ai], self.place[bi]);
+        (pa.up
+            && pb.up
+            && pa.side != pb.side
             && !self.is_closed(a, b)
             && h.heal < h.closes[ai].min(h.closes[bi]))
         .then_some(h.heal)
@@ -407,7 +453,7 @@ impl Network {
             now.plus_us(transmit)
         };
         let base = self.one_way_us
-            [usize::from(self.region[ai]) * self.regions + usize::from(self.region[bi])]
+            [usize::from(self.place[ai].region) * self.regions + usize::from(self.place[bi].region)]
             as f64;
         let j = if self.jitter > 0.0 {
             1.0 + self.jitter * (rng.r#gen::<f64>() * 2.0 - 1.0)
@@ -487,13 +533,14 @@ mod tests {
             &mut rng,
         )
         .unwrap();
-        net.region = vec![0, 7]; // Frankfurt → New York: 41 ms one way
+        net.place[0].region = 0; // Frankfurt → New York: 41 ms one way
+        net.place[1].region = 7;
         let t = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
         assert!((42_000..42_100).contains(&t.0), "{t:?}");
         // The second message waits for the uplink.
         let t2 = net.send(0, 1, 1000, SimTime(0), &mut rng).unwrap();
         assert!(t2.0 >= t.0 + 1000, "{t2:?}");
-        net.side[1] = 1;
+        net.set_side(1, 1);
         assert!(net.send(0, 1, 10, SimTime(0), &mut rng).is_none());
     }
 }

@@ -35,7 +35,7 @@ impl Providers {
         keys: u32,
         per_node: u32,
         kad: &Kademlia,
-        up: &[bool],
+        up: impl Fn(u32) -> bool,
         rng: &mut ChaCha8Rng,
     ) -> Self {
         let key_id: Vec<u64> = (0..keys).map(|_| rng.r#gen()).collect();
@@ -74,14 +74,12 @@ impl Providers {
     }
 
     /// Re-publication: each key's records go to the k closest live nodes now.
-    pub fn republish(&mut self, kad: &Kademlia, up: &[bool]) {
+    pub fn republish(&mut self, kad: &Kademlia, up: impl Fn(u32) -> bool) {
         self.storers = self
             .key_id
             .iter()
             .map(|&key| {
-                let mut v: Vec<u32> = (0..kad.id.len() as u32)
-                    .filter(|n| up[*n as usize])
-                    .collect();
+                let mut v: Vec<u32> = (0..kad.id.len() as u32).filter(|n| up(*n)).collect();
                 let k = kad.k.min(v.len());
                 if k > 0 {
                     v.select_nth_unstable_by_key(k - 1, |n| kad.id[*n as usize] ^ key);

@@ -303,7 +303,7 @@ impl Swarm {
                 let pending = self.releases[r as usize].dl[node as usize]
                     .as_ref()
                     .is_some_and(|d| d.is_pending(peer, chunk));
-                if pending && cx.net.up[node as usize] {
+                if pending && cx.net.is_up(node) {
                     self.releases[r as usize].timeouts += 1;
                     let failed = Outcome::Failed(Failure::Cutoff);
                     self.answer(cx, r, node, peer, chunk, failed, now);
@@ -343,7 +343,7 @@ impl Swarm {
     pub fn on_heal(&mut self, cx: &mut Ctx<'_>, now: SimTime) {
         for r in 0..self.releases.len() as u32 {
             for node in 0..cx.peers.len() as u32 {
-                if cx.net.up[node as usize] {
+                if cx.net.is_up(node) {
                     self.resync(cx, r, node, now);
                 }
             }
@@ -418,7 +418,7 @@ impl Swarm {
 
     fn on_announce(&mut self, cx: &mut Ctx<'_>, r: u32, to: u32, from: u32, now: SimTime) {
         let rel = &mut self.releases[r as usize];
-        if !cx.net.up[to as usize] || rel.known[to as usize] {
+        if !cx.net.is_up(to) || rel.known[to as usize] {
             return;
         }
         rel.known[to as usize] = true;
@@ -433,7 +433,7 @@ impl Swarm {
     /// Sends the requests `node`'s scheduler asks for, and arms its next tick.
     fn fill(&mut self, cx: &mut Ctx<'_>, r: u32, node: u32, now: SimTime) {
         let ni = node as usize;
-        if !cx.net.up[ni] {
+        if !cx.net.is_up(node) {
             return;
         }
         let timeout = self.timeout_us;
@@ -495,7 +495,7 @@ impl Swarm {
         now: SimTime,
     ) {
         let ni = node as usize;
-        if !cx.net.up[ni] {
+        if !cx.net.is_up(node) {
             return;
         }
         if let Some(d) = self.releases[r as usize].dl[ni].as_mut() {
@@ -515,7 +515,7 @@ impl Swarm {
     ) {
         let ti = to as usize;
         let rel = &mut self.releases[r as usize];
-        if !cx.net.up[ti] || cx.role[ti] == Role::Withholder {
+        if !cx.net.is_up(to) || cx.role[ti] == Role::Withholder {
             return; // never answered: the requester times out
         }
         let busy = if !rel.have[ti].contains(chunk) {
@@ -568,7 +568,7 @@ impl Swarm {
 
     fn on_chunk(&mut self, cx: &mut Ctx<'_>, r: u32, to: u32, from: u32, chunk: u32, now: SimTime) {
         let ti = to as usize;
-        if !cx.net.up[ti] {
+        if !cx.net.is_up(to) {
             return;
         }
         let rel = &mut self.releases[r as usize];
