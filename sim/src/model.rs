@@ -230,6 +230,9 @@ pub struct Model {
     /// scattered heap block (D_hi is 12 by default; a larger mesh spills to the heap).
     mesh: Vec<Mesh>,
     graylist: Vec<Vec<u32>>,
+    /// Whether any node has graylisted a peer yet: until then no list is read (every
+    /// delivery and heartbeat would otherwise load the receiver's list header, a cache miss).
+    any_graylisted: bool,
     /// Update ids seen recently per node (for IHAVE), with the number of the node's last
     /// heartbeat instant before they arrived ([`Model::heartbeat_number`]). Entries older
     /// than the gossip history stay until the node's next heartbeat drops them.
@@ -452,6 +455,7 @@ impl Model {
             role,
             mesh: vec![Mesh::new(); n],
             graylist: vec![Vec::new(); n],
+            any_graylisted: false,
             recent: vec![Vec::new(); n],
             hb_scheduled: vec![false; n],
             peers,
@@ -618,7 +622,7 @@ impl Model {
             Ev::IHave { to, from, ids } => self.on_ihave(to, from, &ids, now),
             Ev::IWant { to, from, ids } => self.on_iwant(to, from, ids, now),
             Ev::Graft { to, from } => {
-                if self.net.is_up(to) && !self.graylist[to as usize].contains(&from) {
+                if self.net.is_up(to) && !self.graylisted(to, from) {
                     self.graft_local(to, from);
                     // above D_hi, the next heartbeat prunes
                     if self.mesh[to as usize].len() > self.sc.gossip.d_hi as usize {
@@ -694,7 +698,7 @@ impl Model {
         if !self.mesh[a as usize].contains(&b) {
             self.mesh[a as usize].push(b);
         }
-        if !self.mesh[b as usize].contains(&a) && !self.graylist[b as usize].contains(&a) {
+        if !self.mesh[b as usize].contains(&a) && !self.graylisted(b, a) {
             self.mesh[b as usize].push(a);
         }
     }
@@ -796,7 +800,7 @@ impl Model {
         // The publisher signs, stores and commits before it sends.
         let send_at = now.plus_us((self.sc.network.publish_ms * 1000.0) as u64);
         for p in targets {
-            if !self.graylist[p as usize].contains(&node) {
+            if !self.graylisted(p, node) {
                 self.send_update(node, p, u, true, send_at);
             }
         }
@@ -947,7 +951,7 @@ impl Model {
         if let Some(w) = queued.get_mut((to / 64) as usize) {
             *w &= !(1 << (to % 64));
         }
-        if !self.net.is_up(to) || self.graylist[to as usize].contains(&from) {
+        if !self.net.is_up(to) || self.graylisted(to, from) {
             return;
         }
         let upd = &self.updates[u as usize];
@@ -998,11 +1002,17 @@ impl Model {
         }
     }
 
+    /// Whether `node` graylisted `peer`.
+    fn graylisted(&self, node: u32, peer: u32) -> bool {
+        self.any_graylisted && self.graylist[node as usize].contains(&peer)
+    }
+
     fn penalise(&mut self, node: u32, bad: u32) {
         if !self.defences {
             return;
         }
-        if !self.graylist[node as usize].contains(&bad) {
+        if !self.graylisted(node, bad) {
+            self.any_graylisted = true;
             self.graylist[node as usize].push(bad);
         }
         self.mesh[node as usize].retain(|x| *x != bad);
@@ -1026,9 +1036,7 @@ impl Model {
                 .iter()
                 .copied()
                 .filter(|p| {
-                    self.net.linked(i, *p)
-                        && !self.mesh[idx].contains(p)
-                        && !self.graylist[idx].contains(p)
+                    self.net.linked(i, *p) && !self.mesh[idx].contains(p) && !self.graylisted(i, *p)
                 })
                 .collect();
             cands.shuffle(&mut self.rng);
@@ -1062,7 +1070,11 @@ impl Model {
             lazy_gossip_targets(
                 &self.peers[idx],
                 &self.mesh[idx],
-                &self.graylist[idx],
+                if self.any_graylisted {
+                    &self.graylist[idx]
+                } else {
+                    &[]
+                },
                 g.d_lazy as usize,
                 &mut self.rng,
                 &mut lazy,
@@ -1103,7 +1115,7 @@ impl Model {
     }
 
     fn on_ihave(&mut self, to: u32, from: u32, ids: &[u32], now: SimTime) {
-        if !self.net.is_up(to) || self.graylist[to as usize].contains(&from) {
+        if !self.net.is_up(to) || self.graylisted(to, from) {
             return;
         }
         let want: Vec<u32> = ids
