@@ -4,7 +4,7 @@
 # An idle node's resident memory was mostly pages of its own code: start-up runs ~4,500
 # functions (3.7 MB) scattered over 41 MB of text, and the kernel maps each touched page with
 # its neighbours (fault-around, 64 KiB). node/build.rs hands `node/startup-order.txt` to the
-# linker (LLD's --symbol-ordering-file) in release builds, so those functions sit side by side.
+# linker (LLD's --symbol-ordering-file) in optimised builds, so those functions sit side by side.
 #
 #   scripts/startup-order.sh             build the release binary, profile a node's start-up,
 #                                        idle, API calls and shutdown under callgrind, write
@@ -16,9 +16,11 @@
 #                                        goes stale); needs nm
 #
 # The list is for `cargo build --release -p gaiamesh-node` (what the README, the Debian package
-# and the container build) and for CI's build of the node with the bench (the node enables the
-# protocol's `test-utils` as the bench does, so both give the same names); another feature set
-# of the shared crates, another compiler or other dependency versions give other hashes.
+# and the container build) and for CI's build of the node with the bench, a dev build with the
+# release profile's settings: dependencies are built alike in both profiles and the node
+# enables the protocol's `test-utils` as the bench does, so all give the same names. Another
+# feature set of the shared crates, another compiler, other dependency versions or a
+# workspace wrapper (clippy-driver) give other hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 order=node/startup-order.txt
