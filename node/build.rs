@@ -43,7 +43,6 @@ fn main() {
     // cargo sets PROFILE to `debug` or `release` (custom profiles report the one they
     // inherit). A dev build given the release profile's settings (CI's node build, see
     // `.ci/run`) compiles the same code as a release build and says so.
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     let optimised =
         var("OPT_LEVEL") == "3" && std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_none();
     let profile = match var("PROFILE").as_str() {
@@ -64,7 +63,6 @@ fn main() {
 fn startup_order(optimised: bool) {
     println!("cargo:rerun-if-env-changed=GAIAMESH_STARTUP_ORDER");
     println!("cargo:rerun-if-changed=startup-order.txt");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
     // LLD (and gold) take a symbol ordering file; GNU ld, the linker of other targets, does not.
     let lld_target = var("CARGO_CFG_TARGET_ARCH") == "x86_64"
         && var("CARGO_CFG_TARGET_OS") == "linux"
@@ -77,4 +75,9 @@ fn startup_order(optimised: bool) {
         );
         println!("cargo:rustc-link-arg-bin=gaiamesh=-Wl,--no-warn-symbol-ordering");
     }
+}
+
+/// An environment variable cargo gives build scripts, or "" when unset.
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
 }
