@@ -316,6 +316,13 @@ fn lazy_gossip_targets(
     out.truncate(take);
 }
 
+/// Whether heartbeat number `hb` advertises an id that arrived after heartbeat number
+/// `arrived`: the first `history` heartbeats after it do, as gossipsub's message cache does
+/// (`history_gossip` windows gossiped, then shifted, at each heartbeat).
+fn advertised_at(hb: u32, arrived: u32, history: u32) -> bool {
+    hb.saturating_sub(arrived) <= history
+}
+
 fn bit(bits: &[u64], i: u32) -> bool {
     bits[(i / 64) as usize] & (1 << (i % 64)) != 0
 }
@@ -909,25 +916,28 @@ impl Model {
         self.ensure_heartbeat(node);
     }
 
+    /// The gossip heartbeat interval (µs, at least 1).
+    fn heartbeat_us(&self) -> u64 {
+        us(self.sc.gossip.heartbeat).max(1)
+    }
+
     /// Where `node`'s heartbeats fall within the interval (µs).
     fn heartbeat_phase(&self, node: u32) -> u64 {
-        let hb = us(self.sc.gossip.heartbeat).max(1);
-        u64::from(node).wrapping_mul(2_654_435_761) % hb
+        u64::from(node).wrapping_mul(2_654_435_761) % self.heartbeat_us()
     }
 
     /// The number of `node`'s last heartbeat instant at or before `t`: heartbeats follow
     /// the clock (one every interval, at the node's phase), as the node's do, whether or
     /// not the model spends an event on one that would do nothing.
     fn heartbeat_number(&self, node: u32, t: SimTime) -> u32 {
-        let hb = us(self.sc.gossip.heartbeat).max(1);
-        let n = t.0.saturating_sub(self.heartbeat_phase(node)) / hb;
+        let n = t.0.saturating_sub(self.heartbeat_phase(node)) / self.heartbeat_us();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     fn ensure_heartbeat(&mut self, node: u32) {
         if !self.hb_scheduled[node as usize] {
             self.hb_scheduled[node as usize] = true;
-            let hb = us(self.sc.gossip.heartbeat).max(1);
+            let hb = self.heartbeat_us();
             // Keep the node's heartbeat phase: next multiple of the interval after now.
             let now = self.q.now().0;
             let phase = self.heartbeat_phase(node);
@@ -1057,12 +1067,9 @@ impl Model {
             }
         }
         // Lazy gossip: advertise recent ids to D_lazy non-mesh peers.
-        // An id is advertised at the first `history` heartbeats after it arrived, as
-        // gossipsub's message cache does (`history_gossip` windows, shifted after each
-        // heartbeat's gossip).
         let hb = self.heartbeat_number(i, now);
         let history = g.history;
-        self.recent[idx].retain(|(_, h)| hb.saturating_sub(*h) <= history);
+        self.recent[idx].retain(|(_, h)| advertised_at(hb, *h, history));
         if !self.recent[idx].is_empty() && self.role[idx] != Role::Withholder {
             // the id list is shared by the IHAVEs that carry news, made when the first does
             let mut ids: Option<std::rc::Rc<[u32]>> = None;
@@ -1108,7 +1115,7 @@ impl Model {
         // dropped by number at the next heartbeat that runs; a lost mesh peer schedules one).
         let advertise_next = self.recent[idx]
             .iter()
-            .any(|(_, h)| hb.saturating_add(1).saturating_sub(*h) <= history);
+            .any(|(_, h)| advertised_at(hb.saturating_add(1), *h, history));
         if advertise_next || changed || self.mesh[idx].len() < g.d_lo as usize {
             self.ensure_heartbeat(i);
         }
